@@ -1,0 +1,40 @@
+# Builds shared/, mangoo-worker and the Check unit tests.  The nginx module
+# is built by auto-build.sh against Debian's nginx source tree.
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -Ishared -Iworker \
+           $(shell pkg-config --cflags jansson libzmq 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null)
+LIBS    := -lzmq -lpq -ljansson -lcrypto -lpthread -lm
+B       := build
+
+SHARED_SRC := $(wildcard shared/*.c)
+SHARED_OBJ := $(SHARED_SRC:%.c=$(B)/%.o)
+WORKER_SRC := $(wildcard worker/*.c worker/*/*.c)
+WORKER_OBJ := $(WORKER_SRC:%.c=$(B)/%.o)
+WORKER_LIB_OBJ := $(filter-out $(B)/worker/main.o,$(WORKER_OBJ))
+UNIT_SRC   := $(wildcard tests/unit/check_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+all: $(B)/mangoo-worker $(UNIT_BIN)
+
+$(B)/%.o: %.c $(wildcard shared/*.h worker/*.h worker/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libmgshared.a: $(SHARED_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/mangoo-worker: $(WORKER_OBJ) $(B)/libmgshared.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(WORKER_LIB_OBJ) $(B)/libmgshared.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs check)
+
+unit: $(UNIT_BIN)
+
+clean:
+	rm -rf $(B)/shared $(B)/worker $(B)/tests $(B)/mangoo-worker $(B)/libmgshared.a
+
+.PHONY: all unit clean

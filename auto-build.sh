@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# Mangoo's one entry point: deps, build, run, stop, test, bench.
+# Everything a fresh Debian bookworm machine needs is installed from here.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD="$TOP/build"
+STATE="${MANGOO_STATE:-$TOP/.state}"
+PG_BIN=/usr/lib/postgresql/15/bin
+
+DEB_PACKAGES=(
+    build-essential pkg-config ca-certificates curl
+    nginx nginx-dev libpcre3-dev zlib1g-dev
+    libzmq3-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev check
+    postgresql-15 postgresql-server-dev-15
+    python3 valgrind wrk dpkg-dev
+)
+
+log() { printf '[auto-build] %s\n' "$*" >&2; }
+
+need_root() {
+    [ "$(id -u)" = 0 ] || { log "run as root (installs packages, starts postgres as its own user)"; exit 1; }
+}
+
+deps_debian() {
+    local missing=()
+    for p in "${DEB_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        need_root
+        log "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # Debian starts a system nginx/postgres on install; Mangoo runs its own.
+        systemctl disable --now nginx postgresql >/dev/null 2>&1 || true
+        service nginx stop >/dev/null 2>&1 || true
+        service postgresql stop >/dev/null 2>&1 || true
+    fi
+}
+
+# The Debian archive apt already uses for bookworm (one-line or deb822 sources).
+debian_mirror() {
+    {
+        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+            | awk '$1 == "deb" && $3 ~ /^bookworm$/ { print $2 }'
+        cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+            /^URIs:/   { uri = $2 }
+            /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") found = 1 }
+            /^$/       { if (found) print uri; uri = ""; found = 0 }
+            END        { if (found) print uri }'
+    } | head -n1 | sed 's:/*$::'
+}
+
+# pgvector is not a bookworm binary package: build it from Debian's source package.
+deps_pgvector() {
+    [ -f /usr/share/postgresql/15/extension/vector.control ] && return 0
+    need_root
+    log "building pgvector from Debian's source package"
+    local list=/etc/apt/sources.list.d/mangoo-trixie-src.list
+    if [ ! -f "$list" ]; then
+        local mirror
+        mirror=$(debian_mirror)
+        [ -n "$mirror" ] || { log "no Debian mirror found in apt's sources"; exit 1; }
+        echo "deb-src $mirror trixie main" > "$list"
+    fi
+    apt-get update -qq
+    local src
+    src=$(mktemp -d)
+    (cd "$src" && apt-get source -qq --download-only pgvector >/dev/null && dpkg-source -x --no-check ./*.dsc pgv >/dev/null)
+    make -s -C "$src/pgv" PG_CONFIG=$PG_BIN/pg_config >/dev/null
+    make -s -C "$src/pgv" PG_CONFIG=$PG_BIN/pg_config install >/dev/null
+    rm -rf "$src"
+}
+
+cmd_deps() { deps_debian; deps_pgvector; }
+
+# The module is built against Debian's own nginx tree (nginx-dev) so that
+# the .so loads into the packaged nginx with load_module.
+build_module() {
+    local src="$BUILD/nginx-src"
+    if [ ! -f "$src/objs/Makefile" ] || [ "$TOP/ngx_mangoo_module/config" -nt "$src/objs/Makefile" ]; then
+        rm -rf "$src"
+        mkdir -p "$BUILD"
+        cp -r /usr/share/nginx/src "$src"
+        (cd "$src" && ./configure --with-compat --with-threads \
+            --add-dynamic-module="$TOP/ngx_mangoo_module" >"$BUILD/nginx-configure.log" 2>&1) \
+            || { log "nginx configure failed: see $BUILD/nginx-configure.log"; exit 1; }
+    fi
+    make -s -C "$src" -f objs/Makefile modules >"$BUILD/nginx-make.log" 2>&1 \
+        || { cat "$BUILD/nginx-make.log" >&2; log "module build failed"; exit 1; }
+    cp "$src/objs/ngx_http_mangoo_module.so" "$BUILD/ngx_http_mangoo_module.so"
+}
+
+cmd_build() {
+    cmd_deps
+    make -s -C "$TOP" -j"$(nproc)" all
+    build_module
+    log "built: $BUILD/mangoo-worker $BUILD/ngx_http_mangoo_module.so"
+}
+
+# ---- the local stack: Postgres cluster, worker pool, nginx -------------
+# Everything lives under $STATE; ports and sizes come from the environment.
+PORT=${MANGOO_PORT:-8080}
+PG_PORT=${MANGOO_PG_PORT:-55432}
+WORKER_PORT=${MANGOO_WORKER_PORT:-5555}
+WORKER_PROCS=${MANGOO_WORKERS:-2}
+WORKER_THREADS=${MANGOO_THREADS:-4}
+NGINX_WORKERS=${MANGOO_NGINX_WORKERS:-2}
+ISSUER=${MANGOO_ISSUER:-mangoo-local}
+CLIENT_ID=${MANGOO_CLIENT_ID:-mangoo-web}
+TIMEOUT=${MANGOO_TIMEOUT:-60s}
+PG_SOCK="$STATE/pg/run"
+DB_CONNINFO="host=$PG_SOCK port=$PG_PORT dbname=mangoo user=postgres"
+export MANGOO_ISSUER="$ISSUER" MANGOO_CLIENT_ID="$CLIENT_ID"
+
+as_pg() { runuser -u postgres -- "$@"; }
+
+pg_start() {
+    mkdir -p "$STATE"
+    if [ ! -f "$STATE/pg/data/PG_VERSION" ]; then
+        log "creating the Postgres cluster in $STATE/pg"
+        mkdir -p "$STATE/pg/data" "$PG_SOCK"
+        chown -R postgres:postgres "$STATE/pg"
+        chmod 700 "$STATE/pg/data"
+        as_pg $PG_BIN/initdb -D "$STATE/pg/data" -A trust -U postgres -E UTF8 >/dev/null
+    fi
+    if ! as_pg $PG_BIN/pg_ctl -D "$STATE/pg/data" status >/dev/null 2>&1; then
+        as_pg $PG_BIN/pg_ctl -D "$STATE/pg/data" -w -t 60 -l "$STATE/pg/postgres.log" \
+            -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=''" start >/dev/null
+    fi
+    as_pg psql -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'mangoo'" | grep -q 1 \
+        || as_pg createdb -h "$PG_SOCK" -p "$PG_PORT" -U postgres mangoo
+}
+
+pg_stop() {
+    [ -f "$STATE/pg/data/PG_VERSION" ] || return 0
+    as_pg $PG_BIN/pg_ctl -D "$STATE/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+worker_start() {
+    local i=$1
+    "$BUILD/mangoo-worker" serve --bind "tcp://127.0.0.1:$((WORKER_PORT + i))" \
+        --threads "$WORKER_THREADS" --db "$DB_CONNINFO" --sql-dir "$TOP/sql" --no-migrate \
+        >>"$STATE/worker-$i.log" 2>&1 &
+    echo $! >"$STATE/worker-$i.pid"
+}
+
+worker_stop() {
+    local i=$1 pid
+    pid=$(cat "$STATE/worker-$i.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null && wait_gone "$pid"
+    rm -f "$STATE/worker-$i.pid"
+}
+
+wait_gone() {
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+}
+
+render_conf() {
+    local endpoints="" i
+    for ((i = 0; i < WORKER_PROCS; i++)); do endpoints+=" tcp://127.0.0.1:$((WORKER_PORT + i))"; done
+    local web="$TOP/web/dist"; [ -d "$web" ] || web="$TOP/web/static"
+    sed -e "s|@MODULE@|$BUILD/ngx_http_mangoo_module.so|" \
+        -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|" \
+        -e "s|@STATE@|$STATE|g" \
+        -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
+        -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-$STATE/nginx-access.log mangoo}|" \
+        -e "s|@WORKER_ENDPOINTS@|${endpoints# }|" \
+        -e "s|@JWKS@|$STATE/keys/jwks.json|" \
+        -e "s|@ISSUER@|$ISSUER|" \
+        -e "s|@AUDIENCE@|$CLIENT_ID|" \
+        -e "s|@TIMEOUT@|$TIMEOUT|" \
+        -e "s|@LISTEN@|${MANGOO_LISTEN:-127.0.0.1:$PORT}|" \
+        -e "s|@WEB_ROOT@|$web|" \
+        -e "s|@EXTRA_LOCATIONS@|${MANGOO_EXTRA_LOCATIONS:-}|" \
+        "$TOP/conf/nginx.conf.in" >"$STATE/nginx.conf"
+}
+
+nginx_start() {
+    mkdir -p "$STATE/nginx-body"
+    render_conf
+    nginx -t -q -p "$STATE" -c "$STATE/nginx.conf"
+    nginx -p "$STATE" -c "$STATE/nginx.conf" >>"$STATE/nginx-stderr.log" 2>&1 &
+    echo $! >"$STATE/nginx.pid.launcher"
+}
+
+nginx_stop() {
+    local pid
+    pid=$(cat "$STATE/nginx.pid" 2>/dev/null || cat "$STATE/nginx.pid.launcher" 2>/dev/null) || return 0
+    kill -QUIT "$pid" 2>/dev/null && wait_gone "$pid"
+    rm -f "$STATE/nginx.pid.launcher"
+}
+
+wait_healthy() {
+    for _ in $(seq 150); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    log "Mangoo did not become healthy: see $STATE/*.log"
+    return 1
+}
+
+cmd_start() {
+    mkdir -p "$STATE"
+    pg_start
+    "$BUILD/mangoo-worker" keygen --dir "$STATE/keys" >/dev/null
+    "$BUILD/mangoo-worker" migrate --db "$DB_CONNINFO" --sql-dir "$TOP/sql"
+    for ((i = 0; i < WORKER_PROCS; i++)); do worker_start "$i"; done
+    nginx_start
+    wait_healthy
+}
+
+cmd_stop() {
+    nginx_stop
+    for f in "$STATE"/worker-*.pid; do
+        [ -e "$f" ] || continue
+        i=${f##*/worker-}; worker_stop "${i%.pid}"
+    done
+    pg_stop
+}
+
+cmd_run() {
+    need_root
+    cmd_build
+    trap 'echo; cmd_stop; log "stopped"; exit 0' INT TERM
+    cmd_start
+    cat <<MSG
+
+  Mangoo is running on http://127.0.0.1:$PORT  (state and logs in $STATE)
+
+  A token for a development user (add --group admin for an administrator):
+    TOKEN=\$($BUILD/mangoo-worker token --key-dir $STATE/keys --sub dev-user)
+    curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$PORT/api/v1/bots
+
+  Ctrl-C (or ./auto-build.sh stop) stops everything.
+MSG
+    while kill -0 "$(cat "$STATE/nginx.pid.launcher")" 2>/dev/null; do sleep 1; done
+    cmd_stop
+}
+
+# ---- tests ---------------------------------------------------------------
+# Check unit tests run under valgrind (leaks and memory errors fail them),
+# then the end-to-end suites start real stacks.  The last line counts all.
+cmd_test() {
+    need_root
+    cmd_build
+    local passed=0 failed=0 out rc n f e
+    log "unit tests (Check, under valgrind)"
+    for t in "$BUILD"/tests/check_*; do
+        [ -x "$t" ] || continue
+        rc=0
+        out=$(cd "$TOP" && CK_FORK=no valgrind -q --error-exitcode=97 --leak-check=full \
+              --errors-for-leak-kinds=definite,indirect "$t" 2>&1) || rc=$?
+        printf '%s\n' "$out"
+        read -r n f e < <(printf '%s\n' "$out" | sed -nE 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/p' | tail -n1)
+        n=${n:-0} f=${f:-0} e=${e:-0}
+        passed=$((passed + n - f - e)); failed=$((failed + f + e))
+        if [ "$rc" != 0 ] && [ $((f + e)) = 0 ]; then
+            log "$(basename "$t") failed (exit $rc: valgrind found errors, or it crashed)"
+            failed=$((failed + 1))
+        fi
+    done
+    log "end-to-end tests"
+    rc=0
+    out=$(cd "$TOP" && python3 tests/e2e/run.py 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    read -r n f < <(printf '%s\n' "$out" | sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' | tail -n1)
+    passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
+    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then failed=$((failed + 1)); fi
+    echo "$passed passed, $failed failed"
+    [ "$failed" = 0 ]
+}
+
+# ---- benchmarks ----------------------------------------------------------
+# Ratios against nginx's own `return 200`, measured in the same nginx, in
+# the same run, so a busy machine moves both numbers alike.
+wrk_run() {  # name url [header]
+    local out rps p99
+    if [ -n "${3:-}" ]; then
+        out=$(wrk -t2 -c"${BENCH_CONN:-64}" -d"${BENCH_SECONDS:-10}s" --latency -H "$3" "$2")
+    else
+        out=$(wrk -t2 -c"${BENCH_CONN:-64}" -d"${BENCH_SECONDS:-10}s" --latency "$2")
+    fi
+    rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec/ {print $2}')
+    p99=$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')
+    if printf '%s\n' "$out" | grep -q 'Non-2xx'; then
+        log "$1: some answers were not 2xx:"; printf '%s\n' "$out" >&2
+    fi
+    printf '%s %s %s\n' "$1" "$rps" "$p99"
+}
+
+cmd_bench() {
+    need_root
+    cmd_build
+    STATE=$(mktemp -d /tmp/mangoo-bench.XXXXXX); chmod 755 "$STATE"
+    PG_SOCK="$STATE/pg/run"; DB_CONNINFO="host=$PG_SOCK port=$PG_PORT dbname=mangoo user=postgres"
+    export MANGOO_ACCESS_LOG=off
+    export MANGOO_EXTRA_LOCATIONS='        location = /__baseline { return 200 "ok"; }'
+    trap 'cmd_stop; rm -rf "$STATE"' EXIT
+    cmd_start
+    local token base="http://127.0.0.1:$PORT"
+    token=$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-user)
+    for i in $(seq 20); do
+        curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+            -d "{\"name\":\"bench bot $i\",\"instructions\":\"be brief\"}" "$base/api/v1/bots"
+    done
+    log "warming up"
+    BENCH_SECONDS=2 wrk_run warm "$base/api/v1/bots" "Authorization: Bearer $token" >/dev/null
+    local baseline bots
+    baseline=$(wrk_run "return-200" "$base/__baseline")
+    bots=$(wrk_run "GET-/api/v1/bots" "$base/api/v1/bots" "Authorization: Bearer $token")
+    echo
+    echo "Mangoo bench: $(nproc) cores, wrk -t2 -c${BENCH_CONN:-64} -d${BENCH_SECONDS:-10}s, nginx workers $NGINX_WORKERS, worker processes $WORKER_PROCS x $WORKER_THREADS threads"
+    printf '%-22s %12s %10s\n' "endpoint" "requests/s" "p99"
+    printf '%-22s %12s %10s\n' $baseline
+    printf '%-22s %12s %10s\n' $bots
+    awk -v a="$(echo "$baseline" | cut -d' ' -f2)" -v b="$(echo "$bots" | cut -d' ' -f2)" \
+        'BEGIN { printf "authenticated GET /api/v1/bots reaches %.1f%% of return 200 (target >= 30%%)\n", 100 * b / a }'
+}
+
+case "${1:-}" in
+    deps) cmd_deps ;;
+    build) cmd_build ;;
+    build-module) build_module ;;
+    render-conf) render_conf ;;
+    run) cmd_run ;;
+    test) cmd_test ;;
+    bench) cmd_bench ;;
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    start-worker) worker_start "$2" ;;
+    stop-worker) worker_stop "$2" ;;
+    restart-db) pg_stop; pg_start ;;
+    *) echo "usage: $0 deps|build|run|stop|test|bench" >&2; exit 2 ;;
+esac

@@ -1,0 +1,21 @@
+#!/bin/sh
+# The nginx container: render conf/nginx.conf.in from the environment, as
+# auto-build.sh does locally, then run nginx in the foreground.
+set -eu
+STATE=/var/lib/mangoo
+mkdir -p "$STATE/nginx-body"
+sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
+    -e "s|@NGINX_WORKERS@|${MANGOO_NGINX_WORKERS:-auto}|" \
+    -e "s|@STATE@|$STATE|g" \
+    -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
+    -e "s|@ACCESS_LOG@|/dev/stdout mangoo|" \
+    -e "s|@WORKER_ENDPOINTS@|${MANGOO_WORKER_ENDPOINTS:-tcp://worker:5555}|" \
+    -e "s|@JWKS@|${MANGOO_JWKS:-/var/lib/mangoo-keys/jwks.json}|" \
+    -e "s|@ISSUER@|${MANGOO_ISSUER:-mangoo-local}|" \
+    -e "s|@AUDIENCE@|${MANGOO_CLIENT_ID:-mangoo-web}|" \
+    -e "s|@TIMEOUT@|${MANGOO_TIMEOUT:-120s}|" \
+    -e "s|@LISTEN@|${MANGOO_LISTEN:-0.0.0.0:8080}|" \
+    -e "s|@WEB_ROOT@|/usr/share/mangoo/web|" \
+    -e "s|@EXTRA_LOCATIONS@||" \
+    /etc/mangoo/nginx.conf.in >"$STATE/nginx.conf"
+exec nginx -p "$STATE" -c "$STATE/nginx.conf"

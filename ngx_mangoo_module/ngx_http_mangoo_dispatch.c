@@ -1,0 +1,934 @@
+
+/*
+ * ngx_http_mangoo_dispatch: ZeroMQ in nginx's event loop.
+ *
+ * Each nginx worker process owns one ZeroMQ context and, per configured
+ * endpoint, one DEALER socket (ZMQ_IMMEDIATE: a send succeeds only towards
+ * a live connection) and one monitor socket that reports connects and
+ * disconnects.  Their ZMQ_FDs are registered as edge-triggered read events;
+ * a wake-up drains the socket until EAGAIN.  All of it runs on the event
+ * loop's thread; libzmq's own I/O thread is the only other one.
+ *
+ * A request waiting for its reply sits in a red-black tree keyed by its
+ * per-process counter and in its peer's in-flight queue.  It leaves both
+ * when the reply ends, on timeout, when its peer disconnects (502) or when
+ * the client goes away (then a CANCEL tells the worker).  A request that
+ * finds no reachable worker is parked and retried until
+ * mangoo_unavailable_wait runs out (503 with Retry-After).
+ */
+
+
+#include <zmq.h>
+#include <openssl/rand.h>
+
+#include "ngx_http_mangoo_module.h"
+
+
+#define NGX_HTTP_MANGOO_RETRY_MS      25
+#define NGX_HTTP_MANGOO_MAX_PARKED    4096
+#define NGX_HTTP_MANGOO_HWM           20000
+
+
+struct ngx_http_mangoo_peer_s {
+    ngx_str_t                    endpoint;
+    void                        *sock;
+    void                        *monitor;
+    ngx_connection_t            *conn;
+    ngx_connection_t            *monitor_conn;
+    ngx_queue_t                  inflight;
+    ngx_uint_t                   ninflight;
+    unsigned                     connected:1;
+};
+
+
+typedef struct {
+    void                        *zctx;
+    ngx_http_mangoo_peer_t      *peers;
+    ngx_uint_t                   npeers;
+    ngx_uint_t                   next_peer;
+    ngx_http_mangoo_main_conf_t *mcf;
+
+    ngx_rbtree_t                 tree;
+    ngx_rbtree_node_t            sentinel;
+
+    ngx_queue_t                  parked;
+    ngx_uint_t                   nparked;
+    ngx_event_t                  retry;
+
+    uint64_t                     counter;
+    u_char                       prefix[MG_RID_LEN / 2];
+    ngx_uint_t                   ready;
+} ngx_http_mangoo_dispatch_t;
+
+
+static ngx_http_mangoo_dispatch_t  ngx_http_mangoo_dispatcher;
+
+
+static void ngx_http_mangoo_read_handler(ngx_event_t *rev);
+static void ngx_http_mangoo_monitor_handler(ngx_event_t *rev);
+static void ngx_http_mangoo_timeout_handler(ngx_event_t *ev);
+static void ngx_http_mangoo_retry_handler(ngx_event_t *ev);
+static void ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx,
+    mg_msg_t *msg);
+static void ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx,
+    ngx_uint_t cancel);
+static ngx_int_t ngx_http_mangoo_send_frames(void *sock, mg_str_t *frames,
+    int n);
+
+
+ngx_int_t
+ngx_http_mangoo_dispatch_ready(void)
+{
+    return ngx_http_mangoo_dispatcher.ready;
+}
+
+
+/* rid: a random per-process prefix, then the counter, both in hex */
+void
+ngx_http_mangoo_new_rid(ngx_http_mangoo_ctx_t *ctx)
+{
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    ctx->node.key = (ngx_rbtree_key_t) ++d->counter;
+
+    ngx_memcpy(ctx->rid, d->prefix, MG_RID_LEN / 2);
+    ngx_sprintf(ctx->rid + MG_RID_LEN / 2, "%016xL", (uint64_t) d->counter);
+}
+
+
+static ngx_http_mangoo_ctx_t *
+ngx_http_mangoo_lookup(const mg_str_t *rid)
+{
+    uint64_t                     n;
+    ngx_uint_t                   i;
+    ngx_rbtree_node_t           *node, *sentinel;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    if (rid->len != MG_RID_LEN
+        || ngx_memcmp(rid->data, d->prefix, MG_RID_LEN / 2) != 0)
+    {
+        return NULL;
+    }
+
+    n = 0;
+    for (i = MG_RID_LEN / 2; i < MG_RID_LEN; i++) {
+        u_char c = rid->data[i];
+        n = (n << 4) | (uint64_t) (c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+
+    node = d->tree.root;
+    sentinel = d->tree.sentinel;
+
+    while (node != sentinel) {
+        if ((ngx_rbtree_key_t) n < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if ((ngx_rbtree_key_t) n > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        return (ngx_http_mangoo_ctx_t *) ((u_char *) node
+                                 - offsetof(ngx_http_mangoo_ctx_t, node));
+    }
+
+    return NULL;
+}
+
+
+static ngx_connection_t *
+ngx_http_mangoo_watch(void *sock, ngx_event_handler_pt handler,
+    ngx_http_mangoo_peer_t *peer, ngx_cycle_t *cycle)
+{
+    size_t             sz;
+    ngx_socket_t       fd;
+    ngx_connection_t  *c;
+
+    sz = sizeof(fd);
+    if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) != 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "mangoo: zmq_getsockopt(ZMQ_FD) failed: %s",
+                      zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+
+    c = ngx_get_connection(fd, cycle->log);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->data = peer;
+    c->read->handler = handler;
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+
+    /* the ZMQ_FD is edge-triggered by design: use nginx's clear events */
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_CLEAR_EVENT) != NGX_OK) {
+        ngx_free_connection(c);
+        return NULL;
+    }
+
+    /*
+     * What is queued before the first drain does not make the fd readable
+     * (a monitor's first CONNECTED event, for one): drain once right away.
+     */
+    ngx_post_event(c->read, &ngx_posted_next_events);
+
+    return c;
+}
+
+
+static void
+ngx_http_mangoo_unwatch(ngx_connection_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+
+    /* the fd belongs to libzmq: never close it, only forget it */
+    (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_peer_open(ngx_http_mangoo_peer_t *peer, ngx_uint_t index,
+    ngx_cycle_t *cycle)
+{
+    int     one, zero, hwm, ivl, ivl_max, hb_ivl, hb_timeout;
+    char    addr[64];
+    void   *d_zctx = ngx_http_mangoo_dispatcher.zctx;
+
+    one = 1;
+    zero = 0;
+    hwm = NGX_HTTP_MANGOO_HWM;
+    ivl = 100;
+    ivl_max = 1000;
+    hb_ivl = 1000;
+    hb_timeout = 3000;
+
+    peer->sock = zmq_socket(d_zctx, ZMQ_DEALER);
+    if (peer->sock == NULL) {
+        goto failed;
+    }
+
+    if (zmq_setsockopt(peer->sock, ZMQ_IMMEDIATE, &one, sizeof(int)) != 0
+        || zmq_setsockopt(peer->sock, ZMQ_LINGER, &zero, sizeof(int)) != 0
+        || zmq_setsockopt(peer->sock, ZMQ_SNDHWM, &hwm, sizeof(int)) != 0
+        || zmq_setsockopt(peer->sock, ZMQ_RCVHWM, &hwm, sizeof(int)) != 0
+        || zmq_setsockopt(peer->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(int))
+           != 0
+        || zmq_setsockopt(peer->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
+                          sizeof(int)) != 0
+        || zmq_setsockopt(peer->sock, ZMQ_HEARTBEAT_IVL, &hb_ivl,
+                          sizeof(int)) != 0
+        || zmq_setsockopt(peer->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout,
+                          sizeof(int)) != 0)
+    {
+        goto failed;
+    }
+
+    ngx_snprintf((u_char *) addr, sizeof(addr), "inproc://mangoo-monitor-%ui%Z",
+                 index);
+
+    if (zmq_socket_monitor(peer->sock, addr,
+                           ZMQ_EVENT_CONNECTED|ZMQ_EVENT_DISCONNECTED)
+        != 0)
+    {
+        goto failed;
+    }
+
+    peer->monitor = zmq_socket(d_zctx, ZMQ_PAIR);
+    if (peer->monitor == NULL
+        || zmq_setsockopt(peer->monitor, ZMQ_LINGER, &zero, sizeof(int)) != 0
+        || zmq_connect(peer->monitor, addr) != 0)
+    {
+        goto failed;
+    }
+
+    /* connects in libzmq's I/O thread: nothing here waits for the peer */
+    if (zmq_connect(peer->sock, (char *) peer->endpoint.data) != 0) {
+        goto failed;
+    }
+
+    peer->conn = ngx_http_mangoo_watch(peer->sock,
+                                       ngx_http_mangoo_read_handler, peer,
+                                       cycle);
+    peer->monitor_conn = ngx_http_mangoo_watch(peer->monitor,
+                                               ngx_http_mangoo_monitor_handler,
+                                               peer, cycle);
+    if (peer->conn == NULL || peer->monitor_conn == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_init(&peer->inflight);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                  "mangoo: cannot set up worker endpoint \"%V\": %s",
+                  &peer->endpoint, zmq_strerror(zmq_errno()));
+
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_mangoo_dispatch_init_process(ngx_cycle_t *cycle,
+    ngx_http_mangoo_main_conf_t *mcf)
+{
+    ngx_str_t                   *ep;
+    ngx_uint_t                   i;
+    unsigned char                rnd[MG_RID_LEN / 4];
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    d->mcf = mcf;
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "mangoo: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(d->prefix, rnd, sizeof(rnd));
+
+    ngx_rbtree_init(&d->tree, &d->sentinel, ngx_rbtree_insert_value);
+    ngx_queue_init(&d->parked);
+
+    d->retry.handler = ngx_http_mangoo_retry_handler;
+    d->retry.log = cycle->log;
+    d->retry.data = d;
+    d->retry.cancelable = 1;
+
+    d->zctx = zmq_ctx_new();
+    if (d->zctx == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "mangoo: zmq_ctx_new() failed: %s",
+                      zmq_strerror(zmq_errno()));
+        return NGX_ERROR;
+    }
+
+    d->npeers = mcf->endpoints->nelts;
+    d->peers = ngx_pcalloc(cycle->pool,
+                           d->npeers * sizeof(ngx_http_mangoo_peer_t));
+    if (d->peers == NULL) {
+        return NGX_ERROR;
+    }
+
+    ep = mcf->endpoints->elts;
+
+    for (i = 0; i < d->npeers; i++) {
+        d->peers[i].endpoint = ep[i];
+
+        if (ngx_http_mangoo_peer_open(&d->peers[i], i, cycle) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    d->ready = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_mangoo_dispatch_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                   i;
+    ngx_http_mangoo_peer_t      *peer;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    if (d->zctx == NULL) {
+        return;
+    }
+
+    d->ready = 0;
+
+    if (d->retry.timer_set) {
+        ngx_del_timer(&d->retry);
+    }
+
+    for (i = 0; i < d->npeers; i++) {
+        peer = &d->peers[i];
+
+        ngx_http_mangoo_unwatch(peer->conn);
+        ngx_http_mangoo_unwatch(peer->monitor_conn);
+
+        if (peer->sock) {
+            zmq_socket_monitor(peer->sock, NULL, 0);
+            zmq_close(peer->sock);
+        }
+
+        if (peer->monitor) {
+            zmq_close(peer->monitor);
+        }
+    }
+
+    zmq_ctx_term(d->zctx);
+    d->zctx = NULL;
+}
+
+
+/* After a send or receive the fd may stay quiet while messages wait. */
+static void
+ngx_http_mangoo_check_pending(ngx_http_mangoo_peer_t *peer)
+{
+    int     events;
+    size_t  sz;
+
+    sz = sizeof(events);
+
+    if (zmq_getsockopt(peer->sock, ZMQ_EVENTS, &events, &sz) == 0
+        && (events & ZMQ_POLLIN)
+        && !peer->conn->read->posted)
+    {
+        ngx_post_event(peer->conn->read, &ngx_posted_events);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_send_frames(void *sock, mg_str_t *frames, int n)
+{
+    int  i;
+
+    for (i = 0; i < n; i++) {
+        if (zmq_send(sock, frames[i].data, frames[i].len,
+                     ZMQ_DONTWAIT | (i < n - 1 ? ZMQ_SNDMORE : 0))
+            == -1)
+        {
+            /* only the first frame can fail: multipart sends are atomic */
+            return NGX_AGAIN;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK: sent; NGX_AGAIN: no peer took it; NGX_DECLINED: none reachable */
+static ngx_int_t
+ngx_http_mangoo_try_send(ngx_http_mangoo_ctx_t *ctx)
+{
+    int                          n;
+    char                         status[4];
+    mg_msg_t                     msg;
+    mg_str_t                     frames[MG_PROTO_MAX_FRAMES];
+    ngx_uint_t                   i, connected;
+    ngx_http_mangoo_peer_t      *peer;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    ngx_memzero(&msg, sizeof(mg_msg_t));
+    msg.type = MG_MSG_REQ;
+    msg.rid.data = (char *) ctx->rid;
+    msg.rid.len = MG_RID_LEN;
+    msg.job.data = (char *) ctx->job.data;
+    msg.job.len = ctx->job.len;
+    msg.params.data = (char *) ctx->params.data;
+    msg.params.len = ctx->params.len;
+    msg.claims.data = (char *) ctx->claims.data;
+    msg.claims.len = ctx->claims.len;
+    msg.body.data = (char *) ctx->body.data;
+    msg.body.len = ctx->body.len;
+
+    n = mg_proto_frames(&msg, frames, status);
+    if (n < 0) {
+        return NGX_ERROR;
+    }
+
+    connected = 0;
+
+    for (i = 0; i < d->npeers; i++) {
+        peer = &d->peers[(d->next_peer + i) % d->npeers];
+        connected |= peer->connected;
+
+        if (ngx_http_mangoo_send_frames(peer->sock, frames, n) != NGX_OK) {
+            continue;
+        }
+
+        d->next_peer = (d->next_peer + i + 1) % d->npeers;
+
+        ctx->peer = peer;
+        ngx_queue_insert_tail(&peer->inflight, &ctx->queue);
+        peer->ninflight++;
+
+        ngx_http_mangoo_check_pending(peer);
+
+        return NGX_OK;
+    }
+
+    return connected ? NGX_AGAIN : NGX_DECLINED;
+}
+
+
+static void
+ngx_http_mangoo_retry_after(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, "1");
+}
+
+
+static void
+ngx_http_mangoo_fail(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t status,
+    const char *code, const char *message, ngx_uint_t cancel)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    ngx_http_mangoo_detach(ctx, cancel);
+
+    if (ctx->streaming) {
+        ngx_http_mangoo_finish(r, ngx_http_mangoo_send_data(r, NULL, 0, 1));
+        return;
+    }
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        ngx_http_mangoo_retry_after(r);
+    }
+
+    ngx_http_mangoo_finish(r, ngx_http_mangoo_send_error(r, status, code,
+                                                         message));
+}
+
+
+void
+ngx_http_mangoo_dispatch(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_http_mangoo_loc_conf_t  *mlcf;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mangoo_module);
+
+    ctx->timer.handler = ngx_http_mangoo_timeout_handler;
+    ctx->timer.data = ctx;
+    ctx->timer.log = r->connection->log;
+
+    /* the reply may come while we wait: notice a client that goes away */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    rc = ngx_http_mangoo_try_send(ctx);
+
+    if (rc == NGX_OK) {
+        ngx_rbtree_insert(&d->tree, &ctx->node);
+        ctx->waiting = 1;
+        ngx_add_timer(&ctx->timer, mlcf->timeout);
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "mangoo: every worker queue is full");
+        ngx_http_mangoo_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, "overloaded",
+                             "all workers are busy, retry shortly", 0);
+        return;
+    }
+
+    if (rc == NGX_ERROR || d->nparked >= NGX_HTTP_MANGOO_MAX_PARKED) {
+        ngx_http_mangoo_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, "no_workers",
+                             "no worker is reachable", 0);
+        return;
+    }
+
+    /* no worker reachable (starting, restarting): wait a bounded time */
+    ctx->parked = 1;
+    ctx->park_deadline = ngx_current_msec + d->mcf->unavailable_wait;
+    ngx_queue_insert_tail(&d->parked, &ctx->queue);
+    d->nparked++;
+
+    ngx_add_timer(&ctx->timer, d->mcf->unavailable_wait);
+
+    if (!d->retry.timer_set) {
+        ngx_add_timer(&d->retry, NGX_HTTP_MANGOO_RETRY_MS);
+    }
+}
+
+
+/*
+ * Take ctx out of every structure; safe to call more than once.  cancel:
+ * the job may still run in a worker, so tell it to stop (best effort).
+ */
+static void
+ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t cancel)
+{
+    int                          n;
+    char                         status[4];
+    mg_msg_t                     msg;
+    mg_str_t                     frames[MG_PROTO_MAX_FRAMES];
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+
+    if (ctx->parked) {
+        ngx_queue_remove(&ctx->queue);
+        d->nparked--;
+        ctx->parked = 0;
+    }
+
+    if (!ctx->waiting) {
+        return;
+    }
+
+    ngx_rbtree_delete(&d->tree, &ctx->node);
+    ngx_queue_remove(&ctx->queue);
+    ctx->peer->ninflight--;
+    ctx->waiting = 0;
+
+    if (!cancel || !ctx->peer->connected) {
+        return;
+    }
+
+    ngx_memzero(&msg, sizeof(mg_msg_t));
+    msg.type = MG_MSG_CANCEL;
+    msg.rid.data = (char *) ctx->rid;
+    msg.rid.len = MG_RID_LEN;
+
+    n = mg_proto_frames(&msg, frames, status);
+    if (n > 0) {
+        (void) ngx_http_mangoo_send_frames(ctx->peer->sock, frames, n);
+    }
+}
+
+
+/* the request is being freed: if a reply is still due, the client left */
+void
+ngx_http_mangoo_dispatch_cleanup(ngx_http_mangoo_ctx_t *ctx)
+{
+    if (ngx_http_mangoo_dispatcher.zctx) {
+        ngx_http_mangoo_detach(ctx, 1);
+    }
+}
+
+
+static void
+ngx_http_mangoo_timeout_handler(ngx_event_t *ev)
+{
+    ngx_http_mangoo_ctx_t  *ctx = ev->data;
+
+    if (ctx->parked) {
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "mangoo: no worker reachable for request %*s",
+                      (size_t) MG_RID_LEN, ctx->rid);
+        ngx_http_mangoo_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, "no_workers",
+                             "no worker is reachable, retry shortly", 0);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                  "mangoo: request %*s timed out waiting for job \"%V\"",
+                  (size_t) MG_RID_LEN, ctx->rid, &ctx->job);
+
+    ngx_http_mangoo_fail(ctx, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
+                         "the request took too long", 1);
+}
+
+
+static void
+ngx_http_mangoo_retry_handler(ngx_event_t *ev)
+{
+    ngx_int_t                    rc;
+    ngx_queue_t                  work, *q;
+    ngx_http_mangoo_ctx_t       *ctx;
+    ngx_http_mangoo_loc_conf_t  *mlcf;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    /*
+     * Work on a private list: failing a request finalizes it, and what
+     * that runs must not find us halfway through the shared one.  Entries
+     * on either list stay "parked" and counted until taken.
+     */
+    ngx_queue_init(&work);
+
+    if (!ngx_queue_empty(&d->parked)) {
+        ngx_queue_add(&work, &d->parked);
+        ngx_queue_init(&d->parked);
+    }
+
+    while (!ngx_queue_empty(&work)) {
+        q = ngx_queue_head(&work);
+        ctx = ngx_queue_data(q, ngx_http_mangoo_ctx_t, queue);
+
+        ngx_queue_remove(q);
+        d->nparked--;
+        ctx->parked = 0;
+
+        rc = ngx_http_mangoo_try_send(ctx);
+
+        if (rc == NGX_OK) {
+            mlcf = ngx_http_get_module_loc_conf(ctx->request,
+                                                ngx_http_mangoo_module);
+            if (ctx->timer.timer_set) {
+                ngx_del_timer(&ctx->timer);
+            }
+
+            ngx_rbtree_insert(&d->tree, &ctx->node);
+            ctx->waiting = 1;
+            ngx_add_timer(&ctx->timer, mlcf->timeout);
+            continue;
+        }
+
+        if (rc == NGX_AGAIN) {
+            ngx_http_mangoo_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "overloaded",
+                                 "all workers are busy, retry shortly", 0);
+            continue;
+        }
+
+        /* still unreachable: back in line; its own timer bounds the wait */
+        ctx->parked = 1;
+        ngx_queue_insert_tail(&d->parked, &ctx->queue);
+        d->nparked++;
+    }
+
+    if (d->nparked && !ngx_exiting) {
+        ngx_add_timer(&d->retry, NGX_HTTP_MANGOO_RETRY_MS);
+    }
+}
+
+
+/* A peer went away: its in-flight requests will never be answered. */
+static void
+ngx_http_mangoo_peer_lost(ngx_http_mangoo_peer_t *peer)
+{
+    ngx_queue_t            *q;
+    ngx_http_mangoo_ctx_t  *ctx;
+
+    while (!ngx_queue_empty(&peer->inflight)) {
+        q = ngx_queue_head(&peer->inflight);
+        ctx = ngx_queue_data(q, ngx_http_mangoo_ctx_t, queue);
+
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "mangoo: worker \"%V\" lost during request %*s",
+                      &peer->endpoint, (size_t) MG_RID_LEN, ctx->rid);
+
+        ngx_http_mangoo_fail(ctx, NGX_HTTP_BAD_GATEWAY, "worker_lost",
+                             "the worker handling this request went away", 0);
+    }
+}
+
+
+static void
+ngx_http_mangoo_monitor_handler(ngx_event_t *rev)
+{
+    int                      more;
+    uint16_t                 event;
+    zmq_msg_t                frame;
+    ngx_connection_t        *c = rev->data;
+    ngx_http_mangoo_peer_t  *peer = c->data;
+
+    for ( ;; ) {
+        zmq_msg_init(&frame);
+
+        if (zmq_msg_recv(&frame, peer->monitor, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close(&frame);
+            break;
+        }
+
+        event = 0;
+        if (zmq_msg_size(&frame) >= sizeof(uint16_t)) {
+            ngx_memcpy(&event, zmq_msg_data(&frame), sizeof(uint16_t));
+        }
+
+        /* the second frame is the endpoint; one peer per socket */
+        more = zmq_msg_more(&frame);
+        while (more) {
+            zmq_msg_close(&frame);
+            zmq_msg_init(&frame);
+            if (zmq_msg_recv(&frame, peer->monitor, ZMQ_DONTWAIT) == -1) {
+                break;
+            }
+            more = zmq_msg_more(&frame);
+        }
+
+        zmq_msg_close(&frame);
+
+        if (event == ZMQ_EVENT_CONNECTED) {
+            ngx_log_error(NGX_LOG_INFO, rev->log, 0,
+                          "mangoo: worker \"%V\" connected", &peer->endpoint);
+            peer->connected = 1;
+
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            ngx_log_error(NGX_LOG_WARN, rev->log, 0,
+                          "mangoo: worker \"%V\" disconnected",
+                          &peer->endpoint);
+            peer->connected = 0;
+            ngx_http_mangoo_peer_lost(peer);
+        }
+    }
+}
+
+
+static void
+ngx_http_mangoo_read_handler(ngx_event_t *rev)
+{
+    int                      more;
+    size_t                   n, i;
+    mg_msg_t                 msg;
+    mg_str_t                 frames[MG_PROTO_MAX_FRAMES];
+    zmq_msg_t                parts[MG_PROTO_MAX_FRAMES];
+    ngx_connection_t        *c = rev->data;
+    ngx_http_mangoo_ctx_t   *ctx;
+    ngx_http_mangoo_peer_t  *peer = c->data;
+
+    for ( ;; ) {
+        n = 0;
+        more = 1;
+
+        while (more) {
+            zmq_msg_t  *part, spill;
+
+            part = (n < MG_PROTO_MAX_FRAMES) ? &parts[n] : &spill;
+            zmq_msg_init(part);
+
+            if (zmq_msg_recv(part, peer->sock, ZMQ_DONTWAIT) == -1) {
+                zmq_msg_close(part);
+                break;
+            }
+
+            more = zmq_msg_more(part);
+
+            if (part == &spill) {
+                zmq_msg_close(part);
+                n = MG_PROTO_MAX_FRAMES + 1;
+                continue;
+            }
+
+            n++;
+        }
+
+        if (n == 0) {
+            break;  /* EAGAIN: drained */
+        }
+
+        if (n <= MG_PROTO_MAX_FRAMES) {
+            for (i = 0; i < n; i++) {
+                frames[i].data = zmq_msg_data(&parts[i]);
+                frames[i].len = zmq_msg_size(&parts[i]);
+            }
+
+            if (mg_proto_parse(frames, n, &msg) != 0) {
+                ngx_log_error(NGX_LOG_ERR, rev->log, 0,
+                              "mangoo: malformed message from worker \"%V\"",
+                              &peer->endpoint);
+
+            } else {
+                ctx = ngx_http_mangoo_lookup(&msg.rid);
+
+                /* no ctx: the client left or the request timed out */
+                if (ctx) {
+                    ngx_http_mangoo_deliver(ctx, &msg);
+                }
+            }
+        }
+
+        for (i = 0; i < n && i < MG_PROTO_MAX_FRAMES; i++) {
+            zmq_msg_close(&parts[i]);
+        }
+    }
+
+    ngx_http_mangoo_check_pending(peer);
+}
+
+
+static char *
+ngx_http_mangoo_pstrdup(ngx_pool_t *pool, const mg_str_t *s)
+{
+    char  *p;
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p != NULL) {
+        ngx_memcpy(p, s->data, s->len);
+        p[s->len] = '\0';
+    }
+
+    return p;
+}
+
+
+static void
+ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
+{
+    char                *code, *message;
+    ngx_int_t            rc;
+    ngx_http_request_t  *r = ctx->request;
+
+    switch (msg->type) {
+
+    case MG_MSG_RES:
+        ngx_http_mangoo_detach(ctx, 0);
+        ngx_http_mangoo_finish(r, ngx_http_mangoo_send_reply(r, msg));
+        return;
+
+    case MG_MSG_ERR:
+        code = ngx_http_mangoo_pstrdup(r->pool, &msg->code);
+        message = ngx_http_mangoo_pstrdup(r->pool, &msg->message);
+
+        if (code == NULL || message == NULL) {
+            ngx_http_mangoo_detach(ctx, 0);
+            ngx_http_mangoo_finish(r, NGX_ERROR);
+            return;
+        }
+
+        ngx_http_mangoo_fail(ctx, msg->status, code, message, 0);
+        return;
+
+    case MG_MSG_HEAD:
+        if (ctx->streaming) {
+            return;
+        }
+
+        ctx->streaming = 1;
+        rc = ngx_http_mangoo_send_head(r, msg);
+
+        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+            ngx_http_mangoo_detach(ctx, 1);
+            ngx_http_mangoo_finish(r, rc);
+        }
+        return;
+
+    case MG_MSG_DATA:
+        if (!ctx->streaming) {
+            return;
+        }
+
+        rc = ngx_http_mangoo_send_data(r, (u_char *) msg->body.data,
+                                       msg->body.len, 0);
+        if (rc == NGX_ERROR) {
+            ngx_http_mangoo_detach(ctx, 1);
+            ngx_http_mangoo_finish(r, rc);
+        }
+        return;
+
+    case MG_MSG_END:
+        ngx_http_mangoo_detach(ctx, 0);
+
+        if (!ctx->streaming) {
+            ngx_http_mangoo_finish(r, ngx_http_mangoo_send_error(r,
+                                   NGX_HTTP_BAD_GATEWAY, "bad_reply",
+                                   "the worker ended without an answer"));
+            return;
+        }
+
+        ngx_http_mangoo_finish(r, ngx_http_mangoo_send_data(r, NULL, 0, 1));
+        return;
+
+    default:
+        return;
+    }
+}

@@ -1,0 +1,809 @@
+
+/*
+ * ngx_http_mangoo_module: directives, configuration, the content handlers
+ * for mangoo_api and mangoo_health, and the $mangoo_* variables.
+ *
+ * A request is routed with the shared route table, authenticated, its body
+ * read asynchronously, then handed to ngx_http_mangoo_dispatch(), which
+ * owns it until a worker's reply (or a timeout) finalizes it.
+ */
+
+
+#include <jansson.h>
+
+#include "ngx_http_mangoo_module.h"
+#include "mg_json.h"
+
+
+static ngx_int_t ngx_http_mangoo_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mangoo_route(ngx_http_request_t *r,
+    ngx_http_mangoo_ctx_t *ctx, ngx_uint_t *flags);
+static ngx_int_t ngx_http_mangoo_build_params(ngx_http_request_t *r,
+    ngx_http_mangoo_ctx_t *ctx, mg_route_match_t *m);
+static ngx_int_t ngx_http_mangoo_check_content_type(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mangoo_error_page(ngx_http_request_t *r);
+static void ngx_http_mangoo_body_handler(ngx_http_request_t *r);
+static void ngx_http_mangoo_cleanup(void *data);
+
+static ngx_int_t ngx_http_mangoo_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_mangoo_user_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+static ngx_int_t ngx_http_mangoo_add_variables(ngx_conf_t *cf);
+static void *ngx_http_mangoo_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_mangoo_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_mangoo_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_mangoo_workers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mangoo_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_mangoo_init_process(ngx_cycle_t *cycle);
+static void ngx_http_mangoo_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_mangoo_commands[] = {
+
+    { ngx_string("mangoo_workers"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_mangoo_workers,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mangoo_jwks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, jwks),
+      NULL },
+
+    { ngx_string("mangoo_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, issuer),
+      NULL },
+
+    { ngx_string("mangoo_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, audience),
+      NULL },
+
+    { ngx_string("mangoo_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, leeway),
+      NULL },
+
+    { ngx_string("mangoo_unavailable_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, unavailable_wait),
+      NULL },
+
+    { ngx_string("mangoo_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_loc_conf_t, timeout),
+      NULL },
+
+    { ngx_string("mangoo_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mangoo_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MANGOO_API,
+      NULL },
+
+    { ngx_string("mangoo_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mangoo_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MANGOO_HEALTH,
+      NULL },
+
+    { ngx_string("mangoo_error"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mangoo_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MANGOO_ERROR,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_mangoo_module_ctx = {
+    ngx_http_mangoo_add_variables,         /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_mangoo_create_main_conf,      /* create main configuration */
+    ngx_http_mangoo_init_main_conf,        /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_mangoo_create_loc_conf,       /* create location configuration */
+    ngx_http_mangoo_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_mangoo_module = {
+    NGX_MODULE_V1,
+    &ngx_http_mangoo_module_ctx,           /* module context */
+    ngx_http_mangoo_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_mangoo_init_process,          /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_mangoo_exit_process,          /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_mangoo_vars[] = {
+
+    { ngx_string("mangoo_request_id"), NULL,
+      ngx_http_mangoo_request_id_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mangoo_user_id"), NULL,
+      ngx_http_mangoo_user_id_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_mangoo_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_uint_t                   flags = 0;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_mangoo_ctx_t       *ctx;
+    ngx_http_mangoo_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mangoo_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mangoo_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ngx_http_mangoo_new_rid(ctx);
+    ngx_http_set_ctx(r, ctx, ngx_http_mangoo_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_mangoo_cleanup;
+    cln->data = ctx;
+
+    if (!ngx_http_mangoo_dispatch_ready()) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mangoo: no \"mangoo_workers\" configured");
+        return ngx_http_mangoo_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "no_workers",
+                                          "no workers are configured");
+    }
+
+    if (mlcf->kind == NGX_HTTP_MANGOO_ERROR) {
+        return ngx_http_mangoo_error_page(r);
+    }
+
+    if (mlcf->kind == NGX_HTTP_MANGOO_HEALTH) {
+        if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+            return ngx_http_mangoo_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                              "method_not_allowed",
+                                              "method not allowed");
+        }
+
+        ngx_str_set(&ctx->job, "health");
+        ngx_str_set(&ctx->params, "{}");
+        flags = MG_ROUTE_PUBLIC;
+
+    } else {
+        rc = ngx_http_mangoo_route(r, ctx, &flags);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    ngx_str_set(&ctx->claims, "{}");
+
+    if (!(flags & MG_ROUTE_PUBLIC)) {
+        rc = ngx_http_mangoo_authenticate(r, ctx, flags);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH)) {
+        rc = ngx_http_mangoo_check_content_type(r);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_mangoo_body_handler);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->main->count++;
+    ngx_http_mangoo_dispatch(r, ctx);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_route(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
+    ngx_uint_t *flags)
+{
+    ngx_table_elt_t   *h;
+    mg_route_match_t   m;
+
+    if (mg_route_match((const char *) r->method_name.data,
+                       r->method_name.len, (const char *) r->uri.data,
+                       r->uri.len, &m)
+        != 0)
+    {
+        if (m.allow[0] == '\0') {
+            return ngx_http_mangoo_send_error(r, NGX_HTTP_NOT_FOUND,
+                                              "not_found", "no such endpoint");
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        h->value.len = ngx_strlen(m.allow);
+        h->value.data = ngx_pnalloc(r->pool, h->value.len);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        ngx_memcpy(h->value.data, m.allow, h->value.len);
+
+        return ngx_http_mangoo_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                          "method_not_allowed",
+                                          "method not allowed");
+    }
+
+    ctx->job.data = (u_char *) m.route->job;
+    ctx->job.len = ngx_strlen(m.route->job);
+    *flags = m.route->flags;
+
+    return ngx_http_mangoo_build_params(r, ctx, &m);
+}
+
+
+/*
+ * "error_page 413 ... @mangoo_error" lands here: errors nginx itself raises
+ * (body or headers too large, bad request line) get the API's JSON shape.
+ */
+static ngx_int_t
+ngx_http_mangoo_error_page(ngx_http_request_t *r)
+{
+    ngx_uint_t  status;
+
+    status = r->err_status ? r->err_status : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    /* the status sent is ours, not the one error_page carried here */
+    r->err_status = 0;
+
+    switch (status) {
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return ngx_http_mangoo_send_error(r, status, "payload_too_large",
+                                          "request body is too large");
+
+    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
+        return ngx_http_mangoo_send_error(r, 431, "header_too_large",
+                                          "request headers are too large");
+
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        return ngx_http_mangoo_send_error(r, status, "uri_too_long",
+                                          "request URI is too long");
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        return ngx_http_mangoo_send_error(r, status, "request_timeout",
+                                          "the request was not sent in time");
+
+    case NGX_HTTP_NOT_FOUND:
+        return ngx_http_mangoo_send_error(r, status, "not_found",
+                                          "no such resource");
+
+    case NGX_HTTP_NOT_ALLOWED:
+        return ngx_http_mangoo_send_error(r, status, "method_not_allowed",
+                                          "method not allowed");
+
+    default:
+        if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            return ngx_http_mangoo_send_error(r, status, "internal",
+                                              "internal server error");
+        }
+
+        return ngx_http_mangoo_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "bad_request", "malformed request");
+    }
+}
+
+
+/* {"id": "...", "query": "..."}: path captures plus the raw query string */
+static ngx_int_t
+ngx_http_mangoo_build_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
+    mg_route_match_t *m)
+{
+    char        *dump;
+    size_t       len, i;
+    json_t      *params;
+    ngx_int_t    rc;
+
+    rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    dump = NULL;
+
+    params = json_object();
+    if (params == NULL) {
+        return rc;
+    }
+
+    for (i = 0; i < m->nparams; i++) {
+        if (json_object_setn_new_nocheck(params, m->params[i].name,
+                                         m->params[i].name_len,
+                                         json_stringn(m->params[i].value,
+                                                      m->params[i].value_len))
+            != 0)
+        {
+            /* a capture that is not UTF-8 cannot name anything */
+            rc = ngx_http_mangoo_send_error(r, NGX_HTTP_NOT_FOUND,
+                                            "not_found", "no such resource");
+            goto done;
+        }
+    }
+
+    /* jansson wants a valid pointer even for an empty string */
+    if (json_object_set_new_nocheck(params, "query",
+                                    json_stringn(r->args.len
+                                                 ? (char *) r->args.data : "",
+                                                 r->args.len))
+        != 0)
+    {
+        rc = ngx_http_mangoo_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_query",
+                                        "query string is not valid UTF-8");
+        goto done;
+    }
+
+    dump = mg_json_dump(params, &len);
+    if (dump == NULL) {
+        goto done;
+    }
+
+    ctx->params.data = ngx_pnalloc(r->pool, len);
+    if (ctx->params.data == NULL) {
+        goto done;
+    }
+
+    ngx_memcpy(ctx->params.data, dump, len);
+    ctx->params.len = len;
+    rc = NGX_DECLINED;
+
+done:
+
+    free(dump);
+    json_decref(params);
+
+    return rc;
+}
+
+
+/* the API speaks JSON only: say so before reading anything */
+static ngx_int_t
+ngx_http_mangoo_check_content_type(ngx_http_request_t *r)
+{
+    size_t      n;
+    ngx_str_t  *type;
+
+    if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
+        return NGX_DECLINED;
+    }
+
+    n = sizeof("application/json") - 1;
+    type = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                      : NULL;
+
+    if (type != NULL
+        && type->len >= n
+        && ngx_strncasecmp(type->data, (u_char *) "application/json", n) == 0
+        && (type->len == n || type->data[n] == ';' || type->data[n] == ' '))
+    {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_mangoo_send_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                      "unsupported_media_type",
+                                      "request body must be application/json");
+}
+
+
+static void
+ngx_http_mangoo_body_handler(ngx_http_request_t *r)
+{
+    u_char                      *p;
+    off_t                        len;
+    ssize_t                      n;
+    ngx_buf_t                   *b;
+    ngx_chain_t                 *cl;
+    ngx_http_mangoo_ctx_t       *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mangoo_module);
+
+    /* client_max_body_size has bounded it already */
+    len = 0;
+
+    if (r->request_body && r->request_body->bufs) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            len += ngx_buf_size(cl->buf);
+        }
+    }
+
+    if (len) {
+        p = ngx_pnalloc(r->pool, (size_t) len);
+        if (p == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ctx->body.data = p;
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (b->in_file) {
+                /* only when client_body_buffer_size is below the limit */
+                n = ngx_read_file(b->file, p, (size_t) (b->file_last
+                                                        - b->file_pos),
+                                  b->file_pos);
+                if (n == NGX_ERROR) {
+                    ngx_http_finalize_request(r,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+                    return;
+                }
+
+                p += n;
+                continue;
+            }
+
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+
+        ctx->body.len = p - ctx->body.data;
+    }
+
+    ngx_http_mangoo_dispatch(r, ctx);
+}
+
+
+static void
+ngx_http_mangoo_cleanup(void *data)
+{
+    ngx_http_mangoo_ctx_t  *ctx = data;
+
+    ngx_http_mangoo_dispatch_cleanup(ctx);
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_mangoo_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mangoo_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = MG_RID_LEN;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = ctx->rid;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_user_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_mangoo_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mangoo_module);
+
+    if (ctx == NULL || ctx->user_id.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->user_id.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = ctx->user_id.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_mangoo_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_mangoo_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_mangoo_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_mangoo_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->endpoints = NULL;
+     *     mcf->jwks = { 0, NULL };
+     *     mcf->issuer = { 0, NULL };
+     *     mcf->audience = { 0, NULL };
+     */
+
+    mcf->leeway = NGX_CONF_UNSET;
+    mcf->unavailable_wait = NGX_CONF_UNSET_MSEC;
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_mangoo_main_conf_t *mcf = conf;
+
+    ngx_conf_init_value(mcf->leeway, 30);
+    ngx_conf_init_msec_value(mcf->unavailable_wait, 1000);
+
+    if (mcf->endpoints == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    /* a token from any issuer or for any app would be accepted otherwise */
+    if (mcf->jwks.len == 0 || mcf->issuer.len == 0 || mcf->audience.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mangoo_workers\" requires \"mangoo_jwks\", "
+                           "\"mangoo_jwt_issuer\" and "
+                           "\"mangoo_jwt_audience\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mangoo_auth_check_conf(cf, mcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_mangoo_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_mangoo_loc_conf_t  *mlcf;
+
+    mlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_mangoo_loc_conf_t));
+    if (mlcf == NULL) {
+        return NULL;
+    }
+
+    mlcf->timeout = NGX_CONF_UNSET_MSEC;
+
+    return mlcf;
+}
+
+
+static char *
+ngx_http_mangoo_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_mangoo_loc_conf_t *prev = parent;
+    ngx_http_mangoo_loc_conf_t *conf = child;
+
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 60000);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "tcp://host:port" resolves here, at configuration time, to every address
+ * of host, so "mangoo_workers tcp://worker:5555" reaches all the replicas a
+ * DNS name has; a reload picks up new ones.  Other transports pass through.
+ */
+static char *
+ngx_http_mangoo_workers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mangoo_main_conf_t *mcf = conf;
+
+    u_char      *p;
+    ngx_url_t    u;
+    ngx_str_t   *value, *ep;
+    ngx_uint_t   i, j;
+
+    if (mcf->endpoints) {
+        return "is duplicate";
+    }
+
+    mcf->endpoints = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+    if (mcf->endpoints == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "ipc://", 6) == 0
+            || ngx_strncmp(value[i].data, "inproc://", 9) == 0)
+        {
+            ep = ngx_array_push(mcf->endpoints);
+            if (ep == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *ep = value[i];     /* conf args are NUL-terminated */
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "tcp://", 6) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid worker endpoint \"%V\": "
+                               "expected tcp://, ipc:// or inproc://",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url.data = value[i].data + 6;
+        u.url.len = value[i].len - 6;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in worker endpoint \"%V\"",
+                               u.err ? u.err : "error", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (u.no_port) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "no port in worker endpoint \"%V\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        for (j = 0; j < u.naddrs; j++) {
+            ep = ngx_array_push(mcf->endpoints);
+            if (ep == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ep->data = ngx_pnalloc(cf->pool,
+                                   sizeof("tcp://") + u.addrs[j].name.len);
+            if (ep->data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            p = ngx_cpymem(ep->data, "tcp://", 6);
+            p = ngx_cpymem(p, u.addrs[j].name.data, u.addrs[j].name.len);
+            *p = '\0';
+            ep->len = p - ep->data;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mangoo_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mangoo_loc_conf_t *mlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (mlcf->kind) {
+        return "is duplicate";
+    }
+
+    mlcf->kind = cmd->offset;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_mangoo_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_mangoo_main_conf_t  *mcf;
+
+    /* helper processes (cache manager, loader) serve no requests */
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mangoo_module);
+    if (mcf == NULL || mcf->endpoints == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mangoo_auth_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mangoo_dispatch_init_process(cycle, mcf);
+}
+
+
+static void
+ngx_http_mangoo_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_mangoo_dispatch_exit_process(cycle);
+    ngx_http_mangoo_auth_exit_process();
+}

@@ -1,0 +1,104 @@
+
+/*
+ * Mangoo's nginx module: types shared by its files.
+ *
+ *   ngx_http_mangoo_module.c    directives, conf, handlers, variables
+ *   ngx_http_mangoo_auth.c      JWKS and bearer token verification
+ *   ngx_http_mangoo_dispatch.c  ZeroMQ sockets driven by the event loop
+ *   ngx_http_mangoo_response.c  replies and errors written to the client
+ */
+
+
+#ifndef _NGX_HTTP_MANGOO_MODULE_H_INCLUDED_
+#define _NGX_HTTP_MANGOO_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "mg_protocol.h"
+#include "mg_routes.h"
+
+
+#define NGX_HTTP_MANGOO_API     1
+#define NGX_HTTP_MANGOO_HEALTH  2
+#define NGX_HTTP_MANGOO_ERROR   3
+
+
+typedef struct {
+    ngx_array_t                *endpoints;      /* ngx_str_t, NUL-terminated */
+    ngx_str_t                   jwks;
+    ngx_str_t                   issuer;
+    ngx_str_t                   audience;
+    time_t                      leeway;
+    ngx_msec_t                  unavailable_wait;
+} ngx_http_mangoo_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                  kind;
+    ngx_msec_t                  timeout;
+} ngx_http_mangoo_loc_conf_t;
+
+
+typedef struct ngx_http_mangoo_peer_s  ngx_http_mangoo_peer_t;
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_rbtree_node_t           node;       /* key: the request counter */
+    ngx_queue_t                 queue;      /* peer's in-flight or parked */
+    ngx_http_mangoo_peer_t     *peer;
+    ngx_event_t                 timer;
+    ngx_msec_t                  park_deadline;
+
+    u_char                      rid[MG_RID_LEN];
+    ngx_str_t                   user_id;
+    ngx_str_t                   job;
+    ngx_str_t                   params;
+    ngx_str_t                   claims;
+    ngx_str_t                   body;
+
+    unsigned                    waiting:1;  /* in the tree: a reply is due */
+    unsigned                    parked:1;   /* no worker reachable yet */
+    unsigned                    streaming:1;
+} ngx_http_mangoo_ctx_t;
+
+
+/*
+ * ngx_http_mangoo_authenticate() returns NGX_DECLINED when the request may
+ * go on; anything else is final (an error was sent) and is the handler's rc.
+ */
+ngx_int_t ngx_http_mangoo_auth_check_conf(ngx_conf_t *cf,
+    ngx_http_mangoo_main_conf_t *mcf);
+ngx_int_t ngx_http_mangoo_auth_init_process(ngx_cycle_t *cycle,
+    ngx_http_mangoo_main_conf_t *mcf);
+void ngx_http_mangoo_auth_exit_process(void);
+ngx_int_t ngx_http_mangoo_authenticate(ngx_http_request_t *r,
+    ngx_http_mangoo_ctx_t *ctx, ngx_uint_t flags);
+
+ngx_int_t ngx_http_mangoo_dispatch_init_process(ngx_cycle_t *cycle,
+    ngx_http_mangoo_main_conf_t *mcf);
+void ngx_http_mangoo_dispatch_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_mangoo_dispatch_ready(void);
+void ngx_http_mangoo_new_rid(ngx_http_mangoo_ctx_t *ctx);
+void ngx_http_mangoo_dispatch(ngx_http_request_t *r,
+    ngx_http_mangoo_ctx_t *ctx);
+void ngx_http_mangoo_dispatch_cleanup(ngx_http_mangoo_ctx_t *ctx);
+
+ngx_int_t ngx_http_mangoo_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message);
+ngx_int_t ngx_http_mangoo_send_reply(ngx_http_request_t *r,
+    const mg_msg_t *msg);
+ngx_int_t ngx_http_mangoo_send_head(ngx_http_request_t *r,
+    const mg_msg_t *msg);
+ngx_int_t ngx_http_mangoo_send_data(ngx_http_request_t *r,
+    const u_char *data, size_t len, ngx_uint_t last);
+void ngx_http_mangoo_finish(ngx_http_request_t *r, ngx_int_t rc);
+
+
+extern ngx_module_t  ngx_http_mangoo_module;
+
+
+#endif /* _NGX_HTTP_MANGOO_MODULE_H_INCLUDED_ */

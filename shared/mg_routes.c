@@ -1,0 +1,101 @@
+/*
+ * mg_routes: the API's route table and the matcher the module routes with.
+ * Adding an endpoint means one line here and a handler in the worker's
+ * dispatch table (a unit test checks that every job here has one).
+ */
+#include <string.h>
+
+#include "mg_routes.h"
+
+const mg_route_t mg_routes[] = {
+    { "GET",    "/api/v1/bots",      "bots.list",   0 },
+    { "POST",   "/api/v1/bots",      "bots.create", 0 },
+    { "GET",    "/api/v1/bots/{id}", "bots.get",    0 },
+    { "PATCH",  "/api/v1/bots/{id}", "bots.update", 0 },
+    { "DELETE", "/api/v1/bots/{id}", "bots.delete", 0 },
+};
+
+const size_t mg_routes_count = sizeof(mg_routes) / sizeof(mg_routes[0]);
+
+
+/* Match one pattern against a path; captures go to m->params. */
+static int
+mg_route_match_pattern(const char *pattern, const char *path, size_t path_len,
+    mg_route_match_t *m)
+{
+    const char *p = pattern;
+    const char *s = path;
+    const char *end = path + path_len;
+
+    m->nparams = 0;
+
+    while (*p != '\0') {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            const char *seg = s;
+
+            if (close == NULL || m->nparams == MG_ROUTE_MAX_PARAMS) {
+                return -1;
+            }
+            while (s < end && *s != '/') {
+                s++;
+            }
+            if (s == seg) {
+                return -1;
+            }
+            m->params[m->nparams].name = p + 1;
+            m->params[m->nparams].name_len = (size_t) (close - p - 1);
+            m->params[m->nparams].value = seg;
+            m->params[m->nparams].value_len = (size_t) (s - seg);
+            m->nparams++;
+            p = close + 1;
+            continue;
+        }
+        if (s == end || *s != *p) {
+            return -1;
+        }
+        p++;
+        s++;
+    }
+
+    return s == end ? 0 : -1;
+}
+
+
+int
+mg_route_match(const char *method, size_t method_len,
+    const char *path, size_t path_len, mg_route_match_t *m)
+{
+    size_t alen = 0;
+
+    m->route = NULL;
+    m->nparams = 0;
+    m->allow[0] = '\0';
+
+    for (size_t i = 0; i < mg_routes_count; i++) {
+        const mg_route_t *r = &mg_routes[i];
+
+        if (mg_route_match_pattern(r->pattern, path, path_len, m) != 0) {
+            continue;
+        }
+        if (strlen(r->method) == method_len && memcmp(r->method, method, method_len) == 0) {
+            m->route = r;
+            return 0;
+        }
+
+        /* remember the methods this path does allow, for 405's Allow */
+        size_t l = strlen(r->method);
+        if (strstr(m->allow, r->method) == NULL && alen + l + 3 < sizeof(m->allow)) {
+            if (alen) {
+                memcpy(m->allow + alen, ", ", 2);
+                alen += 2;
+            }
+            memcpy(m->allow + alen, r->method, l);
+            alen += l;
+            m->allow[alen] = '\0';
+        }
+    }
+
+    m->nparams = 0;
+    return -1;
+}

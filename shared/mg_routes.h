@@ -1,0 +1,52 @@
+/*
+ * mg_routes: the HTTP API's route table, shared so the module routes with
+ * it and the worker can prove it has a handler for every job.
+ *
+ * Patterns are whole paths; a segment "{name}" captures one non-empty path
+ * segment.  A path that matches a pattern under another method answers 405.
+ */
+#ifndef MG_ROUTES_H
+#define MG_ROUTES_H
+
+#include <stddef.h>
+
+enum {
+    MG_ROUTE_PUBLIC = 0x01,   /* no token needed */
+    MG_ROUTE_ADMIN  = 0x02,   /* token must carry group "admin" */
+    MG_ROUTE_STREAM = 0x04    /* answer is a text/event-stream */
+};
+
+#define MG_ROUTE_MAX_PARAMS 4
+
+typedef struct {
+    const char  *method;      /* "GET", "POST", ... */
+    const char  *pattern;     /* "/api/v1/bots/{id}" */
+    const char  *job;         /* "bots.get" */
+    unsigned     flags;
+} mg_route_t;
+
+typedef struct {
+    const char  *name;        /* points into the route pattern */
+    size_t       name_len;
+    const char  *value;       /* points into the path */
+    size_t       value_len;
+} mg_route_param_t;
+
+typedef struct {
+    const mg_route_t  *route;
+    size_t             nparams;
+    mg_route_param_t   params[MG_ROUTE_MAX_PARAMS];
+    /* when route is NULL: the methods the path allows, "GET, POST", or ""
+     * when no pattern matches the path (404) */
+    char               allow[64];
+} mg_route_match_t;
+
+extern const mg_route_t mg_routes[];
+extern const size_t     mg_routes_count;
+
+/* Match method and path (no query string).  Returns 0 and fills m->route
+ * on a match; -1 otherwise, with m->allow telling 405 from 404. */
+int mg_route_match(const char *method, size_t method_len,
+                   const char *path, size_t path_len, mg_route_match_t *m);
+
+#endif

@@ -1,0 +1,197 @@
+"""Starts the real Mangoo stack (Postgres, workers, nginx with the module)
+on loopback for the end-to-end tests, through the same auto-build.sh
+commands that `./auto-build.sh run` uses, and talks HTTP to it."""
+
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(TOP, "build")
+WORKER_BIN = os.path.join(BUILD, "mangoo-worker")
+
+
+def _port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_ports(count):
+    """A run of `count` consecutive free loopback ports."""
+    for _ in range(200):
+        base = random.randint(20000, 60000 - count)
+        if all(_port_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError("no free ports")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return "<%d %r>" % (self.status, self.body[:300])
+
+
+class Stack:
+    def __init__(self, workers=2, threads=4, timeout="5s", extra_locations="",
+                 env=None):
+        self.workers = workers
+        self.state = tempfile.mkdtemp(prefix="mangoo-e2e-")
+        os.chmod(self.state, 0o755)  # postgres must reach its folder
+        self.port = _free_ports(1)
+        self.worker_port = _free_ports(workers)
+        self.env = dict(
+            os.environ,
+            MANGOO_STATE=self.state,
+            MANGOO_PORT=str(self.port),
+            MANGOO_PG_PORT=str(_free_ports(1)),
+            MANGOO_WORKER_PORT=str(self.worker_port),
+            MANGOO_WORKERS=str(workers),
+            MANGOO_THREADS=str(threads),
+            MANGOO_TIMEOUT=timeout,
+            MANGOO_NGINX_WORKERS="2",
+            MANGOO_EXTRA_LOCATIONS=extra_locations,
+        )
+        self.env.update(env or {})
+        self.key_dir = os.path.join(self.state, "keys")
+
+    # -- lifecycle -----------------------------------------------------
+    def _ab(self, *args, check=True):
+        return subprocess.run([os.path.join(TOP, "auto-build.sh"), *args],
+                              env=self.env, check=check,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+
+    def start(self):
+        r = self._ab("start", check=False)
+        if r.returncode != 0:
+            self.dump_logs()
+            raise RuntimeError("stack failed to start:\n" + r.stdout)
+        return self
+
+    def stop(self):
+        self._ab("stop", check=False)
+        if os.environ.get("MANGOO_KEEP_STATE"):
+            print("state kept in", self.state)
+        else:
+            shutil.rmtree(self.state, ignore_errors=True)
+
+    def dump_logs(self):
+        for name in sorted(os.listdir(self.state)):
+            if name.endswith(".log"):
+                with open(os.path.join(self.state, name), errors="replace") as f:
+                    tail = f.read()[-3000:]
+                print("==== %s ====\n%s" % (name, tail))
+
+    def log_text(self, name):
+        with open(os.path.join(self.state, name), errors="replace") as f:
+            return f.read()
+
+    # -- processes -----------------------------------------------------
+    def worker_pid(self, i):
+        with open(os.path.join(self.state, "worker-%d.pid" % i)) as f:
+            return int(f.read())
+
+    def signal_worker(self, i, sig):
+        os.kill(self.worker_pid(i), sig)
+
+    def kill_worker(self, i):
+        pid = self.worker_pid(i)
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        os.unlink(os.path.join(self.state, "worker-%d.pid" % i))
+
+    def start_worker(self, i):
+        self._ab("start-worker", str(i))
+
+    def restart_db(self):
+        self._ab("restart-db")
+
+    def stop_db(self):
+        subprocess.run(["runuser", "-u", "postgres", "--",
+                        "/usr/lib/postgresql/15/bin/pg_ctl", "-D",
+                        os.path.join(self.state, "pg", "data"), "-m", "fast",
+                        "-w", "stop"], check=True, stdout=subprocess.DEVNULL)
+
+    def start_db(self):
+        self._ab("restart-db")
+
+    def psql(self, sql):
+        out = subprocess.run(
+            ["runuser", "-u", "postgres", "--", "psql", "-h",
+             os.path.join(self.state, "pg", "run"), "-p",
+             self.env["MANGOO_PG_PORT"], "-U", "postgres", "-d", "mangoo",
+             "-tAc", sql], check=True, stdout=subprocess.PIPE, text=True)
+        return out.stdout.strip()
+
+    # -- tokens --------------------------------------------------------
+    def token(self, sub="user-1", groups=(), key_dir=None, **opts):
+        args = [WORKER_BIN, "token", "--key-dir", key_dir or self.key_dir,
+                "--sub", sub]
+        for g in groups:
+            args += ["--group", g]
+        for k, v in opts.items():
+            if k == "claims":
+                v = json.dumps(v)
+            args += ["--" + k.replace("_", "-"), str(v)]
+        out = subprocess.run(args, check=True, stdout=subprocess.PIPE,
+                             env=self.env, text=True)
+        return out.stdout.strip()
+
+    # -- HTTP ----------------------------------------------------------
+    def request(self, method, path, body=None, token=None, headers=None,
+                raw=None, timeout=15):
+        hdrs = {}
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        if headers:
+            hdrs.update(headers)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            payload = resp.read()
+            return Response(resp.status,
+                            {k.lower(): v for k, v in resp.getheaders()},
+                            payload)
+        finally:
+            conn.close()
+
+    def wait_for(self, predicate, timeout=10.0, interval=0.1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        return predicate()

@@ -1,0 +1,472 @@
+/*
+ * bots: owns the bots API (bots.list/create/get/update/delete).  Every
+ * statement is scoped by owner_id = the caller, so another user's bot is
+ * indistinguishable from a missing one: both are 404 "bot not found".
+ * Input is fully validated before any statement runs, and the knowledge
+ * base check happens inside the same statement as the write, so a
+ * rejected request changes nothing.
+ */
+#include "jobs/jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "log.h"
+#include "uuid.h"
+#include "validate.h"
+
+#define MG_BOTS_LIMIT_DEFAULT  20
+#define MG_BOTS_LIMIT_MAX      100
+
+/* Constraint names fixed in sql/001_init.sql. */
+#define MG_BOTS_FK_OWNER  "bots_owner_id_fkey"
+#define MG_BOTS_FK_KB     "bots_knowledge_base_id_fkey"
+
+/* Mirrors the CHECK constraints on bots in sql/001_init.sql. */
+const mg_field_t mg_bot_fields[] = {
+    { "name",              MG_FIELD_STRING,  MG_FIELD_REQUIRED | MG_FIELD_NOT_BLANK, 1, 255,   NULL },
+    { "description",       MG_FIELD_STRING,  0,                 0, 2000,  "\"\"" },
+    { "model_id",          MG_FIELD_STRING,  0,                 1, 255,   "\"local\"" },
+    { "instructions",      MG_FIELD_STRING,  0,                 0, 32000, "\"\"" },
+    { "temperature",       MG_FIELD_NUMBER,  0,                 0, 1,     "0.7" },
+    { "max_tokens",        MG_FIELD_INTEGER, 0,                 1, 65536, "4096" },
+    { "rag_enabled",       MG_FIELD_BOOL,    0,                 0, 0,     "false" },
+    { "knowledge_base_id", MG_FIELD_UUID,    MG_FIELD_NULLABLE, 0, 0,     "null" },
+};
+
+const size_t mg_bot_fields_count = sizeof(mg_bot_fields) / sizeof(mg_bot_fields[0]);
+
+/* Text parameters for the write statements, from validated values. */
+typedef struct {
+    const char  *name, *description, *model_id, *instructions;
+    const char  *temperature, *max_tokens, *rag_enabled;
+    int          kb_given;              /* knowledge_base_id present in the body */
+    const char  *kb;                    /* NULL: SQL NULL */
+    char         temperature_buf[32];
+    char         max_tokens_buf[24];
+} mg_bot_values_t;
+
+static const char *
+mg_str_or_null(json_t *v, const char *name)
+{
+    json_t *f = json_object_get(v, name);
+
+    return json_is_string(f) ? json_string_value(f) : NULL;
+}
+
+static void
+mg_bot_values(json_t *v, mg_bot_values_t *out)
+{
+    json_t  *f;
+
+    memset(out, 0, sizeof(*out));
+    out->name = mg_str_or_null(v, "name");
+    out->description = mg_str_or_null(v, "description");
+    out->model_id = mg_str_or_null(v, "model_id");
+    out->instructions = mg_str_or_null(v, "instructions");
+
+    f = json_object_get(v, "temperature");
+    if (f != NULL) {
+        /* 17 digits: the database gets exactly the double we validated */
+        snprintf(out->temperature_buf, sizeof(out->temperature_buf), "%.17g",
+                 json_number_value(f));
+        out->temperature = out->temperature_buf;
+    }
+    f = json_object_get(v, "max_tokens");
+    if (f != NULL) {
+        snprintf(out->max_tokens_buf, sizeof(out->max_tokens_buf), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(f));
+        out->max_tokens = out->max_tokens_buf;
+    }
+    f = json_object_get(v, "rag_enabled");
+    if (f != NULL) {
+        out->rag_enabled = json_is_true(f) ? "true" : "false";
+    }
+    f = json_object_get(v, "knowledge_base_id");
+    if (f != NULL) {
+        out->kb_given = 1;
+        out->kb = json_is_string(f) ? json_string_value(f) : NULL;
+    }
+}
+
+/* The bot JSON of one result row (columns in MG_BOT_COL_* order). */
+static json_t *
+mg_bot_json(const PGresult *r, int row)
+{
+    const char *kb = PQgetisnull(r, row, MG_BOT_COL_KNOWLEDGE_BASE_ID)
+                     ? NULL : PQgetvalue(r, row, MG_BOT_COL_KNOWLEDGE_BASE_ID);
+
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:b, s:s?, s:s, s:s}",
+        "id",                PQgetvalue(r, row, MG_BOT_COL_ID),
+        "owner_id",          PQgetvalue(r, row, MG_BOT_COL_OWNER_ID),
+        "name",              PQgetvalue(r, row, MG_BOT_COL_NAME),
+        "description",       PQgetvalue(r, row, MG_BOT_COL_DESCRIPTION),
+        "model_id",          PQgetvalue(r, row, MG_BOT_COL_MODEL_ID),
+        "instructions",      PQgetvalue(r, row, MG_BOT_COL_INSTRUCTIONS),
+        "temperature",       strtod(PQgetvalue(r, row, MG_BOT_COL_TEMPERATURE), NULL),
+        "max_tokens",        (json_int_t) strtoll(PQgetvalue(r, row, MG_BOT_COL_MAX_TOKENS), NULL, 10),
+        "rag_enabled",       PQgetvalue(r, row, MG_BOT_COL_RAG_ENABLED)[0] == 't',
+        "knowledge_base_id", kb,
+        "created_at",        PQgetvalue(r, row, MG_BOT_COL_CREATED_AT),
+        "updated_at",        PQgetvalue(r, row, MG_BOT_COL_UPDATED_AT));
+}
+
+/* Reply status with the bot in row 0 of r (and Location when given). */
+static int
+mg_bot_reply(mg_job_t *job, int status, const PGresult *r, int with_location)
+{
+    json_t  *bot, *headers = NULL;
+    int      sent;
+
+    bot = mg_bot_json(r, 0);
+    if (bot == NULL) {
+        return mg_job_reply_error(job, 500, "internal", "internal error");
+    }
+    if (with_location) {
+        headers = json_pack("{s:s+}", "Location", "/api/v1/bots/",
+                            json_string_value(json_object_get(bot, "id")));
+        if (headers == NULL) {
+            json_decref(bot);
+            return mg_job_reply_error(job, 500, "internal", "internal error");
+        }
+    }
+    sent = mg_job_reply_json(job, status, bot, headers);
+    json_decref(headers);
+    json_decref(bot);
+    return sent;
+}
+
+static int
+mg_bot_not_found(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 404, "not_found", "bot not found");
+}
+
+static int
+mg_kb_not_found(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 400, "invalid_field", "knowledge base not found");
+}
+
+/* The {id} path parameter when it can name a bot at all, else NULL. */
+static const char *
+mg_bot_path_id(mg_job_t *job)
+{
+    size_t       len;
+    const char  *id = mg_job_param(job, "id", &len);
+
+    return (id != NULL && mg_uuid_valid(id, len)) ? id : NULL;
+}
+
+/* Fetch the caller's bot id.  MG_DB_OK with *res (0 or 1 row) or a db error. */
+static mg_db_rc_t
+mg_bot_fetch(mg_job_t *job, const char *id, PGresult **res)
+{
+    const char *values[2] = { id, job->user_id };
+
+    return mg_db_exec(job->db, MG_Q_BOT_GET, values, res);
+}
+
+static int
+mg_is_fk_violation(mg_db_rc_t rc, const PGresult *res, const char *constraint)
+{
+    return rc == MG_DB_FAILED && strcmp(mg_db_sqlstate(res), "23503") == 0
+           && strcmp(mg_db_constraint(res), constraint) == 0;
+}
+
+int
+mg_job_bots_get(mg_job_t *job)
+{
+    const char  *id;
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+    int          sent;
+
+    id = mg_bot_path_id(job);
+    if (id == NULL) {
+        return mg_bot_not_found(job);
+    }
+
+    rc = mg_bot_fetch(job, id, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "bots.get");
+    } else if (PQntuples(res) == 0) {
+        sent = mg_bot_not_found(job);
+    } else {
+        sent = mg_bot_reply(job, 200, res, 0);
+    }
+    PQclear(res);
+    return sent;
+}
+
+int
+mg_job_bots_create(mg_job_t *job)
+{
+    json_t           *v = NULL;
+    mg_verr_t         err;
+    mg_bot_values_t   b;
+    char              id[MG_UUID_LEN + 1];
+    const char       *values[10];
+    PGresult         *res = NULL;
+    mg_db_rc_t        rc;
+    int               sent;
+
+    v = mg_validate_body(job->body, job->body_len, mg_bot_fields, mg_bot_fields_count,
+                         MG_VALIDATE_CREATE, &err);
+    if (v == NULL) {
+        sent = mg_job_reply_verr(job, &err);
+        goto done;
+    }
+    mg_bot_values(v, &b);
+
+    /* the id is chosen here, not by the database: see db/queries.c */
+    if (mg_uuid_v4(id) != 0) {
+        mg_log_error("bots.create rid=%s: no randomness for an id", job->rid);
+        sent = mg_job_reply_error(job, 500, "internal", "internal error");
+        goto done;
+    }
+
+    values[0] = id;
+    values[1] = job->user_id;
+    values[2] = b.name;
+    values[3] = b.description;
+    values[4] = b.model_id;
+    values[5] = b.instructions;
+    values[6] = b.temperature;
+    values[7] = b.max_tokens;
+    values[8] = b.rag_enabled;
+    values[9] = b.kb;
+
+    rc = mg_db_exec(job->db, MG_Q_BOT_INSERT, values, &res);
+    if (mg_is_fk_violation(rc, res, MG_BOTS_FK_OWNER)) {
+        /* the users row went away behind the ensured-users cache */
+        PQclear(res);
+        res = NULL;
+        mg_users_forget(job->user_id);
+        if (mg_users_ensure(job, 1) != 0) {
+            sent = 0;
+            goto done;
+        }
+        rc = mg_db_exec(job->db, MG_Q_BOT_INSERT, values, &res);
+    }
+    if (mg_is_fk_violation(rc, res, MG_BOTS_FK_KB)) {
+        sent = mg_kb_not_found(job);       /* deleted while we inserted */
+        goto done;
+    }
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "bots.create");
+        goto done;
+    }
+
+    if (PQntuples(res) == 0) {
+        /* either the knowledge base is not the caller's, or a retried
+         * insert found the row its first run had committed */
+        PQclear(res);
+        res = NULL;
+        rc = mg_bot_fetch(job, id, &res);
+        if (rc != MG_DB_OK) {
+            sent = mg_job_reply_db_error(job, rc, res, "bots.create");
+            goto done;
+        }
+        if (PQntuples(res) == 0) {
+            sent = mg_kb_not_found(job);
+            goto done;
+        }
+    }
+
+    sent = mg_bot_reply(job, 201, res, 1);
+
+done:
+    PQclear(res);
+    json_decref(v);
+    return sent;
+}
+
+int
+mg_job_bots_update(mg_job_t *job)
+{
+    json_t           *v = NULL;
+    mg_verr_t         err;
+    mg_bot_values_t   b;
+    const char       *id, *values[11];
+    PGresult         *res = NULL;
+    mg_db_rc_t        rc;
+    int               sent;
+
+    id = mg_bot_path_id(job);
+    if (id == NULL) {
+        sent = mg_bot_not_found(job);
+        goto done;
+    }
+
+    v = mg_validate_body(job->body, job->body_len, mg_bot_fields, mg_bot_fields_count,
+                         MG_VALIDATE_PATCH, &err);
+    if (v == NULL) {
+        sent = mg_job_reply_verr(job, &err);
+        goto done;
+    }
+    if (json_object_size(v) == 0) {
+        sent = mg_job_bots_get(job);        /* {} changes nothing */
+        goto done;
+    }
+    mg_bot_values(v, &b);
+
+    values[0] = id;
+    values[1] = job->user_id;
+    values[2] = b.name;
+    values[3] = b.description;
+    values[4] = b.model_id;
+    values[5] = b.instructions;
+    values[6] = b.temperature;
+    values[7] = b.max_tokens;
+    values[8] = b.rag_enabled;
+    values[9] = b.kb_given ? "true" : "false";
+    values[10] = b.kb;
+
+    rc = mg_db_exec(job->db, MG_Q_BOT_UPDATE, values, &res);
+    if (mg_is_fk_violation(rc, res, MG_BOTS_FK_KB)) {
+        sent = mg_kb_not_found(job);
+        goto done;
+    }
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "bots.update");
+        goto done;
+    }
+
+    if (PQntuples(res) == 0) {
+        /* no such bot of the caller, or the knowledge base is not theirs:
+         * the bot's absence wins, so nothing about others leaks */
+        if (!b.kb_given || b.kb == NULL) {
+            sent = mg_bot_not_found(job);
+            goto done;
+        }
+        PQclear(res);
+        res = NULL;
+        rc = mg_bot_fetch(job, id, &res);
+        if (rc != MG_DB_OK) {
+            sent = mg_job_reply_db_error(job, rc, res, "bots.update");
+        } else if (PQntuples(res) == 0) {
+            sent = mg_bot_not_found(job);
+        } else {
+            sent = mg_kb_not_found(job);
+        }
+        goto done;
+    }
+
+    sent = mg_bot_reply(job, 200, res, 0);
+
+done:
+    PQclear(res);
+    json_decref(v);
+    return sent;
+}
+
+int
+mg_job_bots_delete(mg_job_t *job)
+{
+    const char  *id, *values[2];
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+    int          sent;
+
+    id = mg_bot_path_id(job);
+    if (id == NULL) {
+        return mg_bot_not_found(job);
+    }
+
+    values[0] = id;
+    values[1] = job->user_id;
+    rc = mg_db_exec(job->db, MG_Q_BOT_DELETE, values, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "bots.delete");
+    } else if (PQntuples(res) == 0) {
+        sent = mg_bot_not_found(job);
+    } else {
+        sent = mg_job_reply_empty(job, 204);
+    }
+    PQclear(res);
+    return sent;
+}
+
+int
+mg_job_bots_list(mg_job_t *job)
+{
+    const char   *query, *values[4];
+    size_t        qlen;
+    long          limit;
+    mg_cursor_t   after;
+    int           has_cursor, n, sent;
+    mg_verr_t     err;
+    char          limit_buf[24], ts_buf[24], next[MG_CURSOR_MAX];
+    PGresult     *res = NULL;
+    mg_db_rc_t    rc;
+    json_t       *items = NULL, *body = NULL, *bot;
+
+    query = mg_job_query(job, &qlen);
+    if (mg_query_limit(query, qlen, MG_BOTS_LIMIT_DEFAULT, 1, MG_BOTS_LIMIT_MAX, &limit, &err) != 0
+        || mg_query_cursor(query, qlen, &after, &has_cursor, &err) != 0)
+    {
+        return mg_job_reply_verr(job, &err);
+    }
+
+    /* one row more than asked tells whether another page exists */
+    snprintf(limit_buf, sizeof(limit_buf), "%ld", limit + 1);
+    if (has_cursor) {
+        snprintf(ts_buf, sizeof(ts_buf), "%lld", after.ts_us);
+        values[0] = job->user_id;
+        values[1] = ts_buf;
+        values[2] = after.id;
+        values[3] = limit_buf;
+        rc = mg_db_exec(job->db, MG_Q_BOT_LIST_AFTER, values, &res);
+    } else {
+        values[0] = job->user_id;
+        values[1] = limit_buf;
+        rc = mg_db_exec(job->db, MG_Q_BOT_LIST_FIRST, values, &res);
+    }
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "bots.list");
+        goto done;
+    }
+
+    items = json_array();
+    if (items == NULL) {
+        goto oom;
+    }
+    n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++) {
+        bot = mg_bot_json(res, i);
+        if (bot == NULL || json_array_append_new(items, bot) != 0) {
+            goto oom;
+        }
+    }
+
+    if (n > limit) {
+        mg_cursor_t c;
+
+        c.ts_us = strtoll(PQgetvalue(res, (int) limit - 1, MG_BOT_COL_CURSOR_TS), NULL, 10);
+        snprintf(c.id, sizeof(c.id), "%s", PQgetvalue(res, (int) limit - 1, MG_BOT_COL_ID));
+        if (mg_cursor_encode(&c, next) != 0) {
+            mg_log_error("bots.list rid=%s: cannot encode cursor", job->rid);
+            goto oom;
+        }
+        body = json_pack("{s:O, s:s}", "items", items, "next_cursor", next);
+    } else {
+        body = json_pack("{s:O, s:n}", "items", items, "next_cursor");
+    }
+    if (body == NULL) {
+        goto oom;
+    }
+    sent = mg_job_reply_json(job, 200, body, NULL);
+    goto done;
+
+oom:
+    sent = mg_job_reply_error(job, 500, "internal", "internal error");
+
+done:
+    json_decref(body);
+    json_decref(items);
+    PQclear(res);
+    return sent;
+}

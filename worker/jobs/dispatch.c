@@ -1,0 +1,58 @@
+/*
+ * mg_dispatch: owns the job name -> handler table.  Every job named in
+ * shared/mg_routes.c must appear here (tests/unit/check_worker_dispatch.c
+ * proves it), plus jobs the module sends outside the route table (health).
+ */
+#include "jobs/dispatch.h"
+
+#include <string.h>
+
+#include "log.h"
+
+const mg_job_def_t mg_job_defs[] = {
+    { "health",      mg_job_health,      0 },
+    { "bots.list",   mg_job_bots_list,   MG_JOB_AS_USER },
+    { "bots.create", mg_job_bots_create, MG_JOB_AS_USER },
+    { "bots.get",    mg_job_bots_get,    MG_JOB_AS_USER },
+    { "bots.update", mg_job_bots_update, MG_JOB_AS_USER },
+    { "bots.delete", mg_job_bots_delete, MG_JOB_AS_USER },
+};
+
+const size_t mg_job_defs_count = sizeof(mg_job_defs) / sizeof(mg_job_defs[0]);
+
+const mg_job_def_t *
+mg_dispatch_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < mg_job_defs_count; i++) {
+        if (strlen(mg_job_defs[i].name) == len && memcmp(mg_job_defs[i].name, name, len) == 0) {
+            return &mg_job_defs[i];
+        }
+    }
+    return NULL;
+}
+
+int
+mg_dispatch_run(mg_job_t *job)
+{
+    const mg_job_def_t  *def;
+    int                  rc;
+
+    def = mg_dispatch_find(job->name, job->name_len);
+    if (def == NULL) {
+        mg_log_warn("job rid=%s: no handler for job \"%.*s\"", job->rid,
+                    (int) (job->name_len > 64 ? 64 : job->name_len), job->name);
+        return mg_job_reply_error(job, 501, "not_implemented", "not implemented");
+    }
+
+    if ((def->flags & MG_JOB_AS_USER) && mg_users_ensure(job, 0) != 0) {
+        return job->replied ? 0 : -1;
+    }
+
+    rc = def->handler(job);
+    if (!job->replied) {
+        mg_log_error("job %s rid=%s: handler returned without replying", def->name, job->rid);
+        (void) mg_job_reply_error(job, 500, "internal", "internal error");
+        rc = -1;
+    }
+    return rc;
+}

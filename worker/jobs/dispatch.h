@@ -1,0 +1,31 @@
+/* mg_dispatch: the table from job name to handler, and running a job. */
+#ifndef MG_DISPATCH_H
+#define MG_DISPATCH_H
+
+#include <stddef.h>
+
+#include "jobs/jobs.h"
+
+enum {
+    MG_JOB_AS_USER = 0x01       /* needs a token subject; ensures the users row */
+};
+
+typedef struct {
+    const char        *name;
+    mg_job_handler_t   handler;
+    unsigned           flags;
+} mg_job_def_t;
+
+extern const mg_job_def_t mg_job_defs[];
+extern const size_t       mg_job_defs_count;
+
+/* The definition for a job name, or NULL. */
+const mg_job_def_t *mg_dispatch_find(const char *name, size_t len);
+
+/* Answer job: 501 not_implemented for an unknown name, the user check for
+ * MG_JOB_AS_USER jobs, then the handler.  A handler that returns without
+ * replying is a bug: the client gets 500 and the log says which job.
+ * 0, or -1 when the reply could not be sent. */
+int mg_dispatch_run(mg_job_t *job);
+
+#endif

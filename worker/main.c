@@ -1,0 +1,376 @@
+/*
+ * main: owns mangoo-worker's command line: the subcommands (serve,
+ * migrate, keygen, token), their flags, environment defaults, and exit
+ * codes (0 done, 1 failed, 2 bad usage).  Everything else lives in the
+ * units it calls.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db/migrate.h"
+#include "log.h"
+#include "pool.h"
+#include "tokens.h"
+
+static const char mg_usage[] =
+"usage: mangoo-worker <command> [options]\n"
+"\n"
+"commands:\n"
+"  serve     answer jobs from the nginx module (broker + thread pool)\n"
+"      --bind EP         endpoint to bind      ($MANGOO_BIND, tcp://127.0.0.1:5555)\n"
+"      --threads N       pool threads, each with a database connection\n"
+"                                              ($MANGOO_THREADS, 4)\n"
+"      --db CONNINFO     libpq connection string ($MANGOO_DB, \"dbname=mangoo\")\n"
+"      --sql-dir DIR     migrations directory  ($MANGOO_SQL_DIR, ./sql)\n"
+"      --queue N         jobs that may wait for a busy pool before 503\n"
+"                                              ($MANGOO_QUEUE, 256)\n"
+"      --no-migrate      do not apply migrations at start\n"
+"  migrate   apply pending migrations and exit (--db, --sql-dir)\n"
+"  keygen    --dir DIR\n"
+"            ensure DIR holds an RSA signing key; print its kid\n"
+"  token     --key-dir DIR --sub SUB [--username U] [--group G]...\n"
+"            [--ttl SECONDS] [--issuer ISS] [--client-id CID] [--token-use USE]\n"
+"            [--exp UNIX] [--nbf UNIX] [--iat UNIX] [--claims JSON] [--kid KID]\n"
+"            print an RS256 access token signed with DIR's current key\n"
+"            (issuer: $MANGOO_ISSUER or mangoo-local; client id:\n"
+"            $MANGOO_CLIENT_ID or mangoo-web)\n"
+"\n"
+"every command: --log-level debug|info|warn|error ($MANGOO_LOG_LEVEL, info)\n";
+
+enum {
+    OPT_BIND = 256, OPT_THREADS, OPT_DB, OPT_SQL_DIR, OPT_QUEUE, OPT_NO_MIGRATE,
+    OPT_DIR, OPT_KEY_DIR, OPT_SUB, OPT_USERNAME, OPT_GROUP, OPT_TTL, OPT_ISSUER,
+    OPT_CLIENT_ID, OPT_TOKEN_USE, OPT_EXP, OPT_NBF, OPT_IAT, OPT_CLAIMS, OPT_KID,
+    OPT_LOG_LEVEL, OPT_HELP
+};
+
+static const struct option mg_options[] = {
+    { "bind",       required_argument, NULL, OPT_BIND },
+    { "threads",    required_argument, NULL, OPT_THREADS },
+    { "db",         required_argument, NULL, OPT_DB },
+    { "sql-dir",    required_argument, NULL, OPT_SQL_DIR },
+    { "queue",      required_argument, NULL, OPT_QUEUE },
+    { "no-migrate", no_argument,       NULL, OPT_NO_MIGRATE },
+    { "dir",        required_argument, NULL, OPT_DIR },
+    { "key-dir",    required_argument, NULL, OPT_KEY_DIR },
+    { "sub",        required_argument, NULL, OPT_SUB },
+    { "username",   required_argument, NULL, OPT_USERNAME },
+    { "group",      required_argument, NULL, OPT_GROUP },
+    { "ttl",        required_argument, NULL, OPT_TTL },
+    { "issuer",     required_argument, NULL, OPT_ISSUER },
+    { "client-id",  required_argument, NULL, OPT_CLIENT_ID },
+    { "token-use",  required_argument, NULL, OPT_TOKEN_USE },
+    { "exp",        required_argument, NULL, OPT_EXP },
+    { "nbf",        required_argument, NULL, OPT_NBF },
+    { "iat",        required_argument, NULL, OPT_IAT },
+    { "claims",     required_argument, NULL, OPT_CLAIMS },
+    { "kid",        required_argument, NULL, OPT_KID },
+    { "log-level",  required_argument, NULL, OPT_LOG_LEVEL },
+    { "help",       no_argument,       NULL, OPT_HELP },
+    { NULL, 0, NULL, 0 }
+};
+
+/* Which options each command takes (besides --log-level and --help). */
+typedef struct {
+    const char  *name;
+    int          opts[24];      /* 0-terminated */
+} mg_command_t;
+
+static const mg_command_t mg_commands[] = {
+    { "serve",   { OPT_BIND, OPT_THREADS, OPT_DB, OPT_SQL_DIR, OPT_QUEUE, OPT_NO_MIGRATE, 0 } },
+    { "migrate", { OPT_DB, OPT_SQL_DIR, 0 } },
+    { "keygen",  { OPT_DIR, 0 } },
+    { "token",   { OPT_KEY_DIR, OPT_SUB, OPT_USERNAME, OPT_GROUP, OPT_TTL, OPT_ISSUER,
+                   OPT_CLIENT_ID, OPT_TOKEN_USE, OPT_EXP, OPT_NBF, OPT_IAT, OPT_CLAIMS,
+                   OPT_KID, 0 } },
+};
+
+typedef struct {
+    mg_pool_config_t   pool;
+    const char        *sql_dir;
+    int                no_migrate;
+    const char        *dir;
+    mg_token_opts_t    token;
+    const char       **groups;      /* malloc'd array of argv pointers */
+} mg_cli_t;
+
+static const char *
+mg_env(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+
+    return (v != NULL && v[0] != '\0') ? v : def;
+}
+
+/* A decimal integer in [min, max]; 0 or -1 (with a message naming what). */
+static int
+mg_parse_ll(const char *s, long long min, long long max, const char *what, long long *out)
+{
+    char       *end;
+    long long   v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (s[0] == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+        fprintf(stderr, "mangoo-worker: %s must be an integer between %lld and %lld, not \"%s\"\n",
+                what, min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+mg_parse_int(const char *s, int min, int max, const char *what, int *out)
+{
+    long long v;
+
+    if (mg_parse_ll(s, min, max, what, &v) != 0) {
+        return -1;
+    }
+    *out = (int) v;
+    return 0;
+}
+
+/* "--name" of an option value, for messages. */
+static const char *
+mg_option_name(int opt, char *buf, size_t cap)
+{
+    for (const struct option *o = mg_options; o->name != NULL; o++) {
+        if (o->val == opt) {
+            snprintf(buf, cap, "--%s", o->name);
+            return buf;
+        }
+    }
+    snprintf(buf, cap, "an option");
+    return buf;
+}
+
+static int
+mg_command_takes(const mg_command_t *cmd, int opt)
+{
+    for (int i = 0; cmd->opts[i] != 0; i++) {
+        if (cmd->opts[i] == opt) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Fill cli from the environment, then the flags after the command name.
+ * 0, 1 for --help, or -1 for bad usage (reported). */
+static int
+mg_cli_parse(const mg_command_t *cmd, int argc, char **argv, mg_cli_t *cli)
+{
+    mg_log_level_t  level;
+    long long       v;
+    int             c;
+    char            name[32];
+
+    cli->pool.bind = mg_env("MANGOO_BIND", "tcp://127.0.0.1:5555");
+    cli->pool.conninfo = mg_env("MANGOO_DB", "dbname=mangoo");
+    cli->sql_dir = mg_env("MANGOO_SQL_DIR", "./sql");
+    if (mg_parse_int(mg_env("MANGOO_THREADS", "4"), 1, 1024, "MANGOO_THREADS", &cli->pool.threads) != 0
+        || mg_parse_int(mg_env("MANGOO_QUEUE", "256"), 0, 1000000, "MANGOO_QUEUE", &cli->pool.queue) != 0)
+    {
+        return -1;
+    }
+    cli->token.ttl = 3600;
+
+    cli->groups = calloc((size_t) argc + 1, sizeof(*cli->groups));
+    if (cli->groups == NULL) {
+        fprintf(stderr, "mangoo-worker: out of memory\n");
+        return -1;
+    }
+    cli->token.groups = cli->groups;
+
+    optind = 1;
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, "h", mg_options, NULL)) != -1) {
+        if (c == 'h' || c == OPT_HELP) {
+            return 1;
+        }
+        if (c == '?') {
+            return -1;
+        }
+        if (c != OPT_LOG_LEVEL && !mg_command_takes(cmd, c)) {
+            fprintf(stderr, "mangoo-worker: %s does not take %s\n", cmd->name,
+                    mg_option_name(c, name, sizeof(name)));
+            return -1;
+        }
+        switch (c) {
+        case OPT_LOG_LEVEL:
+            if (mg_log_parse_level(optarg, &level) != 0) {
+                fprintf(stderr, "mangoo-worker: unknown log level \"%s\"\n", optarg);
+                return -1;
+            }
+            mg_log_set_level(level);
+            break;
+        case OPT_BIND:       cli->pool.bind = optarg; break;
+        case OPT_DB:         cli->pool.conninfo = optarg; break;
+        case OPT_SQL_DIR:    cli->sql_dir = optarg; break;
+        case OPT_NO_MIGRATE: cli->no_migrate = 1; break;
+        case OPT_THREADS:
+            if (mg_parse_int(optarg, 1, 1024, "--threads", &cli->pool.threads) != 0) {
+                return -1;
+            }
+            break;
+        case OPT_QUEUE:
+            if (mg_parse_int(optarg, 0, 1000000, "--queue", &cli->pool.queue) != 0) {
+                return -1;
+            }
+            break;
+        case OPT_DIR:        cli->dir = optarg; break;
+        case OPT_KEY_DIR:    cli->token.key_dir = optarg; break;
+        case OPT_SUB:        cli->token.sub = optarg; break;
+        case OPT_USERNAME:   cli->token.username = optarg; break;
+        case OPT_GROUP:      cli->groups[cli->token.ngroups++] = optarg; break;
+        case OPT_ISSUER:     cli->token.issuer = optarg; break;
+        case OPT_CLIENT_ID:  cli->token.client_id = optarg; break;
+        case OPT_TOKEN_USE:  cli->token.token_use = optarg; break;
+        case OPT_CLAIMS:     cli->token.claims_json = optarg; break;
+        case OPT_KID:        cli->token.kid = optarg; break;
+        case OPT_TTL:
+            if (mg_parse_ll(optarg, 0, INT_MAX, "--ttl", &cli->token.ttl) != 0) {
+                return -1;
+            }
+            break;
+        case OPT_EXP:
+        case OPT_NBF:
+        case OPT_IAT:
+            if (mg_parse_ll(optarg, 0, LLONG_MAX / 2, mg_option_name(c, name, sizeof(name)), &v) != 0) {
+                return -1;
+            }
+            if (c == OPT_EXP) {
+                cli->token.exp = v;
+                cli->token.has_exp = 1;
+            } else if (c == OPT_NBF) {
+                cli->token.nbf = v;
+                cli->token.has_nbf = 1;
+            } else {
+                cli->token.iat = v;
+                cli->token.has_iat = 1;
+            }
+            break;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mangoo-worker: unexpected argument \"%s\"\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+mg_cmd_serve(mg_cli_t *cli)
+{
+    int rc;
+
+    /* a vanished peer must be an error return, never a signal */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!cli->no_migrate && mg_migrate(cli->pool.conninfo, cli->sql_dir) != 0) {
+        mg_log_error("serve: migrations failed, not starting");
+        return 1;
+    }
+    rc = mg_pool_run(&cli->pool);
+    if (rc == 1) {
+        /* jobs still running hold the pool's memory and sockets: leave now */
+        _exit(0);
+    }
+    return rc == 0 ? 0 : 1;
+}
+
+static int
+mg_cmd_keygen(mg_cli_t *cli)
+{
+    char kid[MG_JWK_KID_MAX + 1];
+
+    if (cli->dir == NULL) {
+        fprintf(stderr, "mangoo-worker: keygen needs --dir DIR\n");
+        return 2;
+    }
+    if (mg_keygen(cli->dir, kid) != 0) {
+        return 1;
+    }
+    printf("%s\n", kid);
+    return 0;
+}
+
+static int
+mg_cmd_token(mg_cli_t *cli)
+{
+    char   err[256];
+    char  *token;
+
+    if (cli->token.key_dir == NULL || cli->token.sub == NULL) {
+        fprintf(stderr, "mangoo-worker: token needs --key-dir DIR and --sub SUB\n");
+        return 2;
+    }
+    token = mg_token_make(&cli->token, err, sizeof(err));
+    if (token == NULL) {
+        fprintf(stderr, "mangoo-worker: token: %s\n", err);
+        return 1;
+    }
+    printf("%s\n", token);
+    free(token);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    const mg_command_t  *cmd = NULL;
+    mg_cli_t             cli;
+    mg_log_level_t       level;
+    int                  rc;
+
+    memset(&cli, 0, sizeof(cli));
+
+    if (mg_log_parse_level(mg_env("MANGOO_LOG_LEVEL", "info"), &level) == 0) {
+        mg_log_set_level(level);
+    }
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
+        || strcmp(argv[1], "help") == 0)
+    {
+        fputs(mg_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof(mg_commands) / sizeof(mg_commands[0]); i++) {
+        if (strcmp(argv[1], mg_commands[i].name) == 0) {
+            cmd = &mg_commands[i];
+        }
+    }
+    if (cmd == NULL) {
+        fprintf(stderr, "mangoo-worker: unknown command \"%s\"\n%s", argv[1], mg_usage);
+        return 2;
+    }
+
+    rc = mg_cli_parse(cmd, argc - 1, argv + 1, &cli);
+    if (rc != 0) {
+        if (rc > 0) {
+            fputs(mg_usage, stdout);
+        }
+        free(cli.groups);
+        return rc > 0 ? 0 : 2;
+    }
+
+    if (strcmp(cmd->name, "serve") == 0) {
+        rc = mg_cmd_serve(&cli);
+    } else if (strcmp(cmd->name, "migrate") == 0) {
+        rc = mg_migrate(cli.pool.conninfo, cli.sql_dir) == 0 ? 0 : 1;
+    } else if (strcmp(cmd->name, "keygen") == 0) {
+        rc = mg_cmd_keygen(&cli);
+    } else {
+        rc = mg_cmd_token(&cli);
+    }
+    free(cli.groups);
+    return rc;
+}

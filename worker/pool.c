@@ -1,0 +1,971 @@
+/*
+ * mg_pool: owns the broker loop, the pool threads and the bounded queue of
+ * jobs waiting for a thread.
+ *
+ * Sockets:
+ *   frontend  ROUTER bound to cfg->bind; module peers connect to it.
+ *             in:  [peer][REQ|CANCEL][rid]...   out: [peer][RES|ERR|...][rid]...
+ *   backend   ROUTER bound to inproc; thread i connects a DEALER whose
+ *             routing id is "t<i>".
+ * Broker <-> thread messages (after the routing id the ROUTER adds/strips):
+ *   thread -> broker  ["R"]                    idle, give me a job
+ *                     ["F"][peer][msg...]      forward msg to peer
+ *   broker -> thread  ["J"][peer][REQ...]      run this job
+ *                     ["S"]                    stop
+ *
+ * Invariants: only the broker thread touches the sockets it owns and the
+ * broker-side fields of mg_pool_thread_t; a thread is IDLE exactly when its
+ * index is in the idle ring; a job is either in the queue, at one thread,
+ * or answered.  The only state shared across threads is each thread's
+ * atomic cancel flag (broker writes, thread reads) and the users cache
+ * (jobs/users.c, with its own lock).
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "job.h"
+#include "jobs/dispatch.h"
+#include "log.h"
+#include "mg_protocol.h"
+
+#define MG_POOL_BACKEND     "inproc://mg-pool"
+#define MG_PEER_MAX         255             /* ZeroMQ routing ids are at most 255 bytes */
+#define MG_REQ_FRAMES       6               /* REQ rid job params claims body */
+#define MG_JOB_PARTS        (1 + MG_REQ_FRAMES)     /* peer + REQ frames */
+#define MG_FRONT_PARTS      (1 + MG_PROTO_MAX_FRAMES)
+#define MG_BACK_PARTS       (2 + 1 + MG_PROTO_MAX_FRAMES)
+#define MG_THREAD_PARTS     (1 + MG_JOB_PARTS)
+#define MG_BURST            256             /* messages per socket per poll round */
+#define MG_FRONT_HWM        10000
+#define MG_FRONT_MAXMSG     (16LL * 1024 * 1024)
+
+typedef enum {
+    MG_T_STARTING = 0,      /* no READY yet */
+    MG_T_IDLE,
+    MG_T_BUSY,
+    MG_T_STOPPED            /* told to stop */
+} mg_thread_state_t;
+
+typedef struct mg_pool_s mg_pool_t;
+
+typedef struct {
+    mg_pool_t          *pool;
+    int                 index;
+    pthread_t           tid;
+    int                 created;
+    atomic_int          cancel;
+    /* broker-only below */
+    mg_thread_state_t   state;
+    unsigned char       peer[MG_PEER_MAX];   /* the job it runs, for CANCEL */
+    size_t              peer_len;
+    char                rid[MG_RID_LEN];
+} mg_pool_thread_t;
+
+typedef struct {
+    zmq_msg_t  parts[MG_JOB_PARTS];         /* peer, then the REQ frames */
+    char       rid[MG_RID_LEN];
+} mg_pending_t;
+
+struct mg_pool_s {
+    const mg_pool_config_t  *cfg;
+    void                    *ctx;
+    void                    *frontend;
+    void                    *backend;
+    mg_pool_thread_t        *threads;
+    int                     *idle;          /* ring: least recently idle first */
+    size_t                   idle_head, idle_n;
+    mg_pending_t            *slots;         /* queue storage, cfg->queue entries */
+    mg_pending_t           **free_slots;    /* stack of unused slots */
+    size_t                   free_n;
+    mg_pending_t           **queue;         /* ring of waiting jobs, FIFO */
+    size_t                   q_head, q_n;
+    int                      stopping;
+    long long                deadline_ms;
+    unsigned long            rejected;      /* overloaded answers not yet logged */
+    long long                rejected_log_ms;
+};
+
+static volatile sig_atomic_t mg_pool_stop_signal;
+
+static void
+mg_pool_on_signal(int sig)
+{
+    mg_pool_stop_signal = sig;
+}
+
+static long long
+mg_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- multipart helpers ------------------------------------------------ */
+
+static void
+mg_parts_close(zmq_msg_t *parts, int n)
+{
+    for (int i = 0; i < n; i++) {
+        zmq_msg_close(&parts[i]);
+    }
+}
+
+/* Receive one whole multipart message into parts[0..max).  Returns the
+ * part count; 0 when nothing is waiting (only with ZMQ_DONTWAIT); -1 on
+ * error (errno set); -2 when it had more than max parts (then dropped). */
+static int
+mg_recv_parts(void *sock, zmq_msg_t *parts, int max, int flags)
+{
+    zmq_msg_t  extra;
+    int        n = 0, more, overflow = 0;
+
+    for (;;) {
+        zmq_msg_t *m = n < max ? &parts[n] : &extra;
+
+        zmq_msg_init(m);
+        /* parts of one message arrive together: only the first can block */
+        if (zmq_msg_recv(m, sock, n == 0 ? flags : 0) < 0) {
+            int e = errno;
+
+            zmq_msg_close(m);
+            mg_parts_close(parts, n);
+            errno = e;
+            return (e == EAGAIN && n == 0) ? 0 : -1;
+        }
+        more = zmq_msg_more(m);
+        if (m == &extra) {
+            zmq_msg_close(m);
+            overflow = 1;
+        } else {
+            n++;
+        }
+        if (!more) {
+            break;
+        }
+    }
+    if (overflow) {
+        mg_parts_close(parts, n);
+        return -2;
+    }
+    return n;
+}
+
+/* Send parts[0..n) as the rest of a message.  The parts are consumed
+ * either way.  0 or -1. */
+static int
+mg_send_parts(void *sock, zmq_msg_t *parts, int n)
+{
+    int rc = 0;
+
+    for (int i = 0; i < n && rc == 0; i++) {
+        int flags = i + 1 < n ? ZMQ_SNDMORE : 0;
+
+        if (zmq_msg_send(&parts[i], sock, flags | ZMQ_DONTWAIT) < 0) {
+            rc = -1;
+        }
+    }
+    mg_parts_close(parts, n);
+    return rc;
+}
+
+static int
+mg_send_bytes(void *sock, const void *data, size_t len, int flags)
+{
+    return zmq_send(sock, data, len, flags) < 0 ? -1 : 0;
+}
+
+/* Send an encoded protocol message, preceded by prefix[0..nprefix). */
+static int
+mg_send_msg(void *sock, const mg_str_t *prefix, int nprefix, const mg_msg_t *msg, int flags)
+{
+    mg_str_t  frames[MG_PROTO_MAX_FRAMES];
+    char      status[4];
+    int       n;
+
+    n = mg_proto_frames(msg, frames, status);
+    if (n < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (int i = 0; i < nprefix; i++) {
+        if (mg_send_bytes(sock, prefix[i].data, prefix[i].len, flags | ZMQ_SNDMORE) != 0) {
+            return -1;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (mg_send_bytes(sock, frames[i].data, frames[i].len,
+                          flags | (i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
+        {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- pool threads ------------------------------------------------------ */
+
+typedef struct {
+    void       *sock;
+    zmq_msg_t  *peer;
+} mg_thread_send_t;
+
+/* mg_job_send_fn: ["F"][peer][msg...] to the broker. */
+static int
+mg_thread_send(void *ctx, const mg_msg_t *msg)
+{
+    mg_thread_send_t  *s = ctx;
+    mg_str_t           prefix[2];
+
+    prefix[0].data = "F";
+    prefix[0].len = 1;
+    prefix[1].data = zmq_msg_data(s->peer);
+    prefix[1].len = zmq_msg_size(s->peer);
+    /* inproc to our own broker: blocking is bounded by one job's replies */
+    return mg_send_msg(s->sock, prefix, 2, msg, 0);
+}
+
+static void
+mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts)
+{
+    mg_str_t          f[MG_REQ_FRAMES];
+    mg_msg_t          req;
+    mg_job_t          job;
+    mg_thread_send_t  sctx = { sock, &parts[1] };
+    char              err[96];
+    long long         start = mg_now_ms();
+
+    for (int i = 0; i < MG_REQ_FRAMES; i++) {
+        f[i].data = zmq_msg_data(&parts[2 + i]);
+        f[i].len = zmq_msg_size(&parts[2 + i]);
+    }
+    if (mg_proto_parse(f, MG_REQ_FRAMES, &req) != 0 || req.type != MG_MSG_REQ) {
+        mg_log_error("thread %d: broker handed over a malformed job", t->index);
+        return;
+    }
+
+    if (mg_job_init(&job, &req, err, sizeof(err)) != 0) {
+        job.send = mg_thread_send;
+        job.send_ctx = &sctx;
+        mg_log_error("job %.*s rid=%s: %s", (int) job.name_len, job.name, job.rid, err);
+        (void) mg_job_reply_error(&job, 500, "internal", "internal error");
+        mg_job_free(&job);
+        return;
+    }
+    job.db = db;
+    job.nthreads = t->pool->cfg->threads;
+    job.cancel = &t->cancel;
+    job.send = mg_thread_send;
+    job.send_ctx = &sctx;
+
+    if (mg_job_cancelled(&job)) {
+        mg_log_debug("job %.*s rid=%s: cancelled before it started",
+                     (int) job.name_len, job.name, job.rid);
+    } else if (mg_dispatch_run(&job) != 0) {
+        mg_log_warn("job %.*s rid=%s: reply failed", (int) job.name_len, job.name, job.rid);
+    }
+    mg_log_debug("job %.*s rid=%s: done in %lld ms on thread %d",
+                 (int) job.name_len, job.name, job.rid, mg_now_ms() - start, t->index);
+    mg_job_free(&job);
+}
+
+static void *
+mg_thread_main(void *arg)
+{
+    mg_pool_thread_t  *t = arg;
+    mg_pool_t         *p = t->pool;
+    void              *sock = NULL;
+    mg_db_t           *db = NULL;
+    zmq_msg_t          parts[MG_THREAD_PARTS];
+    char               id[16], label[32];
+    int                n, linger = 0;
+
+    snprintf(id, sizeof(id), "t%d", t->index);
+    snprintf(label, sizeof(label), "thread %d", t->index);
+
+    sock = zmq_socket(p->ctx, ZMQ_DEALER);
+    if (sock == NULL
+        || zmq_setsockopt(sock, ZMQ_ROUTING_ID, id, strlen(id)) != 0
+        || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0
+        || zmq_connect(sock, MG_POOL_BACKEND) != 0)
+    {
+        mg_log_error("%s: cannot connect to the broker: %s", label, zmq_strerror(errno));
+        goto done;
+    }
+
+    db = mg_db_new(p->cfg->conninfo, label);
+    if (db == NULL) {
+        mg_log_error("%s: out of memory", label);
+        goto done;
+    }
+    /* a database that is down now is not fatal: jobs answer 503 and
+     * every job tries to connect again */
+    (void) mg_db_connect(db);
+
+    for (;;) {
+        if (mg_send_bytes(sock, "R", 1, 0) != 0) {
+            if (errno != ETERM) {
+                mg_log_error("%s: cannot reach the broker: %s", label, zmq_strerror(errno));
+            }
+            break;
+        }
+        n = mg_recv_parts(sock, parts, MG_THREAD_PARTS, 0);
+        if (n == -1) {
+            if (errno != ETERM) {
+                mg_log_error("%s: receive failed: %s", label, zmq_strerror(errno));
+            }
+            break;
+        }
+        if (n == 1 && zmq_msg_size(&parts[0]) == 1
+            && *(const char *) zmq_msg_data(&parts[0]) == 'S')
+        {
+            mg_parts_close(parts, n);
+            break;
+        }
+        if (n == MG_THREAD_PARTS && zmq_msg_size(&parts[0]) == 1
+            && *(const char *) zmq_msg_data(&parts[0]) == 'J')
+        {
+            mg_thread_run_job(t, sock, db, parts);
+        } else {
+            mg_log_error("%s: unexpected message from the broker (%d parts)", label, n);
+        }
+        if (n > 0) {
+            mg_parts_close(parts, n);
+        }
+    }
+
+done:
+    mg_db_free(db);
+    if (sock != NULL) {
+        zmq_close(sock);
+    }
+    return NULL;
+}
+
+/* ---- broker ------------------------------------------------------------ */
+
+static int
+mg_pool_send_thread(mg_pool_t *p, mg_pool_thread_t *t, const char *kind, int more)
+{
+    char id[16];
+
+    snprintf(id, sizeof(id), "t%d", t->index);
+    if (mg_send_bytes(p->backend, id, strlen(id), ZMQ_SNDMORE) != 0
+        || mg_send_bytes(p->backend, kind, 1, more ? ZMQ_SNDMORE : 0) != 0)
+    {
+        mg_log_error("broker: cannot reach thread %d: %s", t->index, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ERR straight from the broker (overloaded, shutting down). */
+static void
+mg_pool_reply_err(mg_pool_t *p, zmq_msg_t *peer, const char *rid, int status,
+                  const char *code, const char *message)
+{
+    mg_msg_t  msg = { .type = MG_MSG_ERR, .status = status };
+    mg_str_t  prefix;
+
+    msg.rid.data = rid;
+    msg.rid.len = MG_RID_LEN;
+    msg.code.data = code;
+    msg.code.len = strlen(code);
+    msg.message.data = message;
+    msg.message.len = strlen(message);
+    prefix.data = zmq_msg_data(peer);
+    prefix.len = zmq_msg_size(peer);
+    if (mg_send_msg(p->frontend, &prefix, 1, &msg, ZMQ_DONTWAIT) != 0) {
+        mg_log_warn("broker: %d %s for rid=%.*s not delivered: %s", status, code,
+                    MG_RID_LEN, rid, zmq_strerror(errno));
+    }
+}
+
+/* Hand a job (parts: peer + REQ frames, consumed) to thread t. */
+static void
+mg_pool_dispatch(mg_pool_t *p, mg_pool_thread_t *t, zmq_msg_t *parts, const char *rid)
+{
+    zmq_msg_t  peer;
+
+    t->peer_len = zmq_msg_size(&parts[0]);
+    memcpy(t->peer, zmq_msg_data(&parts[0]), t->peer_len);
+    memcpy(t->rid, rid, MG_RID_LEN);
+    /* cleared before the job leaves, so a late CANCEL for the thread's
+     * previous job cannot hit this one */
+    atomic_store(&t->cancel, 0);
+    t->state = MG_T_BUSY;
+
+    if (mg_pool_send_thread(p, t, "J", 1) != 0) {
+        mg_parts_close(parts, MG_JOB_PARTS);
+    } else if (mg_send_parts(p->backend, parts, MG_JOB_PARTS) == 0) {
+        return;                     /* mg_send_parts consumed parts either way */
+    }
+
+    /* the thread is gone (it can only fail to receive if it exited):
+     * retire it and answer the job rather than let it time out */
+    mg_log_error("broker: thread %d unreachable, retired; job rid=%.*s answered 503",
+                 t->index, MG_RID_LEN, rid);
+    t->state = MG_T_STOPPED;
+    if (zmq_msg_init_size(&peer, t->peer_len) == 0) {
+        memcpy(zmq_msg_data(&peer), t->peer, t->peer_len);
+        mg_pool_reply_err(p, &peer, t->rid, 503, "unavailable", "worker is unavailable");
+        zmq_msg_close(&peer);
+    }
+}
+
+static mg_pending_t *
+mg_pool_queue_at(mg_pool_t *p, size_t i)
+{
+    return p->queue[(p->q_head + i) % (size_t) p->cfg->queue];
+}
+
+/* Remove the i-th waiting job from the queue and return its slot (the
+ * caller consumes its parts, then gives the slot back). */
+static mg_pending_t *
+mg_pool_queue_take(mg_pool_t *p, size_t i)
+{
+    size_t         cap = (size_t) p->cfg->queue;
+    mg_pending_t  *e = mg_pool_queue_at(p, i);
+
+    for (size_t j = i; j + 1 < p->q_n; j++) {
+        p->queue[(p->q_head + j) % cap] = p->queue[(p->q_head + j + 1) % cap];
+    }
+    p->q_n--;
+    return e;
+}
+
+static void
+mg_pool_slot_free(mg_pool_t *p, mg_pending_t *e)
+{
+    mg_parts_close(e->parts, MG_JOB_PARTS);
+    p->free_slots[p->free_n++] = e;
+}
+
+static void
+mg_pool_thread_ready(mg_pool_t *p, mg_pool_thread_t *t)
+{
+    if (p->stopping) {
+        t->state = MG_T_STOPPED;
+        (void) mg_pool_send_thread(p, t, "S", 0);
+        return;
+    }
+    if (p->q_n > 0) {
+        mg_pending_t *e = mg_pool_queue_take(p, 0);
+
+        mg_pool_dispatch(p, t, e->parts, e->rid);
+        mg_pool_slot_free(p, e);
+        return;
+    }
+    t->state = MG_T_IDLE;
+    p->idle[(p->idle_head + p->idle_n) % (size_t) p->cfg->threads] = t->index;
+    p->idle_n++;
+}
+
+static void
+mg_pool_cancel(mg_pool_t *p, zmq_msg_t *peer, const char *rid)
+{
+    const void  *pd = zmq_msg_data(peer);
+    size_t       pl = zmq_msg_size(peer);
+
+    for (size_t i = 0; i < p->q_n; i++) {
+        mg_pending_t *e = mg_pool_queue_at(p, i);
+
+        if (memcmp(e->rid, rid, MG_RID_LEN) == 0 && zmq_msg_size(&e->parts[0]) == pl
+            && memcmp(zmq_msg_data(&e->parts[0]), pd, pl) == 0)
+        {
+            mg_pool_slot_free(p, mg_pool_queue_take(p, i));
+            mg_log_debug("broker: rid=%.*s cancelled while queued", MG_RID_LEN, rid);
+            return;
+        }
+    }
+    for (int i = 0; i < p->cfg->threads; i++) {
+        mg_pool_thread_t *t = &p->threads[i];
+
+        if (t->state == MG_T_BUSY && memcmp(t->rid, rid, MG_RID_LEN) == 0
+            && t->peer_len == pl && memcmp(t->peer, pd, pl) == 0)
+        {
+            atomic_store(&t->cancel, 1);
+            mg_log_debug("broker: rid=%.*s cancelled on thread %d", MG_RID_LEN, rid, i);
+            return;
+        }
+    }
+    /* already answered: nothing to do */
+}
+
+/* Overload is logged at most once a second however hard we are hit; the
+ * broker loop calls this at least that often. */
+static void
+mg_pool_log_rejected(mg_pool_t *p)
+{
+    long long now;
+
+    if (p->rejected == 0) {
+        return;
+    }
+    now = mg_now_ms();
+    if (now - p->rejected_log_ms >= 1000) {
+        mg_log_warn("broker: overloaded, %lu job(s) answered 503", p->rejected);
+        p->rejected = 0;
+        p->rejected_log_ms = now;
+    }
+}
+
+/* One message from a module peer. */
+static void
+mg_pool_on_frontend(mg_pool_t *p, zmq_msg_t *parts, int n)
+{
+    mg_str_t   f[MG_PROTO_MAX_FRAMES];
+    mg_msg_t   msg;
+    char       rid[MG_RID_LEN];
+
+    for (int i = 1; i < n; i++) {
+        f[i - 1].data = zmq_msg_data(&parts[i]);
+        f[i - 1].len = zmq_msg_size(&parts[i]);
+    }
+    if (n < 2 || mg_proto_parse(f, (size_t) n - 1, &msg) != 0) {
+        mg_log_warn("broker: malformed message from a peer dropped (%d parts)", n);
+        goto done;
+    }
+    memcpy(rid, msg.rid.data, MG_RID_LEN);
+
+    if (msg.type == MG_MSG_CANCEL) {
+        mg_pool_cancel(p, &parts[0], rid);
+        goto done;
+    }
+    if (msg.type != MG_MSG_REQ) {
+        mg_log_warn("broker: unexpected %s from a peer dropped", mg_proto_type_name(msg.type));
+        goto done;
+    }
+
+    if (p->stopping) {
+        mg_pool_reply_err(p, &parts[0], rid, 503, "unavailable", "worker is shutting down");
+        goto done;
+    }
+
+    if (p->idle_n > 0) {
+        int i = p->idle[p->idle_head];
+
+        p->idle_head = (p->idle_head + 1) % (size_t) p->cfg->threads;
+        p->idle_n--;
+        mg_pool_dispatch(p, &p->threads[i], parts, rid);
+        return;                     /* parts consumed */
+    }
+
+    if (p->free_n > 0) {
+        mg_pending_t *e = p->free_slots[--p->free_n];
+
+        for (int i = 0; i < MG_JOB_PARTS; i++) {
+            zmq_msg_init(&e->parts[i]);
+            zmq_msg_move(&e->parts[i], &parts[i]);
+        }
+        memcpy(e->rid, rid, MG_RID_LEN);
+        p->queue[(p->q_head + p->q_n) % (size_t) p->cfg->queue] = e;
+        p->q_n++;
+        goto done;
+    }
+
+    p->rejected++;
+    mg_pool_log_rejected(p);
+    mg_pool_reply_err(p, &parts[0], rid, 503, "overloaded", "all workers are busy");
+
+done:
+    mg_parts_close(parts, n);
+}
+
+/* One message from a pool thread. */
+static void
+mg_pool_on_backend(mg_pool_t *p, zmq_msg_t *parts, int n)
+{
+    char               id[8];
+    size_t             idlen = zmq_msg_size(&parts[0]);
+    char              *end;
+    long               index;
+    mg_pool_thread_t  *t;
+    const char        *kind;
+
+    if (n < 2 || idlen < 2 || idlen >= sizeof(id) || zmq_msg_size(&parts[1]) != 1) {
+        goto bad;
+    }
+    memcpy(id, zmq_msg_data(&parts[0]), idlen);
+    id[idlen] = '\0';
+    index = strtol(id + 1, &end, 10);
+    if (id[0] != 't' || *end != '\0' || index < 0 || index >= p->cfg->threads) {
+        goto bad;
+    }
+    t = &p->threads[index];
+    kind = zmq_msg_data(&parts[1]);
+
+    if (*kind == 'R' && n == 2) {
+        mg_pool_thread_ready(p, t);
+        mg_parts_close(parts, n);
+        return;
+    }
+    if (*kind == 'F' && n >= 4) {
+        if (mg_send_parts(p->frontend, &parts[2], n - 2) != 0) {
+            /* ROUTER_MANDATORY: the peer is gone (EHOSTUNREACH) or its
+             * queue is full (EAGAIN); the module times the request out */
+            mg_log_warn("broker: reply for rid=%.*s dropped: %s", MG_RID_LEN,
+                        t->rid, zmq_strerror(errno));
+        }
+        mg_parts_close(parts, 2);
+        return;
+    }
+
+bad:
+    mg_log_error("broker: unexpected message from a pool thread (%d parts)", n);
+    mg_parts_close(parts, n);
+}
+
+/* Stop taking jobs: queued ones are answered 503 now, idle threads told
+ * to stop, busy ones when they report ready. */
+static void
+mg_pool_begin_stop(mg_pool_t *p)
+{
+    int busy = 0;
+
+    p->stopping = 1;
+    p->deadline_ms = mg_now_ms() + MG_POOL_DRAIN_MS;
+
+    for (int i = 0; i < p->cfg->threads; i++) {
+        busy += p->threads[i].state == MG_T_BUSY;
+    }
+    mg_log_info("broker: %s received, stopping (%d running, %zu queued)",
+                mg_pool_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", busy, p->q_n);
+
+    while (p->q_n > 0) {
+        mg_pending_t *e = mg_pool_queue_take(p, 0);
+
+        mg_pool_reply_err(p, &e->parts[0], e->rid, 503, "unavailable", "worker is shutting down");
+        mg_pool_slot_free(p, e);
+    }
+    while (p->idle_n > 0) {
+        mg_pool_thread_t *t = &p->threads[p->idle[p->idle_head]];
+
+        p->idle_head = (p->idle_head + 1) % (size_t) p->cfg->threads;
+        p->idle_n--;
+        t->state = MG_T_STOPPED;
+        (void) mg_pool_send_thread(p, t, "S", 0);
+    }
+}
+
+/* The drain deadline passed: answer the jobs still running so the module
+ * need not wait for its timeout, and give the I/O thread a moment to send
+ * (the process is about to _exit without closing anything). */
+static void
+mg_pool_abandon(mg_pool_t *p)
+{
+    struct timespec  pause = { 0, 100 * 1000 * 1000 };
+    zmq_msg_t        peer;
+    int              busy = 0;
+
+    for (int i = 0; i < p->cfg->threads; i++) {
+        mg_pool_thread_t *t = &p->threads[i];
+
+        if (t->state != MG_T_BUSY) {
+            continue;
+        }
+        atomic_store(&t->cancel, 1);
+        busy++;
+        if (zmq_msg_init_size(&peer, t->peer_len) == 0) {
+            memcpy(zmq_msg_data(&peer), t->peer, t->peer_len);
+            mg_pool_reply_err(p, &peer, t->rid, 503, "unavailable", "worker is shutting down");
+            zmq_msg_close(&peer);
+        }
+    }
+    mg_log_warn("broker: %d job(s) still running after %d ms, exiting anyway",
+                busy, MG_POOL_DRAIN_MS);
+    nanosleep(&pause, NULL);
+}
+
+static int
+mg_pool_all_stopped(const mg_pool_t *p)
+{
+    for (int i = 0; i < p->cfg->threads; i++) {
+        if (p->threads[i].created && p->threads[i].state != MG_T_STOPPED) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Drain up to MG_BURST messages from one socket. */
+static int
+mg_pool_drain(mg_pool_t *p, void *sock, int backend)
+{
+    zmq_msg_t  parts[MG_BACK_PARTS];
+    int        max = backend ? MG_BACK_PARTS : MG_FRONT_PARTS;
+
+    for (int i = 0; i < MG_BURST; i++) {
+        int n = mg_recv_parts(sock, parts, max, ZMQ_DONTWAIT);
+
+        if (n == 0) {
+            return 0;
+        }
+        if (n == -2) {
+            mg_log_warn("broker: oversized message dropped");
+            continue;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                return 0;
+            }
+            mg_log_error("broker: receive failed: %s", zmq_strerror(errno));
+            return -1;
+        }
+        if (backend) {
+            mg_pool_on_backend(p, parts, n);
+        } else {
+            mg_pool_on_frontend(p, parts, n);
+        }
+    }
+    return 0;
+}
+
+static int
+mg_pool_loop(mg_pool_t *p)
+{
+    zmq_pollitem_t  items[2] = {
+        { p->frontend, 0, ZMQ_POLLIN, 0 },
+        { p->backend,  0, ZMQ_POLLIN, 0 },
+    };
+    long long       now;
+    long            timeout;
+
+    for (;;) {
+        if (mg_pool_stop_signal && !p->stopping) {
+            mg_pool_begin_stop(p);
+        }
+        timeout = 1000;
+        if (p->stopping) {
+            if (mg_pool_all_stopped(p)) {
+                return 0;
+            }
+            now = mg_now_ms();
+            if (now >= p->deadline_ms) {
+                return 1;
+            }
+            timeout = p->deadline_ms - now < 100 ? (long) (p->deadline_ms - now) : 100;
+        }
+
+        if (zmq_poll(items, 2, timeout) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            mg_log_error("broker: poll failed: %s", zmq_strerror(errno));
+            return -1;
+        }
+        /* threads first: their replies and READYs free capacity */
+        if ((items[1].revents & ZMQ_POLLIN) && mg_pool_drain(p, p->backend, 1) != 0) {
+            return -1;
+        }
+        if ((items[0].revents & ZMQ_POLLIN) && mg_pool_drain(p, p->frontend, 0) != 0) {
+            return -1;
+        }
+        mg_pool_log_rejected(p);
+    }
+}
+
+static int
+mg_pool_open_frontend(mg_pool_t *p)
+{
+    int        zero = 0, one = 1, ivl = 1000, tmo = 3000, ttl = 3000, hwm = MG_FRONT_HWM;
+    int64_t    maxmsg = MG_FRONT_MAXMSG;
+
+    p->frontend = zmq_socket(p->ctx, ZMQ_ROUTER);
+    if (p->frontend == NULL
+        || zmq_setsockopt(p->frontend, ZMQ_LINGER, &zero, sizeof(zero)) != 0
+        || zmq_setsockopt(p->frontend, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0
+        || zmq_setsockopt(p->frontend, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl)) != 0
+        || zmq_setsockopt(p->frontend, ZMQ_HEARTBEAT_TIMEOUT, &tmo, sizeof(tmo)) != 0
+        || zmq_setsockopt(p->frontend, ZMQ_HEARTBEAT_TTL, &ttl, sizeof(ttl)) != 0
+        || zmq_setsockopt(p->frontend, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0
+        || zmq_setsockopt(p->frontend, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0
+        || zmq_setsockopt(p->frontend, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)
+    {
+        mg_log_error("broker: cannot create the frontend socket: %s", zmq_strerror(errno));
+        return -1;
+    }
+    if (zmq_bind(p->frontend, p->cfg->bind) != 0) {
+        mg_log_error("broker: cannot bind %s: %s", p->cfg->bind, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+mg_pool_open_backend(mg_pool_t *p)
+{
+    int zero = 0, one = 1;
+
+    p->backend = zmq_socket(p->ctx, ZMQ_ROUTER);
+    if (p->backend == NULL
+        || zmq_setsockopt(p->backend, ZMQ_LINGER, &zero, sizeof(zero)) != 0
+        || zmq_setsockopt(p->backend, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0
+        || zmq_bind(p->backend, MG_POOL_BACKEND) != 0)
+    {
+        mg_log_error("broker: cannot create the thread socket: %s", zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+mg_pool_alloc(mg_pool_t *p)
+{
+    size_t nt = (size_t) p->cfg->threads, nq = (size_t) p->cfg->queue;
+
+    p->threads = calloc(nt, sizeof(*p->threads));
+    p->idle = calloc(nt, sizeof(*p->idle));
+    if (p->threads == NULL || p->idle == NULL) {
+        return -1;
+    }
+    if (nq > 0) {
+        p->slots = calloc(nq, sizeof(*p->slots));
+        p->free_slots = calloc(nq, sizeof(*p->free_slots));
+        p->queue = calloc(nq, sizeof(*p->queue));
+        if (p->slots == NULL || p->free_slots == NULL || p->queue == NULL) {
+            return -1;
+        }
+        for (size_t i = 0; i < nq; i++) {
+            p->free_slots[i] = &p->slots[i];
+        }
+        p->free_n = nq;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        p->threads[i].pool = p;
+        p->threads[i].index = (int) i;
+        atomic_init(&p->threads[i].cancel, 0);
+    }
+    return 0;
+}
+
+static void
+mg_pool_free(mg_pool_t *p)
+{
+    free(p->threads);
+    free(p->idle);
+    free(p->slots);
+    free(p->free_slots);
+    free(p->queue);
+}
+
+int
+mg_pool_run(const mg_pool_config_t *cfg)
+{
+    mg_pool_t         pool = { .cfg = cfg };
+    mg_pool_t        *p = &pool;
+    struct sigaction  sa;
+    sigset_t          block, old;
+    int               rc = -1, masked = 0, start_failed = 0;
+
+    if (cfg->threads < 1 || cfg->queue < 0) {
+        mg_log_error("pool: need at least one thread and a queue >= 0");
+        return -1;
+    }
+    if (mg_pool_alloc(p) != 0) {
+        mg_log_error("pool: out of memory");
+        goto done;
+    }
+
+    /* no SA_RESTART: the signal must interrupt zmq_poll */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = mg_pool_on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0) {
+        mg_log_error("pool: cannot install signal handlers: %s", strerror(errno));
+        goto done;
+    }
+    /* threads created while these are blocked (ours and libzmq's) inherit
+     * the mask, so the signal lands on the broker thread */
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    masked = 1;
+
+    p->ctx = zmq_ctx_new();
+    if (p->ctx == NULL) {
+        mg_log_error("pool: cannot create a ZeroMQ context: %s", zmq_strerror(errno));
+        goto done;
+    }
+    if (mg_pool_open_backend(p) != 0 || mg_pool_open_frontend(p) != 0) {
+        goto done;
+    }
+
+    for (int i = 0; i < cfg->threads; i++) {
+        int e = pthread_create(&p->threads[i].tid, NULL, mg_thread_main, &p->threads[i]);
+
+        if (e != 0) {
+            mg_log_error("pool: cannot start thread %d: %s", i, strerror(e));
+            mg_pool_stop_signal = SIGTERM;      /* stop the ones already running */
+            start_failed = 1;
+            break;
+        }
+        p->threads[i].created = 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    masked = 0;
+
+    if (!mg_pool_stop_signal) {
+        mg_log_info("serving on %s with %d thread(s), queue %d", cfg->bind, cfg->threads, cfg->queue);
+    }
+    rc = mg_pool_loop(p);
+    if (rc == 0 && start_failed) {
+        rc = -1;
+    }
+
+    if (rc == 1) {
+        mg_pool_abandon(p);
+        return 1;               /* their threads still use p: leave it all to _exit */
+    }
+    if (rc == -1) {
+        /* a broken broker: make the threads stop so they can be joined */
+        for (int i = 0; i < cfg->threads; i++) {
+            atomic_store(&p->threads[i].cancel, 1);
+        }
+    }
+
+done:
+    if (masked) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (p->frontend != NULL) {
+        zmq_close(p->frontend);
+    }
+    if (p->backend != NULL) {
+        zmq_close(p->backend);
+    }
+    if (p->ctx != NULL) {
+        /* wakes threads blocked in ZeroMQ with ETERM, waits for them to
+         * close their sockets */
+        zmq_ctx_shutdown(p->ctx);
+    }
+    for (int i = 0; p->threads != NULL && i < cfg->threads; i++) {
+        if (p->threads[i].created) {
+            pthread_join(p->threads[i].tid, NULL);
+        }
+    }
+    if (p->ctx != NULL) {
+        zmq_ctx_term(p->ctx);
+    }
+    for (size_t i = 0; i < p->q_n; i++) {
+        mg_parts_close(mg_pool_queue_at(p, i)->parts, MG_JOB_PARTS);
+    }
+    mg_pool_free(p);
+    mg_users_cache_clear();
+    if (rc == 0) {
+        mg_log_info("broker: stopped");
+    }
+    return rc;
+}
