@@ -438,6 +438,11 @@ mg_pool_queue_take(mg_pool_t *p, size_t i)
     size_t         cap = (size_t) p->cfg->queue;
     mg_pending_t  *e = mg_pool_queue_at(p, i);
 
+    if (i == 0) {               /* the usual case: the oldest job leaves */
+        p->q_head = (p->q_head + 1) % cap;
+        p->q_n--;
+        return e;
+    }
     for (size_t j = i; j + 1 < p->q_n; j++) {
         p->queue[(p->q_head + j) % cap] = p->queue[(p->q_head + j + 1) % cap];
     }
