@@ -238,8 +238,10 @@ cmd_run() {
 
   Ctrl-C (or ./auto-build.sh stop) stops everything.
 MSG
-    while kill -0 "$(cat "$STATE/nginx.pid.launcher")" 2>/dev/null; do sleep 1; done
+    # returns when nginx exits (stop from another shell) or on Ctrl-C (trap)
+    wait "$(cat "$STATE/nginx.pid.launcher" 2>/dev/null)" 2>/dev/null || true
     cmd_stop
+    log "stopped"
 }
 
 # ---- tests ---------------------------------------------------------------
