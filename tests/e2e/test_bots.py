@@ -438,6 +438,37 @@ class BadInputTest(ApiTestCase):
         self.assertEqual(len(self.list_all(tok)["items"]), 1)
 
 
+class OperationsTest(ApiTestCase):
+    """What an operator sees: access log variables, repeatable migrations."""
+
+    def test_access_log_has_user_and_request_id(self):
+        token = stack.token("ops-logger")
+        r = stack.request("GET", "/api/v1/bots", token=token)
+        self.assertEqual(r.status, 200, r)
+        rid = r.header("x-request-id")
+        line = stack.wait_for(
+            lambda: [l for l in stack.log_text("nginx-access.log").splitlines()
+                     if rid in l], timeout=5)
+        self.assertTrue(line, "no access log line for " + rid)
+        self.assertIn("user=ops-logger rid=" + rid, line[0])
+
+    def test_migrations_are_idempotent(self):
+        import subprocess
+        from harness import WORKER_BIN, TOP
+        before = stack.psql("select count(*) from schema_migrations")
+        db = "host=%s/pg/run port=%s dbname=mangoo user=postgres" % (
+            stack.state, stack.env["MANGOO_PG_PORT"])
+        for _ in range(2):
+            out = subprocess.run([WORKER_BIN, "migrate", "--db", db, "--sql-dir",
+                                  os.path.join(TOP, "sql")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
+            self.assertEqual(out.returncode, 0, out.stdout)
+            self.assertIn("0 applied now", out.stdout)
+        self.assertEqual(stack.psql("select count(*) from schema_migrations"), before)
+        self.assertGreaterEqual(int(before), 1)
+
+
 class ZzNginxErrorLogTest(unittest.TestCase):
     """Runs last (classes run in name order): nothing during this file's
     requests made nginx log an alert (e.g. "header already sent" when a
