@@ -140,3 +140,32 @@ fail:
     json_decref(root);
     return NULL;
 }
+
+
+size_t
+mg_json_escape(char *out, const char *in, size_t len)
+{
+    static const char  hex[] = "0123456789abcdef";
+    char              *p = out;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) in[i];
+
+        switch (c) {
+        case '"':  *p++ = '\\'; *p++ = '"';  break;
+        case '\\': *p++ = '\\'; *p++ = '\\'; break;
+        case '\n': *p++ = '\\'; *p++ = 'n';  break;
+        case '\r': *p++ = '\\'; *p++ = 'r';  break;
+        case '\t': *p++ = '\\'; *p++ = 't';  break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                *p++ = '\\'; *p++ = 'u'; *p++ = '0'; *p++ = '0';
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 0xf];
+            } else {
+                *p++ = (char) c;
+            }
+        }
+    }
+    return (size_t) (p - out);
+}

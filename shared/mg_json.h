@@ -18,4 +18,12 @@ char *mg_json_dump(const json_t *value, size_t *len);
  * column 5", "expected a JSON object"). */
 json_t *mg_json_parse_object(const char *data, size_t len, char *err, size_t errlen);
 
+/* Escape len bytes of UTF-8 text as the inside of a JSON string (no
+ * quotes) into out, which must hold MG_JSON_ESCAPED_MAX(len) bytes.
+ * Returns the bytes written.  For hot paths that write JSON text row by
+ * row without building a jansson tree; the input must already be valid
+ * UTF-8 (text from the database is). */
+#define MG_JSON_ESCAPED_MAX(len)  ((len) * 6)
+size_t mg_json_escape(char *out, const char *in, size_t len);
+
 #endif

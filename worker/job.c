@@ -120,17 +120,13 @@ mg_job_send(mg_job_t *job, mg_msg_t *msg)
 }
 
 int
-mg_job_reply_json(mg_job_t *job, int status, const json_t *body, const json_t *headers)
+mg_job_reply_raw(mg_job_t *job, int status, const char *body, size_t len,
+                 const json_t *headers)
 {
     mg_msg_t  msg = { .type = MG_MSG_RES, .status = status };
-    char     *b = NULL, *h = NULL;
+    char     *h = NULL;
     int       rc = -1;
 
-    b = json_dumps(body, MG_JSON_FLAGS);
-    if (b == NULL) {
-        mg_log_error("job rid=%s: cannot serialise reply", job->rid);
-        goto done;
-    }
     if (headers != NULL) {
         h = json_dumps(headers, JSON_COMPACT);
         if (h == NULL) {
@@ -142,8 +138,8 @@ mg_job_reply_json(mg_job_t *job, int status, const json_t *body, const json_t *h
     }
     msg.content_type.data = "application/json";
     msg.content_type.len = strlen("application/json");
-    msg.body.data = b;
-    msg.body.len = strlen(b);
+    msg.body.data = body;
+    msg.body.len = len;
     rc = mg_job_send(job, &msg);
 
 done:
@@ -152,6 +148,22 @@ done:
         (void) mg_job_reply_error(job, 500, "internal", "internal error");
     }
     free(h);
+    return rc;
+}
+
+int
+mg_job_reply_json(mg_job_t *job, int status, const json_t *body, const json_t *headers)
+{
+    char  *b;
+    int    rc;
+
+    b = json_dumps(body, MG_JSON_FLAGS);
+    if (b == NULL) {
+        mg_log_error("job rid=%s: cannot serialise reply", job->rid);
+        (void) mg_job_reply_error(job, 500, "internal", "internal error");
+        return -1;
+    }
+    rc = mg_job_reply_raw(job, status, b, strlen(b), headers);
     free(b);
     return rc;
 }

@@ -52,6 +52,9 @@ const char *mg_job_query(const mg_job_t *job, size_t *len);
 /* Replies.  Each returns 0, or -1 when the reply could not be sent (logged).
  * headers (may be NULL) is an object of extra header name -> string. */
 int mg_job_reply_json(mg_job_t *job, int status, const json_t *body, const json_t *headers);
+/* body is already JSON text (e.g. serialised by Postgres). */
+int mg_job_reply_raw(mg_job_t *job, int status, const char *body, size_t len,
+                     const json_t *headers);
 int mg_job_reply_empty(mg_job_t *job, int status);
 int mg_job_reply_error(mg_job_t *job, int status, const char *code, const char *message);
 int mg_job_reply_verr(mg_job_t *job, const mg_verr_t *err);

@@ -176,6 +176,22 @@ class BotsCrudTest(ApiTestCase):
             self.assertEqual(bot[k], v, k)
         self.assertEqual(self.assertJson(self.get(tok, bot["id"]), 200), bot)
 
+    def test_awkward_text_round_trips(self):
+        owner = self.sub()
+        tok = stack.token(owner)
+        fields = {"name": 'q"uote \\back\\slash </script> \u2028',
+                  "description": "tab\there\r\nnew\x01ctl\x1f\x7f end",
+                  "instructions": "\U0001F600 emoji, \u00e9, \u4e2d\u6587, {\"json\": [1]}",
+                  "model_id": "anthropic.claude-3-5-sonnet-20241022-v2:0",
+                  "temperature": 0.1 + 0.2}
+        bot = self.create(tok, owner, **fields)
+        fetched = self.assertJson(self.get(tok, bot["id"]), 200)
+        listed = self.list_all(tok)["items"]
+        for k, v in fields.items():
+            self.assertEqual(bot[k], v, k)
+            self.assertEqual(fetched[k], v, k)
+            self.assertEqual(listed[0][k], v, k)
+
     def test_list_empty(self):
         tok = stack.token(self.sub())
         self.assertEqual(self.list_all(tok), {"items": [], "next_cursor": None})

@@ -189,6 +189,35 @@ START_TEST(test_parse_object_small_err)
 }
 END_TEST
 
+START_TEST(test_escape)
+{
+    char        out[MG_JSON_ESCAPED_MAX(64)];
+    const char  in[] = "a\"b\\c\nd\re\tf\x01g\x1f\x7fh \xc3\xa9";
+    const char  want[] = "a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001f\\u007fh \xc3\xa9";
+    size_t      n;
+    json_t     *round;
+    char        doc[sizeof(out) + 2];
+
+    n = mg_json_escape(out, in, sizeof(in) - 1);
+    ck_assert_uint_eq(n, sizeof(want) - 1);
+    ck_assert_int_eq(memcmp(out, want, n), 0);
+
+    /* what jansson reads back is the original text */
+    doc[0] = '"';
+    memcpy(doc + 1, out, n);
+    doc[n + 1] = '"';
+    round = json_loadb(doc, n + 2, JSON_DECODE_ANY, NULL);
+    ck_assert_ptr_nonnull(round);
+    ck_assert_uint_eq(json_string_length(round), sizeof(in) - 1);
+    ck_assert_int_eq(memcmp(json_string_value(round), in, sizeof(in) - 1), 0);
+    json_decref(round);
+
+    /* the worst case fills the bound exactly */
+    ck_assert_uint_eq(mg_json_escape(out, "\x01\x02", 2), MG_JSON_ESCAPED_MAX(2));
+    ck_assert_uint_eq(mg_json_escape(out, "", 0), 0);
+}
+END_TEST
+
 static Suite *
 json_suite(void)
 {
@@ -206,6 +235,7 @@ json_suite(void)
     tcase_add_test(tc, test_parse_object_not_object);
     tcase_add_test(tc, test_parse_object_empty);
     tcase_add_test(tc, test_parse_object_small_err);
+    tcase_add_test(tc, test_escape);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -38,9 +38,8 @@ enum {
     MG_BOT_COL_MAX_TOKENS,
     MG_BOT_COL_RAG_ENABLED,
     MG_BOT_COL_KNOWLEDGE_BASE_ID,
-    MG_BOT_COL_CREATED_AT,
-    MG_BOT_COL_UPDATED_AT,
-    MG_BOT_COL_CURSOR_TS,       /* created_at in microseconds since the epoch */
+    MG_BOT_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
+    MG_BOT_COL_UPDATED_US,
     MG_BOT_COLS
 };
 
