@@ -13,7 +13,6 @@
 #include <jansson.h>
 
 #include "ngx_http_mangoo_module.h"
-#include "mg_json.h"
 #include "mg_jwt.h"
 
 
@@ -279,8 +278,7 @@ ngx_int_t
 ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
     ngx_uint_t flags)
 {
-    char                    *dump, kid[MG_JWK_KID_MAX + 1];
-    size_t                   len;
+    char                     kid[MG_JWK_KID_MAX + 1];
     json_t                  *claims;
     ngx_int_t                rc;
     ngx_str_t                token;
@@ -342,7 +340,6 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
     }
 
     rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    dump = NULL;
 
     sub = json_string_value(json_object_get(claims, "sub"));
 
@@ -361,23 +358,13 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
         goto done;
     }
 
-    dump = mg_json_dump(claims, &len);
-    if (dump == NULL) {
-        goto done;
+    if (ngx_http_mangoo_json_to_pool(r->pool, claims, &ctx->claims) == NGX_OK)
+    {
+        rc = NGX_DECLINED;
     }
-
-    ctx->claims.data = ngx_pnalloc(r->pool, len);
-    if (ctx->claims.data == NULL) {
-        goto done;
-    }
-
-    ngx_memcpy(ctx->claims.data, dump, len);
-    ctx->claims.len = len;
-    rc = NGX_DECLINED;
 
 done:
 
-    free(dump);
     json_decref(claims);
 
     return rc;

@@ -360,13 +360,11 @@ static ngx_int_t
 ngx_http_mangoo_build_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
     mg_route_match_t *m)
 {
-    char        *dump;
-    size_t       len, i;
+    size_t       i;
     json_t      *params;
     ngx_int_t    rc;
 
     rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    dump = NULL;
 
     params = json_object();
     if (params == NULL) {
@@ -400,26 +398,43 @@ ngx_http_mangoo_build_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
         goto done;
     }
 
-    dump = mg_json_dump(params, &len);
-    if (dump == NULL) {
-        goto done;
+    if (ngx_http_mangoo_json_to_pool(r->pool, params, &ctx->params)
+        == NGX_OK)
+    {
+        rc = NGX_DECLINED;
     }
-
-    ctx->params.data = ngx_pnalloc(r->pool, len);
-    if (ctx->params.data == NULL) {
-        goto done;
-    }
-
-    ngx_memcpy(ctx->params.data, dump, len);
-    ctx->params.len = len;
-    rc = NGX_DECLINED;
 
 done:
 
-    free(dump);
     json_decref(params);
 
     return rc;
+}
+
+
+/* Compact JSON text of value, owned by pool. */
+ngx_int_t
+ngx_http_mangoo_json_to_pool(ngx_pool_t *pool, json_t *value, ngx_str_t *out)
+{
+    char    *dump;
+    size_t   len;
+
+    dump = mg_json_dump(value, &len);
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, dump, len);
+    out->len = len;
+    free(dump);
+
+    return NGX_OK;
 }
 
 

@@ -17,6 +17,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <jansson.h>
+
 #include "mg_protocol.h"
 #include "mg_routes.h"
 
@@ -86,6 +88,9 @@ void ngx_http_mangoo_new_rid(ngx_http_mangoo_ctx_t *ctx);
 void ngx_http_mangoo_dispatch(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx);
 void ngx_http_mangoo_dispatch_cleanup(ngx_http_mangoo_ctx_t *ctx);
+
+ngx_int_t ngx_http_mangoo_json_to_pool(ngx_pool_t *pool, json_t *value,
+    ngx_str_t *out);
 
 ngx_int_t ngx_http_mangoo_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);

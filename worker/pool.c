@@ -35,6 +35,7 @@
 
 #include "job.h"
 #include "jobs/dispatch.h"
+#include "clock.h"
 #include "log.h"
 #include "mg_protocol.h"
 
@@ -103,14 +104,6 @@ mg_pool_on_signal(int sig)
     mg_pool_stop_signal = sig;
 }
 
-static long long
-mg_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- multipart helpers ------------------------------------------------ */
 

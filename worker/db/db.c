@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* A connect attempt slower than this is a timeout, not a refusal. */
@@ -36,14 +37,6 @@ struct mg_db_s {
     int         ever_tried;
 };
 
-static long long
-mg_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* First line of a libpq message, for one-line logs. */
 static void
