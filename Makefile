@@ -2,10 +2,10 @@
 # is built by auto-build.sh against Debian's nginx source tree.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -Ishared -Iworker \
+CFLAGS  += $(EXTRA_CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -Ishared -Iworker \
            $(shell pkg-config --cflags jansson libzmq 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null)
 LIBS    := -lzmq -lpq -ljansson -lcrypto -lpthread -lm
-B       := build
+B       ?= build
 
 SHARED_SRC := $(wildcard shared/*.c)
 SHARED_OBJ := $(SHARED_SRC:%.c=$(B)/%.o)

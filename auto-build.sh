@@ -78,19 +78,28 @@ cmd_deps() { deps_debian; deps_pgvector; }
 
 # The module is built against Debian's own nginx tree (nginx-dev) so that
 # the .so loads into the packaged nginx with load_module.
-build_module() {
-    local src="$BUILD/nginx-src"
+build_module() {  # [out-dir] [extra cc flags]
+    local out="${1:-$BUILD}" ccopt="${2:-}" src
+    src="$out/nginx-src"
     if [ ! -f "$src/objs/Makefile" ] || [ "$TOP/ngx_mangoo_module/config" -nt "$src/objs/Makefile" ]; then
         rm -rf "$src"
-        mkdir -p "$BUILD"
+        mkdir -p "$out"
         cp -r /usr/share/nginx/src "$src"
-        (cd "$src" && ./configure --with-compat --with-threads \
-            --add-dynamic-module="$TOP/ngx_mangoo_module" >"$BUILD/nginx-configure.log" 2>&1) \
-            || { log "nginx configure failed: see $BUILD/nginx-configure.log"; exit 1; }
+        (cd "$src" && ./configure --with-compat --with-threads --with-cc-opt="$ccopt" --with-ld-opt="$ccopt" \
+            --add-dynamic-module="$TOP/ngx_mangoo_module" >"$out/nginx-configure.log" 2>&1) \
+            || { log "nginx configure failed: see $out/nginx-configure.log"; exit 1; }
     fi
-    make -s -C "$src" -f objs/Makefile modules >"$BUILD/nginx-make.log" 2>&1 \
-        || { cat "$BUILD/nginx-make.log" >&2; log "module build failed"; exit 1; }
-    cp "$src/objs/ngx_http_mangoo_module.so" "$BUILD/ngx_http_mangoo_module.so"
+    make -s -C "$src" -f objs/Makefile modules >"$out/nginx-make.log" 2>&1 \
+        || { cat "$out/nginx-make.log" >&2; log "module build failed"; exit 1; }
+    cp "$src/objs/ngx_http_mangoo_module.so" "$out/ngx_http_mangoo_module.so"
+}
+
+# The same worker and module with AddressSanitizer and UBSan, for the
+# end-to-end suite: memory errors anywhere on the serving path fail it.
+SAN_FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer"
+build_sanitized() {
+    make -s -C "$TOP" -j"$(nproc)" B=build/asan EXTRA_CFLAGS="$SAN_FLAGS" build/asan/mangoo-worker
+    build_module "$BUILD/asan" "$SAN_FLAGS"
 }
 
 cmd_build() {
@@ -111,6 +120,8 @@ NGINX_WORKERS=${MANGOO_NGINX_WORKERS:-2}
 ISSUER=${MANGOO_ISSUER:-mangoo-local}
 CLIENT_ID=${MANGOO_CLIENT_ID:-mangoo-web}
 TIMEOUT=${MANGOO_TIMEOUT:-60s}
+BIN="$BUILD"
+[ "${MANGOO_SANITIZE:-0}" = 1 ] && BIN="$BUILD/asan"
 PG_SOCK="$STATE/pg/run"
 DB_CONNINFO="host=$PG_SOCK port=$PG_PORT dbname=mangoo user=postgres"
 export MANGOO_ISSUER="$ISSUER" MANGOO_CLIENT_ID="$CLIENT_ID"
@@ -140,9 +151,17 @@ pg_stop() {
     as_pg $PG_BIN/pg_ctl -D "$STATE/pg/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# Sanitizer reports go to $STATE/asan (writable by nginx's unprivileged
+# workers); the test harness fails a run that leaves any there.
+san_env() {  # who
+    [ "${MANGOO_SANITIZE:-0}" = 1 ] || return 0
+    mkdir -p "$STATE/asan" && chmod 1777 "$STATE/asan"
+    echo "ASAN_OPTIONS=log_path=$STATE/asan/$1:detect_leaks=$2 UBSAN_OPTIONS=print_stacktrace=1:log_path=$STATE/asan/$1-ubsan"
+}
+
 worker_start() {
     local i=$1
-    "$BUILD/mangoo-worker" serve --bind "tcp://127.0.0.1:$((WORKER_PORT + i))" \
+    env $(san_env worker 1) "$BIN/mangoo-worker" serve --bind "tcp://127.0.0.1:$((WORKER_PORT + i))" \
         --threads "$WORKER_THREADS" --db "$DB_CONNINFO" --sql-dir "$TOP/sql" --no-migrate \
         >>"$STATE/worker-$i.log" 2>&1 &
     echo $! >"$STATE/worker-$i.pid"
@@ -164,7 +183,7 @@ render_conf() {
     local endpoints="" i
     for ((i = 0; i < WORKER_PROCS; i++)); do endpoints+=" tcp://127.0.0.1:$((WORKER_PORT + i))"; done
     local web="$TOP/web/dist"; [ -d "$web" ] || web="$TOP/web/static"
-    sed -e "s|@MODULE@|$BUILD/ngx_http_mangoo_module.so|" \
+    sed -e "s|@MODULE@|$BIN/ngx_http_mangoo_module.so|" \
         -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|" \
         -e "s|@STATE@|$STATE|g" \
         -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
@@ -183,8 +202,12 @@ render_conf() {
 nginx_start() {
     mkdir -p "$STATE/nginx-body"
     render_conf
-    nginx -t -q -p "$STATE" -c "$STATE/nginx.conf"
-    nginx -p "$STATE" -c "$STATE/nginx.conf" >>"$STATE/nginx-stderr.log" 2>&1 &
+    local preload=""
+    # nginx itself is not instrumented: the ASan runtime must load first
+    [ "${MANGOO_SANITIZE:-0}" = 1 ] && preload="LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
+    # nginx keeps its pools until exit by design: check memory errors only
+    env $preload $(san_env nginx 0) nginx -t -q -p "$STATE" -c "$STATE/nginx.conf"
+    env $preload $(san_env nginx 0) nginx -p "$STATE" -c "$STATE/nginx.conf" >>"$STATE/nginx-stderr.log" 2>&1 &
     echo $! >"$STATE/nginx.pid.launcher"
 }
 
@@ -207,8 +230,8 @@ wait_healthy() {
 cmd_start() {
     mkdir -p "$STATE"
     pg_start
-    "$BUILD/mangoo-worker" keygen --dir "$STATE/keys" >/dev/null
-    "$BUILD/mangoo-worker" migrate --db "$DB_CONNINFO" --sql-dir "$TOP/sql"
+    env $(san_env keygen 1) "$BIN/mangoo-worker" keygen --dir "$STATE/keys" >/dev/null
+    env $(san_env migrate 1) "$BIN/mangoo-worker" migrate --db "$DB_CONNINFO" --sql-dir "$TOP/sql"
     for ((i = 0; i < WORKER_PROCS; i++)); do worker_start "$i"; done
     nginx_start
     wait_healthy
@@ -266,13 +289,16 @@ cmd_test() {
             failed=$((failed + 1))
         fi
     done
-    log "end-to-end tests"
-    rc=0
-    out=$(cd "$TOP" && python3 tests/e2e/run.py 2>&1) || rc=$?
-    printf '%s\n' "$out"
-    read -r n f < <(printf '%s\n' "$out" | sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' | tail -n1)
-    passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
-    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then failed=$((failed + 1)); fi
+    build_sanitized
+    for san in 0 1; do
+        log "end-to-end tests$([ $san = 1 ] && echo ", worker and module under ASan/UBSan")"
+        rc=0
+        out=$(cd "$TOP" && MANGOO_SANITIZE=$san python3 tests/e2e/run.py 2>&1) || rc=$?
+        printf '%s\n' "$out"
+        read -r n f < <(printf '%s\n' "$out" | sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' | tail -n1)
+        passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
+        if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then failed=$((failed + 1)); fi
+    done
     echo "$passed passed, $failed failed"
     [ "$failed" = 0 ]
 }

@@ -91,10 +91,26 @@ class Stack:
 
     def stop(self):
         self._ab("stop", check=False)
+        reports = self.sanitizer_reports()
         if os.environ.get("MANGOO_KEEP_STATE"):
             print("state kept in", self.state)
         else:
             shutil.rmtree(self.state, ignore_errors=True)
+        if reports:
+            raise AssertionError("sanitizer reports (MANGOO_SANITIZE=1):\n"
+                                 + "\n".join(reports))
+
+    def sanitizer_reports(self):
+        """What ASan/UBSan wrote while this stack ran (empty when clean)."""
+        folder = os.path.join(self.state, "asan")
+        reports = []
+        if os.path.isdir(folder):
+            for name in sorted(os.listdir(folder)):
+                with open(os.path.join(folder, name), errors="replace") as f:
+                    text = f.read()
+                if text.strip():
+                    reports.append("==== %s ====\n%s" % (name, text[:20000]))
+        return reports
 
     def dump_logs(self):
         for name in sorted(os.listdir(self.state)):
