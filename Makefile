@@ -4,7 +4,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(EXTRA_CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -Ishared -Iworker \
            $(shell pkg-config --cflags jansson libzmq 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null)
-LIBS    := -lzmq -lpq -ljansson -lcrypto -lpthread -lm
+LIBS    := -lzmq -lpq -ljansson -lcurl -lcrypto -lpthread -lm
 B       ?= build
 
 SHARED_SRC := $(wildcard shared/*.c)

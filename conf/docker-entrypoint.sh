@@ -11,9 +11,12 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@ACCESS_LOG@|/dev/stdout mangoo|" \
     -e "s|@WORKER_ENDPOINTS@|${MANGOO_WORKER_ENDPOINTS:-tcp://worker:5555}|" \
     -e "s|@JWKS@|${MANGOO_JWKS:-/var/lib/mangoo-keys/jwks.json}|" \
+    -e "s|@JWKS_MIN_REFRESH@|${MANGOO_JWKS_MIN_REFRESH:-60s}|" \
     -e "s|@ISSUER@|${MANGOO_ISSUER:-mangoo-local}|" \
     -e "s|@AUDIENCE@|${MANGOO_CLIENT_ID:-mangoo-web}|" \
     -e "s|@TIMEOUT@|${MANGOO_TIMEOUT:-120s}|" \
+    -e "s|@JWT_CACHE@|${MANGOO_JWT_CACHE:-10000}|" \
+    -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \
     -e "s|@LISTEN@|${MANGOO_LISTEN:-0.0.0.0:8080}|" \
     -e "s|@WEB_ROOT@|/usr/share/mangoo/web|" \
     -e "s|@EXTRA_LOCATIONS@||" \

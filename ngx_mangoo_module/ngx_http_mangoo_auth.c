@@ -3,14 +3,22 @@
  * ngx_http_mangoo_auth: bearer token verification in the event loop.
  *
  * Each worker process holds the parsed JWKS (OpenSSL keys, owned here and
- * freed at exit).  The file is re-read when its identity or mtime changes,
+ * freed at exit).  A file is re-read when its identity or mtime changes,
  * checked at most once a second, so keys rotate without a reload; a file
- * that fails to parse keeps the previous set.  Verification itself is pure
- * CPU (one RSA verify), so it never blocks.
+ * that fails to parse keeps the previous set.
+ *
+ * An https URL (Cognito's JWKS) is fetched by a worker, as a "jwks.fetch"
+ * job over the usual dispatch path, so nginx itself never does network
+ * I/O for it.  The first request fetches; a token with an unknown kid
+ * fetches again, at most once per mangoo_jwks_min_refresh, so made-up
+ * kids cannot make us fetch per request.  Requests that need the answer
+ * wait in a queue and are resumed from a posted event, never from inside
+ * their own handler.  Verification itself is pure CPU.
  */
 
 
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "ngx_http_mangoo_module.h"
 #include "mg_jwt.h"
@@ -22,6 +30,13 @@
 typedef struct {
     mg_jwks_t                     *jwks;
     ngx_http_mangoo_main_conf_t   *mcf;
+    ngx_uint_t                     url;         /* mangoo_jwks is a URL */
+    ngx_uint_t                     fetching;
+    time_t                         fetched;     /* last fetch started */
+    ngx_pool_t                    *fetch_pool;  /* owns fetch_ctx */
+    ngx_http_mangoo_ctx_t         *fetch_ctx;
+    ngx_queue_t                    waiters;     /* ctxs awaiting keys */
+    ngx_event_t                    resume;
     char                          *issuer;
     char                          *audience;
     time_t                         checked;
@@ -32,6 +47,10 @@ typedef struct {
 
 
 static ngx_http_mangoo_auth_t  ngx_http_mangoo_auth;
+
+
+static ngx_uint_t ngx_http_mangoo_jwks_is_url(ngx_str_t *jwks);
+static void ngx_http_mangoo_resume_waiters(ngx_event_t *ev);
 
 
 static mg_jwks_t *
@@ -97,12 +116,24 @@ done:
 }
 
 
+static ngx_uint_t
+ngx_http_mangoo_jwks_is_url(ngx_str_t *jwks)
+{
+    return (jwks->len > 8 && ngx_strncmp(jwks->data, "https://", 8) == 0)
+           || (jwks->len > 7 && ngx_strncmp(jwks->data, "http://", 7) == 0);
+}
+
+
 ngx_int_t
 ngx_http_mangoo_auth_check_conf(ngx_conf_t *cf,
     ngx_http_mangoo_main_conf_t *mcf)
 {
     mg_jwks_t        *jwks;
     ngx_file_info_t   fi;
+
+    if (ngx_http_mangoo_jwks_is_url(&mcf->jwks)) {
+        return NGX_OK;      /* fetched by a worker once running */
+    }
 
     if (ngx_conf_full_name(cf->cycle, &mcf->jwks, 1) != NGX_OK) {
         return NGX_ERROR;
@@ -158,6 +189,18 @@ ngx_http_mangoo_auth_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    ngx_queue_init(&a->waiters);
+    a->resume.handler = ngx_http_mangoo_resume_waiters;
+    a->resume.log = cycle->log;
+    a->resume.data = a;
+
+    a->url = ngx_http_mangoo_jwks_is_url(&mcf->jwks);
+    if (a->url) {
+        a->checked = ngx_time();
+        ngx_http_mangoo_token_cache_init(mcf->token_cache);
+        return NGX_OK;
+    }
+
     a->jwks = ngx_http_mangoo_jwks_load(&mcf->jwks, cycle->log, &fi);
     if (a->jwks) {
         a->mtime = ngx_file_mtime(&fi);
@@ -167,6 +210,8 @@ ngx_http_mangoo_auth_init_process(ngx_cycle_t *cycle,
 
     a->checked = ngx_time();
 
+    ngx_http_mangoo_token_cache_init(mcf->token_cache);
+
     return NGX_OK;
 }
 
@@ -175,6 +220,21 @@ void
 ngx_http_mangoo_auth_exit_process(void)
 {
     ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
+
+    ngx_http_mangoo_token_cache_flush();
+
+    if (a->resume.posted) {
+        ngx_delete_posted_event(&a->resume);
+    }
+
+    if (a->fetch_pool) {
+        if (a->fetch_ctx->timer.timer_set) {
+            ngx_del_timer(&a->fetch_ctx->timer);
+        }
+
+        ngx_destroy_pool(a->fetch_pool);
+        a->fetch_pool = NULL;
+    }
 
     if (a->jwks) {
         mg_jwks_free(a->jwks);
@@ -196,7 +256,7 @@ ngx_http_mangoo_jwks_refresh(ngx_log_t *log)
     ngx_file_info_t          fi;
     ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
 
-    if (a->checked == ngx_time()) {
+    if (a->url || a->checked == ngx_time()) {
         return;
     }
 
@@ -229,10 +289,192 @@ ngx_http_mangoo_jwks_refresh(ngx_log_t *log)
         mg_jwks_free(a->jwks);
     }
 
+    /* tokens verified with a key that may be gone now: verify them again */
+    ngx_http_mangoo_token_cache_flush();
+
     a->jwks = jwks;
     a->mtime = ngx_file_mtime(&fi);
     a->size = ngx_file_size(&fi);
     a->uniq = ngx_file_uniq(&fi);
+}
+
+
+/* The reply to a "jwks.fetch" job: install the set, then wake the waiters. */
+static void
+ngx_http_mangoo_jwks_fetched(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
+{
+    char                     err[256];
+    mg_jwks_t               *jwks;
+    ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
+
+    if (msg->type == MG_MSG_RES && msg->status == NGX_HTTP_OK) {
+        jwks = mg_jwks_parse(msg->body.data, msg->body.len, err, sizeof(err));
+
+        if (jwks) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "mangoo: loaded %uz keys from \"%V\"",
+                          mg_jwks_count(jwks), &a->mcf->jwks);
+
+            if (a->jwks) {
+                mg_jwks_free(a->jwks);
+            }
+
+            ngx_http_mangoo_token_cache_flush();
+            a->jwks = jwks;
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "mangoo: JWKS from \"%V\": %s", &a->mcf->jwks, err);
+        }
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "mangoo: fetching \"%V\" failed: %d %*s",
+                      &a->mcf->jwks, msg->status,
+                      msg->message.len, msg->message.data);
+    }
+
+    a->fetching = 0;
+
+    /* ctx lives in the fetch's pool: nothing may touch it after this */
+    ngx_destroy_pool(a->fetch_pool);
+    a->fetch_pool = NULL;
+
+    if (!a->resume.posted) {
+        ngx_post_event(&a->resume, &ngx_posted_events);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_jwks_fetch(ngx_log_t *log)
+{
+    json_t                  *params;
+    ngx_int_t                rc;
+    ngx_pool_t              *pool;
+    ngx_http_mangoo_ctx_t   *ctx;
+    ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
+
+    pool = ngx_create_pool(1024, log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx = ngx_pcalloc(pool, sizeof(ngx_http_mangoo_ctx_t));
+    params = json_pack("{s:s%}", "url", (char *) a->mcf->jwks.data,
+                       a->mcf->jwks.len);
+
+    if (ctx == NULL || params == NULL
+        || ngx_http_mangoo_json_to_pool(pool, params, &ctx->params) != NGX_OK)
+    {
+        json_decref(params);
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    json_decref(params);
+
+    ctx->on_reply = ngx_http_mangoo_jwks_fetched;
+    ngx_str_set(&ctx->job, "jwks.fetch");
+    ngx_str_set(&ctx->claims, "{}");
+
+    a->fetching = 1;
+    a->fetched = ngx_time();
+    a->fetch_pool = pool;
+    a->fetch_ctx = ctx;
+
+    /* may answer at once (no worker): jwks_fetched() only posts the resume */
+    rc = ngx_http_mangoo_dispatch_system(ctx, 10000);
+    if (rc != NGX_OK) {
+        a->fetching = 0;
+        a->fetch_pool = NULL;
+        ngx_destroy_pool(pool);
+    }
+
+    return rc;
+}
+
+
+/*
+ * Wait for a (new) key set if one is on its way or may be fetched now:
+ * NGX_AGAIN, ctx queued.  NGX_DECLINED: no fetch allowed, decide now.
+ */
+static ngx_int_t
+ngx_http_mangoo_await_keys(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
+{
+    time_t                   interval;
+    ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
+
+    if (!a->fetching) {
+        /* without any key, try again sooner; never per request */
+        interval = a->mcf->jwks_min_refresh;
+        if (a->jwks == NULL && interval > 5) {
+            interval = 5;
+        }
+
+        if ((a->fetched && ngx_time() - a->fetched < interval)
+            || ngx_http_mangoo_jwks_fetch(r->connection->log) != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_queue_insert_tail(&a->waiters, &ctx->queue);
+    ctx->awaiting_keys = 1;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_mangoo_resume_waiters(ngx_event_t *ev)
+{
+    ngx_int_t                rc;
+    ngx_queue_t              work, *q;
+    ngx_http_request_t      *r;
+    ngx_http_mangoo_ctx_t   *ctx;
+    ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
+
+    ngx_queue_init(&work);
+
+    if (ngx_queue_empty(&a->waiters)) {
+        return;
+    }
+
+    ngx_queue_add(&work, &a->waiters);
+    ngx_queue_init(&a->waiters);
+
+    while (!ngx_queue_empty(&work)) {
+        q = ngx_queue_head(&work);
+        ngx_queue_remove(q);
+
+        ctx = ngx_queue_data(q, ngx_http_mangoo_ctx_t, queue);
+        ctx->awaiting_keys = 0;
+        r = ctx->request;
+
+        rc = ngx_http_mangoo_authenticate(r, ctx, ctx->flags);
+
+        if (rc == NGX_AGAIN) {
+            continue;   /* queued again behind a newer fetch */
+        }
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_mangoo_proceed(r, ctx);
+        }
+
+        /* the handler returned NGX_DONE for us: this stands in for it */
+        ngx_http_mangoo_finish(r, rc);
+    }
+}
+
+
+void
+ngx_http_mangoo_auth_cleanup(ngx_http_mangoo_ctx_t *ctx)
+{
+    if (ctx->awaiting_keys) {
+        ngx_queue_remove(&ctx->queue);
+        ctx->awaiting_keys = 0;
+    }
 }
 
 
@@ -274,15 +516,31 @@ ngx_http_mangoo_in_group(json_t *claims, const char *group)
 }
 
 
+static ngx_int_t
+ngx_http_mangoo_authorize(ngx_http_request_t *r, ngx_uint_t flags,
+    ngx_uint_t admin)
+{
+    if ((flags & MG_ROUTE_ADMIN) && !admin) {
+        return ngx_http_mangoo_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                          "this endpoint is for "
+                                          "administrators");
+    }
+
+    return NGX_DECLINED;
+}
+
+
 ngx_int_t
 ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
     ngx_uint_t flags)
 {
     char                     kid[MG_JWK_KID_MAX + 1];
+    u_char                   digest[SHA256_DIGEST_LENGTH];
+    time_t                   exp;
     json_t                  *claims;
     ngx_int_t                rc;
-    ngx_str_t                token;
-    const char              *sub;
+    ngx_str_t                token, sub, text;
+    ngx_uint_t               admin;
     mg_jwt_policy_t          policy;
     mg_jwt_status_t          status;
     ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
@@ -310,6 +568,12 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
 
     ngx_http_mangoo_jwks_refresh(r->connection->log);
 
+    if (a->jwks == NULL && a->url
+        && ngx_http_mangoo_await_keys(r, ctx) == NGX_AGAIN)
+    {
+        return NGX_AGAIN;
+    }
+
     if (a->jwks == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mangoo: no JWKS loaded, request %*s refused",
@@ -317,6 +581,23 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
         return ngx_http_mangoo_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "auth_unavailable",
                                           "token keys are not available");
+    }
+
+    ngx_http_mangoo_token_digest(&token, digest);
+
+    if (ngx_http_mangoo_token_cache_get(digest, &sub, &text, &admin) == NGX_OK)
+    {
+        /* cache memory: copy before anything else touches the cache */
+        ctx->user_id.data = ngx_pstrdup(r->pool, &sub);
+        ctx->claims.data = ngx_pstrdup(r->pool, &text);
+        if (ctx->user_id.data == NULL || ctx->claims.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->user_id.len = sub.len;
+        ctx->claims.len = text.len;
+
+        return ngx_http_mangoo_authorize(r, flags, admin);
     }
 
     policy.issuer = a->issuer;
@@ -331,6 +612,13 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
     status = mg_jwt_verify((char *) token.data, token.len, a->jwks, &policy,
                            &claims, kid);
 
+    /* perhaps the identity provider rotated its keys */
+    if (status == MG_JWT_UNKNOWN_KID && a->url
+        && ngx_http_mangoo_await_keys(r, ctx) == NGX_AGAIN)
+    {
+        return NGX_AGAIN;
+    }
+
     if (status != MG_JWT_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "mangoo: token rejected: %s, kid \"%s\", request %*s",
@@ -341,27 +629,27 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
 
     rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
-    sub = json_string_value(json_object_get(claims, "sub"));
+    /* mg_jwt_verify vouches for a non-empty string sub and a numeric exp */
+    sub.data = (u_char *) json_string_value(json_object_get(claims, "sub"));
+    sub.len = ngx_strlen(sub.data);
+    exp = (time_t) json_number_value(json_object_get(claims, "exp"));
+    admin = ngx_http_mangoo_in_group(claims, "admin");
 
-    ctx->user_id.len = ngx_strlen(sub);
-    ctx->user_id.data = ngx_pnalloc(r->pool, ctx->user_id.len);
-    if (ctx->user_id.data == NULL) {
+    ctx->user_id.data = ngx_pstrdup(r->pool, &sub);
+    if (ctx->user_id.data == NULL
+        || ngx_http_mangoo_json_to_pool(r->pool, claims, &ctx->claims)
+           != NGX_OK)
+    {
         goto done;
     }
 
-    ngx_memcpy(ctx->user_id.data, sub, ctx->user_id.len);
+    ctx->user_id.len = sub.len;
 
-    if ((flags & MG_ROUTE_ADMIN) && !ngx_http_mangoo_in_group(claims, "admin"))
-    {
-        rc = ngx_http_mangoo_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                        "this endpoint is for administrators");
-        goto done;
-    }
+    ngx_http_mangoo_token_cache_put(digest, exp + a->mcf->leeway,
+                                    &ctx->user_id, &ctx->claims, admin,
+                                    r->connection->log);
 
-    if (ngx_http_mangoo_json_to_pool(r->pool, claims, &ctx->claims) == NGX_OK)
-    {
-        rc = NGX_DECLINED;
-    }
+    rc = ngx_http_mangoo_authorize(r, flags, admin);
 
 done:
 

@@ -74,6 +74,7 @@ static void ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx,
     ngx_uint_t cancel);
 static ngx_int_t ngx_http_mangoo_send_frames(void *sock, mg_str_t *frames,
     int n);
+static void ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx);
 
 
 ngx_int_t
@@ -486,9 +487,22 @@ static void
 ngx_http_mangoo_fail(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t status,
     const char *code, const char *message, ngx_uint_t cancel)
 {
+    mg_msg_t             msg;
     ngx_http_request_t  *r = ctx->request;
 
     ngx_http_mangoo_detach(ctx, cancel);
+
+    if (r == NULL) {
+        ngx_memzero(&msg, sizeof(mg_msg_t));
+        msg.type = MG_MSG_ERR;
+        msg.status = (int) status;
+        msg.code.data = code;
+        msg.code.len = ngx_strlen(code);
+        msg.message.data = message;
+        msg.message.len = ngx_strlen(message);
+        ctx->on_reply(ctx, &msg);
+        return;
+    }
 
     if (ctx->streaming) {
         ngx_http_mangoo_finish(r, ngx_http_mangoo_send_data(r, NULL, 0, 1));
@@ -507,31 +521,61 @@ ngx_http_mangoo_fail(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t status,
 void
 ngx_http_mangoo_dispatch(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
 {
-    ngx_int_t                    rc;
     ngx_http_mangoo_loc_conf_t  *mlcf;
-    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mangoo_module);
 
-    ctx->timer.handler = ngx_http_mangoo_timeout_handler;
-    ctx->timer.data = ctx;
+    ctx->timeout = mlcf->timeout;
     ctx->timer.log = r->connection->log;
 
     /* the reply may come while we wait: notice a client that goes away */
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
 
+    ngx_http_mangoo_send_job(ctx);
+}
+
+
+/* A job of the module's own: no client waits on it, ctx->on_reply does. */
+ngx_int_t
+ngx_http_mangoo_dispatch_system(ngx_http_mangoo_ctx_t *ctx,
+    ngx_msec_t timeout)
+{
+    if (!ngx_http_mangoo_dispatcher.ready) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_mangoo_new_rid(ctx);
+    ctx->timeout = timeout;
+    ctx->timer.log = ngx_cycle->log;
+
+    ngx_http_mangoo_send_job(ctx);
+
+    return NGX_OK;
+}
+
+
+/* Send ctx's job, park it, or fail it; ctx->timeout is set. */
+static void
+ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    ctx->timer.handler = ngx_http_mangoo_timeout_handler;
+    ctx->timer.data = ctx;
+
     rc = ngx_http_mangoo_try_send(ctx);
 
     if (rc == NGX_OK) {
         ngx_rbtree_insert(&d->tree, &ctx->node);
         ctx->waiting = 1;
-        ngx_add_timer(&ctx->timer, mlcf->timeout);
+        ngx_add_timer(&ctx->timer, ctx->timeout);
         return;
     }
 
     if (rc == NGX_AGAIN) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, ctx->timer.log, 0,
                       "mangoo: every worker queue is full");
         ngx_http_mangoo_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, "overloaded",
                              "all workers are busy, retry shortly", 0);
@@ -546,7 +590,6 @@ ngx_http_mangoo_dispatch(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
 
     /* no worker reachable (starting, restarting): wait a bounded time */
     ctx->parked = 1;
-    ctx->park_deadline = ngx_current_msec + d->mcf->unavailable_wait;
     ngx_queue_insert_tail(&d->parked, &ctx->queue);
     d->nparked++;
 
@@ -645,7 +688,6 @@ ngx_http_mangoo_retry_handler(ngx_event_t *ev)
     ngx_int_t                    rc;
     ngx_queue_t                  work, *q;
     ngx_http_mangoo_ctx_t       *ctx;
-    ngx_http_mangoo_loc_conf_t  *mlcf;
     ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
 
     /*
@@ -671,15 +713,9 @@ ngx_http_mangoo_retry_handler(ngx_event_t *ev)
         rc = ngx_http_mangoo_try_send(ctx);
 
         if (rc == NGX_OK) {
-            mlcf = ngx_http_get_module_loc_conf(ctx->request,
-                                                ngx_http_mangoo_module);
-            if (ctx->timer.timer_set) {
-                ngx_del_timer(&ctx->timer);
-            }
-
             ngx_rbtree_insert(&d->tree, &ctx->node);
             ctx->waiting = 1;
-            ngx_add_timer(&ctx->timer, mlcf->timeout);
+            ngx_add_timer(&ctx->timer, ctx->timeout);
             continue;
         }
 
@@ -713,7 +749,7 @@ ngx_http_mangoo_peer_lost(ngx_http_mangoo_peer_t *peer)
         q = ngx_queue_head(&peer->inflight);
         ctx = ngx_queue_data(q, ngx_http_mangoo_ctx_t, queue);
 
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, ctx->timer.log, 0,
                       "mangoo: worker \"%V\" lost during request %*s",
                       &peer->endpoint, (size_t) MG_RID_LEN, ctx->rid);
 
@@ -867,6 +903,15 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
     char                *code, *message;
     ngx_int_t            rc;
     ngx_http_request_t  *r = ctx->request;
+
+    if (r == NULL) {
+        /* the module's own jobs answer in one message */
+        if (msg->type == MG_MSG_RES || msg->type == MG_MSG_ERR) {
+            ngx_http_mangoo_detach(ctx, 0);
+            ctx->on_reply(ctx, msg);
+        }
+        return;
+    }
 
     switch (msg->type) {
 

@@ -60,6 +60,13 @@ static ngx_command_t  ngx_http_mangoo_commands[] = {
       offsetof(ngx_http_mangoo_main_conf_t, jwks),
       NULL },
 
+    { ngx_string("mangoo_jwks_min_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, jwks_min_refresh),
+      NULL },
+
     { ngx_string("mangoo_jwt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -79,6 +86,13 @@ static ngx_command_t  ngx_http_mangoo_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mangoo_main_conf_t, leeway),
+      NULL },
+
+    { ngx_string("mangoo_jwt_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, token_cache),
       NULL },
 
     { ngx_string("mangoo_unavailable_wait"),
@@ -222,13 +236,33 @@ ngx_http_mangoo_handler(ngx_http_request_t *r)
     }
 
     ngx_str_set(&ctx->claims, "{}");
+    ctx->flags = flags;
 
     if (!(flags & MG_ROUTE_PUBLIC)) {
         rc = ngx_http_mangoo_authenticate(r, ctx, flags);
+
+        if (rc == NGX_AGAIN) {
+            /* waiting for the key set; auth resumes us with proceed() */
+            r->read_event_handler = ngx_http_test_reading;
+            r->main->count++;
+            return NGX_DONE;
+        }
+
         if (rc != NGX_DECLINED) {
             return rc;
         }
     }
+
+    return ngx_http_mangoo_proceed(r, ctx);
+}
+
+
+/* Authenticated (or public): read the body, then hand the job over.
+ * Returns what a content handler returns. */
+ngx_int_t
+ngx_http_mangoo_proceed(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
+{
+    ngx_int_t  rc;
 
     if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH)) {
         rc = ngx_http_mangoo_check_content_type(r);
@@ -310,7 +344,8 @@ ngx_http_mangoo_route(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
 static ngx_int_t
 ngx_http_mangoo_error_page(ngx_http_request_t *r)
 {
-    ngx_uint_t  status;
+    ngx_uint_t        status;
+    ngx_table_elt_t  *h;
 
     status = r->err_status ? r->err_status : NGX_HTTP_INTERNAL_SERVER_ERROR;
 
@@ -322,6 +357,19 @@ ngx_http_mangoo_error_page(ngx_http_request_t *r)
     case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
         return ngx_http_mangoo_send_error(r, status, "payload_too_large",
                                           "request body is too large");
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        ngx_str_set(&h->value, "1");
+
+        return ngx_http_mangoo_send_error(r, status, "too_many_requests",
+                                          "too many requests, slow down");
 
     case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
         return ngx_http_mangoo_send_error(r, 431, "header_too_large",
@@ -530,6 +578,7 @@ ngx_http_mangoo_cleanup(void *data)
 {
     ngx_http_mangoo_ctx_t  *ctx = data;
 
+    ngx_http_mangoo_auth_cleanup(ctx);
     ngx_http_mangoo_dispatch_cleanup(ctx);
 }
 
@@ -619,6 +668,8 @@ ngx_http_mangoo_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->leeway = NGX_CONF_UNSET;
+    mcf->jwks_min_refresh = NGX_CONF_UNSET;
+    mcf->token_cache = NGX_CONF_UNSET_UINT;
     mcf->unavailable_wait = NGX_CONF_UNSET_MSEC;
 
     return mcf;
@@ -631,6 +682,8 @@ ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_mangoo_main_conf_t *mcf = conf;
 
     ngx_conf_init_value(mcf->leeway, 30);
+    ngx_conf_init_value(mcf->jwks_min_refresh, 60);
+    ngx_conf_init_uint_value(mcf->token_cache, 10000);
     ngx_conf_init_msec_value(mcf->unavailable_wait, 1000);
 
     if (mcf->endpoints == NULL) {

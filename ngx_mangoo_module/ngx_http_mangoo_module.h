@@ -34,6 +34,8 @@ typedef struct {
     ngx_str_t                   issuer;
     ngx_str_t                   audience;
     time_t                      leeway;
+    time_t                      jwks_min_refresh;
+    ngx_uint_t                  token_cache;
     ngx_msec_t                  unavailable_wait;
 } ngx_http_mangoo_main_conf_t;
 
@@ -45,15 +47,23 @@ typedef struct {
 
 
 typedef struct ngx_http_mangoo_peer_s  ngx_http_mangoo_peer_t;
+typedef struct ngx_http_mangoo_ctx_s   ngx_http_mangoo_ctx_t;
+
+/* the reply to a job of the module's own (ctx->request is NULL) */
+typedef void (*ngx_http_mangoo_reply_pt)(ngx_http_mangoo_ctx_t *ctx,
+    mg_msg_t *msg);
 
 
-typedef struct {
-    ngx_http_request_t         *request;
+struct ngx_http_mangoo_ctx_s {
+    ngx_http_request_t         *request;    /* NULL for the module's own jobs */
+    ngx_http_mangoo_reply_pt    on_reply;
+    void                       *data;
     ngx_rbtree_node_t           node;       /* key: the request counter */
     ngx_queue_t                 queue;      /* peer's in-flight or parked */
     ngx_http_mangoo_peer_t     *peer;
     ngx_event_t                 timer;
-    ngx_msec_t                  park_deadline;
+    ngx_msec_t                  timeout;
+    ngx_uint_t                  flags;      /* the route's MG_ROUTE_* */
 
     u_char                      rid[MG_RID_LEN];
     ngx_str_t                   user_id;
@@ -65,12 +75,14 @@ typedef struct {
     unsigned                    waiting:1;  /* in the tree: a reply is due */
     unsigned                    parked:1;   /* no worker reachable yet */
     unsigned                    streaming:1;
-} ngx_http_mangoo_ctx_t;
+    unsigned                    awaiting_keys:1;    /* queued in auth */
+};
 
 
 /*
  * ngx_http_mangoo_authenticate() returns NGX_DECLINED when the request may
- * go on; anything else is final (an error was sent) and is the handler's rc.
+ * go on, NGX_AGAIN when it waits for the key set (it is resumed later), and
+ * anything else is final (an error was sent) and is the handler's rc.
  */
 ngx_int_t ngx_http_mangoo_auth_check_conf(ngx_conf_t *cf,
     ngx_http_mangoo_main_conf_t *mcf);
@@ -79,6 +91,17 @@ ngx_int_t ngx_http_mangoo_auth_init_process(ngx_cycle_t *cycle,
 void ngx_http_mangoo_auth_exit_process(void);
 ngx_int_t ngx_http_mangoo_authenticate(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx, ngx_uint_t flags);
+void ngx_http_mangoo_auth_cleanup(ngx_http_mangoo_ctx_t *ctx);
+ngx_int_t ngx_http_mangoo_proceed(ngx_http_request_t *r,
+    ngx_http_mangoo_ctx_t *ctx);
+
+void ngx_http_mangoo_token_cache_init(ngx_uint_t max);
+void ngx_http_mangoo_token_cache_flush(void);
+void ngx_http_mangoo_token_digest(ngx_str_t *token, u_char *digest);
+ngx_int_t ngx_http_mangoo_token_cache_get(u_char *digest, ngx_str_t *sub,
+    ngx_str_t *claims, ngx_uint_t *admin);
+void ngx_http_mangoo_token_cache_put(u_char *digest, time_t expires,
+    ngx_str_t *sub, ngx_str_t *claims, ngx_uint_t admin, ngx_log_t *log);
 
 ngx_int_t ngx_http_mangoo_dispatch_init_process(ngx_cycle_t *cycle,
     ngx_http_mangoo_main_conf_t *mcf);
@@ -87,6 +110,8 @@ ngx_int_t ngx_http_mangoo_dispatch_ready(void);
 void ngx_http_mangoo_new_rid(ngx_http_mangoo_ctx_t *ctx);
 void ngx_http_mangoo_dispatch(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx);
+ngx_int_t ngx_http_mangoo_dispatch_system(ngx_http_mangoo_ctx_t *ctx,
+    ngx_msec_t timeout);
 void ngx_http_mangoo_dispatch_cleanup(ngx_http_mangoo_ctx_t *ctx);
 
 ngx_int_t ngx_http_mangoo_json_to_pool(ngx_pool_t *pool, json_t *value,

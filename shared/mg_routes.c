@@ -13,6 +13,19 @@ const mg_route_t mg_routes[] = {
     { "GET",    "/api/v1/bots/{id}", "bots.get",    0 },
     { "PATCH",  "/api/v1/bots/{id}", "bots.update", 0 },
     { "DELETE", "/api/v1/bots/{id}", "bots.delete", 0 },
+
+    { "POST",   "/api/v1/auth/register", "auth.register", MG_ROUTE_PUBLIC },
+    { "POST",   "/api/v1/auth/login",    "auth.login",    MG_ROUTE_PUBLIC },
+    { "POST",   "/api/v1/auth/refresh",  "auth.refresh",  MG_ROUTE_PUBLIC },
+    { "POST",   "/api/v1/auth/logout",   "auth.logout",   MG_ROUTE_PUBLIC },
+
+    { "GET",    "/api/v1/users/me",        "users.me",        0 },
+    { "PATCH",  "/api/v1/users/me",        "users.update_me", 0 },
+    { "DELETE", "/api/v1/users/me",        "users.delete_me", 0 },
+    { "GET",    "/api/v1/users/me/export", "users.export",    0 },
+
+    { "GET",    "/api/v1/admin/users",      "admin.users.list",   MG_ROUTE_ADMIN },
+    { "PATCH",  "/api/v1/admin/users/{id}", "admin.users.update", MG_ROUTE_ADMIN },
 };
 
 const size_t mg_routes_count = sizeof(mg_routes) / sizeof(mg_routes[0]);

@@ -14,9 +14,17 @@
 #include <unistd.h>
 
 #include "db/migrate.h"
+#include "jobs/jobs.h"
 #include "log.h"
 #include "pool.h"
+#include "signer.h"
 #include "tokens.h"
+
+/* The signer looks at KEY_DIR/current at most this often (rotation). */
+#define MG_SIGNER_CHECK_MS   1000
+/* keygen --rotate: how long the new public key is published before it
+ * signs anything (verifiers re-read jwks.json at most once a second). */
+#define MG_ROTATE_PUBLISH_MS 2000
 
 static const char mg_usage[] =
 "usage: mangoo-worker <command> [options]\n"
@@ -31,9 +39,18 @@ static const char mg_usage[] =
 "      --queue N         jobs that may wait for a busy pool before 503\n"
 "                                              ($MANGOO_QUEUE, 256)\n"
 "      --no-migrate      do not apply migrations at start\n"
+"      --key-dir DIR     signing keys for the local identity's access tokens\n"
+"                                              ($MANGOO_KEY_DIR, ./keys)\n"
+"      local identity (environment): $MANGOO_REGISTRATION open|first-admin|closed\n"
+"      (open), $MANGOO_ACCESS_TTL seconds (900), $MANGOO_REFRESH_TTL seconds\n"
+"      (2592000), $MANGOO_ISSUER (mangoo-local), $MANGOO_CLIENT_ID (mangoo-web)\n"
 "  migrate   apply pending migrations and exit (--db, --sql-dir)\n"
-"  keygen    --dir DIR\n"
+"  keygen    --dir DIR [--rotate | --retire KID]\n"
 "            ensure DIR holds an RSA signing key; print its kid\n"
+"            --rotate: add a new key, publish it in jwks.json, wait 2 s\n"
+"            (verifiers re-read it), make it current; print its kid\n"
+"            --retire KID: remove a key that is not current from DIR and\n"
+"            jwks.json; tokens it signed stop verifying\n"
 "  token     --key-dir DIR --sub SUB [--username U] [--group G]...\n"
 "            [--ttl SECONDS] [--issuer ISS] [--client-id CID] [--token-use USE]\n"
 "            [--exp UNIX] [--nbf UNIX] [--iat UNIX] [--claims JSON] [--kid KID]\n"
@@ -47,7 +64,7 @@ enum {
     OPT_BIND = 256, OPT_THREADS, OPT_DB, OPT_SQL_DIR, OPT_QUEUE, OPT_NO_MIGRATE,
     OPT_DIR, OPT_KEY_DIR, OPT_SUB, OPT_USERNAME, OPT_GROUP, OPT_TTL, OPT_ISSUER,
     OPT_CLIENT_ID, OPT_TOKEN_USE, OPT_EXP, OPT_NBF, OPT_IAT, OPT_CLAIMS, OPT_KID,
-    OPT_LOG_LEVEL, OPT_HELP
+    OPT_LOG_LEVEL, OPT_HELP, OPT_ROTATE, OPT_RETIRE
 };
 
 static const struct option mg_options[] = {
@@ -73,6 +90,8 @@ static const struct option mg_options[] = {
     { "kid",        required_argument, NULL, OPT_KID },
     { "log-level",  required_argument, NULL, OPT_LOG_LEVEL },
     { "help",       no_argument,       NULL, OPT_HELP },
+    { "rotate",     no_argument,       NULL, OPT_ROTATE },
+    { "retire",     required_argument, NULL, OPT_RETIRE },
     { NULL, 0, NULL, 0 }
 };
 
@@ -83,9 +102,10 @@ typedef struct {
 } mg_command_t;
 
 static const mg_command_t mg_commands[] = {
-    { "serve",   { OPT_BIND, OPT_THREADS, OPT_DB, OPT_SQL_DIR, OPT_QUEUE, OPT_NO_MIGRATE, 0 } },
+    { "serve",   { OPT_BIND, OPT_THREADS, OPT_DB, OPT_SQL_DIR, OPT_QUEUE, OPT_NO_MIGRATE,
+                   OPT_KEY_DIR, 0 } },
     { "migrate", { OPT_DB, OPT_SQL_DIR, 0 } },
-    { "keygen",  { OPT_DIR, 0 } },
+    { "keygen",  { OPT_DIR, OPT_ROTATE, OPT_RETIRE, 0 } },
     { "token",   { OPT_KEY_DIR, OPT_SUB, OPT_USERNAME, OPT_GROUP, OPT_TTL, OPT_ISSUER,
                    OPT_CLIENT_ID, OPT_TOKEN_USE, OPT_EXP, OPT_NBF, OPT_IAT, OPT_CLAIMS,
                    OPT_KID, 0 } },
@@ -96,6 +116,9 @@ typedef struct {
     const char        *sql_dir;
     int                no_migrate;
     const char        *dir;
+    int                rotate;      /* keygen --rotate */
+    const char        *retire;      /* keygen --retire KID */
+    const char        *key_dir;     /* serve: the signing keys */
     mg_token_opts_t    token;
     const char       **groups;      /* malloc'd array of argv pointers */
 } mg_cli_t;
@@ -176,6 +199,7 @@ mg_cli_parse(const mg_command_t *cmd, int argc, char **argv, mg_cli_t *cli)
     cli->pool.bind = mg_env("MANGOO_BIND", "tcp://127.0.0.1:5555");
     cli->pool.conninfo = mg_env("MANGOO_DB", "dbname=mangoo");
     cli->sql_dir = mg_env("MANGOO_SQL_DIR", "./sql");
+    cli->key_dir = mg_env("MANGOO_KEY_DIR", "./keys");
     if (mg_parse_int(mg_env("MANGOO_THREADS", "4"), 1, 1024, "MANGOO_THREADS", &cli->pool.threads) != 0
         || mg_parse_int(mg_env("MANGOO_QUEUE", "256"), 0, 1000000, "MANGOO_QUEUE", &cli->pool.queue) != 0)
     {
@@ -227,7 +251,9 @@ mg_cli_parse(const mg_command_t *cmd, int argc, char **argv, mg_cli_t *cli)
             }
             break;
         case OPT_DIR:        cli->dir = optarg; break;
-        case OPT_KEY_DIR:    cli->token.key_dir = optarg; break;
+        case OPT_KEY_DIR:    cli->token.key_dir = optarg; cli->key_dir = optarg; break;
+        case OPT_ROTATE:     cli->rotate = 1; break;
+        case OPT_RETIRE:     cli->retire = optarg; break;
         case OPT_SUB:        cli->token.sub = optarg; break;
         case OPT_USERNAME:   cli->token.username = optarg; break;
         case OPT_GROUP:      cli->groups[cli->token.ngroups++] = optarg; break;
@@ -267,10 +293,42 @@ mg_cli_parse(const mg_command_t *cmd, int argc, char **argv, mg_cli_t *cli)
     return 0;
 }
 
+/* The local identity's settings from the environment.  0, or -1 for a
+ * bad value (reported). */
+static int
+mg_auth_env(mg_auth_config_t *auth)
+{
+    const char *reg = mg_env("MANGOO_REGISTRATION", "open");
+
+    memset(auth, 0, sizeof(*auth));
+    if (mg_registration_parse(reg, &auth->registration) != 0) {
+        fprintf(stderr, "mangoo-worker: MANGOO_REGISTRATION must be open, first-admin "
+                "or closed, not \"%s\"\n", reg);
+        return -1;
+    }
+    if (mg_parse_ll(mg_env("MANGOO_ACCESS_TTL", "900"), 60, 86400, "MANGOO_ACCESS_TTL",
+                    &auth->access_ttl) != 0
+        || mg_parse_ll(mg_env("MANGOO_REFRESH_TTL", "2592000"), 60, 10LL * 365 * 86400,
+                       "MANGOO_REFRESH_TTL", &auth->refresh_ttl) != 0)
+    {
+        return -1;
+    }
+    auth->issuer = mg_env("MANGOO_ISSUER", "mangoo-local");
+    auth->client_id = mg_env("MANGOO_CLIENT_ID", "mangoo-web");
+    return 0;
+}
+
 static int
 mg_cmd_serve(mg_cli_t *cli)
 {
-    int rc;
+    mg_auth_config_t   auth;
+    mg_signer_t       *signer;
+    char               kid[MG_JWK_KID_MAX + 1];
+    int                rc;
+
+    if (mg_auth_env(&auth) != 0) {
+        return 2;
+    }
 
     /* a vanished peer must be an error return, never a signal */
     signal(SIGPIPE, SIG_IGN);
@@ -279,11 +337,28 @@ mg_cmd_serve(mg_cli_t *cli)
         mg_log_error("serve: migrations failed, not starting");
         return 1;
     }
+
+    /* no key yet is not fatal: Cognito deployments never sign, and a key
+     * made later (keygen) is picked up without a restart */
+    if (mg_keys_current(cli->key_dir, kid) == 0) {
+        mg_log_warn("serve: no signing key in %s: local logins fail until "
+                    "`mangoo-worker keygen --dir %s`", cli->key_dir, cli->key_dir);
+    }
+    signer = mg_signer_new(cli->key_dir, MG_SIGNER_CHECK_MS);
+    if (signer == NULL) {
+        mg_log_error("serve: out of memory");
+        return 1;
+    }
+    auth.signer = signer;
+    mg_auth_configure(&auth);
+
     rc = mg_pool_run(&cli->pool);
     if (rc == 1) {
         /* jobs still running hold the pool's memory and sockets: leave now */
         _exit(0);
     }
+    mg_auth_configure(NULL);
+    mg_signer_free(signer);
     return rc == 0 ? 0 : 1;
 }
 
@@ -296,7 +371,18 @@ mg_cmd_keygen(mg_cli_t *cli)
         fprintf(stderr, "mangoo-worker: keygen needs --dir DIR\n");
         return 2;
     }
-    if (mg_keygen(cli->dir, kid) != 0) {
+    if (cli->rotate && cli->retire != NULL) {
+        fprintf(stderr, "mangoo-worker: keygen takes --rotate or --retire, not both\n");
+        return 2;
+    }
+    if (cli->retire != NULL) {
+        return mg_keys_retire(cli->dir, cli->retire) == 0 ? 0 : 1;
+    }
+    if (cli->rotate) {
+        if (mg_keygen_rotate(cli->dir, MG_ROTATE_PUBLISH_MS, kid) != 0) {
+            return 1;
+        }
+    } else if (mg_keygen(cli->dir, kid) != 0) {
         return 1;
     }
     printf("%s\n", kid);

@@ -17,8 +17,9 @@
  * broker-side fields of mg_pool_thread_t; a thread is IDLE exactly when its
  * index is in the idle ring; a job is either in the queue, at one thread,
  * or answered.  The only state shared across threads is each thread's
- * atomic cancel flag (broker writes, thread reads) and the users cache
- * (jobs/users.c, with its own lock).
+ * atomic cancel flag (broker writes, thread reads) and the user status
+ * cache (user_status.c, with its own lock), which the listener thread
+ * (user_listener.c) keeps in step with the database.
  */
 #include "pool.h"
 
@@ -38,6 +39,8 @@
 #include "clock.h"
 #include "log.h"
 #include "mg_protocol.h"
+#include "user_listener.h"
+#include "user_status.h"
 
 #define MG_POOL_BACKEND     "inproc://mg-pool"
 #define MG_PEER_MAX         255             /* ZeroMQ routing ids are at most 255 bytes */
@@ -865,6 +868,7 @@ mg_pool_run(const mg_pool_config_t *cfg)
     mg_pool_t        *p = &pool;
     struct sigaction  sa;
     sigset_t          block, old;
+    mg_ulistener_t   *listener = NULL;
     int               rc = -1, masked = 0, start_failed = 0;
 
     if (cfg->threads < 1 || cfg->queue < 0) {
@@ -912,6 +916,11 @@ mg_pool_run(const mg_pool_config_t *cfg)
         }
         p->threads[i].created = 1;
     }
+    /* created here, signals blocked, like the pool threads; without it
+     * the status cache stays off (slower, still correct) */
+    if (!start_failed) {
+        listener = mg_ulistener_start(cfg->conninfo, &mg_user_statuses);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     masked = 0;
 
@@ -927,6 +936,7 @@ mg_pool_run(const mg_pool_config_t *cfg)
         mg_pool_abandon(p);
         return 1;               /* their threads still use p: leave it all to _exit */
     }
+    mg_ulistener_stop(listener);
     if (rc == -1) {
         /* a broken broker: make the threads stop so they can be joined */
         for (int i = 0; i < cfg->threads; i++) {

@@ -251,25 +251,14 @@ done:
     return rc;
 }
 
-int
-mg_keygen(const char *dir, char *kid_out)
+/* Generate a key, save dir/<kid>.pem and rewrite jwks.json with every key
+ * (the new one included).  dir/current is not touched.  0 or -1. */
+static int
+mg_key_add(const char *dir, char *kid_out)
 {
     EVP_PKEY  *key = NULL;
-    char      *kid = NULL, path[MG_PATH_MAX], line[MG_JWK_KID_MAX + 2];
-    int        rc = -1, have;
-
-    /* 0711, not 0700: nginx workers run unprivileged (nobody) and must
-     * reach dir/jwks.json when they re-read it; the directory stays
-     * unlistable and the private keys are 0600 files */
-    if (mg_mkdirs(dir, MG_KEY_DIR_MODE) != 0) {
-        mg_log_error("keys: cannot create %s: %s", dir, strerror(errno));
-        goto done;
-    }
-    have = mg_read_current(dir, kid_out);
-    if (have != 0) {
-        rc = have > 0 ? 0 : -1;
-        goto done;
-    }
+    char      *kid = NULL, path[MG_PATH_MAX];
+    int        rc = -1;
 
     key = mg_jwk_generate_rsa(2048);
     if (key == NULL) {
@@ -289,22 +278,122 @@ mg_keygen(const char *dir, char *kid_out)
         mg_log_error("keys: cannot write %s", path);
         goto done;
     }
-    /* current last: once it exists, the key and the key set are in place */
     if (mg_jwks_write(dir) != 0) {
         goto done;
     }
-    snprintf(line, sizeof(line), "%s\n", kid);
-    if (mg_write_atomic(dir, "current", line, strlen(line), 0600) != 0) {
-        goto done;
-    }
     snprintf(kid_out, MG_JWK_KID_MAX + 1, "%s", kid);
-    mg_log_info("keys: new signing key %s in %s", kid, dir);
     rc = 0;
 
 done:
     free(kid);
     EVP_PKEY_free(key);
     return rc;
+}
+
+static int
+mg_write_current(const char *dir, const char *kid)
+{
+    char line[MG_JWK_KID_MAX + 2];
+
+    snprintf(line, sizeof(line), "%s\n", kid);
+    return mg_write_atomic(dir, "current", line, strlen(line), 0600);
+}
+
+int
+mg_keys_current(const char *dir, char *kid_out)
+{
+    return mg_read_current(dir, kid_out);
+}
+
+int
+mg_keygen(const char *dir, char *kid_out)
+{
+    char  kid[MG_JWK_KID_MAX + 1];
+    int   have;
+
+    /* 0711, not 0700: nginx workers run unprivileged (nobody) and must
+     * reach dir/jwks.json when they re-read it; the directory stays
+     * unlistable and the private keys are 0600 files */
+    if (mg_mkdirs(dir, MG_KEY_DIR_MODE) != 0) {
+        mg_log_error("keys: cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    have = mg_read_current(dir, kid_out);
+    if (have != 0) {
+        return have > 0 ? 0 : -1;
+    }
+    /* current last: once it exists, the key and the key set are in place */
+    if (mg_key_add(dir, kid) != 0 || mg_write_current(dir, kid) != 0) {
+        return -1;
+    }
+    snprintf(kid_out, MG_JWK_KID_MAX + 1, "%s", kid);
+    mg_log_info("keys: new signing key %s in %s", kid, dir);
+    return 0;
+}
+
+int
+mg_keygen_rotate(const char *dir, unsigned publish_wait_ms, char *kid_out)
+{
+    char  kid[MG_JWK_KID_MAX + 1];
+
+    if (mg_mkdirs(dir, MG_KEY_DIR_MODE) != 0) {
+        mg_log_error("keys: cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (mg_key_add(dir, kid) != 0) {
+        return -1;
+    }
+    /* Verifiers re-read jwks.json at most once a second; the workers would
+     * notice the new current just as fast.  Waiting here means no token
+     * carries the new kid before every verifier has had time to learn it. */
+    if (publish_wait_ms > 0) {
+        struct timespec ts = { (time_t) (publish_wait_ms / 1000),
+                               (long) (publish_wait_ms % 1000) * 1000000L };
+
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+            /* sleep the rest */
+        }
+    }
+    if (mg_write_current(dir, kid) != 0) {
+        return -1;
+    }
+    snprintf(kid_out, MG_JWK_KID_MAX + 1, "%s", kid);
+    mg_log_info("keys: signing key is now %s in %s", kid, dir);
+    return 0;
+}
+
+int
+mg_keys_retire(const char *dir, const char *kid)
+{
+    char  current[MG_JWK_KID_MAX + 1], path[MG_PATH_MAX];
+    int   have;
+
+    if (!mg_kid_valid(kid)) {
+        mg_log_error("keys: \"%s\" is not a key id", kid);
+        return -1;
+    }
+    have = mg_read_current(dir, current);
+    if (have < 0) {
+        return -1;
+    }
+    if (have > 0 && strcmp(current, kid) == 0) {
+        mg_log_error("keys: %s is the current signing key: rotate first", kid);
+        return -1;
+    }
+    if ((size_t) snprintf(path, sizeof(path), "%s/%s.pem", dir, kid) >= sizeof(path)) {
+        mg_log_error("keys: directory name too long");
+        return -1;
+    }
+    if (unlink(path) != 0) {
+        mg_log_error("keys: cannot remove %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* tokens signed with it stop verifying once verifiers re-read this */
+    if (mg_jwks_write(dir) != 0) {
+        return -1;
+    }
+    mg_log_info("keys: retired %s from %s", kid, dir);
+    return 0;
 }
 
 static const char *

@@ -17,6 +17,20 @@
  * (MG_JWK_KID_MAX + 1 bytes).  0 or -1 (reason logged). */
 int mg_keygen(const char *dir, char *kid_out);
 
+/* Add a new key to dir and make it current: dir/<kid>.pem, then
+ * jwks.json with every key, then (after publish_wait_ms, so verifiers
+ * that poll jwks.json know the key before any token uses it) dir/current.
+ * The new kid goes to kid_out.  0 or -1 (reason logged). */
+int mg_keygen_rotate(const char *dir, unsigned publish_wait_ms, char *kid_out);
+
+/* Remove dir/<kid>.pem and rewrite jwks.json without it.  Refuses the
+ * current key.  0 or -1 (reason logged). */
+int mg_keys_retire(const char *dir, const char *kid);
+
+/* Read dir/current into kid_out (MG_JWK_KID_MAX + 1): 1 read, 0 no such
+ * file, -1 unreadable or not a key id (logged). */
+int mg_keys_current(const char *dir, char *kid_out);
+
 /* Rewrite dir/jwks.json atomically with the public JWK of every
  * dir/<kid>.pem.  0 or -1 (reason logged). */
 int mg_jwks_write(const char *dir);

@@ -654,6 +654,47 @@ class JwksRotationTest(AuthTestCase):
             self._replace_jwks(good)
         self.assertOk(tok)
 
+    def test_retired_key_ends_its_cached_tokens(self):
+        path = os.path.join(stack.key_dir, "jwks.json")
+        with open(path) as f:
+            good = f.read()
+        other = other_key_dir("retire")
+        tok = stack.token(self.sub())
+        # make sure every nginx worker process has verified (and cached) it
+        for _ in range(8):
+            self.assertOk(tok)
+        try:
+            # a key set without the key that signed tok
+            self._replace_jwks(json.dumps(read_jwks(other)))
+            for _ in range(8):
+                self.assertUnauthorized(stack.request("GET", "/api/v1/bots", token=tok))
+        finally:
+            self._replace_jwks(good)
+        self.assertOk(tok)
+
+
+class TokenCacheTest(AuthTestCase):
+    """Remembering verified tokens never stretches what a token allows."""
+
+    def test_cached_token_expires_on_time(self):
+        # exp 26 s ago: still inside the 30 s leeway, for about 4 s more
+        tok = stack.token(self.sub(), exp=int(time.time()) - 26)
+        for _ in range(8):
+            self.assertOk(tok)
+        time.sleep(5)
+        for _ in range(8):
+            self.assertUnauthorized(stack.request("GET", "/api/v1/bots", token=tok))
+
+    def test_cached_token_keeps_admin_check(self):
+        user = stack.token(self.sub("-user"))
+        admin = stack.token(self.sub("-admin"), groups=["admin"])
+        for _ in range(4):
+            r = stack.request("GET", "/api/v1/admin/users", token=user)
+            self.assertEqual(r.status, 403, r)
+            self.assertEqual(r.json()["error"]["code"], "forbidden")
+            self.assertNotEqual(
+                stack.request("GET", "/api/v1/admin/users", token=admin).status, 403)
+
 
 class ZzNginxErrorLogTest(unittest.TestCase):
     """Runs last (classes run in name order): nothing during this file's

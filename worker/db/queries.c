@@ -23,15 +23,51 @@
     "EXISTS (SELECT 1 FROM knowledge_bases k WHERE k.id = " kb            \
     " AND k.owner_id = " owner ")"
 
+/* Login lockout (MG_Q_AUTH_LOGIN_FAILED): the failure count after this
+ * one (restarting at 1 once the last failure is older than $5 seconds,
+ * capped so 2^n stays finite), and the lock that count earns. */
+#define MG_AUTH_FAILURES                                                    \
+    "(CASE WHEN a.last_failure_at < now() - $5::int * interval '1 second' " \
+    "THEN 1 ELSE least(a.failures + 1, 1000) END)"
+#define MG_AUTH_LOCK_UNTIL(n)                                               \
+    "(CASE WHEN " n " >= $2::int THEN now() + least($3::float8 * "          \
+    "power(2::float8, " n " - $2::int), $4::float8) * interval '1 second' END)"
+
+#define MG_USER_SELECT                                                      \
+    "u.id, u.username, u.email, u.role, u.disabled, "                      \
+    MG_US("u.created_at") ", " MG_US("u.updated_at")
+
+/* Export only (not a hot path): RFC 3339 UTC with microseconds, as the
+ * C writers print them, done by Postgres inside the one JSON statement. */
+#define MG_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define MG_JSON_LIST(agg, from) "COALESCE((SELECT " agg " " from "), '[]'::json)"
+
+/* Admin search: $1 is "%" q "%" with q's %, _ and backslash escaped by a
+ * backslash, ILIKE's default escape character (jobs/admin.c), or NULL for
+ * no search.  A NULL email simply does not match. */
+#define MG_USER_SEARCH                                                      \
+    "($1::text IS NULL OR u.username ILIKE $1::text OR u.email ILIKE $1::text " \
+    "OR u.id ILIKE $1::text)"
+
 const mg_query_def_t mg_queries[MG_Q__COUNT] = {
 
     [MG_Q_PING] = { "mg_ping", "SELECT 1", 0 },
 
-    /* $1 id (token sub), $2 username, $3 email or NULL, $4 role */
+    /* $1 id (token sub), $2 username, $3 email or NULL, $4 role.
+     * Creates the row on first sight unless the id is tombstoned, and
+     * reports in one row (MG_ENSURE_COL_*): tombstoned, disabled, created.
+     * disabled is NULL when the row exists but this statement's snapshot
+     * cannot see it (another request inserted it a moment ago): run it
+     * again.  SQLSTATE MG410: tombstoned while we ran (sql/003). */
     [MG_Q_USER_ENSURE] = { "mg_user_ensure",
-        "INSERT INTO users (id, username, email, role) "
-        "VALUES ($1::text, $2::text, $3::text, $4::text) "
-        "ON CONFLICT (id) DO NOTHING", 4 },
+        "WITH tomb AS (SELECT EXISTS (SELECT 1 FROM deleted_users d "
+        "WHERE d.id = $1::text) AS gone), "
+        "ins AS (INSERT INTO users (id, username, email, role) "
+        "SELECT $1::text, $2::text, $3::text, $4::text FROM tomb WHERE NOT tomb.gone "
+        "ON CONFLICT (id) DO NOTHING RETURNING disabled) "
+        "SELECT tomb.gone, COALESCE((SELECT i.disabled FROM ins i), "
+        "(SELECT u.disabled FROM users u WHERE u.id = $1::text)), "
+        "EXISTS (SELECT 1 FROM ins) FROM tomb", 4 },
 
     /* $1 id, $2 owner, $3 name, $4 description, $5 model_id,
      * $6 instructions, $7 temperature, $8 max_tokens, $9 rag_enabled,
@@ -88,4 +124,242 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
     [MG_Q_BOT_DELETE] = { "mg_bot_delete",
         "DELETE FROM bots b WHERE b.id = $1::uuid AND b.owner_id = $2::text "
         "RETURNING b.id::text", 2 },
+
+    /* ---- local identity (jobs/auth.c).  Refresh tokens are matched by
+     * the hex SHA-256 of the token text; the token itself never reaches
+     * the database. */
+
+    /* $1 username.  Before the slow password hash: is there an admin
+     * yet, is the name taken (either case).  mg_local_register decides
+     * again under its lock; this only spares the hash on a sure no. */
+    [MG_Q_AUTH_REGISTER_CHECK] = { "mg_auth_register_check",
+        "SELECT EXISTS (SELECT 1 FROM users u WHERE u.role = 'admin'), "
+        "EXISTS (SELECT 1 FROM local_credentials c "
+        "WHERE lower(c.username) = lower($1::text))", 1 },
+
+    /* $1 new user id, $2 username, $3 email or NULL, $4 password hash,
+     * $5 first-admin-only.  One row: outcome, role (sql/002).  A re-run
+     * finds its own id and says 'created' again. */
+    [MG_Q_AUTH_REGISTER] = { "mg_auth_register",
+        "SELECT outcome, user_role FROM mg_local_register($1::text, $2::text, "
+        "$3::text, $4::text, $5::boolean)", 5 },
+
+    /* $1 username.  Always exactly one row, so an unknown user is just
+     * NULLs: user id, password hash, username, role, disabled, email, and
+     * the seconds the name stays locked (NULL: not locked). */
+    [MG_Q_AUTH_LOGIN_LOOKUP] = { "mg_auth_login_lookup",
+        "SELECT c.user_id, c.password_hash, u.username, u.role, u.disabled, u.email, "
+        "(SELECT ceil(extract(epoch FROM a.locked_until - now()))::bigint "
+        "FROM login_attempts a WHERE a.username_key = lower($1::text) "
+        "AND a.locked_until > now()) "
+        "FROM (SELECT 1) one "
+        "LEFT JOIN local_credentials c ON lower(c.username) = lower($1::text) "
+        "LEFT JOIN users u ON u.id = c.user_id", 1 },
+
+    /* $1 username, $2 failures that lock, $3 first lock (s), $4 longest
+     * lock (s), $5 seconds after which old failures are forgotten.  One
+     * more consecutive failure; from the $2nd on the name is locked for
+     * $3 * 2^(failures - $2) seconds, at most $4.  Also sweeps a few
+     * forgotten rows (never the one being written: a statement must not
+     * touch a row twice).  Re-run after a lost connection it counts the
+     * failure twice, which only errs on the careful side.
+     * Returns failures, seconds locked (NULL: not locked). */
+    [MG_Q_AUTH_LOGIN_FAILED] = { "mg_auth_login_failed",
+        "WITH sweep AS (DELETE FROM login_attempts WHERE username_key IN ("
+        "SELECT s.username_key FROM login_attempts s "
+        "WHERE s.last_failure_at < now() - $5::int * interval '1 second' "
+        "AND s.username_key <> lower($1::text) LIMIT 10)) "
+        "INSERT INTO login_attempts AS a (username_key, failures, last_failure_at, locked_until) "
+        "VALUES (lower($1::text), 1, now(), " MG_AUTH_LOCK_UNTIL("1") ") "
+        "ON CONFLICT (username_key) DO UPDATE SET "
+        "failures = " MG_AUTH_FAILURES ", last_failure_at = now(), "
+        "locked_until = " MG_AUTH_LOCK_UNTIL(MG_AUTH_FAILURES) " "
+        "RETURNING a.failures, ceil(extract(epoch FROM a.locked_until - now()))::bigint", 5 },
+
+    /* $1 new token id (also the new family's id), $2 user id, $3 token
+     * hash, $4 lifetime (s), $5 auth_time (unix s), $6 username whose
+     * failed attempts a successful login clears.  Sweeps a few tokens
+     * expired a day ago or more.  FK violation on user_id: the user was
+     * deleted meanwhile. */
+    [MG_Q_AUTH_SESSION_CREATE] = { "mg_auth_session_create",
+        "WITH reset AS (DELETE FROM login_attempts WHERE username_key = lower($6::text)), "
+        "sweep AS (DELETE FROM refresh_tokens WHERE id IN (SELECT s.id FROM refresh_tokens s "
+        "WHERE s.expires_at < now() - interval '1 day' AND s.id <> $1::uuid LIMIT 10)) "
+        "INSERT INTO refresh_tokens (id, user_id, token_hash, family_id, expires_at, auth_time) "
+        "VALUES ($1::uuid, $2::text, decode($3::text, 'hex'), $1::uuid, "
+        "now() + $4::bigint * interval '1 second', to_timestamp($5::bigint)) "
+        "ON CONFLICT (id) DO NOTHING", 6 },
+
+    /* $1 presented token hash, $2 successor id, $3 successor hash, $4
+     * its lifetime (s).  Rotation in one statement: mark the presented
+     * token used (only if unused, unrevoked, unexpired and its user not
+     * disabled) and insert its successor in the same family.  A re-run
+     * with the same $2 finds the token replaced by $2 and succeeds again.
+     * No row: see MG_Q_AUTH_REFRESH_REJECT.  Returns user id, username,
+     * role, auth_time (unix s). */
+    [MG_Q_AUTH_REFRESH_ROTATE] = { "mg_auth_refresh_rotate",
+        "WITH old AS (UPDATE refresh_tokens t "
+        "SET used_at = COALESCE(t.used_at, now()), replaced_by = $2::uuid "
+        "WHERE t.token_hash = decode($1::text, 'hex') "
+        "AND (t.used_at IS NULL OR t.replaced_by = $2::uuid) "
+        "AND t.revoked_at IS NULL AND t.expires_at > now() "
+        "AND EXISTS (SELECT 1 FROM users u WHERE u.id = t.user_id AND NOT u.disabled) "
+        "RETURNING t.user_id, t.family_id, t.auth_time), "
+        "new AS (INSERT INTO refresh_tokens (id, user_id, token_hash, family_id, expires_at, auth_time) "
+        "SELECT $2::uuid, o.user_id, decode($3::text, 'hex'), o.family_id, "
+        "now() + $4::bigint * interval '1 second', o.auth_time FROM old o "
+        "ON CONFLICT (id) DO NOTHING) "
+        "SELECT o.user_id, u.username, u.role, extract(epoch FROM o.auth_time)::bigint "
+        "FROM old o JOIN users u ON u.id = o.user_id", 4 },
+
+    /* $1 presented token hash, after a rotation found nothing.  A token
+     * already used or revoked is a reuse: its whole family is revoked.
+     * No row: unknown.  Else: reused, expired, user disabled, tokens
+     * revoked now. */
+    [MG_Q_AUTH_REFRESH_REJECT] = { "mg_auth_refresh_reject",
+        "WITH t AS (SELECT family_id, user_id, "
+        "(used_at IS NOT NULL OR revoked_at IS NOT NULL) AS reused, "
+        "expires_at <= now() AS expired "
+        "FROM refresh_tokens WHERE token_hash = decode($1::text, 'hex')), "
+        "rev AS (UPDATE refresh_tokens r SET revoked_at = now() FROM t "
+        "WHERE t.reused AND r.family_id = t.family_id AND r.revoked_at IS NULL "
+        "RETURNING r.id) "
+        "SELECT t.reused, t.expired, u.disabled, (SELECT count(*) FROM rev) "
+        "FROM t JOIN users u ON u.id = t.user_id", 1 },
+
+    /* $1 token hash: revoke its family (nothing for an unknown token). */
+    [MG_Q_AUTH_LOGOUT] = { "mg_auth_logout",
+        "UPDATE refresh_tokens r SET revoked_at = now() "
+        "WHERE r.family_id = (SELECT t.family_id FROM refresh_tokens t "
+        "WHERE t.token_hash = decode($1::text, 'hex')) AND r.revoked_at IS NULL", 1 },
+
+    /* ---- users and admin (jobs/users.c, jobs/admin.c) ---- */
+
+    /* $1 id */
+    [MG_Q_USER_GET] = { "mg_user_get",
+        "SELECT " MG_USER_SELECT " FROM users u WHERE u.id = $1::text", 1 },
+
+    /* $1 id, $2 username or NULL to keep, $3 whether email is being set,
+     * $4 its new value (NULL clears it).  No row: the user is gone. */
+    [MG_Q_USER_UPDATE_ME] = { "mg_user_update_me",
+        "UPDATE users u SET username = COALESCE($2::text, u.username), "
+        "email = CASE WHEN $3::boolean THEN $4::text ELSE u.email END, "
+        "updated_at = now() WHERE u.id = $1::text "
+        "RETURNING " MG_USER_SELECT, 4 },
+
+    /* $1 id.  The tombstone and the deletion commit together (one
+     * statement); ON DELETE CASCADE takes everything the user owns.  A
+     * re-run finds the tombstone and no row: still deleted. */
+    [MG_Q_USER_DELETE] = { "mg_user_delete",
+        "WITH tomb AS (INSERT INTO deleted_users (id) VALUES ($1::text) "
+        "ON CONFLICT (id) DO NOTHING) "
+        "DELETE FROM users u WHERE u.id = $1::text RETURNING u.id", 1 },
+
+    /* $1 id.  Everything stored about the user as one JSON text, built
+     * from one snapshot.  Names only columns of 001 (never password or
+     * token hashes, nor embeddings, which are derived from the chunk
+     * text).  No row: the user is gone. */
+    [MG_Q_USER_EXPORT] = { "mg_user_export",
+        "SELECT json_build_object("
+        "'user', json_build_object('id', u.id, 'username', u.username, "
+        "'email', u.email, 'role', u.role, 'disabled', u.disabled, "
+        "'created_at', " MG_TS("u.created_at") ", 'updated_at', " MG_TS("u.updated_at") "), "
+        "'bots', " MG_JSON_LIST(
+            "json_agg(json_build_object('id', b.id, 'owner_id', b.owner_id, "
+            "'name', b.name, 'description', b.description, 'model_id', b.model_id, "
+            "'instructions', b.instructions, 'temperature', b.temperature, "
+            "'max_tokens', b.max_tokens, 'rag_enabled', b.rag_enabled, "
+            "'knowledge_base_id', b.knowledge_base_id, "
+            "'created_at', " MG_TS("b.created_at") ", 'updated_at', " MG_TS("b.updated_at") ") "
+            "ORDER BY b.created_at, b.id)",
+            "FROM bots b WHERE b.owner_id = u.id") ", "
+        "'chats', " MG_JSON_LIST(
+            "json_agg(json_build_object('id', c.id, 'bot_id', c.bot_id, 'title', c.title, "
+            "'created_at', " MG_TS("c.created_at") ", 'updated_at', " MG_TS("c.updated_at") ", "
+            "'messages', " MG_JSON_LIST(
+                "json_agg(json_build_object('id', m.id, 'bot_id', m.bot_id, "
+                "'role', m.role, 'content', m.content, 'status', m.status, "
+                "'citations', m.citations, 'input_tokens', m.input_tokens, "
+                "'output_tokens', m.output_tokens, 'created_at', " MG_TS("m.created_at") ") "
+                "ORDER BY m.created_at, m.id)",
+                "FROM messages m WHERE m.chat_id = c.id") ") "
+            "ORDER BY c.created_at, c.id)",
+            "FROM chats c WHERE c.owner_id = u.id") ", "
+        "'knowledge_bases', " MG_JSON_LIST(
+            "json_agg(json_build_object('id', k.id, 'name', k.name, "
+            "'description', k.description, "
+            "'created_at', " MG_TS("k.created_at") ", 'updated_at', " MG_TS("k.updated_at") ", "
+            "'documents', " MG_JSON_LIST(
+                "json_agg(json_build_object('id', d.id, 'filename', d.filename, "
+                "'content_type', d.content_type, 'size_bytes', d.size_bytes, "
+                "'status', d.status, 'error', d.error, "
+                "'created_at', " MG_TS("d.created_at") ", 'updated_at', " MG_TS("d.updated_at") ", "
+                "'chunks', " MG_JSON_LIST(
+                    "json_agg(json_build_object('chunk_index', ch.chunk_index, "
+                    "'text', ch.text, 'metadata', ch.metadata) ORDER BY ch.chunk_index)",
+                    "FROM knowledge_chunks ch WHERE ch.document_id = d.id") ") "
+                "ORDER BY d.created_at, d.id)",
+                "FROM documents d WHERE d.knowledge_base_id = k.id") ") "
+            "ORDER BY k.created_at, k.id)",
+            "FROM knowledge_bases k WHERE k.owner_id = u.id") ", "
+        "'agents', " MG_JSON_LIST(
+            "json_agg(json_build_object('id', a.id, 'name', a.name, "
+            "'category', a.category, 'status', a.status, 'config', a.config, "
+            "'description', a.description, 'published', a.published, "
+            "'created_at', " MG_TS("a.created_at") ", 'updated_at', " MG_TS("a.updated_at") ") "
+            "ORDER BY a.created_at, a.id)",
+            "FROM agents a WHERE a.owner_id = u.id") ", "
+        "'usage', " MG_JSON_LIST(
+            "json_agg(json_build_object('day', g.day, 'requests', g.requests, "
+            "'input_tokens', g.input_tokens, 'output_tokens', g.output_tokens) "
+            "ORDER BY g.day)",
+            "FROM usage g WHERE g.user_id = u.id") ", "
+        "'credentials', (SELECT json_build_object('username', lc.username, "
+        "'created_at', " MG_TS("lc.created_at") ", 'updated_at', " MG_TS("lc.updated_at") ") "
+        "FROM local_credentials lc WHERE lc.user_id = u.id), "
+        "'refresh_tokens', " MG_JSON_LIST(
+            "json_agg(json_build_object('id', r.id, "
+            "'created_at', " MG_TS("r.created_at") ", 'expires_at', " MG_TS("r.expires_at") ", "
+            "'revoked_at', " MG_TS("r.revoked_at") ") ORDER BY r.created_at, r.id)",
+            "FROM refresh_tokens r WHERE r.user_id = u.id") ", "
+        "'exported_at', " MG_TS("now()") ")::text "
+        "FROM users u WHERE u.id = $1::text", 1 },
+
+    /* $1 search pattern or NULL, $2 limit.  Newest first. */
+    [MG_Q_ADMIN_USER_LIST_FIRST] = { "mg_admin_user_list_first",
+        "SELECT " MG_USER_SELECT " FROM users u WHERE " MG_USER_SEARCH " "
+        "ORDER BY u.created_at DESC, u.id DESC LIMIT $2::int", 2 },
+
+    /* $1 search pattern or NULL, $2 cursor created_at (µs), $3 cursor id,
+     * $4 limit */
+    [MG_Q_ADMIN_USER_LIST_AFTER] = { "mg_admin_user_list_after",
+        "SELECT " MG_USER_SELECT " FROM users u WHERE " MG_USER_SEARCH " "
+        "AND (u.created_at, u.id) < "
+        "('epoch'::timestamptz + $2::bigint * interval '1 microsecond', $3::text) "
+        "ORDER BY u.created_at DESC, u.id DESC LIMIT $4::int", 4 },
+
+    /* $1 id, $2 role or NULL to keep, $3 disabled or NULL to keep.  The
+     * row is locked first so the previous role and disabled come back
+     * too (MG_USER_COL_OLD_*): the caller learns whether anything the
+     * workers cache changed.  No row: no such user. */
+    [MG_Q_ADMIN_USER_UPDATE] = { "mg_admin_user_update",
+        "UPDATE users u SET role = COALESCE($2::text, u.role), "
+        "disabled = COALESCE($3::boolean, u.disabled), updated_at = now() "
+        "FROM (SELECT o.id, o.disabled, o.role FROM users o "
+        "WHERE o.id = $1::text FOR UPDATE) old "
+        "WHERE u.id = old.id "
+        "RETURNING " MG_USER_SELECT ", old.disabled, old.role", 3 },
+
+    /* A barrier after a status change committed (sql/003): a new number,
+     * notified to every listener in its own transaction, after the
+     * change.  Returns the number.  A re-run just sends another one. */
+    [MG_Q_USER_BARRIER] = { "mg_user_barrier",
+        "SELECT s.n, pg_notify('mangoo_users_barrier', s.n::text) "
+        "FROM (SELECT nextval('mangoo_users_barrier_seq') AS n) s", 0 },
+
+    /* $1 barrier number: how many live listeners have not passed it. */
+    [MG_Q_USER_BARRIER_PENDING] = { "mg_user_barrier_pending",
+        "SELECT count(*) FROM user_status_listeners l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid AND a.backend_start = l.backend_start "
+        "WHERE l.passed < $1::bigint", 1 },
 };

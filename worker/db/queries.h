@@ -15,6 +15,25 @@ typedef enum {
     MG_Q_BOT_LIST_AFTER,
     MG_Q_BOT_UPDATE,
     MG_Q_BOT_DELETE,
+    /* local identity (jobs/auth.c) */
+    MG_Q_AUTH_REGISTER_CHECK,
+    MG_Q_AUTH_REGISTER,
+    MG_Q_AUTH_LOGIN_LOOKUP,
+    MG_Q_AUTH_LOGIN_FAILED,
+    MG_Q_AUTH_SESSION_CREATE,
+    MG_Q_AUTH_REFRESH_ROTATE,
+    MG_Q_AUTH_REFRESH_REJECT,
+    MG_Q_AUTH_LOGOUT,
+    /* users and admin (jobs/users.c, jobs/admin.c) */
+    MG_Q_USER_GET,
+    MG_Q_USER_UPDATE_ME,
+    MG_Q_USER_DELETE,
+    MG_Q_USER_EXPORT,
+    MG_Q_ADMIN_USER_LIST_FIRST,
+    MG_Q_ADMIN_USER_LIST_AFTER,
+    MG_Q_ADMIN_USER_UPDATE,
+    MG_Q_USER_BARRIER,
+    MG_Q_USER_BARRIER_PENDING,
     MG_Q__COUNT
 } mg_query_t;
 
@@ -41,6 +60,29 @@ enum {
     MG_BOT_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
     MG_BOT_COL_UPDATED_US,
     MG_BOT_COLS
+};
+
+/* Column order of MG_Q_USER_ENSURE's one row. */
+enum {
+    MG_ENSURE_COL_GONE = 0,     /* tombstoned: the account was deleted */
+    MG_ENSURE_COL_DISABLED,     /* NULL: the row is not visible (see users.c) */
+    MG_ENSURE_COL_CREATED
+};
+
+/* Column order of the user queries' results (MG_Q_USER_GET, _UPDATE_ME,
+ * MG_Q_ADMIN_USER_*); MG_Q_ADMIN_USER_UPDATE adds the previous disabled
+ * and role after them. */
+enum {
+    MG_USER_COL_ID = 0,
+    MG_USER_COL_USERNAME,
+    MG_USER_COL_EMAIL,
+    MG_USER_COL_ROLE,
+    MG_USER_COL_DISABLED,
+    MG_USER_COL_CREATED_US,     /* microseconds since the epoch (also the cursor) */
+    MG_USER_COL_UPDATED_US,
+    MG_USER_COLS,
+    MG_USER_COL_OLD_DISABLED = MG_USER_COLS,
+    MG_USER_COL_OLD_ROLE
 };
 
 #endif

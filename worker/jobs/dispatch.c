@@ -11,11 +11,23 @@
 
 const mg_job_def_t mg_job_defs[] = {
     { "health",      mg_job_health,      0 },
+    { "jwks.fetch",  mg_job_jwks_fetch,  0 },
     { "bots.list",   mg_job_bots_list,   MG_JOB_AS_USER },
     { "bots.create", mg_job_bots_create, MG_JOB_AS_USER },
     { "bots.get",    mg_job_bots_get,    MG_JOB_AS_USER },
     { "bots.update", mg_job_bots_update, MG_JOB_AS_USER },
     { "bots.delete", mg_job_bots_delete, MG_JOB_AS_USER },
+    { "users.me",           mg_job_users_me,           MG_JOB_AS_USER },
+    { "users.update_me",    mg_job_users_update_me,    MG_JOB_AS_USER },
+    { "users.export",       mg_job_users_export,       MG_JOB_AS_USER },
+    { "users.delete_me",    mg_job_users_delete_me,    MG_JOB_AS_USER },
+    { "admin.users.list",   mg_job_admin_users_list,   MG_JOB_AS_USER },
+    { "admin.users.update", mg_job_admin_users_update, MG_JOB_AS_USER },
+    /* public routes: no token, hence no users row to ensure */
+    { "auth.register", mg_job_auth_register, 0 },
+    { "auth.login",    mg_job_auth_login,    0 },
+    { "auth.refresh",  mg_job_auth_refresh,  0 },
+    { "auth.logout",   mg_job_auth_logout,   0 },
 };
 
 const size_t mg_job_defs_count = sizeof(mg_job_defs) / sizeof(mg_job_defs[0]);

@@ -26,9 +26,95 @@ int mg_job_bots_delete(mg_job_t *job);
  * 0, or -1 after replying with an error (401, 503, 500).  force skips the
  * already-ensured cache (the row vanished behind it). */
 int  mg_users_ensure(mg_job_t *job, int force);
+int  mg_job_jwks_fetch(mg_job_t *job);      /* jobs/jwks.c: the module's own */
 /* Drop an id from the already-ensured cache (its row was deleted). */
 void mg_users_forget(const char *id);
 /* Empty the cache and free its memory (at shutdown). */
 void mg_users_cache_clear(void);
+
+/* users.c: the caller's own account, and what admin.c shares. */
+int      mg_job_users_me(mg_job_t *job);
+int      mg_job_users_update_me(mg_job_t *job);
+int      mg_job_users_export(mg_job_t *job);
+int      mg_job_users_delete_me(mg_job_t *job);
+/* 1 when the claims' cognito:groups holds "admin". */
+int      mg_users_claims_admin(json_t *claims);
+/* At most 254 characters, exactly one '@' with something on both sides,
+ * no spaces or control characters. */
+int      mg_users_email_valid(const char *s, size_t len);
+/* After a write that changed id's status committed: wait (briefly) until
+ * every worker process's listener has applied it, so the next request
+ * anywhere is judged by the new status.  Problems are logged only. */
+void     mg_users_announce(mg_job_t *job, const char *id);
+/* User JSON of a MG_USER_COL_* row, written in one pass: bytes needed at
+ * most, the writer (returns the end), and a whole reply from row 0. */
+size_t   mg_user_json_max(const PGresult *r, int row);
+char    *mg_user_write(char *p, const PGresult *r, int row);
+int      mg_user_reply(mg_job_t *job, int status, const PGresult *r);
+
+/* admin.c: the administrators' user management. */
+int      mg_job_admin_users_list(mg_job_t *job);
+int      mg_job_admin_users_update(mg_job_t *job);
+/* Pure helpers, exported for the unit tests.  Text PostgreSQL accepts
+ * (valid UTF-8, no NUL); "%" q "%" with % _ \ escaped into out (2 * len
+ * + 3 bytes), returning its length; list cursors over (created_at, text
+ * id), ids up to MG_USER_CURSOR_ID_MAX bytes, encoded into
+ * MG_USER_CURSOR_MAX bytes. */
+#define MG_USER_CURSOR_ID_MAX  1024
+#define MG_USER_CURSOR_MAX     1400
+int      mg_admin_text_valid(const char *s, size_t len);
+size_t   mg_admin_like_pattern(const char *q, size_t len, char *out);
+int      mg_user_cursor_encode(long long ts_us, const char *id, char *out, size_t cap);
+int      mg_user_cursor_decode(const char *s, size_t len, long long *ts_us,
+                               char *id, size_t idcap);
+
+/* auth.c: the local identity (auth.register/login/refresh/logout). */
+typedef enum {
+    MG_REGISTRATION_OPEN = 0,       /* anyone; the first user becomes admin */
+    MG_REGISTRATION_FIRST_ADMIN,    /* only while no admin exists */
+    MG_REGISTRATION_CLOSED
+} mg_registration_t;
+
+struct mg_signer_s;
+
+typedef struct {
+    struct mg_signer_s  *signer;        /* borrowed; NULL: no tokens (500) */
+    mg_registration_t    registration;
+    const char          *issuer;        /* borrowed, like client_id */
+    const char          *client_id;
+    long long            access_ttl;    /* seconds */
+    long long            refresh_ttl;   /* seconds */
+} mg_auth_config_t;
+
+/* Copy cfg (its strings and signer must outlive the pool).  Call before
+ * the pool starts: handlers read it without a lock.  NULL restores the
+ * defaults (no signer). */
+void mg_auth_configure(const mg_auth_config_t *cfg);
+/* "open", "first-admin", "closed" -> 0 and *out; -1 for anything else. */
+int  mg_registration_parse(const char *name, mg_registration_t *out);
+
+int mg_job_auth_register(mg_job_t *job);
+int mg_job_auth_login(mg_job_t *job);
+int mg_job_auth_refresh(mg_job_t *job);
+int mg_job_auth_logout(mg_job_t *job);
+
+/* auth.c's pure helpers (exported for the unit tests). */
+#define MG_REFRESH_TOKEN_PREFIX  "mgr_"
+#define MG_REFRESH_TOKEN_LEN     47         /* "mgr_" + 43 base64url (32 bytes) */
+#define MG_SHA256_HEX_LEN        64
+
+/* 3..64 characters of [A-Za-z0-9._-]. */
+int     mg_auth_username_valid(const char *s, size_t len);
+/* A fresh refresh token into out (MG_REFRESH_TOKEN_LEN + 1).  0 or -1. */
+int     mg_auth_refresh_token_new(char *out);
+/* 1 when s has the shape of a refresh token this worker issues. */
+int     mg_auth_refresh_token_wellformed(const char *s, size_t len);
+/* Lowercase hex SHA-256 of s into hex (MG_SHA256_HEX_LEN + 1).  0 or -1. */
+int     mg_auth_token_hash(const char *s, size_t len, char *hex);
+/* The claims of an access token (Cognito's shape), a new reference or
+ * NULL. */
+json_t *mg_auth_access_claims(const mg_auth_config_t *cfg, const char *sub,
+                              const char *username, int admin, long long iat,
+                              long long auth_time);
 
 #endif

@@ -1,0 +1,755 @@
+/*
+ * auth: owns the local identity, the embedded default when there is no
+ * Cognito: auth.register, auth.login, auth.refresh and auth.logout.  These
+ * routes are public (the module forwards them without claims).
+ *
+ * What it guarantees:
+ *  - passwords are kept only as scrypt strings (password.c) and never
+ *    logged; refresh tokens only as their SHA-256; access tokens are
+ *    never logged either;
+ *  - a wrong password and an unknown username get the same answer after
+ *    the same work (a verification against mg_password_dummy_hash), and
+ *    both count towards the per-name lockout;
+ *  - a locked name is answered 429 before any password is looked at;
+ *  - refresh tokens rotate in one statement; presenting a used or revoked
+ *    one revokes its whole family (a stolen token is useful once at most);
+ *  - input is validated completely before any statement runs.
+ * Access tokens are shaped like Cognito access tokens, so the module
+ * verifies them exactly like Cognito's.
+ */
+#include "jobs/jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "mg_base64url.h"
+#include "mg_json.h"
+#include "password.h"
+#include "signer.h"
+#include "uuid.h"
+#include "validate.h"
+
+/* Lockout: from the 5th consecutive failure a name is locked for 30 s,
+ * doubling with each further failure up to 15 minutes.  A name with no
+ * failure for a day starts counting afresh. */
+#define MG_AUTH_LOCK_AFTER      "5"
+#define MG_AUTH_LOCK_FIRST_S    "30"
+#define MG_AUTH_LOCK_MAX_S      "900"
+#define MG_AUTH_FORGET_AFTER_S  "86400"
+
+#define MG_USERNAME_MIN   3
+#define MG_USERNAME_MAX   64
+#define MG_EMAIL_MAX      254
+
+#define MG_SQLSTATE_UNIQUE  "23505"
+#define MG_SQLSTATE_FK      "23503"
+
+static const mg_auth_config_t mg_auth_defaults = {
+    NULL, MG_REGISTRATION_OPEN, "mangoo-local", "mangoo-web", 900, 30LL * 24 * 3600
+};
+
+static mg_auth_config_t mg_auth_cfg = {
+    NULL, MG_REGISTRATION_OPEN, "mangoo-local", "mangoo-web", 900, 30LL * 24 * 3600
+};
+
+void
+mg_auth_configure(const mg_auth_config_t *cfg)
+{
+    mg_auth_cfg = cfg != NULL ? *cfg : mg_auth_defaults;
+}
+
+int
+mg_registration_parse(const char *name, mg_registration_t *out)
+{
+    if (strcmp(name, "open") == 0) {
+        *out = MG_REGISTRATION_OPEN;
+    } else if (strcmp(name, "first-admin") == 0) {
+        *out = MG_REGISTRATION_FIRST_ADMIN;
+    } else if (strcmp(name, "closed") == 0) {
+        *out = MG_REGISTRATION_CLOSED;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- pure helpers ---------------------------------------------------- */
+
+int
+mg_auth_username_valid(const char *s, size_t len)
+{
+    static const char allowed[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+
+    if (len < MG_USERNAME_MIN || len > MG_USERNAME_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\0' || strchr(allowed, s[i]) == NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+mg_auth_refresh_token_new(char *out)
+{
+    unsigned char  raw[32];
+    size_t         plen = strlen(MG_REFRESH_TOKEN_PREFIX);
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return -1;
+    }
+    memcpy(out, MG_REFRESH_TOKEN_PREFIX, plen);
+    mg_b64url_encode(raw, sizeof(raw), out + plen);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return 0;
+}
+
+int
+mg_auth_refresh_token_wellformed(const char *s, size_t len)
+{
+    size_t         plen = strlen(MG_REFRESH_TOKEN_PREFIX);
+    unsigned char  raw[33];
+
+    if (len != MG_REFRESH_TOKEN_LEN || memcmp(s, MG_REFRESH_TOKEN_PREFIX, plen) != 0) {
+        return 0;
+    }
+    return mg_b64url_decode(s + plen, len - plen, raw, sizeof(raw)) == 32;
+}
+
+int
+mg_auth_token_hash(const char *s, size_t len, char *hex)
+{
+    static const char  digits[] = "0123456789abcdef";
+    unsigned char      md[EVP_MAX_MD_SIZE];
+    unsigned int       mdlen = 0;
+
+    if (EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        return -1;
+    }
+    for (unsigned i = 0; i < mdlen; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 0x0f];
+    }
+    hex[2 * mdlen] = '\0';
+    return 0;
+}
+
+json_t *
+mg_auth_access_claims(const mg_auth_config_t *cfg, const char *sub, const char *username,
+                      int admin, long long iat, long long auth_time)
+{
+    char     jti[MG_UUID_LEN + 1];
+    json_t  *groups;
+
+    if (mg_uuid_v4(jti) != 0) {
+        return NULL;
+    }
+    groups = admin ? json_pack("[s]", "admin") : json_array();
+    if (groups == NULL) {
+        return NULL;
+    }
+    /* "o" takes groups over, even when packing fails */
+    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:s}",
+                     "sub", sub,
+                     "username", username,
+                     "cognito:groups", groups,
+                     "token_use", "access",
+                     "client_id", cfg->client_id,
+                     "iss", cfg->issuer,
+                     "iat", (json_int_t) iat,
+                     "exp", (json_int_t) (iat + cfg->access_ttl),
+                     "auth_time", (json_int_t) auth_time,
+                     "jti", jti);
+}
+
+/* ---- input and replies ------------------------------------------------ */
+
+static const mg_field_t mg_register_fields[] = {
+    { "username", MG_FIELD_STRING, MG_FIELD_REQUIRED, MG_USERNAME_MIN, MG_USERNAME_MAX, NULL },
+    { "password", MG_FIELD_STRING, MG_FIELD_REQUIRED,
+      MG_PASSWORD_MIN_CHARS, MG_PASSWORD_MAX_CHARS, NULL },
+    { "email",    MG_FIELD_STRING, MG_FIELD_NULLABLE, 0, MG_EMAIL_MAX, NULL },
+};
+
+/* Login takes whatever a user may type: a name or password that could
+ * never have been registered is simply wrong (401), not malformed.  The
+ * bounds only keep absurd inputs out of the KDF and the lockout table. */
+static const mg_field_t mg_login_fields[] = {
+    { "username", MG_FIELD_STRING, MG_FIELD_REQUIRED, 1, 256,  NULL },
+    { "password", MG_FIELD_STRING, MG_FIELD_REQUIRED, 1, 1024, NULL },
+};
+
+static const mg_field_t mg_refresh_fields[] = {
+    { "refresh_token", MG_FIELD_STRING, MG_FIELD_REQUIRED, 1, 512, NULL },
+};
+
+#define MG_NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
+
+static int
+mg_auth_internal(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 500, "internal", "internal error");
+}
+
+static int
+mg_auth_invalid_credentials(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 401, "invalid_credentials", "wrong username or password");
+}
+
+static int
+mg_auth_invalid_refresh(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 401, "invalid_refresh_token",
+                              "refresh token is invalid, expired or revoked");
+}
+
+static int
+mg_auth_disabled(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 403, "account_disabled", "this account is disabled");
+}
+
+static int
+mg_auth_closed(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 403, "registration_closed", "registration is closed");
+}
+
+static int
+mg_auth_taken(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 409, "username_taken", "this username is already taken");
+}
+
+/* 429 in the API's error shape, with Retry-After (an ERR cannot carry
+ * headers, so the error body is written here). */
+static int
+mg_auth_locked(mg_job_t *job, const char *seconds)
+{
+    json_t  *headers;
+    char    *body;
+    int      sent;
+
+    body = mg_json_error_body("too_many_attempts",
+                              "too many failed logins: try again later", job->rid);
+    headers = json_pack("{s:s}", "Retry-After", seconds);
+    if (body == NULL || headers == NULL) {
+        sent = mg_auth_internal(job);
+    } else {
+        sent = mg_job_reply_raw(job, 429, body, strlen(body), headers);
+    }
+    json_decref(headers);
+    free(body);
+    return sent;
+}
+
+/* Token responses must not be cached anywhere (RFC 6749 section 5.1). */
+static int
+mg_auth_reply_tokens(mg_job_t *job, int status, const json_t *body)
+{
+    json_t  *headers = json_pack("{s:s, s:s}", "Cache-Control", "no-store",
+                                 "Pragma", "no-cache");
+    int      sent;
+
+    if (headers == NULL) {
+        return mg_auth_internal(job);
+    }
+    sent = mg_job_reply_json(job, status, body, headers);
+    json_decref(headers);
+    return sent;
+}
+
+/* {"access_token","refresh_token","token_type","expires_in"} for this
+ * user, or NULL (logged) when no token could be signed. */
+static json_t *
+mg_auth_tokens_body(mg_job_t *job, const char *sub, const char *username,
+                    const char *role, long long auth_time, const char *refresh)
+{
+    json_t     *claims = NULL, *body = NULL;
+    char       *access = NULL;
+    long long   now = (long long) time(NULL);
+
+    if (mg_auth_cfg.signer == NULL) {
+        mg_log_error("job %.*s rid=%s: no signer configured", (int) job->name_len,
+                     job->name, job->rid);
+        return NULL;
+    }
+    claims = mg_auth_access_claims(&mg_auth_cfg, sub, username, strcmp(role, "admin") == 0,
+                                   now, auth_time);
+    if (claims == NULL) {
+        mg_log_error("job %.*s rid=%s: cannot build claims", (int) job->name_len,
+                     job->name, job->rid);
+        goto done;
+    }
+    access = mg_signer_sign(mg_auth_cfg.signer, claims, NULL);
+    if (access == NULL) {
+        mg_log_error("job %.*s rid=%s: no access token: no usable signing key",
+                     (int) job->name_len, job->name, job->rid);
+        goto done;
+    }
+    body = json_pack("{s:s, s:s, s:s, s:I}",
+                     "access_token", access,
+                     "refresh_token", refresh,
+                     "token_type", "Bearer",
+                     "expires_in", (json_int_t) mg_auth_cfg.access_ttl);
+
+done:
+    free(access);
+    json_decref(claims);
+    return body;
+}
+
+/* Start a session (a new refresh token family) for a user whose password
+ * was just verified or set; refresh receives its token
+ * (MG_REFRESH_TOKEN_LEN + 1).  0, or -1 after answering: 401 when the user
+ * was deleted meanwhile, 503 or 500. */
+static int
+mg_auth_session_create(mg_job_t *job, const char *user_id, const char *username,
+                       long long auth_time, char *refresh, int *sent)
+{
+    char         id[MG_UUID_LEN + 1], hash[MG_SHA256_HEX_LEN + 1];
+    char         ttl[24], at[24];
+    const char  *values[6];
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+
+    if (mg_uuid_v4(id) != 0 || mg_auth_refresh_token_new(refresh) != 0
+        || mg_auth_token_hash(refresh, strlen(refresh), hash) != 0)
+    {
+        mg_log_error("job %.*s rid=%s: no randomness for a refresh token",
+                     (int) job->name_len, job->name, job->rid);
+        *sent = mg_auth_internal(job);
+        return -1;
+    }
+    snprintf(ttl, sizeof(ttl), "%lld", mg_auth_cfg.refresh_ttl);
+    snprintf(at, sizeof(at), "%lld", auth_time);
+    values[0] = id;
+    values[1] = user_id;
+    values[2] = hash;
+    values[3] = ttl;
+    values[4] = at;
+    values[5] = username;
+
+    rc = mg_db_exec(job->db, MG_Q_AUTH_SESSION_CREATE, values, &res);
+    if (rc == MG_DB_OK) {
+        PQclear(res);
+        return 0;
+    }
+    if (rc == MG_DB_FAILED && strcmp(mg_db_sqlstate(res), MG_SQLSTATE_FK) == 0) {
+        *sent = mg_auth_invalid_credentials(job);       /* deleted meanwhile */
+    } else {
+        *sent = mg_job_reply_db_error(job, rc, res, "session");
+    }
+    PQclear(res);
+    return -1;
+}
+
+/* ---- auth.register ----------------------------------------------------- */
+
+/* Full validation of a registration body; NULL after replying 400. */
+static json_t *
+mg_register_input(mg_job_t *job, int *sent)
+{
+    json_t       *v, *f;
+    mg_verr_t     err;
+    char          rule[128];
+    const char   *s;
+
+    v = mg_validate_body(job->body, job->body_len, mg_register_fields,
+                         MG_NFIELDS(mg_register_fields), MG_VALIDATE_CREATE, &err);
+    if (v == NULL) {
+        *sent = mg_job_reply_verr(job, &err);
+        return NULL;
+    }
+    f = json_object_get(v, "username");
+    if (!mg_auth_username_valid(json_string_value(f), json_string_length(f))) {
+        mg_verr_set(&err, 400, "invalid_field",
+                    "field \"username\" must be %d to %d characters of A-Z, a-z, 0-9, "
+                    "\".\", \"_\" and \"-\"", MG_USERNAME_MIN, MG_USERNAME_MAX);
+        goto invalid;
+    }
+    f = json_object_get(v, "email");
+    /* the same rule as PATCH /users/me */
+    if (json_is_string(f) && !mg_users_email_valid(json_string_value(f), json_string_length(f))) {
+        mg_verr_set(&err, 400, "invalid_field",
+                    "field \"email\" must be an email address (one \"@\", no spaces, "
+                    "at most %d characters) or null", MG_EMAIL_MAX);
+        goto invalid;
+    }
+    f = json_object_get(v, "password");
+    s = json_string_value(f);
+    if (mg_password_policy(s, json_string_length(f), rule, sizeof(rule)) != 0) {
+        mg_verr_set(&err, 400, "invalid_field", "field \"password\" %s", rule);
+        goto invalid;
+    }
+    return v;
+
+invalid:
+    json_decref(v);
+    *sent = mg_job_reply_verr(job, &err);
+    return NULL;
+}
+
+int
+mg_job_auth_register(mg_job_t *job)
+{
+    json_t       *v = NULL, *body = NULL, *user;
+    const char   *username, *email, *password, *values[5], *role;
+    size_t        password_len;
+    char          id[MG_UUID_LEN + 1], stored[MG_PASSWORD_HASH_MAX];
+    char          refresh[MG_REFRESH_TOKEN_LEN + 1];
+    PGresult     *res = NULL;
+    mg_db_rc_t    rc;
+    int           sent, first_admin_only;
+    long long     now;
+
+    stored[0] = '\0';
+    /* a policy, not an input problem: no point reading the body */
+    if (mg_auth_cfg.registration == MG_REGISTRATION_CLOSED) {
+        return mg_auth_closed(job);
+    }
+    first_admin_only = mg_auth_cfg.registration == MG_REGISTRATION_FIRST_ADMIN;
+
+    v = mg_register_input(job, &sent);
+    if (v == NULL) {
+        goto done;
+    }
+    username = json_string_value(json_object_get(v, "username"));
+    email = json_string_value(json_object_get(v, "email"));     /* NULL when absent or null */
+    password = json_string_value(json_object_get(v, "password"));
+    password_len = json_string_length(json_object_get(v, "password"));
+
+    /* the cheap sure answers before the slow hash */
+    values[0] = username;
+    rc = mg_db_exec(job->db, MG_Q_AUTH_REGISTER_CHECK, values, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "auth.register check");
+        goto done;
+    }
+    if (first_admin_only && PQgetvalue(res, 0, 0)[0] == 't') {
+        sent = mg_auth_closed(job);
+        goto done;
+    }
+    if (PQgetvalue(res, 0, 1)[0] == 't') {
+        sent = mg_auth_taken(job);
+        goto done;
+    }
+    PQclear(res);
+    res = NULL;
+
+    if (mg_password_hash(password, password_len, stored, sizeof(stored)) != 0
+        || mg_uuid_v4(id) != 0)
+    {
+        sent = mg_auth_internal(job);
+        goto done;
+    }
+
+    values[0] = id;
+    values[1] = username;
+    values[2] = email;
+    values[3] = stored;
+    values[4] = first_admin_only ? "true" : "false";
+    rc = mg_db_exec(job->db, MG_Q_AUTH_REGISTER, values, &res);
+    if (rc == MG_DB_FAILED && strcmp(mg_db_sqlstate(res), MG_SQLSTATE_UNIQUE) == 0) {
+        sent = mg_auth_taken(job);  /* the index caught what the lock did not */
+        goto done;
+    }
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "auth.register");
+        goto done;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "closed") == 0) {
+        sent = mg_auth_closed(job);
+        goto done;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "taken") == 0) {
+        sent = mg_auth_taken(job);
+        goto done;
+    }
+    role = strcmp(PQgetvalue(res, 0, 1), "admin") == 0 ? "admin" : "user";
+    mg_log_info("auth.register rid=%s: user %s registered (%s)", job->rid, id, role);
+    PQclear(res);
+    res = NULL;
+
+    now = (long long) time(NULL);
+    if (mg_auth_session_create(job, id, username, now, refresh, &sent) != 0) {
+        goto done;                  /* registered, but no session: the client can log in */
+    }
+
+    body = mg_auth_tokens_body(job, id, username, role, now, refresh);
+    user = json_pack("{s:s, s:s, s:s?, s:s}", "id", id, "username", username,
+                     "email", email, "role", role);
+    if (body == NULL || user == NULL || json_object_set_new(body, "user", user) != 0) {
+        sent = mg_auth_internal(job);
+        goto done;
+    }
+    sent = mg_auth_reply_tokens(job, 201, body);
+
+done:
+    json_decref(body);
+    PQclear(res);
+    json_decref(v);
+    return sent;
+}
+
+/* ---- auth.login -------------------------------------------------------- */
+
+enum {
+    MG_LOGIN_COL_USER_ID = 0,
+    MG_LOGIN_COL_HASH,
+    MG_LOGIN_COL_USERNAME,
+    MG_LOGIN_COL_ROLE,
+    MG_LOGIN_COL_DISABLED,
+    MG_LOGIN_COL_EMAIL,
+    MG_LOGIN_COL_LOCKED_S
+};
+
+/* Count a failed attempt against username, then answer 401. */
+static int
+mg_login_failed(mg_job_t *job, const char *username)
+{
+    const char  *values[5] = { username, MG_AUTH_LOCK_AFTER, MG_AUTH_LOCK_FIRST_S,
+                               MG_AUTH_LOCK_MAX_S, MG_AUTH_FORGET_AFTER_S };
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+    int          sent;
+
+    rc = mg_db_exec(job->db, MG_Q_AUTH_LOGIN_FAILED, values, &res);
+    if (rc != MG_DB_OK) {
+        /* the attempt must count, or the lockout could be dodged */
+        sent = mg_job_reply_db_error(job, rc, res, "auth.login failure");
+    } else {
+        if (!PQgetisnull(res, 0, 1)) {
+            mg_log_warn("auth.login rid=%s: a username is locked for %ss after %s failures",
+                        job->rid, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0));
+        }
+        sent = mg_auth_invalid_credentials(job);
+    }
+    PQclear(res);
+    return sent;
+}
+
+int
+mg_job_auth_login(mg_job_t *job)
+{
+    json_t       *v = NULL, *f, *body = NULL;
+    mg_verr_t     err;
+    const char   *username, *password, *stored, *values[1];
+    size_t        password_len;
+    char          refresh[MG_REFRESH_TOKEN_LEN + 1];
+    PGresult     *res = NULL;
+    mg_db_rc_t    rc;
+    int           sent, known, ok;
+    long long     now;
+
+    v = mg_validate_body(job->body, job->body_len, mg_login_fields,
+                         MG_NFIELDS(mg_login_fields), MG_VALIDATE_CREATE, &err);
+    if (v == NULL) {
+        sent = mg_job_reply_verr(job, &err);
+        goto done;
+    }
+    username = json_string_value(json_object_get(v, "username"));
+    f = json_object_get(v, "password");
+    password = json_string_value(f);
+    password_len = json_string_length(f);
+
+    values[0] = username;
+    rc = mg_db_exec(job->db, MG_Q_AUTH_LOGIN_LOOKUP, values, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "auth.login lookup");
+        goto done;
+    }
+    if (!PQgetisnull(res, 0, MG_LOGIN_COL_LOCKED_S)) {
+        sent = mg_auth_locked(job, PQgetvalue(res, 0, MG_LOGIN_COL_LOCKED_S));
+        goto done;
+    }
+
+    /* same work whether or not the name exists */
+    known = !PQgetisnull(res, 0, MG_LOGIN_COL_USER_ID);
+    stored = known ? PQgetvalue(res, 0, MG_LOGIN_COL_HASH) : mg_password_dummy_hash;
+    ok = mg_password_verify(password, password_len, stored);
+    if (ok < 0) {
+        mg_log_error("auth.login rid=%s: cannot verify %s", job->rid,
+                     known ? "a stored password hash" : "the dummy hash");
+        sent = mg_auth_internal(job);
+        goto done;
+    }
+    if (!ok || !known) {
+        sent = mg_login_failed(job, username);
+        goto done;
+    }
+    if (PQgetvalue(res, 0, MG_LOGIN_COL_DISABLED)[0] == 't') {
+        sent = mg_auth_disabled(job);
+        goto done;
+    }
+
+    now = (long long) time(NULL);
+    if (mg_auth_session_create(job, PQgetvalue(res, 0, MG_LOGIN_COL_USER_ID), username,
+                               now, refresh, &sent) != 0)
+    {
+        goto done;
+    }
+
+    body = mg_auth_tokens_body(job, PQgetvalue(res, 0, MG_LOGIN_COL_USER_ID),
+                               PQgetvalue(res, 0, MG_LOGIN_COL_USERNAME),
+                               PQgetvalue(res, 0, MG_LOGIN_COL_ROLE), now, refresh);
+    sent = body != NULL ? mg_auth_reply_tokens(job, 200, body) : mg_auth_internal(job);
+
+done:
+    json_decref(body);
+    PQclear(res);
+    json_decref(v);
+    return sent;
+}
+
+/* ---- auth.refresh and auth.logout -------------------------------------- */
+
+/* The presented refresh token, validated; NULL after replying 400.
+ * *wellformed says whether it could be one of ours at all. */
+static json_t *
+mg_refresh_input(mg_job_t *job, const char **token, size_t *len, int *wellformed, int *sent)
+{
+    json_t     *v, *f;
+    mg_verr_t   err;
+
+    v = mg_validate_body(job->body, job->body_len, mg_refresh_fields,
+                         MG_NFIELDS(mg_refresh_fields), MG_VALIDATE_CREATE, &err);
+    if (v == NULL) {
+        *sent = mg_job_reply_verr(job, &err);
+        return NULL;
+    }
+    f = json_object_get(v, "refresh_token");
+    *token = json_string_value(f);
+    *len = json_string_length(f);
+    *wellformed = mg_auth_refresh_token_wellformed(*token, *len);
+    return v;
+}
+
+/* Rotation found nothing: tell unknown/expired (401), reuse (revoke the
+ * family, 401) and a disabled user (403) apart. */
+static int
+mg_refresh_rejected(mg_job_t *job, const char *hash)
+{
+    const char  *values[1] = { hash };
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+    int          sent;
+
+    rc = mg_db_exec(job->db, MG_Q_AUTH_REFRESH_REJECT, values, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "auth.refresh reject");
+    } else if (PQntuples(res) == 0) {
+        sent = mg_auth_invalid_refresh(job);
+    } else if (PQgetvalue(res, 0, 0)[0] == 't') {
+        mg_log_warn("auth.refresh rid=%s: a used or revoked refresh token was presented; "
+                    "its family is revoked (%s more tokens)", job->rid, PQgetvalue(res, 0, 3));
+        sent = mg_auth_invalid_refresh(job);
+    } else if (PQgetvalue(res, 0, 2)[0] == 't' && PQgetvalue(res, 0, 1)[0] != 't') {
+        sent = mg_auth_disabled(job);
+    } else {
+        sent = mg_auth_invalid_refresh(job);
+    }
+    PQclear(res);
+    return sent;
+}
+
+int
+mg_job_auth_refresh(mg_job_t *job)
+{
+    json_t       *v, *body = NULL;
+    const char   *token, *values[4];
+    size_t        len;
+    char          hash[MG_SHA256_HEX_LEN + 1], new_hash[MG_SHA256_HEX_LEN + 1];
+    char          id[MG_UUID_LEN + 1], ttl[24];
+    char          refresh[MG_REFRESH_TOKEN_LEN + 1];
+    PGresult     *res = NULL;
+    mg_db_rc_t    rc;
+    int           sent, wellformed;
+
+    v = mg_refresh_input(job, &token, &len, &wellformed, &sent);
+    if (v == NULL) {
+        return sent;
+    }
+    if (!wellformed) {
+        sent = mg_auth_invalid_refresh(job);
+        goto done;
+    }
+    if (mg_auth_token_hash(token, len, hash) != 0 || mg_uuid_v4(id) != 0
+        || mg_auth_refresh_token_new(refresh) != 0
+        || mg_auth_token_hash(refresh, strlen(refresh), new_hash) != 0)
+    {
+        sent = mg_auth_internal(job);
+        goto done;
+    }
+    snprintf(ttl, sizeof(ttl), "%lld", mg_auth_cfg.refresh_ttl);
+
+    values[0] = hash;
+    values[1] = id;
+    values[2] = new_hash;
+    values[3] = ttl;
+    rc = mg_db_exec(job->db, MG_Q_AUTH_REFRESH_ROTATE, values, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "auth.refresh");
+        goto done;
+    }
+    if (PQntuples(res) == 0) {
+        sent = mg_refresh_rejected(job, hash);
+        goto done;
+    }
+
+    body = mg_auth_tokens_body(job, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                               PQgetvalue(res, 0, 2), strtoll(PQgetvalue(res, 0, 3), NULL, 10),
+                               refresh);
+    sent = body != NULL ? mg_auth_reply_tokens(job, 200, body) : mg_auth_internal(job);
+
+done:
+    json_decref(body);
+    PQclear(res);
+    json_decref(v);
+    return sent;
+}
+
+int
+mg_job_auth_logout(mg_job_t *job)
+{
+    json_t       *v;
+    const char   *token, *values[1];
+    size_t        len;
+    char          hash[MG_SHA256_HEX_LEN + 1];
+    PGresult     *res = NULL;
+    mg_db_rc_t    rc;
+    int           sent, wellformed;
+
+    v = mg_refresh_input(job, &token, &len, &wellformed, &sent);
+    if (v == NULL) {
+        return sent;
+    }
+    /* logout is idempotent: a token that is not ours has nothing to revoke */
+    if (!wellformed) {
+        sent = mg_job_reply_empty(job, 204);
+        goto done;
+    }
+    if (mg_auth_token_hash(token, len, hash) != 0) {
+        sent = mg_auth_internal(job);
+        goto done;
+    }
+    values[0] = hash;
+    rc = mg_db_exec(job->db, MG_Q_AUTH_LOGOUT, values, &res);
+    sent = rc == MG_DB_OK ? mg_job_reply_empty(job, 204)
+                          : mg_job_reply_db_error(job, rc, res, "auth.logout");
+
+done:
+    PQclear(res);
+    json_decref(v);
+    return sent;
+}
