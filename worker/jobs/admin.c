@@ -9,14 +9,12 @@
  */
 #include "jobs/jobs.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "mg_base64url.h"
 #include "validate.h"
 
 #define MG_ADMIN_LIMIT_DEFAULT  20
@@ -104,79 +102,25 @@ mg_admin_like_pattern(const char *q, size_t len, char *out)
     return (size_t) (p - out);
 }
 
-/* Cursors are base64url("<created_at µs>|<id>") like worker/cursor.c's,
- * but users.id is any text (a token's sub), not a UUID. */
+/* Cursors are worker/cursor.c's text form: users.id is any text (a
+ * token's sub), not a UUID. */
 int
 mg_user_cursor_encode(long long ts_us, const char *id, char *out, size_t cap)
 {
-    char    raw[24 + MG_USER_CURSOR_ID_MAX];
-    size_t  idlen = strlen(id);
-    int     n;
-
-    if (idlen == 0 || idlen > MG_USER_CURSOR_ID_MAX) {
-        return -1;
-    }
-    n = snprintf(raw, sizeof(raw), "%lld|%s", ts_us, id);
-    if (n < 0 || (size_t) n >= sizeof(raw) || mg_b64url_encoded_len((size_t) n) >= cap) {
-        return -1;
-    }
-    mg_b64url_encode((const unsigned char *) raw, (size_t) n, out);
-    return 0;
+    return mg_cursor_encode_text(ts_us, id, out, cap);
 }
 
 int
 mg_user_cursor_decode(const char *s, size_t len, long long *ts_us, char *id, size_t idcap)
 {
-    unsigned char   raw[24 + MG_USER_CURSOR_ID_MAX + 1];
-    const char     *bar;
-    char            num[24], *end;
-    ssize_t         n;
-    size_t          nlen, idlen;
-    long long       v;
-
-    if (s == NULL || len == 0 || mg_b64url_decoded_max(len) >= sizeof(raw)) {
-        return -1;
-    }
-    n = mg_b64url_decode(s, len, raw, sizeof(raw) - 1);
-    if (n <= 0) {
-        return -1;
-    }
-    bar = memchr(raw, '|', (size_t) n);
-    if (bar == NULL) {
-        return -1;
-    }
-    nlen = (size_t) (bar - (const char *) raw);
-    idlen = (size_t) n - nlen - 1;
-    if (nlen == 0 || nlen >= sizeof(num) || idlen == 0 || idlen > MG_USER_CURSOR_ID_MAX
-        || idlen >= idcap || !mg_admin_text_valid(bar + 1, idlen))
+    if (mg_cursor_decode_text(s, len, ts_us, id, idcap) != 0
+        || !mg_admin_text_valid(id, strlen(id)))
     {
         return -1;
     }
-    memcpy(num, raw, nlen);
-    num[nlen] = '\0';
-    /* digits only, optionally negative: strtoll alone accepts spaces and '+' */
-    for (size_t i = (num[0] == '-'); i < nlen; i++) {
-        if (num[i] < '0' || num[i] > '9') {
-            return -1;
-        }
-    }
-    if (num[0] == '-' && nlen == 1) {
-        return -1;
-    }
-    errno = 0;
-    v = strtoll(num, &end, 10);
-    if (errno != 0 || *end != '\0') {
-        return -1;
-    }
-    *ts_us = v;
-    memcpy(id, bar + 1, idlen);
-    id[idlen] = '\0';
     return 0;
 }
 
-/* ---- handlers ----------------------------------------------------------- */
-
-/* Defense in depth behind the module's MG_ROUTE_ADMIN check. */
 static int
 mg_admin_forbidden(mg_job_t *job)
 {

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cursor.h"
+#include "json_write.h"
 #include "log.h"
 #include "mg_json.h"
 #include "uuid.h"
@@ -93,42 +94,13 @@ mg_bot_values(json_t *v, mg_bot_values_t *out)
     }
 }
 
-/* RFC 3339 UTC with microseconds and a Z: fixed width, so the strings
- * also sort in time order. */
-static char *
-mg_bot_write_ts(char *p, const char *us_text)
-{
-    long long  us = strtoll(us_text, NULL, 10);
-    time_t     secs = (time_t) (us / 1000000);
-    struct tm  tm;
-
-    gmtime_r(&secs, &tm);
-    return p + sprintf(p, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ\"",
-                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                       tm.tm_hour, tm.tm_min, tm.tm_sec, us % 1000000);
-}
-
-static char *
-mg_bot_write_str(char *p, const char *key, const PGresult *r, int row, int col)
-{
-    p += sprintf(p, ",\"%s\":\"", key);
-    p += mg_json_escape(p, PQgetvalue(r, row, col), (size_t) PQgetlength(r, row, col));
-    *p++ = '"';
-    return p;
-}
-
 /* Bytes mg_bot_write may use for row (an upper bound). */
 static size_t
 mg_bot_json_max(const PGresult *r, int row)
 {
     /* keys and punctuation ~190, two uuids 76, float8 text <= 24, int4
      * text <= 11, two timestamps 58: under 360 whatever the row holds */
-    size_t n = 512;
-
-    for (int col = MG_BOT_COL_OWNER_ID; col <= MG_BOT_COL_INSTRUCTIONS; col++) {
-        n += MG_JSON_ESCAPED_MAX((size_t) PQgetlength(r, row, col));
-    }
-    return n;
+    return 512 + mg_jw_text_max(r, row, MG_BOT_COL_OWNER_ID, MG_BOT_COL_INSTRUCTIONS);
 }
 
 /* The bot JSON of one result row, written in one pass: building a jansson
@@ -136,12 +108,16 @@ mg_bot_json_max(const PGresult *r, int row)
 static char *
 mg_bot_write(char *p, const PGresult *r, int row)
 {
-    p += sprintf(p, "{\"id\":\"%s\"", PQgetvalue(r, row, MG_BOT_COL_ID));
-    p = mg_bot_write_str(p, "owner_id", r, row, MG_BOT_COL_OWNER_ID);
-    p = mg_bot_write_str(p, "name", r, row, MG_BOT_COL_NAME);
-    p = mg_bot_write_str(p, "description", r, row, MG_BOT_COL_DESCRIPTION);
-    p = mg_bot_write_str(p, "model_id", r, row, MG_BOT_COL_MODEL_ID);
-    p = mg_bot_write_str(p, "instructions", r, row, MG_BOT_COL_INSTRUCTIONS);
+    p += sprintf(p, "{\"id\":\"%s\",", PQgetvalue(r, row, MG_BOT_COL_ID));
+    p = mg_jw_str(p, "owner_id", r, row, MG_BOT_COL_OWNER_ID);
+    *p++ = ',';
+    p = mg_jw_str(p, "name", r, row, MG_BOT_COL_NAME);
+    *p++ = ',';
+    p = mg_jw_str(p, "description", r, row, MG_BOT_COL_DESCRIPTION);
+    *p++ = ',';
+    p = mg_jw_str(p, "model_id", r, row, MG_BOT_COL_MODEL_ID);
+    *p++ = ',';
+    p = mg_jw_str(p, "instructions", r, row, MG_BOT_COL_INSTRUCTIONS);
     /* float8 and int4 text is JSON as it is (the CHECKs rule out NaN) */
     p += sprintf(p, ",\"temperature\":%s,\"max_tokens\":%s,\"rag_enabled\":%s",
                  PQgetvalue(r, row, MG_BOT_COL_TEMPERATURE),
@@ -153,10 +129,10 @@ mg_bot_write(char *p, const PGresult *r, int row)
         p += sprintf(p, ",\"knowledge_base_id\":\"%s\"",
                      PQgetvalue(r, row, MG_BOT_COL_KNOWLEDGE_BASE_ID));
     }
-    p += sprintf(p, ",\"created_at\":");
-    p = mg_bot_write_ts(p, PQgetvalue(r, row, MG_BOT_COL_CREATED_US));
-    p += sprintf(p, ",\"updated_at\":");
-    p = mg_bot_write_ts(p, PQgetvalue(r, row, MG_BOT_COL_UPDATED_US));
+    *p++ = ',';
+    p = mg_jw_ts(p, "created_at", r, row, MG_BOT_COL_CREATED_US);
+    *p++ = ',';
+    p = mg_jw_ts(p, "updated_at", r, row, MG_BOT_COL_UPDATED_US);
     *p++ = '}';
     return p;
 }

@@ -3,6 +3,7 @@
 #ifndef MG_JOBS_H
 #define MG_JOBS_H
 
+#include "cursor.h"
 #include "job.h"
 
 /* A handler answers its job (see job.h) and returns 0, or -1 when the
@@ -60,7 +61,7 @@ int      mg_job_admin_users_update(mg_job_t *job);
  * + 3 bytes), returning its length; list cursors over (created_at, text
  * id), ids up to MG_USER_CURSOR_ID_MAX bytes, encoded into
  * MG_USER_CURSOR_MAX bytes. */
-#define MG_USER_CURSOR_ID_MAX  1024
+#define MG_USER_CURSOR_ID_MAX  MG_CURSOR_ID_MAX
 #define MG_USER_CURSOR_MAX     1400
 int      mg_admin_text_valid(const char *s, size_t len);
 size_t   mg_admin_like_pattern(const char *q, size_t len, char *out);

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "json_write.h"
 #include "log.h"
 #include "mg_json.h"
 #include "user_status.h"
@@ -253,63 +254,30 @@ mg_users_announce(mg_job_t *job, const char *id)
 
 /* ---- user JSON, written in one pass (as bots.c does) ------------------- */
 
-/* RFC 3339 UTC with microseconds and a Z, like bots.c's. */
-static char *
-mg_user_write_ts(char *p, const char *us_text)
-{
-    long long  us = strtoll(us_text, NULL, 10);
-    time_t     secs = (time_t) (us / 1000000);
-    struct tm  tm;
-
-    gmtime_r(&secs, &tm);
-    return p + sprintf(p, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ\"",
-                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                       tm.tm_hour, tm.tm_min, tm.tm_sec, us % 1000000);
-}
-
-/* "key":"escaped text" or "key":null */
-static char *
-mg_user_write_str(char *p, const char *key, const PGresult *r, int row, int col)
-{
-    p += sprintf(p, "\"%s\":", key);
-    if (PQgetisnull(r, row, col)) {
-        return p + sprintf(p, "null");
-    }
-    *p++ = '"';
-    p += mg_json_escape(p, PQgetvalue(r, row, col), (size_t) PQgetlength(r, row, col));
-    *p++ = '"';
-    return p;
-}
-
 size_t
 mg_user_json_max(const PGresult *r, int row)
 {
     /* keys and punctuation ~90, bool 5, two timestamps 58: under 256 */
-    size_t n = 256;
-
-    for (int col = MG_USER_COL_ID; col <= MG_USER_COL_ROLE; col++) {
-        n += MG_JSON_ESCAPED_MAX((size_t) PQgetlength(r, row, col));
-    }
-    return n;
+    return 256 + mg_jw_text_max(r, row, MG_USER_COL_ID, MG_USER_COL_ROLE);
 }
 
 char *
 mg_user_write(char *p, const PGresult *r, int row)
 {
     *p++ = '{';
-    p = mg_user_write_str(p, "id", r, row, MG_USER_COL_ID);
+    p = mg_jw_str(p, "id", r, row, MG_USER_COL_ID);
     *p++ = ',';
-    p = mg_user_write_str(p, "username", r, row, MG_USER_COL_USERNAME);
+    p = mg_jw_str(p, "username", r, row, MG_USER_COL_USERNAME);
     *p++ = ',';
-    p = mg_user_write_str(p, "email", r, row, MG_USER_COL_EMAIL);
+    p = mg_jw_str(p, "email", r, row, MG_USER_COL_EMAIL);
     *p++ = ',';
-    p = mg_user_write_str(p, "role", r, row, MG_USER_COL_ROLE);
+    p = mg_jw_str(p, "role", r, row, MG_USER_COL_ROLE);
     p += sprintf(p, ",\"disabled\":%s",
                  PQgetvalue(r, row, MG_USER_COL_DISABLED)[0] == 't' ? "true" : "false");
-    p += sprintf(p, ",\"created_at\":");
-    p = mg_user_write_ts(p, PQgetvalue(r, row, MG_USER_COL_CREATED_US));
-    p += sprintf(p, ",\"updated_at\":");
-    p = mg_user_write_ts(p, PQgetvalue(r, row, MG_USER_COL_UPDATED_US));
+    *p++ = ',';
+    p = mg_jw_ts(p, "created_at", r, row, MG_USER_COL_CREATED_US);
+    *p++ = ',';
+    p = mg_jw_ts(p, "updated_at", r, row, MG_USER_COL_UPDATED_US);
     *p++ = '}';
     return p;
 }
