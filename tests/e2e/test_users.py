@@ -382,7 +382,11 @@ class DeleteMeTest(UsersTestCase):
         # the old token is refused everywhere, at once, by both workers
         for _ in range(WARM):
             self.assertError(self.bots(tok), 401, "unauthorized", "user no longer exists")
-        self.assertError(self.me(tok), 401, "unauthorized")
+        r = self.me(tok)
+        self.assertError(r, 401, "unauthorized")
+        rid = r.header("x-request-id")
+        logs = "".join(stack.log_text("worker-%d.log" % i) for i in range(stack.workers))
+        self.assertIn("rid=%s: refused: token of deleted user" % rid, logs)
         self.assertError(stack.request("POST", "/api/v1/bots", {"name": "zombie"}, token=tok),
                          401, "unauthorized")
         self.assertError(stack.request("DELETE", "/api/v1/users/me", token=tok),

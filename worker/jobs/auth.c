@@ -203,12 +203,16 @@ mg_auth_internal(mg_job_t *job)
 static int
 mg_auth_invalid_credentials(mg_job_t *job)
 {
+    /* no username in the log: a mistyped password often is one */
+    mg_log_warn("auth.login rid=%s: refused: wrong username or password", job->rid);
     return mg_job_reply_error(job, 401, "invalid_credentials", "wrong username or password");
 }
 
 static int
 mg_auth_invalid_refresh(mg_job_t *job)
 {
+    mg_log_warn("%.*s rid=%s: refused: refresh token invalid, expired or revoked",
+                (int) job->name_len, job->name, job->rid);
     return mg_job_reply_error(job, 401, "invalid_refresh_token",
                               "refresh token is invalid, expired or revoked");
 }

@@ -185,9 +185,13 @@ mg_users_ensure(mg_job_t *job, int force)
         job->user_id = sub;
         return 0;
     case MG_USTATUS_DISABLED:
+        mg_log_warn("job %.*s rid=%s: refused: user %.64s is disabled",
+                    (int) job->name_len, job->name, job->rid, sub);
         (void) mg_job_reply_error(job, 403, "account_disabled", "this account is disabled");
         return -1;
     default:
+        mg_log_warn("job %.*s rid=%s: refused: token of deleted user %.64s",
+                    (int) job->name_len, job->name, job->rid, sub);
         (void) mg_user_gone(job);
         return -1;
     }
