@@ -28,9 +28,9 @@ $(B)/libmgshared.a: $(SHARED_OBJ)
 $(B)/mangoo-worker: $(WORKER_OBJ) $(B)/libmgshared.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/tests/%: tests/unit/%.c $(WORKER_LIB_OBJ) $(B)/libmgshared.a
+$(B)/tests/%: tests/unit/%.c $(WORKER_LIB_OBJ) $(B)/libmgshared.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs check)
+	$(CC) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS) $(shell pkg-config --libs check)
 
 unit: $(UNIT_BIN)
 

@@ -15,6 +15,7 @@
 #include "jobs/jobs.h"
 #include "log.h"
 #include "mg_jwt.h"
+#include "job_capture.h"
 
 /* ---- helpers ---- */
 
@@ -119,29 +120,6 @@ END_TEST
 
 /* ---- handlers without a database ---- */
 
-typedef struct {
-    int       n;
-    mg_msg_t  msg;
-    char      body[1024], headers[256], code[64], message[256];
-} capture_t;
-
-static int
-capture_send(void *ctx, const mg_msg_t *msg)
-{
-    capture_t *c = ctx;
-
-    c->n++;
-    c->msg = *msg;
-    snprintf(c->body, sizeof(c->body), "%.*s", (int) msg->body.len,
-             msg->body.data ? msg->body.data : "");
-    snprintf(c->headers, sizeof(c->headers), "%.*s", (int) msg->headers.len,
-             msg->headers.data ? msg->headers.data : "");
-    snprintf(c->code, sizeof(c->code), "%.*s", (int) msg->code.len,
-             msg->code.data ? msg->code.data : "");
-    snprintf(c->message, sizeof(c->message), "%.*s", (int) msg->message.len,
-             msg->message.data ? msg->message.data : "");
-    return 0;
-}
 
 static const char RID[] = "0123456789abcdef0123456789abcdef";
 

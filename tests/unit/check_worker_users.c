@@ -18,6 +18,7 @@
 #include "mg_base64url.h"
 #include "mg_protocol.h"
 #include "user_status.h"
+#include "job_capture.h"
 
 /* ---- pure helpers ---- */
 
@@ -167,29 +168,6 @@ END_TEST
 
 /* ---- handler answers that need no database ---- */
 
-typedef struct {
-    int       n;
-    mg_msg_t  msg;
-    char      body[1024];
-    char      code[64];
-    char      message[256];
-} capture_t;
-
-static int
-capture_send(void *ctx, const mg_msg_t *msg)
-{
-    capture_t *c = ctx;
-
-    c->n++;
-    c->msg = *msg;
-    snprintf(c->body, sizeof(c->body), "%.*s", (int) msg->body.len,
-             msg->body.data ? msg->body.data : "");
-    snprintf(c->code, sizeof(c->code), "%.*s", (int) msg->code.len,
-             msg->code.data ? msg->code.data : "");
-    snprintf(c->message, sizeof(c->message), "%.*s", (int) msg->message.len,
-             msg->message.data ? msg->message.data : "");
-    return 0;
-}
 
 static const char RID[] = "0123456789abcdef0123456789abcdef";
 
