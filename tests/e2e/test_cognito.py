@@ -6,6 +6,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -34,6 +35,7 @@ class FakeCognito:
         os.chmod(self.cert, 0o644)
         self.keys = []          # JWKs served
         self.up = False
+        self.delay = 0.0        # seconds before answering
         self.fetches = 0
         fake = self
 
@@ -43,6 +45,7 @@ class FakeCognito:
                     self.send_error(404)
                     return
                 fake.fetches += 1
+                time.sleep(fake.delay)
                 if not fake.up:
                     self.send_error(503)
                     return
@@ -86,6 +89,8 @@ def setUpModule():
     idp = FakeCognito(tempfile.mkdtemp(prefix="mangoo-idp-"))
     idp.key1 = idp.new_key_dir("k1")
     idp.key2 = idp.new_key_dir("k2")
+    idp.key3 = idp.new_key_dir("k3")
+    idp.key4 = idp.new_key_dir("k4")
     idp.publish(idp.key1)
     # down at first: nginx starts without any key
     stack = Stack(workers=1, env={
@@ -169,6 +174,42 @@ class CognitoTest(unittest.TestCase):
         allowed = 2 * (int(elapsed / 2.0) + 1)
         self.assertLessEqual(idp.fetches - before, allowed)
         self.assertGreaterEqual(idp.fetches - before, 1)
+
+    def test_6_body_is_read_after_waiting_for_keys(self):
+        time.sleep(2.1)
+        idp.publish(idp.key1, idp.key2, idp.key3)
+        idp.delay = 1.0
+        try:
+            tok = self.token("cog-6", key_dir=idp.key3)
+            r = stack.request("POST", "/api/v1/bots", {"name": "after the wait"}, token=tok)
+        finally:
+            idp.delay = 0.0
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["name"], "after the wait")
+        self.assertEqual(r.json()["owner_id"], "cog-6")
+
+    def test_7_client_gone_while_waiting_for_keys(self):
+        time.sleep(2.1)
+        idp.publish(idp.key1, idp.key2, idp.key3, idp.key4)
+        idp.delay = 1.5
+        tok = self.token("cog-7", key_dir=idp.key4)
+        try:
+            s = socket.create_connection(("127.0.0.1", stack.port))
+            s.sendall(b"GET /api/v1/bots HTTP/1.1\r\nHost: x\r\n"
+                      b"Authorization: Bearer " + tok.encode() + b"\r\n\r\n")
+            time.sleep(0.3)
+            s.close()       # gone while its request waits for the key set
+            time.sleep(1.6)
+        finally:
+            idp.delay = 0.0
+        # the fetch it started completed for everyone after it
+        ok = stack.wait_for(
+            lambda: all(self.bots(tok).status == 200 for _ in range(8)), timeout=10)
+        self.assertTrue(ok)
+        log = stack.log_text("nginx-error.log")
+        self.assertNotRegex(log, r"\[(alert|crit|emerg)\]")
+        self.assertIn('"GET /api/v1/bots HTTP/1.1" 499',
+                      stack.log_text("nginx-access.log"))
 
 
 if __name__ == "__main__":
