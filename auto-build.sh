@@ -258,7 +258,13 @@ cmd_run() {
 
   Mangoo is running on http://127.0.0.1:$PORT  (state and logs in $STATE)
 
-  A token for a development user (add --group admin for an administrator):
+  Sign up (the first account becomes the administrator) and sign in:
+    curl -H 'Content-Type: application/json' -d '{"username":"alice","password":"Correct-horse-1"}' \\
+         http://127.0.0.1:$PORT/api/v1/auth/register
+    curl -H 'Content-Type: application/json' -d '{"username":"alice","password":"Correct-horse-1"}' \\
+         http://127.0.0.1:$PORT/api/v1/auth/login        # -> access_token
+
+  Or a token for a development user (add --group admin for an administrator):
     TOKEN=\$($BUILD/mangoo-worker token --key-dir $STATE/keys --sub dev-user)
     curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$PORT/api/v1/bots
 
