@@ -346,8 +346,10 @@ ngx_http_mangoo_jwks_fetched(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
 }
 
 
+/* The fetch outlives the request that starts it (its client may leave):
+ * everything it owns, its pool's log included, belongs to the cycle. */
 static ngx_int_t
-ngx_http_mangoo_jwks_fetch(ngx_log_t *log)
+ngx_http_mangoo_jwks_fetch(void)
 {
     json_t                  *params;
     ngx_int_t                rc;
@@ -355,7 +357,7 @@ ngx_http_mangoo_jwks_fetch(ngx_log_t *log)
     ngx_http_mangoo_ctx_t   *ctx;
     ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
 
-    pool = ngx_create_pool(1024, log);
+    pool = ngx_create_pool(1024, ngx_cycle->log);
     if (pool == NULL) {
         return NGX_ERROR;
     }
@@ -413,7 +415,7 @@ ngx_http_mangoo_await_keys(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
         }
 
         if ((a->fetched && ngx_time() - a->fetched < interval)
-            || ngx_http_mangoo_jwks_fetch(r->connection->log) != NGX_OK)
+            || ngx_http_mangoo_jwks_fetch() != NGX_OK)
         {
             return NGX_DECLINED;
         }

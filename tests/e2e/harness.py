@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -97,14 +98,25 @@ class Stack:
 
     def stop(self):
         self._ab("stop", check=False)
-        reports = self.sanitizer_reports()
+        reports = self.sanitizer_reports() + self.nginx_alerts()
         if os.environ.get("MANGOO_KEEP_STATE"):
             print("state kept in", self.state)
         else:
             shutil.rmtree(self.state, ignore_errors=True)
         if reports:
-            raise AssertionError("sanitizer reports (MANGOO_SANITIZE=1):\n"
+            raise AssertionError("sanitizer reports or nginx alerts:\n"
                                  + "\n".join(reports))
+
+    def nginx_alerts(self):
+        """nginx's own alarms (a worker process that crashed logs "exited
+        on signal"): any of them fails the stack's suite."""
+        try:
+            log = self.log_text("nginx-error.log")
+        except FileNotFoundError:
+            return []
+        bad = [ln for ln in log.splitlines()
+               if re.search(r"\[(alert|crit|emerg)\]", ln)]
+        return ["==== nginx-error.log alerts ====\n" + "\n".join(bad[:20])] if bad else []
 
     def sanitizer_reports(self):
         """What ASan/UBSan wrote while this stack ran (empty when clean)."""
