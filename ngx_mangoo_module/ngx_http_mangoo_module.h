@@ -57,7 +57,6 @@ typedef void (*ngx_http_mangoo_reply_pt)(ngx_http_mangoo_ctx_t *ctx,
 struct ngx_http_mangoo_ctx_s {
     ngx_http_request_t         *request;    /* NULL for the module's own jobs */
     ngx_http_mangoo_reply_pt    on_reply;
-    void                       *data;
     ngx_rbtree_node_t           node;       /* key: the request counter */
     ngx_queue_t                 queue;      /* peer's in-flight or parked */
     ngx_http_mangoo_peer_t     *peer;

@@ -175,13 +175,24 @@ class Stack:
     def start_db(self):
         self._ab("restart-db")
 
+    def _psql_argv(self, sql):
+        return ["runuser", "-u", "postgres", "--", "psql", "-h",
+                os.path.join(self.state, "pg", "run"), "-p",
+                self.env["MANGOO_PG_PORT"], "-U", "postgres", "-d", "mangoo",
+                "-tAc", sql]
+
     def psql(self, sql):
-        out = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "psql", "-h",
-             os.path.join(self.state, "pg", "run"), "-p",
-             self.env["MANGOO_PG_PORT"], "-U", "postgres", "-d", "mangoo",
-             "-tAc", sql], check=True, stdout=subprocess.PIPE, text=True)
+        out = subprocess.run(self._psql_argv(sql), check=True,
+                             stdout=subprocess.PIPE, text=True)
         return out.stdout.strip()
+
+    def hold_lock(self, table, seconds):
+        """In the background, hold an exclusive lock on table for seconds,
+        so every query on it waits (fills the pool).  Returns the Popen."""
+        return subprocess.Popen(
+            self._psql_argv("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; "
+                            "SELECT pg_sleep(%s); COMMIT;" % (table, seconds)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     # -- tokens --------------------------------------------------------
     def token(self, sub="user-1", groups=(), key_dir=None, **opts):

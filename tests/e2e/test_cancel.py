@@ -3,7 +3,6 @@ worker drops the queued job, and nothing is written for it."""
 
 import json
 import socket
-import subprocess
 import threading
 import time
 import unittest
@@ -30,13 +29,7 @@ class CancelTest(unittest.TestCase):
         self.assertEqual(stack.request("GET", "/api/v1/bots", token=token).status, 200)
 
         # keep the only thread busy: its query waits on this lock
-        locker = subprocess.Popen(
-            ["runuser", "-u", "postgres", "--", "psql", "-h",
-             stack.state + "/pg/run", "-p", stack.env["MANGOO_PG_PORT"],
-             "-U", "postgres", "-d", "mangoo", "-c",
-             "BEGIN; LOCK TABLE bots IN ACCESS EXCLUSIVE MODE; "
-             "SELECT pg_sleep(3); COMMIT;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        locker = stack.hold_lock("bots", 3)
         try:
             time.sleep(0.5)
             busy = []

@@ -2,7 +2,6 @@
 Each must give a prompt, clear JSON error and lose nothing already stored."""
 
 import signal
-import subprocess
 import threading
 import time
 import unittest
@@ -166,13 +165,7 @@ class FaultTests(unittest.TestCase):
         token = stack.token("faults-busy")
         self.wait_ok(token)
         # hold a lock every bots query waits on, so the pool fills up
-        locker = subprocess.Popen(
-            ["runuser", "-u", "postgres", "--", "psql", "-h",
-             stack.state + "/pg/run", "-p", stack.env["MANGOO_PG_PORT"],
-             "-U", "postgres", "-d", "mangoo", "-c",
-             "BEGIN; LOCK TABLE bots IN ACCESS EXCLUSIVE MODE; "
-             "SELECT pg_sleep(4); COMMIT;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        locker = stack.hold_lock("bots", 4)
         try:
             time.sleep(0.5)
             results = parallel(40, lambda i: self.bots(token))
