@@ -1,0 +1,1505 @@
+"""Fake model providers for the end-to-end tests and the benchmark.
+
+The tests cannot reach Amazon Bedrock Runtime or an OpenAI-compatible
+server, so these fakes stand in for them on loopback.  A fake that accepts
+anything would let a broken client pass, so they speak the real wire formats
+(AWS event-stream framing, SigV4, OpenAI's server-sent chunks) and check
+requests as strictly as the real services do.  The encoder and the SigV4
+verifier are checked against public conformance vectors by `selftest`.
+
+    python3 tests/e2e/fakes.py bedrock --port N [--delay-ms X] [--pieces K] ...
+    python3 tests/e2e/fakes.py openai --port N [--api-key K] ...
+    python3 tests/e2e/fakes.py sse --port N --pieces K --delay-ms X
+    python3 tests/e2e/fakes.py selftest
+"""
+
+import argparse
+import base64
+import collections
+import dataclasses
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import random
+import re
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+from urllib.parse import unquote, unquote_to_bytes
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+DEFAULT_ACCESS_KEY_ID = "AKIDMANGOOFAKE"
+DEFAULT_SECRET_ACCESS_KEY = "mangoo/fake/SECRET+key/0123456789abcdefEXAMPLE"
+DEFAULT_API_KEY = "sk-mangoo-fake-0123456789"
+
+
+def _compact(obj):
+    """JSON without spaces or raw newlines: what both services send, and
+    safe inside one SSE `data:` line."""
+    return json.dumps(obj, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------
+# AWS event-stream framing (application/vnd.amazon.eventstream)
+# ---------------------------------------------------------------------------
+
+class EventStreamError(ValueError):
+    """A message that a conforming decoder must reject."""
+
+
+# value type -> struct format of fixed-size values
+_FIXED = {2: ">b", 3: ">h", 4: ">i", 5: ">q", 8: ">q"}
+
+
+def _encode_header(name, kind, value):
+    raw_name = name.encode()
+    out = struct.pack(">B", len(raw_name)) + raw_name + struct.pack(">B", kind)
+    if kind in (0, 1):
+        return out
+    if kind in _FIXED:
+        return out + struct.pack(_FIXED[kind], value)
+    if kind in (6, 7):
+        data = value.encode() if kind == 7 else value
+        return out + struct.pack(">H", len(data)) + data
+    if kind == 9:
+        if len(value) != 16:
+            raise ValueError("a uuid header value is 16 bytes")
+        return out + value
+    raise ValueError("unknown header value type %r" % kind)
+
+
+def encode_message(headers, payload):
+    """One event-stream message.  headers: (name, type, value) triples, value
+    typed as the type needs (bool types ignore it; 6 and 9 take bytes, 7 str,
+    the integer types int)."""
+    raw_headers = b"".join(_encode_header(*h) for h in headers)
+    total = 12 + len(raw_headers) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(raw_headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    body = prelude + raw_headers + payload
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def event_message(event_type, payload):
+    """An event as Bedrock sends it: three string headers, a JSON payload."""
+    return encode_message([(":event-type", 7, event_type),
+                           (":content-type", 7, "application/json"),
+                           (":message-type", 7, "event")],
+                          _compact(payload).encode())
+
+
+def exception_message(exception_type, message):
+    """An error inside the stream, after the HTTP 200 was already sent."""
+    return encode_message([(":exception-type", 7, exception_type),
+                           (":content-type", 7, "application/json"),
+                           (":message-type", 7, "exception")],
+                          _compact({"message": message}).encode())
+
+
+class Message:
+    """One decoded event-stream message."""
+
+    def __init__(self, headers, payload):
+        self.headers = headers      # [(name, type, value)] in wire order
+        self.payload = payload
+
+    def header(self, name):
+        for n, _, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+    def json(self):
+        return json.loads(self.payload)
+
+    def __repr__(self):
+        return "<Message %s %r>" % (self.header(":event-type")
+                                    or self.header(":exception-type"),
+                                    self.payload[:80])
+
+
+class EventStreamDecoder:
+    """Incremental decoder: feed() any split of the byte stream, get back
+    the messages completed so far.  The tests use it to read the fake's own
+    output; selftest checks it against the conformance vectors."""
+
+    def __init__(self):
+        self._buf = b""
+
+    def feed(self, data):
+        self._buf += data
+        out = []
+        while len(self._buf) >= 12:
+            total, hlen, crc = struct.unpack(">III", self._buf[:12])
+            if zlib.crc32(self._buf[:8]) != crc:
+                raise EventStreamError("Prelude checksum mismatch")
+            if total < 16 or hlen > total - 16:
+                raise EventStreamError("Impossible lengths in prelude")
+            if len(self._buf) < total:
+                break
+            msg, self._buf = self._buf[:total], self._buf[total:]
+            if zlib.crc32(msg[:-4]) != struct.unpack(">I", msg[-4:])[0]:
+                raise EventStreamError("Message checksum mismatch")
+            out.append(Message(_decode_headers(msg[12:12 + hlen]),
+                               msg[12 + hlen:-4]))
+        return out
+
+
+def _decode_headers(raw):
+    headers, i = [], 0
+
+    def take(n):
+        nonlocal i
+        if i + n > len(raw):
+            raise EventStreamError("Header runs past the headers section")
+        i += n
+        return raw[i - n:i]
+
+    while i < len(raw):
+        name = take(take(1)[0]).decode()
+        kind = take(1)[0]
+        if kind in (0, 1):
+            value = kind == 0
+        elif kind in _FIXED:
+            fmt = _FIXED[kind]
+            value = struct.unpack(fmt, take(struct.calcsize(fmt)))[0]
+        elif kind in (6, 7):
+            value = take(struct.unpack(">H", take(2))[0])
+            value = value.decode() if kind == 7 else value
+        elif kind == 9:
+            value = take(16)
+        else:
+            raise EventStreamError("Unknown header value type %d" % kind)
+        headers.append((name, kind, value))
+    return headers
+
+
+# ---------------------------------------------------------------------------
+# Signature Version 4, verified the way the service does it
+# ---------------------------------------------------------------------------
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        b"0123456789-._~")
+
+
+def uri_encode(raw):
+    """SigV4's URI encoding of bytes: everything but unreserved, upper hex."""
+    return "".join(chr(b) if b in _UNRESERVED else "%%%02X" % b for b in raw)
+
+
+def canonical_uri(path, normalize=True):
+    """The canonical URI of a path exactly as it came on the wire (bytes).
+    Each segment is encoded once more, so `%3A` becomes `%253A`: that is
+    what non-S3 services compute, and what a client has to sign."""
+    segments = path.split(b"/")[1:]
+    if normalize:
+        kept = []
+        for s in segments:
+            if s == b"..":
+                if kept:
+                    kept.pop()
+            elif s not in (b"", b"."):
+                kept.append(s)
+        if kept and segments[-1] in (b"", b".", b".."):
+            kept.append(b"")
+        segments = kept
+    return "/" + "/".join(uri_encode(s) for s in segments)
+
+
+def canonical_query(query):
+    """Parameters decoded, re-encoded the SigV4 way, sorted by key then value."""
+    pairs = []
+    for part in query.split(b"&"):
+        if part:
+            key, _, value = part.partition(b"=")
+            pairs.append((uri_encode(unquote_to_bytes(key)),
+                          uri_encode(unquote_to_bytes(value))))
+    return "&".join("%s=%s" % kv for kv in sorted(pairs))
+
+
+def canonical_headers(headers, signed):
+    """`name:value\\n` for each signed name: repeated headers joined by
+    commas in arrival order, each value trimmed with inner runs of
+    whitespace (folded lines included) collapsed to one space."""
+    lines = []
+    for name in signed:
+        values = [" ".join(v.split()) for n, v in headers if n.lower() == name]
+        lines.append("%s:%s\n" % (name, ",".join(values)))
+    return "".join(lines)
+
+
+def _hmac(key, text):
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+class AuthError(Exception):
+    """A refused request: the AWS error type and message to answer with.
+    `strings` holds the computed (canonical request, string to sign,
+    signature) when the refusal came after computing them."""
+
+    def __init__(self, error_type, message, strings=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.strings = strings
+
+
+_SIG_MISMATCH = ("The request signature we calculated does not match the "
+                 "signature you provided. Check your AWS Secret Access Key and "
+                 "signing method. Consult the service documentation for details.")
+_BAD_TOKEN = "The security token included in the request is invalid."
+
+
+class SigV4Verifier:
+    """Checks a request's `Authorization: AWS4-HMAC-SHA256 ...` header the
+    way an AWS service does, from the request as received."""
+
+    MAX_SKEW = datetime.timedelta(minutes=5)
+
+    def __init__(self, access_key_id, secret_access_key, region, service,
+                 session_token=None, normalize=True):
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.region = region
+        self.service = service
+        self.session_token = session_token
+        self.normalize = normalize
+
+    def verify(self, method, target, headers, body, now=None):
+        """target: the request target as bytes off the wire; headers: (name,
+        value) pairs in arrival order.  Returns (canonical request, string to
+        sign, signature); raises AuthError."""
+        get = _header_getter(headers)
+        auth = _parse_authorization(get("authorization"))
+        key_id, scope_date, region, service, terminator = auth["credential"]
+        if key_id != self.access_key_id:
+            raise AuthError("UnrecognizedClientException", _BAD_TOKEN)
+        if region != self.region:
+            raise AuthError("InvalidSignatureException",
+                            "Credential should be scoped to a valid region.")
+        if service != self.service:
+            raise AuthError("InvalidSignatureException",
+                            "Credential should be scoped to correct service: "
+                            "'%s'." % self.service)
+        if terminator != "aws4_request":
+            raise AuthError("InvalidSignatureException",
+                            "Credential should be scoped with a valid "
+                            "terminator: 'aws4_request', not '%s'." % terminator)
+        signed = auth["signed_headers"]
+        if "host" not in signed:
+            raise AuthError("InvalidSignatureException",
+                            "'Host' or ':authority' must be a 'SignedHeader' "
+                            "in the AWS Authorization.")
+        amz_date = get("x-amz-date")
+        if amz_date is None:
+            raise AuthError("IncompleteSignatureException",
+                            "Authorization header requires existence of "
+                            "either a 'X-Amz-Date' or a 'Date' header.")
+        if "x-amz-date" not in signed:
+            raise AuthError("InvalidSignatureException",
+                            "'X-Amz-Date' must be a 'SignedHeader' in the AWS "
+                            "Authorization.")
+        self._check_date(amz_date, scope_date, now)
+
+        scope = "/".join(auth["credential"][1:])
+        strings = sigv4_strings(method, target, headers, body, signed,
+                                amz_date, scope, self.secret_access_key,
+                                self.normalize)
+        if not hmac.compare_digest(strings[2], auth["signature"]):
+            raise AuthError("InvalidSignatureException",
+                            "%s\n\nThe Canonical String for this request should "
+                            "have been\n'%s'\n\nThe String-to-Sign should have "
+                            "been\n'%s'\n" % ((_SIG_MISMATCH,) + strings[:2]),
+                            strings)
+        self._check_token(get("x-amz-security-token"), signed, strings)
+        return strings
+
+    def _check_date(self, amz_date, scope_date, now):
+        try:
+            when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+        except ValueError:
+            raise AuthError("IncompleteSignatureException",
+                            "Date must be in ISO-8601 'basic format'. Got '%s'."
+                            % amz_date) from None
+        if scope_date != amz_date[:8]:
+            raise AuthError("InvalidSignatureException",
+                            "Date in Credential scope does not match YYYYMMDD "
+                            "from ISO-8601 version of date from HTTP: '%s' != "
+                            "'%s', from '%s'." % (scope_date, amz_date[:8], amz_date))
+        now = now or datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        if when < now - self.MAX_SKEW:
+            limit = (now - self.MAX_SKEW).strftime("%Y%m%dT%H%M%SZ")
+            raise AuthError("InvalidSignatureException",
+                            "Signature expired: %s is now earlier than %s "
+                            "(%s - 5 min.)" % (amz_date, limit, stamp))
+        if when > now + self.MAX_SKEW:
+            limit = (now + self.MAX_SKEW).strftime("%Y%m%dT%H%M%SZ")
+            raise AuthError("InvalidSignatureException",
+                            "Signature not yet current: %s is still later than "
+                            "%s (%s + 5 min.)" % (amz_date, limit, stamp))
+
+    def _check_token(self, token, signed, strings):
+        """Session credentials: the token must come, match, and be signed;
+        without them, a token is a credential the service does not know."""
+        if self.session_token is None:
+            if token is not None:
+                raise AuthError("UnrecognizedClientException", _BAD_TOKEN, strings)
+            return
+        if token != self.session_token:
+            raise AuthError("UnrecognizedClientException", _BAD_TOKEN, strings)
+        if "x-amz-security-token" not in signed:
+            raise AuthError("InvalidSignatureException",
+                            "'X-Amz-Security-Token' must be a 'SignedHeader' "
+                            "in the AWS Authorization.", strings)
+
+
+def _header_getter(headers):
+    def get(name):
+        values = [v for n, v in headers if n.lower() == name]
+        return values[-1].strip() if values else None
+    return get
+
+
+def _parse_authorization(value):
+    if value is None:
+        raise AuthError("MissingAuthenticationTokenException",
+                        "Missing Authentication Token")
+    algorithm, _, rest = value.partition(" ")
+    if algorithm != "AWS4-HMAC-SHA256":
+        raise AuthError("IncompleteSignatureException",
+                        "Unsupported Authorization Type")
+    params = {}
+    for part in rest.split(","):
+        key, eq, val = part.strip().partition("=")
+        if eq:
+            params[key] = val
+    missing = [k for k in ("Credential", "SignedHeaders", "Signature")
+               if not params.get(k)]
+    if missing:
+        raise AuthError("IncompleteSignatureException",
+                        " ".join("Authorization header requires '%s' parameter."
+                                 % k for k in missing))
+    credential = params["Credential"].split("/")
+    if len(credential) != 5:
+        raise AuthError("IncompleteSignatureException",
+                        "Credential should have 5 parts: key id, date, region, "
+                        "service, aws4_request. Got '%s'." % params["Credential"])
+    return {"credential": credential,
+            "signed_headers": params["SignedHeaders"].split(";"),
+            "signature": params["Signature"]}
+
+
+def sigv4_strings(method, target, headers, body, signed, amz_date, scope,
+                  secret, normalize=True):
+    """(canonical request, string to sign, signature) of a request as
+    received; target is the request target as bytes off the wire."""
+    path, _, query = target.partition(b"?")
+    canonical = "\n".join([method, canonical_uri(path, normalize),
+                           canonical_query(query),
+                           canonical_headers(headers, signed),
+                           ";".join(signed),
+                           hashlib.sha256(body).hexdigest()])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + secret).encode()
+    for part in scope.split("/"):
+        key = _hmac(key, part)
+    return canonical, to_sign, hmac.new(key, to_sign.encode(),
+                                        hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Scripted behaviour
+# ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Reply:
+    """What a fake does for one request.  Every field is optional; the
+    defaults give a prompt, well-formed echo answer.
+
+    text            the answer (default "You said: <last user message>")
+    pieces          the deltas (default: text split into words, spaces kept)
+    delay           seconds before each delta
+    first_delay     seconds before the first byte of the response
+    status          answer this HTTP error instead, before any stream
+    error_type      its type (Bedrock x-amzn-ErrorType / OpenAI error.type);
+                    default from the status
+    message         the error's message (status or in-stream); default stock
+    exception_after after n deltas, an in-stream error, then the end
+    exception_type  Bedrock's in-stream exception (modelStreamErrorException)
+    corrupt_after   after n deltas, a damaged message (bad CRC / bad JSON)
+    hang_after      after n deltas, send nothing until the client leaves or
+                    the fake stops (non-streaming: never answer)
+    stop_reason     Bedrock stopReason (OpenAI: end_turn->stop,
+                    max_tokens->length, others as given)
+    usage           (input, output) tokens; default: words of the prompt,
+                    number of pieces
+    """
+    text: Optional[str] = None
+    pieces: Optional[list] = None
+    delay: float = 0.0
+    first_delay: float = 0.0
+    status: Optional[int] = None
+    error_type: Optional[str] = None
+    message: Optional[str] = None
+    exception_after: Optional[int] = None
+    exception_type: str = "modelStreamErrorException"
+    corrupt_after: Optional[int] = None
+    hang_after: Optional[int] = None
+    stop_reason: str = "end_turn"
+    usage: Optional[tuple] = None
+
+    def pieces_for(self, default_text):
+        if self.pieces is not None:
+            return list(self.pieces)
+        return split_pieces(self.text if self.text is not None else default_text)
+
+    def usage_for(self, prompt_words, pieces):
+        return self.usage or (prompt_words, len(pieces))
+
+
+def split_pieces(text):
+    """Word-ish deltas that keep their spaces, so they join back to text."""
+    return re.findall(r"\s*\S+\s*|\s+", text) if text else []
+
+
+def numbered_pieces(count):
+    """count short pieces, for the benchmark's fixed-size answers."""
+    return ["w%d " % i for i in range(1, count + 1)]
+
+
+class _ClientGone(Exception):
+    """The client closed its connection while we still had things to send."""
+
+
+class _Stopping(Exception):
+    """The fake is being stopped: end whatever is in progress."""
+
+
+# ---------------------------------------------------------------------------
+# HTTP plumbing shared by the fakes
+# ---------------------------------------------------------------------------
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False          # stop() must not wait for hung streams
+    request_queue_size = 128        # the benchmark opens many at once
+
+    def __init__(self, fake, port, handler):
+        self.fake = fake
+        super().__init__(("127.0.0.1", port), handler)
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, _Stopping)):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive (and Expect: 100-continue, which the base
+    class answers), chunked streaming, and a watch on the client while a
+    stream pauses so a client that leaves is noticed at once."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def setup(self):
+        super().setup()
+        self.fake = self.server.fake
+        self.fake._track(self.connection, True)
+
+    def finish(self):
+        self.fake._track(self.connection, False)
+        super().finish()
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def dispatch(self):
+        raise NotImplementedError
+
+    # -- request -------------------------------------------------------
+    @property
+    def raw_target(self):
+        """The request target's bytes as they came (http.server decoded
+        them as Latin-1)."""
+        return self.path.encode("latin-1")
+
+    def read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                body += self.rfile.read(size)
+                self.rfile.readline()
+                if size == 0:
+                    return body
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    @staticmethod
+    def parse_json(body):
+        try:
+            return json.loads(body) if body else None
+        except ValueError:
+            return None
+
+    def record(self, parsed, model_id=None, signature_ok=True, stream=False):
+        headers = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = headers[key] + ", " + value if key in headers else value
+        self.fake._record({"method": self.command, "path": self.path,
+                           "model_id": model_id, "headers": headers,
+                           "body": parsed, "signature_ok": signature_ok,
+                           "stream": stream})
+
+    # -- response ------------------------------------------------------
+    def send_json(self, status, obj, headers=()):
+        data = _compact(obj).encode()
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def pause_until(self, deadline):
+        """Wait until time.monotonic() reaches deadline (None: for ever),
+        raising _ClientGone as soon as the client hangs up and _Stopping
+        when the fake stops."""
+        stopping = self.fake._stopping
+        while True:
+            step = 0.05
+            if deadline is not None:
+                step = min(step, deadline - time.monotonic())
+                if step <= 0:
+                    return
+            readable = select.select([self.connection], [], [], step)[0]
+            if stopping.is_set():
+                raise _Stopping()
+            if readable:
+                try:
+                    peeked = self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    raise _ClientGone() from None
+                if not peeked:
+                    raise _ClientGone()
+                stopping.wait(step)   # a pipelined request: not a hang-up
+
+    def run_stream(self, produce):
+        """Run produce(), counting a client that leaves before the end."""
+        try:
+            produce()
+        except _ClientGone:
+            self.fake._note_disconnect()
+            self.close_connection = True
+        except _Stopping:
+            self.close_connection = True
+
+
+class _Stream:
+    """One streamed response body.  Data is written in bursts: whatever was
+    produced between two pauses goes out together, so several messages can
+    share one write; with `split`, a burst is also cut at random points
+    into a few writes a millisecond apart, so a message often arrives in
+    pieces.  Clients must decode incrementally to cope with both."""
+
+    def __init__(self, handler, status, content_type, headers=(), split=True,
+                 seed=0):
+        self.handler = handler
+        self.split = split
+        self.rng = random.Random(seed)
+        self.pending = b""
+        # nginx's proxy_pass speaks HTTP/1.0 unless told otherwise
+        self.chunked = handler.request_version != "HTTP/1.0"
+        handler.send_response(status)
+        for name, value in headers:
+            handler.send_header(name, value)
+        handler.send_header("Content-Type", content_type)
+        if self.chunked:
+            handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            handler.send_header("Connection", "close")
+            handler.close_connection = True
+        handler.end_headers()
+
+    def send(self, data):
+        self.pending += data
+
+    def flush(self):
+        data, self.pending = self.pending, b""
+        if not data:
+            return
+        cuts = []
+        if self.split and len(data) > 1:
+            cuts = sorted(self.rng.sample(range(1, len(data)),
+                                          min(len(data) - 1, self.rng.randint(0, 2))))
+        for n, (a, b) in enumerate(zip([0] + cuts, cuts + [len(data)])):
+            if n:
+                time.sleep(0.001)
+            self._write(data[a:b])
+
+    def wait_until(self, deadline):
+        """Pace the stream: flush, then wait, when there is time to wait."""
+        if deadline > time.monotonic():
+            self.flush()
+            self.handler.pause_until(deadline)
+
+    def hang(self):
+        self.flush()
+        self.handler.pause_until(None)
+
+    def end(self):
+        self.flush()
+        if self.chunked:
+            self._raw(b"0\r\n\r\n")
+
+    def _write(self, data):
+        self._raw(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
+
+    def _raw(self, data):
+        try:
+            self.handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            if self.handler.fake._stopping.is_set():
+                raise _Stopping() from None
+            raise _ClientGone() from None
+
+
+class FakeServer:
+    """What every fake shares: a threaded HTTP server on loopback, the queue
+    of scripted replies, and the record of what clients sent."""
+
+    handler = _Handler
+
+    def __init__(self, port=0):
+        self.default = Reply()
+        self._queue = collections.deque()
+        self._requests = []
+        self._disconnects = 0
+        self._lock = threading.Condition()
+        self._stopping = threading.Event()
+        self._connections = set()
+        self._server = _HTTPServer(self, port, self.handler)
+        self._thread = None
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Returns promptly even with streams hanging: they are woken and
+        their connections shut."""
+        self._stopping.set()
+        if self._thread:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+        with self._lock:
+            for conn in list(self._connections):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- scripting -----------------------------------------------------
+    def script(self, *replies):
+        """Queue behaviours, used in order, one per accepted request; once
+        they are used up, `self.default` applies."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    def _next_reply(self):
+        with self._lock:
+            return self._queue.popleft() if self._queue else self.default
+
+    # -- record --------------------------------------------------------
+    @property
+    def requests(self):
+        """Every request received, oldest first: dicts with method, path,
+        model_id, headers (lower-case names), body (parsed JSON or None),
+        signature_ok and stream."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def disconnects(self):
+        """How many clients went away before their answer ended."""
+        with self._lock:
+            return self._disconnects
+
+    def wait_requests(self, n, timeout=5.0):
+        """The requests once at least n have arrived; AssertionError if they
+        do not within timeout seconds."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._requests) >= n, timeout):
+                raise AssertionError("%s: %d requests after %.1fs, wanted %d"
+                                     % (type(self).__name__, len(self._requests),
+                                        timeout, n))
+            return list(self._requests)
+
+    def _record(self, entry):
+        with self._lock:
+            self._requests.append(entry)
+            self._lock.notify_all()
+
+    def _note_disconnect(self):
+        with self._lock:
+            self._disconnects += 1
+
+    def _track(self, conn, open_):
+        with self._lock:
+            (self._connections.add if open_ else self._connections.discard)(conn)
+
+    def _sequence(self):
+        """A number per request, seeding its stream's split points so that
+        a failing run can be replayed."""
+        with self._lock:
+            return len(self._requests)
+
+
+# ---------------------------------------------------------------------------
+# Amazon Bedrock Runtime
+# ---------------------------------------------------------------------------
+
+_BEDROCK_ERRORS = {
+    400: ("ValidationException", "Validation error in the request."),
+    403: ("AccessDeniedException",
+          "You don't have access to the model with the specified model ID."),
+    404: ("ResourceNotFoundException", "The requested resource was not found."),
+    408: ("ModelTimeoutException", "The model took too long to respond."),
+    424: ("ModelErrorException", "The model returned an error."),
+    429: ("ThrottlingException",
+          "Too many requests, please wait before trying again."),
+    500: ("InternalServerException",
+          "The server encountered an internal error while processing the request."),
+    503: ("ServiceUnavailableException", "Bedrock is unable to process your request."),
+}
+
+# Real Bedrock names the error type followed by the Coral namespace; a
+# client must read up to the ':'.
+_ERROR_NAMESPACE = {
+    "auth": ":http://internal.amazon.com/coral/com.amazon.coral.service/",
+    "service": ":http://internal.amazon.com/coral/com.amazon.bedrock/",
+}
+
+_CONVERSE_KEYS = {"messages", "system", "inferenceConfig", "toolConfig",
+                  "guardrailConfig", "additionalModelRequestFields",
+                  "additionalModelResponseFieldPaths", "promptVariables",
+                  "requestMetadata", "performanceConfig"}
+_INFERENCE_KEYS = {"maxTokens", "temperature", "topP", "stopSequences"}
+_PADDING = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_block(block, role, where):
+    """A Converse content block: text (not blank), or a tool use (assistant)
+    or tool result (user)."""
+    if not isinstance(block, dict) or len(block) != 1:
+        return "%s must be an object with exactly one member." % where
+    kind, value = next(iter(block.items()))
+    if kind == "text":
+        if not isinstance(value, str):
+            return "%s.text must be a string." % where
+        if not value.strip():
+            return ("The text field in the ContentBlock object at %s is blank. "
+                    "Add text to the text field, and try again." % where)
+        return None
+    if kind == "toolUse" and role == "assistant":
+        if not (isinstance(value, dict) and isinstance(value.get("toolUseId"), str)
+                and isinstance(value.get("name"), str)
+                and isinstance(value.get("input"), dict)):
+            return "%s.toolUse needs toolUseId, name and an input object." % where
+        return None
+    if kind == "toolResult" and role == "user":
+        if not (isinstance(value, dict) and isinstance(value.get("toolUseId"), str)
+                and isinstance(value.get("content"), list)
+                and value.get("status", "success") in ("success", "error")):
+            return "%s.toolResult needs toolUseId and a content list." % where
+        return None
+    return "%s: a %s message cannot hold a %s block." % (where, role, kind)
+
+
+def converse_problem(body):
+    """Why Bedrock would refuse this Converse body, or None."""
+    if not isinstance(body, dict):
+        return "Malformed input request, please reformat your input and try again."
+    extra = sorted(set(body) - _CONVERSE_KEYS)
+    if extra:
+        return "extraneous key [%s] is not permitted" % extra[0]
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "The messages field is required and must not be empty."
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or set(m) != {"role", "content"}:
+            return "messages.%d must have exactly role and content." % i
+        want = "user" if i % 2 == 0 else "assistant"
+        if m["role"] != want:
+            if i == 0:
+                return ("A conversation must start with a user message. Try "
+                        "again with a conversation that starts with a user message.")
+            return ("A conversation must alternate between user and assistant "
+                    "roles. Make sure the conversation alternates between user "
+                    "and assistant roles and try again.")
+        if not isinstance(m["content"], list) or not m["content"]:
+            return "messages.%d.content must be a non-empty list." % i
+        for j, block in enumerate(m["content"]):
+            problem = _check_block(block, m["role"], "messages.%d.content.%d" % (i, j))
+            if problem:
+                return problem
+    system = body.get("system", [])
+    if not isinstance(system, list):
+        return "system must be a list."
+    for i, block in enumerate(system):
+        if not (isinstance(block, dict) and set(block) == {"text"}
+                and isinstance(block["text"], str) and block["text"].strip()):
+            return "system.%d must be {\"text\": <non-blank string>}." % i
+    return _inference_problem(body.get("inferenceConfig", {}))
+
+
+def _inference_problem(config):
+    if not isinstance(config, dict):
+        return "inferenceConfig must be an object."
+    extra = sorted(set(config) - _INFERENCE_KEYS)
+    if extra:
+        return "inferenceConfig: extraneous key [%s] is not permitted" % extra[0]
+    if "maxTokens" in config:
+        v = config["maxTokens"]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            return ("1 validation error detected: Value '%s' at "
+                    "'inferenceConfig.maxTokens' failed to satisfy constraint: "
+                    "Member must have value greater than or equal to 1" % v)
+    for name in ("temperature", "topP"):
+        if name in config and not (_is_number(config[name]) and 0 <= config[name] <= 1):
+            return ("1 validation error detected: Value '%s' at "
+                    "'inferenceConfig.%s' failed to satisfy constraint: Member "
+                    "must be between 0 and 1" % (config[name], name))
+    stops = config.get("stopSequences", [])
+    if not (isinstance(stops, list) and all(isinstance(s, str) for s in stops)):
+        return "inferenceConfig.stopSequences must be a list of strings."
+    return None
+
+
+def _converse_texts(body):
+    """(every prompt text, the last user message's text)."""
+    texts = [b["text"] for b in body.get("system", [])]
+    last_user = ""
+    for m in body["messages"]:
+        said = [b["text"] for b in m["content"] if "text" in b]
+        texts += said
+        if m["role"] == "user":
+            last_user = " ".join(said)
+    return texts, last_user
+
+
+class _BedrockHandler(_Handler):
+    PATH = re.compile(r"/model/([^/?]+)/(converse|converse-stream)")
+
+    def dispatch(self):
+        started = time.monotonic()
+        body = self.read_body()
+        match = self.PATH.fullmatch(self.path.split("?")[0])
+        parsed = self.parse_json(body)
+        if self.command != "POST" or not match:
+            self.record(parsed, signature_ok=False)
+            return self.send_error_json(404, "UnknownOperationException",
+                                        "Unknown operation", "service")
+        streaming = match[2] == "converse-stream"
+        try:
+            self.fake.authorize(self.command, self.raw_target,
+                                self.headers.items(), body)
+            auth_error = None
+        except AuthError as e:
+            auth_error = e
+        self.record(parsed, unquote(match[1]), auth_error is None, streaming)
+        if auth_error:
+            return self.send_error_json(403, auth_error.error_type,
+                                        auth_error.message, "auth")
+        problem = converse_problem(parsed)
+        if problem:
+            return self.send_error_json(400, "ValidationException", problem, "service")
+        reply = self.fake._next_reply()
+        self.run_stream(lambda: self.answer(reply, parsed, streaming, started))
+
+    def send_error_json(self, status, error_type, message, namespace):
+        self.send_json(status, {"message": message}, [
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+            ("x-amzn-ErrorType", error_type + _ERROR_NAMESPACE[namespace])])
+
+    def answer(self, reply, body, streaming, started):
+        begin = time.monotonic() + reply.first_delay
+        self.pause_until(begin)
+        if reply.status:
+            error_type, message = _BEDROCK_ERRORS.get(reply.status,
+                                                      _BEDROCK_ERRORS[500])
+            return self.send_error_json(reply.status, reply.error_type or error_type,
+                                        reply.message or message, "service")
+        texts, last_user = _converse_texts(body)
+        pieces = reply.pieces_for("You said: " + last_user)
+        usage_in, usage_out = reply.usage_for(sum(len(t.split()) for t in texts), pieces)
+        usage = {"inputTokens": usage_in, "outputTokens": usage_out,
+                 "totalTokens": usage_in + usage_out}
+        if streaming:
+            return self.stream(reply, pieces, usage, begin, started)
+        if reply.hang_after is not None:
+            self.pause_until(None)
+        self.pause_until(begin + reply.delay * len(pieces))
+        self.send_json(200, {
+            "output": {"message": {"role": "assistant",
+                                   "content": [{"text": "".join(pieces)}]}},
+            "stopReason": reply.stop_reason, "usage": usage,
+            "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)}},
+            [("x-amzn-RequestId", str(uuid.uuid4()))])
+
+    def stream(self, reply, pieces, usage, begin, started):
+        out = _Stream(self, 200, "application/vnd.amazon.eventstream",
+                      [("x-amzn-RequestId", str(uuid.uuid4()))],
+                      seed=self.fake._sequence())
+        out.send(event_message("messageStart", {"role": "assistant"}))
+        for i in range(len(pieces) + 1):
+            if i == reply.exception_after:
+                out.send(exception_message(
+                    reply.exception_type,
+                    reply.message or "The model stream ended with an error."))
+                return out.end()
+            if i == reply.corrupt_after:
+                frame = bytearray(self.delta(out, pieces[i] if i < len(pieces) else "x"))
+                frame[-1] ^= 0xFF
+                out.send(bytes(frame))
+                return out.end()
+            if i == reply.hang_after:
+                out.hang()
+            if i == len(pieces):
+                break
+            out.wait_until(begin + (i + 1) * reply.delay)
+            out.send(self.delta(out, pieces[i]))
+        out.send(event_message("contentBlockStop", {"contentBlockIndex": 0}))
+        out.send(event_message("messageStop", {"stopReason": reply.stop_reason}))
+        out.send(event_message("metadata", {
+            "usage": usage,
+            "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)}}))
+        out.end()
+
+    @staticmethod
+    def delta(out, text):
+        """A text delta with Bedrock's random-length padding field `p`."""
+        return event_message("contentBlockDelta", {
+            "contentBlockIndex": 0, "delta": {"text": text},
+            "p": _PADDING[:out.rng.randint(1, len(_PADDING))]})
+
+
+class FakeBedrock(FakeServer):
+    """Amazon Bedrock Runtime's Converse and ConverseStream, behind SigV4
+    (or a Bedrock API key as a bearer token, when one is configured)."""
+
+    handler = _BedrockHandler
+
+    def __init__(self, access_key_id=DEFAULT_ACCESS_KEY_ID,
+                 secret_access_key=DEFAULT_SECRET_ACCESS_KEY, session_token=None,
+                 region="us-east-1", bearer_token=None, port=0):
+        super().__init__(port)
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.session_token = session_token
+        self.region = region
+        self.bearer_token = bearer_token
+        self.verifier = SigV4Verifier(access_key_id, secret_access_key, region,
+                                      "bedrock", session_token)
+
+    def authorize(self, method, target, headers, body):
+        """Raises AuthError unless the request carries a valid signature or
+        the configured API key."""
+        auth = _header_getter(headers)("authorization") or ""
+        if auth.startswith("Bearer "):
+            if self.bearer_token is None or not hmac.compare_digest(
+                    auth[7:].strip(), self.bearer_token):
+                raise AuthError("UnrecognizedClientException", _BAD_TOKEN)
+            return
+        self.verifier.verify(method, target, headers, body)
+
+
+# ---------------------------------------------------------------------------
+# OpenAI-compatible chat completions
+# ---------------------------------------------------------------------------
+
+_OPENAI_ERRORS = {
+    400: ("invalid_request_error", None, "Bad request."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
+    429: ("requests", "rate_limit_exceeded",
+          "Rate limit reached for requests. Please try again in 1s."),
+    500: ("server_error", None,
+          "The server had an error while processing your request. Sorry about that!"),
+    503: ("server_error", None,
+          "The engine is currently overloaded, please try again later."),
+}
+_CHAT_KEYS = {"model", "messages", "stream", "stream_options", "temperature",
+              "top_p", "max_tokens", "max_completion_tokens", "stop", "user", "seed"}
+_FINISH = {"end_turn": "stop", "max_tokens": "length"}
+
+
+def _openai_error(message, type_="invalid_request_error", code=None, param=None):
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def chat_problem(body):
+    """(message, param): why an OpenAI-compatible server would refuse this
+    chat body, or (None, None)."""
+    if not isinstance(body, dict):
+        return "We could not parse the JSON body of your request.", None
+    extra = sorted(set(body) - _CHAT_KEYS)
+    if extra:
+        return "Unrecognized request argument supplied: %s" % extra[0], extra[0]
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return "you must provide a model parameter", "model"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "[] is too short - 'messages'", "messages"
+    for i, m in enumerate(messages):
+        if not (isinstance(m, dict) and set(m) <= {"role", "content", "name"}
+                and m.get("role") in ("system", "user", "assistant")
+                and isinstance(m.get("content"), str)):
+            return ("messages[%d] must be {role: system|user|assistant, "
+                    "content: string}" % i), "messages.%d" % i
+    if not isinstance(body.get("stream", False), bool):
+        return "stream must be a boolean", "stream"
+    if "stream_options" in body:
+        if body.get("stream") is not True:
+            return ("The 'stream_options' parameter is only allowed when "
+                    "'stream' is enabled."), "stream_options"
+        opts = body["stream_options"]
+        if not (isinstance(opts, dict) and set(opts) <= {"include_usage"}
+                and isinstance(opts.get("include_usage", False), bool)):
+            return "stream_options must be {include_usage: bool}", "stream_options"
+    t = body.get("temperature", 1)
+    if not (_is_number(t) and 0 <= t <= 2):
+        return "%s is greater than the maximum of 2 - 'temperature'" % t, "temperature"
+    for name in ("max_tokens", "max_completion_tokens"):
+        v = body.get(name, 1)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            return "%s must be a positive integer" % name, name
+    return None, None
+
+
+def embedding(text, dimensions):
+    """A deterministic unit vector for text: equal texts, equal vectors."""
+    values = []
+    counter = 0
+    while len(values) < dimensions:
+        digest = hashlib.sha256(b"%d:%s" % (counter, text.encode())).digest()
+        values += [v / 2**31 for v in struct.unpack(">8i", digest)]
+        counter += 1
+    values = values[:dimensions]
+    norm = sum(v * v for v in values) ** 0.5 or 1.0
+    return [v / norm for v in values]
+
+
+class _OpenAIHandler(_Handler):
+
+    def dispatch(self):
+        body = self.read_body()
+        route = self.path.split("?")[0]
+        auth = self.headers.get("Authorization")
+        key_ok = auth is not None and hmac.compare_digest(
+            auth.strip(), "Bearer " + self.fake.api_key)
+        parsed = self.parse_json(body)
+        fields = parsed if isinstance(parsed, dict) else {}
+        self.record(parsed, fields.get("model"), key_ok, fields.get("stream") is True)
+        if self.command != "POST" or route not in ("/v1/chat/completions",
+                                                   "/v1/embeddings"):
+            return self.send_json(404, _openai_error(
+                "Invalid URL (%s %s)" % (self.command, route)))
+        if auth is None:
+            return self.send_json(401, _openai_error(
+                "You didn't provide an API key. You need to provide your API "
+                "key in an Authorization header using Bearer auth (i.e. "
+                "Authorization: Bearer YOUR_KEY)."))
+        if not key_ok:
+            return self.send_json(401, _openai_error(
+                "Incorrect API key provided.", code="invalid_api_key"))
+        if route == "/v1/embeddings":
+            return self.embeddings(parsed)
+        message, param = chat_problem(parsed)
+        if message:
+            return self.send_json(400, _openai_error(message, param=param))
+        reply = self.fake._next_reply()
+        self.run_stream(lambda: self.answer(reply, parsed))
+
+    def embeddings(self, body):
+        inputs = body.get("input") if isinstance(body, dict) else None
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        dims = body.get("dimensions", 1024) if isinstance(body, dict) else 0
+        if not (isinstance(inputs, list) and inputs
+                and all(isinstance(s, str) and s for s in inputs)
+                and isinstance(body.get("model"), str)
+                and isinstance(dims, int) and not isinstance(dims, bool) and dims > 0):
+            return self.send_json(400, _openai_error(
+                "embeddings need model, input (a non-empty string or list of "
+                "them) and optional positive integer dimensions"))
+        words = sum(len(s.split()) for s in inputs)
+        self.send_json(200, {
+            "object": "list", "model": body["model"],
+            "data": [{"object": "embedding", "index": i,
+                      "embedding": embedding(s, dims)} for i, s in enumerate(inputs)],
+            "usage": {"prompt_tokens": words, "total_tokens": words}})
+
+    def answer(self, reply, body):
+        begin = time.monotonic() + reply.first_delay
+        self.pause_until(begin)
+        if reply.status:
+            type_, code, message = _OPENAI_ERRORS.get(reply.status, _OPENAI_ERRORS[500])
+            headers = [("Retry-After", "1")] if reply.status == 429 else []
+            return self.send_json(reply.status, _openai_error(
+                reply.message or message, reply.error_type or type_, code), headers)
+        last_user = [m["content"] for m in body["messages"] if m["role"] == "user"]
+        pieces = reply.pieces_for("You said: " + (last_user[-1] if last_user else ""))
+        prompt, completion = reply.usage_for(
+            sum(len(m["content"].split()) for m in body["messages"]), pieces)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion,
+                 "total_tokens": prompt + completion}
+        finish = _FINISH.get(reply.stop_reason, reply.stop_reason)
+        ident = "chatcmpl-" + uuid.uuid4().hex[:24]
+        if body.get("stream"):
+            include_usage = body.get("stream_options", {}).get("include_usage", False)
+            return self.stream(reply, pieces, usage if include_usage else None,
+                               finish, ident, body["model"], begin)
+        if reply.hang_after is not None:
+            self.pause_until(None)
+        self.pause_until(begin + reply.delay * len(pieces))
+        self.send_json(200, {
+            "id": ident, "object": "chat.completion", "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": finish,
+                         "message": {"role": "assistant", "content": "".join(pieces)}}],
+            "usage": usage})
+
+    def stream(self, reply, pieces, usage, finish, ident, model, begin):
+        out = _Stream(self, 200, "text/event-stream",
+                      [("Cache-Control", "no-cache")], seed=self.fake._sequence())
+        created = int(time.time())
+
+        def chunk(delta, finish_reason=None, choices=True):
+            obj = {"id": ident, "object": "chat.completion.chunk",
+                   "created": created, "model": model,
+                   "choices": [{"index": 0, "delta": delta,
+                                "finish_reason": finish_reason}] if choices else []}
+            if usage is not None:   # as OpenAI does: null until the last chunk
+                obj["usage"] = None if choices else usage
+            out.send(b"data: " + _compact(obj).encode() + b"\n\n")
+
+        chunk({"role": "assistant"})
+        for i in range(len(pieces) + 1):
+            if i == reply.exception_after:
+                out.send(b"data: " + _compact({"error": {
+                    "message": reply.message or "The server had an error while "
+                    "processing your request.", "type": "server_error"}}).encode()
+                    + b"\n\n")
+                self.close_connection = True
+                return out.end()
+            if i == reply.corrupt_after:
+                out.send(b'data: {"id":"' + ident.encode() + b'","choices":[{"delta\n\n')
+                return out.end()
+            if i == reply.hang_after:
+                out.hang()
+            if i == len(pieces):
+                break
+            out.wait_until(begin + (i + 1) * reply.delay)
+            chunk({"content": pieces[i]})
+        chunk({}, finish)
+        if usage is not None:
+            chunk(None, choices=False)
+        out.send(b"data: [DONE]\n\n")
+        out.end()
+
+
+class FakeOpenAI(FakeServer):
+    """An OpenAI-compatible server: /v1/chat/completions (streamed or not)
+    and a minimal /v1/embeddings, behind a bearer API key."""
+
+    handler = _OpenAIHandler
+
+    def __init__(self, api_key=DEFAULT_API_KEY, port=0):
+        super().__init__(port)
+        self.api_key = api_key
+
+
+# ---------------------------------------------------------------------------
+# A plain SSE server: the benchmark's yardstick for nginx proxy_pass
+# ---------------------------------------------------------------------------
+
+class _SSEHandler(_Handler):
+
+    def dispatch(self):
+        self.record(self.parse_json(self.read_body()))
+        reply = self.fake._next_reply()
+        self.run_stream(lambda: self.answer(reply))
+
+    def answer(self, reply):
+        begin = time.monotonic() + reply.first_delay
+        self.pause_until(begin)
+        out = _Stream(self, 200, "text/event-stream",
+                      [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")],
+                      split=False)
+        pieces = reply.pieces_for("Hello from the SSE fake.")
+        for i, piece in enumerate(pieces):
+            out.wait_until(begin + (i + 1) * reply.delay)
+            out.send(b"event: message\ndata: "
+                     + _compact({"content": piece}).encode() + b"\n\n")
+            out.flush()
+        out.send(b"event: done\ndata: {}\n\n")
+        out.end()
+
+
+class FakeSSE(FakeServer):
+    """GET or POST any path: a text/event-stream of `message` events, one
+    per piece, then `done`.  Each event is written as it is produced."""
+
+    handler = _SSEHandler
+
+
+# ---------------------------------------------------------------------------
+# selftest: the encoder, decoder and verifier against the conformance data
+# ---------------------------------------------------------------------------
+
+def vectors_dir():
+    return os.environ.get("MANGOO_VECTORS") or os.path.join(TOP, "..", "shared",
+                                                            "vectors")
+
+
+def _read(path, mode="r"):
+    with open(path, mode) as f:
+        return f.read()
+
+
+def _vector_headers(decoded):
+    out = []
+    for h in decoded["headers"]:
+        value = h["value"]
+        if h["type"] in (6, 7, 9):
+            value = base64.b64decode(value)
+            value = value.decode() if h["type"] == 7 else value
+        out.append((h["name"], h["type"], value))
+    return out
+
+
+def selftest_eventstream(root):
+    """Returns ({check: (passed, run)}, failure messages)."""
+    failures = []
+    counts = {"encoded": [0, 0], "decoded": [0, 0], "rejected": [0, 0]}
+
+    def check(kind, ok, why):
+        counts[kind][1] += 1
+        counts[kind][0] += ok
+        if not ok:
+            failures.append("eventstream %s: %s" % (kind, why))
+
+    for name in sorted(os.listdir(os.path.join(root, "decoded", "positive"))):
+        decoded = json.loads(_read(os.path.join(root, "decoded", "positive", name)))
+        encoded = _read(os.path.join(root, "encoded", "positive", name), "rb")
+        headers = _vector_headers(decoded)
+        payload = base64.b64decode(decoded["payload"])
+        check("encoded", encode_message(headers, payload) == encoded,
+              "%s: bytes differ" % name)
+        try:
+            got = EventStreamDecoder().feed(encoded)
+        except EventStreamError as e:
+            got = str(e)
+        check("decoded", isinstance(got, list) and len(got) == 1
+              and got[0].headers == headers and got[0].payload == payload,
+              "%s: got %r" % (name, got))
+    for name in sorted(os.listdir(os.path.join(root, "encoded", "negative"))):
+        want = _read(os.path.join(root, "decoded", "negative", name)).strip()
+        try:
+            got = "accepted: %r" % EventStreamDecoder().feed(
+                _read(os.path.join(root, "encoded", "negative", name), "rb"))
+        except EventStreamError as e:
+            got = str(e)
+        check("rejected", got == want, "%s: want %r, got %r" % (name, want, got))
+    return counts, failures
+
+
+def _parse_signed_request(text):
+    """(method, target bytes, [(name, value)], body) from a vector file;
+    folded header lines continue the previous value."""
+    head, _, body = text.partition(b"\n\n")
+    lines = head.split(b"\n")
+    method, _, rest = lines[0].partition(b" ")
+    target = rest.rsplit(b" HTTP/", 1)[0]
+    headers = []
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            name, value = headers.pop()
+            headers.append((name, value + "\n" + line.decode()))
+        else:
+            name, _, value = line.decode().partition(":")
+            headers.append((name, value))
+    return method.decode(), target, headers, body
+
+
+def selftest_sigv4(root):
+    """Returns (cases run, failure messages, notes)."""
+    failures, notes, runs = [], [], 0
+    for case in sorted(os.listdir(root)):
+        folder = os.path.join(root, case)
+        ctx = json.loads(_read(os.path.join(folder, "context.json")))
+        creds = ctx["credentials"]
+        now = datetime.datetime.strptime(ctx["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+        verifier = SigV4Verifier(creds["access_key_id"], creds["secret_access_key"],
+                                 ctx["region"], ctx["service"], creds.get("token"),
+                                 ctx["normalize"])
+        method, target, headers, body = _parse_signed_request(
+            _read(os.path.join(folder, "header-signed-request.txt"), "rb"))
+        want = tuple(_read(os.path.join(folder, "header-%s.txt" % part))
+                     for part in ("canonical-request", "string-to-sign", "signature"))
+        runs += 1
+        refusal = None
+        try:
+            got = verifier.verify(method, target, headers, body, now)
+        except AuthError as e:
+            got, refusal = e.strings, e
+        if got != want:
+            failures.append("sigv4 %s: %s" % (
+                case, refusal.message if refusal and not got else
+                "computed strings differ:\n%r\n%r" % (got, want)))
+        elif refusal and not ctx.get("omit_session_token"):
+            failures.append("sigv4 %s: refused: %s" % (case, refusal.message))
+        elif ctx.get("omit_session_token"):
+            if refusal is None:
+                failures.append("sigv4 %s: accepted a session token left "
+                                "out of the signature" % case)
+            else:
+                notes.append("%s: strings and signature match; refused as "
+                             "intended (%s)" % (case, refusal.message))
+    return runs, failures, notes
+
+
+def selftest():
+    root = vectors_dir()
+    if not os.path.isdir(root):
+        print("selftest: conformance vectors not found at %s "
+              "(set MANGOO_VECTORS)" % root)
+        return 1
+    es_counts, es_failures = selftest_eventstream(os.path.join(root, "eventstream"))
+    sv_runs, sv_failures, notes = selftest_sigv4(os.path.join(root, "sigv4"))
+    for line in es_failures + sv_failures:
+        print("FAIL", line)
+    print("eventstream: %d/%d positive vectors encoded byte-exact, %d/%d "
+          "decoded, %d/%d negative vectors rejected with their error"
+          % tuple(n for kind in ("encoded", "decoded", "rejected")
+                  for n in es_counts[kind]))
+    print("sigv4: %d/%d header-signing cases matched (canonical request, "
+          "string to sign, signature, verdict)" % (sv_runs - len(sv_failures), sv_runs))
+    for note in notes:
+        print("sigv4:   " + note)
+    print("sigv4: the %d query-signing twins (presigned URLs) do not apply: "
+          "Bedrock clients sign headers, and the fake accepts only that" % sv_runs)
+    ok = not (es_failures or sv_failures)
+    print("selftest: %s" % ("OK" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+def _serve(fake):
+    """Run until SIGTERM or SIGINT."""
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    fake.start()
+    print("%s listening on %s" % (type(fake).__name__, fake.url), flush=True)
+    done.wait()
+    fake.stop()
+    return 0
+
+
+def _default_reply(args):
+    return Reply(delay=args.delay_ms / 1000.0,
+                 first_delay=args.first_delay_ms / 1000.0,
+                 pieces=numbered_pieces(args.pieces) if args.pieces is not None else None)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+
+    def server(name, help_):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--port", type=int, default=0)
+        p.add_argument("--delay-ms", type=float, default=0.0,
+                       help="before each piece")
+        p.add_argument("--first-delay-ms", type=float, default=0.0,
+                       help="before the first byte")
+        p.add_argument("--pieces", type=int, default=None,
+                       help="answer with this many pieces (default: an echo)")
+        return p
+
+    p = server("bedrock", "fake Bedrock Runtime (Converse, ConverseStream)")
+    p.add_argument("--access-key", default=DEFAULT_ACCESS_KEY_ID)
+    p.add_argument("--secret-key", default=DEFAULT_SECRET_ACCESS_KEY)
+    p.add_argument("--session-token")
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--bearer-token", help="also accept this Bedrock API key")
+    p = server("openai", "fake OpenAI-compatible server")
+    p.add_argument("--api-key", default=DEFAULT_API_KEY)
+    p = server("sse", "plain SSE server, the yardstick for nginx proxy_pass")
+    p.set_defaults(pieces=20)
+    sub.add_parser("selftest", help="check the encoder and verifier against "
+                                    "the conformance vectors")
+    args = parser.parse_args(argv)
+
+    if args.mode == "selftest":
+        return selftest()
+    if args.mode == "bedrock":
+        fake = FakeBedrock(args.access_key, args.secret_key, args.session_token,
+                           args.region, args.bearer_token, port=args.port)
+    elif args.mode == "openai":
+        fake = FakeOpenAI(args.api_key, port=args.port)
+    else:
+        fake = FakeSSE(port=args.port)
+    fake.default = _default_reply(args)
+    return _serve(fake)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
