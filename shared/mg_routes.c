@@ -14,6 +14,11 @@ const mg_route_t mg_routes[] = {
     { "PATCH",  "/api/v1/bots/{id}", "bots.update", 0 },
     { "DELETE", "/api/v1/bots/{id}", "bots.delete", 0 },
 
+    { "GET",    "/api/v1/chats",      "chats.list",   0 },
+    { "GET",    "/api/v1/chats/{id}", "chats.get",    0 },
+    { "PATCH",  "/api/v1/chats/{id}", "chats.update", 0 },
+    { "DELETE", "/api/v1/chats/{id}", "chats.delete", 0 },
+
     { "POST",   "/api/v1/auth/register", "auth.register", MG_ROUTE_PUBLIC },
     { "POST",   "/api/v1/auth/login",    "auth.login",    MG_ROUTE_PUBLIC },
     { "POST",   "/api/v1/auth/refresh",  "auth.refresh",  MG_ROUTE_PUBLIC },

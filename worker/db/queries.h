@@ -34,6 +34,16 @@ typedef enum {
     MG_Q_ADMIN_USER_UPDATE,
     MG_Q_USER_BARRIER,
     MG_Q_USER_BARRIER_PENDING,
+    /* ---- chats (jobs/chats.c): read, rename, delete.  Chat streaming
+     * adds its own block; keep the two apart so they merge cleanly. */
+    MG_Q_CHAT_LIST_FIRST,
+    MG_Q_CHAT_LIST_AFTER,
+    MG_Q_CHAT_GET,
+    MG_Q_CHAT_MESSAGES_FIRST,
+    MG_Q_CHAT_MESSAGES_AFTER,
+    MG_Q_CHAT_RENAME,
+    MG_Q_CHAT_DELETE,
+    /* ---- end of chats (jobs/chats.c) */
     MG_Q__COUNT
 } mg_query_t;
 
@@ -84,5 +94,36 @@ enum {
     MG_USER_COL_OLD_DISABLED = MG_USER_COLS,
     MG_USER_COL_OLD_ROLE
 };
+
+/* ---- chats (jobs/chats.c) */
+
+/* Column order of the chat queries' results (MG_Q_CHAT_LIST_*, _GET,
+ * _RENAME). */
+enum {
+    MG_CHAT_COL_ID = 0,
+    MG_CHAT_COL_BOT_ID,         /* NULL: no bot, or the bot was deleted */
+    MG_CHAT_COL_TITLE,
+    MG_CHAT_COL_CREATED_US,     /* microseconds since the epoch */
+    MG_CHAT_COL_UPDATED_US,     /* last message activity (also the list cursor) */
+    MG_CHAT_COLS
+};
+
+/* Column order of MG_Q_CHAT_MESSAGES_*. */
+enum {
+    MG_MSG_COL_ID = 0,
+    MG_MSG_COL_ROLE,
+    MG_MSG_COL_CONTENT,
+    MG_MSG_COL_STATUS,
+    MG_MSG_COL_STOP_REASON,     /* this and the next three may be NULL */
+    MG_MSG_COL_ERROR,
+    MG_MSG_COL_MODEL_ID,
+    MG_MSG_COL_BOT_ID,
+    MG_MSG_COL_INPUT_TOKENS,
+    MG_MSG_COL_OUTPUT_TOKENS,
+    MG_MSG_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
+    MG_MSG_COLS
+};
+
+/* ---- end of chats (jobs/chats.c) */
 
 #endif
