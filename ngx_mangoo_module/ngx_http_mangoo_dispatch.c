@@ -236,7 +236,7 @@ ngx_http_mangoo_peer_open(ngx_http_mangoo_peer_t *peer, ngx_uint_t index,
                  index);
 
     if (zmq_socket_monitor(peer->sock, addr,
-                           ZMQ_EVENT_CONNECTED|ZMQ_EVENT_DISCONNECTED)
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED|ZMQ_EVENT_DISCONNECTED)
         != 0)
     {
         goto failed;
@@ -794,7 +794,10 @@ ngx_http_mangoo_monitor_handler(ngx_event_t *rev)
 
         zmq_msg_close(&frame);
 
-        if (event == ZMQ_EVENT_CONNECTED) {
+        /* a connected socket takes messages only once the ZMTP
+         * handshake is done (ZMQ_IMMEDIATE): until then sends fail as if
+         * the worker were busy */
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             ngx_log_error(NGX_LOG_INFO, rev->log, 0,
                           "mangoo: worker \"%V\" connected", &peer->endpoint);
             peer->connected = 1;
