@@ -297,7 +297,9 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
                 "json_agg(json_build_object('id', m.id, 'bot_id', m.bot_id, "
                 "'role', m.role, 'content', m.content, 'status', m.status, "
                 "'citations', m.citations, 'input_tokens', m.input_tokens, "
-                "'output_tokens', m.output_tokens, 'created_at', " MG_TS("m.created_at") ") "
+                "'output_tokens', m.output_tokens, 'stop_reason', m.stop_reason, "
+                "'error', m.error, 'model_id', m.model_id, "
+                "'created_at', " MG_TS("m.created_at") ") "
                 "ORDER BY m.created_at, m.id)",
                 "FROM messages m WHERE m.chat_id = c.id") ") "
             "ORDER BY c.created_at, c.id)",
