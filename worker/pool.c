@@ -56,6 +56,7 @@
 #define MG_THREAD_PARTS     (1 + MG_JOB_PARTS)
 #define MG_BURST            256             /* messages per socket per poll round */
 #define MG_FRONT_HWM        100000          /* streams send many small frames */
+#define MG_FRONT_SNDTIMEO   200             /* ms a stream frame may wait for a busy peer */
 #define MG_FRONT_MAXMSG     (16LL * 1024 * 1024)
 
 typedef enum {
@@ -167,17 +168,18 @@ mg_recv_parts(void *sock, zmq_msg_t *parts, int max, int flags)
     return n;
 }
 
-/* Send parts[0..n) as the rest of a message.  The parts are consumed
- * either way.  0 or -1. */
+/* Send parts[0..n) as the rest of a message, without waiting (wait: up
+ * to the socket's ZMQ_SNDTIMEO).  The parts are consumed either way.  0
+ * or -1. */
 static int
-mg_send_parts(void *sock, zmq_msg_t *parts, int n)
+mg_send_parts(void *sock, zmq_msg_t *parts, int n, int wait)
 {
     int rc = 0;
 
     for (int i = 0; i < n && rc == 0; i++) {
         int flags = i + 1 < n ? ZMQ_SNDMORE : 0;
 
-        if (zmq_msg_send(&parts[i], sock, flags | ZMQ_DONTWAIT) < 0) {
+        if (zmq_msg_send(&parts[i], sock, flags | (wait ? 0 : ZMQ_DONTWAIT)) < 0) {
             rc = -1;
         }
     }
@@ -438,7 +440,7 @@ mg_pool_dispatch(mg_pool_t *p, mg_pool_thread_t *t, zmq_msg_t *parts, const char
 
     if (mg_pool_send_thread(p, t, "J", 1) != 0) {
         mg_parts_close(parts, MG_JOB_PARTS);
-    } else if (mg_send_parts(p->backend, parts, MG_JOB_PARTS) == 0) {
+    } else if (mg_send_parts(p->backend, parts, MG_JOB_PARTS, 0) == 0) {
         return;                     /* mg_send_parts consumed parts either way */
     }
 
@@ -687,7 +689,10 @@ mg_pool_on_engine(mg_pool_t *p, zmq_msg_t *parts, int n)
     const char *kind = zmq_msg_data(&parts[1]);
 
     if (*kind == 'F' && n >= 4) {
-        if (mg_send_parts(p->frontend, &parts[2], n - 2) != 0) {
+        /* a piece of a stream must not be dropped because nginx is
+         * momentarily behind: wait a little, which slows the engine and,
+         * through it, the reading of the model's answer */
+        if (mg_send_parts(p->frontend, &parts[2], n - 2, 1) != 0) {
             mg_log_warn("broker: stream frame dropped: %s", zmq_strerror(errno));
         }
         mg_parts_close(parts, 2);
@@ -762,7 +767,7 @@ mg_pool_on_backend(mg_pool_t *p, zmq_msg_t *parts, int n)
         return;
     }
     if (*kind == 'F' && n >= 4) {
-        if (mg_send_parts(p->frontend, &parts[2], n - 2) != 0) {
+        if (mg_send_parts(p->frontend, &parts[2], n - 2, 0) != 0) {
             /* ROUTER_MANDATORY: the peer is gone (EHOSTUNREACH) or its
              * queue is full (EAGAIN); the module times the request out */
             mg_log_warn("broker: reply for rid=%.*s dropped: %s", MG_RID_LEN,
@@ -929,6 +934,7 @@ static int
 mg_pool_open_frontend(mg_pool_t *p)
 {
     int        zero = 0, one = 1, ivl = 1000, tmo = 3000, ttl = 3000, hwm = MG_FRONT_HWM;
+    int        sndtimeo = MG_FRONT_SNDTIMEO;
     int64_t    maxmsg = MG_FRONT_MAXMSG;
 
     p->frontend = zmq_socket(p->ctx, ZMQ_ROUTER);
@@ -939,6 +945,7 @@ mg_pool_open_frontend(mg_pool_t *p)
         || zmq_setsockopt(p->frontend, ZMQ_HEARTBEAT_TIMEOUT, &tmo, sizeof(tmo)) != 0
         || zmq_setsockopt(p->frontend, ZMQ_HEARTBEAT_TTL, &ttl, sizeof(ttl)) != 0
         || zmq_setsockopt(p->frontend, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0
+        || zmq_setsockopt(p->frontend, ZMQ_SNDTIMEO, &sndtimeo, sizeof(sndtimeo)) != 0
         || zmq_setsockopt(p->frontend, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0
         || zmq_setsockopt(p->frontend, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)
     {
