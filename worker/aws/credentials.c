@@ -19,11 +19,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "http_get.h"
 #include "log.h"
 
 #define MG_AWS_ECS_HOST            "http://169.254.170.2"
@@ -32,12 +32,6 @@
 #define MG_AWS_MAX_BODY            (64 * 1024)
 #define MG_AWS_MAX_TOKEN_FILE      (16 * 1024)
 #define MG_AWS_URL_MAX             2048
-
-typedef struct {
-    char    *data;
-    size_t   len;
-    int      too_big;
-} mg_aws_body_t;
 
 static pthread_mutex_t  mg_aws_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t   mg_aws_fetched = PTHREAD_COND_INITIALIZER;
@@ -48,8 +42,6 @@ static long long        mg_aws_retry_ms;        /* monotonic: no fetch before th
 static char             mg_aws_last_err[256];
 static unsigned         mg_aws_generation;
 
-static pthread_once_t   mg_aws_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode         mg_aws_curl_rc;
 
 
 static void
@@ -291,34 +283,6 @@ mg_aws_container_auth(char *out, size_t len, char *err, size_t errlen)
 
 /* Fetching */
 
-static void
-mg_aws_curl_init(void)
-{
-    mg_aws_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static size_t
-mg_aws_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    mg_aws_body_t  *b = userdata;
-    size_t          n = size * nmemb;
-    char           *grown;
-
-    if (b->len + n > MG_AWS_MAX_BODY) {
-        b->too_big = 1;
-        return 0;                       /* aborts the transfer */
-    }
-    grown = realloc(b->data, b->len + n + 1);
-    if (grown == NULL) {
-        return 0;
-    }
-    b->data = grown;
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
 /* ISO 8601 UTC time as the endpoint writes it, "2026-11-24T12:00:00Z",
  * with optional fractional seconds and a numeric offset instead of Z. */
 static int
@@ -415,23 +379,21 @@ done:
 static int
 mg_aws_fetch(const char *url, const char *auth, mg_aws_creds_t *out, char *err, size_t errlen)
 {
-    CURL               *curl;
-    CURLcode            rc;
-    struct curl_slist  *hdrs = NULL, *grown;
-    mg_aws_body_t       body = { NULL, 0, 0 };
-    char                why[CURL_ERROR_SIZE] = "";
-    char               *line = NULL;
-    const char         *ca = getenv("MANGOO_CA_FILE");
-    const char         *msg;
-    long                status = 0;
-    json_t             *j;
-    int                 ret = -1;
+    mg_http_get_opts_t   get = {
+        .max_bytes = MG_AWS_MAX_BODY, .connect_ms = MG_AWS_CONNECT_TIMEOUT_MS,
+        .total_ms = MG_AWS_TIMEOUT_MS,
+        .no_proxy = 1   /* the agent is local: an http_proxy from the environment
+                         * must not see the token */
+    };
+    struct curl_slist   *hdrs = NULL, *grown;
+    char                 why[CURL_ERROR_SIZE] = "";
+    char                *line = NULL, *body = NULL;
+    const char          *msg;
+    size_t               len;
+    long                 status;
+    json_t              *j;
+    int                  ret = -1;
 
-    pthread_once(&mg_aws_curl_once, mg_aws_curl_init);
-    if (mg_aws_curl_rc != CURLE_OK || (curl = curl_easy_init()) == NULL) {
-        mg_aws_err(err, errlen, "libcurl unavailable");
-        return -1;
-    }
     if (auth != NULL) {
         line = malloc(strlen(auth) + sizeof("Authorization: "));
         if (line == NULL) {
@@ -453,51 +415,39 @@ mg_aws_fetch(const char *url, const char *auth, mg_aws_creds_t *out, char *err, 
         goto done;
     }
     hdrs = grown;
+    get.headers = hdrs;
 
-    if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, MG_AWS_CONNECT_TIMEOUT_MS) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, MG_AWS_TIMEOUT_MS) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK
-        /* the agent is local: an http_proxy from the environment must not see the token */
-        || curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, why) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, mg_aws_write) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body) != CURLE_OK
-        || (ca != NULL && ca[0] != '\0' && curl_easy_setopt(curl, CURLOPT_CAINFO, ca) != CURLE_OK))
-    {
-        mg_aws_err(err, errlen, "libcurl refused an option");
+    switch (mg_http_get(url, &get, &body, &len, &status, why, sizeof(why))) {
+    case MG_HTTP_GET_OK:
+        break;
+    case MG_HTTP_GET_SETUP:
+        mg_aws_err(err, errlen, "%s", why);
+        goto done;
+    case MG_HTTP_GET_TOO_BIG:
+        mg_aws_err(err, errlen, "the credentials endpoint failed: answer over 64 KiB");
+        goto done;
+    default:
+        mg_aws_err(err, errlen, "the credentials endpoint failed: %s", why);
         goto done;
     }
-
-    rc = curl_easy_perform(curl);
-    if (rc != CURLE_OK) {
-        mg_aws_err(err, errlen, "the credentials endpoint failed: %s",
-                   body.too_big ? "answer over 64 KiB" : why[0] ? why : curl_easy_strerror(rc));
-        goto done;
-    }
-    (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200) {
         /* errors may come as {"code","message"}: worth passing on */
-        j = body.data != NULL ? json_loadb(body.data, body.len, 0, NULL) : NULL;
+        j = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
         msg = json_string_value(json_object_get(j, "message"));
         mg_aws_err(err, errlen, "the credentials endpoint answered HTTP %ld%s%.160s", status,
                    msg != NULL ? ": " : "", msg != NULL ? msg : "");
         json_decref(j);
         goto done;
     }
-    ret = mg_aws_parse_creds(body.data != NULL ? body.data : "", body.len, out, err, errlen);
+    ret = mg_aws_parse_creds(body != NULL ? body : "", len, out, err, errlen);
 
 done:
-    if (body.data != NULL) {
-        OPENSSL_cleanse(body.data, body.len);
+    if (body != NULL) {
+        OPENSSL_cleanse(body, len);
     }
-    free(body.data);
+    free(body);
     free(line);
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(curl);
     return ret;
 }
 
