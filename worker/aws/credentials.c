@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "errf.h"
 #include "http_get.h"
 #include "log.h"
 
@@ -42,20 +42,6 @@ static long long        mg_aws_retry_ms;        /* monotonic: no fetch before th
 static char             mg_aws_last_err[256];
 static unsigned         mg_aws_generation;
 
-
-
-static void
-mg_aws_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list  ap;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* The variable's value, or NULL when unset or empty. */
 static const char *
@@ -187,11 +173,11 @@ mg_aws_container_url(char *out, size_t len, char *err, size_t errlen)
 
     if (rel != NULL) {
         if (rel[0] != '/') {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/'");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/'");
             return -1;
         }
         if ((size_t) snprintf(out, len, "%s%s", MG_AWS_ECS_HOST, rel) >= len) {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is too long");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is too long");
             return -1;
         }
         return 1;
@@ -201,26 +187,26 @@ mg_aws_container_url(char *out, size_t len, char *err, size_t errlen)
     }
     if (strncmp(full, "https://", 8) != 0) {
         if (strncmp(full, "http://", 7) != 0) {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be an http(s) URL");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be an http(s) URL");
             return -1;
         }
         host = full + 7;
         n = strcspn(host, "/?#");
         end = host + n;
         if (memchr(host, '@', n) != NULL) {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must not hold a user");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must not hold a user");
             return -1;
         }
         colon = host[0] == '[' ? memchr(host, ']', n) : host;
         colon = colon != NULL ? memchr(colon, ':', (size_t) (end - colon)) : NULL;
         if (!mg_aws_host_allowed(host, (size_t) ((colon != NULL ? colon : end) - host))) {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI over http must name "
-                       "a loopback address or the ECS/EKS agent; use https otherwise");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI over http must name "
+                    "a loopback address or the ECS/EKS agent; use https otherwise");
             return -1;
         }
     }
     if (mg_aws_copy(out, len, full) != 0) {
-        mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI is too long");
+        mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI is too long");
         return -1;
     }
     return 1;
@@ -242,12 +228,12 @@ mg_aws_container_auth(char *out, size_t len, char *err, size_t errlen)
         what = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
         f = fopen(path, "rb");
         if (f == NULL) {
-            mg_aws_err(err, errlen, "%s: cannot read %s: %s", what, path, strerror(errno));
+            mg_errf(err, errlen, "%s: cannot read %s: %s", what, path, strerror(errno));
             return -1;
         }
         n = fread(out, 1, len - 1, f);
         if (ferror(f) || (n == len - 1 && fgetc(f) != EOF)) {
-            mg_aws_err(err, errlen, "%s: %s is unreadable or too long", what, path);
+            mg_errf(err, errlen, "%s: %s is unreadable or too long", what, path);
             fclose(f);
             return -1;
         }
@@ -259,12 +245,12 @@ mg_aws_container_auth(char *out, size_t len, char *err, size_t errlen)
         }
         out[n] = '\0';
         if (n == 0) {
-            mg_aws_err(err, errlen, "%s: %s is empty", what, path);
+            mg_errf(err, errlen, "%s: %s is empty", what, path);
             return -1;
         }
     } else if (tok != NULL) {
         if (mg_aws_copy(out, len, tok) != 0) {
-            mg_aws_err(err, errlen, "%s is too long", what);
+            mg_errf(err, errlen, "%s is too long", what);
             return -1;
         }
     } else {
@@ -273,7 +259,7 @@ mg_aws_container_auth(char *out, size_t len, char *err, size_t errlen)
     /* it goes into a header line: no control characters */
     for (i = 0; out[i] != '\0'; i++) {
         if ((unsigned char) out[i] < 0x20 && out[i] != '\t') {
-            mg_aws_err(err, errlen, "%s holds a control character", what);
+            mg_errf(err, errlen, "%s holds a control character", what);
             return -1;
         }
     }
@@ -335,8 +321,8 @@ mg_aws_parse_creds(const char *body, size_t len, mg_aws_creds_t *out, char *err,
     int          rc = -1;
 
     if (!json_is_object(j)) {
-        mg_aws_err(err, errlen, "the credentials endpoint answered something that is not "
-                   "a JSON object");
+        mg_errf(err, errlen, "the credentials endpoint answered something that is not "
+                "a JSON object");
         goto done;
     }
     akid = json_string_value(json_object_get(j, "AccessKeyId"));
@@ -344,12 +330,12 @@ mg_aws_parse_creds(const char *body, size_t len, mg_aws_creds_t *out, char *err,
     token = json_string_value(json_object_get(j, "Token"));
     exp = json_string_value(json_object_get(j, "Expiration"));
     if (akid == NULL || akid[0] == '\0' || secret == NULL || secret[0] == '\0') {
-        mg_aws_err(err, errlen, "the credentials endpoint's answer lacks AccessKeyId or "
-                   "SecretAccessKey");
+        mg_errf(err, errlen, "the credentials endpoint's answer lacks AccessKeyId or "
+                "SecretAccessKey");
         goto done;
     }
     if (exp == NULL || mg_aws_parse_time(exp, &out->expiration) != 0) {
-        mg_aws_err(err, errlen, "the credentials endpoint's answer has no valid Expiration");
+        mg_errf(err, errlen, "the credentials endpoint's answer has no valid Expiration");
         goto done;
     }
     if (mg_aws_copy(out->access_key_id, sizeof(out->access_key_id), akid) != 0
@@ -357,12 +343,12 @@ mg_aws_parse_creds(const char *body, size_t len, mg_aws_creds_t *out, char *err,
         || mg_aws_copy(out->session_token, sizeof(out->session_token),
                        token != NULL ? token : "") != 0)
     {
-        mg_aws_err(err, errlen, "the credentials endpoint's answer has a field too long");
+        mg_errf(err, errlen, "the credentials endpoint's answer has a field too long");
         goto done;
     }
     if (out->expiration <= time(NULL)) {
-        mg_aws_err(err, errlen, "the credentials endpoint answered expired credentials "
-                   "(Expiration %s)", exp);
+        mg_errf(err, errlen, "the credentials endpoint answered expired credentials "
+                "(Expiration %s)", exp);
         goto done;
     }
     rc = 0;
@@ -397,21 +383,21 @@ mg_aws_fetch(const char *url, const char *auth, mg_aws_creds_t *out, char *err, 
     if (auth != NULL) {
         line = malloc(strlen(auth) + sizeof("Authorization: "));
         if (line == NULL) {
-            mg_aws_err(err, errlen, "out of memory");
+            mg_errf(err, errlen, "out of memory");
             goto done;
         }
         sprintf(line, "Authorization: %s", auth);
         grown = curl_slist_append(hdrs, line);
         OPENSSL_cleanse(line, strlen(line));
         if (grown == NULL) {
-            mg_aws_err(err, errlen, "out of memory");
+            mg_errf(err, errlen, "out of memory");
             goto done;
         }
         hdrs = grown;
     }
     grown = curl_slist_append(hdrs, "Accept: application/json");
     if (grown == NULL) {
-        mg_aws_err(err, errlen, "out of memory");
+        mg_errf(err, errlen, "out of memory");
         goto done;
     }
     hdrs = grown;
@@ -421,21 +407,21 @@ mg_aws_fetch(const char *url, const char *auth, mg_aws_creds_t *out, char *err, 
     case MG_HTTP_GET_OK:
         break;
     case MG_HTTP_GET_SETUP:
-        mg_aws_err(err, errlen, "%s", why);
+        mg_errf(err, errlen, "%s", why);
         goto done;
     case MG_HTTP_GET_TOO_BIG:
-        mg_aws_err(err, errlen, "the credentials endpoint failed: answer over 64 KiB");
+        mg_errf(err, errlen, "the credentials endpoint failed: answer over 64 KiB");
         goto done;
     default:
-        mg_aws_err(err, errlen, "the credentials endpoint failed: %s", why);
+        mg_errf(err, errlen, "the credentials endpoint failed: %s", why);
         goto done;
     }
     if (status != 200) {
         /* errors may come as {"code","message"}: worth passing on */
         j = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
         msg = json_string_value(json_object_get(j, "message"));
-        mg_aws_err(err, errlen, "the credentials endpoint answered HTTP %ld%s%.160s", status,
-                   msg != NULL ? ": " : "", msg != NULL ? msg : "");
+        mg_errf(err, errlen, "the credentials endpoint answered HTTP %ld%s%.160s", status,
+                msg != NULL ? ": " : "", msg != NULL ? msg : "");
         json_decref(j);
         goto done;
     }
@@ -466,9 +452,9 @@ mg_aws_env_creds(mg_aws_creds_t *out, char *err, size_t errlen)
         return 0;
     }
     if (akid == NULL || secret == NULL) {
-        mg_aws_err(err, errlen, "%s is set without %s",
-                   akid ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                   akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+        mg_errf(err, errlen, "%s is set without %s",
+                akid ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return -1;
     }
     if (mg_aws_copy(out->access_key_id, sizeof(out->access_key_id), akid) != 0
@@ -476,8 +462,8 @@ mg_aws_env_creds(mg_aws_creds_t *out, char *err, size_t errlen)
         || mg_aws_copy(out->session_token, sizeof(out->session_token), token ? token : "") != 0)
     {
         OPENSSL_cleanse(out, sizeof(*out));
-        mg_aws_err(err, errlen, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN "
-                   "is too long");
+        mg_errf(err, errlen, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN "
+                "is too long");
         return -1;
     }
     out->expiration = 0;
@@ -501,9 +487,9 @@ mg_aws_creds_get(mg_aws_creds_t *out, char *err, size_t errlen)
     rc = mg_aws_container_url(url, sizeof(url), err, errlen);
     if (rc <= 0) {
         if (rc == 0) {
-            mg_aws_err(err, errlen, "no AWS credentials: set AWS_ACCESS_KEY_ID and "
-                       "AWS_SECRET_ACCESS_KEY, or run where AWS_CONTAINER_CREDENTIALS_"
-                       "RELATIVE_URI or _FULL_URI is set");
+            mg_errf(err, errlen, "no AWS credentials: set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or run where AWS_CONTAINER_CREDENTIALS_"
+                    "RELATIVE_URI or _FULL_URI is set");
         }
         return -1;
     }
@@ -522,7 +508,7 @@ mg_aws_creds_get(mg_aws_creds_t *out, char *err, size_t errlen)
             goto cached;
         }
         if (!mg_aws_fetching) {
-            mg_aws_err(err, errlen, "%s (retrying in a few seconds)", mg_aws_last_err);
+            mg_errf(err, errlen, "%s (retrying in a few seconds)", mg_aws_last_err);
             pthread_mutex_unlock(&mg_aws_lock);
             return -1;
         }
@@ -564,7 +550,7 @@ mg_aws_creds_get(mg_aws_creds_t *out, char *err, size_t errlen)
         goto cached;
     }
     pthread_mutex_unlock(&mg_aws_lock);
-    mg_aws_err(err, errlen, "%s", why);
+    mg_errf(err, errlen, "%s", why);
     return -1;
 
 cached:
