@@ -17,6 +17,7 @@
 #include <openssl/hmac.h>
 
 #include "errf.h"
+#include "hexval.h"
 
 #define MG_SIGV4_ALGORITHM  "AWS4-HMAC-SHA256"
 
@@ -132,21 +133,6 @@ mg_sigv4_encode(mg_sb_t *b, const char *s, size_t n, int keep_slash)
     }
 }
 
-static int
-mg_sigv4_hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* A query key or value, percent-decoded (a '%' not followed by two hex
  * digits stays a '%'; '+' stays a '+') and encoded again, so "%E1%88%B4"
  * and the raw UTF-8 bytes give the same canonical text. */
@@ -161,7 +147,7 @@ mg_sigv4_query_part(const char *s, size_t n)
     for (i = 0; i < n; i++) {
         c = s[i];
         if (c == '%' && n - i >= 3
-            && (hi = mg_sigv4_hexval(s[i + 1])) >= 0 && (lo = mg_sigv4_hexval(s[i + 2])) >= 0)
+            && (hi = mg_hexval(s[i + 1])) >= 0 && (lo = mg_hexval(s[i + 2])) >= 0)
         {
             c = (char) (hi << 4 | lo);
             i += 2;
