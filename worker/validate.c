@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hexval.h"
 #include "mg_json.h"
 #include "uuid.h"
 
@@ -272,21 +273,6 @@ fail:
     return NULL;
 }
 
-static int
-mg_hex(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Percent-decode s[0..len) into out (cap bytes incl. NUL).  Returns the
  * decoded length, or -1 for a bad escape, a NUL or no room. */
 static long
@@ -302,8 +288,8 @@ mg_pct_decode(const char *s, size_t len, char *out, size_t cap)
             if (i + 2 >= len) {          /* needs two hex digits */
                 return -1;
             }
-            hi = mg_hex(s[i + 1]);
-            lo = mg_hex(s[i + 2]);
+            hi = mg_hexval(s[i + 1]);
+            lo = mg_hexval(s[i + 2]);
             if (hi < 0 || lo < 0) {
                 return -1;
             }

@@ -24,6 +24,8 @@
 #include "mg_base64url.h"
 #include "mg_jwt.h"
 
+#include "vectors.h"
+
 #define KID     "k1"
 #define NOW     1700000000LL
 #define ISS     "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TEST"
@@ -232,27 +234,6 @@ jwks_of(const char *text)
 
     ck_assert_msg(set != NULL, "JWKS refused: %s", err);
     return set;
-}
-
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE   *fp = fopen(path, "rb");
-    char   *buf;
-    long    n;
-
-    ck_assert_msg(fp != NULL, "cannot open %s: %s", path, strerror(errno));
-    ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
-    n = ftell(fp);
-    ck_assert_int_ge(n, 0);
-    rewind(fp);
-    buf = malloc((size_t) n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t) n, fp), (size_t) n);
-    buf[n] = '\0';
-    fclose(fp);
-    *len = (size_t) n;
-    return buf;
 }
 
 static void
@@ -1443,29 +1424,22 @@ START_TEST(test_rfc7515_a2)
         { "two-parts-only",        MG_JWT_MALFORMED },
     };
     static const mg_jwt_policy_t  rfc_policy = { NULL, NULL, NULL, 1300819000LL, 0 };
-    const char       *root = getenv("MANGOO_VECTORS");
     char              dir[1024], path[1100];
     char             *text, *tok, err[256] = "";
     const char       *t;
     size_t            len, i, n = 0;
-    struct stat       st;
     mg_jwks_t        *set;
     EVP_PKEY         *key;
     json_t           *neg, *v;
     const char       *name;
     mg_jwt_status_t   got;
 
-    if (root == NULL || root[0] == '\0') {
-        root = "../shared/vectors";
-    }
-    snprintf(dir, sizeof(dir), "%s/jws", root);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        printf("conformance vectors not found at %s: skipping RFC 7515 cases\n", dir);
+    if (!vectors_dir("jws", "the RFC 7515 cases", dir, sizeof(dir))) {
         return;
     }
 
     snprintf(path, sizeof(path), "%s/rfc7515-a2.jwks.json", dir);
-    text = read_file(path, &len);
+    text = vectors_must_read(path, &len);
     set = mg_jwks_parse(text, len, err, sizeof(err));
     ck_assert_msg(set != NULL, "%s: %s", path, err);
     free(text);
@@ -1473,7 +1447,7 @@ START_TEST(test_rfc7515_a2)
     ck_assert_ptr_nonnull(key);
 
     snprintf(path, sizeof(path), "%s/rfc7515-a2.jws", dir);
-    tok = read_file(path, &len);
+    tok = vectors_must_read(path, &len);
     while (len > 0 && (tok[len - 1] == '\n' || tok[len - 1] == '\r' || tok[len - 1] == ' ')) {
         len--;
     }
@@ -1484,7 +1458,7 @@ START_TEST(test_rfc7515_a2)
     free(tok);
 
     snprintf(path, sizeof(path), "%s/rfc7515-a2.negative.json", dir);
-    text = read_file(path, &len);
+    text = vectors_must_read(path, &len);
     neg = json_loadb(text, len, 0, NULL);
     ck_assert_msg(json_is_object(neg), "%s is not a JSON object", path);
     free(text);

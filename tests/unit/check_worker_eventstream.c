@@ -14,56 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
 
 #include "aws/eventstream.h"
 
+#include "vectors.h"
+
 
 /* Helpers */
-
-static unsigned char *
-read_file(const char *path, size_t *len)
-{
-    FILE           *f = fopen(path, "rb");
-    unsigned char  *buf;
-    long            n;
-
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    rewind(f);
-    buf = malloc((size_t) n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t) n, f), (size_t) n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t) n;
-    return buf;
-}
-
-/* The conformance folder sub, or 0 (said out loud) when it is absent, as
- * it may be where only the repository is checked out. */
-static int
-vectors_dir(const char *sub, char *dir, size_t len)
-{
-    const char   *root = getenv("MANGOO_VECTORS");
-    struct stat   st;
-
-    if (root == NULL || root[0] == '\0') {
-        root = "../shared/vectors";
-    }
-    snprintf(dir, len, "%s/%s", root, sub);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        printf("*** conformance vectors not found at %s: SKIPPING the event-stream vector "
-               "cases (set MANGOO_VECTORS) ***\n", dir);
-        return 0;
-    }
-    return 1;
-}
 
 /* The regular files of dir, sorted; *n of them.  Free with free_names. */
 static char **
@@ -391,16 +351,16 @@ START_TEST(test_positive_vectors)
     seen_t            seen;
     const char       *err;
 
-    if (!vectors_dir("eventstream", dir, sizeof(dir))) {
+    if (!vectors_dir("eventstream", "the event-stream vector cases", dir, sizeof(dir))) {
         return;
     }
     names = list_files(join_path(path, sizeof(path), dir, "encoded", "positive"), &n);
     ck_assert_uint_gt(n, 0);
     for (i = 0; i < n; i++) {
         snprintf(path, sizeof(path), "%s/encoded/positive/%s", dir, names[i]);
-        enc = read_file(path, &len);
+        enc = vectors_must_read(path, &len);
         snprintf(path, sizeof(path), "%s/decoded/positive/%s", dir, names[i]);
-        jtext = read_file(path, &jlen);
+        jtext = vectors_must_read(path, &jlen);
         want = json_loadb((const char *) jtext, jlen, 0, &jerr);
         ck_assert_msg(want != NULL, "%s: %s", path, jerr.text);
 
@@ -444,16 +404,16 @@ START_TEST(test_negative_vectors)
     seen_t            seen;
     const char       *err;
 
-    if (!vectors_dir("eventstream", dir, sizeof(dir))) {
+    if (!vectors_dir("eventstream", "the event-stream vector cases", dir, sizeof(dir))) {
         return;
     }
     names = list_files(join_path(path, sizeof(path), dir, "encoded", "negative"), &n);
     ck_assert_uint_gt(n, 0);
     for (i = 0; i < n; i++) {
         snprintf(path, sizeof(path), "%s/encoded/negative/%s", dir, names[i]);
-        enc = read_file(path, &len);
+        enc = vectors_must_read(path, &len);
         snprintf(path, sizeof(path), "%s/decoded/negative/%s", dir, names[i]);
-        wtext = read_file(path, &wlen);
+        wtext = vectors_must_read(path, &wlen);
         while (wlen > 0 && (wtext[wlen - 1] == '\n' || wtext[wlen - 1] == '\r'
                             || wtext[wlen - 1] == ' '))
         {

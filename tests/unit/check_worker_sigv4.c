@@ -17,6 +17,8 @@
 
 #include "aws/sigv4.h"
 
+#include "vectors.h"
+
 #define AKID    "AKIDEXAMPLE"
 #define SECRET  "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define T_2015  1440938160              /* 2015-08-30T12:36:00Z, the suite's time */
@@ -25,52 +27,6 @@ static const mg_sigv4_creds_t  example_creds = { AKID, SECRET, NULL };
 
 
 /* Helpers */
-
-/* The whole file, NUL-terminated (NULL when it cannot be read). */
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE   *f = fopen(path, "rb");
-    char   *buf;
-    long    n;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    rewind(f);
-    buf = malloc((size_t) n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t) n, f), (size_t) n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len != NULL) {
-        *len = (size_t) n;
-    }
-    return buf;
-}
-
-/* The conformance folder sub, or 0 (said out loud) when it is absent, as
- * it may be where only the repository is checked out. */
-static int
-vectors_dir(const char *sub, char *dir, size_t len)
-{
-    const char   *root = getenv("MANGOO_VECTORS");
-    struct stat   st;
-
-    if (root == NULL || root[0] == '\0') {
-        root = "../shared/vectors";
-    }
-    snprintf(dir, len, "%s/%s", root, sub);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        printf("*** conformance vectors not found at %s: SKIPPING every SigV4 suite case "
-               "(set MANGOO_VECTORS) ***\n", dir);
-        return 0;
-    }
-    return 1;
-}
 
 /* "2015-08-30T12:36:00Z" as seconds since the epoch. */
 static time_t
@@ -255,12 +211,12 @@ run_case(const char *dir, const char *name)
     int                 ok = 1;
 
 #define CASE_FILE(f) case_file(path, sizeof(path), dir, name, f)
-    ctx_text = read_file(CASE_FILE("context.json"), NULL);
-    req_text = read_file(CASE_FILE("request.txt"), &req_len);
-    want_creq = read_file(CASE_FILE("header-canonical-request.txt"), NULL);
-    want_sts = read_file(CASE_FILE("header-string-to-sign.txt"), NULL);
-    want_sig = read_file(CASE_FILE("header-signature.txt"), NULL);
-    signed_req = read_file(CASE_FILE("header-signed-request.txt"), NULL);
+    ctx_text = vectors_read(CASE_FILE("context.json"), NULL);
+    req_text = vectors_read(CASE_FILE("request.txt"), &req_len);
+    want_creq = vectors_read(CASE_FILE("header-canonical-request.txt"), NULL);
+    want_sts = vectors_read(CASE_FILE("header-string-to-sign.txt"), NULL);
+    want_sig = vectors_read(CASE_FILE("header-signature.txt"), NULL);
+    signed_req = vectors_read(CASE_FILE("header-signed-request.txt"), NULL);
     if (ctx_text == NULL || req_text == NULL || want_creq == NULL || want_sts == NULL
         || want_sig == NULL || signed_req == NULL)
     {
@@ -334,7 +290,7 @@ START_TEST(test_suite_vectors)
     int              n, i;
     size_t           cases = 0, passed = 0;
 
-    if (!vectors_dir("sigv4", dir, sizeof(dir))) {
+    if (!vectors_dir("sigv4", "every SigV4 suite case", dir, sizeof(dir))) {
         return;
     }
     n = scandir(dir, &names, NULL, alphasort);

@@ -13,17 +13,17 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "errf.h"
+#include "http_get.h"
 #include "log.h"
 
 #define MG_AWS_ECS_HOST            "http://169.254.170.2"
@@ -32,12 +32,6 @@
 #define MG_AWS_MAX_BODY            (64 * 1024)
 #define MG_AWS_MAX_TOKEN_FILE      (16 * 1024)
 #define MG_AWS_URL_MAX             2048
-
-typedef struct {
-    char    *data;
-    size_t   len;
-    int      too_big;
-} mg_aws_body_t;
 
 static pthread_mutex_t  mg_aws_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t   mg_aws_fetched = PTHREAD_COND_INITIALIZER;
@@ -48,22 +42,6 @@ static long long        mg_aws_retry_ms;        /* monotonic: no fetch before th
 static char             mg_aws_last_err[256];
 static unsigned         mg_aws_generation;
 
-static pthread_once_t   mg_aws_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode         mg_aws_curl_rc;
-
-
-static void
-mg_aws_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list  ap;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* The variable's value, or NULL when unset or empty. */
 static const char *
@@ -195,11 +173,11 @@ mg_aws_container_url(char *out, size_t len, char *err, size_t errlen)
 
     if (rel != NULL) {
         if (rel[0] != '/') {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/'");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/'");
             return -1;
         }
         if ((size_t) snprintf(out, len, "%s%s", MG_AWS_ECS_HOST, rel) >= len) {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is too long");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is too long");
             return -1;
         }
         return 1;
@@ -209,26 +187,26 @@ mg_aws_container_url(char *out, size_t len, char *err, size_t errlen)
     }
     if (strncmp(full, "https://", 8) != 0) {
         if (strncmp(full, "http://", 7) != 0) {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be an http(s) URL");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be an http(s) URL");
             return -1;
         }
         host = full + 7;
         n = strcspn(host, "/?#");
         end = host + n;
         if (memchr(host, '@', n) != NULL) {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must not hold a user");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must not hold a user");
             return -1;
         }
         colon = host[0] == '[' ? memchr(host, ']', n) : host;
         colon = colon != NULL ? memchr(colon, ':', (size_t) (end - colon)) : NULL;
         if (!mg_aws_host_allowed(host, (size_t) ((colon != NULL ? colon : end) - host))) {
-            mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI over http must name "
-                       "a loopback address or the ECS/EKS agent; use https otherwise");
+            mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI over http must name "
+                    "a loopback address or the ECS/EKS agent; use https otherwise");
             return -1;
         }
     }
     if (mg_aws_copy(out, len, full) != 0) {
-        mg_aws_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI is too long");
+        mg_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI is too long");
         return -1;
     }
     return 1;
@@ -250,12 +228,12 @@ mg_aws_container_auth(char *out, size_t len, char *err, size_t errlen)
         what = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
         f = fopen(path, "rb");
         if (f == NULL) {
-            mg_aws_err(err, errlen, "%s: cannot read %s: %s", what, path, strerror(errno));
+            mg_errf(err, errlen, "%s: cannot read %s: %s", what, path, strerror(errno));
             return -1;
         }
         n = fread(out, 1, len - 1, f);
         if (ferror(f) || (n == len - 1 && fgetc(f) != EOF)) {
-            mg_aws_err(err, errlen, "%s: %s is unreadable or too long", what, path);
+            mg_errf(err, errlen, "%s: %s is unreadable or too long", what, path);
             fclose(f);
             return -1;
         }
@@ -267,12 +245,12 @@ mg_aws_container_auth(char *out, size_t len, char *err, size_t errlen)
         }
         out[n] = '\0';
         if (n == 0) {
-            mg_aws_err(err, errlen, "%s: %s is empty", what, path);
+            mg_errf(err, errlen, "%s: %s is empty", what, path);
             return -1;
         }
     } else if (tok != NULL) {
         if (mg_aws_copy(out, len, tok) != 0) {
-            mg_aws_err(err, errlen, "%s is too long", what);
+            mg_errf(err, errlen, "%s is too long", what);
             return -1;
         }
     } else {
@@ -281,7 +259,7 @@ mg_aws_container_auth(char *out, size_t len, char *err, size_t errlen)
     /* it goes into a header line: no control characters */
     for (i = 0; out[i] != '\0'; i++) {
         if ((unsigned char) out[i] < 0x20 && out[i] != '\t') {
-            mg_aws_err(err, errlen, "%s holds a control character", what);
+            mg_errf(err, errlen, "%s holds a control character", what);
             return -1;
         }
     }
@@ -290,34 +268,6 @@ mg_aws_container_auth(char *out, size_t len, char *err, size_t errlen)
 
 
 /* Fetching */
-
-static void
-mg_aws_curl_init(void)
-{
-    mg_aws_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static size_t
-mg_aws_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    mg_aws_body_t  *b = userdata;
-    size_t          n = size * nmemb;
-    char           *grown;
-
-    if (b->len + n > MG_AWS_MAX_BODY) {
-        b->too_big = 1;
-        return 0;                       /* aborts the transfer */
-    }
-    grown = realloc(b->data, b->len + n + 1);
-    if (grown == NULL) {
-        return 0;
-    }
-    b->data = grown;
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
 
 /* ISO 8601 UTC time as the endpoint writes it, "2026-11-24T12:00:00Z",
  * with optional fractional seconds and a numeric offset instead of Z. */
@@ -371,8 +321,8 @@ mg_aws_parse_creds(const char *body, size_t len, mg_aws_creds_t *out, char *err,
     int          rc = -1;
 
     if (!json_is_object(j)) {
-        mg_aws_err(err, errlen, "the credentials endpoint answered something that is not "
-                   "a JSON object");
+        mg_errf(err, errlen, "the credentials endpoint answered something that is not "
+                "a JSON object");
         goto done;
     }
     akid = json_string_value(json_object_get(j, "AccessKeyId"));
@@ -380,12 +330,12 @@ mg_aws_parse_creds(const char *body, size_t len, mg_aws_creds_t *out, char *err,
     token = json_string_value(json_object_get(j, "Token"));
     exp = json_string_value(json_object_get(j, "Expiration"));
     if (akid == NULL || akid[0] == '\0' || secret == NULL || secret[0] == '\0') {
-        mg_aws_err(err, errlen, "the credentials endpoint's answer lacks AccessKeyId or "
-                   "SecretAccessKey");
+        mg_errf(err, errlen, "the credentials endpoint's answer lacks AccessKeyId or "
+                "SecretAccessKey");
         goto done;
     }
     if (exp == NULL || mg_aws_parse_time(exp, &out->expiration) != 0) {
-        mg_aws_err(err, errlen, "the credentials endpoint's answer has no valid Expiration");
+        mg_errf(err, errlen, "the credentials endpoint's answer has no valid Expiration");
         goto done;
     }
     if (mg_aws_copy(out->access_key_id, sizeof(out->access_key_id), akid) != 0
@@ -393,12 +343,12 @@ mg_aws_parse_creds(const char *body, size_t len, mg_aws_creds_t *out, char *err,
         || mg_aws_copy(out->session_token, sizeof(out->session_token),
                        token != NULL ? token : "") != 0)
     {
-        mg_aws_err(err, errlen, "the credentials endpoint's answer has a field too long");
+        mg_errf(err, errlen, "the credentials endpoint's answer has a field too long");
         goto done;
     }
     if (out->expiration <= time(NULL)) {
-        mg_aws_err(err, errlen, "the credentials endpoint answered expired credentials "
-                   "(Expiration %s)", exp);
+        mg_errf(err, errlen, "the credentials endpoint answered expired credentials "
+                "(Expiration %s)", exp);
         goto done;
     }
     rc = 0;
@@ -415,89 +365,75 @@ done:
 static int
 mg_aws_fetch(const char *url, const char *auth, mg_aws_creds_t *out, char *err, size_t errlen)
 {
-    CURL               *curl;
-    CURLcode            rc;
-    struct curl_slist  *hdrs = NULL, *grown;
-    mg_aws_body_t       body = { NULL, 0, 0 };
-    char                why[CURL_ERROR_SIZE] = "";
-    char               *line = NULL;
-    const char         *ca = getenv("MANGOO_CA_FILE");
-    const char         *msg;
-    long                status = 0;
-    json_t             *j;
-    int                 ret = -1;
+    mg_http_get_opts_t   get = {
+        .max_bytes = MG_AWS_MAX_BODY, .connect_ms = MG_AWS_CONNECT_TIMEOUT_MS,
+        .total_ms = MG_AWS_TIMEOUT_MS,
+        .no_proxy = 1   /* the agent is local: an http_proxy from the environment
+                         * must not see the token */
+    };
+    struct curl_slist   *hdrs = NULL, *grown;
+    char                 why[CURL_ERROR_SIZE] = "";
+    char                *line = NULL, *body = NULL;
+    const char          *msg;
+    size_t               len;
+    long                 status;
+    json_t              *j;
+    int                  ret = -1;
 
-    pthread_once(&mg_aws_curl_once, mg_aws_curl_init);
-    if (mg_aws_curl_rc != CURLE_OK || (curl = curl_easy_init()) == NULL) {
-        mg_aws_err(err, errlen, "libcurl unavailable");
-        return -1;
-    }
     if (auth != NULL) {
         line = malloc(strlen(auth) + sizeof("Authorization: "));
         if (line == NULL) {
-            mg_aws_err(err, errlen, "out of memory");
+            mg_errf(err, errlen, "out of memory");
             goto done;
         }
         sprintf(line, "Authorization: %s", auth);
         grown = curl_slist_append(hdrs, line);
         OPENSSL_cleanse(line, strlen(line));
         if (grown == NULL) {
-            mg_aws_err(err, errlen, "out of memory");
+            mg_errf(err, errlen, "out of memory");
             goto done;
         }
         hdrs = grown;
     }
     grown = curl_slist_append(hdrs, "Accept: application/json");
     if (grown == NULL) {
-        mg_aws_err(err, errlen, "out of memory");
+        mg_errf(err, errlen, "out of memory");
         goto done;
     }
     hdrs = grown;
+    get.headers = hdrs;
 
-    if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, MG_AWS_CONNECT_TIMEOUT_MS) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, MG_AWS_TIMEOUT_MS) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK
-        /* the agent is local: an http_proxy from the environment must not see the token */
-        || curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, why) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, mg_aws_write) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body) != CURLE_OK
-        || (ca != NULL && ca[0] != '\0' && curl_easy_setopt(curl, CURLOPT_CAINFO, ca) != CURLE_OK))
-    {
-        mg_aws_err(err, errlen, "libcurl refused an option");
+    switch (mg_http_get(url, &get, &body, &len, &status, why, sizeof(why))) {
+    case MG_HTTP_GET_OK:
+        break;
+    case MG_HTTP_GET_SETUP:
+        mg_errf(err, errlen, "%s", why);
+        goto done;
+    case MG_HTTP_GET_TOO_BIG:
+        mg_errf(err, errlen, "the credentials endpoint failed: answer over 64 KiB");
+        goto done;
+    default:
+        mg_errf(err, errlen, "the credentials endpoint failed: %s", why);
         goto done;
     }
-
-    rc = curl_easy_perform(curl);
-    if (rc != CURLE_OK) {
-        mg_aws_err(err, errlen, "the credentials endpoint failed: %s",
-                   body.too_big ? "answer over 64 KiB" : why[0] ? why : curl_easy_strerror(rc));
-        goto done;
-    }
-    (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200) {
         /* errors may come as {"code","message"}: worth passing on */
-        j = body.data != NULL ? json_loadb(body.data, body.len, 0, NULL) : NULL;
+        j = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
         msg = json_string_value(json_object_get(j, "message"));
-        mg_aws_err(err, errlen, "the credentials endpoint answered HTTP %ld%s%.160s", status,
-                   msg != NULL ? ": " : "", msg != NULL ? msg : "");
+        mg_errf(err, errlen, "the credentials endpoint answered HTTP %ld%s%.160s", status,
+                msg != NULL ? ": " : "", msg != NULL ? msg : "");
         json_decref(j);
         goto done;
     }
-    ret = mg_aws_parse_creds(body.data != NULL ? body.data : "", body.len, out, err, errlen);
+    ret = mg_aws_parse_creds(body != NULL ? body : "", len, out, err, errlen);
 
 done:
-    if (body.data != NULL) {
-        OPENSSL_cleanse(body.data, body.len);
+    if (body != NULL) {
+        OPENSSL_cleanse(body, len);
     }
-    free(body.data);
+    free(body);
     free(line);
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(curl);
     return ret;
 }
 
@@ -516,9 +452,9 @@ mg_aws_env_creds(mg_aws_creds_t *out, char *err, size_t errlen)
         return 0;
     }
     if (akid == NULL || secret == NULL) {
-        mg_aws_err(err, errlen, "%s is set without %s",
-                   akid ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                   akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+        mg_errf(err, errlen, "%s is set without %s",
+                akid ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return -1;
     }
     if (mg_aws_copy(out->access_key_id, sizeof(out->access_key_id), akid) != 0
@@ -526,8 +462,8 @@ mg_aws_env_creds(mg_aws_creds_t *out, char *err, size_t errlen)
         || mg_aws_copy(out->session_token, sizeof(out->session_token), token ? token : "") != 0)
     {
         OPENSSL_cleanse(out, sizeof(*out));
-        mg_aws_err(err, errlen, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN "
-                   "is too long");
+        mg_errf(err, errlen, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN "
+                "is too long");
         return -1;
     }
     out->expiration = 0;
@@ -551,9 +487,9 @@ mg_aws_creds_get(mg_aws_creds_t *out, char *err, size_t errlen)
     rc = mg_aws_container_url(url, sizeof(url), err, errlen);
     if (rc <= 0) {
         if (rc == 0) {
-            mg_aws_err(err, errlen, "no AWS credentials: set AWS_ACCESS_KEY_ID and "
-                       "AWS_SECRET_ACCESS_KEY, or run where AWS_CONTAINER_CREDENTIALS_"
-                       "RELATIVE_URI or _FULL_URI is set");
+            mg_errf(err, errlen, "no AWS credentials: set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or run where AWS_CONTAINER_CREDENTIALS_"
+                    "RELATIVE_URI or _FULL_URI is set");
         }
         return -1;
     }
@@ -572,7 +508,7 @@ mg_aws_creds_get(mg_aws_creds_t *out, char *err, size_t errlen)
             goto cached;
         }
         if (!mg_aws_fetching) {
-            mg_aws_err(err, errlen, "%s (retrying in a few seconds)", mg_aws_last_err);
+            mg_errf(err, errlen, "%s (retrying in a few seconds)", mg_aws_last_err);
             pthread_mutex_unlock(&mg_aws_lock);
             return -1;
         }
@@ -614,7 +550,7 @@ mg_aws_creds_get(mg_aws_creds_t *out, char *err, size_t errlen)
         goto cached;
     }
     pthread_mutex_unlock(&mg_aws_lock);
-    mg_aws_err(err, errlen, "%s", why);
+    mg_errf(err, errlen, "%s", why);
     return -1;
 
 cached:

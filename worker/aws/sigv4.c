@@ -7,7 +7,6 @@
  */
 #include "aws/sigv4.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+
+#include "errf.h"
+#include "hexval.h"
 
 #define MG_SIGV4_ALGORITHM  "AWS4-HMAC-SHA256"
 
@@ -131,21 +133,6 @@ mg_sigv4_encode(mg_sb_t *b, const char *s, size_t n, int keep_slash)
     }
 }
 
-static int
-mg_sigv4_hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* A query key or value, percent-decoded (a '%' not followed by two hex
  * digits stays a '%'; '+' stays a '+') and encoded again, so "%E1%88%B4"
  * and the raw UTF-8 bytes give the same canonical text. */
@@ -160,7 +147,7 @@ mg_sigv4_query_part(const char *s, size_t n)
     for (i = 0; i < n; i++) {
         c = s[i];
         if (c == '%' && n - i >= 3
-            && (hi = mg_sigv4_hexval(s[i + 1])) >= 0 && (lo = mg_sigv4_hexval(s[i + 2])) >= 0)
+            && (hi = mg_hexval(s[i + 1])) >= 0 && (lo = mg_hexval(s[i + 2])) >= 0)
         {
             c = (char) (hi << 4 | lo);
             i += 2;
@@ -486,19 +473,6 @@ mg_sigv4_signature(const char *secret, const char *date, const char *region,
 
 /* Signing */
 
-static void
-mg_sigv4_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list  ap;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 void
 mg_sigv4_out_free(mg_sigv4_out_t *out)
 {
@@ -524,38 +498,38 @@ mg_sigv4_sign(const mg_sigv4_request_t *req, const mg_sigv4_creds_t *creds,
     struct tm        tm;
 
     if (out == NULL) {
-        mg_sigv4_err(err, errlen, "no output");
+        mg_errf(err, errlen, "no output");
         return -1;
     }
     memset(out, 0, sizeof(*out));
     if (req == NULL || creds == NULL) {
-        mg_sigv4_err(err, errlen, "no request or no credentials");
+        mg_errf(err, errlen, "no request or no credentials");
         return -1;
     }
     if (req->method == NULL || req->method[0] == '\0') {
-        mg_sigv4_err(err, errlen, "no method");
+        mg_errf(err, errlen, "no method");
         return -1;
     }
     if (creds->access_key_id == NULL || creds->access_key_id[0] == '\0'
         || creds->secret_access_key == NULL || creds->secret_access_key[0] == '\0')
     {
-        mg_sigv4_err(err, errlen, "access key id or secret access key missing");
+        mg_errf(err, errlen, "access key id or secret access key missing");
         return -1;
     }
     if (strpbrk(creds->access_key_id, "/, \t\r\n") != NULL) {
-        mg_sigv4_err(err, errlen, "access key id has characters it cannot have");
+        mg_errf(err, errlen, "access key id has characters it cannot have");
         return -1;
     }
     if (!mg_sigv4_name_ok(req->region) || !mg_sigv4_name_ok(req->service)) {
-        mg_sigv4_err(err, errlen, "region and service must be plain names");
+        mg_errf(err, errlen, "region and service must be plain names");
         return -1;
     }
     if (req->path != NULL && req->path[0] != '\0' && req->path[0] != '/') {
-        mg_sigv4_err(err, errlen, "path must start with '/'");
+        mg_errf(err, errlen, "path must start with '/'");
         return -1;
     }
     if (req->body == NULL && req->body_len > 0) {
-        mg_sigv4_err(err, errlen, "body_len without a body");
+        mg_errf(err, errlen, "body_len without a body");
         return -1;
     }
     token = creds->session_token != NULL && creds->session_token[0] != '\0'
@@ -568,13 +542,13 @@ mg_sigv4_sign(const mg_sigv4_request_t *req, const mg_sigv4_creds_t *creds,
     }
     for (i = 0; i < req->nheaders; i++) {
         if (req->headers[i].value == NULL) {
-            mg_sigv4_err(err, errlen, "header %zu has no value", i);
+            mg_errf(err, errlen, "header %zu has no value", i);
             goto fail;
         }
         h[nh].name = mg_sigv4_lower_name(req->headers[i].name, &bad);
         if (h[nh].name == NULL) {
             if (bad) {
-                mg_sigv4_err(err, errlen, "header %zu has an invalid name", i);
+                mg_errf(err, errlen, "header %zu has an invalid name", i);
                 goto fail;
             }
             goto oom;
@@ -583,7 +557,7 @@ mg_sigv4_sign(const mg_sigv4_request_t *req, const mg_sigv4_creds_t *creds,
         h[nh].order = nh;
         nh++;
         if (strcmp(h[nh - 1].name, "authorization") == 0) {
-            mg_sigv4_err(err, errlen, "the Authorization header cannot be signed");
+            mg_errf(err, errlen, "the Authorization header cannot be signed");
             goto fail;
         }
         has_host |= strcmp(h[nh - 1].name, "host") == 0;
@@ -591,14 +565,14 @@ mg_sigv4_sign(const mg_sigv4_request_t *req, const mg_sigv4_creds_t *creds,
         has_sha |= strcmp(h[nh - 1].name, "x-amz-content-sha256") == 0;
         if (strcmp(h[nh - 1].name, "x-amz-date") == 0) {
             if (caller_date != NULL || !mg_sigv4_amz_date_ok(h[nh - 1].value)) {
-                mg_sigv4_err(err, errlen, "X-Amz-Date must be one YYYYMMDDTHHMMSSZ");
+                mg_errf(err, errlen, "X-Amz-Date must be one YYYYMMDDTHHMMSSZ");
                 goto fail;
             }
             caller_date = h[nh - 1].value;
         }
     }
     if (!has_host) {
-        mg_sigv4_err(err, errlen, "the host header must be signed");
+        mg_errf(err, errlen, "the host header must be signed");
         goto fail;
     }
 
@@ -608,13 +582,13 @@ mg_sigv4_sign(const mg_sigv4_request_t *req, const mg_sigv4_creds_t *creds,
                || tm.tm_year + 1900 > 9999
                || strftime(out->amz_date, sizeof(out->amz_date), "%Y%m%dT%H%M%SZ", &tm) != 16)
     {
-        mg_sigv4_err(err, errlen, "time out of range");
+        mg_errf(err, errlen, "time out of range");
         goto fail;
     }
     memcpy(date, out->amz_date, 8);
     date[8] = '\0';
     if (mg_sigv4_sha256_hex(req->body, req->body_len, out->payload_hash) != 0) {
-        mg_sigv4_err(err, errlen, "SHA-256 failed");
+        mg_errf(err, errlen, "SHA-256 failed");
         goto fail;
     }
 
@@ -682,11 +656,11 @@ mg_sigv4_sign(const mg_sigv4_request_t *req, const mg_sigv4_creds_t *creds,
     if ((size_t) snprintf(scope, sizeof(scope), "%s/%s/%s/aws4_request", date, req->region,
                           req->service) >= sizeof(scope))
     {
-        mg_sigv4_err(err, errlen, "region or service too long");
+        mg_errf(err, errlen, "region or service too long");
         goto fail;
     }
     if (mg_sigv4_sha256_hex(creq.p, creq.len, creq_hash) != 0) {
-        mg_sigv4_err(err, errlen, "SHA-256 failed");
+        mg_errf(err, errlen, "SHA-256 failed");
         goto fail;
     }
     mg_sb_adds(&sts, MG_SIGV4_ALGORITHM "\n");
@@ -703,7 +677,7 @@ mg_sigv4_sign(const mg_sigv4_request_t *req, const mg_sigv4_creds_t *creds,
     if (mg_sigv4_signature(creds->secret_access_key, date, req->region, req->service, sts.p,
                            out->signature) != 0)
     {
-        mg_sigv4_err(err, errlen, "HMAC-SHA256 failed");
+        mg_errf(err, errlen, "HMAC-SHA256 failed");
         goto fail;
     }
     mg_sb_adds(&auth, MG_SIGV4_ALGORITHM " Credential=");
@@ -731,7 +705,7 @@ mg_sigv4_sign(const mg_sigv4_request_t *req, const mg_sigv4_creds_t *creds,
     return 0;
 
 oom:
-    mg_sigv4_err(err, errlen, "out of memory");
+    mg_errf(err, errlen, "out of memory");
 fail:
     for (i = 0; h != NULL && i < nh; i++) {
         free(h[i].name);

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cursor.h"
 #include "json_write.h"
+#include "jobs/page.h"
 #include "log.h"
 #include "mg_json.h"
 #include "uuid.h"
@@ -420,87 +420,26 @@ mg_job_bots_delete(mg_job_t *job)
 int
 mg_job_bots_list(mg_job_t *job)
 {
-    const char   *query, *values[4];
-    size_t        qlen;
-    long          limit;
-    mg_cursor_t   after;
-    int           has_cursor, n, rows, sent;
-    mg_verr_t     err;
-    char          limit_buf[24], ts_buf[24], next[MG_CURSOR_MAX];
-    char         *body = NULL, *p;
-    size_t        size;
-    PGresult     *res = NULL;
-    mg_db_rc_t    rc;
+    const char      *values[4];
+    mg_page_req_t    req;
+    mg_page_t        pg;
+    PGresult        *res = NULL;
+    mg_db_rc_t       rc;
+    int              sent;
 
-    query = mg_job_query(job, &qlen);
-    if (mg_query_limit(query, qlen, MG_BOTS_LIMIT_DEFAULT, 1, MG_BOTS_LIMIT_MAX, &limit, &err) != 0
-        || mg_query_cursor(query, qlen, &after, &has_cursor, &err) != 0)
-    {
-        return mg_job_reply_verr(job, &err);
+    if (mg_page_query(job, MG_BOTS_LIMIT_DEFAULT, MG_BOTS_LIMIT_MAX, &req, &sent) != 0) {
+        return sent;
     }
 
-    /* one row more than asked tells whether another page exists */
-    snprintf(limit_buf, sizeof(limit_buf), "%ld", limit + 1);
-    if (has_cursor) {
-        snprintf(ts_buf, sizeof(ts_buf), "%lld", after.ts_us);
-        values[0] = job->user_id;
-        values[1] = ts_buf;
-        values[2] = after.id;
-        values[3] = limit_buf;
-        rc = mg_db_exec(job->db, MG_Q_BOT_LIST_AFTER, values, &res);
-    } else {
-        values[0] = job->user_id;
-        values[1] = limit_buf;
-        rc = mg_db_exec(job->db, MG_Q_BOT_LIST_FIRST, values, &res);
-    }
+    values[0] = job->user_id;
+    rc = mg_page_exec(job, MG_Q_BOT_LIST_FIRST, MG_Q_BOT_LIST_AFTER, values, 1, &req, &res);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, res, "bots.list");
-        goto done;
-    }
-
-    n = PQntuples(res);
-    rows = n < limit ? n : (int) limit;
-
-    /* {"items":[bot,bot,...],"next_cursor":"..."|null}; a cursor is
-     * base64url, so it needs no escaping */
-    size = sizeof("{\"items\":[],\"next_cursor\":null}") + MG_CURSOR_MAX + 2;
-    for (int i = 0; i < rows; i++) {
-        size += mg_bot_json_max(res, i) + 1;
-    }
-    body = malloc(size);
-    if (body == NULL) {
-        goto oom;
-    }
-    p = body;
-    p += sprintf(p, "{\"items\":[");
-    for (int i = 0; i < rows; i++) {
-        if (i > 0) {
-            *p++ = ',';
-        }
-        p = mg_bot_write(p, res, i);
-    }
-
-    if (n > limit) {
-        mg_cursor_t c;
-
-        c.ts_us = strtoll(PQgetvalue(res, (int) limit - 1, MG_BOT_COL_CREATED_US), NULL, 10);
-        snprintf(c.id, sizeof(c.id), "%s", PQgetvalue(res, (int) limit - 1, MG_BOT_COL_ID));
-        if (mg_cursor_encode(&c, next) != 0) {
-            mg_log_error("bots.list rid=%s: cannot encode cursor", job->rid);
-            goto oom;
-        }
-        p += sprintf(p, "],\"next_cursor\":\"%s\"}", next);
     } else {
-        p += sprintf(p, "],\"next_cursor\":null}");
+        mg_page_init(&pg, res, &req, MG_BOT_COL_CREATED_US, MG_BOT_COL_ID,
+                     mg_bot_json_max, mg_bot_write);
+        sent = mg_page_reply_items(job, &pg, "bots.list");
     }
-    sent = mg_job_reply_raw(job, 200, body, (size_t) (p - body), NULL);
-    goto done;
-
-oom:
-    sent = mg_job_reply_error(job, 500, "internal", "internal error");
-
-done:
-    free(body);
     PQclear(res);
     return sent;
 }

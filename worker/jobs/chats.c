@@ -7,9 +7,9 @@
  * written in one pass from the result rows (json_write.c): the list is a
  * hot path and a chat may carry a thousand messages.
  *
- * Paging is keyset, with the opaque cursors of cursor.c: the list walks
- * (updated_at, id) backwards, newest activity first; a chat's messages walk
- * (created_at, id) forwards, oldest first.  A chat that gets a message
+ * Paging is keyset (jobs/page.c, with the cursors of cursor.c): the list
+ * walks (updated_at, id) backwards, newest activity first; a chat's
+ * messages walk (created_at, id) forwards, oldest first.  A chat that gets a message
  * while a client pages the list moves above that client's cursor: later
  * pages never repeat it, and if it had not been reached yet they do not
  * show it either (it is on the first page again).  That is the usual
@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cursor.h"
 #include "json_write.h"
+#include "jobs/page.h"
 #include "log.h"
 #include "uuid.h"
 #include "validate.h"
@@ -118,92 +118,6 @@ mg_msg_write(char *p, const PGresult *r, int row)
     return p;
 }
 
-/* ---- keyset pages ------------------------------------------------------ */
-
-/* One page of rows fetched with LIMIT limit + 1 (the extra row only tells
- * that another page exists), and how to write and resume it. */
-typedef struct {
-    const PGresult  *res;
-    long             limit;
-    int              rows;                      /* rows on this page */
-    int              more;                      /* another page follows */
-    int              ts_col, id_col;            /* the keyset */
-    size_t         (*item_max)(const PGresult *r, int row);
-    char          *(*item_write)(char *p, const PGresult *r, int row);
-} mg_page_t;
-
-static void
-mg_page_init(mg_page_t *pg, const PGresult *res, long limit)
-{
-    int n = PQntuples(res);
-
-    pg->res = res;
-    pg->limit = limit;
-    pg->rows = n < limit ? n : (int) limit;
-    pg->more = n > limit;
-}
-
-/* Bytes mg_page_write may use (an upper bound). */
-static size_t
-mg_page_max(const mg_page_t *pg)
-{
-    size_t size = sizeof("[],\"next_cursor\":\"\"") + MG_CURSOR_MAX;
-
-    for (int i = 0; i < pg->rows; i++) {
-        size += pg->item_max(pg->res, i) + 1;
-    }
-    return size;
-}
-
-/* [item,item,...],"next_cursor":"..."|null  (a cursor is base64url, so
- * it needs no escaping).  The end of what was written, or NULL when the
- * cursor cannot be encoded. */
-static char *
-mg_page_write(char *p, const mg_page_t *pg)
-{
-    mg_cursor_t  c;
-    char         next[MG_CURSOR_MAX];
-    int          last = pg->rows - 1;
-
-    *p++ = '[';
-    for (int i = 0; i < pg->rows; i++) {
-        if (i > 0) {
-            *p++ = ',';
-        }
-        p = pg->item_write(p, pg->res, i);
-    }
-    *p++ = ']';
-
-    if (!pg->more) {
-        return p + sprintf(p, ",\"next_cursor\":null");
-    }
-    c.ts_us = strtoll(PQgetvalue(pg->res, last, pg->ts_col), NULL, 10);
-    snprintf(c.id, sizeof(c.id), "%s", PQgetvalue(pg->res, last, pg->id_col));
-    if (mg_cursor_encode(&c, next) != 0) {
-        return NULL;
-    }
-    return p + sprintf(p, ",\"next_cursor\":\"%s\"", next);
-}
-
-/* limit and cursor from the query string: 0, or -1 after a 400 reply. */
-static int
-mg_page_query(mg_job_t *job, long def, long max, long *limit, mg_cursor_t *after,
-              int *has_cursor, int *sent)
-{
-    const char  *query;
-    size_t       qlen;
-    mg_verr_t    err;
-
-    query = mg_job_query(job, &qlen);
-    if (mg_query_limit(query, qlen, def, 1, max, limit, &err) != 0
-        || mg_query_cursor(query, qlen, after, has_cursor, &err) != 0)
-    {
-        *sent = mg_job_reply_verr(job, &err);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- replies ------------------------------------------------------------ */
 
 static int
@@ -259,64 +173,26 @@ mg_chat_fetch(mg_job_t *job, const char *id, PGresult **res)
 int
 mg_job_chats_list(mg_job_t *job)
 {
-    const char   *values[4];
-    long          limit;
-    mg_cursor_t   after;
-    int           has_cursor, sent;
-    char          limit_buf[24], ts_buf[24];
-    char         *body = NULL, *p;
-    PGresult     *res = NULL;
-    mg_db_rc_t    rc;
-    mg_page_t     pg;
+    const char      *values[4];
+    mg_page_req_t    req;
+    mg_page_t        pg;
+    PGresult        *res = NULL;
+    mg_db_rc_t       rc;
+    int              sent;
 
-    if (mg_page_query(job, MG_CHATS_LIMIT_DEFAULT, MG_CHATS_LIMIT_MAX,
-                      &limit, &after, &has_cursor, &sent) != 0)
-    {
+    if (mg_page_query(job, MG_CHATS_LIMIT_DEFAULT, MG_CHATS_LIMIT_MAX, &req, &sent) != 0) {
         return sent;
     }
 
-    snprintf(limit_buf, sizeof(limit_buf), "%ld", limit + 1);
-    if (has_cursor) {
-        snprintf(ts_buf, sizeof(ts_buf), "%lld", after.ts_us);
-        values[0] = job->user_id;
-        values[1] = ts_buf;
-        values[2] = after.id;
-        values[3] = limit_buf;
-        rc = mg_db_exec(job->db, MG_Q_CHAT_LIST_AFTER, values, &res);
-    } else {
-        values[0] = job->user_id;
-        values[1] = limit_buf;
-        rc = mg_db_exec(job->db, MG_Q_CHAT_LIST_FIRST, values, &res);
-    }
+    values[0] = job->user_id;
+    rc = mg_page_exec(job, MG_Q_CHAT_LIST_FIRST, MG_Q_CHAT_LIST_AFTER, values, 1, &req, &res);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, res, "chats.list");
-        goto done;
+    } else {
+        mg_page_init(&pg, res, &req, MG_CHAT_COL_UPDATED_US, MG_CHAT_COL_ID,
+                     mg_chat_item_max, mg_chat_item_write);
+        sent = mg_page_reply_items(job, &pg, "chats.list");
     }
-
-    mg_page_init(&pg, res, limit);
-    pg.ts_col = MG_CHAT_COL_UPDATED_US;
-    pg.id_col = MG_CHAT_COL_ID;
-    pg.item_max = mg_chat_item_max;
-    pg.item_write = mg_chat_item_write;
-
-    /* {"items":[chat,...],"next_cursor":...} */
-    body = malloc(sizeof("{\"items\":}") + mg_page_max(&pg));
-    if (body == NULL) {
-        sent = mg_chat_internal(job);
-        goto done;
-    }
-    p = body + sprintf(body, "{\"items\":");
-    p = mg_page_write(p, &pg);
-    if (p == NULL) {
-        mg_log_error("chats.list rid=%s: cannot encode cursor", job->rid);
-        sent = mg_chat_internal(job);
-        goto done;
-    }
-    *p++ = '}';
-    sent = mg_job_reply_raw(job, 200, body, (size_t) (p - body), NULL);
-
-done:
-    free(body);
     PQclear(res);
     return sent;
 }
@@ -324,23 +200,19 @@ done:
 int
 mg_job_chats_get(mg_job_t *job)
 {
-    const char   *id, *values[5];
-    long          limit;
-    mg_cursor_t   after;
-    int           has_cursor, sent;
-    char          limit_buf[24], ts_buf[24];
-    char         *body = NULL, *p;
-    PGresult     *chat = NULL, *msgs = NULL;
-    mg_db_rc_t    rc;
-    mg_page_t     pg;
+    const char      *id, *values[5];
+    mg_page_req_t    req;
+    mg_page_t        pg;
+    char            *body = NULL, *p;
+    PGresult        *chat = NULL, *msgs = NULL;
+    mg_db_rc_t       rc;
+    int              sent;
 
     id = mg_chat_path_id(job);
     if (id == NULL) {
         return mg_chat_not_found(job);
     }
-    if (mg_page_query(job, MG_MESSAGES_LIMIT_DEFAULT, MG_MESSAGES_LIMIT_MAX,
-                      &limit, &after, &has_cursor, &sent) != 0)
-    {
+    if (mg_page_query(job, MG_MESSAGES_LIMIT_DEFAULT, MG_MESSAGES_LIMIT_MAX, &req, &sent) != 0) {
         return sent;
     }
 
@@ -356,29 +228,16 @@ mg_job_chats_get(mg_job_t *job)
 
     /* A second statement: a chat deleted in between just shows no
      * messages (the messages statement checks ownership again itself). */
-    snprintf(limit_buf, sizeof(limit_buf), "%ld", limit + 1);
     values[0] = id;
     values[1] = job->user_id;
-    if (has_cursor) {
-        snprintf(ts_buf, sizeof(ts_buf), "%lld", after.ts_us);
-        values[2] = ts_buf;
-        values[3] = after.id;
-        values[4] = limit_buf;
-        rc = mg_db_exec(job->db, MG_Q_CHAT_MESSAGES_AFTER, values, &msgs);
-    } else {
-        values[2] = limit_buf;
-        rc = mg_db_exec(job->db, MG_Q_CHAT_MESSAGES_FIRST, values, &msgs);
-    }
+    rc = mg_page_exec(job, MG_Q_CHAT_MESSAGES_FIRST, MG_Q_CHAT_MESSAGES_AFTER, values, 2, &req,
+                      &msgs);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, msgs, "chats.get");
         goto done;
     }
-
-    mg_page_init(&pg, msgs, limit);
-    pg.ts_col = MG_MSG_COL_CREATED_US;
-    pg.id_col = MG_MSG_COL_ID;
-    pg.item_max = mg_msg_json_max;
-    pg.item_write = mg_msg_write;
+    mg_page_init(&pg, msgs, &req, MG_MSG_COL_CREATED_US, MG_MSG_COL_ID,
+                 mg_msg_json_max, mg_msg_write);
 
     /* {chat members,"messages":[message,...],"next_cursor":...} */
     body = malloc(mg_chat_item_max(chat, 0) + sizeof(",\"messages\":") + mg_page_max(&pg));

@@ -1,0 +1,120 @@
+/*
+ * mg_http_get: the blocking GET behind mg_http_get.h.  The body grows in
+ * one buffer through the write callback, which aborts the transfer past
+ * the cap.  libcurl's global setup is done once here too, for callers
+ * (the unit tests) that run without main's.
+ */
+#include "http_get.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+typedef struct {
+    char    *data;
+    size_t   len;
+    size_t   max;
+    int      too_big;
+} mg_http_body_t;
+
+static pthread_once_t  mg_http_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode        mg_http_curl_rc;
+
+static void
+mg_http_curl_init(void)
+{
+    /* reference-counted: harmless after main's own call */
+    mg_http_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t
+mg_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    mg_http_body_t  *b = userdata;
+    size_t           n = size * nmemb;
+    char            *grown;
+
+    if (b->len + n > b->max) {
+        b->too_big = 1;
+        return 0;                       /* aborts the transfer */
+    }
+    grown = realloc(b->data, b->len + n + 1);
+    if (grown == NULL) {
+        return 0;
+    }
+    b->data = grown;
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+int
+mg_http_get(const char *url, const mg_http_get_opts_t *o, char **body, size_t *len,
+            long *status, char *err, size_t errlen)
+{
+    CURL            *curl;
+    CURLcode         rc;
+    mg_http_body_t   b = { NULL, 0, o->max_bytes, 0 };
+    char             why[CURL_ERROR_SIZE] = "";
+    const char      *ca = getenv("MANGOO_CA_FILE");     /* a private CA (and the tests') */
+    int              ret;
+
+    *body = NULL;
+    *len = 0;
+    *status = 0;
+    pthread_once(&mg_http_curl_once, mg_http_curl_init);
+    if (mg_http_curl_rc != CURLE_OK || (curl = curl_easy_init()) == NULL) {
+        if (err != NULL && errlen > 0) {
+            snprintf(err, errlen, "libcurl unavailable");
+        }
+        return MG_HTTP_GET_SETUP;
+    }
+
+    if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
+        || (o->connect_ms > 0
+            && curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o->connect_ms) != CURLE_OK)
+        || curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, o->total_ms) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK
+        || (o->no_proxy && curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK)
+        || (o->headers != NULL
+            && curl_easy_setopt(curl, CURLOPT_HTTPHEADER, o->headers) != CURLE_OK)
+        || curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, why) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, mg_http_write) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b) != CURLE_OK
+        || (ca != NULL && ca[0] != '\0' && curl_easy_setopt(curl, CURLOPT_CAINFO, ca) != CURLE_OK))
+    {
+        if (err != NULL && errlen > 0) {
+            snprintf(err, errlen, "libcurl refused an option");
+        }
+        ret = MG_HTTP_GET_SETUP;
+        goto done;
+    }
+
+    rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK) {
+        if (err != NULL && errlen > 0) {
+            snprintf(err, errlen, "%s", why[0] ? why : curl_easy_strerror(rc));
+        }
+        ret = b.too_big ? MG_HTTP_GET_TOO_BIG : MG_HTTP_GET_FAILED;
+        goto done;
+    }
+    (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+    *body = b.data;
+    *len = b.len;
+    b.data = NULL;
+    ret = MG_HTTP_GET_OK;
+
+done:
+    if (b.data != NULL) {
+        OPENSSL_cleanse(b.data, b.len);
+        free(b.data);
+    }
+    curl_easy_cleanup(curl);
+    return ret;
+}
