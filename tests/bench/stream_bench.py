@@ -1,0 +1,933 @@
+#!/usr/bin/env python3
+"""Streaming benchmark clients (python3 stdlib only), used by
+`auto-build.sh bench` (bench_streams) and runnable by hand:
+
+  ttfb URL [-n N]            N sequential streams on one keep-alive connection:
+                             time from sending the request to the first
+                             `message` event (contentBlockDelta for an AWS
+                             event-stream) and to the end of the stream;
+                             p50/p99 in microseconds.
+  hold URL -k K              K concurrent streams, opened in batches and read
+                             as they come; once every stream has had its first
+                             event, samples the resident memory (VmRSS) of the
+                             given processes and reports (hold - idle) / open.
+  rate URL -c C -d SECONDS   streams/s and events/s at concurrency C, every
+                             stream read to its end; with --procs, the CPU the
+                             processes used per event.  --engine wrk runs wrk
+                             (C, reads each chunked body to its end) after one
+                             checked probe stream; --engine python (default)
+                             checks every stream but spends more client CPU.
+  report DIR                 the summary table of a bench_streams run.
+
+Common options: --method, --body JSON, -H 'Name: value' (repeatable),
+--procs NAME=PID[,PID...] (repeatable; each PID counts with its
+descendants), --out FILE (the result as JSON), --label TEXT.
+
+Streams are `text/event-stream` (events counted by name; `error` events
+fail the stream) or `application/vnd.amazon.eventstream` (frames and CRCs
+checked).  Each request reads the response to its end; a stream that ends
+without `done` (SSE) or `metadata`/`messageStop` (event-stream) counts as an
+error.
+"""
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import resource
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from urllib.parse import urlsplit
+
+NS = 1_000_000_000
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# the event that marks "the first token" and the events that end a stream
+FIRST_NAMES = (b"message", b"contentBlockDelta")
+END_NAMES = (b"done", b"metadata")
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def percentile(values, p):
+    """Nearest-rank percentile of a list (None if empty)."""
+    if not values:
+        return None
+    s = sorted(values)
+    return s[max(0, math.ceil(p / 100.0 * len(s)) - 1)]
+
+
+# ---------------------------------------------------------------------------
+# the request
+# ---------------------------------------------------------------------------
+
+class Target:
+    def __init__(self, url, method=None, body=None, headers=()):
+        u = urlsplit(url)
+        if u.scheme != "http":
+            raise SystemExit("only http:// URLs (got %r)" % url)
+        self.host = u.hostname
+        self.port = u.port or 80
+        self.path = (u.path or "/") + ("?" + u.query if u.query else "")
+        self.url = url
+        self.body = body.encode() if isinstance(body, str) else body
+        self.method = method or ("POST" if self.body is not None else "GET")
+        self.headers = list(headers)
+
+    def request(self):
+        lines = ["%s %s HTTP/1.1" % (self.method, self.path),
+                 "Host: %s:%d" % (self.host, self.port),
+                 "Accept: text/event-stream"]
+        names = {h.split(":", 1)[0].strip().lower() for h in self.headers}
+        if self.body is not None:
+            if "content-type" not in names:
+                lines.append("Content-Type: application/json")
+            lines.append("Content-Length: %d" % len(self.body))
+        lines += self.headers
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + (self.body or b"")
+
+
+# ---------------------------------------------------------------------------
+# the response, parsed incrementally
+# ---------------------------------------------------------------------------
+
+class Response:
+    """Feed it the bytes of one HTTP response as they arrive (with the time
+    they arrived); it decodes the head, chunked or sized bodies, and SSE or
+    AWS event-stream events, and notes when the first event, the first
+    `message` and the end came."""
+
+    HEAD, BODY, DONE = 0, 1, 2
+
+    def __init__(self, t0):
+        self.t0 = t0
+        self.buf = bytearray()
+        self.state = self.HEAD
+        self.status = 0
+        self.ctype = b""
+        self.keep_alive = True
+        self.chunked = False
+        self.left = None            # body bytes still due, when sized
+        self.chunk_left = 0
+        self.chunk_state = 0        # 0 size line, 1 data, 2 CRLF after data, 3 trailers
+        self.kind = None            # b"sse", b"es" or None
+        self.ev = bytearray()
+        self.body = bytearray()     # a non-stream body (kept up to 64 KiB)
+        self.names = {}
+        self.events = 0
+        self.first_event = self.first_message = self.end = None
+        self.error = None
+
+    # -- input --------------------------------------------------------------
+
+    def feed(self, data, now):
+        if self.state == self.DONE:
+            if data:
+                self.fail("bytes after the end of the response")
+            return
+        self.buf += data
+        if self.state == self.HEAD:
+            i = self.buf.find(b"\r\n\r\n")
+            if i < 0:
+                if len(self.buf) > 65536:
+                    self.fail("response head too large")
+                return
+            self._head(bytes(self.buf[:i]))
+            del self.buf[:i + 4]
+            if self.state == self.DONE:
+                return
+        if self.chunked:
+            self._chunked(now)
+        elif self.left is not None:
+            take = min(self.left, len(self.buf))
+            if take:
+                self._body(bytes(self.buf[:take]), now)
+                del self.buf[:take]
+                self.left -= take
+            if self.left == 0:
+                self._finish(now)
+        else:                               # read until the connection closes
+            if self.buf:
+                self._body(bytes(self.buf), now)
+                self.buf.clear()
+
+    def eof(self, now):
+        if self.state == self.DONE:
+            return
+        if self.state == self.BODY and not self.chunked and self.left is None:
+            self._finish(now)
+        else:
+            self.fail("connection closed mid-response")
+
+    def fail(self, why):
+        if self.error is None:
+            self.error = why
+        self.state = self.DONE
+
+    @property
+    def done(self):
+        return self.state == self.DONE
+
+    @property
+    def ok(self):
+        return (self.error is None and self.status == 200 and self.end is not None
+                and self.first_message is not None)
+
+    # -- head and framing ---------------------------------------------------
+
+    def _head(self, raw):
+        lines = raw.split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+            return self.fail("bad status line %r" % lines[0][:80])
+        self.status = int(parts[1])
+        if parts[0] == b"HTTP/1.0":
+            self.keep_alive = False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name, value = name.strip().lower(), value.strip()
+            if name == b"content-type":
+                self.ctype = value.lower()
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                self.chunked = True
+            elif name == b"content-length":
+                self.left = int(value)
+            elif name == b"connection" and b"close" in value.lower():
+                self.keep_alive = False
+        if self.ctype.startswith(b"text/event-stream"):
+            self.kind = b"sse"
+        elif self.ctype.startswith(b"application/vnd.amazon.eventstream"):
+            self.kind = b"es"
+        self.state = self.BODY
+        if self.status in (100, 101):
+            return self.fail("unexpected interim response %d" % self.status)
+        if self.left == 0 and not self.chunked:
+            self._finish(None)
+
+    def _chunked(self, now):
+        buf = self.buf
+        while buf:
+            if self.chunk_state == 1:
+                take = min(self.chunk_left, len(buf))
+                self._body(bytes(buf[:take]), now)
+                del buf[:take]
+                self.chunk_left -= take
+                if self.chunk_left == 0:
+                    self.chunk_state = 2
+            elif self.chunk_state == 2:
+                if len(buf) < 2:
+                    return
+                if buf[:2] != b"\r\n":
+                    return self.fail("bad chunk end")
+                del buf[:2]
+                self.chunk_state = 0
+            else:
+                i = buf.find(b"\r\n")
+                if i < 0:
+                    return
+                line = bytes(buf[:i])
+                del buf[:i + 2]
+                if self.chunk_state == 3:
+                    if line == b"":
+                        self.chunk_state = 4
+                        return self._finish(now)
+                    continue                # a trailer field
+                try:
+                    size = int(line.split(b";")[0], 16)
+                except ValueError:
+                    return self.fail("bad chunk size %r" % line[:40])
+                if size == 0:
+                    self.chunk_state = 3
+                else:
+                    self.chunk_left = size
+                    self.chunk_state = 1
+
+    def _finish(self, now):
+        if self.state == self.DONE:
+            return
+        self.state = self.DONE
+        self.end = now
+        if self.kind == b"sse" and self.ev.strip():
+            self.fail("the stream ended inside an event")
+        if self.kind is not None and not any(n in self.names for n in END_NAMES):
+            self.fail("the stream ended without done/metadata (events: %s)"
+                      % ",".join("%s=%d" % (k.decode(), v) for k, v in self.names.items()))
+
+    # -- events -------------------------------------------------------------
+
+    def _event(self, name, now):
+        self.events += 1
+        self.names[name] = self.names.get(name, 0) + 1
+        if self.first_event is None:
+            self.first_event = now
+        if self.first_message is None and name in FIRST_NAMES:
+            self.first_message = now
+        if name == b"error" and self.error is None:
+            self.error = "error event"
+
+    def _body(self, data, now):
+        if self.kind == b"sse":
+            ev = self.ev
+            ev += data
+            if b"\r" in ev:
+                ev[:] = ev.replace(b"\r\n", b"\n")
+            while True:
+                i = ev.find(b"\n\n")
+                if i < 0:
+                    break
+                block = bytes(ev[:i])
+                del ev[:i + 2]
+                name, data_seen = b"message", False
+                for line in block.split(b"\n"):
+                    if line.startswith(b"event:"):
+                        name = line[6:].strip()
+                    elif line.startswith(b"data"):
+                        data_seen = True
+                if data_seen or name != b"message":
+                    self._event(name, now)
+        elif self.kind == b"es":
+            ev = self.ev
+            ev += data
+            while len(ev) >= 12:
+                total, hlen, pcrc = struct.unpack_from(">III", ev)
+                if zlib.crc32(ev[:8]) != pcrc or total < 16 or hlen > total - 16:
+                    return self.fail("bad event-stream prelude")
+                if len(ev) < total:
+                    break
+                if zlib.crc32(ev[:total - 4]) != struct.unpack_from(">I", ev, total - 4)[0]:
+                    return self.fail("bad event-stream message CRC")
+                self._event(_es_event_type(bytes(ev[12:12 + hlen])), now)
+                del ev[:total]
+        elif len(self.body) < 65536:
+            self.body += data
+
+
+def _es_event_type(raw):
+    i = 0
+    while i < len(raw):
+        nl = raw[i]
+        name = raw[i + 1:i + 1 + nl]
+        i += 1 + nl
+        kind = raw[i]
+        i += 1
+        if kind in (0, 1):
+            continue
+        if kind in (2, 3, 4, 5, 8, 9):
+            i += {2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16}[kind]
+            continue
+        vl = struct.unpack_from(">H", raw, i)[0]
+        value = raw[i + 2:i + 2 + vl]
+        i += 2 + vl
+        if name in (b":event-type", b":exception-type"):
+            return value if name == b":event-type" else b"error"
+    return b"?"
+
+
+# ---------------------------------------------------------------------------
+# processes: memory and CPU
+# ---------------------------------------------------------------------------
+
+def _children():
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def expand(pids):
+    """The pids and all their descendants."""
+    kids, out, todo = _children(), [], list(pids)
+    while todo:
+        p = todo.pop()
+        if p in out:
+            continue
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def parse_procs(specs):
+    groups = []
+    for spec in specs or ():
+        name, _, pids = spec.partition("=")
+        if not name or not pids:
+            raise SystemExit("--procs takes NAME=PID[,PID...] (got %r)" % spec)
+        groups.append((name, [int(p) for p in pids.split(",") if p.strip()]))
+    return groups
+
+
+def rss_kib(pids):
+    total = 0
+    for p in expand(pids):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pids):
+    total = 0
+    for p in expand(pids):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])      # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / CLK_TCK
+
+
+def tcp_mem_kib():
+    """Kernel memory of all TCP sockets on the machine (not in any RSS)."""
+    try:
+        with open("/proc/net/sockstat") as f:
+            for line in f:
+                if line.startswith("TCP:"):
+                    parts = line.split()
+                    return int(parts[parts.index("mem") + 1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def self_cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+
+
+# ---------------------------------------------------------------------------
+# ttfb: sequential streams on one connection
+# ---------------------------------------------------------------------------
+
+def one_stream(sock, target, req):
+    """Send one request on sock and read its answer; returns the Response
+    (sock is None or unusable afterwards when not keep-alive)."""
+    t0 = time.perf_counter_ns()
+    sock.sendall(req)
+    r = Response(t0)
+    while not r.done:
+        data = sock.recv(65536)
+        now = time.perf_counter_ns()
+        if not data:
+            r.eof(now)
+            break
+        r.feed(data, now)
+    return r
+
+
+def connect(target, timeout):
+    s = socket.create_connection((target.host, target.port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def cmd_ttfb(args, target):
+    req = target.request()
+    firsts, ends, errors, sock = [], [], {}, None
+    for i in range(args.warmup + args.n):
+        try:
+            if sock is None:
+                sock = connect(target, args.timeout)
+            r = one_stream(sock, target, req)
+        except OSError as e:
+            r = Response(0)
+            r.fail("%s" % e.__class__.__name__)
+        if not r.ok:
+            why = r.error or ("status %d" % r.status if r.status != 200 else "no message event")
+            errors[why] = errors.get(why, 0) + 1
+            if len(errors) == 1 and sum(errors.values()) == 1:
+                print("ttfb: first failure: %s %r" % (why, bytes(r.body[:300])), file=sys.stderr)
+        elif i >= args.warmup:
+            firsts.append((r.first_message - r.t0) / 1000)
+            ends.append((r.end - r.t0) / 1000)
+        if sock is not None and (not r.ok or not r.keep_alive or args.new_connection):
+            sock.close()
+            sock = None
+    if sock is not None:
+        sock.close()
+    res = {"test": "ttfb", "url": target.url, "n": len(firsts),
+           "first_p50_us": percentile(firsts, 50), "first_p99_us": percentile(firsts, 99),
+           "end_p50_us": percentile(ends, 50), "end_p99_us": percentile(ends, 99),
+           "errors": sum(errors.values()), "error_kinds": errors}
+    print("ttfb %s: %d streams, first message p50 %s p99 %s us, end p50 %s p99 %s us, %d errors%s"
+          % (target.url, len(firsts), _f(res["first_p50_us"]), _f(res["first_p99_us"]),
+             _f(res["end_p50_us"]), _f(res["end_p99_us"]), res["errors"],
+             (" " + json.dumps(errors)) if errors else ""))
+    return res
+
+
+def _f(v, digits=0):
+    return "-" if v is None else ("%.*f" % (digits, v))
+
+
+# ---------------------------------------------------------------------------
+# hold: many concurrent streams
+# ---------------------------------------------------------------------------
+
+class HoldState:
+    def __init__(self):
+        self.connected = self.answered = self.started = self.ended = self.lost = 0
+        self.lost_unanswered = 0
+        self.failed = {}
+        self.protos = []
+        self.closing = False
+
+    def fail(self, why):
+        self.failed[why] = self.failed.get(why, 0) + 1
+
+
+class HoldStream(asyncio.Protocol):
+    def __init__(self, req, st, first_name):
+        self.req, self.st, self.first_name = req, st, first_name
+        self.r = Response(time.perf_counter_ns())
+        self.transport = None
+        self.started = self.closed = self.answered = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.st.connected += 1
+        transport.write(self.req)
+
+    def data_received(self, data):
+        r = self.r
+        r.feed(data, time.perf_counter_ns())
+        if not self.answered and r.state != r.HEAD:
+            self.answered = True
+            self.st.answered += 1
+        if not self.started and (r.names.get(self.first_name) if self.first_name else r.events):
+            self.started = True
+            self.st.started += 1
+        if r.done:
+            self.st.ended += 1
+            if not r.ok:
+                self.st.fail(r.error or "status %d" % r.status)
+            self.transport.close()
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if not self.answered:
+            self.st.lost_unanswered += 1
+        if not self.r.done:
+            self.st.lost += 1
+            if not self.st.closing:
+                self.st.fail("connection lost" + (" (%s)" % exc.__class__.__name__ if exc else ""))
+
+
+async def _hold(args, target, groups):
+    loop = asyncio.get_running_loop()
+    st = HoldState()
+    req = target.request()
+    first_name = args.first_event.encode() if args.first_event else None
+    idle = {name: rss_kib(pids) for name, pids in groups}
+    tcp_idle = tcp_mem_kib()
+    t_start = time.monotonic()
+    opened = 0
+    while opened < args.k:
+        n = min(args.batch, args.k - opened)
+        results = await asyncio.gather(*[
+            loop.create_connection(lambda: HoldStream(req, st, first_name), target.host, target.port)
+            for _ in range(n)], return_exceptions=True)
+        for res in results:
+            if isinstance(res, BaseException):
+                st.fail("connect: %s" % (res.__class__.__name__))
+            else:
+                st.protos.append(res[1])
+        opened += n
+        # let the servers keep up: no more than --ahead requests waiting for an answer
+        deadline = time.monotonic() + args.timeout
+        while st.connected - st.answered - st.lost_unanswered > args.ahead \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if args.batch_pause:
+            await asyncio.sleep(args.batch_pause)
+    t_opened = time.monotonic()
+    deadline = time.monotonic() + args.timeout
+    while st.started + sum(1 for p in st.protos if p.closed and not p.started) < len(st.protos) \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    t_started = time.monotonic()
+    await asyncio.sleep(args.settle)
+    held = {name: rss_kib(pids) for name, pids in groups}
+    tcp_held = tcp_mem_kib()
+    open_now = sum(1 for p in st.protos if p.started and not p.closed)
+    await asyncio.sleep(args.hold)
+    open_after = sum(1 for p in st.protos if p.started and not p.closed)
+    st.closing = True
+    for p in st.protos:
+        if p.transport is not None and not p.closed:
+            p.transport.abort()
+    await asyncio.sleep(0.2)
+    res = {"test": "hold", "url": target.url, "requested": args.k, "connected": st.connected,
+           "started": st.started, "open": open_now, "open_after_hold": open_after,
+           "ended_early": st.ended, "failures": st.failed,
+           "ramp_s": round(t_opened - t_start, 2), "all_started_s": round(t_started - t_start, 2),
+           "groups": {}}
+    total_idle = total_held = 0
+    for name, _ in groups:
+        d = held[name] - idle[name]
+        total_idle += idle[name]
+        total_held += held[name]
+        res["groups"][name] = {"idle_kib": idle[name], "hold_kib": held[name],
+                               "per_stream_kib": d / open_now if open_now else None}
+    res["total_per_stream_kib"] = (total_held - total_idle) / open_now if open_now else None
+    if tcp_idle is not None and tcp_held is not None:
+        res["kernel_tcp_per_stream_kib"] = (tcp_held - tcp_idle) / open_now if open_now else None
+    print("hold %s: %d requested, %d open (%d after %.0fs more), %d failed %s; opened in %.1fs, "
+          "all started at %.1fs" % (target.url, args.k, open_now, open_after, args.hold,
+                                    sum(st.failed.values()), json.dumps(st.failed) if st.failed else "",
+                                    res["ramp_s"], res["all_started_s"]))
+    for name, g in res["groups"].items():
+        print("  %-10s RSS idle %8d KiB, holding %8d KiB: %s KiB per open stream"
+              % (name, g["idle_kib"], g["hold_kib"], _f(g["per_stream_kib"], 2)))
+    if groups:
+        print("  %-10s %s KiB per open stream" % ("total", _f(res["total_per_stream_kib"], 2)))
+    if res.get("kernel_tcp_per_stream_kib") is not None:
+        print("  (kernel TCP buffers, whole machine, not in RSS: %s KiB per stream)"
+              % _f(res["kernel_tcp_per_stream_kib"], 2))
+    return res
+
+
+def cmd_hold(args, target):
+    limit = raise_nofile()
+    if args.k + 64 > limit:
+        raise SystemExit("hold: -k %d needs more descriptors than RLIMIT_NOFILE allows (%d)"
+                         % (args.k, limit))
+    return asyncio.run(_hold(args, target, parse_procs(args.procs)))
+
+
+# ---------------------------------------------------------------------------
+# rate: streams/s at a fixed concurrency
+# ---------------------------------------------------------------------------
+
+class RateStream(asyncio.Protocol):
+    """One keep-alive connection that sends the next request as soon as the
+    previous answer ended, until the deadline."""
+
+    def __init__(self, req, st):
+        self.req, self.st = req, st
+        self.transport = None
+        self.r = None
+        self.done = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.send()
+
+    def send(self):
+        self.r = Response(time.perf_counter_ns())
+        self.transport.write(self.req)
+
+    def data_received(self, data):
+        r = self.r
+        r.feed(data, time.perf_counter_ns())
+        if not r.done:
+            return
+        st = self.st
+        if r.ok and r.end <= st.deadline_ns:
+            st.streams += 1
+            st.events += r.events
+            st.latencies.append((r.end - r.t0) / 1000)
+        elif not r.ok:
+            st.errors[r.error or "status %d" % r.status] = st.errors.get(r.error or "status %d" % r.status, 0) + 1
+        if time.perf_counter_ns() < st.deadline_ns and r.keep_alive and r.ok:
+            self.send()
+        else:
+            self.transport.close()
+
+    def connection_lost(self, exc):
+        if self.r is not None and not self.r.done and time.perf_counter_ns() < self.st.deadline_ns:
+            self.st.errors["connection lost"] = self.st.errors.get("connection lost", 0) + 1
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+class RateState:
+    def __init__(self):
+        self.streams = self.events = 0
+        self.errors = {}
+        self.latencies = []
+        self.deadline_ns = 0
+
+
+async def _rate_python(args, target):
+    loop = asyncio.get_running_loop()
+    st = RateState()
+    req = target.request()
+    st.deadline_ns = time.perf_counter_ns() + int(args.d * NS)
+    t0 = time.perf_counter_ns()
+
+    async def conn_loop():
+        while time.perf_counter_ns() < st.deadline_ns:
+            try:
+                _, proto = await loop.create_connection(lambda: RateStream(req, st),
+                                                        target.host, target.port)
+            except OSError as e:
+                st.errors["connect: " + e.__class__.__name__] = st.errors.get("connect: " + e.__class__.__name__, 0) + 1
+                await asyncio.sleep(0.05)
+                continue
+            remaining = (st.deadline_ns - time.perf_counter_ns()) / NS
+            try:
+                await asyncio.wait_for(asyncio.shield(proto.done), max(0.0, remaining) + args.timeout)
+            except asyncio.TimeoutError:
+                proto.transport.abort()
+
+    await asyncio.gather(*[conn_loop() for _ in range(args.c)])
+    elapsed = min(time.perf_counter_ns(), st.deadline_ns) - t0
+    return st.streams, st.events, elapsed / NS, st.errors, st.latencies
+
+
+def _lua_string(s):
+    level = "=" * 4
+    while ("]%s]" % level) in s:
+        level += "="
+    return "[%s[%s]%s]" % (level, s, level)
+
+
+def _rate_wrk(args, target, probe_events):
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("rate --engine wrk: wrk is not installed")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write("wrk.method = %s\n" % _lua_string(target.method))
+        if target.body is not None:
+            f.write("wrk.body = %s\n" % _lua_string(target.body.decode()))
+            f.write('wrk.headers["Content-Type"] = "application/json"\n')
+        for h in target.headers:
+            name, _, value = h.partition(":")
+            f.write("wrk.headers[%s] = %s\n" % (_lua_string(name.strip()), _lua_string(value.strip())))
+        script = f.name
+    try:
+        cmd = [wrk, "-t%d" % args.wrk_threads, "-c%d" % args.c, "-d%ds" % max(1, round(args.d)),
+               "--timeout", "%ds" % max(1, round(args.timeout)), "--latency", "-s", script, target.url]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    finally:
+        os.unlink(script)
+    streams, seconds, errors, lat = 0, args.d, {}, {}
+    units = {"us": 1, "ms": 1000, "s": 1000000, "m": 60000000}
+    for line in out.splitlines():
+        parts = line.split()
+        if "requests in" in line:
+            streams = int(parts[0])
+            dur = parts[3].rstrip(",")
+            for u in ("ms", "us", "m", "s"):
+                if dur.endswith(u):
+                    seconds = float(dur[:-len(u)]) * units[u] / 1e6
+                    break
+        elif line.strip().startswith("Non-2xx"):
+            errors["non-2xx"] = int(parts[-1])
+        elif line.strip().startswith("Socket errors"):
+            for kv in line.split(":", 1)[1].split(","):
+                k, v = kv.split()
+                if int(v):
+                    errors["socket " + k] = int(v)
+        elif len(parts) == 2 and parts[0] in ("50%", "99%"):
+            v = parts[1]
+            for u in ("us", "ms", "s", "m"):
+                if v.endswith(u) and v[:-len(u)].replace(".", "", 1).isdigit():
+                    lat[parts[0]] = float(v[:-len(u)]) * units[u]
+                    break
+    if streams == 0:
+        print(out, file=sys.stderr)
+    good = streams - errors.get("non-2xx", 0)
+    return good, good * probe_events, seconds, errors, lat
+
+
+def cmd_rate(args, target):
+    raise_nofile()
+    groups = parse_procs(args.procs)
+    # one checked stream first: it must work, and it tells how many events a stream has
+    sock = connect(target, args.timeout)
+    probe = one_stream(sock, target, target.request())
+    sock.close()
+    if not probe.ok:
+        raise SystemExit("rate: the probe stream failed: %s (status %d) %r"
+                         % (probe.error, probe.status, bytes(probe.body[:300])))
+    cpu0 = {name: cpu_seconds(pids) for name, pids in groups}
+    me0 = self_cpu()
+    if args.engine == "wrk":
+        streams, events, seconds, errors, lat = _rate_wrk(args, target, probe.events)
+        p50, p99 = lat.get("50%"), lat.get("99%")
+    else:
+        streams, events, seconds, errors, latencies = asyncio.run(_rate_python(args, target))
+        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    cpu = {name: cpu_seconds(pids) - cpu0[name] for name, pids in groups}
+    me = self_cpu() - me0
+    res = {"test": "rate", "url": target.url, "engine": args.engine, "concurrency": args.c,
+           "seconds": round(seconds, 3), "streams": streams, "events": events,
+           "events_per_stream": probe.events,
+           "streams_per_s": streams / seconds if seconds else 0,
+           "events_per_s": events / seconds if seconds else 0,
+           "stream_p50_us": p50, "stream_p99_us": p99,
+           "errors": errors, "client_cpu_s": round(me, 2), "cpu": {}}
+    print("rate %s (%s, c=%d, %.1fs): %d streams, %.1f streams/s, %.0f events/s (%d events a stream), "
+          "stream time p50 %s p99 %s us, errors %s, client CPU %.1fs"
+          % (target.url, args.engine, args.c, seconds, streams, res["streams_per_s"],
+             res["events_per_s"], probe.events, _f(p50), _f(p99),
+             json.dumps(errors) if errors else "none", me))
+    for name, secs in cpu.items():
+        per = secs * 1e6 / events if events else None
+        res["cpu"][name] = {"seconds": round(secs, 2), "us_per_event": per}
+        print("  %-10s CPU %.2fs: %s us per event" % (name, secs, _f(per, 2)))
+    return res
+
+
+# ---------------------------------------------------------------------------
+# report: the bench_streams summary
+# ---------------------------------------------------------------------------
+
+def _load(d, label):
+    try:
+        with open(os.path.join(d, label + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _ratio(a, b):
+    return "%.1f%%" % (100.0 * a / b) if a is not None and b else "-"
+
+
+def cmd_report(args):
+    d = args.dir
+    cases = []
+    for name in sorted(os.listdir(d)):
+        if name.startswith("rate-mangoo-") and name.endswith(".json"):
+            cases.append(name[len("rate-mangoo-"):-5])
+    for case in cases:
+        m, p = _load(d, "rate-mangoo-" + case), _load(d, "rate-proxy-" + case)
+        print("\nstreams, %s (concurrency %s, %s s each; wrk reads every stream to its end)"
+              % (case, m["concurrency"], m["seconds"]))
+        print("  %-12s %12s %12s %16s %14s %14s %8s" % ("", "streams/s", "events/s", "stream p50/p99",
+                                                     "nginx us/ev", "workers us/ev", "errors"))
+        for label, r in (("proxy_pass", p), ("Mangoo", m)):
+            if r is None:
+                continue
+            cpu = r.get("cpu", {})
+            print("  %-12s %12.1f %12.0f %16s %14s %14s %8d" % (
+                label, r["streams_per_s"], r["events_per_s"],
+                "%s/%s ms" % (_f(_ms(r["stream_p50_us"]), 1), _f(_ms(r["stream_p99_us"]), 1)),
+                _f((cpu.get("nginx") or {}).get("us_per_event"), 2),
+                _f((cpu.get("workers") or {}).get("us_per_event"), 2),
+                sum(r["errors"].values())))
+        if m and p:
+            print("  Mangoo reaches %s of nginx proxy_pass's streams/s (%d vs %d events a stream)"
+                  % (_ratio(m["streams_per_s"], p["streams_per_s"]), m["events_per_stream"],
+                     p["events_per_stream"]))
+        t = {k: _load(d, "ttfb-%s-%s" % (k, case)) for k in ("direct", "proxy", "mangoo")}
+        if all(t.values()):
+            print("  time to first message, sequential (us):  %8s %8s %10s %10s"
+                  % ("p50", "p99", "end p50", "end p99"))
+            for k, label in (("direct", "fake directly"), ("proxy", "nginx proxy_pass"),
+                             ("mangoo", "Mangoo")):
+                r = t[k]
+                print("    %-36s %8s %8s %10s %10s%s" % (
+                    label, _f(r["first_p50_us"]), _f(r["first_p99_us"]), _f(r["end_p50_us"]),
+                    _f(r["end_p99_us"]), "  (%d errors)" % r["errors"] if r["errors"] else ""))
+            for k, label in (("proxy", "proxy_pass"), ("mangoo", "Mangoo")):
+                a, b = t[k], t["direct"]
+                if a["first_p50_us"] is not None and b["first_p50_us"] is not None:
+                    print("    added by %-12s p50 %7.0f us, p99 %7.0f us (p99 target for Mangoo: < 2000 us)"
+                          % (label, a["first_p50_us"] - b["first_p50_us"],
+                             a["first_p99_us"] - b["first_p99_us"]))
+    holds = sorted(n[5:-5] for n in os.listdir(d) if n.startswith("hold-") and n.endswith(".json"))
+    if holds:
+        print("\nopen streams held at once (target: 10,000 on 2 cores, nginx + workers < 16 KiB each)")
+        print("  %-16s %9s %7s %8s %12s %12s %12s %10s" % ("", "requested", "open", "failed",
+                                                      "nginx KiB", "workers KiB", "total KiB", "ramp s"))
+        for h in holds:
+            r = _load(d, "hold-" + h)
+            g = r["groups"]
+            print("  %-16s %9d %7d %8d %12s %12s %12s %10.1f" % (
+                h, r["requested"], r["open"], sum(r["failures"].values()),
+                _f((g.get("nginx") or {}).get("per_stream_kib"), 2),
+                _f((g.get("workers") or {}).get("per_stream_kib"), 2),
+                _f(r["total_per_stream_kib"], 2), r["all_started_s"]))
+        print("  (per open stream: (VmRSS holding - VmRSS idle) / open streams; kernel socket buffers excluded)")
+
+
+def _ms(us):
+    return None if us is None else us / 1000.0
+
+
+# ---------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def common(p):
+        p.add_argument("url")
+        p.add_argument("--method")
+        p.add_argument("--body", help="request body (JSON); implies POST")
+        p.add_argument("-H", "--header", action="append", default=[], help="'Name: value'")
+        p.add_argument("--procs", action="append", default=[], metavar="NAME=PID[,PID]",
+                       help="processes to measure (with their descendants)")
+        p.add_argument("--timeout", type=float, default=30.0)
+        p.add_argument("--out", help="write the result as JSON to this file")
+
+    p = sub.add_parser("ttfb", help="sequential time to first message and to the end")
+    common(p)
+    p.add_argument("-n", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--new-connection", action="store_true", help="one connection per stream")
+
+    p = sub.add_parser("hold", help="K concurrent open streams and the memory they cost")
+    common(p)
+    p.add_argument("-k", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=250, help="connections opened at once")
+    p.add_argument("--ahead", type=int, default=1000,
+                   help="at most this many requests waiting for their answer's head")
+    p.add_argument("--batch-pause", type=float, default=0.0)
+    p.add_argument("--first-event", default="", help="the event that means open (default: any)")
+    p.add_argument("--settle", type=float, default=1.0, help="seconds between all started and sampling")
+    p.add_argument("--hold", type=float, default=2.0, help="seconds to keep them open after sampling")
+
+    p = sub.add_parser("rate", help="streams/s at a concurrency")
+    common(p)
+    p.add_argument("-c", type=int, default=64)
+    p.add_argument("-d", type=float, default=10.0, help="seconds")
+    p.add_argument("--engine", choices=("python", "wrk"), default="python")
+    p.add_argument("--wrk-threads", type=int, default=2)
+
+    p = sub.add_parser("report", help="summary of a bench_streams results directory")
+    p.add_argument("dir")
+
+    args = ap.parse_args(argv)
+    if args.cmd == "report":
+        return cmd_report(args)
+    target = Target(args.url, args.method, args.body, args.header)
+    res = {"ttfb": cmd_ttfb, "hold": cmd_hold, "rate": cmd_rate}[args.cmd](args, target)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
