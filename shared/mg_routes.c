@@ -14,6 +14,9 @@ const mg_route_t mg_routes[] = {
     { "PATCH",  "/api/v1/bots/{id}", "bots.update", 0 },
     { "DELETE", "/api/v1/bots/{id}", "bots.delete", 0 },
 
+    { "POST",   "/api/v1/chat/stream", "chat.stream",   MG_ROUTE_STREAM },
+    { "POST",   "/api/v1/chat",        "chat.complete", 0 },
+
     { "POST",   "/api/v1/auth/register", "auth.register", MG_ROUTE_PUBLIC },
     { "POST",   "/api/v1/auth/login",    "auth.login",    MG_ROUTE_PUBLIC },
     { "POST",   "/api/v1/auth/refresh",  "auth.refresh",  MG_ROUTE_PUBLIC },

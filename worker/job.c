@@ -120,6 +120,26 @@ mg_job_send(mg_job_t *job, mg_msg_t *msg)
 }
 
 int
+mg_job_send_part(mg_job_t *job, mg_msg_t *msg)
+{
+    job->replied = 1;
+    msg->rid.data = job->rid;
+    msg->rid.len = MG_RID_LEN;
+    if (job->send(job->send_ctx, msg) != 0) {
+        mg_log_warn("job %.*s rid=%s: stream part not sent",
+                    (int) job->name_len, job->name, job->rid);
+        return -1;
+    }
+    return 0;
+}
+
+void
+mg_job_handed_off(mg_job_t *job)
+{
+    job->replied = 1;
+}
+
+int
 mg_job_reply_raw(mg_job_t *job, int status, const char *body, size_t len,
                  const json_t *headers)
 {

@@ -33,6 +33,8 @@ typedef struct {
     atomic_int      *cancel;        /* set by the broker on CANCEL; may be NULL */
     mg_job_send_fn   send;
     void            *send_ctx;
+    const void      *peer;          /* the module peer's routing id, borrowed */
+    size_t           peer_len;
     int              replied;
 } mg_job_t;
 
@@ -58,6 +60,12 @@ int mg_job_reply_raw(mg_job_t *job, int status, const char *body, size_t len,
 int mg_job_reply_empty(mg_job_t *job, int status);
 int mg_job_reply_error(mg_job_t *job, int status, const char *code, const char *message);
 int mg_job_reply_verr(mg_job_t *job, const mg_verr_t *err);
+
+/* A streamed answer's parts (HEAD, DATA, END, ERR), sent by whoever owns
+ * the stream; any number per job.  0 or -1. */
+int mg_job_send_part(mg_job_t *job, mg_msg_t *msg);
+/* The job's answer is now someone else's (a stream): no reply is due. */
+void mg_job_handed_off(mg_job_t *job);
 
 /* The reply for a statement that did not return MG_DB_OK: 503
  * database_unavailable, or 500 internal with the SQL error logged against

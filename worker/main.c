@@ -13,10 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "db/migrate.h"
 #include "jobs/jobs.h"
 #include "log.h"
 #include "pool.h"
+#include "providers/provider.h"
 #include "signer.h"
 #include "tokens.h"
 
@@ -44,6 +47,14 @@ static const char mg_usage[] =
 "      local identity (environment): $MANGOO_REGISTRATION open|first-admin|closed\n"
 "      (open), $MANGOO_ACCESS_TTL seconds (900), $MANGOO_REFRESH_TTL seconds\n"
 "      (2592000), $MANGOO_ISSUER (mangoo-local), $MANGOO_CLIENT_ID (mangoo-web)\n"
+"      chat (environment): $MANGOO_MAX_STREAMS open streams (20000),\n"
+"      $MANGOO_PROVIDER_TIMEOUT seconds a model may stay silent (60),\n"
+"      $MANGOO_PROVIDER_ATTEMPTS before the first token (3), $MANGOO_PROVIDER_BACKOFF_MS\n"
+"      (250), $MANGOO_HISTORY_TOKENS (8000), $MANGOO_DAILY_TOKEN_QUOTA per user (0: none),\n"
+"      $MANGOO_MESSAGE_MAX characters (32000), $MANGOO_LOCAL_DELAY_MS (10),\n"
+"      $MANGOO_OPENAI_BASE_URL, $MANGOO_OPENAI_API_KEY, $MANGOO_CA_FILE; Bedrock: the\n"
+"      AWS SDKs' variables (AWS_REGION, AWS_ACCESS_KEY_ID, ..., AWS_BEARER_TOKEN_BEDROCK,\n"
+"      AWS_CONTAINER_CREDENTIALS_*, AWS_ENDPOINT_URL_BEDROCK_RUNTIME)\n"
 "  migrate   apply pending migrations and exit (--db, --sql-dir)\n"
 "  keygen    --dir DIR [--rotate | --retire KID]\n"
 "            ensure DIR holds an RSA signing key; print its kid\n"
@@ -318,6 +329,44 @@ mg_auth_env(mg_auth_config_t *auth)
     return 0;
 }
 
+/* Chat and stream settings from the environment.  0, or -1 (reported). */
+static int
+mg_chat_env(mg_cli_t *cli)
+{
+    mg_streams_config_t  *st = &cli->pool.streams;
+    long long             timeout, attempts, backoff, history, quota, msg_max;
+    int                   max_streams;
+
+    if (mg_parse_int(mg_env("MANGOO_MAX_STREAMS", "20000"), 1, 1000000, "MANGOO_MAX_STREAMS",
+                     &max_streams) != 0
+        || mg_parse_ll(mg_env("MANGOO_PROVIDER_TIMEOUT", "60"), 1, 3600,
+                       "MANGOO_PROVIDER_TIMEOUT", &timeout) != 0
+        || mg_parse_ll(mg_env("MANGOO_PROVIDER_ATTEMPTS", "3"), 1, 10,
+                       "MANGOO_PROVIDER_ATTEMPTS", &attempts) != 0
+        || mg_parse_ll(mg_env("MANGOO_PROVIDER_BACKOFF_MS", "250"), 1, 60000,
+                       "MANGOO_PROVIDER_BACKOFF_MS", &backoff) != 0
+        || mg_parse_ll(mg_env("MANGOO_HISTORY_TOKENS", "8000"), 0, 10000000,
+                       "MANGOO_HISTORY_TOKENS", &history) != 0
+        || mg_parse_ll(mg_env("MANGOO_DAILY_TOKEN_QUOTA", "0"), 0, 1000000000000LL,
+                       "MANGOO_DAILY_TOKEN_QUOTA", &quota) != 0
+        || mg_parse_ll(mg_env("MANGOO_MESSAGE_MAX", "32000"), 1, 1000000,
+                       "MANGOO_MESSAGE_MAX", &msg_max) != 0)
+    {
+        return -1;
+    }
+    st->max_streams = max_streams;
+    st->idle_timeout_ms = (long) timeout * 1000;
+    st->connect_timeout_ms = 5000;
+    st->max_attempts = (int) attempts;
+    st->backoff_ms = (long) backoff;
+    st->ca_file = mg_env("MANGOO_CA_FILE", NULL);
+    mg_chat_cfg.max_streams = max_streams;
+    mg_chat_cfg.history_tokens = (long) history;
+    mg_chat_cfg.daily_token_quota = quota;
+    mg_chat_cfg.message_max = (long) msg_max;
+    return mg_providers_init();
+}
+
 static int
 mg_cmd_serve(mg_cli_t *cli)
 {
@@ -326,12 +375,17 @@ mg_cmd_serve(mg_cli_t *cli)
     char               kid[MG_JWK_KID_MAX + 1];
     int                rc;
 
-    if (mg_auth_env(&auth) != 0) {
+    if (mg_auth_env(&auth) != 0 || mg_chat_env(cli) != 0) {
         return 2;
     }
 
     /* a vanished peer must be an error return, never a signal */
     signal(SIGPIPE, SIG_IGN);
+    /* before any thread: libcurl's global setup is not thread-safe */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        mg_log_error("serve: cannot initialise libcurl");
+        return 1;
+    }
 
     if (!cli->no_migrate && mg_migrate(cli->pool.conninfo, cli->sql_dir) != 0) {
         mg_log_error("serve: migrations failed, not starting");

@@ -10,13 +10,18 @@
  * Broker <-> thread messages (after the routing id the ROUTER adds/strips):
  *   thread -> broker  ["R"]                    idle, give me a job
  *                     ["F"][peer][msg...]      forward msg to peer
+ *   engine -> broker  ["F"][peer][msg...]      a stream's frames (stream.c)
+ *                     ["P"][stream pointer]    a stream ended: finish it
+ *                     ["D"]                    drained after a stop
  *   broker -> thread  ["J"][peer][REQ...]      run this job
+ *                     ["P"][stream pointer]    finish this stream (jobs/chat.c)
  *                     ["S"]                    stop
  *
  * Invariants: only the broker thread touches the sockets it owns and the
  * broker-side fields of mg_pool_thread_t; a thread is IDLE exactly when its
  * index is in the idle ring; a job is either in the queue, at one thread,
- * or answered.  The only state shared across threads is each thread's
+ * or answered; an ended stream is in the finish queue or at one thread,
+ * and finishes go before new jobs (they hold answers nobody else has).  The only state shared across threads is each thread's
  * atomic cancel flag (broker writes, thread reads) and the user status
  * cache (user_status.c, with its own lock), which the listener thread
  * (user_listener.c) keeps in step with the database.
@@ -39,18 +44,18 @@
 #include "clock.h"
 #include "log.h"
 #include "mg_protocol.h"
+#include "stream.h"
 #include "user_listener.h"
 #include "user_status.h"
 
 #define MG_POOL_BACKEND     "inproc://mg-pool"
-#define MG_PEER_MAX         255             /* ZeroMQ routing ids are at most 255 bytes */
 #define MG_REQ_FRAMES       6               /* REQ rid job params claims body */
 #define MG_JOB_PARTS        (1 + MG_REQ_FRAMES)     /* peer + REQ frames */
 #define MG_FRONT_PARTS      (1 + MG_PROTO_MAX_FRAMES)
 #define MG_BACK_PARTS       (2 + 1 + MG_PROTO_MAX_FRAMES)
 #define MG_THREAD_PARTS     (1 + MG_JOB_PARTS)
 #define MG_BURST            256             /* messages per socket per poll round */
-#define MG_FRONT_HWM        10000
+#define MG_FRONT_HWM        100000          /* streams send many small frames */
 #define MG_FRONT_MAXMSG     (16LL * 1024 * 1024)
 
 typedef enum {
@@ -93,6 +98,10 @@ struct mg_pool_s {
     size_t                   free_n;
     mg_pending_t           **queue;         /* ring of waiting jobs, FIFO */
     size_t                   q_head, q_n;
+    mg_stream_t             *fin_head;      /* ended streams to finish, FIFO */
+    mg_stream_t             *fin_tail;
+    size_t                   fin_n;
+    int                      engine_drained;
     int                      stopping;
     long long                deadline_ms;
     unsigned long            rejected;      /* overloaded answers not yet logged */
@@ -213,8 +222,9 @@ mg_send_msg(void *sock, const mg_str_t *prefix, int nprefix, const mg_msg_t *msg
 /* ---- pool threads ------------------------------------------------------ */
 
 typedef struct {
-    void       *sock;
-    zmq_msg_t  *peer;
+    void        *sock;
+    const void  *peer;
+    size_t       peer_len;
 } mg_thread_send_t;
 
 /* mg_job_send_fn: ["F"][peer][msg...] to the broker. */
@@ -226,8 +236,8 @@ mg_thread_send(void *ctx, const mg_msg_t *msg)
 
     prefix[0].data = "F";
     prefix[0].len = 1;
-    prefix[1].data = zmq_msg_data(s->peer);
-    prefix[1].len = zmq_msg_size(s->peer);
+    prefix[1].data = s->peer;
+    prefix[1].len = s->peer_len;
     /* inproc to our own broker: blocking is bounded by one job's replies */
     return mg_send_msg(s->sock, prefix, 2, msg, 0);
 }
@@ -238,7 +248,7 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
     mg_str_t          f[MG_REQ_FRAMES];
     mg_msg_t          req;
     mg_job_t          job;
-    mg_thread_send_t  sctx = { sock, &parts[1] };
+    mg_thread_send_t  sctx = { sock, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]) };
     char              err[96];
     long long         start = mg_now_ms();
 
@@ -264,6 +274,8 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
     job.cancel = &t->cancel;
     job.send = mg_thread_send;
     job.send_ctx = &sctx;
+    job.peer = sctx.peer;
+    job.peer_len = sctx.peer_len;
 
     if (mg_job_cancelled(&job)) {
         mg_log_debug("job %.*s rid=%s: cancelled before it started",
@@ -274,6 +286,23 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
     mg_log_debug("job %.*s rid=%s: done in %lld ms on thread %d",
                  (int) job.name_len, job.name, job.rid, mg_now_ms() - start, t->index);
     mg_job_free(&job);
+}
+
+/* ["P"][pointer]: store an ended stream's answer, tell its client, free it. */
+static void
+mg_thread_finish(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *ptr)
+{
+    mg_stream_t       *s;
+    mg_thread_send_t   sctx;
+
+    memcpy(&s, zmq_msg_data(ptr), sizeof(s));
+    sctx.sock = sock;
+    sctx.peer = s->peer;
+    sctx.peer_len = s->peer_len;
+    if (mg_chat_finish(s, db, mg_thread_send, &sctx) != 0) {
+        mg_log_warn("thread %d: end of stream rid=%s not delivered", t->index, s->rid);
+    }
+    mg_stream_free(s);
 }
 
 static void *
@@ -333,6 +362,11 @@ mg_thread_main(void *arg)
             && *(const char *) zmq_msg_data(&parts[0]) == 'J')
         {
             mg_thread_run_job(t, sock, db, parts);
+        } else if (n == 2 && zmq_msg_size(&parts[0]) == 1
+                   && *(const char *) zmq_msg_data(&parts[0]) == 'P'
+                   && zmq_msg_size(&parts[1]) == sizeof(mg_stream_t *))
+        {
+            mg_thread_finish(t, sock, db, &parts[1]);
         } else {
             mg_log_error("%s: unexpected message from the broker (%d parts)", label, n);
         }
@@ -420,6 +454,46 @@ mg_pool_dispatch(mg_pool_t *p, mg_pool_thread_t *t, zmq_msg_t *parts, const char
     }
 }
 
+/* Hand an ended stream to thread t for mg_chat_finish. */
+static void
+mg_pool_dispatch_finish(mg_pool_t *p, mg_pool_thread_t *t, mg_stream_t *s)
+{
+    t->peer_len = s->peer_len;
+    memcpy(t->peer, s->peer, s->peer_len);
+    memcpy(t->rid, s->rid, MG_RID_LEN);
+    atomic_store(&t->cancel, 0);
+    t->state = MG_T_BUSY;
+
+    if (mg_pool_send_thread(p, t, "P", 1) == 0
+        && mg_send_bytes(p->backend, &s, sizeof(s), 0) == 0)
+    {
+        return;
+    }
+    /* the thread is gone; the stream waits for another */
+    mg_log_error("broker: thread %d unreachable, retired", t->index);
+    t->state = MG_T_STOPPED;
+    s->next = p->fin_head;
+    p->fin_head = s;
+    if (p->fin_tail == NULL) {
+        p->fin_tail = s;
+    }
+    p->fin_n++;
+}
+
+static mg_stream_t *
+mg_pool_fin_pop(mg_pool_t *p)
+{
+    mg_stream_t *s = p->fin_head;
+
+    p->fin_head = s->next;
+    if (p->fin_head == NULL) {
+        p->fin_tail = NULL;
+    }
+    s->next = NULL;
+    p->fin_n--;
+    return s;
+}
+
 static mg_pending_t *
 mg_pool_queue_at(mg_pool_t *p, size_t i)
 {
@@ -456,7 +530,11 @@ mg_pool_slot_free(mg_pool_t *p, mg_pending_t *e)
 static void
 mg_pool_thread_ready(mg_pool_t *p, mg_pool_thread_t *t)
 {
-    if (p->stopping) {
+    if (p->fin_n > 0) {
+        mg_pool_dispatch_finish(p, t, mg_pool_fin_pop(p));
+        return;
+    }
+    if (p->stopping && p->engine_drained) {
         t->state = MG_T_STOPPED;
         (void) mg_pool_send_thread(p, t, "S", 0);
         return;
@@ -498,10 +576,11 @@ mg_pool_cancel(mg_pool_t *p, zmq_msg_t *peer, const char *rid)
         {
             atomic_store(&t->cancel, 1);
             mg_log_debug("broker: rid=%.*s cancelled on thread %d", MG_RID_LEN, rid, i);
-            return;
+            break;
         }
     }
-    /* already answered: nothing to do */
+    /* it may be a stream, or about to become one (see jobs/chat.c) */
+    mg_streams_cancel(rid, pd, pl);
 }
 
 /* Overload is logged at most once a second however hard we are hit; the
@@ -584,6 +663,69 @@ done:
     mg_parts_close(parts, n);
 }
 
+/* Stop the idle threads once nothing more can come for them. */
+static void
+mg_pool_stop_idle(mg_pool_t *p)
+{
+    if (!p->stopping || !p->engine_drained || p->fin_n > 0) {
+        return;
+    }
+    while (p->idle_n > 0) {
+        mg_pool_thread_t *t = &p->threads[p->idle[p->idle_head]];
+
+        p->idle_head = (p->idle_head + 1) % (size_t) p->cfg->threads;
+        p->idle_n--;
+        t->state = MG_T_STOPPED;
+        (void) mg_pool_send_thread(p, t, "S", 0);
+    }
+}
+
+/* One message from the stream engine. */
+static void
+mg_pool_on_engine(mg_pool_t *p, zmq_msg_t *parts, int n)
+{
+    const char *kind = zmq_msg_data(&parts[1]);
+
+    if (*kind == 'F' && n >= 4) {
+        if (mg_send_parts(p->frontend, &parts[2], n - 2) != 0) {
+            mg_log_warn("broker: stream frame dropped: %s", zmq_strerror(errno));
+        }
+        mg_parts_close(parts, 2);
+        return;
+    }
+    if (*kind == 'P' && n == 3 && zmq_msg_size(&parts[2]) == sizeof(mg_stream_t *)) {
+        mg_stream_t *s;
+
+        memcpy(&s, zmq_msg_data(&parts[2]), sizeof(s));
+        mg_parts_close(parts, n);
+        if (p->idle_n > 0) {
+            int i = p->idle[p->idle_head];
+
+            p->idle_head = (p->idle_head + 1) % (size_t) p->cfg->threads;
+            p->idle_n--;
+            mg_pool_dispatch_finish(p, &p->threads[i], s);
+            return;
+        }
+        s->next = NULL;
+        if (p->fin_tail != NULL) {
+            p->fin_tail->next = s;
+        } else {
+            p->fin_head = s;
+        }
+        p->fin_tail = s;
+        p->fin_n++;
+        return;
+    }
+    if (*kind == 'D' && n == 2) {
+        p->engine_drained = 1;
+        mg_parts_close(parts, n);
+        mg_pool_stop_idle(p);
+        return;
+    }
+    mg_log_error("broker: unexpected message from the stream engine (%d parts)", n);
+    mg_parts_close(parts, n);
+}
+
 /* One message from a pool thread. */
 static void
 mg_pool_on_backend(mg_pool_t *p, zmq_msg_t *parts, int n)
@@ -595,7 +737,14 @@ mg_pool_on_backend(mg_pool_t *p, zmq_msg_t *parts, int n)
     mg_pool_thread_t  *t;
     const char        *kind;
 
-    if (n < 2 || idlen < 2 || idlen >= sizeof(id) || zmq_msg_size(&parts[1]) != 1) {
+    if (n < 2 || idlen >= sizeof(id) || zmq_msg_size(&parts[1]) != 1) {
+        goto bad;
+    }
+    if (idlen == 1 && *(const char *) zmq_msg_data(&parts[0]) == 'e') {
+        mg_pool_on_engine(p, parts, n);
+        return;
+    }
+    if (idlen < 2) {
         goto bad;
     }
     memcpy(id, zmq_msg_data(&parts[0]), idlen);
@@ -641,8 +790,9 @@ mg_pool_begin_stop(mg_pool_t *p)
     for (int i = 0; i < p->cfg->threads; i++) {
         busy += p->threads[i].state == MG_T_BUSY;
     }
-    mg_log_info("broker: %s received, stopping (%d running, %zu queued)",
-                mg_pool_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", busy, p->q_n);
+    mg_log_info("broker: %s received, stopping (%d running, %zu queued, %d streams)",
+                mg_pool_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", busy, p->q_n,
+                mg_streams_open());
 
     while (p->q_n > 0) {
         mg_pending_t *e = mg_pool_queue_take(p, 0);
@@ -650,14 +800,9 @@ mg_pool_begin_stop(mg_pool_t *p)
         mg_pool_reply_err(p, &e->parts[0], e->rid, 503, "unavailable", "worker is shutting down");
         mg_pool_slot_free(p, e);
     }
-    while (p->idle_n > 0) {
-        mg_pool_thread_t *t = &p->threads[p->idle[p->idle_head]];
-
-        p->idle_head = (p->idle_head + 1) % (size_t) p->cfg->threads;
-        p->idle_n--;
-        t->state = MG_T_STOPPED;
-        (void) mg_pool_send_thread(p, t, "S", 0);
-    }
+    /* open streams end now and come back as finishes for the threads */
+    mg_streams_stop();
+    mg_pool_stop_idle(p);
 }
 
 /* The drain deadline passed: answer the jobs still running so the module
@@ -692,6 +837,9 @@ mg_pool_abandon(mg_pool_t *p)
 static int
 mg_pool_all_stopped(const mg_pool_t *p)
 {
+    if (!p->engine_drained || p->fin_n > 0) {
+        return 0;
+    }
     for (int i = 0; i < p->cfg->threads; i++) {
         if (p->threads[i].created && p->threads[i].state != MG_T_STOPPED) {
             return 0;
@@ -869,7 +1017,7 @@ mg_pool_run(const mg_pool_config_t *cfg)
     struct sigaction  sa;
     sigset_t          block, old;
     mg_ulistener_t   *listener = NULL;
-    int               rc = -1, masked = 0, start_failed = 0;
+    int               rc = -1, masked = 0, start_failed = 0, engine = 0;
 
     if (cfg->threads < 1 || cfg->queue < 0) {
         mg_log_error("pool: need at least one thread and a queue >= 0");
@@ -904,6 +1052,10 @@ mg_pool_run(const mg_pool_config_t *cfg)
     if (mg_pool_open_backend(p) != 0 || mg_pool_open_frontend(p) != 0) {
         goto done;
     }
+    if (mg_streams_start(&cfg->streams, p->ctx, MG_POOL_BACKEND) != 0) {
+        goto done;
+    }
+    engine = 1;
 
     for (int i = 0; i < cfg->threads; i++) {
         int e = pthread_create(&p->threads[i].tid, NULL, mg_thread_main, &p->threads[i]);
@@ -938,6 +1090,7 @@ mg_pool_run(const mg_pool_config_t *cfg)
     }
     mg_ulistener_stop(listener);
     if (rc == -1) {
+        mg_streams_stop();
         /* a broken broker: make the threads stop so they can be joined */
         for (int i = 0; i < cfg->threads; i++) {
             atomic_store(&p->threads[i].cancel, 1);
@@ -947,6 +1100,9 @@ mg_pool_run(const mg_pool_config_t *cfg)
 done:
     if (masked) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (engine) {
+        mg_streams_quit();
     }
     if (p->frontend != NULL) {
         zmq_close(p->frontend);
@@ -969,6 +1125,12 @@ done:
     }
     for (size_t i = 0; i < p->q_n; i++) {
         mg_parts_close(mg_pool_queue_at(p, i)->parts, MG_JOB_PARTS);
+    }
+    while (p->fin_n > 0) {
+        mg_stream_t *s = mg_pool_fin_pop(p);
+
+        mg_log_error("broker: answer of stream rid=%s not stored (no thread left)", s->rid);
+        mg_stream_free(s);
     }
     mg_pool_free(p);
     mg_users_cache_clear();

@@ -6,11 +6,14 @@
 #ifndef MG_POOL_H
 #define MG_POOL_H
 
+#include "stream.h"
+
 typedef struct {
     const char  *bind;        /* frontend endpoint, e.g. tcp://127.0.0.1:5555 */
     const char  *conninfo;    /* libpq connection string */
     int          threads;     /* pool threads, >= 1 */
     int          queue;       /* jobs held while every thread is busy, >= 0 */
+    mg_streams_config_t streams;
 } mg_pool_config_t;
 
 #define MG_POOL_DRAIN_MS 5000  /* running jobs get this long after SIGTERM */

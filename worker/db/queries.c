@@ -362,4 +362,70 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "SELECT count(*) FROM user_status_listeners l "
         "JOIN pg_stat_activity a ON a.pid = l.pid AND a.backend_start = l.backend_start "
         "WHERE l.passed < $1::bigint", 1 },
+
+    /* ---- chat streaming (jobs/chat.c).  "Today" is the UTC day of
+     * usage rows. */
+
+    /* $1 user, $2 bot, $3 chat or NULL for a new one, $4 the new chat's
+     * id, $5 its title, $6 the user message's id, $7 its text, $8 the
+     * daily token quota (0: none).  In one statement: check the bot and
+     * the chat are the user's and the quota is not used up; only then
+     * create the chat, store the user's message (before any generation,
+     * so it survives whatever happens next), bump the chat's activity
+     * and count the request.  A re-run after a reconnect is a no-op (ids
+     * chosen in C), except the request count. */
+    [MG_Q_CHAT_BEGIN] = { "mg_chat_begin",
+        "WITH bot AS (SELECT b.id, b.model_id, b.instructions, b.temperature, b.max_tokens "
+        "  FROM bots b WHERE b.id = $2::uuid AND b.owner_id = $1::text), "
+        "chat AS (SELECT c.id FROM chats c WHERE c.id = $3::uuid AND c.owner_id = $1::text), "
+        "used AS (SELECT COALESCE((SELECT u.input_tokens + u.output_tokens FROM usage u "
+        "  WHERE u.user_id = $1::text AND u.day = (now() AT TIME ZONE 'UTC')::date), 0) AS tokens), "
+        "go AS (SELECT 1 FROM bot, used WHERE ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM chat)) "
+        "  AND ($8::bigint = 0 OR used.tokens < $8::bigint)), "
+        "new_chat AS (INSERT INTO chats (id, owner_id, bot_id, title) "
+        "  SELECT $4::uuid, $1::text, $2::uuid, $5::text FROM go WHERE $3::uuid IS NULL "
+        "  ON CONFLICT (id) DO NOTHING RETURNING id), "
+        "touch AS (UPDATE chats c SET updated_at = now() FROM go "
+        "  WHERE c.id = $3::uuid AND c.owner_id = $1::text RETURNING c.id), "
+        "msg AS (INSERT INTO messages (id, chat_id, bot_id, user_id, role, content) "
+        "  SELECT $6::uuid, COALESCE($3::uuid, $4::uuid), $2::uuid, $1::text, 'user', $7::text "
+        "  FROM go ON CONFLICT (id) DO NOTHING RETURNING id), "
+        "req AS (INSERT INTO usage (user_id, day, requests) "
+        "  SELECT $1::text, (now() AT TIME ZONE 'UTC')::date, 1 FROM msg "
+        "  ON CONFLICT (user_id, day) DO UPDATE SET requests = usage.requests + 1 RETURNING 1) "
+        "SELECT EXISTS (SELECT 1 FROM bot), ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM chat)), "
+        "  (SELECT tokens FROM used), EXISTS (SELECT 1 FROM go), "
+        "  b.model_id, b.instructions, b.temperature, b.max_tokens "
+        "FROM (SELECT 1) one LEFT JOIN bot b ON true", 8 },
+
+    /* $1 chat, $2 the message being answered (left out), $3 limit.  Newest
+     * first: the caller keeps what fits its token budget. */
+    [MG_Q_CHAT_HISTORY] = { "mg_chat_history",
+        "SELECT m.role, m.content FROM messages m "
+        "WHERE m.chat_id = $1::uuid AND m.id <> $2::uuid AND m.content <> '' "
+        "AND m.role IN ('user', 'assistant') "
+        "ORDER BY m.created_at DESC, m.id DESC LIMIT $3::int", 3 },
+
+    /* $1 answer id, $2 chat, $3 bot, $4 user, $5 text, $6 status, $7 input
+     * tokens, $8 output tokens, $9 stop reason or NULL, $10 error code or
+     * NULL, $11 model id.  Stores the answer (unless the chat was deleted
+     * meanwhile), bumps the chat's activity and adds the tokens to today's
+     * usage.  The usage only counts when the answer was not stored yet,
+     * so a re-run after a reconnect counts nothing twice. */
+    [MG_Q_CHAT_FINISH] = { "mg_chat_finish",
+        "WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1::uuid) AS yes), "
+        "ins AS (INSERT INTO messages (id, chat_id, bot_id, user_id, role, content, status, "
+        "  input_tokens, output_tokens, stop_reason, error, model_id) "
+        "  SELECT $1::uuid, c.id, (SELECT b.id FROM bots b WHERE b.id = $3::uuid), $4::text, "
+        "  'assistant', $5::text, $6::text, $7::int, $8::int, $9::text, $10::text, $11::text "
+        "  FROM chats c WHERE c.id = $2::uuid ON CONFLICT (id) DO NOTHING RETURNING chat_id), "
+        "touch AS (UPDATE chats c SET updated_at = now() FROM ins WHERE c.id = ins.chat_id "
+        "  RETURNING c.id), "
+        "use AS (INSERT INTO usage (user_id, day, input_tokens, output_tokens) "
+        "  SELECT u.id, (now() AT TIME ZONE 'UTC')::date, $7::bigint, $8::bigint "
+        "  FROM users u, fresh WHERE u.id = $4::text AND fresh.yes "
+        "  ON CONFLICT (user_id, day) DO UPDATE SET "
+        "  input_tokens = usage.input_tokens + EXCLUDED.input_tokens, "
+        "  output_tokens = usage.output_tokens + EXCLUDED.output_tokens RETURNING 1) "
+        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 11 },
 };

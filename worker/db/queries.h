@@ -34,6 +34,10 @@ typedef enum {
     MG_Q_ADMIN_USER_UPDATE,
     MG_Q_USER_BARRIER,
     MG_Q_USER_BARRIER_PENDING,
+    /* chat streaming (jobs/chat.c) */
+    MG_Q_CHAT_BEGIN,
+    MG_Q_CHAT_HISTORY,
+    MG_Q_CHAT_FINISH,
     MG_Q__COUNT
 } mg_query_t;
 
@@ -83,6 +87,19 @@ enum {
     MG_USER_COLS,
     MG_USER_COL_OLD_DISABLED = MG_USER_COLS,
     MG_USER_COL_OLD_ROLE
+};
+
+/* Column order of MG_Q_CHAT_BEGIN's one row. */
+enum {
+    MG_BEGIN_COL_BOT_FOUND = 0,
+    MG_BEGIN_COL_CHAT_FOUND,
+    MG_BEGIN_COL_TOKENS_USED,   /* today's input + output tokens */
+    MG_BEGIN_COL_ALLOWED,       /* the checks passed and the writes were done */
+    MG_BEGIN_COL_MODEL_ID,
+    MG_BEGIN_COL_INSTRUCTIONS,
+    MG_BEGIN_COL_TEMPERATURE,
+    MG_BEGIN_COL_MAX_TOKENS,
+    MG_BEGIN_COLS
 };
 
 #endif

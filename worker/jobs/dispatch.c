@@ -17,6 +17,8 @@ const mg_job_def_t mg_job_defs[] = {
     { "bots.get",    mg_job_bots_get,    MG_JOB_AS_USER },
     { "bots.update", mg_job_bots_update, MG_JOB_AS_USER },
     { "bots.delete", mg_job_bots_delete, MG_JOB_AS_USER },
+    { "chat.stream",   mg_job_chat_stream,   MG_JOB_AS_USER },
+    { "chat.complete", mg_job_chat_complete, MG_JOB_AS_USER },
     { "users.me",           mg_job_users_me,           MG_JOB_AS_USER },
     { "users.update_me",    mg_job_users_update_me,    MG_JOB_AS_USER },
     { "users.export",       mg_job_users_export,       MG_JOB_AS_USER },

@@ -118,4 +118,21 @@ json_t *mg_auth_access_claims(const mg_auth_config_t *cfg, const char *sub,
                               const char *username, int admin, long long iat,
                               long long auth_time);
 
+/* chat.c: the chat turn (see there) and its settings, set at startup */
+typedef struct {
+    long        history_tokens;     /* history sent to the model, estimated tokens */
+    long long   daily_token_quota;  /* per user per UTC day; 0: none */
+    long        message_max;        /* characters of one message */
+    int         max_streams;        /* open streams per worker process */
+} mg_chat_config_t;
+
+extern mg_chat_config_t mg_chat_cfg;
+
+int mg_job_chat_stream(mg_job_t *job);
+int mg_job_chat_complete(mg_job_t *job);
+struct mg_stream_s;
+/* Store a stream's answer and close its client's stream; the caller frees
+ * s.  0, or -1 when the client could not be told. */
+int mg_chat_finish(struct mg_stream_s *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx);
+
 #endif

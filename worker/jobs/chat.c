@@ -1,0 +1,563 @@
+/*
+ * chat: owns the chat turn, POST /api/v1/chat/stream (chat.stream, SSE)
+ * and POST /api/v1/chat (chat.complete, one JSON answer).
+ *
+ * A turn has three parts:
+ *   1. here, on a pool thread: validate, check the bot and chat belong to
+ *      the caller and the daily quota allows it, store the user's message,
+ *      gather the history within a token budget, let the provider build
+ *      its request, and submit the stream to the engine (stream.c);
+ *   2. the engine streams the model's answer to the client, holding no
+ *      database connection;
+ *   3. mg_chat_finish, on a pool thread again: store the answer (partial
+ *      ones too, with their status), add the tokens to today's usage, and
+ *      close the client's stream with `done` or `error`.
+ */
+#include "jobs/jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "mg_json.h"
+#include "providers/provider.h"
+#include "stream.h"
+#include "uuid.h"
+#include "validate.h"
+
+#define MG_CHAT_HISTORY_ROWS  "200"
+#define MG_CHAT_TITLE_MAX     60        /* characters of the first message */
+
+mg_chat_config_t mg_chat_cfg = {
+    .history_tokens = 8000,
+    .daily_token_quota = 0,
+    .message_max = 32000,
+};
+
+static const mg_field_t mg_chat_fields[] = {
+    { "bot_id",  MG_FIELD_UUID,   MG_FIELD_REQUIRED,                      0, 0,   NULL },
+    { "chat_id", MG_FIELD_UUID,   MG_FIELD_NULLABLE,                      0, 0,   "null" },
+    /* the length limit is checked apart: too long is 413, not 400 */
+    { "message", MG_FIELD_STRING, MG_FIELD_REQUIRED | MG_FIELD_NOT_BLANK, 1, 1e9, NULL },
+};
+
+/* A title from the first message: its first line, spaces collapsed, cut
+ * at a word boundary near MG_CHAT_TITLE_MAX characters. */
+static void
+mg_chat_title(const char *msg, size_t len, char *out, size_t cap)
+{
+    size_t  o = 0, chars = 0, last_space = 0;
+    int     space = 0, cut = 0;
+
+    for (size_t i = 0; i < len && msg[i] != '\n' && msg[i] != '\r'; i++) {
+        unsigned char c = (unsigned char) msg[i];
+
+        if (c == ' ' || c == '\t') {
+            space = o > 0;
+            continue;
+        }
+        if ((c & 0xC0) != 0x80) {       /* a character starts here */
+            if (chars + (space ? 1 : 0) >= MG_CHAT_TITLE_MAX || o + 8 >= cap) {
+                cut = 1;
+                break;
+            }
+            if (space) {
+                last_space = o;
+                out[o++] = ' ';
+                chars++;
+                space = 0;
+            }
+            chars++;
+        }
+        out[o++] = (char) c;
+    }
+    if (cut) {
+        if (last_space > MG_CHAT_TITLE_MAX / 2) {
+            o = last_space;
+        } else {
+            while (o > 0 && ((unsigned char) out[o] & 0xC0) == 0x80) {
+                o--;            /* never end inside a character */
+            }
+        }
+        memcpy(out + o, "\xE2\x80\xA6", 3);    /* … */
+        o += 3;
+    }
+    if (o == 0) {
+        memcpy(out, "New chat", 8);
+        o = 8;
+    }
+    out[o] = '\0';
+}
+
+/* The turns sent to the model: history (oldest first) that fits the token
+ * budget, then the new message.  Roles must alternate starting with the
+ * user (Bedrock refuses anything else), so runs of one role are joined
+ * and a leading answer is dropped.  turns and joined have room for rows
+ * + 1; texts point into res or msg, or for joined runs into joined[i]
+ * (zeroed by the caller, which frees each).  0 when out of memory. */
+static size_t
+mg_chat_turns(const PGresult *res, const char *msg, size_t msg_len, long budget,
+              mg_chat_turn_t *turns, char **joined, long long *tokens)
+{
+    int     rows = res ? PQntuples(res) : 0, keep = 0;
+    long    used = mg_tokens_estimate(msg_len);
+    size_t  n = 0;
+
+    for (keep = 0; keep < rows; keep++) {
+        long t = mg_tokens_estimate((size_t) PQgetlength(res, keep, 1));
+
+        if (used + t > budget) {
+            break;                          /* older ones are dropped */
+        }
+        used += t;
+    }
+    *tokens = used;
+
+    for (int i = keep - 1; i >= -1; i--) {
+        const char  *role = i >= 0 ? PQgetvalue(res, i, 0) : "user";
+        const char  *text = i >= 0 ? PQgetvalue(res, i, 1) : msg;
+        size_t       len = i >= 0 ? (size_t) PQgetlength(res, i, 1) : msg_len;
+
+        if (n == 0 && strcmp(role, "user") != 0) {
+            continue;
+        }
+        if (n > 0 && strcmp(turns[n - 1].role, role) == 0) {
+            /* two in a row (an answer failed before any text): join them */
+            size_t  plen = turns[n - 1].len;
+            char   *j = malloc(plen + 2 + len + 1);
+
+            if (j == NULL) {
+                return 0;
+            }
+            memcpy(j, turns[n - 1].text, plen);
+            memcpy(j + plen, "\n\n", 2);
+            memcpy(j + plen + 2, text, len);
+            j[plen + 2 + len] = '\0';
+            free(joined[n - 1]);
+            joined[n - 1] = j;
+            turns[n - 1].text = j;
+            turns[n - 1].len = plen + 2 + len;
+            continue;
+        }
+        turns[n].role = strcmp(role, "user") == 0 ? "user" : "assistant";
+        turns[n].text = text;
+        turns[n].len = len;
+        n++;
+    }
+    return n;
+}
+
+/* {"chat_id",...}: the start event. */
+static char *
+mg_chat_start_event(const mg_stream_t *s, const char *title)
+{
+    json_t  *v;
+    char    *json, *ev;
+    size_t   len;
+
+    v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "chat_id", s->chat_id,
+                  "message_id", s->message_id, "user_message_id", s->user_message_id,
+                  "bot_id", s->bot_id, "model", s->model_id, "chat_created", s->chat_created);
+    if (v != NULL && title != NULL) {
+        json_object_set_new(v, "title", json_string(title));
+    }
+    json = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (json == NULL) {
+        return NULL;
+    }
+    ev = mg_sse_event("start", json, strlen(json), &len);
+    free(json);
+    return ev;
+}
+
+static int
+mg_chat_reply_oom(mg_job_t *job)
+{
+    mg_log_error("chat rid=%s: out of memory", job->rid);
+    return mg_job_reply_error(job, 500, "internal", "internal error");
+}
+
+static int
+mg_chat_begin(mg_job_t *job, int sse)
+{
+    json_t               *v = NULL;
+    mg_verr_t             verr;
+    const char           *bot_id, *chat_id, *message, *model, *values[8];
+    size_t                msg_len;
+    char                  new_chat[MG_UUID_LEN + 1], user_msg[MG_UUID_LEN + 1];
+    char                  title[MG_CHAT_TITLE_MAX * 4 + 8], quota[24], err[256];
+    PGresult             *bot = NULL, *begin = NULL, *hist = NULL;
+    mg_db_rc_t            rc;
+    const mg_provider_t  *provider;
+    mg_stream_t          *s = NULL;
+    mg_chat_turn_t       *turns = NULL;
+    mg_chat_request_t     req;
+    char                **joined = NULL;
+    size_t                nrows = 0;
+    int                   sent;
+
+    v = mg_validate_body(job->body, job->body_len, mg_chat_fields,
+                         sizeof(mg_chat_fields) / sizeof(mg_chat_fields[0]),
+                         MG_VALIDATE_CREATE, &verr);
+    if (v == NULL) {
+        return mg_job_reply_verr(job, &verr);
+    }
+    bot_id = json_string_value(json_object_get(v, "bot_id"));
+    chat_id = json_string_value(json_object_get(v, "chat_id"));     /* NULL: new chat */
+    message = json_string_value(json_object_get(v, "message"));
+    msg_len = json_string_length(json_object_get(v, "message"));
+
+    if (mg_utf8_chars(message, msg_len) > (size_t) mg_chat_cfg.message_max) {
+        char m[96];
+
+        snprintf(m, sizeof(m), "message is longer than %ld characters", mg_chat_cfg.message_max);
+        sent = mg_job_reply_error(job, 413, "message_too_large", m);
+        goto done;
+    }
+    /* refuse before anything is stored when no stream could be opened */
+    if (mg_streams_open() >= mg_chat_cfg.max_streams) {
+        sent = mg_job_reply_error(job, 503, "overloaded", "too many open chat streams, retry shortly");
+        goto done;
+    }
+
+    values[0] = bot_id;
+    values[1] = job->user_id;
+    rc = mg_db_exec(job->db, MG_Q_BOT_GET, values, &bot);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, bot, "chat.begin");
+        goto done;
+    }
+    if (PQntuples(bot) == 0) {
+        sent = mg_job_reply_error(job, 404, "bot_not_found", "bot not found");
+        goto done;
+    }
+    provider = mg_provider_for(PQgetvalue(bot, 0, MG_BOT_COL_MODEL_ID), &model, err, sizeof(err));
+    if (provider == NULL) {
+        sent = mg_job_reply_error(job, 503, "model_unavailable", err);
+        goto done;
+    }
+
+    if (mg_uuid_v4(new_chat) != 0 || mg_uuid_v4(user_msg) != 0) {
+        mg_log_error("chat rid=%s: no randomness for an id", job->rid);
+        sent = mg_job_reply_error(job, 500, "internal", "internal error");
+        goto done;
+    }
+    mg_chat_title(message, msg_len, title, sizeof(title));
+    snprintf(quota, sizeof(quota), "%lld", mg_chat_cfg.daily_token_quota);
+    values[0] = job->user_id;
+    values[1] = bot_id;
+    values[2] = chat_id;
+    values[3] = new_chat;
+    values[4] = title;
+    values[5] = user_msg;
+    values[6] = message;
+    values[7] = quota;
+    rc = mg_db_exec(job->db, MG_Q_CHAT_BEGIN, values, &begin);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, begin, "chat.begin");
+        goto done;
+    }
+    if (*PQgetvalue(begin, 0, MG_BEGIN_COL_BOT_FOUND) != 't') {
+        sent = mg_job_reply_error(job, 404, "bot_not_found", "bot not found");
+        goto done;
+    }
+    if (*PQgetvalue(begin, 0, MG_BEGIN_COL_CHAT_FOUND) != 't') {
+        sent = mg_job_reply_error(job, 404, "chat_not_found", "chat not found");
+        goto done;
+    }
+    if (*PQgetvalue(begin, 0, MG_BEGIN_COL_ALLOWED) != 't') {
+        char m[160];
+
+        snprintf(m, sizeof(m), "the daily quota of %lld tokens is used up; it resets at "
+                 "00:00 UTC", mg_chat_cfg.daily_token_quota);
+        sent = mg_job_reply_error(job, 429, "quota_exceeded", m);
+        goto done;
+    }
+
+    if (chat_id != NULL) {
+        values[0] = chat_id;
+        values[1] = user_msg;
+        values[2] = MG_CHAT_HISTORY_ROWS;
+        rc = mg_db_exec(job->db, MG_Q_CHAT_HISTORY, values, &hist);
+        if (rc != MG_DB_OK) {
+            sent = mg_job_reply_db_error(job, rc, hist, "chat.history");
+            goto done;
+        }
+    }
+
+    s = mg_stream_new(job->rid, job->peer, job->peer_len);
+    nrows = (size_t) (hist ? PQntuples(hist) : 0) + 1;
+    turns = calloc(nrows, sizeof(*turns));
+    joined = calloc(nrows, sizeof(*joined));
+    if (s == NULL || turns == NULL || joined == NULL) {
+        sent = mg_chat_reply_oom(job);
+        goto done;
+    }
+    s->sse = sse;
+    s->provider = provider;
+    s->chat_created = chat_id == NULL;
+    snprintf(s->chat_id, sizeof(s->chat_id), "%s", chat_id ? chat_id : new_chat);
+    snprintf(s->bot_id, sizeof(s->bot_id), "%s", bot_id);
+    snprintf(s->user_message_id, sizeof(s->user_message_id), "%s", user_msg);
+    s->user_id = strdup(job->user_id);
+    s->model_id = strdup(PQgetvalue(bot, 0, MG_BOT_COL_MODEL_ID));
+    if (s->user_id == NULL || s->model_id == NULL || mg_uuid_v4(s->message_id) != 0) {
+        sent = mg_chat_reply_oom(job);
+        goto done;
+    }
+
+    req.model = model;
+    req.system = PQgetvalue(bot, 0, MG_BOT_COL_INSTRUCTIONS);
+    req.temperature = strtod(PQgetvalue(bot, 0, MG_BOT_COL_TEMPERATURE), NULL);
+    req.max_tokens = atoi(PQgetvalue(bot, 0, MG_BOT_COL_MAX_TOKENS));
+    req.turns = turns;
+    req.nturns = mg_chat_turns(hist, message, msg_len,
+                               mg_chat_cfg.history_tokens - mg_tokens_estimate(strlen(req.system)),
+                               turns, joined, &s->input_estimate);
+    if (req.nturns == 0) {
+        sent = mg_chat_reply_oom(job);
+        goto done;
+    }
+    s->input_estimate += mg_tokens_estimate(strlen(req.system));
+
+    if (provider->prepare(s, &req, err, sizeof(err)) != 0) {
+        mg_log_error("chat rid=%s: %s could not prepare: %s", job->rid, provider->name, err);
+        sent = mg_job_reply_error(job, 502, "provider_error", err);
+        goto done;
+    }
+    if (sse) {
+        s->start_event = mg_chat_start_event(s, s->chat_created ? title : NULL);
+        if (s->start_event == NULL) {
+            sent = mg_chat_reply_oom(job);
+            goto done;
+        }
+    }
+
+    if (mg_streams_submit(s) != 0) {
+        sent = mg_job_reply_error(job, 503, "overloaded", "too many open chat streams, retry shortly");
+        goto done;
+    }
+    /* a CANCEL that reached this thread before the engine knew the
+     * stream must still stop it (the broker tells both) */
+    if (mg_job_cancelled(job)) {
+        mg_streams_cancel(s->rid, s->peer, s->peer_len);
+    }
+    s = NULL;
+    mg_job_handed_off(job);
+    sent = 0;
+
+done:
+    mg_stream_free(s);
+    for (size_t i = 0; joined != NULL && i < nrows; i++) {
+        free(joined[i]);
+    }
+    free(joined);
+    free(turns);
+    PQclear(bot);
+    PQclear(begin);
+    PQclear(hist);
+    json_decref(v);
+    return sent;
+}
+
+int
+mg_job_chat_stream(mg_job_t *job)
+{
+    return mg_chat_begin(job, 1);
+}
+
+int
+mg_job_chat_complete(mg_job_t *job)
+{
+    return mg_chat_begin(job, 0);
+}
+
+/* ---- the end of a turn ------------------------------------------------------ */
+
+static const char *
+mg_chat_status_name(mg_stream_status_t st)
+{
+    switch (st) {
+    case MG_STREAM_COMPLETE:  return "complete";
+    case MG_STREAM_CANCELLED: return "cancelled";
+    default:                  return "error";
+    }
+}
+
+/* The HTTP status of a failed non-streamed answer. */
+static int
+mg_chat_error_status(const char *code)
+{
+    if (strcmp(code, "provider_timeout") == 0) {
+        return 504;
+    }
+    if (strcmp(code, "provider_throttled") == 0 || strcmp(code, "provider_unavailable") == 0
+        || strcmp(code, "unavailable") == 0)
+    {
+        return 503;
+    }
+    return 502;
+}
+
+static int
+mg_chat_store(mg_stream_t *s, mg_db_t *db)
+{
+    char         in[24], out[24];
+    const char  *values[11];
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc = MG_DB_UNAVAILABLE;
+    struct timespec pause = { 0, 200 * 1000 * 1000 };
+
+    snprintf(in, sizeof(in), "%lld", s->input_tokens);
+    snprintf(out, sizeof(out), "%lld", s->output_tokens);
+    values[0] = s->message_id;
+    values[1] = s->chat_id;
+    values[2] = s->bot_id;
+    values[3] = s->user_id;
+    values[4] = s->text ? s->text : "";
+    values[5] = mg_chat_status_name(s->status);
+    values[6] = in;
+    values[7] = out;
+    values[8] = s->status == MG_STREAM_COMPLETE ? s->stop_reason : NULL;
+    values[9] = s->status == MG_STREAM_ERROR ? s->error_code : NULL;
+    values[10] = s->model_id;
+
+    /* the answer exists nowhere else: ride out a short database outage */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        if (attempt > 0) {
+            nanosleep(&pause, NULL);
+            pause.tv_nsec = 900 * 1000 * 1000;
+        }
+        PQclear(res);
+        res = NULL;
+        rc = mg_db_exec(db, MG_Q_CHAT_FINISH, values, &res);
+        if (rc != MG_DB_UNAVAILABLE) {
+            break;
+        }
+    }
+    if (rc != MG_DB_OK) {
+        mg_log_error("chat rid=%s: answer %s (%zu bytes) of chat %s NOT stored: %s", s->rid,
+                     s->message_id, s->text_len, s->chat_id,
+                     res ? PQresultErrorMessage(res) : "database unavailable");
+    } else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+        mg_log_info("chat rid=%s: chat %s was deleted during the answer; not stored",
+                    s->rid, s->chat_id);
+    }
+    PQclear(res);
+    return rc == MG_DB_OK ? 0 : -1;
+}
+
+static int
+mg_chat_send_event(mg_job_t *job, const char *name, json_t *v)
+{
+    mg_msg_t   msg = { .type = MG_MSG_DATA };
+    char      *json = json_dumps(v, JSON_COMPACT), *ev;
+    size_t     len;
+    int        rc;
+
+    if (json == NULL) {
+        return -1;
+    }
+    ev = mg_sse_event(name, json, strlen(json), &len);
+    free(json);
+    if (ev == NULL) {
+        return -1;
+    }
+    msg.body.data = ev;
+    msg.body.len = len;
+    rc = mg_job_send_part(job, &msg);
+    free(ev);
+    return rc;
+}
+
+/* Close the client's SSE stream. */
+static int
+mg_chat_end_stream(mg_job_t *job, mg_stream_t *s, int stored)
+{
+    mg_msg_t   end = { .type = MG_MSG_END };
+    json_t    *v;
+    int        rc;
+
+    if (s->status == MG_STREAM_COMPLETE && stored) {
+        v = json_pack("{s:s, s:s, s:{s:I, s:I}}", "message_id", s->message_id,
+                      "stop_reason", s->stop_reason, "usage",
+                      "input_tokens", (json_int_t) s->input_tokens,
+                      "output_tokens", (json_int_t) s->output_tokens);
+        rc = v ? mg_chat_send_event(job, "done", v) : -1;
+    } else {
+        const char *code = s->status == MG_STREAM_COMPLETE ? "database_unavailable" : s->error_code;
+        const char *m = s->status == MG_STREAM_COMPLETE
+                        ? "the answer could not be saved" : s->error_message;
+
+        v = json_pack("{s:s, s:s, s:s, s:b}", "code", code, "message", m,
+                      "message_id", s->message_id, "saved", stored);
+        rc = v ? mg_chat_send_event(job, "error", v) : -1;
+    }
+    json_decref(v);
+    if (mg_job_send_part(job, &end) != 0) {
+        rc = -1;
+    }
+    return rc;
+}
+
+static int
+mg_chat_reply_whole(mg_job_t *job, mg_stream_t *s, int stored)
+{
+    json_t  *v;
+    int      rc;
+
+    if (s->status != MG_STREAM_COMPLETE) {
+        return mg_job_reply_error(job, mg_chat_error_status(s->error_code), s->error_code,
+                                  s->error_message);
+    }
+    if (!stored) {
+        return mg_job_reply_error(job, 503, "database_unavailable", "the answer could not be saved");
+    }
+    v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}}",
+                  "chat_id", s->chat_id, "message_id", s->message_id,
+                  "user_message_id", s->user_message_id, "model", s->model_id,
+                  "content", s->text ? s->text : "", "stop_reason", s->stop_reason,
+                  "usage", "input_tokens", (json_int_t) s->input_tokens,
+                  "output_tokens", (json_int_t) s->output_tokens);
+    if (v == NULL) {
+        return mg_chat_reply_oom(job);
+    }
+    rc = mg_job_reply_json(job, 200, v, NULL);
+    json_decref(v);
+    return rc;
+}
+
+int
+mg_chat_finish(mg_stream_t *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx)
+{
+    mg_job_t  job;
+    int       stored, rc = 0;
+
+    if (!s->usage_known) {
+        s->input_tokens = s->input_estimate;
+        s->output_tokens = mg_tokens_estimate(s->text_len);
+    }
+    stored = mg_chat_store(s, db) == 0;
+
+    if (s->status == MG_STREAM_CANCELLED) {
+        return 0;                           /* nobody is listening */
+    }
+    memset(&job, 0, sizeof(job));
+    memcpy(job.rid, s->rid, sizeof(job.rid));
+    job.name = "chat.finish";
+    job.name_len = sizeof("chat.finish") - 1;
+    job.send = send;
+    job.send_ctx = send_ctx;
+    if (s->sse) {
+        rc = mg_chat_end_stream(&job, s, stored);
+    } else {
+        rc = mg_chat_reply_whole(&job, s, stored);
+    }
+    mg_log_debug("chat rid=%s: %s, %zu bytes, %lld+%lld tokens, %lld ms", s->rid,
+                 mg_chat_status_name(s->status), s->text_len, s->input_tokens,
+                 s->output_tokens, mg_stream_now_ms() - s->started_ms);
+    return rc;
+}

@@ -1,0 +1,1045 @@
+/*
+ * mg_streams: owns the engine thread and every stream submitted to it.
+ *
+ * One epoll loop watches: an eventfd (the inbox: new streams, cancels,
+ * stop, quit, all pushed under one mutex so their order is kept), libcurl's
+ * sockets (multi socket API), and deadlines: curl's timer, per-stream
+ * timers in a binary heap (local provider pacing, retry backoff), and a
+ * periodic sweep for providers that went silent.
+ *
+ * Provider hooks may end a stream from inside a libcurl callback, where
+ * the handle cannot be removed; so ending only marks the stream and queues
+ * it, and mg_engine_reap() does the rest outside callbacks: remove the
+ * transfer, forget the stream, send "P" so a pool thread finishes it.
+ *
+ * Frames to the client leave through the engine's own DEALER to the
+ * broker (["F"][peer][msg...]), in order with the stream's "P", so the
+ * finishing thread's done event always comes last.
+ */
+#include "stream.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "clock.h"
+#include "log.h"
+#include "mg_json.h"
+#include "providers/provider.h"
+
+#define MG_ENGINE_BUCKETS    16384      /* rid hash; a power of two */
+#define MG_ENGINE_SWEEP_MS   250
+#define MG_ENGINE_EVENTS     256
+#define MG_ENGINE_HWM        100000
+#define MG_ERRBODY_MAX       4096
+#define MG_BACKOFF_CAP_MS    8000
+
+typedef enum {
+    MG_INBOX_SUBMIT = 0,
+    MG_INBOX_CANCEL,
+    MG_INBOX_STOP,
+    MG_INBOX_QUIT
+} mg_inbox_kind_t;
+
+typedef struct mg_inbox_item_s mg_inbox_item_t;
+
+struct mg_inbox_item_s {
+    mg_inbox_kind_t   kind;
+    mg_stream_t      *stream;                   /* SUBMIT */
+    char              rid[MG_RID_LEN];          /* CANCEL */
+    unsigned char     peer[MG_PEER_MAX];
+    size_t            peer_len;
+    mg_inbox_item_t  *next;
+};
+
+typedef struct {
+    mg_streams_config_t   cfg;
+    pthread_t             tid;
+    int                   started;
+    void                 *zctx;
+    const char           *backend;
+    void                 *sock;
+    int                   epfd;
+    int                   evfd;
+    CURLM                *multi;
+    long long             curl_due;             /* 0: no curl timer */
+    long long             sweep_due;
+
+    mg_stream_t          *buckets[MG_ENGINE_BUCKETS];
+    mg_stream_t         **heap;                 /* streams with a timer */
+    size_t                heap_n, heap_cap;
+    mg_stream_t          *reap;                 /* ended or retrying: handle outside callbacks */
+
+    pthread_mutex_t       lock;                 /* guards the inbox and stopping */
+    mg_inbox_item_t      *inbox_head, *inbox_tail;
+    int                   stopping;
+    atomic_int            open;                 /* submitted, not yet freed */
+    mg_stream_sink_fn     sink;
+} mg_engine_t;
+
+static mg_engine_t mg_engine = { .lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .evfd = -1 };
+
+long long
+mg_stream_now_ms(void)
+{
+    return mg_now_ms();
+}
+
+/* ---- frames out ---------------------------------------------------------- */
+
+static int
+mg_engine_send_frames(const mg_str_t *frames, int n)
+{
+    mg_engine_t *e = &mg_engine;
+
+    if (e->sink != NULL) {
+        return e->sink(frames, n);
+    }
+    for (int i = 0; i < n; i++) {
+        /* blocking: the broker drains continuously, and a full pipe is
+         * the right back-pressure on the engine */
+        if (zmq_send(e->sock, frames[i].data, frames[i].len, i + 1 < n ? ZMQ_SNDMORE : 0) < 0) {
+            mg_log_error("engine: cannot reach the broker: %s", zmq_strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ["F"][peer][msg...] */
+static int
+mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
+{
+    mg_str_t  frames[2 + MG_PROTO_MAX_FRAMES];
+    char      status[4];
+    int       n;
+
+    msg->rid.data = s->rid;
+    msg->rid.len = MG_RID_LEN;
+    n = mg_proto_frames(msg, frames + 2, status);
+    if (n < 0) {
+        return -1;
+    }
+    frames[0].data = "F";
+    frames[0].len = 1;
+    frames[1].data = (const char *) s->peer;
+    frames[1].len = s->peer_len;
+    return mg_engine_send_frames(frames, n + 2);
+}
+
+static int
+mg_engine_send_data(mg_stream_t *s, const char *data, size_t len)
+{
+    mg_msg_t msg = { .type = MG_MSG_DATA };
+
+    msg.body.data = data;
+    msg.body.len = len;
+    return mg_engine_forward(s, &msg);
+}
+
+static int
+mg_engine_send_head(mg_stream_t *s)
+{
+    static const char  ctype[] = "text/event-stream; charset=utf-8";
+    static const char  headers[] = "{\"Cache-Control\":\"no-cache\"}";
+    mg_msg_t           msg = { .type = MG_MSG_HEAD, .status = 200 };
+
+    msg.content_type.data = ctype;
+    msg.content_type.len = sizeof(ctype) - 1;
+    msg.headers.data = headers;
+    msg.headers.len = sizeof(headers) - 1;
+    if (mg_engine_forward(s, &msg) != 0) {
+        return -1;
+    }
+    return mg_engine_send_data(s, s->start_event, strlen(s->start_event));
+}
+
+/* ["P"][pointer]: the stream goes to a pool thread (mg_chat_finish). */
+static int
+mg_engine_hand_on(mg_stream_t *s)
+{
+    mg_str_t frames[2];
+
+    frames[0].data = "P";
+    frames[0].len = 1;
+    frames[1].data = (const char *) &s;
+    frames[1].len = sizeof(s);
+    return mg_engine_send_frames(frames, 2);
+}
+
+char *
+mg_sse_event(const char *name, const char *json, size_t json_len, size_t *len)
+{
+    size_t  nlen = strlen(name);
+    size_t  total = sizeof("event: \ndata: \n\n") - 1 + nlen + json_len;
+    char   *out = malloc(total + 1);
+    char   *p = out;
+
+    if (out == NULL) {
+        return NULL;
+    }
+    /* compact JSON has no raw newline, so one data: line carries it */
+    memcpy(p, "event: ", 7);
+    p += 7;
+    memcpy(p, name, nlen);
+    p += nlen;
+    memcpy(p, "\ndata: ", 7);
+    p += 7;
+    memcpy(p, json, json_len);
+    p += json_len;
+    memcpy(p, "\n\n", 3);
+    *len = total;
+    return out;
+}
+
+/* ---- stream records -------------------------------------------------------- */
+
+mg_stream_t *
+mg_stream_new(const char *rid, const void *peer, size_t peer_len)
+{
+    mg_stream_t *s;
+
+    if (peer_len > MG_PEER_MAX || strlen(rid) != MG_RID_LEN) {
+        return NULL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    memcpy(s->rid, rid, MG_RID_LEN + 1);
+    memcpy(s->peer, peer, peer_len);
+    s->peer_len = peer_len;
+    return s;
+}
+
+void
+mg_stream_free(mg_stream_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->provider != NULL && s->provider->release != NULL) {
+        s->provider->release(s);
+    }
+    if (s->easy != NULL) {
+        curl_easy_cleanup(s->easy);
+    }
+    if (s->counted) {
+        atomic_fetch_sub(&mg_engine.open, 1);
+    }
+    free(s->start_event);
+    free(s->user_id);
+    free(s->model_id);
+    free(s->errbody);
+    free(s->text);
+    free(s);
+}
+
+int
+mg_streams_open(void)
+{
+    return atomic_load(&mg_engine.open);
+}
+
+/* ---- the rid hash ---------------------------------------------------------- */
+
+static size_t
+mg_engine_bucket(const char *rid)
+{
+    uint64_t h = 1469598103934665603ULL;      /* FNV-1a */
+
+    for (int i = 0; i < MG_RID_LEN; i++) {
+        h = (h ^ (unsigned char) rid[i]) * 1099511628211ULL;
+    }
+    return (size_t) h & (MG_ENGINE_BUCKETS - 1);
+}
+
+static void
+mg_engine_hash_add(mg_stream_t *s)
+{
+    size_t b = mg_engine_bucket(s->rid);
+
+    s->hnext = mg_engine.buckets[b];
+    mg_engine.buckets[b] = s;
+}
+
+static void
+mg_engine_hash_remove(mg_stream_t *s)
+{
+    mg_stream_t **pp = &mg_engine.buckets[mg_engine_bucket(s->rid)];
+
+    for (; *pp != NULL; pp = &(*pp)->hnext) {
+        if (*pp == s) {
+            *pp = s->hnext;
+            s->hnext = NULL;
+            return;
+        }
+    }
+}
+
+static mg_stream_t *
+mg_engine_hash_find(const char *rid, const void *peer, size_t peer_len)
+{
+    mg_stream_t *s = mg_engine.buckets[mg_engine_bucket(rid)];
+
+    for (; s != NULL; s = s->hnext) {
+        if (memcmp(s->rid, rid, MG_RID_LEN) == 0 && s->peer_len == peer_len
+            && memcmp(s->peer, peer, peer_len) == 0)
+        {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* ---- the timer heap (min-heap on timer_due; heap_index is 1-based, 0 = out) */
+
+static void
+mg_heap_swap(mg_engine_t *e, size_t a, size_t b)
+{
+    mg_stream_t *t = e->heap[a];
+
+    e->heap[a] = e->heap[b];
+    e->heap[b] = t;
+    e->heap[a]->heap_index = a + 1;
+    e->heap[b]->heap_index = b + 1;
+}
+
+static void
+mg_heap_up(mg_engine_t *e, size_t i)
+{
+    while (i > 0 && e->heap[(i - 1) / 2]->timer_due > e->heap[i]->timer_due) {
+        mg_heap_swap(e, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void
+mg_heap_down(mg_engine_t *e, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+
+        if (l < e->heap_n && e->heap[l]->timer_due < e->heap[m]->timer_due) {
+            m = l;
+        }
+        if (r < e->heap_n && e->heap[r]->timer_due < e->heap[m]->timer_due) {
+            m = r;
+        }
+        if (m == i) {
+            return;
+        }
+        mg_heap_swap(e, i, m);
+        i = m;
+    }
+}
+
+static void
+mg_heap_remove(mg_engine_t *e, mg_stream_t *s)
+{
+    size_t i;
+
+    if (s->heap_index == 0) {
+        return;
+    }
+    i = s->heap_index - 1;
+    s->heap_index = 0;
+    s->timer_due = 0;
+    e->heap_n--;
+    if (i == e->heap_n) {
+        return;
+    }
+    e->heap[i] = e->heap[e->heap_n];
+    e->heap[i]->heap_index = i + 1;
+    mg_heap_up(e, i);
+    mg_heap_down(e, e->heap[i]->heap_index - 1);
+}
+
+static int
+mg_heap_add(mg_engine_t *e, mg_stream_t *s, long long due)
+{
+    mg_heap_remove(e, s);
+    if (e->heap_n == e->heap_cap) {
+        size_t         cap = e->heap_cap ? e->heap_cap * 2 : 1024;
+        mg_stream_t  **h = realloc(e->heap, cap * sizeof(*h));
+
+        if (h == NULL) {
+            return -1;
+        }
+        e->heap = h;
+        e->heap_cap = cap;
+    }
+    s->timer_due = due;
+    e->heap[e->heap_n] = s;
+    s->heap_index = ++e->heap_n;
+    mg_heap_up(e, e->heap_n - 1);
+    return 0;
+}
+
+/* ---- provider-facing calls ------------------------------------------------ */
+
+static void
+mg_engine_queue_reap(mg_stream_t *s)
+{
+    if (!s->reaping) {
+        s->reaping = 1;
+        s->next = mg_engine.reap;
+        mg_engine.reap = s;
+    }
+}
+
+int
+mg_stream_delta(mg_stream_t *s, const char *text, size_t len)
+{
+    char    *json, *ev;
+    size_t   jlen, evlen;
+    int      rc;
+
+    if (s->ended || len == 0) {
+        return 0;
+    }
+    if (s->text_len + len + 1 > s->text_cap) {
+        size_t  cap = s->text_cap ? s->text_cap : 256;
+        char   *t;
+
+        while (cap < s->text_len + len + 1) {
+            cap *= 2;
+        }
+        t = realloc(s->text, cap);
+        if (t == NULL) {
+            mg_stream_fail(s, 0, "internal", "out of memory");
+            return -1;
+        }
+        s->text = t;
+        s->text_cap = cap;
+    }
+    memcpy(s->text + s->text_len, text, len);
+    s->text_len += len;
+    s->text[s->text_len] = '\0';
+    s->output_started = 1;
+    s->activity_ms = mg_now_ms();
+
+    if (!s->sse) {
+        return 0;
+    }
+    json = malloc(sizeof("{\"content\":\"\"}") + MG_JSON_ESCAPED_MAX(len));
+    if (json == NULL) {
+        mg_stream_fail(s, 0, "internal", "out of memory");
+        return -1;
+    }
+    memcpy(json, "{\"content\":\"", 12);
+    jlen = 12 + mg_json_escape(json + 12, text, len);
+    memcpy(json + jlen, "\"}", 2);
+    jlen += 2;
+    ev = mg_sse_event("message", json, jlen, &evlen);
+    free(json);
+    if (ev == NULL) {
+        mg_stream_fail(s, 0, "internal", "out of memory");
+        return -1;
+    }
+    rc = mg_engine_send_data(s, ev, evlen);
+    free(ev);
+    return rc;
+}
+
+void
+mg_stream_set_usage(mg_stream_t *s, long long in, long long out)
+{
+    s->input_tokens = in < 0 ? 0 : in;
+    s->output_tokens = out < 0 ? 0 : out;
+    s->usage_known = 1;
+}
+
+void
+mg_stream_set_stop_reason(mg_stream_t *s, const char *reason)
+{
+    snprintf(s->stop_reason, sizeof(s->stop_reason), "%s", reason);
+}
+
+void
+mg_stream_complete(mg_stream_t *s)
+{
+    if (s->ended) {
+        return;
+    }
+    s->ended = 1;
+    s->status = MG_STREAM_COMPLETE;
+    if (s->stop_reason[0] == '\0') {
+        mg_stream_set_stop_reason(s, "end_turn");
+    }
+    mg_engine_queue_reap(s);
+}
+
+void
+mg_stream_fail(mg_stream_t *s, int retryable, const char *code, const char *fmt, ...)
+{
+    mg_engine_t  *e = &mg_engine;
+    va_list       ap;
+
+    if (s->ended) {
+        return;
+    }
+    snprintf(s->error_code, sizeof(s->error_code), "%s", code);
+    va_start(ap, fmt);
+    vsnprintf(s->error_message, sizeof(s->error_message), fmt, ap);
+    va_end(ap);
+
+    if (retryable && !s->output_started && s->attempt < e->cfg.max_attempts && s->in_engine) {
+        /* full jitter: a crowd throttled together comes back spread out */
+        long long  cap = e->cfg.backoff_ms << (s->attempt - 1);
+        long       delay;
+
+        if (cap > MG_BACKOFF_CAP_MS) {
+            cap = MG_BACKOFF_CAP_MS;
+        }
+        delay = (long) (cap / 2 + random() % (cap / 2 + 1));
+        mg_log_info("stream rid=%s: attempt %d failed (%s: %s), retrying in %ld ms",
+                    s->rid, s->attempt, code, s->error_message, delay);
+        s->retry_wait = 1;
+        mg_stream_timer(s, delay);
+        mg_engine_queue_reap(s);            /* drops the failed transfer */
+        return;
+    }
+    s->ended = 1;
+    s->status = MG_STREAM_ERROR;
+    mg_log_warn("stream rid=%s model=%s: %s: %s", s->rid, s->model_id ? s->model_id : "",
+                code, s->error_message);
+    mg_engine_queue_reap(s);
+}
+
+void
+mg_stream_timer(mg_stream_t *s, long delay_ms)
+{
+    if (mg_heap_add(&mg_engine, s, mg_now_ms() + (delay_ms < 0 ? 0 : delay_ms)) != 0) {
+        mg_stream_fail(s, 0, "internal", "out of memory");
+    }
+}
+
+/* ---- transfers -------------------------------------------------------------- */
+
+static size_t
+mg_engine_on_write(char *data, size_t size, size_t n, void *ud)
+{
+    mg_stream_t  *s = ud;
+    size_t        len = size * n;
+
+    if (s->ended || s->retry_wait) {
+        return 0;                           /* aborts the transfer */
+    }
+    s->activity_ms = mg_now_ms();
+    if (s->http_status == 0) {
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->http_status);
+    }
+    if (s->http_status < 200 || s->http_status > 299) {
+        size_t room = MG_ERRBODY_MAX - s->errbody_len;
+
+        if (s->errbody == NULL) {
+            s->errbody = malloc(MG_ERRBODY_MAX + 1);
+            if (s->errbody == NULL) {
+                return 0;
+            }
+        }
+        if (len < room) {
+            room = len;
+        }
+        memcpy(s->errbody + s->errbody_len, data, room);
+        s->errbody_len += room;
+        s->errbody[s->errbody_len] = '\0';
+        return len;
+    }
+    return s->provider->on_body(s, data, len) == 0 ? len : 0;
+}
+
+static void
+mg_engine_start_attempt(mg_stream_t *s)
+{
+    mg_engine_t  *e = &mg_engine;
+    CURL         *easy = NULL;
+    char          err[256];
+
+    s->attempt++;
+    s->retry_wait = 0;
+    s->http_status = 0;
+    s->errbody_len = 0;
+    s->activity_ms = mg_now_ms();
+
+    if (s->provider->start(s, &easy, err, sizeof(err)) != 0) {
+        mg_stream_fail(s, 0, "provider_error", "%s", err);
+        return;
+    }
+    if (easy == NULL) {
+        return;                             /* timer-driven (local) */
+    }
+    s->easy = easy;
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, s);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, mg_engine_on_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, e->cfg.connect_timeout_ms);
+    /* small receive buffer: events are small, and open streams are many */
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
+    if (e->cfg.ca_file != NULL) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, e->cfg.ca_file);
+    }
+    if (curl_multi_add_handle(e->multi, easy) != CURLM_OK) {
+        mg_stream_fail(s, 0, "internal", "cannot start the provider request");
+    }
+}
+
+static void
+mg_engine_transfer_done(mg_stream_t *s, CURLcode result)
+{
+    if (s->ended || s->retry_wait) {
+        return;                             /* decided inside a callback */
+    }
+    if (result == CURLE_OPERATION_TIMEDOUT) {
+        mg_stream_fail(s, 1, "provider_timeout", "the model provider did not answer in time");
+    } else if (result != CURLE_OK) {
+        mg_stream_fail(s, 1, "provider_unavailable", "cannot reach the model provider: %s",
+                       curl_easy_strerror(result));
+    } else if (s->http_status < 200 || s->http_status > 299) {
+        s->provider->on_http_error(s, s->http_status, s->errbody ? s->errbody : "",
+                                   s->errbody_len);
+    } else {
+        s->provider->on_end(s);
+    }
+    if (!s->ended && !s->retry_wait) {
+        /* a provider hook that decided nothing: never leave a stream open */
+        mg_stream_fail(s, 0, "provider_error", "the model's answer ended unexpectedly");
+    }
+}
+
+static void
+mg_engine_check_multi(mg_engine_t *e)
+{
+    CURLMsg  *m;
+    int       left;
+
+    while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
+        mg_stream_t *s = NULL;
+
+        if (m->msg != CURLMSG_DONE) {
+            continue;
+        }
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &s);
+        if (s != NULL) {
+            mg_engine_transfer_done(s, m->data.result);
+            mg_engine_queue_reap(s);
+        }
+    }
+}
+
+/* Outside every callback: drop finished transfers, hand ended streams on. */
+static void
+mg_engine_reap(mg_engine_t *e)
+{
+    while (e->reap != NULL) {
+        mg_stream_t *s = e->reap;
+
+        e->reap = s->next;
+        s->next = NULL;
+        s->reaping = 0;
+        if (s->easy != NULL && (s->ended || s->retry_wait)) {
+            curl_multi_remove_handle(e->multi, s->easy);
+            curl_easy_cleanup(s->easy);
+            s->easy = NULL;
+        }
+        if (!s->ended) {
+            continue;                       /* waiting for its retry timer */
+        }
+        mg_heap_remove(e, s);
+        mg_engine_hash_remove(s);
+        s->in_engine = 0;
+        if (mg_engine_hand_on(s) != 0) {
+            /* the broker is gone: only process exit remains */
+            mg_log_error("stream rid=%s: cannot hand the answer on; it is lost", s->rid);
+        }
+    }
+}
+
+/* ---- libcurl's socket and timer callbacks --------------------------------- */
+
+static int
+mg_engine_on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, void *sockp)
+{
+    mg_engine_t         *e = ud;
+    struct epoll_event   ev = { 0 };
+
+    ev.data.fd = fd;
+    if (what == CURL_POLL_REMOVE) {
+        (void) epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) != 0
+        && (errno != ENOENT || epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0))
+    {
+        mg_log_error("engine: cannot watch a provider socket: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+mg_engine_on_curl_timer(CURLM *multi, long timeout_ms, void *ud)
+{
+    mg_engine_t *e = ud;
+
+    e->curl_due = timeout_ms < 0 ? 0 : mg_now_ms() + timeout_ms;
+    return 0;
+}
+
+/* ---- the inbox ------------------------------------------------------------ */
+
+static int
+mg_engine_push(mg_inbox_item_t *item)
+{
+    mg_engine_t  *e = &mg_engine;
+    uint64_t      one = 1;
+
+    item->next = NULL;
+    if (e->inbox_tail != NULL) {
+        e->inbox_tail->next = item;
+    } else {
+        e->inbox_head = item;
+    }
+    e->inbox_tail = item;
+    return write(e->evfd, &one, sizeof(one)) == sizeof(one) ? 0 : -1;
+}
+
+int
+mg_streams_submit(mg_stream_t *s)
+{
+    mg_engine_t      *e = &mg_engine;
+    mg_inbox_item_t  *item;
+    int               rc = -1;
+
+    item = calloc(1, sizeof(*item));
+    if (item == NULL) {
+        return -1;
+    }
+    item->kind = MG_INBOX_SUBMIT;
+    item->stream = s;
+
+    pthread_mutex_lock(&e->lock);
+    if (e->started && !e->stopping && atomic_load(&e->open) < e->cfg.max_streams) {
+        atomic_fetch_add(&e->open, 1);
+        s->counted = 1;
+        (void) mg_engine_push(item);
+        item = NULL;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&e->lock);
+    free(item);
+    return rc;
+}
+
+static void
+mg_engine_push_simple(mg_inbox_kind_t kind)
+{
+    mg_engine_t      *e = &mg_engine;
+    mg_inbox_item_t  *item = calloc(1, sizeof(*item));
+
+    if (item == NULL) {
+        mg_log_error("engine: out of memory for a control message");
+        return;
+    }
+    item->kind = kind;
+    pthread_mutex_lock(&e->lock);
+    if (kind == MG_INBOX_STOP) {
+        e->stopping = 1;
+    }
+    (void) mg_engine_push(item);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void
+mg_streams_cancel(const char *rid, const void *peer, size_t peer_len)
+{
+    mg_engine_t      *e = &mg_engine;
+    mg_inbox_item_t  *item;
+
+    if (!e->started || peer_len > MG_PEER_MAX) {
+        return;
+    }
+    item = calloc(1, sizeof(*item));
+    if (item == NULL) {
+        mg_log_error("engine: out of memory for a cancel; rid=%.*s streams on", MG_RID_LEN, rid);
+        return;
+    }
+    item->kind = MG_INBOX_CANCEL;
+    memcpy(item->rid, rid, MG_RID_LEN);
+    memcpy(item->peer, peer, peer_len);
+    item->peer_len = peer_len;
+    pthread_mutex_lock(&e->lock);
+    (void) mg_engine_push(item);
+    pthread_mutex_unlock(&e->lock);
+}
+
+static void
+mg_engine_register(mg_engine_t *e, mg_stream_t *s)
+{
+    s->in_engine = 1;
+    s->started_ms = mg_now_ms();
+    mg_engine_hash_add(s);
+    if (s->sse && mg_engine_send_head(s) != 0) {
+        mg_stream_fail(s, 0, "internal", "cannot reach the broker");
+        return;
+    }
+    mg_engine_start_attempt(s);
+}
+
+static void
+mg_engine_end_all(mg_engine_t *e, const char *code, const char *message)
+{
+    for (size_t b = 0; b < MG_ENGINE_BUCKETS; b++) {
+        for (mg_stream_t *s = e->buckets[b]; s != NULL; s = s->hnext) {
+            mg_stream_fail(s, 0, code, "%s", message);
+        }
+    }
+}
+
+/* Returns 1 when the thread should exit. */
+static int
+mg_engine_drain_inbox(mg_engine_t *e)
+{
+    mg_inbox_item_t  *item, *next;
+    uint64_t          count;
+    int               quit = 0;
+
+    (void) read(e->evfd, &count, sizeof(count));
+    pthread_mutex_lock(&e->lock);
+    item = e->inbox_head;
+    e->inbox_head = e->inbox_tail = NULL;
+    pthread_mutex_unlock(&e->lock);
+
+    for (; item != NULL; item = next) {
+        next = item->next;
+        switch (item->kind) {
+        case MG_INBOX_SUBMIT:
+            mg_engine_register(e, item->stream);
+            break;
+        case MG_INBOX_CANCEL: {
+            mg_stream_t *s = mg_engine_hash_find(item->rid, item->peer, item->peer_len);
+
+            if (s != NULL && !s->ended) {
+                s->ended = 1;
+                s->status = MG_STREAM_CANCELLED;
+                mg_log_info("stream rid=%s: client went away after %zu bytes; stopped",
+                            s->rid, s->text_len);
+                mg_engine_queue_reap(s);
+            }
+            break;
+        }
+        case MG_INBOX_STOP: {
+            mg_str_t d = { "D", 1 };
+
+            mg_engine_end_all(e, "unavailable", "the worker is shutting down");
+            mg_engine_reap(e);
+            (void) mg_engine_send_frames(&d, 1);
+            break;
+        }
+        case MG_INBOX_QUIT:
+            quit = 1;
+            break;
+        }
+        free(item);
+    }
+    return quit;
+}
+
+/* ---- the loop --------------------------------------------------------------- */
+
+static void
+mg_engine_run_timers(mg_engine_t *e, long long now)
+{
+    int running;
+
+    while (e->heap_n > 0 && e->heap[0]->timer_due <= now) {
+        mg_stream_t *s = e->heap[0];
+
+        mg_heap_remove(e, s);
+        if (s->ended) {
+            continue;
+        }
+        if (s->retry_wait) {
+            mg_engine_start_attempt(s);
+        } else if (s->provider->on_timer != NULL) {
+            s->provider->on_timer(s);
+        }
+    }
+    if (e->curl_due != 0 && e->curl_due <= now) {
+        e->curl_due = 0;
+        curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        mg_engine_check_multi(e);
+    }
+    if (now >= e->sweep_due) {
+        e->sweep_due = now + MG_ENGINE_SWEEP_MS;
+        for (size_t b = 0; b < MG_ENGINE_BUCKETS; b++) {
+            for (mg_stream_t *s = e->buckets[b]; s != NULL; s = s->hnext) {
+                if (s->easy != NULL && !s->ended
+                    && now - s->activity_ms > e->cfg.idle_timeout_ms)
+                {
+                    s->output_started = 1;      /* a silent provider: no retry */
+                    mg_stream_fail(s, 0, "provider_timeout",
+                                   "the model sent nothing for %ld s", e->cfg.idle_timeout_ms / 1000);
+                }
+            }
+        }
+    }
+}
+
+static int
+mg_engine_wait_ms(mg_engine_t *e, long long now)
+{
+    long long due = e->sweep_due;
+
+    if (e->heap_n > 0 && e->heap[0]->timer_due < due) {
+        due = e->heap[0]->timer_due;
+    }
+    if (e->curl_due != 0 && e->curl_due < due) {
+        due = e->curl_due;
+    }
+    return due <= now ? 0 : (int) (due - now);
+}
+
+static void *
+mg_engine_main(void *arg)
+{
+    mg_engine_t         *e = arg;
+    struct epoll_event   evs[MG_ENGINE_EVENTS];
+    int                  n, running, quit = 0, hwm = MG_ENGINE_HWM, linger = 0;
+
+    e->sock = zmq_socket(e->zctx, ZMQ_DEALER);
+    if (e->sock == NULL
+        || zmq_setsockopt(e->sock, ZMQ_ROUTING_ID, "e", 1) != 0
+        || zmq_setsockopt(e->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0
+        || zmq_setsockopt(e->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0
+        || zmq_connect(e->sock, e->backend) != 0)
+    {
+        mg_log_error("engine: cannot connect to the broker: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    e->sweep_due = mg_now_ms() + MG_ENGINE_SWEEP_MS;
+
+    while (!quit) {
+        long long now = mg_now_ms();
+
+        n = epoll_wait(e->epfd, evs, MG_ENGINE_EVENTS, mg_engine_wait_ms(e, now));
+        if (n < 0 && errno != EINTR) {
+            mg_log_error("engine: epoll_wait failed: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd, mask = 0;
+
+            if (fd == e->evfd) {
+                quit |= mg_engine_drain_inbox(e);
+                continue;
+            }
+            mask |= evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0;
+            mask |= evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0;
+            mask |= evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0;
+            curl_multi_socket_action(e->multi, fd, mask, &running);
+        }
+        mg_engine_check_multi(e);
+        mg_engine_run_timers(e, mg_now_ms());
+        mg_engine_reap(e);
+    }
+
+    /* quit comes after stop, so nothing is left; free what a failed start left */
+    mg_engine_end_all(e, "unavailable", "the worker is shutting down");
+    mg_engine_reap(e);
+    zmq_close(e->sock);
+    e->sock = NULL;
+    return NULL;
+}
+
+int
+mg_streams_start(const mg_streams_config_t *cfg, void *zctx, const char *backend)
+{
+    mg_engine_t *e = &mg_engine;
+    struct epoll_event ev = { .events = EPOLLIN };
+    int err;
+
+    e->cfg = *cfg;
+    e->zctx = zctx;
+    e->backend = backend;
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    e->multi = curl_multi_init();
+    if (e->epfd < 0 || e->evfd < 0 || e->multi == NULL) {
+        mg_log_error("engine: cannot set up its loop: %s", strerror(errno));
+        return -1;
+    }
+    ev.data.fd = e->evfd;
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev) != 0) {
+        mg_log_error("engine: cannot watch its inbox: %s", strerror(errno));
+        return -1;
+    }
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, mg_engine_on_socket);
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, mg_engine_on_curl_timer);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+
+    err = pthread_create(&e->tid, NULL, mg_engine_main, e);
+    if (err != 0) {
+        mg_log_error("engine: cannot start its thread: %s", strerror(err));
+        return -1;
+    }
+    pthread_mutex_lock(&e->lock);
+    e->started = 1;
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+}
+
+void
+mg_streams_stop(void)
+{
+    if (mg_engine.started) {
+        mg_engine_push_simple(MG_INBOX_STOP);
+    }
+}
+
+void
+mg_streams_quit(void)
+{
+    mg_engine_t *e = &mg_engine;
+
+    if (e->started) {
+        mg_engine_push_simple(MG_INBOX_QUIT);
+        pthread_join(e->tid, NULL);
+        e->started = 0;
+    }
+    if (e->multi != NULL) {
+        curl_multi_cleanup(e->multi);
+        e->multi = NULL;
+    }
+    if (e->epfd >= 0) {
+        close(e->epfd);
+        e->epfd = -1;
+    }
+    if (e->evfd >= 0) {
+        close(e->evfd);
+        e->evfd = -1;
+    }
+    free(e->heap);
+    e->heap = NULL;
+    e->heap_n = e->heap_cap = 0;
+}
+
+void
+mg_streams_set_sink(mg_stream_sink_fn sink)
+{
+    mg_engine.sink = sink;
+}

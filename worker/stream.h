@@ -1,0 +1,139 @@
+/*
+ * mg_streams: the stream engine.  One thread per worker process runs every
+ * open model stream (chat answers) on one epoll loop: libcurl's multi
+ * interface for the HTTP providers and timers for the local one.  A pool
+ * thread prepares a stream (database work, the provider request) and
+ * submits it; from then on no database connection is held until the
+ * answer ends, so the number of open streams is bounded by memory, not by
+ * the pool.  When a stream ends, its record goes back through the broker
+ * to a pool thread (mg_chat_finish) that stores the answer and closes the
+ * client's stream.
+ *
+ * Ownership: a stream belongs to the pool thread that creates it until
+ * mg_streams_submit, then to the engine thread, then (after the engine's
+ * "P" message) to the pool thread that finishes and frees it.  Only the
+ * owner touches it.
+ */
+#ifndef MG_STREAM_H
+#define MG_STREAM_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "mg_protocol.h"
+#include "uuid.h"
+
+#define MG_PEER_MAX 255       /* ZeroMQ routing ids are at most 255 bytes */
+
+typedef struct mg_stream_s   mg_stream_t;
+typedef struct mg_provider_s mg_provider_t;
+
+typedef enum {
+    MG_STREAM_COMPLETE = 0,   /* the model finished (any stop reason) */
+    MG_STREAM_ERROR,          /* the provider failed or timed out */
+    MG_STREAM_CANCELLED       /* the client went away */
+} mg_stream_status_t;
+
+/* Where the engine sends its frames (the broker's backend in production,
+ * a capture in unit tests).  frames[0] is the kind ("F" or "P"). */
+typedef int (*mg_stream_sink_fn)(const mg_str_t *frames, int n);
+
+struct mg_stream_s {
+    /* set by the pool thread before submit, read-only afterwards */
+    char                  rid[MG_RID_LEN + 1];
+    unsigned char         peer[MG_PEER_MAX];
+    size_t                peer_len;
+    int                   sse;          /* 1: SSE to the client; 0: one JSON answer */
+    char                 *start_event;  /* the first SSE event, owned */
+    char                 *user_id;      /* owned */
+    char                 *model_id;     /* owned: the bot's model id */
+    char                  chat_id[MG_UUID_LEN + 1];
+    char                  bot_id[MG_UUID_LEN + 1];
+    char                  message_id[MG_UUID_LEN + 1];        /* the answer's */
+    char                  user_message_id[MG_UUID_LEN + 1];
+    int                   chat_created;
+    long long             input_estimate;   /* tokens, when the provider reports none */
+    const mg_provider_t  *provider;
+    void                 *pdata;        /* the provider's state, its release frees it */
+
+    /* engine-owned while it runs */
+    CURL                 *easy;
+    int                   attempt;      /* 1-based */
+    long                  http_status;
+    char                 *errbody;      /* a failed answer's body, bounded */
+    size_t                errbody_len;
+    long long             started_ms;
+    long long             activity_ms;  /* last byte from the provider */
+    long long             timer_due;    /* 0: no timer */
+    size_t                heap_index;
+    int                   counted;      /* in the engine's open count */
+    int                   in_engine;
+    int                   ended;        /* status is final */
+    int                   retry_wait;   /* between attempts */
+    int                   reaping;      /* queued for mg_engine_reap */
+    mg_stream_t          *hnext;        /* rid hash chain */
+    mg_stream_t          *next;         /* inbox, finish queue */
+
+    /* the outcome, complete once the engine hands the stream on */
+    char                 *text;         /* the answer so far, owned */
+    size_t                text_len, text_cap;
+    mg_stream_status_t    status;
+    int                   output_started;   /* a delta went out: no retry */
+    char                  stop_reason[32];
+    long long             input_tokens, output_tokens;
+    int                   usage_known;
+    char                  error_code[40];
+    char                  error_message[256];
+};
+
+typedef struct {
+    int        max_streams;        /* open streams per process */
+    long       idle_timeout_ms;    /* provider silent this long: provider_timeout */
+    long       connect_timeout_ms;
+    int        max_attempts;       /* before the first token, for retryable errors */
+    long       backoff_ms;         /* first retry's base delay, doubled each time */
+    const char *ca_file;           /* NULL: the system's */
+} mg_streams_config_t;
+
+/* Engine lifecycle, called by the pool.  start: 0 or -1.  stop: end every
+ * stream now (error "worker is shutting down"), hand them all on, then
+ * report "D" to the broker.  quit: the thread exits and is joined. */
+int  mg_streams_start(const mg_streams_config_t *cfg, void *zctx, const char *backend);
+void mg_streams_stop(void);
+void mg_streams_quit(void);
+
+/* For unit tests: frames go to sink instead of a socket, and the calls
+ * below run on the caller's thread without an engine. */
+void mg_streams_set_sink(mg_stream_sink_fn sink);
+
+/* A new, zeroed stream with its ids; NULL when out of memory. */
+mg_stream_t *mg_stream_new(const char *rid, const void *peer, size_t peer_len);
+void         mg_stream_free(mg_stream_t *s);
+
+/* Hand s to the engine (from a pool thread).  0; -1 when the engine holds
+ * max_streams already or is stopping (the caller still owns s). */
+int  mg_streams_submit(mg_stream_t *s);
+/* The client of rid went away (from the broker); unknown rids are ignored. */
+void mg_streams_cancel(const char *rid, const void *peer, size_t peer_len);
+int  mg_streams_open(void);
+
+/* Provider side, on the engine thread. */
+int  mg_stream_delta(mg_stream_t *s, const char *text, size_t len);
+void mg_stream_set_usage(mg_stream_t *s, long long in, long long out);
+void mg_stream_set_stop_reason(mg_stream_t *s, const char *reason);
+/* The provider's answer ended (local provider; HTTP ones end with their
+ * transfer). */
+void mg_stream_complete(mg_stream_t *s);
+/* End s with an error; retryable errors before the first delta are retried
+ * with backoff up to max_attempts. */
+void mg_stream_fail(mg_stream_t *s, int retryable, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Call s->provider->on_timer after delay_ms. */
+void mg_stream_timer(mg_stream_t *s, long delay_ms);
+long long mg_stream_now_ms(void);
+
+/* One SSE event "event: NAME\ndata: JSON\n\n" into a new string. */
+char *mg_sse_event(const char *name, const char *json, size_t json_len, size_t *len);
+
+#endif
