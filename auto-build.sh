@@ -396,24 +396,25 @@ LUA
 # same fake's plain SSE with proxy_pass: both in the same nginx, in the same
 # run, each figure printed with its yardstick.  Without a per-token delay the
 # platform is the bottleneck; with one (the shape of a real model) the
-# question is what each streamed event costs.  Then many open streams at
-# once, and the memory nginx and the workers spend on each.
+# question is what each forwarded event costs, and with five times the pieces
+# the extra cost of an event alone.  Then many streams open at once, and the
+# memory fresh nginx and worker processes spend on each.
 BENCH_STREAM_PIECES=${BENCH_STREAM_PIECES:-20}          # model pieces a stream
 BENCH_STREAM_DELAY_MS=${BENCH_STREAM_DELAY_MS:-20}      # the per-token case
 BENCH_STREAM_SECONDS=${BENCH_STREAM_SECONDS:-10}        # each rate run
 BENCH_STREAM_CONN=${BENCH_STREAM_CONN:-64}              # concurrency without delay
-BENCH_STREAM_DELAY_CONN=${BENCH_STREAM_DELAY_CONN:-1000} # concurrency with the delay
-BENCH_TTFB_N=${BENCH_TTFB_N:-300}                       # sequential streams (60 with delay)
+BENCH_STREAM_DELAY_CONN=${BENCH_STREAM_DELAY_CONN:-128} # concurrency with the delay
+BENCH_TTFB_N=${BENCH_TTFB_N:-300}                       # sequential streams (a fifth with delay)
 BENCH_HOLD=${BENCH_HOLD:-10000}                         # streams held open at once
 BENCH_HOLD_PIECES=${BENCH_HOLD_PIECES:-60}              # ... each with this many pieces,
 BENCH_HOLD_DELAY_MS=${BENCH_HOLD_DELAY_MS:-1000}        # ... this far apart
 BENCH_CLAUDE=anthropic.claude-3-5-sonnet-20241022-v2:0
 
 # Start the fake, point nginx (a proxy_pass location) and the workers
-# (restarted with Bedrock's endpoint at the fake and dummy credentials: the
-# worker signs, the fake does not check) at it.  Sets BENCH_FAKE_PORT.
+# (Bedrock's endpoint at the fake, dummy credentials: the worker signs, the
+# fake does not check) at it.  Sets BENCH_FAKE_PORT.
 bench_streams_setup() {
-    local port="" i
+    local port=""
     "$BUILD/fake-stream" --port 0 --pieces "$BENCH_STREAM_PIECES" \
         >"$STATE/fake-stream.out" 2>"$STATE/fake-stream.log" &
     echo $! >"$STATE/fake-stream.pid"
@@ -423,14 +424,14 @@ bench_streams_setup() {
         sleep 0.1
     done
     [ -n "$port" ] || { log "fake-stream did not start: see $STATE/fake-stream.log"; return 1; }
+    BENCH_FAKE_PORT=$port
     # the yardstick: nginx alone, keeping its upstream connections as the worker does
     export MANGOO_EXTRA_HTTP="    upstream mangoo_bench_fake { server 127.0.0.1:$port; keepalive 256; }"
     export MANGOO_EXTRA_LOCATIONS="${MANGOO_EXTRA_LOCATIONS:-}
         location = /__proxy_sse { proxy_pass http://mangoo_bench_fake/sse; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }"
     MANGOO_EXTRA_LOCATIONS=${MANGOO_EXTRA_LOCATIONS//$'\n'/ }      # one line for sed
     render_conf
-    nginx -s reload -p "$STATE" -c "$STATE/nginx.conf"
-    # every stream needs a descriptor in nginx, in a worker and in the fake
+    # every open stream needs a descriptor in nginx, in a worker and in the fake
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     # never real credentials in a benchmark: only the dummy ones below
     unset AWS_SESSION_TOKEN AWS_BEARER_TOKEN_BEDROCK AWS_PROFILE \
@@ -439,10 +440,28 @@ bench_streams_setup() {
         AWS_ACCESS_KEY_ID=AKIDMANGOOBENCH AWS_SECRET_ACCESS_KEY=mangoo-bench-not-a-secret \
         MANGOO_LOCAL_DELAY_MS="$BENCH_HOLD_DELAY_MS" \
         MANGOO_MAX_STREAMS="${MANGOO_MAX_STREAMS:-$((BENCH_HOLD + 1000))}"
+    bench_fresh_processes
+}
+
+# New nginx worker processes (a reload, with the current conf) and new
+# worker processes (with the current environment): a clean memory baseline.
+bench_fresh_processes() {
+    local master i
+    master=$(cat "$STATE/nginx.pid")
+    nginx -s reload -p "$STATE" -c "$STATE/nginx.conf"
+    sleep 0.5
+    for _ in $(seq 100); do         # the old nginx workers finish their connections
+        [ "$(pgrep -c -P "$master")" -le "$NGINX_WORKERS" ] && break
+        sleep 0.1
+    done
     for ((i = 0; i < WORKER_PROCS; i++)); do worker_stop "$i"; worker_start "$i"; done
-    sleep 1     # the old nginx workers finish; the new workers connect
+    sleep 1
     wait_healthy
-    BENCH_FAKE_PORT=$port
+    BENCH_HOLD_PROCS=(--procs "nginx=$master"
+                      --procs "workers=$(cat "$STATE"/worker-*.pid | paste -sd,)"
+                      --procs "fake=$(cat "$STATE/fake-stream.pid")")
+    # CPU: Postgres too (its VmRSS counts every shared buffer a backend touched)
+    BENCH_PROCS=("${BENCH_HOLD_PROCS[@]}" --procs "postgres=$(head -n1 "$STATE/pg/data/postmaster.pid")")
 }
 
 bench_streams_stop() {
@@ -458,7 +477,7 @@ bench_chat_body() {  # bot id
 
 bench_streams() {  # token
     local token=$1 base="http://127.0.0.1:$PORT" out="$STATE/streams" fake bedrock_bot local_bot
-    local sb=(python3 "$TOP/tests/bench/stream_bench.py") procs case delay conn n auth
+    local sb=(python3 "$TOP/tests/bench/stream_bench.py") case pieces delay conn auth mangoo
     mkdir -p "$out"
     log "streaming: starting the fake model server"
     bench_streams_setup
@@ -470,41 +489,48 @@ bench_streams() {  # token
     local_bot=$(curl -fsS -H "$auth" -H 'Content-Type: application/json' \
         -d '{"name":"bench local","model_id":"local"}' "$base/api/v1/bots" \
         | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
-    procs=(--procs "nginx=$(cat "$STATE/nginx.pid")"
-           --procs "workers=$(cat "$STATE"/worker-*.pid | paste -sd,)"
-           --procs "fake=$(cat "$STATE/fake-stream.pid")")
+    mangoo=(-H "$auth" --body "$(bench_chat_body "$bedrock_bot")")
 
-    for case in "no-delay:0:$BENCH_STREAM_CONN:$BENCH_TTFB_N" \
-                "delay-${BENCH_STREAM_DELAY_MS}ms:$BENCH_STREAM_DELAY_MS:$BENCH_STREAM_DELAY_CONN:$((BENCH_TTFB_N / 5))"; do
-        IFS=: read -r case delay conn n <<<"$case"
-        curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_STREAM_PIECES&delay_ms=$delay"
-        log "streaming, $case: time to first message ($n sequential streams each)"
-        "${sb[@]}" ttfb "$fake/sse" -n "$n" --out "$out/ttfb-direct-$case.json" >&2
-        "${sb[@]}" ttfb "$base/__proxy_sse" -n "$n" --out "$out/ttfb-proxy-$case.json" >&2
-        "${sb[@]}" ttfb "$base/api/v1/chat/stream" -H "$auth" --body "$(bench_chat_body "$bedrock_bot")" \
-            -n "$n" --out "$out/ttfb-mangoo-$case.json" >&2
-        log "streaming, $case: streams/s at concurrency $conn, ${BENCH_STREAM_SECONDS}s each"
+    # The same request goes to the fake's /sse (directly and through
+    # proxy_pass: both ignore it) and to Mangoo, one after the other, so that
+    # noise falls on the three alike.  With the delay, 2 pieces a stream:
+    # the first is what counts, and the samples fit in the time.
+    log "streaming: time to first message, $BENCH_TTFB_N and $((BENCH_TTFB_N / 2)) sequential streams"
+    curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
+    "${sb[@]}" ttfb "$fake/sse" "$base/__proxy_sse" "$base/api/v1/chat/stream" --names direct,proxy,mangoo \
+        "${mangoo[@]}" -n "$BENCH_TTFB_N" --out "$out/ttfb-no-delay.json" >&2
+    curl -fsS -o /dev/null "$fake/config?pieces=2&delay_ms=$BENCH_STREAM_DELAY_MS"
+    "${sb[@]}" ttfb "$fake/sse" "$base/__proxy_sse" "$base/api/v1/chat/stream" --names direct,proxy,mangoo \
+        "${mangoo[@]}" -n "$((BENCH_TTFB_N / 2))" --out "$out/ttfb-delay-${BENCH_STREAM_DELAY_MS}ms.json" >&2
+
+    # case:pieces:delay:concurrency
+    for case in "no-delay:$BENCH_STREAM_PIECES:0:$BENCH_STREAM_CONN" \
+                "delay-${BENCH_STREAM_DELAY_MS}ms:$BENCH_STREAM_PIECES:$BENCH_STREAM_DELAY_MS:$BENCH_STREAM_DELAY_CONN" \
+                "delay-${BENCH_STREAM_DELAY_MS}ms-long:$((BENCH_STREAM_PIECES * 5)):$BENCH_STREAM_DELAY_MS:$BENCH_STREAM_DELAY_CONN"; do
+        IFS=: read -r case pieces delay conn <<<"$case"
+        curl -fsS -o /dev/null "$fake/config?pieces=$pieces&delay_ms=$delay"
+        log "streaming, $case: streams/s with $pieces pieces, concurrency $conn, ${BENCH_STREAM_SECONDS}s each"
         "${sb[@]}" rate "$base/__proxy_sse" --engine wrk -c "$conn" -d "$BENCH_STREAM_SECONDS" \
-            "${procs[@]}" --out "$out/rate-proxy-$case.json" >&2
-        "${sb[@]}" rate "$base/api/v1/chat/stream" -H "$auth" --body "$(bench_chat_body "$bedrock_bot")" \
-            --engine wrk -c "$conn" -d "$BENCH_STREAM_SECONDS" "${procs[@]}" \
-            --out "$out/rate-mangoo-$case.json" >&2
+            "${BENCH_PROCS[@]}" --out "$out/rate-proxy-$case.json" >&2
+        "${sb[@]}" rate "$base/api/v1/chat/stream" "${mangoo[@]}" --engine wrk -c "$conn" \
+            -d "$BENCH_STREAM_SECONDS" "${BENCH_PROCS[@]}" --out "$out/rate-mangoo-$case.json" >&2
     done
 
     curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_HOLD_PIECES&delay_ms=$BENCH_HOLD_DELAY_MS"
     log "streaming: $BENCH_HOLD open streams at once ($BENCH_HOLD_PIECES pieces, ${BENCH_HOLD_DELAY_MS} ms apart)"
-    "${sb[@]}" hold "$base/__proxy_sse" -k "$BENCH_HOLD" "${procs[@]}" \
+    bench_fresh_processes
+    "${sb[@]}" hold "$base/__proxy_sse" -k "$BENCH_HOLD" "${BENCH_HOLD_PROCS[@]}" \
         --out "$out/hold-proxy_pass.json" >&2
-    sleep 1
-    "${sb[@]}" hold "$base/api/v1/chat/stream" -H "$auth" --body "$(bench_chat_body "$bedrock_bot")" \
-        -k "$BENCH_HOLD" --first-event start "${procs[@]}" --out "$out/hold-mangoo-bedrock.json" >&2
-    sleep 1
+    bench_fresh_processes
+    "${sb[@]}" hold "$base/api/v1/chat/stream" "${mangoo[@]}" -k "$BENCH_HOLD" --first-event start \
+        "${BENCH_HOLD_PROCS[@]}" --out "$out/hold-mangoo-bedrock.json" >&2
+    bench_fresh_processes
     "${sb[@]}" hold "$base/api/v1/chat/stream" -H "$auth" --body "$(bench_chat_body "$local_bot")" \
-        -k "$BENCH_HOLD" --first-event start "${procs[@]}" --out "$out/hold-mangoo-local.json" >&2
+        -k "$BENCH_HOLD" --first-event start "${BENCH_HOLD_PROCS[@]}" --out "$out/hold-mangoo-local.json" >&2
     curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
 
     echo
-    echo "Mangoo streaming bench: $(nproc) cores, nginx workers $NGINX_WORKERS, worker processes $WORKER_PROCS x $WORKER_THREADS threads, $BENCH_STREAM_PIECES pieces a stream (fake-stream); yardstick: nginx proxy_pass of the same fake's SSE"
+    echo "Mangoo streaming bench: $(nproc) cores, nginx workers $NGINX_WORKERS, worker processes $WORKER_PROCS x $WORKER_THREADS threads; model: fake-stream (Bedrock ConverseStream), $BENCH_STREAM_PIECES pieces a stream; yardstick: nginx proxy_pass of the same fake's SSE, same nginx, same run"
     "${sb[@]}" report "$out"
     bench_streams_stop
 }

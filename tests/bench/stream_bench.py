@@ -2,11 +2,12 @@
 """Streaming benchmark clients (python3 stdlib only), used by
 `auto-build.sh bench` (bench_streams) and runnable by hand:
 
-  ttfb URL [-n N]            N sequential streams on one keep-alive connection:
-                             time from sending the request to the first
-                             `message` event (contentBlockDelta for an AWS
-                             event-stream) and to the end of the stream;
-                             p50/p99 in microseconds.
+  ttfb URL [URL...] [-n N]   N sequential streams on one keep-alive connection
+                             a URL (with several URLs, one to each in turn,
+                             the same request to each): time from sending the
+                             request to the first `message` event
+                             (contentBlockDelta for an AWS event-stream) and
+                             to the end of the stream; p50/p99 in us.
   hold URL -k K              K concurrent streams, opened in batches and read
                              as they come; once every stream has had its first
                              event, samples the resident memory (VmRSS) of the
@@ -175,6 +176,20 @@ class Response:
         if self.error is None:
             self.error = why
         self.state = self.DONE
+
+    def why(self):
+        """Why the stream failed, in a few words (for counting failures)."""
+        if self.error is not None:
+            return self.error
+        if self.status != 200:
+            try:
+                code = json.loads(bytes(self.body))["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = bytes(self.body[:60]).decode("utf-8", "replace")
+            return "status %d %s" % (self.status, code)
+        if self.first_message is None:
+            return "no message event"
+        return "not finished"
 
     @property
     def done(self):
@@ -446,38 +461,53 @@ def connect(target, timeout):
     return s
 
 
-def cmd_ttfb(args, target):
-    req = target.request()
-    firsts, ends, errors, sock = [], [], {}, None
+class _TtfbTarget:
+    def __init__(self, name, target):
+        self.name, self.target, self.req = name, target, target.request()
+        self.sock = None
+        self.firsts, self.ends, self.errors = [], [], {}
+        self.events = None
+
+
+def cmd_ttfb(args, targets):
+    """Sequential streams; with several URLs, one stream to each in turn (the
+    same request to each), so that a noisy machine disturbs them alike."""
+    names = args.names.split(",") if args.names else []
+    if names and len(names) != len(targets):
+        raise SystemExit("ttfb: --names needs one name a URL")
+    ts = [_TtfbTarget(names[i] if names else t.url, t) for i, t in enumerate(targets)]
     for i in range(args.warmup + args.n):
-        try:
-            if sock is None:
-                sock = connect(target, args.timeout)
-            r = one_stream(sock, target, req)
-        except OSError as e:
-            r = Response(0)
-            r.fail("%s" % e.__class__.__name__)
-        if not r.ok:
-            why = r.error or ("status %d" % r.status if r.status != 200 else "no message event")
-            errors[why] = errors.get(why, 0) + 1
-            if len(errors) == 1 and sum(errors.values()) == 1:
-                print("ttfb: first failure: %s %r" % (why, bytes(r.body[:300])), file=sys.stderr)
-        elif i >= args.warmup:
-            firsts.append((r.first_message - r.t0) / 1000)
-            ends.append((r.end - r.t0) / 1000)
-        if sock is not None and (not r.ok or not r.keep_alive or args.new_connection):
-            sock.close()
-            sock = None
-    if sock is not None:
-        sock.close()
-    res = {"test": "ttfb", "url": target.url, "n": len(firsts),
-           "first_p50_us": percentile(firsts, 50), "first_p99_us": percentile(firsts, 99),
-           "end_p50_us": percentile(ends, 50), "end_p99_us": percentile(ends, 99),
-           "errors": sum(errors.values()), "error_kinds": errors}
-    print("ttfb %s: %d streams, first message p50 %s p99 %s us, end p50 %s p99 %s us, %d errors%s"
-          % (target.url, len(firsts), _f(res["first_p50_us"]), _f(res["first_p99_us"]),
-             _f(res["end_p50_us"]), _f(res["end_p99_us"]), res["errors"],
-             (" " + json.dumps(errors)) if errors else ""))
+        for t in ts:
+            try:
+                if t.sock is None:
+                    t.sock = connect(t.target, args.timeout)
+                r = one_stream(t.sock, t.target, t.req)
+            except OSError as e:
+                r = Response(0)
+                r.fail("%s" % e.__class__.__name__)
+            if not r.ok:
+                why = r.why()
+                t.errors[why] = t.errors.get(why, 0) + 1
+            elif i >= args.warmup:
+                t.events = r.events
+                t.firsts.append((r.first_message - r.t0) / 1000)
+                t.ends.append((r.end - r.t0) / 1000)
+            if t.sock is not None and (not r.ok or not r.keep_alive or args.new_connection):
+                t.sock.close()
+                t.sock = None
+    res = {"test": "ttfb", "targets": {}}
+    for t in ts:
+        if t.sock is not None:
+            t.sock.close()
+        r = res["targets"][t.name] = {
+            "url": t.target.url, "n": len(t.firsts), "events_per_stream": t.events,
+            "first_p50_us": percentile(t.firsts, 50), "first_p99_us": percentile(t.firsts, 99),
+            "end_p50_us": percentile(t.ends, 50), "end_p99_us": percentile(t.ends, 99),
+            "errors": sum(t.errors.values()), "error_kinds": t.errors}
+        print("ttfb %s: %d streams, first message p50 %s p99 %s us, end p50 %s p99 %s us, %d errors%s"
+              % (t.name, r["n"], _f(r["first_p50_us"]), _f(r["first_p99_us"]),
+                 _f(r["end_p50_us"]), _f(r["end_p99_us"]), r["errors"],
+                 (" " + json.dumps(t.errors)) if t.errors else ""))
     return res
 
 
@@ -525,7 +555,7 @@ class HoldStream(asyncio.Protocol):
         if r.done:
             self.st.ended += 1
             if not r.ok:
-                self.st.fail(r.error or "status %d" % r.status)
+                self.st.fail(r.why())
             self.transport.close()
 
     def connection_lost(self, exc):
@@ -575,7 +605,12 @@ async def _hold(args, target, groups):
     held = {name: rss_kib(pids) for name, pids in groups}
     tcp_held = tcp_mem_kib()
     open_now = sum(1 for p in st.protos if p.started and not p.closed)
+    # while they are held: the CPU each event costs when many slow streams are open
+    cpu0 = {name: cpu_seconds(pids) for name, pids in groups}
+    events0, t0 = sum(p.r.events for p in st.protos), time.monotonic()
     await asyncio.sleep(args.hold)
+    cpu1 = {name: cpu_seconds(pids) for name, pids in groups}
+    events1, t1 = sum(p.r.events for p in st.protos), time.monotonic()
     open_after = sum(1 for p in st.protos if p.started and not p.closed)
     st.closing = True
     for p in st.protos:
@@ -588,12 +623,19 @@ async def _hold(args, target, groups):
            "ramp_s": round(t_opened - t_start, 2), "all_started_s": round(t_started - t_start, 2),
            "groups": {}}
     total_idle = total_held = 0
+    events = events1 - events0
+    res["hold_events"] = events
+    res["hold_s"] = round(t1 - t0, 1)
+    res["hold_events_per_s"] = events / (t1 - t0)
     for name, _ in groups:
         d = held[name] - idle[name]
         total_idle += idle[name]
         total_held += held[name]
+        cpu = cpu1[name] - cpu0[name]
         res["groups"][name] = {"idle_kib": idle[name], "hold_kib": held[name],
-                               "per_stream_kib": d / open_now if open_now else None}
+                               "per_stream_kib": d / open_now if open_now else None,
+                               "hold_cpu_s": round(cpu, 2),
+                               "hold_us_per_event": cpu * 1e6 / events if events else None}
     res["total_per_stream_kib"] = (total_held - total_idle) / open_now if open_now else None
     if tcp_idle is not None and tcp_held is not None:
         res["kernel_tcp_per_stream_kib"] = (tcp_held - tcp_idle) / open_now if open_now else None
@@ -602,8 +644,11 @@ async def _hold(args, target, groups):
                                     sum(st.failed.values()), json.dumps(st.failed) if st.failed else "",
                                     res["ramp_s"], res["all_started_s"]))
     for name, g in res["groups"].items():
-        print("  %-10s RSS idle %8d KiB, holding %8d KiB: %s KiB per open stream"
-              % (name, g["idle_kib"], g["hold_kib"], _f(g["per_stream_kib"], 2)))
+        print("  %-10s RSS idle %8d KiB, holding %8d KiB: %s KiB per open stream; "
+              "CPU %s us per event while holding"
+              % (name, g["idle_kib"], g["hold_kib"], _f(g["per_stream_kib"], 2),
+                 _f(g["hold_us_per_event"], 2)))
+    print("  while holding: %d events in %.1fs (%.0f/s)" % (events, t1 - t0, res["hold_events_per_s"]))
     if groups:
         print("  %-10s %s KiB per open stream" % ("total", _f(res["total_per_stream_kib"], 2)))
     if res.get("kernel_tcp_per_stream_kib") is not None:
@@ -653,7 +698,7 @@ class RateStream(asyncio.Protocol):
             st.events += r.events
             st.latencies.append((r.end - r.t0) / 1000)
         elif not r.ok:
-            st.errors[r.error or "status %d" % r.status] = st.errors.get(r.error or "status %d" % r.status, 0) + 1
+            st.errors[r.why()] = st.errors.get(r.why(), 0) + 1
         if time.perf_counter_ns() < st.deadline_ns and r.keep_alive and r.ok:
             self.send()
         else:
@@ -719,7 +764,7 @@ def _rate_wrk(args, target, probe_events):
             f.write('wrk.headers["Content-Type"] = "application/json"\n')
         for h in target.headers:
             name, _, value = h.partition(":")
-            f.write("wrk.headers[%s] = %s\n" % (_lua_string(name.strip()), _lua_string(value.strip())))
+            f.write("wrk.headers[ %s ] = %s\n" % (_lua_string(name.strip()), _lua_string(value.strip())))
         script = f.name
     try:
         cmd = [wrk, "-t%d" % args.wrk_threads, "-c%d" % args.c, "-d%ds" % max(1, round(args.d)),
@@ -765,8 +810,7 @@ def cmd_rate(args, target):
     probe = one_stream(sock, target, target.request())
     sock.close()
     if not probe.ok:
-        raise SystemExit("rate: the probe stream failed: %s (status %d) %r"
-                         % (probe.error, probe.status, bytes(probe.body[:300])))
+        raise SystemExit("rate: the probe stream failed: %s" % probe.why())
     cpu0 = {name: cpu_seconds(pids) for name, pids in groups}
     me0 = self_cpu()
     if args.engine == "wrk":
@@ -812,62 +856,93 @@ def _ratio(a, b):
     return "%.1f%%" % (100.0 * a / b) if a is not None and b else "-"
 
 
+def _cpu_per_stream(r, group):
+    g = (r or {}).get("cpu", {}).get(group)
+    return g["seconds"] / r["streams"] if g and r["streams"] else None
+
+
 def cmd_report(args):
     d = args.dir
-    cases = []
-    for name in sorted(os.listdir(d)):
-        if name.startswith("rate-mangoo-") and name.endswith(".json"):
-            cases.append(name[len("rate-mangoo-"):-5])
+    groups = ("nginx", "workers", "postgres")
+    cases = sorted((n[len("rate-mangoo-"):-5] for n in os.listdir(d)
+                    if n.startswith("rate-mangoo-") and n.endswith(".json")),
+                   key=lambda c: (not c.startswith("no-"), c))
     for case in cases:
         m, p = _load(d, "rate-mangoo-" + case), _load(d, "rate-proxy-" + case)
-        print("\nstreams, %s (concurrency %s, %s s each; wrk reads every stream to its end)"
-              % (case, m["concurrency"], m["seconds"]))
-        print("  %-12s %12s %12s %16s %14s %14s %8s" % ("", "streams/s", "events/s", "stream p50/p99",
-                                                     "nginx us/ev", "workers us/ev", "errors"))
+        print("\nstreams/s, %s: %d events a stream (Mangoo: start + %d messages + done), "
+              "concurrency %d, %.0f s each, wrk reading every stream to its end"
+              % (case, m["events_per_stream"], m["events_per_stream"] - 2, m["concurrency"],
+                 m["seconds"]))
+        print("  %-11s %10s %10s %17s  %s" % ("", "streams/s", "events/s", "stream p50/p99 ms",
+                                            "CPU us per event: " + " / ".join(groups) + "   errors"))
         for label, r in (("proxy_pass", p), ("Mangoo", m)):
             if r is None:
                 continue
             cpu = r.get("cpu", {})
-            print("  %-12s %12.1f %12.0f %16s %14s %14s %8d" % (
+            print("  %-11s %10.1f %10.0f %17s  %s   %s" % (
                 label, r["streams_per_s"], r["events_per_s"],
-                "%s/%s ms" % (_f(_ms(r["stream_p50_us"]), 1), _f(_ms(r["stream_p99_us"]), 1)),
-                _f((cpu.get("nginx") or {}).get("us_per_event"), 2),
-                _f((cpu.get("workers") or {}).get("us_per_event"), 2),
-                sum(r["errors"].values())))
+                "%s / %s" % (_f(_ms(r["stream_p50_us"]), 1), _f(_ms(r["stream_p99_us"]), 1)),
+                " / ".join(_f((cpu.get(g) or {}).get("us_per_event"), 2) for g in groups),
+                json.dumps(r["errors"]) if r["errors"] else "0"))
         if m and p:
-            print("  Mangoo reaches %s of nginx proxy_pass's streams/s (%d vs %d events a stream)"
-                  % (_ratio(m["streams_per_s"], p["streams_per_s"]), m["events_per_stream"],
-                     p["events_per_stream"]))
-        t = {k: _load(d, "ttfb-%s-%s" % (k, case)) for k in ("direct", "proxy", "mangoo")}
-        if all(t.values()):
-            print("  time to first message, sequential (us):  %8s %8s %10s %10s"
-                  % ("p50", "p99", "end p50", "end p99"))
+            print("  Mangoo: %s of proxy_pass's streams/s" % _ratio(m["streams_per_s"], p["streams_per_s"]))
+        base = _load(d, "rate-mangoo-" + case[:-len("-long")]) if case.endswith("-long") else None
+        if base:
+            extra = m["events_per_stream"] - base["events_per_stream"]
+            parts = []
+            for g in groups:
+                a, b = _cpu_per_stream(m, g), _cpu_per_stream(base, g)
+                if a is not None and b is not None and extra > 0:
+                    parts.append("%s %.2f" % (g, (a - b) * 1e6 / extra))
+            pp, pb = p, _load(d, "rate-proxy-" + case[:-len("-long")])
+            if pp and pb:
+                a, b = _cpu_per_stream(pp, "nginx"), _cpu_per_stream(pb, "nginx")
+                pextra = pp["events_per_stream"] - pb["events_per_stream"]
+                if a is not None and b is not None and pextra > 0:
+                    parts.append("(proxy_pass: nginx %.2f)" % ((a - b) * 1e6 / pextra))
+            print("  CPU us of one more event (slope between %d and %d events a stream): %s"
+                  % (base["events_per_stream"], m["events_per_stream"], ", ".join(parts)))
+        t = (_load(d, "ttfb-" + case) or {}).get("targets", {})
+        if all(k in t for k in ("direct", "proxy", "mangoo")):
+            print("  time to first message, %d sequential streams to each, in turn, %s events a"
+                  " stream (us):" % (t["mangoo"]["n"], t["mangoo"].get("events_per_stream")))
+            print("    %-44s %8s %8s %8s %8s" % ("", "p50", "p99", "end p50", "end p99"))
             for k, label in (("direct", "fake directly"), ("proxy", "nginx proxy_pass"),
                              ("mangoo", "Mangoo")):
                 r = t[k]
-                print("    %-36s %8s %8s %10s %10s%s" % (
+                print("    %-44s %8s %8s %8s %8s%s" % (
                     label, _f(r["first_p50_us"]), _f(r["first_p99_us"]), _f(r["end_p50_us"]),
                     _f(r["end_p99_us"]), "  (%d errors)" % r["errors"] if r["errors"] else ""))
             for k, label in (("proxy", "proxy_pass"), ("mangoo", "Mangoo")):
                 a, b = t[k], t["direct"]
                 if a["first_p50_us"] is not None and b["first_p50_us"] is not None:
-                    print("    added by %-12s p50 %7.0f us, p99 %7.0f us (p99 target for Mangoo: < 2000 us)"
-                          % (label, a["first_p50_us"] - b["first_p50_us"],
-                             a["first_p99_us"] - b["first_p99_us"]))
+                    print("    added by %-35s %8.0f %8.0f%s" % (
+                        label, a["first_p50_us"] - b["first_p50_us"],
+                        a["first_p99_us"] - b["first_p99_us"],
+                        "   (target: p99 < 2000)" if k == "mangoo" else ""))
     holds = sorted(n[5:-5] for n in os.listdir(d) if n.startswith("hold-") and n.endswith(".json"))
     if holds:
-        print("\nopen streams held at once (target: 10,000 on 2 cores, nginx + workers < 16 KiB each)")
-        print("  %-16s %9s %7s %8s %12s %12s %12s %10s" % ("", "requested", "open", "failed",
-                                                      "nginx KiB", "workers KiB", "total KiB", "ramp s"))
+        print("\nopen streams at once, fresh processes each (target: 10,000 on 2 cores, "
+              "nginx + workers < 16 KiB a stream)")
+        print("  %-16s %9s %7s %7s %10s %12s %10s %8s  %s" % (
+            "", "requested", "open", "failed", "nginx KiB", "workers KiB", "total KiB", "ramp s",
+            "CPU us/event held: nginx / workers"))
         for h in holds:
             r = _load(d, "hold-" + h)
             g = r["groups"]
-            print("  %-16s %9d %7d %8d %12s %12s %12s %10.1f" % (
+            total = sum((g.get(n) or {}).get("hold_kib", 0) - (g.get(n) or {}).get("idle_kib", 0)
+                        for n in ("nginx", "workers"))
+            print("  %-16s %9d %7d %7d %10s %12s %10s %8.1f  %s / %s%s" % (
                 h, r["requested"], r["open"], sum(r["failures"].values()),
                 _f((g.get("nginx") or {}).get("per_stream_kib"), 2),
                 _f((g.get("workers") or {}).get("per_stream_kib"), 2),
-                _f(r["total_per_stream_kib"], 2), r["all_started_s"]))
-        print("  (per open stream: (VmRSS holding - VmRSS idle) / open streams; kernel socket buffers excluded)")
+                _f(total / r["open"] if r["open"] else None, 2), r["all_started_s"],
+                _f((g.get("nginx") or {}).get("hold_us_per_event"), 1),
+                _f((g.get("workers") or {}).get("hold_us_per_event"), 1),
+                "  " + json.dumps(r["failures"]) if r["failures"] else ""))
+        print("  (KiB per open stream: (VmRSS holding - VmRSS idle) / open streams, nginx master and"
+              " workers summed; kernel socket buffers not included.  CPU: over %s s of holding,"
+              " each stream sending its events as the model makes them)" % r.get("hold_s"))
 
 
 def _ms(us):
@@ -877,12 +952,12 @@ def _ms(us):
 # ---------------------------------------------------------------------------
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
 
-    def common(p):
-        p.add_argument("url")
+    def common(p, urls=False):
+        p.add_argument("url", nargs="+" if urls else None)
         p.add_argument("--method")
         p.add_argument("--body", help="request body (JSON); implies POST")
         p.add_argument("-H", "--header", action="append", default=[], help="'Name: value'")
@@ -892,7 +967,8 @@ def main(argv=None):
         p.add_argument("--out", help="write the result as JSON to this file")
 
     p = sub.add_parser("ttfb", help="sequential time to first message and to the end")
-    common(p)
+    common(p, urls=True)
+    p.add_argument("--names", help="comma-separated names of the URLs, for the result")
     p.add_argument("-n", type=int, default=200)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--new-connection", action="store_true", help="one connection per stream")
@@ -900,13 +976,14 @@ def main(argv=None):
     p = sub.add_parser("hold", help="K concurrent open streams and the memory they cost")
     common(p)
     p.add_argument("-k", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=250, help="connections opened at once")
-    p.add_argument("--ahead", type=int, default=1000,
+    p.add_argument("--batch", type=int, default=100, help="connections opened at once")
+    p.add_argument("--ahead", type=int, default=200,
                    help="at most this many requests waiting for their answer's head")
     p.add_argument("--batch-pause", type=float, default=0.0)
     p.add_argument("--first-event", default="", help="the event that means open (default: any)")
     p.add_argument("--settle", type=float, default=1.0, help="seconds between all started and sampling")
-    p.add_argument("--hold", type=float, default=2.0, help="seconds to keep them open after sampling")
+    p.add_argument("--hold", type=float, default=5.0,
+                   help="seconds to keep them open after sampling memory (CPU is sampled over them)")
 
     p = sub.add_parser("rate", help="streams/s at a concurrency")
     common(p)
@@ -921,8 +998,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.cmd == "report":
         return cmd_report(args)
-    target = Target(args.url, args.method, args.body, args.header)
-    res = {"ttfb": cmd_ttfb, "hold": cmd_hold, "rate": cmd_rate}[args.cmd](args, target)
+    if args.cmd == "ttfb":
+        res = cmd_ttfb(args, [Target(u, args.method, args.body, args.header) for u in args.url])
+    else:
+        target = Target(args.url, args.method, args.body, args.header)
+        res = {"hold": cmd_hold, "rate": cmd_rate}[args.cmd](args, target)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(res, f, indent=1)
