@@ -205,6 +205,8 @@ render_conf() {
         -e "s|@AUDIENCE@|$CLIENT_ID|" \
         -e "s|@TIMEOUT@|$TIMEOUT|" \
         -e "s|@JWT_CACHE@|${MANGOO_JWT_CACHE:-10000}|" \
+        -e "s|@SSE_KEEPALIVE@|${MANGOO_SSE_KEEPALIVE:-15s}|" \
+        -e "s|@SSE_MAX_BUFFERED@|${MANGOO_SSE_MAX_BUFFERED:-256k}|" \
         -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \
         -e "s|@LISTEN@|${MANGOO_LISTEN:-127.0.0.1:$PORT}|" \
         -e "s|@WEB_ROOT@|$web|" \

@@ -20,6 +20,8 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@AUDIENCE@|${MANGOO_CLIENT_ID:-mangoo-web}|" \
     -e "s|@TIMEOUT@|${MANGOO_TIMEOUT:-120s}|" \
     -e "s|@JWT_CACHE@|${MANGOO_JWT_CACHE:-10000}|" \
+    -e "s|@SSE_KEEPALIVE@|${MANGOO_SSE_KEEPALIVE:-15s}|" \
+    -e "s|@SSE_MAX_BUFFERED@|${MANGOO_SSE_MAX_BUFFERED:-256k}|" \
     -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \
     -e "s|@LISTEN@|${MANGOO_LISTEN:-0.0.0.0:8080}|" \
     -e "s|@WEB_ROOT@|/usr/share/mangoo/web|" \

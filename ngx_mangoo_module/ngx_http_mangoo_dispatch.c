@@ -12,8 +12,10 @@
  * A request waiting for its reply sits in a red-black tree keyed by its
  * per-process counter and in its peer's in-flight queue.  It leaves both
  * when the reply ends, on timeout, when its peer disconnects (502) or when
- * the client goes away (then a CANCEL tells the worker).  A request that
- * finds no reachable worker is parked and retried until
+ * the client goes away (then a CANCEL tells the worker).  Once a stream's
+ * HEAD came, the timeout is an idle timeout between frames, and a fault
+ * ends the stream with an error event (ngx_http_mangoo_sse.c).  A request
+ * that finds no reachable worker is parked and retried until
  * mangoo_unavailable_wait runs out (503 with Retry-After).
  */
 
@@ -70,8 +72,6 @@ static void ngx_http_mangoo_timeout_handler(ngx_event_t *ev);
 static void ngx_http_mangoo_retry_handler(ngx_event_t *ev);
 static void ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx,
     mg_msg_t *msg);
-static void ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx,
-    ngx_uint_t cancel);
 static ngx_int_t ngx_http_mangoo_send_frames(void *sock, mg_str_t *frames,
     int n);
 static void ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx);
@@ -236,7 +236,7 @@ ngx_http_mangoo_peer_open(ngx_http_mangoo_peer_t *peer, ngx_uint_t index,
                  index);
 
     if (zmq_socket_monitor(peer->sock, addr,
-                           ZMQ_EVENT_CONNECTED|ZMQ_EVENT_DISCONNECTED)
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED|ZMQ_EVENT_DISCONNECTED)
         != 0)
     {
         goto failed;
@@ -505,7 +505,8 @@ ngx_http_mangoo_fail(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t status,
     }
 
     if (ctx->streaming) {
-        ngx_http_mangoo_finish(r, ngx_http_mangoo_send_data(r, NULL, 0, 1));
+        /* the status line is gone: the stream itself says what happened */
+        ngx_http_mangoo_sse_end(ctx, code, message);
         return;
     }
 
@@ -605,7 +606,7 @@ ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx)
  * Take ctx out of every structure; safe to call more than once.  cancel:
  * the job may still run in a worker, so tell it to stop (best effort).
  */
-static void
+void
 ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t cancel)
 {
     int                          n;
@@ -678,7 +679,8 @@ ngx_http_mangoo_timeout_handler(ngx_event_t *ev)
                   (size_t) MG_RID_LEN, ctx->rid, &ctx->job);
 
     ngx_http_mangoo_fail(ctx, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
-                         "the request took too long", 1);
+                         ctx->streaming ? "the answer stopped arriving"
+                                        : "the request took too long", 1);
 }
 
 
@@ -794,7 +796,10 @@ ngx_http_mangoo_monitor_handler(ngx_event_t *rev)
 
         zmq_msg_close(&frame);
 
-        if (event == ZMQ_EVENT_CONNECTED) {
+        /* a connected socket takes messages only once the ZMTP
+         * handshake is done (ZMQ_IMMEDIATE): until then sends fail as if
+         * the worker were busy */
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             ngx_log_error(NGX_LOG_INFO, rev->log, 0,
                           "mangoo: worker \"%V\" connected", &peer->endpoint);
             peer->connected = 1;
@@ -901,7 +906,6 @@ static void
 ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
 {
     char                *code, *message;
-    ngx_int_t            rc;
     ngx_http_request_t  *r = ctx->request;
 
     if (r == NULL) {
@@ -938,13 +942,14 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
             return;
         }
 
+        /*
+         * From now on mangoo_timeout bounds the silence between the
+         * worker's frames, not the whole answer: DATA re-arms it (lazily:
+         * ngx_add_timer skips moves under NGX_TIMER_LAZY_DELAY).
+         */
         ctx->streaming = 1;
-        rc = ngx_http_mangoo_send_head(r, msg);
-
-        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-            ngx_http_mangoo_detach(ctx, 1);
-            ngx_http_mangoo_finish(r, rc);
-        }
+        ngx_add_timer(&ctx->timer, ctx->timeout);
+        ngx_http_mangoo_sse_start(ctx, msg);
         return;
 
     case MG_MSG_DATA:
@@ -952,12 +957,9 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
             return;
         }
 
-        rc = ngx_http_mangoo_send_data(r, (u_char *) msg->body.data,
-                                       msg->body.len, 0);
-        if (rc == NGX_ERROR) {
-            ngx_http_mangoo_detach(ctx, 1);
-            ngx_http_mangoo_finish(r, rc);
-        }
+        ngx_add_timer(&ctx->timer, ctx->timeout);
+        ngx_http_mangoo_sse_data(ctx, (u_char *) msg->body.data,
+                                 msg->body.len);
         return;
 
     case MG_MSG_END:
@@ -970,7 +972,7 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
             return;
         }
 
-        ngx_http_mangoo_finish(r, ngx_http_mangoo_send_data(r, NULL, 0, 1));
+        ngx_http_mangoo_sse_end(ctx, NULL, NULL);
         return;
 
     default:

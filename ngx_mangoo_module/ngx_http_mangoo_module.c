@@ -109,6 +109,20 @@ static ngx_command_t  ngx_http_mangoo_commands[] = {
       offsetof(ngx_http_mangoo_loc_conf_t, timeout),
       NULL },
 
+    { ngx_string("mangoo_sse_keepalive"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_loc_conf_t, sse_keepalive),
+      NULL },
+
+    { ngx_string("mangoo_sse_max_buffered"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_loc_conf_t, sse_max_buffered),
+      NULL },
+
     { ngx_string("mangoo_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_mangoo_location,
@@ -486,25 +500,35 @@ ngx_http_mangoo_json_to_pool(ngx_pool_t *pool, json_t *value, ngx_str_t *out)
 }
 
 
+/* "type/subtype", any case, alone or followed by parameters */
+ngx_uint_t
+ngx_http_mangoo_media_type_is(const u_char *type, size_t len,
+    const char *want, size_t want_len)
+{
+    return len >= want_len
+           && ngx_strncasecmp((u_char *) type, (u_char *) want, want_len) == 0
+           && (len == want_len || type[want_len] == ';'
+               || type[want_len] == ' ');
+}
+
+
 /* the API speaks JSON only: say so before reading anything */
 static ngx_int_t
 ngx_http_mangoo_check_content_type(ngx_http_request_t *r)
 {
-    size_t      n;
     ngx_str_t  *type;
 
     if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
         return NGX_DECLINED;
     }
 
-    n = sizeof("application/json") - 1;
     type = r->headers_in.content_type ? &r->headers_in.content_type->value
                                       : NULL;
 
     if (type != NULL
-        && type->len >= n
-        && ngx_strncasecmp(type->data, (u_char *) "application/json", n) == 0
-        && (type->len == n || type->data[n] == ';' || type->data[n] == ' '))
+        && ngx_http_mangoo_media_type_is(type->data, type->len,
+                                         "application/json",
+                                         sizeof("application/json") - 1))
     {
         return NGX_DECLINED;
     }
@@ -579,6 +603,7 @@ ngx_http_mangoo_cleanup(void *data)
     ngx_http_mangoo_ctx_t  *ctx = data;
 
     ngx_http_mangoo_auth_cleanup(ctx);
+    ngx_http_mangoo_sse_cleanup(ctx);
     ngx_http_mangoo_dispatch_cleanup(ctx);
 }
 
@@ -719,6 +744,8 @@ ngx_http_mangoo_create_loc_conf(ngx_conf_t *cf)
     }
 
     mlcf->timeout = NGX_CONF_UNSET_MSEC;
+    mlcf->sse_keepalive = NGX_CONF_UNSET_MSEC;
+    mlcf->sse_max_buffered = NGX_CONF_UNSET_SIZE;
 
     return mlcf;
 }
@@ -731,6 +758,9 @@ ngx_http_mangoo_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_mangoo_loc_conf_t *conf = child;
 
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 60000);
+    ngx_conf_merge_msec_value(conf->sse_keepalive, prev->sse_keepalive, 15000);
+    ngx_conf_merge_size_value(conf->sse_max_buffered, prev->sse_max_buffered,
+                              256 * 1024);
 
     return NGX_CONF_OK;
 }

@@ -6,6 +6,8 @@
  *   ngx_http_mangoo_auth.c      JWKS and bearer token verification
  *   ngx_http_mangoo_dispatch.c  ZeroMQ sockets driven by the event loop
  *   ngx_http_mangoo_response.c  replies and errors written to the client
+ *   ngx_http_mangoo_sse.c       streamed replies: buffers, back-pressure,
+ *                               keepalives, the closing error event
  */
 
 
@@ -43,11 +45,14 @@ typedef struct {
 typedef struct {
     ngx_uint_t                  kind;
     ngx_msec_t                  timeout;
+    ngx_msec_t                  sse_keepalive;
+    size_t                      sse_max_buffered;
 } ngx_http_mangoo_loc_conf_t;
 
 
 typedef struct ngx_http_mangoo_peer_s  ngx_http_mangoo_peer_t;
 typedef struct ngx_http_mangoo_ctx_s   ngx_http_mangoo_ctx_t;
+typedef struct ngx_http_mangoo_sse_s   ngx_http_mangoo_sse_t;
 
 /* the reply to a job of the module's own (ctx->request is NULL) */
 typedef void (*ngx_http_mangoo_reply_pt)(ngx_http_mangoo_ctx_t *ctx,
@@ -70,6 +75,8 @@ struct ngx_http_mangoo_ctx_s {
     ngx_str_t                   params;
     ngx_str_t                   claims;
     ngx_str_t                   body;
+
+    ngx_http_mangoo_sse_t      *sse;        /* once HEAD came: the stream */
 
     unsigned                    waiting:1;  /* in the tree: a reply is due */
     unsigned                    parked:1;   /* no worker reachable yet */
@@ -111,10 +118,28 @@ void ngx_http_mangoo_dispatch(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx);
 ngx_int_t ngx_http_mangoo_dispatch_system(ngx_http_mangoo_ctx_t *ctx,
     ngx_msec_t timeout);
+void ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t cancel);
 void ngx_http_mangoo_dispatch_cleanup(ngx_http_mangoo_ctx_t *ctx);
+
+/*
+ * A stream, once the worker's HEAD came: start() sends the header, data()
+ * forwards one DATA frame, end() writes the last bytes (with code set, an
+ * "error" event first) and finalizes the request.  Faults while writing
+ * (a client gone, too slow or timed out) cancel the job and finalize the
+ * request themselves.  cleanup() is for the request's pool cleanup.
+ */
+void ngx_http_mangoo_sse_start(ngx_http_mangoo_ctx_t *ctx,
+    const mg_msg_t *head);
+void ngx_http_mangoo_sse_data(ngx_http_mangoo_ctx_t *ctx, const u_char *data,
+    size_t len);
+void ngx_http_mangoo_sse_end(ngx_http_mangoo_ctx_t *ctx, const char *code,
+    const char *message);
+void ngx_http_mangoo_sse_cleanup(ngx_http_mangoo_ctx_t *ctx);
 
 ngx_int_t ngx_http_mangoo_json_to_pool(ngx_pool_t *pool, json_t *value,
     ngx_str_t *out);
+ngx_uint_t ngx_http_mangoo_media_type_is(const u_char *type, size_t len,
+    const char *want, size_t want_len);
 
 ngx_int_t ngx_http_mangoo_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
@@ -122,8 +147,6 @@ ngx_int_t ngx_http_mangoo_send_reply(ngx_http_request_t *r,
     const mg_msg_t *msg);
 ngx_int_t ngx_http_mangoo_send_head(ngx_http_request_t *r,
     const mg_msg_t *msg);
-ngx_int_t ngx_http_mangoo_send_data(ngx_http_request_t *r,
-    const u_char *data, size_t len, ngx_uint_t last);
 void ngx_http_mangoo_finish(ngx_http_request_t *r, ngx_int_t rc);
 
 

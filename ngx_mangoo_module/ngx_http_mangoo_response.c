@@ -1,9 +1,9 @@
 
 /*
  * ngx_http_mangoo_response: what the module writes to the client: JSON
- * errors in the API's one shape, a worker's whole reply, and streamed
- * replies (HEAD, then DATA pieces flushed one by one, then the last
- * buffer).  Every response carries X-Request-Id.
+ * errors in the API's one shape, a worker's whole reply, and the header of
+ * a streamed reply (its body is ngx_http_mangoo_sse.c's).  Every response
+ * carries X-Request-Id.
  */
 
 
@@ -224,11 +224,10 @@ ngx_http_mangoo_send_reply(ngx_http_request_t *r, const mg_msg_t *msg)
 }
 
 
+/* A stream's header; ngx_http_mangoo_sse.c writes what follows. */
 ngx_int_t
 ngx_http_mangoo_send_head(ngx_http_request_t *r, const mg_msg_t *msg)
 {
-    ngx_int_t  rc;
-
     r->headers_out.status = msg->status;
     r->headers_out.content_length_n = -1;
 
@@ -250,46 +249,7 @@ ngx_http_mangoo_send_head(ngx_http_request_t *r, const mg_msg_t *msg)
     r->headers_out.last_modified_time = -1;
     ngx_http_clear_accept_ranges(r);
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    return ngx_http_mangoo_send_data(r, NULL, 0, 0);
-}
-
-
-ngx_int_t
-ngx_http_mangoo_send_data(ngx_http_request_t *r, const u_char *data,
-    size_t len, ngx_uint_t last)
-{
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    if (len) {
-        b = ngx_create_temp_buf(r->pool, len);
-        if (b == NULL) {
-            return NGX_ERROR;
-        }
-
-        b->last = ngx_cpymem(b->pos, data, len);
-
-    } else {
-        b = ngx_calloc_buf(r->pool);
-        if (b == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    b->flush = 1;
-    b->last_buf = last;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_send_header(r);
 }
 
 

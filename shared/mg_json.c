@@ -39,49 +39,73 @@ mg_json_string_lossy(const char *s)
     return v;
 }
 
-char *
-mg_json_error_body(const char *code, const char *message, const char *request_id)
+/* {"code","message","request_id"}: the error object both shapes carry.
+ * jansson keeps insertion order.  NULL on a bad argument or no memory. */
+static json_t *
+mg_json_error_new(const char *code, const char *message, const char *request_id)
 {
-    json_t  *root = NULL, *err = NULL, *v;
-    char    *out = NULL;
+    json_t  *err, *v;
 
     if (code == NULL || message == NULL) {
-        goto done;
+        return NULL;
     }
 
-    root = json_object();
     err = json_object();
-    if (root == NULL || err == NULL) {
-        goto done;
+    if (err == NULL) {
+        return NULL;
     }
 
-    /* jansson keeps insertion order: code, message, request_id. */
     v = mg_json_string_lossy(code);
     if (v == NULL || json_object_set_new(err, "code", v) != 0) {
-        goto done;
+        goto failed;
     }
     v = mg_json_string_lossy(message);
     if (v == NULL || json_object_set_new(err, "message", v) != 0) {
-        goto done;
+        goto failed;
     }
     if (request_id != NULL) {
         v = mg_json_string_lossy(request_id);
         if (v == NULL || json_object_set_new(err, "request_id", v) != 0) {
-            goto done;
+            goto failed;
         }
     }
+    return err;
 
-    if (json_object_set_new(root, "error", err) != 0) {
-        err = NULL;     /* set_new consumed it even on failure */
-        goto done;
-    }
-    err = NULL;
-
-    out = json_dumps(root, JSON_COMPACT);
-
-done:
+failed:
     json_decref(err);
+    return NULL;
+}
+
+char *
+mg_json_error_body(const char *code, const char *message, const char *request_id)
+{
+    json_t  *err, *root;
+    char    *out;
+
+    err = mg_json_error_new(code, message, request_id);
+    if (err == NULL) {
+        return NULL;
+    }
+
+    /* "o" steals err, also when packing fails */
+    root = json_pack("{s:o}", "error", err);
+    out = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
+    return out;
+}
+
+char *
+mg_json_error_object(const char *code, const char *message, const char *request_id)
+{
+    json_t  *err;
+    char    *out;
+
+    err = mg_json_error_new(code, message, request_id);
+    if (err == NULL) {
+        return NULL;
+    }
+    out = json_dumps(err, JSON_COMPACT);
+    json_decref(err);
     return out;
 }
 

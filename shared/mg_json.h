@@ -10,6 +10,10 @@
  * request_id may be NULL (then it is omitted). */
 char *mg_json_error_body(const char *code, const char *message, const char *request_id);
 
+/* The inner object alone, {"code":...,"message":...,"request_id":...}, as
+ * the data of a streamed "error" event; the same rules as above. */
+char *mg_json_error_object(const char *code, const char *message, const char *request_id);
+
 /* Compact serialisation, malloc'd; *len gets its length.  NULL on failure. */
 char *mg_json_dump(const json_t *value, size_t *len);
 

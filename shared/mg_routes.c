@@ -16,6 +16,10 @@ const mg_route_t mg_routes[] = {
 
     { "POST",   "/api/v1/chat/stream", "chat.stream",   MG_ROUTE_STREAM },
     { "POST",   "/api/v1/chat",        "chat.complete", 0 },
+    { "GET",    "/api/v1/chats",      "chats.list",   0 },
+    { "GET",    "/api/v1/chats/{id}", "chats.get",    0 },
+    { "PATCH",  "/api/v1/chats/{id}", "chats.update", 0 },
+    { "DELETE", "/api/v1/chats/{id}", "chats.delete", 0 },
 
     { "POST",   "/api/v1/auth/register", "auth.register", MG_ROUTE_PUBLIC },
     { "POST",   "/api/v1/auth/login",    "auth.login",    MG_ROUTE_PUBLIC },

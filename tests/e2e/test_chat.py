@@ -8,8 +8,8 @@ and oversized messages, the daily quota.
 """
 
 import os
+import signal
 import sys
-import threading
 import time
 import unittest
 
@@ -420,11 +420,65 @@ class OpenAI(unittest.TestCase):
         self.assertEqual(text_of(events), "a b ")
 
 
-class WorkerKilled(unittest.TestCase):
+def wait_exit(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class Faults(unittest.TestCase):
+    def tearDown(self):
+        bedrock.default = Reply()
+
+    def test_worker_stopped_mid_stream_saves_the_partial_answer(self):
+        _, token = new_user()
+        bot = make_bot(token, CLAUDE)
+        bedrock.default = Reply(pieces=["s%d " % i for i in range(200)], delay=0.05)
+        s = stream(stack, {"bot_id": bot, "message": "q"}, token)
+        start = s.next().data
+        self.assertEqual(s.next().name, "message")
+        pids = [stack.worker_pid(i) for i in (0, 1)]
+        try:
+            for i in (0, 1):
+                stack.signal_worker(i, signal.SIGTERM)
+            rest = s.events()
+            self.assertEqual(rest[-1].name, "error")
+            self.assertEqual(rest[-1].data["code"], "unavailable")
+            self.assertTrue(rest[-1].data["saved"])
+            for pid in pids:
+                self.assertTrue(wait_exit(pid))
+        finally:
+            for i in (0, 1):
+                stack.start_worker(i)
+        rows = message_rows(start["chat_id"])
+        self.assertEqual(rows[1][1:3], ["error", "unavailable"])
+        self.assertEqual(rows[1][4], "s0 " + text_of(rest))
+
+    def test_database_restarted_mid_stream(self):
+        _, token = new_user()
+        bot = make_bot(token, CLAUDE)
+        self.assertTrue(stack.wait_for(
+            lambda: stream(stack, {"bot_id": bot, "message": "warm"}, token).status == 200))
+        bedrock.default = Reply(pieces=["d%d " % i for i in range(40)], delay=0.05)
+        s = stream(stack, {"bot_id": bot, "message": "survive"}, token)
+        start = s.next().data
+        stack.restart_db()
+        events = s.events()
+        self.assertEqual(events[-1].name, "done", events[-2:])
+        rows = message_rows(start["chat_id"])
+        self.assertEqual(rows[1][1], "complete")
+        self.assertEqual(rows[1][4], "".join("d%d " % i for i in range(40)))
+
     def test_worker_killed_mid_stream(self):
         _, token = new_user()
         bot = make_bot(token, CLAUDE)
         bedrock.default = Reply(pieces=["p%d " % i for i in range(200)], delay=0.05)
+        s = None
         try:
             s = stream(stack, {"bot_id": bot, "message": "keep me"}, token)
             start = s.next().data
@@ -438,7 +492,6 @@ class WorkerKilled(unittest.TestCase):
             self.assertEqual(rest[-1].name, "error", rest[-3:])
             self.assertEqual(rest[-1].data["code"], "worker_lost")
         finally:
-            bedrock.default = Reply()
             stack.start_worker(0)
             stack.start_worker(1)
         # the user's message was stored before generation began

@@ -101,6 +101,16 @@ http {
         self.assertRejected(self.good(mangoo_timeout="soon"),
                             '"mangoo_timeout" directive invalid value')
 
+    def test_sse_directives(self):
+        rc, out = self.nginx_t(
+            self.good(mangoo_sse_keepalive="0", mangoo_sse_max_buffered="1m"),
+            location="mangoo_api; mangoo_sse_keepalive 30s; mangoo_sse_max_buffered 64k;")
+        self.assertEqual(rc, 0, out)
+        self.assertRejected(self.good(mangoo_sse_keepalive="often"),
+                            '"mangoo_sse_keepalive" directive invalid value')
+        self.assertRejected(self.good(mangoo_sse_max_buffered="lots"),
+                            '"mangoo_sse_max_buffered" directive invalid value')
+
     def test_duplicate_location_handler(self):
         self.assertRejected(self.good(), '"mangoo_api" directive is duplicate',
                             location="mangoo_api; mangoo_api;")

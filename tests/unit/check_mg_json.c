@@ -1,5 +1,5 @@
 /*
- * check_mg_json: the error body's exact bytes, compact dumps, and strict
+ * check_mg_json: the error body's and error object's exact bytes, compact dumps, and strict
  * object parsing with its error texts.
  */
 #include <check.h>
@@ -68,6 +68,30 @@ START_TEST(test_error_body_not_utf8)
 
     ck_assert_ptr_null(mg_json_error_body(NULL, "m", NULL));
     ck_assert_ptr_null(mg_json_error_body("c", NULL, NULL));
+}
+END_TEST
+
+START_TEST(test_error_object)
+{
+    char    *s;
+    json_t  *v;
+
+    /* an SSE "error" event's data: the inner object, on one line */
+    s = mg_json_error_object("worker_lost", "gone \"now\"\n", "0123456789abcdef0123456789abcdef");
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(s, "{\"code\":\"worker_lost\",\"message\":\"gone \\\"now\\\"\\n\","
+                        "\"request_id\":\"0123456789abcdef0123456789abcdef\"}");
+    free(s);
+
+    s = mg_json_error_object("internal", "bad \xff bytes", NULL);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(s, "{\"code\":\"internal\",\"message\":\"bad ? bytes\"}");
+    v = json_loads(s, 0, NULL);
+    ck_assert_ptr_nonnull(v);
+    json_decref(v);
+    free(s);
+
+    ck_assert_ptr_null(mg_json_error_object(NULL, "m", "r"));
 }
 END_TEST
 
@@ -228,6 +252,7 @@ json_suite(void)
     tcase_add_test(tc, test_error_body_without_request_id);
     tcase_add_test(tc, test_error_body_escapes);
     tcase_add_test(tc, test_error_body_not_utf8);
+    tcase_add_test(tc, test_error_object);
     tcase_add_test(tc, test_dump_compact);
     tcase_add_test(tc, test_parse_object_ok);
     tcase_add_test(tc, test_parse_object_duplicates);

@@ -44,6 +44,27 @@ START_TEST(test_item_routes_capture_id)
 }
 END_TEST
 
+START_TEST(test_chat_routes)
+{
+    mg_route_match_t m;
+    const char *path = "/api/v1/chats/5f0c7a4e-1b2c-4d3e-8f90-123456789abc";
+
+    ck_assert_int_eq(match("GET", "/api/v1/chats", &m), 0);
+    ck_assert_str_eq(m.route->job, "chats.list");
+    ck_assert_uint_eq(m.nparams, 0);
+
+    ck_assert_int_eq(match("GET", path, &m), 0);
+    ck_assert_str_eq(m.route->job, "chats.get");
+    ck_assert_uint_eq(m.nparams, 1);
+    ck_assert_uint_eq(m.params[0].value_len, 36);
+    ck_assert_ptr_eq(m.params[0].value, path + 14);
+    ck_assert_int_eq(match("PATCH", path, &m), 0);
+    ck_assert_str_eq(m.route->job, "chats.update");
+    ck_assert_int_eq(match("DELETE", path, &m), 0);
+    ck_assert_str_eq(m.route->job, "chats.delete");
+}
+END_TEST
+
 START_TEST(test_not_found)
 {
     mg_route_match_t m;
@@ -101,6 +122,7 @@ main(void)
 
     tcase_add_test(tc, test_collection_routes);
     tcase_add_test(tc, test_item_routes_capture_id);
+    tcase_add_test(tc, test_chat_routes);
     tcase_add_test(tc, test_not_found);
     tcase_add_test(tc, test_method_not_allowed_lists_allow);
     tcase_add_test(tc, test_table_is_well_formed);

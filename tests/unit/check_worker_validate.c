@@ -371,6 +371,54 @@ START_TEST(test_bot_limits)
 }
 END_TEST
 
+/* The real chats table (chats.update, a PATCH): a title of 1 to 255
+ * characters, not blank; {} is accepted and changes nothing. */
+static json_t *
+chat(const char *body)
+{
+    memset(&err, 0, sizeof(err));
+    return mg_validate_body(body, strlen(body), mg_chat_fields, mg_chat_fields_count,
+                            MG_VALIDATE_PATCH, &err);
+}
+
+START_TEST(test_chat_title)
+{
+    char    body[600];
+    json_t *v;
+
+    v = chat("{}");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_eq(json_object_size(v), 0);
+    json_decref(v);
+
+    v = chat("{\"title\":\"Trip \\u00e9\"}");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "title")), "Trip \xc3\xa9");
+    json_decref(v);
+
+    expect_fail(chat("{\"title\":\"\"}"), "invalid_field",
+                "field \"title\" must be a string of 1 to 255 characters");
+    expect_fail(chat("{\"title\":\" \\t\\n\"}"), "invalid_field",
+                "field \"title\" must not be blank");
+    expect_fail(chat("{\"title\":null}"), "invalid_field", "field \"title\" must not be null");
+    expect_fail(chat("{\"title\":5}"), "invalid_field", NULL);
+    expect_fail(chat("{\"title\":\"a\",\"bot_id\":null}"), "unknown_field",
+                "unknown field \"bot_id\"");
+
+    /* 255 characters of two bytes each pass; 256 do not */
+    strcpy(body, "{\"title\":\"");
+    for (int i = 0; i < 255; i++) {
+        strcat(body, "\xc3\xa9");
+    }
+    strcat(body, "\"}");
+    v = chat(body);
+    ck_assert_ptr_nonnull(v);
+    json_decref(v);
+    strcpy(body + strlen(body) - 2, "x\"}");
+    expect_fail(chat(body), "invalid_field", NULL);
+}
+END_TEST
+
 static Suite *
 validate_suite(void)
 {
@@ -391,6 +439,7 @@ validate_suite(void)
     tcase_add_test(tc, test_utf8_chars);
     tcase_add_test(tc, test_bot_defaults);
     tcase_add_test(tc, test_bot_limits);
+    tcase_add_test(tc, test_chat_title);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -42,6 +42,23 @@
 #define MG_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define MG_JSON_LIST(agg, from) "COALESCE((SELECT " agg " " from "), '[]'::json)"
 
+/* chats (jobs/chats.c) */
+#define MG_CHAT_SELECT                                                      \
+    "c.id::text, c.bot_id::text, c.title, " MG_US("c.created_at") ", "     \
+    MG_US("c.updated_at")
+
+#define MG_MSG_SELECT                                                       \
+    "m.id::text, m.role, m.content, m.status, m.stop_reason, m.error, "    \
+    "m.model_id, m.bot_id::text, m.input_tokens, m.output_tokens, "        \
+    MG_US("m.created_at")
+
+/* Messages are read only through their chat's owner: the check is an
+ * uncorrelated subquery, evaluated once per statement. */
+#define MG_CHAT_OWNED(chat, owner)                                          \
+    "EXISTS (SELECT 1 FROM chats o WHERE o.id = " chat                    \
+    " AND o.owner_id = " owner ")"
+
+
 /* Admin search: $1 is "%" q "%" with q's %, _ and backslash escaped by a
  * backslash, ILIKE's default escape character (jobs/admin.c), or NULL for
  * no search.  A NULL email simply does not match. */
@@ -280,7 +297,9 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
                 "json_agg(json_build_object('id', m.id, 'bot_id', m.bot_id, "
                 "'role', m.role, 'content', m.content, 'status', m.status, "
                 "'citations', m.citations, 'input_tokens', m.input_tokens, "
-                "'output_tokens', m.output_tokens, 'created_at', " MG_TS("m.created_at") ") "
+                "'output_tokens', m.output_tokens, 'stop_reason', m.stop_reason, "
+                "'error', m.error, 'model_id', m.model_id, "
+                "'created_at', " MG_TS("m.created_at") ") "
                 "ORDER BY m.created_at, m.id)",
                 "FROM messages m WHERE m.chat_id = c.id") ") "
             "ORDER BY c.created_at, c.id)",
@@ -428,4 +447,53 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  input_tokens = usage.input_tokens + EXCLUDED.input_tokens, "
         "  output_tokens = usage.output_tokens + EXCLUDED.output_tokens RETURNING 1) "
         "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 11 },
+
+    /* ---- chats (jobs/chats.c).  Chats are created and their messages
+     * written by the chat turn (above); these read, rename and delete
+     * them.  updated_at is the chat's last message activity. */
+
+    /* $1 owner, $2 limit.  Most recently active first. */
+    [MG_Q_CHAT_LIST_FIRST] = { "mg_chat_list_first",
+        "SELECT " MG_CHAT_SELECT " FROM chats c WHERE c.owner_id = $1::text "
+        "ORDER BY c.updated_at DESC, c.id DESC LIMIT $2::int", 2 },
+
+    /* $1 owner, $2 cursor updated_at (µs), $3 cursor id, $4 limit */
+    [MG_Q_CHAT_LIST_AFTER] = { "mg_chat_list_after",
+        "SELECT " MG_CHAT_SELECT " FROM chats c WHERE c.owner_id = $1::text "
+        "AND (c.updated_at, c.id) < "
+        "('epoch'::timestamptz + $2::bigint * interval '1 microsecond', $3::uuid) "
+        "ORDER BY c.updated_at DESC, c.id DESC LIMIT $4::int", 4 },
+
+    /* $1 id, $2 owner */
+    [MG_Q_CHAT_GET] = { "mg_chat_get",
+        "SELECT " MG_CHAT_SELECT " FROM chats c "
+        "WHERE c.id = $1::uuid AND c.owner_id = $2::text", 2 },
+
+    /* $1 chat id, $2 owner, $3 limit.  Oldest first. */
+    [MG_Q_CHAT_MESSAGES_FIRST] = { "mg_chat_messages_first",
+        "SELECT " MG_MSG_SELECT " FROM messages m WHERE m.chat_id = $1::uuid "
+        "AND " MG_CHAT_OWNED("$1::uuid", "$2::text") " "
+        "ORDER BY m.created_at, m.id LIMIT $3::int", 3 },
+
+    /* $1 chat id, $2 owner, $3 cursor created_at (µs), $4 cursor id,
+     * $5 limit */
+    [MG_Q_CHAT_MESSAGES_AFTER] = { "mg_chat_messages_after",
+        "SELECT " MG_MSG_SELECT " FROM messages m WHERE m.chat_id = $1::uuid "
+        "AND " MG_CHAT_OWNED("$1::uuid", "$2::text") " "
+        "AND (m.created_at, m.id) > "
+        "('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid) "
+        "ORDER BY m.created_at, m.id LIMIT $5::int", 5 },
+
+    /* $1 id, $2 owner, $3 title.  Leaves updated_at alone: it orders the
+     * list by message activity, and a rename is not activity.  No row: no
+     * such chat of the owner. */
+    [MG_Q_CHAT_RENAME] = { "mg_chat_rename",
+        "UPDATE chats c SET title = $3::text "
+        "WHERE c.id = $1::uuid AND c.owner_id = $2::text "
+        "RETURNING " MG_CHAT_SELECT, 3 },
+
+    /* $1 id, $2 owner.  Its messages go with it (ON DELETE CASCADE). */
+    [MG_Q_CHAT_DELETE] = { "mg_chat_delete",
+        "DELETE FROM chats c WHERE c.id = $1::uuid AND c.owner_id = $2::text "
+        "RETURNING c.id::text", 2 },
 };

@@ -38,6 +38,14 @@ typedef enum {
     MG_Q_CHAT_BEGIN,
     MG_Q_CHAT_HISTORY,
     MG_Q_CHAT_FINISH,
+    /* chats (jobs/chats.c): read, rename, delete */
+    MG_Q_CHAT_LIST_FIRST,
+    MG_Q_CHAT_LIST_AFTER,
+    MG_Q_CHAT_GET,
+    MG_Q_CHAT_MESSAGES_FIRST,
+    MG_Q_CHAT_MESSAGES_AFTER,
+    MG_Q_CHAT_RENAME,
+    MG_Q_CHAT_DELETE,
     MG_Q__COUNT
 } mg_query_t;
 
@@ -100,6 +108,33 @@ enum {
     MG_BEGIN_COL_TEMPERATURE,
     MG_BEGIN_COL_MAX_TOKENS,
     MG_BEGIN_COLS
+};
+
+/* Column order of the chat queries' results (MG_Q_CHAT_LIST_*, _GET,
+ * _RENAME). */
+enum {
+    MG_CHAT_COL_ID = 0,
+    MG_CHAT_COL_BOT_ID,         /* NULL: no bot, or the bot was deleted */
+    MG_CHAT_COL_TITLE,
+    MG_CHAT_COL_CREATED_US,     /* microseconds since the epoch */
+    MG_CHAT_COL_UPDATED_US,     /* last message activity (also the list cursor) */
+    MG_CHAT_COLS
+};
+
+/* Column order of MG_Q_CHAT_MESSAGES_*. */
+enum {
+    MG_MSG_COL_ID = 0,
+    MG_MSG_COL_ROLE,
+    MG_MSG_COL_CONTENT,
+    MG_MSG_COL_STATUS,
+    MG_MSG_COL_STOP_REASON,     /* this and the next three may be NULL */
+    MG_MSG_COL_ERROR,
+    MG_MSG_COL_MODEL_ID,
+    MG_MSG_COL_BOT_ID,
+    MG_MSG_COL_INPUT_TOKENS,
+    MG_MSG_COL_OUTPUT_TOKENS,
+    MG_MSG_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
+    MG_MSG_COLS
 };
 
 #endif

@@ -36,7 +36,7 @@ mg_chat_config_t mg_chat_cfg = {
     .message_max = 32000,
 };
 
-static const mg_field_t mg_chat_fields[] = {
+static const mg_field_t mg_chat_turn_fields[] = {
     { "bot_id",  MG_FIELD_UUID,   MG_FIELD_REQUIRED,                      0, 0,   NULL },
     { "chat_id", MG_FIELD_UUID,   MG_FIELD_NULLABLE,                      0, 0,   "null" },
     /* the length limit is checked apart: too long is 413, not 400 */
@@ -199,8 +199,8 @@ mg_chat_begin(mg_job_t *job, int sse)
     size_t                nrows = 0;
     int                   sent;
 
-    v = mg_validate_body(job->body, job->body_len, mg_chat_fields,
-                         sizeof(mg_chat_fields) / sizeof(mg_chat_fields[0]),
+    v = mg_validate_body(job->body, job->body_len, mg_chat_turn_fields,
+                         sizeof(mg_chat_turn_fields) / sizeof(mg_chat_turn_fields[0]),
                          MG_VALIDATE_CREATE, &verr);
     if (v == NULL) {
         return mg_job_reply_verr(job, &verr);

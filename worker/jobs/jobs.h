@@ -23,6 +23,16 @@ int mg_job_bots_get(mg_job_t *job);
 int mg_job_bots_update(mg_job_t *job);
 int mg_job_bots_delete(mg_job_t *job);
 
+/* chats.c: read, rename and delete (chat streaming creates them); the
+ * field table is exported for the validation unit tests */
+extern const mg_field_t mg_chat_fields[];
+extern const size_t     mg_chat_fields_count;
+
+int mg_job_chats_list(mg_job_t *job);
+int mg_job_chats_get(mg_job_t *job);
+int mg_job_chats_update(mg_job_t *job);
+int mg_job_chats_delete(mg_job_t *job);
+
 /* users.c: make sure the caller's users row exists and set job->user_id.
  * 0, or -1 after replying with an error (401, 503, 500).  force skips the
  * already-ensured cache (the row vanished behind it). */

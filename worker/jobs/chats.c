@@ -1,0 +1,483 @@
+/*
+ * chats: owns the read, rename and delete side of the chats API
+ * (chats.list/get/update/delete).  Chats and their messages are written by
+ * chat streaming, never here.  As in bots.c, every statement is scoped by
+ * owner_id = the caller, so another user's chat, a missing one and an id
+ * that is not a UUID all get the same 404 chat_not_found.  Replies are
+ * written in one pass from the result rows (json_write.c): the list is a
+ * hot path and a chat may carry a thousand messages.
+ *
+ * Paging is keyset, with the opaque cursors of cursor.c: the list walks
+ * (updated_at, id) backwards, newest activity first; a chat's messages walk
+ * (created_at, id) forwards, oldest first.  A chat that gets a message
+ * while a client pages the list moves above that client's cursor: later
+ * pages never repeat it, and if it had not been reached yet they do not
+ * show it either (it is on the first page again).  That is the usual
+ * trade of activity-ordered lists; updated_at only ever moves forward
+ * (a rename leaves it alone), so nothing is listed twice.
+ */
+#include "jobs/jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "json_write.h"
+#include "log.h"
+#include "uuid.h"
+#include "validate.h"
+
+#define MG_CHATS_LIMIT_DEFAULT     20
+#define MG_CHATS_LIMIT_MAX         100
+#define MG_MESSAGES_LIMIT_DEFAULT  100
+#define MG_MESSAGES_LIMIT_MAX      1000
+
+/* chats.update's body (PATCH: every field optional).  Mirrors the CHECK on
+ * chats.title in sql/001_init.sql, which also allows the '' a new chat
+ * starts with; a rename must say something. */
+const mg_field_t mg_chat_fields[] = {
+    { "title", MG_FIELD_STRING, MG_FIELD_NOT_BLANK, 1, 255, NULL },
+};
+
+const size_t mg_chat_fields_count = sizeof(mg_chat_fields) / sizeof(mg_chat_fields[0]);
+
+/* ---- one-pass JSON ---------------------------------------------------- */
+
+/* Bytes mg_chat_fields_write may use for row (an upper bound). */
+static size_t
+mg_chat_json_max(const PGresult *r, int row)
+{
+    /* keys and punctuation ~70, two uuids 72, two timestamps ~60 */
+    return 256 + mg_jw_text_max(r, row, MG_CHAT_COL_TITLE, MG_CHAT_COL_TITLE);
+}
+
+/* The chat's members without the braces, so chats.get can add its
+ * messages inside the same object. */
+static char *
+mg_chat_fields_write(char *p, const PGresult *r, int row)
+{
+    p += sprintf(p, "\"id\":\"%s\",", PQgetvalue(r, row, MG_CHAT_COL_ID));
+    p = mg_jw_str(p, "bot_id", r, row, MG_CHAT_COL_BOT_ID);
+    *p++ = ',';
+    p = mg_jw_str(p, "title", r, row, MG_CHAT_COL_TITLE);
+    *p++ = ',';
+    p = mg_jw_ts(p, "created_at", r, row, MG_CHAT_COL_CREATED_US);
+    *p++ = ',';
+    p = mg_jw_ts(p, "updated_at", r, row, MG_CHAT_COL_UPDATED_US);
+    return p;
+}
+
+static size_t
+mg_chat_item_max(const PGresult *r, int row)
+{
+    return mg_chat_json_max(r, row) + 2;
+}
+
+static char *
+mg_chat_item_write(char *p, const PGresult *r, int row)
+{
+    *p++ = '{';
+    p = mg_chat_fields_write(p, r, row);
+    *p++ = '}';
+    return p;
+}
+
+/* Bytes mg_msg_write may use for row (an upper bound). */
+static size_t
+mg_msg_json_max(const PGresult *r, int row)
+{
+    /* keys and punctuation ~200, the id 36, two int4 texts 22, a
+     * timestamp ~30: under 300 besides the text columns */
+    return 512 + mg_jw_text_max(r, row, MG_MSG_COL_ROLE, MG_MSG_COL_BOT_ID);
+}
+
+static char *
+mg_msg_write(char *p, const PGresult *r, int row)
+{
+    p += sprintf(p, "{\"id\":\"%s\",", PQgetvalue(r, row, MG_MSG_COL_ID));
+    p = mg_jw_str(p, "role", r, row, MG_MSG_COL_ROLE);
+    *p++ = ',';
+    p = mg_jw_str(p, "content", r, row, MG_MSG_COL_CONTENT);
+    *p++ = ',';
+    p = mg_jw_str(p, "status", r, row, MG_MSG_COL_STATUS);
+    *p++ = ',';
+    p = mg_jw_str(p, "stop_reason", r, row, MG_MSG_COL_STOP_REASON);
+    *p++ = ',';
+    p = mg_jw_str(p, "error", r, row, MG_MSG_COL_ERROR);
+    *p++ = ',';
+    p = mg_jw_str(p, "model_id", r, row, MG_MSG_COL_MODEL_ID);
+    *p++ = ',';
+    p = mg_jw_str(p, "bot_id", r, row, MG_MSG_COL_BOT_ID);
+    /* int4 text is JSON as it is */
+    p += sprintf(p, ",\"input_tokens\":%s,\"output_tokens\":%s,",
+                 PQgetvalue(r, row, MG_MSG_COL_INPUT_TOKENS),
+                 PQgetvalue(r, row, MG_MSG_COL_OUTPUT_TOKENS));
+    p = mg_jw_ts(p, "created_at", r, row, MG_MSG_COL_CREATED_US);
+    *p++ = '}';
+    return p;
+}
+
+/* ---- keyset pages ------------------------------------------------------ */
+
+/* One page of rows fetched with LIMIT limit + 1 (the extra row only tells
+ * that another page exists), and how to write and resume it. */
+typedef struct {
+    const PGresult  *res;
+    long             limit;
+    int              rows;                      /* rows on this page */
+    int              more;                      /* another page follows */
+    int              ts_col, id_col;            /* the keyset */
+    size_t         (*item_max)(const PGresult *r, int row);
+    char          *(*item_write)(char *p, const PGresult *r, int row);
+} mg_page_t;
+
+static void
+mg_page_init(mg_page_t *pg, const PGresult *res, long limit)
+{
+    int n = PQntuples(res);
+
+    pg->res = res;
+    pg->limit = limit;
+    pg->rows = n < limit ? n : (int) limit;
+    pg->more = n > limit;
+}
+
+/* Bytes mg_page_write may use (an upper bound). */
+static size_t
+mg_page_max(const mg_page_t *pg)
+{
+    size_t size = sizeof("[],\"next_cursor\":\"\"") + MG_CURSOR_MAX;
+
+    for (int i = 0; i < pg->rows; i++) {
+        size += pg->item_max(pg->res, i) + 1;
+    }
+    return size;
+}
+
+/* [item,item,...],"next_cursor":"..."|null  (a cursor is base64url, so
+ * it needs no escaping).  The end of what was written, or NULL when the
+ * cursor cannot be encoded. */
+static char *
+mg_page_write(char *p, const mg_page_t *pg)
+{
+    mg_cursor_t  c;
+    char         next[MG_CURSOR_MAX];
+    int          last = pg->rows - 1;
+
+    *p++ = '[';
+    for (int i = 0; i < pg->rows; i++) {
+        if (i > 0) {
+            *p++ = ',';
+        }
+        p = pg->item_write(p, pg->res, i);
+    }
+    *p++ = ']';
+
+    if (!pg->more) {
+        return p + sprintf(p, ",\"next_cursor\":null");
+    }
+    c.ts_us = strtoll(PQgetvalue(pg->res, last, pg->ts_col), NULL, 10);
+    snprintf(c.id, sizeof(c.id), "%s", PQgetvalue(pg->res, last, pg->id_col));
+    if (mg_cursor_encode(&c, next) != 0) {
+        return NULL;
+    }
+    return p + sprintf(p, ",\"next_cursor\":\"%s\"", next);
+}
+
+/* limit and cursor from the query string: 0, or -1 after a 400 reply. */
+static int
+mg_page_query(mg_job_t *job, long def, long max, long *limit, mg_cursor_t *after,
+              int *has_cursor, int *sent)
+{
+    const char  *query;
+    size_t       qlen;
+    mg_verr_t    err;
+
+    query = mg_job_query(job, &qlen);
+    if (mg_query_limit(query, qlen, def, 1, max, limit, &err) != 0
+        || mg_query_cursor(query, qlen, after, has_cursor, &err) != 0)
+    {
+        *sent = mg_job_reply_verr(job, &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static int
+mg_chat_not_found(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 404, "chat_not_found", "chat not found");
+}
+
+static int
+mg_chat_internal(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 500, "internal", "internal error");
+}
+
+/* Reply 200 with the chat in row 0 of r (no messages). */
+static int
+mg_chat_reply(mg_job_t *job, const PGresult *r)
+{
+    char  *body, *end;
+    int    sent;
+
+    body = malloc(mg_chat_item_max(r, 0));
+    if (body == NULL) {
+        return mg_chat_internal(job);
+    }
+    end = mg_chat_item_write(body, r, 0);
+    sent = mg_job_reply_raw(job, 200, body, (size_t) (end - body), NULL);
+    free(body);
+    return sent;
+}
+
+/* The {id} path parameter when it can name a chat at all, else NULL. */
+static const char *
+mg_chat_path_id(mg_job_t *job)
+{
+    size_t       len;
+    const char  *id = mg_job_param(job, "id", &len);
+
+    return (id != NULL && mg_uuid_valid(id, len)) ? id : NULL;
+}
+
+/* Fetch the caller's chat id.  MG_DB_OK with *res (0 or 1 row) or a db error. */
+static mg_db_rc_t
+mg_chat_fetch(mg_job_t *job, const char *id, PGresult **res)
+{
+    const char *values[2] = { id, job->user_id };
+
+    return mg_db_exec(job->db, MG_Q_CHAT_GET, values, res);
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+int
+mg_job_chats_list(mg_job_t *job)
+{
+    const char   *values[4];
+    long          limit;
+    mg_cursor_t   after;
+    int           has_cursor, sent;
+    char          limit_buf[24], ts_buf[24];
+    char         *body = NULL, *p;
+    PGresult     *res = NULL;
+    mg_db_rc_t    rc;
+    mg_page_t     pg;
+
+    if (mg_page_query(job, MG_CHATS_LIMIT_DEFAULT, MG_CHATS_LIMIT_MAX,
+                      &limit, &after, &has_cursor, &sent) != 0)
+    {
+        return sent;
+    }
+
+    snprintf(limit_buf, sizeof(limit_buf), "%ld", limit + 1);
+    if (has_cursor) {
+        snprintf(ts_buf, sizeof(ts_buf), "%lld", after.ts_us);
+        values[0] = job->user_id;
+        values[1] = ts_buf;
+        values[2] = after.id;
+        values[3] = limit_buf;
+        rc = mg_db_exec(job->db, MG_Q_CHAT_LIST_AFTER, values, &res);
+    } else {
+        values[0] = job->user_id;
+        values[1] = limit_buf;
+        rc = mg_db_exec(job->db, MG_Q_CHAT_LIST_FIRST, values, &res);
+    }
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "chats.list");
+        goto done;
+    }
+
+    mg_page_init(&pg, res, limit);
+    pg.ts_col = MG_CHAT_COL_UPDATED_US;
+    pg.id_col = MG_CHAT_COL_ID;
+    pg.item_max = mg_chat_item_max;
+    pg.item_write = mg_chat_item_write;
+
+    /* {"items":[chat,...],"next_cursor":...} */
+    body = malloc(sizeof("{\"items\":}") + mg_page_max(&pg));
+    if (body == NULL) {
+        sent = mg_chat_internal(job);
+        goto done;
+    }
+    p = body + sprintf(body, "{\"items\":");
+    p = mg_page_write(p, &pg);
+    if (p == NULL) {
+        mg_log_error("chats.list rid=%s: cannot encode cursor", job->rid);
+        sent = mg_chat_internal(job);
+        goto done;
+    }
+    *p++ = '}';
+    sent = mg_job_reply_raw(job, 200, body, (size_t) (p - body), NULL);
+
+done:
+    free(body);
+    PQclear(res);
+    return sent;
+}
+
+int
+mg_job_chats_get(mg_job_t *job)
+{
+    const char   *id, *values[5];
+    long          limit;
+    mg_cursor_t   after;
+    int           has_cursor, sent;
+    char          limit_buf[24], ts_buf[24];
+    char         *body = NULL, *p;
+    PGresult     *chat = NULL, *msgs = NULL;
+    mg_db_rc_t    rc;
+    mg_page_t     pg;
+
+    id = mg_chat_path_id(job);
+    if (id == NULL) {
+        return mg_chat_not_found(job);
+    }
+    if (mg_page_query(job, MG_MESSAGES_LIMIT_DEFAULT, MG_MESSAGES_LIMIT_MAX,
+                      &limit, &after, &has_cursor, &sent) != 0)
+    {
+        return sent;
+    }
+
+    rc = mg_chat_fetch(job, id, &chat);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, chat, "chats.get");
+        goto done;
+    }
+    if (PQntuples(chat) == 0) {
+        sent = mg_chat_not_found(job);
+        goto done;
+    }
+
+    /* A second statement: a chat deleted in between just shows no
+     * messages (the messages statement checks ownership again itself). */
+    snprintf(limit_buf, sizeof(limit_buf), "%ld", limit + 1);
+    values[0] = id;
+    values[1] = job->user_id;
+    if (has_cursor) {
+        snprintf(ts_buf, sizeof(ts_buf), "%lld", after.ts_us);
+        values[2] = ts_buf;
+        values[3] = after.id;
+        values[4] = limit_buf;
+        rc = mg_db_exec(job->db, MG_Q_CHAT_MESSAGES_AFTER, values, &msgs);
+    } else {
+        values[2] = limit_buf;
+        rc = mg_db_exec(job->db, MG_Q_CHAT_MESSAGES_FIRST, values, &msgs);
+    }
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, msgs, "chats.get");
+        goto done;
+    }
+
+    mg_page_init(&pg, msgs, limit);
+    pg.ts_col = MG_MSG_COL_CREATED_US;
+    pg.id_col = MG_MSG_COL_ID;
+    pg.item_max = mg_msg_json_max;
+    pg.item_write = mg_msg_write;
+
+    /* {chat members,"messages":[message,...],"next_cursor":...} */
+    body = malloc(mg_chat_item_max(chat, 0) + sizeof(",\"messages\":") + mg_page_max(&pg));
+    if (body == NULL) {
+        sent = mg_chat_internal(job);
+        goto done;
+    }
+    p = body;
+    *p++ = '{';
+    p = mg_chat_fields_write(p, chat, 0);
+    p += sprintf(p, ",\"messages\":");
+    p = mg_page_write(p, &pg);
+    if (p == NULL) {
+        mg_log_error("chats.get rid=%s: cannot encode cursor", job->rid);
+        sent = mg_chat_internal(job);
+        goto done;
+    }
+    *p++ = '}';
+    sent = mg_job_reply_raw(job, 200, body, (size_t) (p - body), NULL);
+
+done:
+    free(body);
+    PQclear(msgs);
+    PQclear(chat);
+    return sent;
+}
+
+int
+mg_job_chats_update(mg_job_t *job)
+{
+    json_t       *v = NULL;
+    mg_verr_t     err;
+    const char   *id, *values[3];
+    PGresult     *res = NULL;
+    mg_db_rc_t    rc;
+    int           sent;
+
+    id = mg_chat_path_id(job);
+    if (id == NULL) {
+        sent = mg_chat_not_found(job);
+        goto done;
+    }
+
+    v = mg_validate_body(job->body, job->body_len, mg_chat_fields, mg_chat_fields_count,
+                         MG_VALIDATE_PATCH, &err);
+    if (v == NULL) {
+        sent = mg_job_reply_verr(job, &err);
+        goto done;
+    }
+
+    if (json_object_size(v) == 0) {
+        /* {} changes nothing: the chat as it is, like bots.update */
+        rc = mg_chat_fetch(job, id, &res);
+    } else {
+        /* The rename leaves updated_at alone (see MG_Q_CHAT_RENAME):
+         * updated_at is the last message activity the list is ordered by,
+         * and renaming a chat must not move it to the top. */
+        values[0] = id;
+        values[1] = job->user_id;
+        values[2] = json_string_value(json_object_get(v, "title"));
+        rc = mg_db_exec(job->db, MG_Q_CHAT_RENAME, values, &res);
+    }
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "chats.update");
+    } else if (PQntuples(res) == 0) {
+        sent = mg_chat_not_found(job);
+    } else {
+        sent = mg_chat_reply(job, res);
+    }
+
+done:
+    PQclear(res);
+    json_decref(v);
+    return sent;
+}
+
+int
+mg_job_chats_delete(mg_job_t *job)
+{
+    const char  *id, *values[2];
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+    int          sent;
+
+    id = mg_chat_path_id(job);
+    if (id == NULL) {
+        return mg_chat_not_found(job);
+    }
+
+    values[0] = id;
+    values[1] = job->user_id;
+    rc = mg_db_exec(job->db, MG_Q_CHAT_DELETE, values, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "chats.delete");
+    } else if (PQntuples(res) == 0) {
+        sent = mg_chat_not_found(job);
+    } else {
+        sent = mg_job_reply_empty(job, 204);
+    }
+    PQclear(res);
+    return sent;
+}
