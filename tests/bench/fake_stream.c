@@ -40,7 +40,9 @@
  *     not take is copied to c->out, so an open stream costs its conn_t and
  *     nothing else while it waits for its next piece;
  *   - a closed connection is freed only after the current batch of epoll
- *     events, which may still name it.
+ *     events, which may still name it;
+ *   - a client that shuts down its sending side while it is answered is
+ *     taken as gone (EPOLLRDHUP), as nginx and libcurl never do that.
  * RLIMIT_NOFILE is raised to its hard limit at start.  SIGTERM and SIGINT
  * close everything and exit 0.
  */

@@ -22,7 +22,8 @@
 
 Common options: --method, --body JSON, -H 'Name: value' (repeatable),
 --procs NAME=PID[,PID...] (repeatable; each PID counts with its
-descendants), --out FILE (the result as JSON), --label TEXT.
+descendants; without any, the processes named nginx and mangoo-worker),
+--out FILE (the result as JSON).
 
 Streams are `text/event-stream` (events counted by name; `error` events
 fail the stream) or `application/vnd.amazon.eventstream` (frames and CRCs
@@ -380,8 +381,29 @@ def expand(pids):
     return out
 
 
+def pids_named(name):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/comm" % d) as f:
+                    if f.read().strip() == name:
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
 def parse_procs(specs):
+    """--procs NAME=PID,... groups; none given: every process named nginx
+    and mangoo-worker on the machine (other stacks' too: prefer pids)."""
     groups = []
+    if not specs:
+        for group, comm in (("nginx", "nginx"), ("workers", "mangoo-worker")):
+            pids = pids_named(comm)
+            if pids:
+                groups.append((group, pids))
+        return groups
     for spec in specs or ():
         name, _, pids = spec.partition("=")
         if not name or not pids:
