@@ -479,7 +479,7 @@ bench_chat_body() {  # bot id
 
 bench_streams() {  # token
     local token=$1 base="http://127.0.0.1:$PORT" out="$STATE/streams" fake bedrock_bot local_bot
-    local sb=(python3 "$TOP/tests/bench/stream_bench.py") case pieces delay conn auth mangoo
+    local sb=(python3 "$TOP/tests/bench/stream_bench.py") case pieces delay conn engine auth mangoo
     mkdir -p "$out"
     log "streaming: starting the fake model server"
     bench_streams_setup
@@ -505,16 +505,19 @@ bench_streams() {  # token
     "${sb[@]}" ttfb "$fake/sse" "$base/__proxy_sse" "$base/api/v1/chat/stream" --names direct,proxy,mangoo \
         "${mangoo[@]}" -n "$((BENCH_TTFB_N / 2))" --out "$out/ttfb-delay-${BENCH_STREAM_DELAY_MS}ms.json" >&2
 
-    # case:pieces:delay:concurrency
-    for case in "no-delay:$BENCH_STREAM_PIECES:0:$BENCH_STREAM_CONN" \
-                "delay-${BENCH_STREAM_DELAY_MS}ms:$BENCH_STREAM_PIECES:$BENCH_STREAM_DELAY_MS:$BENCH_STREAM_DELAY_CONN" \
-                "delay-${BENCH_STREAM_DELAY_MS}ms-long:$((BENCH_STREAM_PIECES * 5)):$BENCH_STREAM_DELAY_MS:$BENCH_STREAM_DELAY_CONN"; do
-        IFS=: read -r case pieces delay conn <<<"$case"
+    # case:pieces:delay:concurrency:client.  Without delay wrk (C) drives the
+    # load and counts finished streams; with it, streams last long next to
+    # the run, so stream_bench counts each event as it comes, with the CPU
+    # sampled at the same instants.
+    for case in "no-delay:$BENCH_STREAM_PIECES:0:$BENCH_STREAM_CONN:wrk" \
+                "delay-${BENCH_STREAM_DELAY_MS}ms:$BENCH_STREAM_PIECES:$BENCH_STREAM_DELAY_MS:$BENCH_STREAM_DELAY_CONN:python" \
+                "delay-${BENCH_STREAM_DELAY_MS}ms-long:$((BENCH_STREAM_PIECES * 5)):$BENCH_STREAM_DELAY_MS:$BENCH_STREAM_DELAY_CONN:python"; do
+        IFS=: read -r case pieces delay conn engine <<<"$case"
         curl -fsS -o /dev/null "$fake/config?pieces=$pieces&delay_ms=$delay"
         log "streaming, $case: streams/s with $pieces pieces, concurrency $conn, ${BENCH_STREAM_SECONDS}s each"
-        "${sb[@]}" rate "$base/__proxy_sse" --engine wrk -c "$conn" -d "$BENCH_STREAM_SECONDS" \
+        "${sb[@]}" rate "$base/__proxy_sse" --engine "$engine" -c "$conn" -d "$BENCH_STREAM_SECONDS" \
             "${BENCH_PROCS[@]}" --out "$out/rate-proxy-$case.json" >&2
-        "${sb[@]}" rate "$base/api/v1/chat/stream" "${mangoo[@]}" --engine wrk -c "$conn" \
+        "${sb[@]}" rate "$base/api/v1/chat/stream" "${mangoo[@]}" --engine "$engine" -c "$conn" \
             -d "$BENCH_STREAM_SECONDS" "${BENCH_PROCS[@]}" --out "$out/rate-mangoo-$case.json" >&2
     done
 

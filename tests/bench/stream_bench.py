@@ -14,10 +14,14 @@
                              given processes and reports (hold - idle) / open.
   rate URL -c C -d SECONDS   streams/s and events/s at concurrency C, every
                              stream read to its end; with --procs, the CPU the
-                             processes used per event.  --engine wrk runs wrk
-                             (C, reads each chunked body to its end) after one
-                             checked probe stream; --engine python (default)
-                             checks every stream but spends more client CPU.
+                             processes used per event.  --engine python
+                             (default) checks every stream and counts events
+                             as they come, with CPU sampled at the window's
+                             edges (exact for long streams; its own CPU is
+                             the limit for short ones).  --engine wrk runs wrk
+                             (C; it reads each chunked body to its end and
+                             counts finished answers: for short streams) after
+                             one checked probe stream.
   report DIR                 the summary table of a bench_streams run.
 
 Common options: --method, --body JSON, -H 'Name: value' (repeatable),
@@ -438,6 +442,36 @@ def cpu_seconds(pids):
     return total / CLK_TCK
 
 
+def switches(pids):
+    """Context switches of every thread of the processes (how often they
+    slept and woke: each hand-off between threads costs a few)."""
+    total = 0
+    for p in expand(pids):
+        try:
+            tasks = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open("/proc/%d/task/%s/status" % (p, t)) as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+    return total
+
+
+def sample(groups):
+    return {name: (cpu_seconds(pids), switches(pids)) for name, pids in groups}
+
+
+def since(groups, before):
+    now = sample(groups)
+    return {name: (now[name][0] - before[name][0], now[name][1] - before[name][1])
+            for name, _ in groups}
+
+
 def tcp_mem_kib():
     """Kernel memory of all TCP sockets on the machine (not in any RSS)."""
     try:
@@ -628,10 +662,10 @@ async def _hold(args, target, groups):
     tcp_held = tcp_mem_kib()
     open_now = sum(1 for p in st.protos if p.started and not p.closed)
     # while they are held: the CPU each event costs when many slow streams are open
-    cpu0 = {name: cpu_seconds(pids) for name, pids in groups}
+    before = sample(groups)
     events0, t0 = sum(p.r.events for p in st.protos), time.monotonic()
     await asyncio.sleep(args.hold)
-    cpu1 = {name: cpu_seconds(pids) for name, pids in groups}
+    used = since(groups, before)
     events1, t1 = sum(p.r.events for p in st.protos), time.monotonic()
     open_after = sum(1 for p in st.protos if p.started and not p.closed)
     st.closing = True
@@ -653,11 +687,12 @@ async def _hold(args, target, groups):
         d = held[name] - idle[name]
         total_idle += idle[name]
         total_held += held[name]
-        cpu = cpu1[name] - cpu0[name]
+        cpu, sw = used[name]
         res["groups"][name] = {"idle_kib": idle[name], "hold_kib": held[name],
                                "per_stream_kib": d / open_now if open_now else None,
                                "hold_cpu_s": round(cpu, 2),
-                               "hold_us_per_event": cpu * 1e6 / events if events else None}
+                               "hold_us_per_event": cpu * 1e6 / events if events else None,
+                               "hold_switches_per_event": sw / events if events else None}
     res["total_per_stream_kib"] = (total_held - total_idle) / open_now if open_now else None
     if tcp_idle is not None and tcp_held is not None:
         res["kernel_tcp_per_stream_kib"] = (tcp_held - tcp_idle) / open_now if open_now else None
@@ -693,16 +728,22 @@ def cmd_hold(args, target):
 
 class RateStream(asyncio.Protocol):
     """One keep-alive connection that sends the next request as soon as the
-    previous answer ended, until the deadline."""
+    previous answer ended, until the deadline.  Events count when they
+    arrive, so a stream still running at the deadline counts for what it
+    delivered inside the window."""
 
     def __init__(self, req, st):
         self.req, self.st = req, st
         self.transport = None
         self.r = None
         self.done = asyncio.get_running_loop().create_future()
+        st.conns.append(self)
 
     def connection_made(self, transport):
         self.transport = transport
+        if self.st.over:
+            transport.abort()
+            return
         self.send()
 
     def send(self):
@@ -710,24 +751,26 @@ class RateStream(asyncio.Protocol):
         self.transport.write(self.req)
 
     def data_received(self, data):
-        r = self.r
+        st, r = self.st, self.r
+        if st.over or r is None:
+            return
+        before = r.events
         r.feed(data, time.perf_counter_ns())
+        st.events += r.events - before
         if not r.done:
             return
-        st = self.st
-        if r.ok and r.end <= st.deadline_ns:
+        if r.ok:
             st.streams += 1
-            st.events += r.events
             st.latencies.append((r.end - r.t0) / 1000)
-        elif not r.ok:
+        else:
             st.errors[r.why()] = st.errors.get(r.why(), 0) + 1
-        if time.perf_counter_ns() < st.deadline_ns and r.keep_alive and r.ok:
+        if r.keep_alive and r.ok:
             self.send()
         else:
             self.transport.close()
 
     def connection_lost(self, exc):
-        if self.r is not None and not self.r.done and time.perf_counter_ns() < self.st.deadline_ns:
+        if self.r is not None and not self.r.done and not self.st.over:
             self.st.errors["connection lost"] = self.st.errors.get("connection lost", 0) + 1
         if not self.done.done():
             self.done.set_result(None)
@@ -738,34 +781,42 @@ class RateState:
         self.streams = self.events = 0
         self.errors = {}
         self.latencies = []
-        self.deadline_ns = 0
+        self.conns = []
+        self.over = False
 
 
-async def _rate_python(args, target):
+async def _rate_python(args, target, groups):
+    """Returns completed streams, events inside the window, its length, errors,
+    stream times, and the CPU of the groups over exactly that window."""
     loop = asyncio.get_running_loop()
     st = RateState()
     req = target.request()
-    st.deadline_ns = time.perf_counter_ns() + int(args.d * NS)
+    before = sample(groups)
     t0 = time.perf_counter_ns()
 
     async def conn_loop():
-        while time.perf_counter_ns() < st.deadline_ns:
+        while not st.over:
             try:
                 _, proto = await loop.create_connection(lambda: RateStream(req, st),
                                                         target.host, target.port)
             except OSError as e:
-                st.errors["connect: " + e.__class__.__name__] = st.errors.get("connect: " + e.__class__.__name__, 0) + 1
+                why = "connect: " + e.__class__.__name__
+                st.errors[why] = st.errors.get(why, 0) + 1
                 await asyncio.sleep(0.05)
                 continue
-            remaining = (st.deadline_ns - time.perf_counter_ns()) / NS
-            try:
-                await asyncio.wait_for(asyncio.shield(proto.done), max(0.0, remaining) + args.timeout)
-            except asyncio.TimeoutError:
-                proto.transport.abort()
+            await proto.done
 
-    await asyncio.gather(*[conn_loop() for _ in range(args.c)])
-    elapsed = min(time.perf_counter_ns(), st.deadline_ns) - t0
-    return st.streams, st.events, elapsed / NS, st.errors, st.latencies
+    tasks = [asyncio.ensure_future(conn_loop()) for _ in range(args.c)]
+    await asyncio.sleep(args.d)
+    # the window closes: count nothing more, then stop everything
+    st.over = True
+    elapsed = time.perf_counter_ns() - t0
+    cpu = since(groups, before)
+    for c in st.conns:
+        if c.transport is not None:
+            c.transport.abort()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return st.streams, st.events, elapsed / NS, st.errors, st.latencies, cpu
 
 
 def _lua_string(s):
@@ -833,32 +884,41 @@ def cmd_rate(args, target):
     sock.close()
     if not probe.ok:
         raise SystemExit("rate: the probe stream failed: %s" % probe.why())
-    cpu0 = {name: cpu_seconds(pids) for name, pids in groups}
     me0 = self_cpu()
     if args.engine == "wrk":
+        # wrk counts finished answers: right when streams are short next to the run
+        before = sample(groups)
         streams, events, seconds, errors, lat = _rate_wrk(args, target, probe.events)
+        cpu = since(groups, before)
         p50, p99 = lat.get("50%"), lat.get("99%")
+        per_s = streams / seconds if seconds else 0
     else:
-        streams, events, seconds, errors, latencies = asyncio.run(_rate_python(args, target))
+        streams, events, seconds, errors, latencies, cpu = asyncio.run(
+            _rate_python(args, target, groups))
         p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    cpu = {name: cpu_seconds(pids) - cpu0[name] for name, pids in groups}
+        # streams still running at the end count pro rata: long streams in a
+        # short window are not rounded down to whole ones
+        per_s = events / probe.events / seconds if seconds else 0
     me = self_cpu() - me0
     res = {"test": "rate", "url": target.url, "engine": args.engine, "concurrency": args.c,
            "seconds": round(seconds, 3), "streams": streams, "events": events,
            "events_per_stream": probe.events,
-           "streams_per_s": streams / seconds if seconds else 0,
+           "streams_per_s": per_s,
            "events_per_s": events / seconds if seconds else 0,
            "stream_p50_us": p50, "stream_p99_us": p99,
            "errors": errors, "client_cpu_s": round(me, 2), "cpu": {}}
-    print("rate %s (%s, c=%d, %.1fs): %d streams, %.1f streams/s, %.0f events/s (%d events a stream), "
+    print("rate %s (%s, c=%d, %.1fs): %d streams finished, %.1f streams/s, %.0f events/s (%d events a stream), "
           "stream time p50 %s p99 %s us, errors %s, client CPU %.1fs"
           % (target.url, args.engine, args.c, seconds, streams, res["streams_per_s"],
              res["events_per_s"], probe.events, _f(p50), _f(p99),
              json.dumps(errors) if errors else "none", me))
-    for name, secs in cpu.items():
+    for name, (secs, sw) in cpu.items():
         per = secs * 1e6 / events if events else None
-        res["cpu"][name] = {"seconds": round(secs, 2), "us_per_event": per}
-        print("  %-10s CPU %.2fs: %s us per event" % (name, secs, _f(per, 2)))
+        swe = sw / events if events else None
+        res["cpu"][name] = {"seconds": round(secs, 2), "us_per_event": per,
+                            "switches_per_event": swe}
+        print("  %-10s CPU %.2fs: %s us per event, %s context switches per event"
+              % (name, secs, _f(per, 2), _f(swe, 2)))
     return res
 
 
@@ -878,9 +938,16 @@ def _ratio(a, b):
     return "%.1f%%" % (100.0 * a / b) if a is not None and b else "-"
 
 
-def _cpu_per_stream(r, group):
-    g = (r or {}).get("cpu", {}).get(group)
-    return g["seconds"] / r["streams"] if g and r["streams"] else None
+def _slope(short, long_, group):
+    """CPU per stream is a + b * events; b from the two runs' CPU per event."""
+    try:
+        n1, n2 = short["events_per_stream"], long_["events_per_stream"]
+        x1, x2 = short["cpu"][group]["us_per_event"], long_["cpu"][group]["us_per_event"]
+    except (KeyError, TypeError):
+        return None
+    if x1 is None or x2 is None or n2 == n1:
+        return None
+    return (x2 * n2 - x1 * n1) / (n2 - n1)
 
 
 def cmd_report(args):
@@ -892,9 +959,10 @@ def cmd_report(args):
     for case in cases:
         m, p = _load(d, "rate-mangoo-" + case), _load(d, "rate-proxy-" + case)
         print("\nstreams/s, %s: %d events a stream (Mangoo: start + %d messages + done), "
-              "concurrency %d, %.0f s each, wrk reading every stream to its end"
+              "concurrency %d, %.0f s each, %s"
               % (case, m["events_per_stream"], m["events_per_stream"] - 2, m["concurrency"],
-                 m["seconds"]))
+                 m["seconds"], "wrk reading every stream to its end" if m["engine"] == "wrk" else
+                 "stream_bench's client counting every event as it comes"))
         print("  %-11s %10s %10s %17s  %s" % ("", "streams/s", "events/s", "stream p50/p99 ms",
                                             "CPU us per event: " + " / ".join(groups) + "   errors"))
         for label, r in (("proxy_pass", p), ("Mangoo", m)):
@@ -906,23 +974,29 @@ def cmd_report(args):
                 "%s / %s" % (_f(_ms(r["stream_p50_us"]), 1), _f(_ms(r["stream_p99_us"]), 1)),
                 " / ".join(_f((cpu.get(g) or {}).get("us_per_event"), 2) for g in groups),
                 json.dumps(r["errors"]) if r["errors"] else "0"))
+        sw = []
+        for label, r in (("proxy_pass", p), ("Mangoo", m)):
+            for g in ("nginx", "workers"):
+                v = ((r or {}).get("cpu", {}).get(g) or {}).get("switches_per_event")
+                if v is not None and (g == "nginx" or label == "Mangoo"):
+                    sw.append("%s %s %.2f" % (label, g, v))
+        if sw:
+            print("  context switches per event (all threads): " + ", ".join(sw))
         if m and p:
-            print("  Mangoo: %s of proxy_pass's streams/s" % _ratio(m["streams_per_s"], p["streams_per_s"]))
+            print("  Mangoo: %s of proxy_pass's streams/s%s" % (
+                _ratio(m["streams_per_s"], p["streams_per_s"]),
+                "" if m["engine"] == "wrk" else
+                " (at the same offered load: streams/s = events/s / events a stream)"))
         base = _load(d, "rate-mangoo-" + case[:-len("-long")]) if case.endswith("-long") else None
         if base:
-            extra = m["events_per_stream"] - base["events_per_stream"]
             parts = []
-            for g in groups:
-                a, b = _cpu_per_stream(m, g), _cpu_per_stream(base, g)
-                if a is not None and b is not None and extra > 0:
-                    parts.append("%s %.2f" % (g, (a - b) * 1e6 / extra))
-            pp, pb = p, _load(d, "rate-proxy-" + case[:-len("-long")])
-            if pp and pb:
-                a, b = _cpu_per_stream(pp, "nginx"), _cpu_per_stream(pb, "nginx")
-                pextra = pp["events_per_stream"] - pb["events_per_stream"]
-                if a is not None and b is not None and pextra > 0:
-                    parts.append("(proxy_pass: nginx %.2f)" % ((a - b) * 1e6 / pextra))
-            print("  CPU us of one more event (slope between %d and %d events a stream): %s"
+            for label, x, y in (("", base, m),
+                                ("proxy_pass: ", _load(d, "rate-proxy-" + case[:-len("-long")]), p)):
+                for g in (groups if not label else ("nginx",)):
+                    v = _slope(x, y, g)
+                    if v is not None:
+                        parts.append("%s%s %.2f" % (label, g, v))
+            print("  CPU us of one more event (the slope between %d and %d events a stream): %s"
                   % (base["events_per_stream"], m["events_per_stream"], ", ".join(parts)))
         t = (_load(d, "ttfb-" + case) or {}).get("targets", {})
         if all(k in t for k in ("direct", "proxy", "mangoo")):
