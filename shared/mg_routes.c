@@ -30,9 +30,11 @@ const mg_route_t mg_routes[] = {
     { "PATCH",  "/api/v1/users/me",        "users.update_me", 0 },
     { "DELETE", "/api/v1/users/me",        "users.delete_me", 0 },
     { "GET",    "/api/v1/users/me/export", "users.export",    0 },
+    { "GET",    "/api/v1/users/me/usage",  "users.usage",     0 },
 
     { "GET",    "/api/v1/admin/users",      "admin.users.list",   MG_ROUTE_ADMIN },
     { "PATCH",  "/api/v1/admin/users/{id}", "admin.users.update", MG_ROUTE_ADMIN },
+    { "GET",    "/api/v1/admin/usage",      "admin.usage",        MG_ROUTE_ADMIN },
 };
 
 const size_t mg_routes_count = sizeof(mg_routes) / sizeof(mg_routes[0]);

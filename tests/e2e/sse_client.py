@@ -37,7 +37,7 @@ class SseStream:
     are read at once, the body as it is iterated."""
 
     def __init__(self, port, path, body=None, token=None, method="POST",
-                 timeout=30, rcvbuf=None, headers=None):
+                 timeout=30, rcvbuf=None, headers=None, raw_body=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             # before connect, so the window is small from the start
@@ -45,11 +45,13 @@ class SseStream:
         self.sock.settimeout(timeout)
         self.sock.connect(("127.0.0.1", port))
         payload = json.dumps(body).encode() if body is not None else b""
+        if raw_body is not None:
+            payload = raw_body
         lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1",
                  "Accept: text/event-stream"]
         if token:
             lines.append("Authorization: Bearer " + token)
-        if body is not None:
+        if body is not None or raw_body is not None:
             lines.append("Content-Type: application/json")
         lines.append("Content-Length: %d" % len(payload))
         for k, v in (headers or {}).items():
@@ -58,6 +60,8 @@ class SseStream:
         self.started = time.monotonic()
 
         self._buf = b""
+        self._items = None
+        self.comments = []
         self.ended = False          # the chunked terminator came
         self.closed = False         # the server closed the connection
         self._read_head()
@@ -167,8 +171,33 @@ class SseStream:
                     eid = value
         self.trailing = text
 
+    def next(self):
+        """The next event, or None once the body ended; comments met on
+        the way are kept in self.comments."""
+        if self._items is None:
+            self._items = self.items()
+        for x in self._items:
+            if isinstance(x, Comment):
+                self.comments.append(x)
+                continue
+            return x
+        return None
+
     def events(self):
-        return [x for x in self.items() if isinstance(x, Event)]
+        """The remaining events, to the end of the body."""
+        out = []
+        while True:
+            e = self.next()
+            if e is None:
+                return out
+            out.append(e)
+
+    def body(self):
+        """A whole (non-streamed) body, e.g. a JSON error."""
+        return b"".join(self._body_pieces())
+
+    def json(self):
+        return json.loads(self.body())
 
     def close(self):
         self.sock.close()
@@ -178,3 +207,16 @@ class SseStream:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# -- Mangoo's chat stream ---------------------------------------------------
+def chat_stream(stack, body, token, path="/api/v1/chat/stream", raw=None):
+    """POST a chat turn to the running stack; raw sends bytes as the body."""
+    if raw is not None:
+        return SseStream(stack.port, path, token=token, raw_body=raw)
+    return SseStream(stack.port, path, body, token=token)
+
+
+def text_of(events):
+    """The answer the message events carry."""
+    return "".join(e.json()["content"] for e in events if e.type == "message")

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakes import FakeBedrock  # noqa: E402
 from harness import Stack  # noqa: E402
-from sse import stream, text_of  # noqa: E402
+from sse_client import chat_stream as stream, text_of  # noqa: E402
 
 CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
 AUTH_TOKEN = "container-auth-token-123"
@@ -88,7 +88,7 @@ class ContainerCredentials(unittest.TestCase):
         token, bot = user_and_bot(self.stack, "creds-user")
         for i in range(3):
             events = stream(self.stack, {"bot_id": bot, "message": "hi %d" % i}, token).events()
-            self.assertEqual(events[-1].name, "done", events)
+            self.assertEqual(events[-1].type, "done", events)
             self.assertEqual(text_of(events), "You said: hi %d" % i)
         reqs = self.bedrock.requests
         self.assertEqual(len(reqs), 3)
@@ -116,7 +116,7 @@ class BearerToken(unittest.TestCase):
     def test_api_key_is_sent_as_bearer(self):
         token, bot = user_and_bot(self.stack, "bearer-user")
         events = stream(self.stack, {"bot_id": bot, "message": "key"}, token).events()
-        self.assertEqual(events[-1].name, "done", events)
+        self.assertEqual(events[-1].type, "done", events)
         req = self.bedrock.requests[-1]
         self.assertEqual(req["headers"]["authorization"], "Bearer bedrock-api-key-1")
         self.assertNotIn("x-amz-date", req["headers"])

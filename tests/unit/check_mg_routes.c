@@ -65,6 +65,29 @@ START_TEST(test_chat_routes)
 }
 END_TEST
 
+START_TEST(test_usage_routes)
+{
+    mg_route_match_t m;
+
+    ck_assert_int_eq(match("GET", "/api/v1/users/me/usage", &m), 0);
+    ck_assert_str_eq(m.route->job, "users.usage");
+    ck_assert_uint_eq(m.route->flags, 0);
+    ck_assert_uint_eq(m.nparams, 0);
+
+    ck_assert_int_eq(match("GET", "/api/v1/admin/usage", &m), 0);
+    ck_assert_str_eq(m.route->job, "admin.usage");
+    ck_assert_uint_eq(m.route->flags, MG_ROUTE_ADMIN);
+
+    /* read-only: other methods are 405, and it is not an admin user id */
+    ck_assert_int_eq(match("POST", "/api/v1/users/me/usage", &m), -1);
+    ck_assert_str_eq(m.allow, "GET");
+    ck_assert_int_eq(match("DELETE", "/api/v1/admin/usage", &m), -1);
+    ck_assert_str_eq(m.allow, "GET");
+    ck_assert_int_eq(match("GET", "/api/v1/admin/usage/x", &m), -1);
+    ck_assert_str_eq(m.allow, "");
+}
+END_TEST
+
 START_TEST(test_not_found)
 {
     mg_route_match_t m;
@@ -123,6 +146,7 @@ main(void)
     tcase_add_test(tc, test_collection_routes);
     tcase_add_test(tc, test_item_routes_capture_id);
     tcase_add_test(tc, test_chat_routes);
+    tcase_add_test(tc, test_usage_routes);
     tcase_add_test(tc, test_not_found);
     tcase_add_test(tc, test_method_not_allowed_lists_allow);
     tcase_add_test(tc, test_table_is_well_formed);

@@ -66,6 +66,10 @@
     "($1::text IS NULL OR u.username ILIKE $1::text OR u.email ILIKE $1::text " \
     "OR u.id ILIKE $1::text)"
 
+/* A usage row that counts something. */
+#define MG_USAGE_COUNTS(g)                                                  \
+    "(" g ".requests > 0 OR " g ".input_tokens > 0 OR " g ".output_tokens > 0)"
+
 const mg_query_def_t mg_queries[MG_Q__COUNT] = {
 
     [MG_Q_PING] = { "mg_ping", "SELECT 1", 0 },
@@ -496,4 +500,60 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
     [MG_Q_CHAT_DELETE] = { "mg_chat_delete",
         "DELETE FROM chats c WHERE c.id = $1::uuid AND c.owner_id = $2::text "
         "RETURNING c.id::text", 2 },
+
+    /* ---- usage (jobs/usage.c): reports over the usage rows chat turns
+     * write, per user per UTC day.  Dates come in as 'YYYY-MM-DD' text
+     * the worker has already checked, and leave as days since
+     * 1970-01-01 (the worker formats them: no DateStyle dependence).  A
+     * row that counts nothing (only a hand-made one can) is no usage. */
+
+    /* Today, the UTC day usage rows are written under (as chat.c's
+     * statements do), in days since 1970-01-01. */
+    [MG_Q_USAGE_TODAY] = { "mg_usage_today",
+        "SELECT (now() AT TIME ZONE 'UTC')::date - DATE '1970-01-01'", 0 },
+
+    /* $1 user, $2 from, $3 to (inclusive), $4 today, $5 the daily token
+     * quota (0: none).  One snapshot for the days, their totals and
+     * today's tokens; the days oldest first, or one row with NULL day
+     * columns when the range has none (MG_UDAY_COL_*).  The total sums
+     * are numeric: they cannot overflow. */
+    [MG_Q_USAGE_DAYS] = { "mg_usage_days",
+        "SELECT t.i, t.o, "
+        "  CASE WHEN $5::bigint > 0 THEN greatest($5::bigint - t.i - t.o, 0) END, "
+        "  COALESCE(sum(g.requests) OVER (), 0), COALESCE(sum(g.input_tokens) OVER (), 0), "
+        "  COALESCE(sum(g.output_tokens) OVER (), 0), "
+        "  g.day - DATE '1970-01-01', g.requests, g.input_tokens, g.output_tokens "
+        "FROM (SELECT COALESCE(max(u.input_tokens), 0) AS i, COALESCE(max(u.output_tokens), 0) AS o "
+        "  FROM usage u WHERE u.user_id = $1::text AND u.day = $4::date) t "
+        "LEFT JOIN usage g ON g.user_id = $1::text AND g.day BETWEEN $2::date AND $3::date "
+        "  AND " MG_USAGE_COUNTS("g") " "
+        "ORDER BY g.day", 5 },
+
+    /* $1 from, $2 to (inclusive), $3 one user's id or NULL for everyone,
+     * $4 the cursor's tokens or NULL for the first page, $5 the cursor's
+     * user id, $6 limit.  Per-user totals over the range, most tokens
+     * (input + output) first, then by id; the keyset runs over those
+     * aggregates, so there is no index to seek and FIRST/AFTER variants
+     * would buy nothing.  Every row carries the totals over all the
+     * users selected (not just this page), from the same snapshot; an
+     * empty page is one row with NULL user columns (MG_UUSER_COL_*). */
+    [MG_Q_USAGE_BY_USER] = { "mg_usage_by_user",
+        "WITH per AS (SELECT g.user_id, sum(g.requests)::bigint AS requests, "
+        "  sum(g.input_tokens)::bigint AS input_tokens, "
+        "  sum(g.output_tokens)::bigint AS output_tokens "
+        "  FROM usage g WHERE g.day BETWEEN $1::date AND $2::date "
+        "  AND ($3::text IS NULL OR g.user_id = $3::text) AND " MG_USAGE_COUNTS("g") " "
+        "  GROUP BY g.user_id), "
+        "tot AS (SELECT COALESCE(sum(p.requests), 0) AS requests, "
+        "  COALESCE(sum(p.input_tokens), 0) AS input_tokens, "
+        "  COALESCE(sum(p.output_tokens), 0) AS output_tokens FROM per p), "
+        "page AS (SELECT p.user_id, p.requests, p.input_tokens, p.output_tokens, "
+        "  p.input_tokens + p.output_tokens AS tokens FROM per p "
+        "  WHERE $4::bigint IS NULL OR p.input_tokens + p.output_tokens < $4::bigint "
+        "  OR (p.input_tokens + p.output_tokens = $4::bigint AND p.user_id > $5::text) "
+        "  ORDER BY tokens DESC, p.user_id LIMIT $6::int) "
+        "SELECT tot.requests, tot.input_tokens, tot.output_tokens, "
+        "  pg.user_id, u.username, pg.requests, pg.input_tokens, pg.output_tokens, pg.tokens "
+        "FROM tot LEFT JOIN (page pg JOIN users u ON u.id = pg.user_id) ON true "
+        "ORDER BY pg.tokens DESC, pg.user_id", 6 },
 };

@@ -46,6 +46,10 @@ typedef enum {
     MG_Q_CHAT_MESSAGES_AFTER,
     MG_Q_CHAT_RENAME,
     MG_Q_CHAT_DELETE,
+    /* usage (jobs/usage.c) */
+    MG_Q_USAGE_TODAY,
+    MG_Q_USAGE_DAYS,
+    MG_Q_USAGE_BY_USER,
     MG_Q__COUNT
 } mg_query_t;
 
@@ -135,6 +139,37 @@ enum {
     MG_MSG_COL_OUTPUT_TOKENS,
     MG_MSG_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
     MG_MSG_COLS
+};
+
+/* Column order of MG_Q_USAGE_DAYS: the first six are the same on every
+ * row; the day columns are NULL on the one row of a range without usage. */
+enum {
+    MG_UDAY_COL_TODAY_INPUT = 0,
+    MG_UDAY_COL_TODAY_OUTPUT,
+    MG_UDAY_COL_REMAINING,      /* NULL: no quota */
+    MG_UDAY_COL_TOTAL_REQUESTS,
+    MG_UDAY_COL_TOTAL_INPUT,
+    MG_UDAY_COL_TOTAL_OUTPUT,
+    MG_UDAY_COL_DAY,            /* days since 1970-01-01 */
+    MG_UDAY_COL_REQUESTS,
+    MG_UDAY_COL_INPUT,
+    MG_UDAY_COL_OUTPUT,
+    MG_UDAY_COLS
+};
+
+/* Column order of MG_Q_USAGE_BY_USER: the totals are the same on every
+ * row; the user columns are NULL on the one row of an empty page. */
+enum {
+    MG_UUSER_COL_TOTAL_REQUESTS = 0,
+    MG_UUSER_COL_TOTAL_INPUT,
+    MG_UUSER_COL_TOTAL_OUTPUT,
+    MG_UUSER_COL_USER_ID,
+    MG_UUSER_COL_USERNAME,
+    MG_UUSER_COL_REQUESTS,
+    MG_UUSER_COL_INPUT,
+    MG_UUSER_COL_OUTPUT,
+    MG_UUSER_COL_TOKENS,        /* input + output: the order and the cursor */
+    MG_UUSER_COLS
 };
 
 #endif

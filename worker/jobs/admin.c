@@ -121,7 +121,7 @@ mg_user_cursor_decode(const char *s, size_t len, long long *ts_us, char *id, siz
     return 0;
 }
 
-static int
+int
 mg_admin_forbidden(mg_job_t *job)
 {
     mg_log_warn("job %.*s rid=%s: user %s without group admin reached an admin job",

@@ -27,8 +27,10 @@ const mg_job_def_t mg_job_defs[] = {
     { "users.update_me",    mg_job_users_update_me,    MG_JOB_AS_USER },
     { "users.export",       mg_job_users_export,       MG_JOB_AS_USER },
     { "users.delete_me",    mg_job_users_delete_me,    MG_JOB_AS_USER },
+    { "users.usage",        mg_job_users_usage,        MG_JOB_AS_USER },
     { "admin.users.list",   mg_job_admin_users_list,   MG_JOB_AS_USER },
     { "admin.users.update", mg_job_admin_users_update, MG_JOB_AS_USER },
+    { "admin.usage",        mg_job_admin_usage,        MG_JOB_AS_USER },
     /* public routes: no token, hence no users row to ensure */
     { "auth.register", mg_job_auth_register, 0 },
     { "auth.login",    mg_job_auth_login,    0 },

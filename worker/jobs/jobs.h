@@ -66,6 +66,9 @@ int      mg_user_reply(mg_job_t *job, int status, const PGresult *r);
 /* admin.c: the administrators' user management. */
 int      mg_job_admin_users_list(mg_job_t *job);
 int      mg_job_admin_users_update(mg_job_t *job);
+/* 403 forbidden for a job that reached an admin handler without group
+ * "admin" (logged: the module should have refused it). */
+int      mg_admin_forbidden(mg_job_t *job);
 /* Pure helpers, exported for the unit tests.  Text PostgreSQL accepts
  * (valid UTF-8, no NUL); "%" q "%" with % _ \ escaped into out (2 * len
  * + 3 bytes), returning its length; list cursors over (created_at, text
@@ -78,6 +81,40 @@ size_t   mg_admin_like_pattern(const char *q, size_t len, char *out);
 int      mg_user_cursor_encode(long long ts_us, const char *id, char *out, size_t cap);
 int      mg_user_cursor_decode(const char *s, size_t len, long long *ts_us,
                                char *id, size_t idcap);
+
+/* usage.c: the usage reports (users.usage: the caller's days; admin.usage:
+ * per-user totals), and their pure helpers, exported for the unit tests.
+ * Dates are UTC days counted from 1970-01-01, within 0001-01-01 ..
+ * 9999-12-31 (PostgreSQL has no year 0). */
+int      mg_job_users_usage(mg_job_t *job);
+int      mg_job_admin_usage(mg_job_t *job);
+
+#define MG_DATE_LEN       10            /* "YYYY-MM-DD" */
+#define MG_DATE_DAYS_MIN  (-719162L)    /* 0001-01-01 */
+#define MG_DATE_DAYS_MAX  2932896L      /* 9999-12-31 */
+
+/* "YYYY-MM-DD" -> *days.  0; -1 when it is not that shape (digits, two
+ * dashes, 10 characters); -2 when it has it but names no calendar day
+ * (2026-02-30, month 13, year 0000). */
+int      mg_date_parse(const char *s, size_t len, long *days);
+/* days -> "YYYY-MM-DD" and a NUL into out (MG_DATE_LEN + 1 bytes).  0, or
+ * -1 outside the range above. */
+int      mg_date_format(long days, char *out);
+
+/* A report's range of days, from and to inclusive. */
+typedef struct {
+    int   has_from, has_to;   /* given (parse), or filled in (resolve) */
+    long  from, to;
+} mg_usage_range_t;
+
+/* "from" and "to" of a raw query string; absent or empty: not given.
+ * 0, or -1 with err = 400 invalid_query (a bad or impossible date). */
+int      mg_usage_range_parse(const char *query, size_t len, mg_usage_range_t *r,
+                              mg_verr_t *err);
+/* Fill in what was not given (to = today, from = to - 29 days, never
+ * before 0001-01-01; today is only read then) and check from <= to and
+ * at most 366 days.  0, or -1 with err = 400 invalid_query. */
+int      mg_usage_range_resolve(mg_usage_range_t *r, long today, mg_verr_t *err);
 
 /* auth.c: the local identity (auth.register/login/refresh/logout). */
 typedef enum {
