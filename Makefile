@@ -1,5 +1,6 @@
-# Builds shared/, mangoo-worker and the Check unit tests.  The nginx module
-# is built by auto-build.sh against Debian's nginx source tree.
+# Builds shared/, mangoo-worker, the Check unit tests and fake-stream (the
+# benchmark's fake model server).  The nginx module is built by auto-build.sh
+# against Debian's nginx source tree.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(EXTRA_CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -Ishared -Iworker \
@@ -15,7 +16,7 @@ WORKER_LIB_OBJ := $(filter-out $(B)/worker/main.o,$(WORKER_OBJ))
 UNIT_SRC   := $(wildcard tests/unit/check_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-all: $(B)/mangoo-worker $(UNIT_BIN)
+all: $(B)/mangoo-worker $(UNIT_BIN) $(B)/fake-stream
 
 $(B)/%.o: %.c $(wildcard shared/*.h worker/*.h worker/*/*.h)
 	@mkdir -p $(dir $@)
@@ -32,9 +33,14 @@ $(B)/tests/%: tests/unit/%.c $(WORKER_LIB_OBJ) $(B)/libmgshared.a $(wildcard tes
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS) $(shell pkg-config --libs check)
 
+# the benchmark's fake model server: standalone, libc only
+$(B)/fake-stream: tests/bench/fake_stream.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
 unit: $(UNIT_BIN)
 
 clean:
-	rm -rf $(B)/shared $(B)/worker $(B)/tests $(B)/mangoo-worker $(B)/libmgshared.a
+	rm -rf $(B)/shared $(B)/worker $(B)/tests $(B)/mangoo-worker $(B)/libmgshared.a $(B)/fake-stream
 
 .PHONY: all unit clean

@@ -179,12 +179,22 @@ wait_gone() {
     kill -9 "$1" 2>/dev/null || true
 }
 
+# Descriptors for each nginx worker: the hard limit, at most 65536 (raising
+# the soft limit up to the hard one needs no privilege).
+nofile_limit() {
+    local hard
+    hard=$(ulimit -Hn)
+    if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then echo 65536; else echo "$hard"; fi
+}
+
 render_conf() {
     local endpoints="" i
     for ((i = 0; i < WORKER_PROCS; i++)); do endpoints+=" tcp://127.0.0.1:$((WORKER_PORT + i))"; done
     local web="$TOP/web/dist"; [ -d "$web" ] || web="$TOP/web/static"
     sed -e "s|@MODULE@|$BIN/ngx_http_mangoo_module.so|" \
         -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|" \
+        -e "s|@WORKER_CONNECTIONS@|${MANGOO_WORKER_CONNECTIONS:-16384}|" \
+        -e "s|@WORKER_RLIMIT_NOFILE@|${MANGOO_WORKER_RLIMIT_NOFILE:-$(nofile_limit)}|" \
         -e "s|@STATE@|$STATE|g" \
         -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
         -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-$STATE/nginx-access.log mangoo}|" \
@@ -201,6 +211,7 @@ render_conf() {
         -e "s|@LISTEN@|${MANGOO_LISTEN:-127.0.0.1:$PORT}|" \
         -e "s|@WEB_ROOT@|$web|" \
         -e "s|@EXTRA_LOCATIONS@|${MANGOO_EXTRA_LOCATIONS:-}|" \
+        -e "s|@EXTRA_HTTP@|${MANGOO_EXTRA_HTTP:-}|" \
         "$TOP/conf/nginx.conf.in" >"$STATE/nginx.conf"
 }
 
@@ -330,15 +341,20 @@ wrk_run() {  # name url [header] [lua script]
     printf '%s %s %s\n' "$1" "$rps" "$p99"
 }
 
-cmd_bench() {
+# A stack in a temporary folder, for the benchmarks only.
+bench_stack_start() {
     need_root
     cmd_build
     STATE=$(mktemp -d /tmp/mangoo-bench.XXXXXX); chmod 755 "$STATE"
     PG_SOCK="$STATE/pg/run"; DB_CONNINFO="host=$PG_SOCK port=$PG_PORT dbname=mangoo user=postgres"
     export MANGOO_ACCESS_LOG=off MANGOO_AUTH_RATE=1000000r/s
     export MANGOO_EXTRA_LOCATIONS='        location = /__baseline { return 200 "ok"; }'
-    trap 'cmd_stop; rm -rf "$STATE"' EXIT
+    trap 'bench_streams_stop; cmd_stop; rm -rf "$STATE"' EXIT
     cmd_start
+}
+
+cmd_bench() {
+    bench_stack_start
     local token base="http://127.0.0.1:$PORT"
     token=$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-user)
     for i in $(seq 20); do
@@ -373,6 +389,160 @@ LUA
         'BEGIN { printf "authenticated GET /api/v1/bots reaches %.1f%% of return 200 (target >= 30%%); %.1f%% with the token cache off\n", 100 * b / a, 100 * c / a }'
     awk -v l="$(echo "$login" | cut -d' ' -f2)" -v n="$(nproc)" \
         'BEGIN { printf "login: %.0f/s, about %.0f ms of CPU each across %d cores (scrypt N=2^15, r=8: deliberate)\n", l, 1000 * n / l, n }'
+    bench_streams "$token"
+}
+
+# ---- streaming benchmark ---------------------------------------------------
+# Chat streams (POST /api/v1/chat/stream) against build/fake-stream, which
+# speaks Bedrock's ConverseStream, next to what nginx alone does proxying the
+# same fake's plain SSE with proxy_pass: both in the same nginx, in the same
+# run, each figure printed with its yardstick.  Without a per-token delay the
+# platform is the bottleneck; with one (the shape of a real model) the
+# question is what each forwarded event costs, and with five times the pieces
+# the extra cost of an event alone.  Then many streams open at once, and the
+# memory fresh nginx and worker processes spend on each.
+BENCH_STREAM_PIECES=${BENCH_STREAM_PIECES:-20}          # model pieces a stream
+BENCH_STREAM_DELAY_MS=${BENCH_STREAM_DELAY_MS:-20}      # the per-token case
+BENCH_STREAM_SECONDS=${BENCH_STREAM_SECONDS:-10}        # each rate run
+BENCH_STREAM_CONN=${BENCH_STREAM_CONN:-64}              # concurrency without delay
+BENCH_STREAM_DELAY_CONN=${BENCH_STREAM_DELAY_CONN:-128} # concurrency with the delay
+BENCH_TTFB_N=${BENCH_TTFB_N:-300}                       # sequential streams (a fifth with delay)
+BENCH_HOLD=${BENCH_HOLD:-10000}                         # streams held open at once
+BENCH_HOLD_PIECES=${BENCH_HOLD_PIECES:-60}              # ... each with this many pieces,
+BENCH_HOLD_DELAY_MS=${BENCH_HOLD_DELAY_MS:-1000}        # ... this far apart
+BENCH_CLAUDE=anthropic.claude-3-5-sonnet-20241022-v2:0
+
+# Start the fake, point nginx (a proxy_pass location) and the workers
+# (Bedrock's endpoint at the fake, dummy credentials: the worker signs, the
+# fake does not check) at it.  Sets BENCH_FAKE_PORT.
+bench_streams_setup() {
+    local port=""
+    "$BUILD/fake-stream" --port 0 --pieces "$BENCH_STREAM_PIECES" \
+        >"$STATE/fake-stream.out" 2>"$STATE/fake-stream.log" &
+    echo $! >"$STATE/fake-stream.pid"
+    for _ in $(seq 50); do
+        port=$(sed -nE 's/^fake-stream listening on [0-9.]+:([0-9]+) .*/\1/p' "$STATE/fake-stream.out")
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    [ -n "$port" ] || { log "fake-stream did not start: see $STATE/fake-stream.log"; return 1; }
+    BENCH_FAKE_PORT=$port
+    # the yardstick: nginx alone, keeping its upstream connections as the worker does
+    export MANGOO_EXTRA_HTTP="    upstream mangoo_bench_fake { server 127.0.0.1:$port; keepalive 256; }"
+    export MANGOO_EXTRA_LOCATIONS="${MANGOO_EXTRA_LOCATIONS:-}
+        location = /__proxy_sse { proxy_pass http://mangoo_bench_fake/sse; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }"
+    MANGOO_EXTRA_LOCATIONS=${MANGOO_EXTRA_LOCATIONS//$'\n'/ }      # one line for sed
+    render_conf
+    # every open stream needs a descriptor in nginx, in a worker and in the fake
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    # never real credentials in a benchmark: only the dummy ones below
+    unset AWS_SESSION_TOKEN AWS_BEARER_TOKEN_BEDROCK AWS_PROFILE \
+        AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_CREDENTIALS_FULL_URI
+    export AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://127.0.0.1:$port" AWS_REGION=us-east-1 \
+        AWS_ACCESS_KEY_ID=AKIDMANGOOBENCH AWS_SECRET_ACCESS_KEY=mangoo-bench-not-a-secret \
+        MANGOO_LOCAL_DELAY_MS="$BENCH_HOLD_DELAY_MS" \
+        MANGOO_MAX_STREAMS="${MANGOO_MAX_STREAMS:-$((BENCH_HOLD + 1000))}"
+    bench_fresh_processes
+}
+
+# New nginx worker processes (a reload, with the current conf) and new
+# worker processes (with the current environment): a clean memory baseline.
+bench_fresh_processes() {
+    local master i
+    master=$(cat "$STATE/nginx.pid")
+    nginx -s reload -p "$STATE" -c "$STATE/nginx.conf"
+    sleep 0.5
+    for _ in $(seq 100); do         # the old nginx workers finish their connections
+        [ "$(pgrep -c -P "$master")" -le "$NGINX_WORKERS" ] && break
+        sleep 0.1
+    done
+    for ((i = 0; i < WORKER_PROCS; i++)); do worker_stop "$i"; worker_start "$i"; done
+    sleep 1
+    wait_healthy
+    BENCH_HOLD_PROCS=(--procs "nginx=$master"
+                      --procs "workers=$(cat "$STATE"/worker-*.pid | paste -sd,)"
+                      --procs "fake=$(cat "$STATE/fake-stream.pid")")
+    # CPU: Postgres too (its VmRSS counts every shared buffer a backend touched)
+    BENCH_PROCS=("${BENCH_HOLD_PROCS[@]}" --procs "postgres=$(head -n1 "$STATE/pg/data/postmaster.pid")")
+}
+
+bench_streams_stop() {
+    local pid
+    pid=$(cat "$STATE/fake-stream.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null && wait_gone "$pid"
+    rm -f "$STATE/fake-stream.pid"
+}
+
+bench_chat_body() {  # bot id
+    echo "{\"bot_id\":\"$1\",\"message\":\"Say hello to the benchmark.\"}"
+}
+
+bench_streams() {  # token
+    local token=$1 base="http://127.0.0.1:$PORT" out="$STATE/streams" fake bedrock_bot local_bot
+    local sb=(python3 "$TOP/tests/bench/stream_bench.py") case pieces delay conn engine auth mangoo
+    mkdir -p "$out"
+    log "streaming: starting the fake model server"
+    bench_streams_setup
+    fake="http://127.0.0.1:$BENCH_FAKE_PORT"
+    auth="Authorization: Bearer $token"
+    bedrock_bot=$(curl -fsS -H "$auth" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"bench stream\",\"model_id\":\"$BENCH_CLAUDE\"}" "$base/api/v1/bots" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    local_bot=$(curl -fsS -H "$auth" -H 'Content-Type: application/json' \
+        -d '{"name":"bench local","model_id":"local"}' "$base/api/v1/bots" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    mangoo=(-H "$auth" --body "$(bench_chat_body "$bedrock_bot")")
+
+    # The same request goes to the fake's /sse (directly and through
+    # proxy_pass: both ignore it) and to Mangoo, one after the other, so that
+    # noise falls on the three alike.  With the delay, 2 pieces a stream:
+    # the first is what counts, and the samples fit in the time.
+    log "streaming: time to first message, $BENCH_TTFB_N and $((BENCH_TTFB_N / 2)) sequential streams"
+    curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
+    "${sb[@]}" ttfb "$fake/sse" "$base/__proxy_sse" "$base/api/v1/chat/stream" --names direct,proxy,mangoo \
+        "${mangoo[@]}" -n "$BENCH_TTFB_N" --out "$out/ttfb-no-delay.json" >&2
+    curl -fsS -o /dev/null "$fake/config?pieces=2&delay_ms=$BENCH_STREAM_DELAY_MS"
+    "${sb[@]}" ttfb "$fake/sse" "$base/__proxy_sse" "$base/api/v1/chat/stream" --names direct,proxy,mangoo \
+        "${mangoo[@]}" -n "$((BENCH_TTFB_N / 2))" --out "$out/ttfb-delay-${BENCH_STREAM_DELAY_MS}ms.json" >&2
+
+    # case:pieces:delay:concurrency:client.  Without delay wrk (C) drives the
+    # load and counts finished streams; with it, streams last long next to
+    # the run, so stream_bench counts each event as it comes, with the CPU
+    # sampled at the same instants.
+    for case in "no-delay:$BENCH_STREAM_PIECES:0:$BENCH_STREAM_CONN:wrk" \
+                "delay-${BENCH_STREAM_DELAY_MS}ms:$BENCH_STREAM_PIECES:$BENCH_STREAM_DELAY_MS:$BENCH_STREAM_DELAY_CONN:python" \
+                "delay-${BENCH_STREAM_DELAY_MS}ms-long:$((BENCH_STREAM_PIECES * 5)):$BENCH_STREAM_DELAY_MS:$BENCH_STREAM_DELAY_CONN:python"; do
+        IFS=: read -r case pieces delay conn engine <<<"$case"
+        curl -fsS -o /dev/null "$fake/config?pieces=$pieces&delay_ms=$delay"
+        log "streaming, $case: streams/s with $pieces pieces, concurrency $conn, ${BENCH_STREAM_SECONDS}s each"
+        "${sb[@]}" rate "$base/__proxy_sse" --engine "$engine" -c "$conn" -d "$BENCH_STREAM_SECONDS" \
+            "${BENCH_PROCS[@]}" --out "$out/rate-proxy-$case.json" >&2
+        "${sb[@]}" rate "$base/api/v1/chat/stream" "${mangoo[@]}" --engine "$engine" -c "$conn" \
+            -d "$BENCH_STREAM_SECONDS" "${BENCH_PROCS[@]}" --out "$out/rate-mangoo-$case.json" >&2
+    done
+
+    curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_HOLD_PIECES&delay_ms=$BENCH_HOLD_DELAY_MS"
+    log "streaming: $BENCH_HOLD open streams at once ($BENCH_HOLD_PIECES pieces, ${BENCH_HOLD_DELAY_MS} ms apart)"
+    bench_fresh_processes
+    "${sb[@]}" hold "$base/__proxy_sse" -k "$BENCH_HOLD" "${BENCH_HOLD_PROCS[@]}" \
+        --out "$out/hold-proxy_pass.json" >&2
+    bench_fresh_processes
+    "${sb[@]}" hold "$base/api/v1/chat/stream" "${mangoo[@]}" -k "$BENCH_HOLD" --first-event start \
+        "${BENCH_HOLD_PROCS[@]}" --out "$out/hold-mangoo-bedrock.json" >&2
+    bench_fresh_processes
+    "${sb[@]}" hold "$base/api/v1/chat/stream" -H "$auth" --body "$(bench_chat_body "$local_bot")" \
+        -k "$BENCH_HOLD" --first-event start "${BENCH_HOLD_PROCS[@]}" --out "$out/hold-mangoo-local.json" >&2
+    curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
+
+    echo
+    echo "Mangoo streaming bench: $(nproc) cores, nginx workers $NGINX_WORKERS, worker processes $WORKER_PROCS x $WORKER_THREADS threads; model: fake-stream (Bedrock ConverseStream), $BENCH_STREAM_PIECES pieces a stream; yardstick: nginx proxy_pass of the same fake's SSE, same nginx, same run"
+    "${sb[@]}" report "$out"
+    bench_streams_stop
+}
+
+cmd_bench_streams() {
+    bench_stack_start
+    bench_streams "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-stream-user)"
 }
 
 case "${1:-}" in
@@ -383,10 +553,11 @@ case "${1:-}" in
     run) cmd_run ;;
     test) cmd_test ;;
     bench) cmd_bench ;;
+    bench-streams) cmd_bench_streams ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     start-worker) worker_start "$2" ;;
     stop-worker) worker_stop "$2" ;;
     restart-db) pg_stop; pg_start ;;
-    *) echo "usage: $0 deps|build|run|stop|test|bench" >&2; exit 2 ;;
+    *) echo "usage: $0 deps|build|run|stop|test|bench|bench-streams" >&2; exit 2 ;;
 esac

@@ -4,8 +4,12 @@
 set -eu
 STATE=/var/lib/mangoo
 mkdir -p "$STATE/nginx-body"
+NOFILE=$(ulimit -Hn)
+if [ "$NOFILE" = unlimited ] || [ "$NOFILE" -gt 65536 ]; then NOFILE=65536; fi
 sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@NGINX_WORKERS@|${MANGOO_NGINX_WORKERS:-auto}|" \
+    -e "s|@WORKER_CONNECTIONS@|${MANGOO_WORKER_CONNECTIONS:-16384}|" \
+    -e "s|@WORKER_RLIMIT_NOFILE@|${MANGOO_WORKER_RLIMIT_NOFILE:-$NOFILE}|" \
     -e "s|@STATE@|$STATE|g" \
     -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
     -e "s|@ACCESS_LOG@|/dev/stdout mangoo|" \
@@ -22,5 +26,6 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@LISTEN@|${MANGOO_LISTEN:-0.0.0.0:8080}|" \
     -e "s|@WEB_ROOT@|/usr/share/mangoo/web|" \
     -e "s|@EXTRA_LOCATIONS@||" \
+    -e "s|@EXTRA_HTTP@||" \
     /etc/mangoo/nginx.conf.in >"$STATE/nginx.conf"
 exec nginx -p "$STATE" -c "$STATE/nginx.conf"

@@ -1,0 +1,1365 @@
+/*
+ * fake-stream: the benchmark's fast fake model server.
+ *
+ *   fake-stream [--bind ADDR] [--port P] [--pieces N] [--delay-ms D]
+ *               [--first-delay-ms F]
+ *
+ * It answers, over HTTP/1.1 with keep-alive and chunked responses:
+ *
+ *   POST /model/{modelId}/converse-stream   Bedrock Runtime ConverseStream:
+ *        200 application/vnd.amazon.eventstream with the real framing
+ *        (prelude and message CRC-32, string headers :event-type,
+ *        :content-type, :message-type): messageStart, N contentBlockDelta
+ *        ({"text":"w1 "}, "w2 ", ...), contentBlockStop, messageStop
+ *        (end_turn), metadata (usage, metrics).
+ *   POST /model/{modelId}/converse          the same answer as one JSON body.
+ *   GET|POST /sse                           text/event-stream: N events
+ *        `event: message` / `data: {"content":"w1 "}`, then `event: done`;
+ *        the yardstick nginx proxies with proxy_pass.
+ *   GET /health                             200 "ok".
+ *   GET|POST /config?pieces=N&delay_ms=D&first_delay_ms=F
+ *        changes the defaults for the streams that start afterwards (the
+ *        worker's path is fixed, so the benchmark retunes the fake this way
+ *        instead of restarting it); answers the settings as JSON.
+ *
+ * Any stream path also takes those three query parameters for itself.
+ * Timing: the response head (and messageStart) goes out F ms after the
+ * request's body was read, piece i at F + i*D ms, the closing events right
+ * after the last piece (the layout of tests/e2e/fakes.py).
+ *
+ * It does NOT verify SigV4 signatures and checks no request body: it reads
+ * and discards the body by Content-Length and answers.  The end-to-end tests
+ * use the strict Python fake (tests/e2e/fakes.py) for correctness; this one
+ * exists so that the benchmark measures Mangoo, not its fake.
+ *
+ * One thread, one epoll set (level-triggered), non-blocking sockets, a
+ * binary min-heap of stream deadlines behind one timerfd.  Invariants:
+ *   - a connection reads only while it has no response in progress
+ *     (pipelined requests wait in the kernel or in c->in);
+ *   - output is written straight to the socket; only what the socket would
+ *     not take is copied to c->out, so an open stream costs its conn_t and
+ *     nothing else while it waits for its next piece;
+ *   - a closed connection is freed only after the current batch of epoll
+ *     events, which may still name it;
+ *   - a client that shuts down its sending side while it is answered is
+ *     taken as gone (EPOLLRDHUP), as nginx and libcurl never do that.
+ * RLIMIT_NOFILE is raised to its hard limit at start.  SIGTERM and SIGINT
+ * close everything and exit 0.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FS_HEAD_MAX     65536           /* request line + headers */
+#define FS_PIECES_MAX   100000
+#define FS_DELAY_MAX_MS 3600000
+#define FS_EVENTS       512
+#define FS_INPUT_TOKENS 10
+
+typedef enum { FS_READ, FS_BODY, FS_ANSWER } fs_state_e;
+
+typedef enum {
+    FS_FIXED,           /* a small answer built at once (health, config, errors) */
+    FS_EVENTSTREAM,     /* converse-stream */
+    FS_CONVERSE,        /* converse: one JSON body after all the pieces' time */
+    FS_SSE              /* /sse */
+} fs_kind_e;
+
+typedef struct fs_conn_s fs_conn_t;
+
+struct fs_conn_s {
+    int          fd;
+    uint8_t      state;         /* fs_state_e */
+    uint8_t      kind;          /* fs_kind_e */
+    uint8_t      close_after;   /* Connection: close, HTTP/1.0, or an error */
+    uint8_t      raw;           /* HTTP/1.0: no chunked framing, close at the end */
+    uint8_t      finished;      /* the whole answer has been produced */
+    uint8_t      dead;
+    uint8_t      counted;       /* in fs_stat_open */
+    uint32_t     mask;          /* events registered with epoll */
+    int32_t      heap;          /* index in the timer heap, -1 if none */
+    uint32_t     step;          /* next part of the answer to produce */
+    uint32_t     pieces;
+    uint64_t     delay;         /* ns between pieces */
+    uint64_t     begin;         /* ns: when the head goes out */
+    uint64_t     due;           /* ns: when step is due (heap key) */
+    uint64_t     body_left;     /* request body bytes still to discard */
+    char        *in;            /* unparsed request bytes */
+    uint32_t     in_len, in_cap;
+    char        *out;           /* bytes the socket has not taken yet */
+    uint32_t     out_len, out_off;
+    struct fs_pending_s *pending;   /* the request whose body is being read */
+    fs_conn_t   *next_dead;
+};
+
+typedef struct {
+    char   *p;
+    size_t  len, cap;
+} fs_buf_t;
+
+typedef struct {
+    char    *p;
+    uint32_t len;
+} fs_seg_t;
+
+/* settings for streams that start from now on */
+static struct {
+    uint32_t  pieces;
+    uint64_t  delay_ms, first_delay_ms;
+} fs_conf = { 20, 0, 0 };
+
+static int         fs_ep = -1, fs_listen = -1, fs_tfd = -1, fs_sfd = -1, fs_spare = -1;
+static uint64_t    fs_armed;            /* deadline the timerfd holds, 0 if none */
+static fs_conn_t **fs_conns;            /* by fd */
+static int         fs_conns_max;
+static fs_conn_t **fs_heap;
+static uint32_t    fs_heap_len, fs_heap_cap;
+static fs_conn_t  *fs_dead;
+static fs_buf_t    fs_scratch;
+static char        fs_rbuf[65536];
+static uint64_t    fs_request_id;
+static uint64_t    fs_stat_conns, fs_stat_streams, fs_stat_open;
+
+/* precomputed frames; piece i (1-based) is at index i - 1 */
+static fs_seg_t   *fs_es_piece, *fs_sse_piece;
+static uint32_t    fs_have_pieces;
+static fs_seg_t    fs_es_start, fs_es_block_stop, fs_es_message_stop;
+static const char  fs_sse_done[] = "event: done\ndata: {}\n\n";
+
+/* sentinels in epoll_event.data.ptr */
+static char fs_tag_listen, fs_tag_timer, fs_tag_signal;
+
+static void fs_close(fs_conn_t *c);
+static void fs_emit(fs_conn_t *c, uint64_t now);
+static void fs_parse(fs_conn_t *c);
+
+static void
+fs_die(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fputs("fake-stream: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void *
+fs_xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n);
+    if (p == NULL) {
+        fs_die("out of memory");
+    }
+    return p;
+}
+
+static uint64_t
+fs_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* ---- byte buffers ------------------------------------------------------ */
+
+static void
+fs_buf_put(fs_buf_t *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) {
+            cap *= 2;
+        }
+        b->p = fs_xrealloc(b->p, cap);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static void
+fs_buf_printf(fs_buf_t *b, const char *fmt, ...)
+{
+    char    tmp[1024];
+    va_list ap;
+    int     n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t) n >= sizeof(tmp)) {
+        fs_die("internal: formatted text too long");
+    }
+    fs_buf_put(b, tmp, (size_t) n);
+}
+
+static void
+fs_buf_u32be(fs_buf_t *b, uint32_t v)
+{
+    unsigned char x[4] = { v >> 24, v >> 16, v >> 8, v };
+
+    fs_buf_put(b, x, 4);
+}
+
+/* ---- AWS event-stream framing ----------------------------------------- */
+
+static uint32_t fs_crc_table[256];
+
+static void
+fs_crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) {
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        }
+        fs_crc_table[i] = c;
+    }
+}
+
+/* CRC-32 (IEEE 802.3, reflected), as zlib.crc32 */
+static uint32_t
+fs_crc32(const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    uint32_t             c = 0xFFFFFFFFu;
+
+    while (n--) {
+        c = fs_crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+static void
+fs_es_header(fs_buf_t *b, const char *name, const char *value)
+{
+    size_t        nl = strlen(name), vl = strlen(value);
+    unsigned char x[3];
+
+    x[0] = (unsigned char) nl;
+    fs_buf_put(b, x, 1);
+    fs_buf_put(b, name, nl);
+    x[0] = 7;                                       /* string */
+    x[1] = (unsigned char) (vl >> 8);
+    x[2] = (unsigned char) vl;
+    fs_buf_put(b, x, 3);
+    fs_buf_put(b, value, vl);
+}
+
+/* One event message: prelude (total, headers length, CRC), headers,
+ * payload, message CRC. */
+static void
+fs_es_event(fs_buf_t *out, const char *type, const char *payload, size_t plen)
+{
+    fs_buf_t  h = { 0 };
+    size_t    start = out->len, total;
+
+    fs_es_header(&h, ":event-type", type);
+    fs_es_header(&h, ":content-type", "application/json");
+    fs_es_header(&h, ":message-type", "event");
+    total = 12 + h.len + plen + 4;
+    fs_buf_u32be(out, (uint32_t) total);
+    fs_buf_u32be(out, (uint32_t) h.len);
+    fs_buf_u32be(out, fs_crc32(out->p + start, 8));
+    fs_buf_put(out, h.p, h.len);
+    fs_buf_put(out, payload, plen);
+    fs_buf_u32be(out, fs_crc32(out->p + start, out->len - start));
+    free(h.p);
+}
+
+static fs_seg_t
+fs_seg_take(fs_buf_t *b)
+{
+    fs_seg_t s = { b->p, (uint32_t) b->len };
+
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+static fs_seg_t
+fs_es_segment(const char *type, const char *payload)
+{
+    fs_buf_t b = { 0 };
+
+    fs_es_event(&b, type, payload, strlen(payload));
+    return fs_seg_take(&b);
+}
+
+/* Frames for pieces 1..n, built once and kept (the table only grows, so a
+ * stream that started with more pieces than today's default is safe). */
+static void
+fs_need_pieces(uint32_t n)
+{
+    char payload[128];
+
+    if (n <= fs_have_pieces) {
+        return;
+    }
+    fs_es_piece = fs_xrealloc(fs_es_piece, n * sizeof(fs_seg_t));
+    fs_sse_piece = fs_xrealloc(fs_sse_piece, n * sizeof(fs_seg_t));
+    for (uint32_t i = fs_have_pieces; i < n; i++) {
+        fs_buf_t b = { 0 };
+
+        snprintf(payload, sizeof(payload),
+                 "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"w%u \"}}", i + 1);
+        fs_es_piece[i] = fs_es_segment("contentBlockDelta", payload);
+        fs_buf_printf(&b, "event: message\ndata: {\"content\":\"w%u \"}\n\n", i + 1);
+        fs_sse_piece[i] = fs_seg_take(&b);
+    }
+    fs_have_pieces = n;
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+static void
+fs_heap_set(uint32_t i, fs_conn_t *c)
+{
+    fs_heap[i] = c;
+    c->heap = (int32_t) i;
+}
+
+static void
+fs_heap_up(uint32_t i)
+{
+    fs_conn_t *c = fs_heap[i];
+
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (fs_heap[parent]->due <= c->due) {
+            break;
+        }
+        fs_heap_set(i, fs_heap[parent]);
+        i = parent;
+    }
+    fs_heap_set(i, c);
+}
+
+static void
+fs_heap_down(uint32_t i)
+{
+    fs_conn_t *c = fs_heap[i];
+
+    for (;;) {
+        uint32_t l = 2 * i + 1, m;
+        if (l >= fs_heap_len) {
+            break;
+        }
+        m = (l + 1 < fs_heap_len && fs_heap[l + 1]->due < fs_heap[l]->due) ? l + 1 : l;
+        if (c->due <= fs_heap[m]->due) {
+            break;
+        }
+        fs_heap_set(i, fs_heap[m]);
+        i = m;
+    }
+    fs_heap_set(i, c);
+}
+
+static void
+fs_timer_remove(fs_conn_t *c)
+{
+    uint32_t   i = (uint32_t) c->heap;
+    fs_conn_t *last;
+
+    if (c->heap < 0) {
+        return;
+    }
+    c->heap = -1;
+    last = fs_heap[--fs_heap_len];
+    if (i == fs_heap_len) {
+        return;
+    }
+    fs_heap_set(i, last);
+    fs_heap_down(i);
+    fs_heap_up((uint32_t) last->heap);
+}
+
+static void
+fs_timer_add(fs_conn_t *c, uint64_t due)
+{
+    fs_timer_remove(c);
+    if (fs_heap_len == fs_heap_cap) {
+        fs_heap_cap = fs_heap_cap ? fs_heap_cap * 2 : 1024;
+        fs_heap = fs_xrealloc(fs_heap, fs_heap_cap * sizeof(*fs_heap));
+    }
+    c->due = due;
+    fs_heap_set(fs_heap_len, c);
+    fs_heap_up(fs_heap_len++);
+}
+
+/* Point the timerfd at the earliest deadline (one syscall only when it moves). */
+static void
+fs_timer_arm(void)
+{
+    struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+    uint64_t          due = fs_heap_len ? fs_heap[0]->due : 0;
+
+    if (due == fs_armed) {
+        return;
+    }
+    if (due) {
+        its.it_value.tv_sec = (time_t) (due / 1000000000u);
+        its.it_value.tv_nsec = (long) (due % 1000000000u);
+    }
+    if (timerfd_settime(fs_tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+        fs_die("timerfd_settime: %s", strerror(errno));
+    }
+    fs_armed = due;
+}
+
+static void
+fs_timer_run(void)
+{
+    uint64_t now = fs_now();
+
+    while (fs_heap_len && fs_heap[0]->due <= now) {
+        fs_conn_t *c = fs_heap[0];
+        fs_timer_remove(c);
+        fs_emit(c, now);
+        if (!c->dead && c->state == FS_READ && c->in_len) {
+            fs_parse(c);
+        }
+    }
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void
+fs_watch(fs_conn_t *c)
+{
+    struct epoll_event ev;
+    uint32_t           want;
+
+    if (c->state != FS_ANSWER) {
+        want = EPOLLIN | EPOLLRDHUP;
+    } else {
+        want = EPOLLRDHUP | (c->out_len > c->out_off ? EPOLLOUT : 0);
+    }
+    if (want == c->mask) {
+        return;
+    }
+    ev.events = want;
+    ev.data.ptr = c;
+    if (epoll_ctl(fs_ep, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        fs_close(c);
+        return;
+    }
+    c->mask = want;
+}
+
+static void
+fs_close(fs_conn_t *c)
+{
+    if (c->dead) {
+        return;
+    }
+    if (c->counted) {
+        fs_stat_open--;
+    }
+    fs_timer_remove(c);
+    fs_conns[c->fd] = NULL;
+    close(c->fd);
+    free(c->in);
+    free(c->out);
+    free(c->pending);
+    c->in = c->out = NULL;
+    c->pending = NULL;
+    c->dead = 1;
+    c->next_dead = fs_dead;
+    fs_dead = c;
+}
+
+static void
+fs_reap(void)
+{
+    while (fs_dead) {
+        fs_conn_t *c = fs_dead;
+        fs_dead = c->next_dead;
+        free(c);
+    }
+}
+
+static void
+fs_consume(fs_conn_t *c, uint32_t n)
+{
+    c->in_len -= n;
+    if (c->in_len == 0) {
+        free(c->in);            /* an idle connection keeps no buffer */
+        c->in = NULL;
+        c->in_cap = 0;
+    } else {
+        memmove(c->in, c->in + n, c->in_len);
+    }
+}
+
+static void
+fs_stash(fs_conn_t *c, const char *p, size_t n)
+{
+    if ((size_t) c->in_len + n > (size_t) FS_HEAD_MAX * 4) {
+        fs_close(c);            /* a client that floods us while we answer */
+        return;
+    }
+    if (c->in_len + n > c->in_cap) {
+        uint32_t cap = c->in_cap ? c->in_cap : 1024;
+        while (cap < c->in_len + n) {
+            cap *= 2;
+        }
+        c->in = fs_xrealloc(c->in, cap);
+        c->in_cap = cap;
+    }
+    memcpy(c->in + c->in_len, p, n);
+    c->in_len += (uint32_t) n;
+}
+
+/* Write now what the socket takes, keep the rest (after anything already kept). */
+static void
+fs_send(fs_conn_t *c, const char *p, size_t n)
+{
+    ssize_t w = 0;
+
+    if (c->out_len == c->out_off) {
+        w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                fs_close(c);
+                return;
+            }
+            w = 0;
+        }
+        if ((size_t) w == n) {
+            return;
+        }
+        free(c->out);
+        c->out = NULL;
+        c->out_len = c->out_off = 0;
+    }
+    p += w;
+    n -= (size_t) w;
+    if (c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    c->out = fs_xrealloc(c->out, c->out_len + n);
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += (uint32_t) n;
+}
+
+/* The answer is out: next request on this connection, or close. */
+static void
+fs_answer_done(fs_conn_t *c)
+{
+    if (c->counted) {
+        fs_stat_open--;
+        c->counted = 0;
+    }
+    if (c->close_after) {
+        fs_close(c);
+        return;
+    }
+    c->state = FS_READ;
+    c->step = 0;
+    c->finished = 0;
+    fs_watch(c);
+}
+
+static void
+fs_flush(fs_conn_t *c)
+{
+    ssize_t w;
+
+    while (c->out_off < c->out_len) {
+        w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                return;
+            }
+            fs_close(c);
+            return;
+        }
+        c->out_off += (uint32_t) w;
+    }
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+    if (c->finished) {
+        fs_answer_done(c);
+        if (!c->dead && c->in_len) {
+            fs_parse(c);
+        }
+    } else {
+        fs_watch(c);
+    }
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static void
+fs_chunk(fs_conn_t *c, fs_buf_t *b, const char *p, size_t n)
+{
+    if (!c->raw) {
+        fs_buf_printf(b, "%zx\r\n", n);
+    }
+    fs_buf_put(b, p, n);
+    if (!c->raw) {
+        fs_buf_put(b, "\r\n", 2);
+    }
+}
+
+static void
+fs_head(fs_conn_t *c, fs_buf_t *b, int status, const char *type, long length,
+        const char *extra)
+{
+    static const char *reason[] = { [200] = "OK", [400] = "Bad Request",
+        [404] = "Not Found", [411] = "Length Required",
+        [431] = "Request Header Fields Too Large" };
+
+    fs_buf_printf(b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status,
+                  status < 432 && reason[status] ? reason[status] : "Error", type);
+    if (length >= 0) {
+        fs_buf_printf(b, "Content-Length: %ld\r\n", length);
+    } else if (!c->raw) {
+        fs_buf_printf(b, "Transfer-Encoding: chunked\r\n");
+    }
+    if (extra) {
+        fs_buf_printf(b, "%s", extra);
+    }
+    fs_buf_printf(b, "%s\r\n", c->close_after ? "Connection: close\r\n" : "");
+}
+
+static void
+fs_usage(fs_buf_t *b, uint32_t pieces, uint64_t latency_ms)
+{
+    fs_buf_printf(b, "\"usage\":{\"inputTokens\":%d,\"outputTokens\":%u,\"totalTokens\":%u},"
+                  "\"metrics\":{\"latencyMs\":%" PRIu64 "}",
+                  FS_INPUT_TOKENS, pieces, pieces + FS_INPUT_TOKENS, latency_ms);
+}
+
+static uint64_t
+fs_latency_ms(fs_conn_t *c, uint64_t now)
+{
+    uint64_t ms = now > c->begin ? (now - c->begin) / 1000000u : 0;
+
+    return ms ? ms : 1;
+}
+
+/* Produce part `step` of a stream into b. */
+static void
+fs_step(fs_conn_t *c, fs_buf_t *b, uint64_t now)
+{
+    char     rid[96];
+    fs_buf_t t = { 0 };
+
+    if (c->kind == FS_CONVERSE) {
+        fs_buf_printf(&t, "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"");
+        for (uint32_t i = 1; i <= c->pieces; i++) {
+            fs_buf_printf(&t, "w%u ", i);
+        }
+        fs_buf_printf(&t, "\"}]}},\"stopReason\":\"end_turn\",");
+        fs_usage(&t, c->pieces, fs_latency_ms(c, now));
+        fs_buf_put(&t, "}", 1);
+        snprintf(rid, sizeof(rid), "x-amzn-RequestId: 00000000-0000-4000-8000-%012" PRIx64 "\r\n",
+                 ++fs_request_id);
+        fs_head(c, b, 200, "application/json", (long) t.len, rid);
+        fs_buf_put(b, t.p, t.len);
+        free(t.p);
+        c->finished = 1;
+        return;
+    }
+    if (c->step == 0) {
+        if (c->kind == FS_EVENTSTREAM) {
+            snprintf(rid, sizeof(rid), "x-amzn-RequestId: 00000000-0000-4000-8000-%012" PRIx64 "\r\n",
+                     ++fs_request_id);
+            fs_head(c, b, 200, "application/vnd.amazon.eventstream", -1, rid);
+            fs_chunk(c, b, fs_es_start.p, fs_es_start.len);
+        } else {
+            fs_head(c, b, 200, "text/event-stream", -1,
+                    "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        }
+    } else {
+        fs_seg_t *s = c->kind == FS_EVENTSTREAM ? &fs_es_piece[c->step - 1]
+                                                : &fs_sse_piece[c->step - 1];
+        fs_chunk(c, b, s->p, s->len);
+    }
+    if (c->step < c->pieces) {
+        return;
+    }
+    /* the last piece is out: close the stream */
+    if (c->kind == FS_EVENTSTREAM) {
+        fs_chunk(c, b, fs_es_block_stop.p, fs_es_block_stop.len);
+        fs_chunk(c, b, fs_es_message_stop.p, fs_es_message_stop.len);
+        fs_buf_t m = { 0 };
+
+        fs_buf_put(&t, "{", 1);
+        fs_usage(&t, c->pieces, fs_latency_ms(c, now));
+        fs_buf_put(&t, "}", 1);
+        fs_es_event(&m, "metadata", t.p, t.len);
+        fs_chunk(c, b, m.p, m.len);
+        free(m.p);
+        free(t.p);
+    } else {
+        fs_chunk(c, b, fs_sse_done, sizeof(fs_sse_done) - 1);
+    }
+    if (!c->raw) {
+        fs_buf_put(b, "0\r\n\r\n", 5);
+    }
+    c->finished = 1;
+}
+
+static uint64_t
+fs_step_due(fs_conn_t *c)
+{
+    if (c->kind == FS_CONVERSE) {
+        return c->begin + (uint64_t) c->pieces * c->delay;
+    }
+    return c->begin + (uint64_t) c->step * c->delay;
+}
+
+/* Produce every part that is due, write it, and wait for the next one. */
+static void
+fs_emit(fs_conn_t *c, uint64_t now)
+{
+    fs_scratch.len = 0;
+    while (!c->finished && fs_step_due(c) <= now) {
+        fs_step(c, &fs_scratch, now);
+        c->step++;
+    }
+    if (fs_scratch.len) {
+        fs_send(c, fs_scratch.p, fs_scratch.len);
+        if (c->dead) {
+            return;
+        }
+    }
+    if (!c->finished) {
+        fs_timer_add(c, fs_step_due(c));
+    } else if (c->out_len == c->out_off) {
+        fs_answer_done(c);
+        return;
+    }
+    fs_watch(c);
+}
+
+static void
+fs_fixed(fs_conn_t *c, int status, const char *type, const char *body)
+{
+    fs_scratch.len = 0;
+    fs_head(c, &fs_scratch, status, type, (long) strlen(body), NULL);
+    fs_buf_put(&fs_scratch, body, strlen(body));
+    c->kind = FS_FIXED;
+    c->state = FS_ANSWER;
+    c->finished = 1;
+    fs_send(c, fs_scratch.p, fs_scratch.len);
+    if (c->dead) {
+        return;
+    }
+    if (c->out_len == c->out_off) {
+        fs_answer_done(c);
+    } else {
+        fs_watch(c);
+    }
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+typedef struct {
+    const char *method, *path, *query;
+    size_t      method_len, path_len, query_len;
+    int         http10;
+    int         close, expect_continue, chunked, bad;
+    uint64_t    length;
+} fs_request_t;
+
+static int
+fs_token_in(const char *v, size_t n, const char *token)
+{
+    size_t tl = strlen(token);
+
+    for (size_t i = 0; i + tl <= n; i++) {
+        if (strncasecmp(v + i, token, tl) == 0
+            && (i == 0 || v[i - 1] == ',' || v[i - 1] == ' ')
+            && (i + tl == n || v[i + tl] == ',' || v[i + tl] == ' ')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+fs_parse_head(const char *p, size_t n, fs_request_t *r)
+{
+    const char *end = p + n, *eol, *sp;
+
+    memset(r, 0, sizeof(*r));
+    eol = memmem(p, n, "\r\n", 2);
+    if (eol == NULL) {
+        return -1;
+    }
+    sp = memchr(p, ' ', (size_t) (eol - p));
+    if (sp == NULL || sp == p) {
+        return -1;
+    }
+    r->method = p;
+    r->method_len = (size_t) (sp - p);
+    p = sp + 1;
+    sp = memchr(p, ' ', (size_t) (eol - p));
+    if (sp == NULL || sp == p || (size_t) (eol - sp - 1) != 8 || memcmp(sp + 1, "HTTP/1.", 7) != 0) {
+        return -1;
+    }
+    r->http10 = sp[8] == '0';
+    r->path = p;
+    r->path_len = (size_t) (sp - p);
+    {
+        const char *q = memchr(p, '?', r->path_len);
+        if (q) {
+            r->query = q + 1;
+            r->query_len = (size_t) (sp - q - 1);
+            r->path_len = (size_t) (q - p);
+        }
+    }
+    for (p = eol + 2; p < end; p = eol + 2) {
+        const char *colon, *v;
+        size_t      nl, vl;
+
+        eol = memmem(p, (size_t) (end - p), "\r\n", 2);
+        if (eol == NULL || eol == p) {
+            break;
+        }
+        colon = memchr(p, ':', (size_t) (eol - p));
+        if (colon == NULL) {
+            return -1;
+        }
+        nl = (size_t) (colon - p);
+        v = colon + 1;
+        while (v < eol && (*v == ' ' || *v == '\t')) {
+            v++;
+        }
+        vl = (size_t) (eol - v);
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) {
+            vl--;
+        }
+        if (nl == 14 && strncasecmp(p, "content-length", 14) == 0) {
+            uint64_t x = 0;
+            if (vl == 0 || vl > 18) {
+                r->bad = 1;
+            }
+            for (size_t i = 0; i < vl; i++) {
+                if (v[i] < '0' || v[i] > '9') {
+                    r->bad = 1;
+                    break;
+                }
+                x = x * 10 + (uint64_t) (v[i] - '0');
+            }
+            r->length = x;
+        } else if (nl == 17 && strncasecmp(p, "transfer-encoding", 17) == 0) {
+            r->chunked = 1;
+        } else if (nl == 10 && strncasecmp(p, "connection", 10) == 0) {
+            r->close = fs_token_in(v, vl, "close");
+        } else if (nl == 6 && strncasecmp(p, "expect", 6) == 0) {
+            r->expect_continue = vl == 12 && strncasecmp(v, "100-continue", 12) == 0;
+        }
+    }
+    return 0;
+}
+
+static int
+fs_is(const fs_request_t *r, const char *method)
+{
+    return r->method_len == strlen(method) && memcmp(r->method, method, r->method_len) == 0;
+}
+
+static int
+fs_path_is(const fs_request_t *r, const char *path)
+{
+    return r->path_len == strlen(path) && memcmp(r->path, path, r->path_len) == 0;
+}
+
+static int
+fs_path_ends(const fs_request_t *r, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+
+    return r->path_len > 7 + sl && memcmp(r->path, "/model/", 7) == 0
+           && memcmp(r->path + r->path_len - sl, suffix, sl) == 0
+           && memchr(r->path + 7, '/', r->path_len - 7 - sl) == NULL;
+}
+
+/* pieces / delay_ms / first_delay_ms from a query string; -1 on a bad value */
+static int
+fs_query(const fs_request_t *r, uint32_t *pieces, uint64_t *delay_ms, uint64_t *first_ms)
+{
+    const char *p = r->query, *end = r->query + r->query_len;
+
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t) (end - p)), *eq;
+        const char *stop = amp ? amp : end;
+        char        name[32];
+        uint64_t    v = 0;
+        size_t      nl;
+
+        eq = memchr(p, '=', (size_t) (stop - p));
+        if (eq == NULL || eq + 1 == stop || (nl = (size_t) (eq - p)) >= sizeof(name)) {
+            return -1;
+        }
+        memcpy(name, p, nl);
+        name[nl] = '\0';
+        for (const char *d = eq + 1; d < stop; d++) {
+            if (*d < '0' || *d > '9' || v > FS_DELAY_MAX_MS) {
+                return -1;
+            }
+            v = v * 10 + (uint64_t) (*d - '0');
+        }
+        if (strcmp(name, "pieces") == 0 && v <= FS_PIECES_MAX) {
+            *pieces = (uint32_t) v;
+        } else if (strcmp(name, "delay_ms") == 0 && v <= FS_DELAY_MAX_MS) {
+            *delay_ms = v;
+        } else if (strcmp(name, "first_delay_ms") == 0 && v <= FS_DELAY_MAX_MS) {
+            *first_ms = v;
+        } else {
+            return -1;
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return 0;
+}
+
+static void
+fs_start(fs_conn_t *c, fs_kind_e kind, const fs_request_t *r, uint64_t now)
+{
+    uint32_t pieces = fs_conf.pieces;
+    uint64_t delay = fs_conf.delay_ms, first = fs_conf.first_delay_ms;
+
+    if (fs_query(r, &pieces, &delay, &first) != 0) {
+        c->close_after = 1;
+        fs_fixed(c, 400, "application/json",
+                 "{\"message\":\"query: pieces, delay_ms, first_delay_ms (integers)\"}");
+        return;
+    }
+    fs_need_pieces(pieces);
+    c->kind = (uint8_t) kind;
+    c->state = FS_ANSWER;
+    c->pieces = pieces;
+    c->delay = delay * 1000000u;
+    c->begin = now + first * 1000000u;
+    c->step = 0;
+    c->finished = 0;
+    c->counted = 1;
+    fs_stat_streams++;
+    fs_stat_open++;
+    fs_emit(c, now);
+}
+
+/* The request's body has been read: answer it. */
+static void
+fs_route(fs_conn_t *c, const fs_request_t *r)
+{
+    int post = fs_is(r, "POST");
+
+    if (post && fs_path_ends(r, "/converse-stream")) {
+        fs_start(c, FS_EVENTSTREAM, r, fs_now());
+    } else if (post && fs_path_ends(r, "/converse")) {
+        fs_start(c, FS_CONVERSE, r, fs_now());
+    } else if ((post || fs_is(r, "GET")) && fs_path_is(r, "/sse")) {
+        fs_start(c, FS_SSE, r, fs_now());
+    } else if (fs_is(r, "GET") && fs_path_is(r, "/health")) {
+        fs_fixed(c, 200, "text/plain", "ok\n");
+    } else if (fs_path_is(r, "/config")) {
+        uint32_t pieces = fs_conf.pieces;
+        uint64_t delay = fs_conf.delay_ms, first = fs_conf.first_delay_ms;
+        char     body[160];
+
+        if (fs_query(r, &pieces, &delay, &first) != 0) {
+            fs_fixed(c, 400, "application/json",
+                     "{\"message\":\"query: pieces, delay_ms, first_delay_ms (integers)\"}");
+            return;
+        }
+        fs_conf.pieces = pieces;
+        fs_conf.delay_ms = delay;
+        fs_conf.first_delay_ms = first;
+        fs_need_pieces(pieces);
+        snprintf(body, sizeof(body),
+                 "{\"pieces\":%u,\"delay_ms\":%" PRIu64 ",\"first_delay_ms\":%" PRIu64 "}\n",
+                 pieces, delay, first);
+        fs_fixed(c, 200, "application/json", body);
+    } else {
+        fs_fixed(c, 404, "application/json", "{\"message\":\"Unknown operation\"}");
+    }
+}
+
+/* a request whose body is still being read (its head bytes are gone) */
+typedef struct fs_pending_s {
+    fs_request_t r;
+    char         path[512], query[256], method[16];
+} fs_pending_t;
+
+/*
+ * Parse what c->in holds: request heads, bodies (discarded), answers.
+ * Runs until the input is used up or an answer is in progress.
+ */
+
+static void
+fs_parse(fs_conn_t *c)
+{
+    while (!c->dead && c->state != FS_ANSWER) {
+        if (c->state == FS_BODY) {
+            uint64_t      k = c->body_left < c->in_len ? c->body_left : c->in_len;
+            fs_pending_t *pd;
+
+            if (k) {
+                fs_consume(c, (uint32_t) k);
+                c->body_left -= k;
+            }
+            if (c->body_left) {
+                return;
+            }
+            pd = c->pending;
+            c->pending = NULL;
+            fs_route(c, &pd->r);
+            free(pd);
+            continue;
+        }
+        {
+            const char   *end;
+            fs_request_t  r;
+            uint32_t      head_len;
+            fs_pending_t *pd;
+
+            if (c->in_len == 0) {
+                return;
+            }
+            end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+            if (end == NULL) {
+                if (c->in_len > FS_HEAD_MAX) {
+                    c->close_after = 1;
+                    fs_fixed(c, 431, "application/json", "{\"message\":\"Request header too large\"}");
+                }
+                return;
+            }
+            head_len = (uint32_t) (end - c->in) + 4;
+            if (fs_parse_head(c->in, head_len, &r) != 0 || r.bad
+                || r.method_len >= sizeof(pd->method) || r.path_len >= sizeof(pd->path)
+                || r.query_len >= sizeof(pd->query)) {
+                c->close_after = 1;
+                fs_fixed(c, 400, "application/json", "{\"message\":\"Bad request\"}");
+                return;
+            }
+            if (r.chunked) {
+                c->close_after = 1;
+                fs_fixed(c, 411, "application/json", "{\"message\":\"Content-Length required\"}");
+                return;
+            }
+            c->raw = (uint8_t) r.http10;
+            c->close_after = (uint8_t) (r.http10 || r.close);
+            /* the head's bytes go away with fs_consume: copy what routing needs */
+            pd = fs_xrealloc(NULL, sizeof(*pd));
+            memcpy(pd->method, r.method, r.method_len);
+            memcpy(pd->path, r.path, r.path_len);
+            memcpy(pd->query, r.query ? r.query : "", r.query_len);
+            pd->r = r;
+            pd->r.method = pd->method;
+            pd->r.path = pd->path;
+            pd->r.query = r.query ? pd->query : NULL;
+            fs_consume(c, head_len);
+            c->body_left = r.length;
+            c->state = FS_BODY;
+            c->pending = pd;
+            if (r.expect_continue && !r.http10 && r.length > c->in_len) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                fs_send(c, cont, sizeof(cont) - 1);
+            }
+        }
+    }
+}
+
+static void
+fs_readable(fs_conn_t *c)
+{
+    ssize_t n;
+
+    if (c->state == FS_ANSWER) {
+        return;
+    }
+    n = recv(c->fd, fs_rbuf, sizeof(fs_rbuf), 0);
+    if (n == 0) {
+        fs_close(c);
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            fs_close(c);
+        }
+        return;
+    }
+    if (c->state == FS_BODY && c->in_len == 0) {
+        /* discard body bytes without copying them */
+        uint64_t k = c->body_left < (uint64_t) n ? c->body_left : (uint64_t) n;
+        c->body_left -= k;
+        if ((uint64_t) n > k) {
+            fs_stash(c, fs_rbuf + k, (size_t) n - k);
+        }
+    } else {
+        fs_stash(c, fs_rbuf, (size_t) n);
+    }
+    if (!c->dead) {
+        fs_parse(c);
+    }
+}
+
+static void
+fs_accept(void)
+{
+    for (int i = 0; i < 256; i++) {
+        struct epoll_event ev;
+        fs_conn_t         *c;
+        int                fd, one = 1;
+
+        fd = accept4(fs_listen, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* out of descriptors: refuse one client instead of spinning */
+                close(fs_spare);
+                fd = accept(fs_listen, NULL, NULL);
+                if (fd >= 0) {
+                    close(fd);
+                }
+                fs_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                fprintf(stderr, "fake-stream: out of file descriptors (%" PRIu64 " open streams)\n",
+                        fs_stat_open);
+            }
+            return;
+        }
+        if (fd >= fs_conns_max) {
+            close(fd);
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->heap = -1;
+        c->state = FS_READ;
+        c->mask = EPOLLIN | EPOLLRDHUP;
+        ev.events = c->mask;
+        ev.data.ptr = c;
+        if (epoll_ctl(fs_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        fs_conns[fd] = c;
+        fs_stat_conns++;
+    }
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static void
+fs_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fs_die("getrlimit: %s", strerror(errno));
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            fprintf(stderr, "fake-stream: cannot raise RLIMIT_NOFILE: %s\n", strerror(errno));
+        }
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    fs_conns_max = rl.rlim_cur > 4000000 ? 4000000 : (int) rl.rlim_cur;
+}
+
+static long
+fs_opt_num(const char *name, const char *v, long max)
+{
+    char *end;
+    long  x;
+
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno || *v == '\0' || *end != '\0' || x < 0 || x > max) {
+        fs_die("--%s must be an integer in 0..%ld (got \"%s\")", name, max, v);
+    }
+    return x;
+}
+
+static void
+fs_usage_exit(int code)
+{
+    fprintf(code ? stderr : stdout,
+            "usage: fake-stream [--bind ADDR] [--port P] [--pieces N] [--delay-ms D]\n"
+            "                   [--first-delay-ms F]\n"
+            "  Bedrock ConverseStream (POST /model/ID/converse-stream) and plain SSE\n"
+            "  (GET|POST /sse) with N pieces, D ms apart, the first after F ms.\n"
+            "  Port 0 picks a free port; the first line on stdout names it.\n");
+    exit(code);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "bind", required_argument, NULL, 'b' },
+        { "port", required_argument, NULL, 'p' },
+        { "pieces", required_argument, NULL, 'n' },
+        { "delay-ms", required_argument, NULL, 'd' },
+        { "first-delay-ms", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    struct sockaddr_in  sa = { .sin_family = AF_INET };
+    socklen_t           salen = sizeof(sa);
+    struct epoll_event  ev, events[FS_EVENTS];
+    const char         *bind_addr = "127.0.0.1";
+    long                port = 0;
+    sigset_t            sigs;
+    int                 one = 1, o, running = 1;
+
+    while ((o = getopt_long(argc, argv, "b:p:n:d:f:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'b': bind_addr = optarg; break;
+        case 'p': port = fs_opt_num("port", optarg, 65535); break;
+        case 'n': fs_conf.pieces = (uint32_t) fs_opt_num("pieces", optarg, FS_PIECES_MAX); break;
+        case 'd': fs_conf.delay_ms = (uint64_t) fs_opt_num("delay-ms", optarg, FS_DELAY_MAX_MS); break;
+        case 'f': fs_conf.first_delay_ms = (uint64_t) fs_opt_num("first-delay-ms", optarg,
+                                                                 FS_DELAY_MAX_MS); break;
+        case 'h': fs_usage_exit(0); break;
+        default: fs_usage_exit(2);
+        }
+    }
+    if (optind != argc) {
+        fs_usage_exit(2);
+    }
+
+    fs_crc_init();
+    fs_es_start = fs_es_segment("messageStart", "{\"role\":\"assistant\"}");
+    fs_es_block_stop = fs_es_segment("contentBlockStop", "{\"contentBlockIndex\":0}");
+    fs_es_message_stop = fs_es_segment("messageStop", "{\"stopReason\":\"end_turn\"}");
+    fs_need_pieces(fs_conf.pieces);
+    fs_raise_nofile();
+    fs_conns = calloc((size_t) fs_conns_max, sizeof(*fs_conns));
+    if (fs_conns == NULL) {
+        fs_die("out of memory");
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    fs_sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+    fs_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    fs_ep = epoll_create1(EPOLL_CLOEXEC);
+    fs_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fs_sfd < 0 || fs_tfd < 0 || fs_ep < 0 || fs_spare < 0) {
+        fs_die("setup: %s", strerror(errno));
+    }
+
+    if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
+        fs_die("--bind takes an IPv4 address (got \"%s\")", bind_addr);
+    }
+    sa.sin_port = htons((uint16_t) port);
+    fs_listen = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fs_listen < 0
+        || setsockopt(fs_listen, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0
+        || bind(fs_listen, (struct sockaddr *) &sa, sizeof(sa)) != 0
+        || listen(fs_listen, 65535) != 0
+        || getsockname(fs_listen, (struct sockaddr *) &sa, &salen) != 0) {
+        fs_die("listen on %s:%ld: %s", bind_addr, port, strerror(errno));
+    }
+
+    ev.events = EPOLLIN;
+    ev.data.ptr = &fs_tag_listen;
+    epoll_ctl(fs_ep, EPOLL_CTL_ADD, fs_listen, &ev);
+    ev.data.ptr = &fs_tag_timer;
+    epoll_ctl(fs_ep, EPOLL_CTL_ADD, fs_tfd, &ev);
+    ev.data.ptr = &fs_tag_signal;
+    epoll_ctl(fs_ep, EPOLL_CTL_ADD, fs_sfd, &ev);
+
+    printf("fake-stream listening on %s:%d (pieces %u, delay %" PRIu64 " ms, first delay %"
+           PRIu64 " ms, up to %d descriptors)\n", bind_addr, ntohs(sa.sin_port), fs_conf.pieces,
+           fs_conf.delay_ms, fs_conf.first_delay_ms, fs_conns_max);
+    fflush(stdout);
+
+    while (running) {
+        int n = epoll_wait(fs_ep, events, FS_EVENTS, -1);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            fs_die("epoll_wait: %s", strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            void     *tag = events[i].data.ptr;
+            uint32_t  e = events[i].events;
+
+            if (tag == &fs_tag_listen) {
+                fs_accept();
+            } else if (tag == &fs_tag_timer) {
+                uint64_t expirations;
+                if (read(fs_tfd, &expirations, sizeof(expirations)) > 0) {
+                    fs_armed = 0;
+                }
+            } else if (tag == &fs_tag_signal) {
+                running = 0;
+            } else {
+                fs_conn_t *c = tag;
+                if (c->dead) {
+                    continue;
+                }
+                if (e & (EPOLLERR | EPOLLHUP)) {
+                    fs_close(c);
+                } else if (e & EPOLLOUT) {
+                    fs_flush(c);
+                } else if (e & EPOLLIN) {
+                    fs_readable(c);   /* a close after the request shows as a read of 0 */
+                } else if (e & EPOLLRDHUP) {
+                    fs_close(c);      /* the client left while we answer */
+                }
+            }
+        }
+        fs_timer_run();
+        fs_timer_arm();
+        fs_reap();
+    }
+
+    for (int fd = 0; fd < fs_conns_max; fd++) {
+        if (fs_conns[fd]) {
+            fs_close(fs_conns[fd]);
+        }
+    }
+    fs_reap();
+    fprintf(stderr, "fake-stream: stopped after %" PRIu64 " connections, %" PRIu64 " answers\n",
+            fs_stat_conns, fs_stat_streams);
+    return 0;
+}
