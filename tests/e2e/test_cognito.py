@@ -37,6 +37,7 @@ class FakeCognito:
         self.up = False
         self.delay = 0.0        # seconds before answering
         self.fetches = 0
+        self.served = 0         # fetches answered with the keys
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -50,6 +51,7 @@ class FakeCognito:
                     self.send_error(503)
                     return
                 body = json.dumps({"keys": fake.keys}).encode()
+                fake.served += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -130,9 +132,13 @@ class CognitoTest(unittest.TestCase):
         self.assertGreaterEqual(idp.fetches, 1)
         idp.up = True
         # each nginx worker process fetches for itself, retrying a process
-        # without keys at most every mangoo_jwks_min_refresh (2 s here)
+        # without keys at most every mangoo_jwks_min_refresh (2 s here);
+        # requests may all land on one process, so wait until every
+        # process has fetched since the IdP came back
+        processes = int(stack.env["MANGOO_NGINX_WORKERS"])
         ok = stack.wait_for(
-            lambda: all(self.bots(tok).status == 200 for _ in range(8)), timeout=15)
+            lambda: all(self.bots(tok).status == 200 for _ in range(8))
+            and idp.served >= processes, timeout=20)
         self.assertTrue(ok, "keys never fetched after the IdP came back")
 
     def test_2_access_token_accepted_without_refetching(self):
