@@ -394,9 +394,11 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * daily token quota (0: none).  In one statement: check the bot and
      * the chat are the user's and the quota is not used up; only then
      * create the chat, store the user's message (before any generation,
-     * so it survives whatever happens next), bump the chat's activity
-     * and count the request.  A re-run after a reconnect is a no-op (ids
-     * chosen in C), except the request count. */
+     * so it survives whatever happens next) and bump the chat's
+     * activity.  A re-run after a reconnect is a no-op (ids chosen in
+     * C).  The request is counted in usage when the turn ends, with its
+     * tokens: one write to the user's usage row per turn, which
+     * concurrent turns of one user contend for. */
     [MG_Q_CHAT_BEGIN] = { "mg_chat_begin",
         "WITH bot AS (SELECT b.id, b.model_id, b.instructions, b.temperature, b.max_tokens "
         "  FROM bots b WHERE b.id = $2::uuid AND b.owner_id = $1::text), "
@@ -412,10 +414,7 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  WHERE c.id = $3::uuid AND c.owner_id = $1::text RETURNING c.id), "
         "msg AS (INSERT INTO messages (id, chat_id, bot_id, user_id, role, content) "
         "  SELECT $6::uuid, COALESCE($3::uuid, $4::uuid), $2::uuid, $1::text, 'user', $7::text "
-        "  FROM go ON CONFLICT (id) DO NOTHING RETURNING id), "
-        "req AS (INSERT INTO usage (user_id, day, requests) "
-        "  SELECT $1::text, (now() AT TIME ZONE 'UTC')::date, 1 FROM msg "
-        "  ON CONFLICT (user_id, day) DO UPDATE SET requests = usage.requests + 1 RETURNING 1) "
+        "  FROM go ON CONFLICT (id) DO NOTHING RETURNING id) "
         "SELECT EXISTS (SELECT 1 FROM bot), ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM chat)), "
         "  (SELECT tokens FROM used), EXISTS (SELECT 1 FROM go), "
         "  b.model_id, b.instructions, b.temperature, b.max_tokens "
@@ -432,9 +431,10 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
     /* $1 answer id, $2 chat, $3 bot, $4 user, $5 text, $6 status, $7 input
      * tokens, $8 output tokens, $9 stop reason or NULL, $10 error code or
      * NULL, $11 model id.  Stores the answer (unless the chat was deleted
-     * meanwhile), bumps the chat's activity and adds the tokens to today's
-     * usage.  The usage only counts when the answer was not stored yet,
-     * so a re-run after a reconnect counts nothing twice. */
+     * meanwhile), bumps the chat's activity and counts the request and
+     * its tokens in today's usage.  The usage only counts when the answer
+     * was not stored yet, so a re-run after a reconnect counts nothing
+     * twice. */
     [MG_Q_CHAT_FINISH] = { "mg_chat_finish",
         "WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1::uuid) AS yes), "
         "ins AS (INSERT INTO messages (id, chat_id, bot_id, user_id, role, content, status, "
@@ -444,10 +444,10 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  FROM chats c WHERE c.id = $2::uuid ON CONFLICT (id) DO NOTHING RETURNING chat_id), "
         "touch AS (UPDATE chats c SET updated_at = now() FROM ins WHERE c.id = ins.chat_id "
         "  RETURNING c.id), "
-        "use AS (INSERT INTO usage (user_id, day, input_tokens, output_tokens) "
-        "  SELECT u.id, (now() AT TIME ZONE 'UTC')::date, $7::bigint, $8::bigint "
+        "use AS (INSERT INTO usage (user_id, day, requests, input_tokens, output_tokens) "
+        "  SELECT u.id, (now() AT TIME ZONE 'UTC')::date, 1, $7::bigint, $8::bigint "
         "  FROM users u, fresh WHERE u.id = $4::text AND fresh.yes "
-        "  ON CONFLICT (user_id, day) DO UPDATE SET "
+        "  ON CONFLICT (user_id, day) DO UPDATE SET requests = usage.requests + 1, "
         "  input_tokens = usage.input_tokens + EXCLUDED.input_tokens, "
         "  output_tokens = usage.output_tokens + EXCLUDED.output_tokens RETURNING 1) "
         "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 11 },
