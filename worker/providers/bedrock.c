@@ -29,11 +29,23 @@ typedef struct {
     char                *body;
     size_t               body_len;
     char                *bearer;        /* a Bedrock API key, or NULL: SigV4 */
-    mg_aws_creds_t       creds;
+    /* the keys as strings, not an mg_aws_creds_t: its fixed buffers
+     * would cost 4 KiB on every open stream */
+    char                *key_id, *secret, *token;
     struct curl_slist   *headers;
     mg_es_decoder_t      dec;
     int                  stopped;       /* messageStop seen */
 } mg_bedrock_t;
+
+/* Secrets do not outlive their use. */
+static void
+mg_bedrock_free_secret(char *p)
+{
+    if (p != NULL) {
+        explicit_bzero(p, strlen(p));
+        free(p);
+    }
+}
 
 static void
 mg_bedrock_release(mg_stream_t *s)
@@ -46,11 +58,12 @@ mg_bedrock_release(mg_stream_t *s)
     free(b->url);
     free(b->path);
     free(b->body);
-    free(b->bearer);
+    mg_bedrock_free_secret(b->bearer);
+    mg_bedrock_free_secret(b->key_id);
+    mg_bedrock_free_secret(b->secret);
+    mg_bedrock_free_secret(b->token);
     curl_slist_free_all(b->headers);
     mg_es_decoder_free(&b->dec);
-    /* secrets do not outlive their use */
-    memset(&b->creds, 0, sizeof(b->creds));
     free(b);
     s->pdata = NULL;
 }
@@ -108,6 +121,8 @@ mg_bedrock_prepare(mg_stream_t *s, const mg_chat_request_t *req, char *err, size
     char           endpoint[MG_PROVIDER_URL_MAX];
     const char    *h, *bearer = mg_aws_bearer_token();
     size_t         hlen;
+    mg_aws_creds_t creds;
+    int            want_token;
 
     b = calloc(1, sizeof(*b));
     if (b == NULL) {
@@ -156,7 +171,19 @@ mg_bedrock_prepare(mg_stream_t *s, const mg_chat_request_t *req, char *err, size
         }
         return 0;
     }
-    return mg_aws_creds_get(&b->creds, err, errlen);
+    if (mg_aws_creds_get(&creds, err, errlen) != 0) {
+        return -1;
+    }
+    want_token = creds.session_token[0] != '\0';
+    b->key_id = strdup(creds.access_key_id);
+    b->secret = strdup(creds.secret_access_key);
+    b->token = want_token ? strdup(creds.session_token) : NULL;
+    explicit_bzero(&creds, sizeof(creds));
+    if (b->key_id == NULL || b->secret == NULL || (want_token && b->token == NULL)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 /* Headers for one attempt: signed afresh, x-amz-date being part of it. */
@@ -195,17 +222,17 @@ mg_bedrock_headers(mg_bedrock_t *b, char *err, size_t errlen)
         req.service = "bedrock";
         req.now = time(NULL);
         req.normalize_path = 1;
-        creds.access_key_id = b->creds.access_key_id;
-        creds.secret_access_key = b->creds.secret_access_key;
-        creds.session_token = b->creds.session_token;
+        creds.access_key_id = b->key_id;
+        creds.secret_access_key = b->secret;
+        creds.session_token = b->token;
         if (mg_sigv4_sign(&req, &creds, &out, err, errlen) != 0) {
             curl_slist_free_all(l);
             return -1;
         }
         snprintf(line, sizeof(line), "X-Amz-Date: %s", out.amz_date);
         l = curl_slist_append(l, line);
-        if (b->creds.session_token[0] != '\0') {
-            snprintf(line, sizeof(line), "X-Amz-Security-Token: %s", b->creds.session_token);
+        if (b->token != NULL) {
+            snprintf(line, sizeof(line), "X-Amz-Security-Token: %s", b->token);
             l = curl_slist_append(l, line);
         }
         snprintf(line, sizeof(line), "Authorization: %s", out.authorization);
