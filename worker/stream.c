@@ -586,8 +586,9 @@ mg_engine_start_attempt(mg_stream_t *s)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, e->cfg.connect_timeout_ms);
-    /* small receive buffer: events are small, and open streams are many */
-    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
+    /* libcurl's smallest receive buffer: an event is a few hundred bytes,
+     * and every open stream holds one */
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 1024L);
     if (e->cfg.ca_file != NULL) {
         curl_easy_setopt(easy, CURLOPT_CAINFO, e->cfg.ca_file);
     }
