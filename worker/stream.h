@@ -131,7 +131,6 @@ void mg_stream_fail(mg_stream_t *s, int retryable, const char *code, const char 
     __attribute__((format(printf, 4, 5)));
 /* Call s->provider->on_timer after delay_ms. */
 void mg_stream_timer(mg_stream_t *s, long delay_ms);
-long long mg_stream_now_ms(void);
 
 /* One SSE event "event: NAME\ndata: JSON\n\n" into a new string. */
 char *mg_sse_event(const char *name, const char *json, size_t json_len, size_t *len);

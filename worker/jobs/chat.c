@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mg_json.h"
 #include "providers/provider.h"
@@ -30,11 +31,7 @@
 #define MG_CHAT_HISTORY_ROWS  "200"
 #define MG_CHAT_TITLE_MAX     60        /* characters of the first message */
 
-mg_chat_config_t mg_chat_cfg = {
-    .history_tokens = 8000,
-    .daily_token_quota = 0,
-    .message_max = 32000,
-};
+mg_chat_config_t mg_chat_cfg;          /* set from the environment by main.c */
 
 static const mg_field_t mg_chat_turn_fields[] = {
     { "bot_id",  MG_FIELD_UUID,   MG_FIELD_REQUIRED,                      0, 0,   NULL },
@@ -558,6 +555,6 @@ mg_chat_finish(mg_stream_t *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx)
     }
     mg_log_debug("chat rid=%s: %s, %zu bytes, %lld+%lld tokens, %lld ms", s->rid,
                  mg_chat_status_name(s->status), s->text_len, s->input_tokens,
-                 s->output_tokens, mg_stream_now_ms() - s->started_ms);
+                 s->output_tokens, mg_now_ms() - s->started_ms);
     return rc;
 }

@@ -385,13 +385,7 @@ mg_bedrock_on_end(mg_stream_t *s)
 static void
 mg_bedrock_on_http_error(mg_stream_t *s, long status, const char *body, size_t len)
 {
-    json_t      *v = json_loadb(body, len, 0, NULL);
-    const char  *m = json_string_value(json_object_get(v, "message"));
-    char         detail[200];
-
-    snprintf(detail, sizeof(detail), "%s", m != NULL ? m : "");
-    json_decref(v);
-    mg_provider_http_fail(s, "Bedrock", status, detail);
+    mg_provider_http_fail(s, "Bedrock", status, body, len, NULL);
 }
 
 const mg_provider_t mg_provider_bedrock = {

@@ -282,13 +282,7 @@ mg_openai_on_end(mg_stream_t *s)
 static void
 mg_openai_on_http_error(mg_stream_t *s, long status, const char *body, size_t len)
 {
-    json_t      *v = json_loadb(body, len, 0, NULL);
-    const char  *m = json_string_value(json_object_get(json_object_get(v, "error"), "message"));
-    char         detail[200];
-
-    snprintf(detail, sizeof(detail), "%s", m != NULL ? m : "");
-    json_decref(v);
-    mg_provider_http_fail(s, "openai", status, detail);
+    mg_provider_http_fail(s, "openai", status, body, len, "error");
 }
 
 const mg_provider_t mg_provider_openai = {

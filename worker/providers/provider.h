@@ -72,10 +72,10 @@ const mg_provider_t *mg_provider_for(const char *model_id, const char **model,
  * English. */
 long mg_tokens_estimate(size_t bytes);
 
-/* Map an HTTP failure status to the stream error the client sees:
- * 429 provider_throttled, 408/5xx provider_unavailable (both retryable),
- * the rest provider_error. */
+/* Fail s for a non-2xx answer: 429 provider_throttled, 408/5xx
+ * provider_unavailable (both retryable), the rest provider_error; the
+ * detail is the JSON body's "message", or body[outer]["message"]. */
 void mg_provider_http_fail(mg_stream_t *s, const char *provider, long status,
-                           const char *detail);
+                           const char *body, size_t len, const char *outer);
 
 #endif

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "aws/credentials.h"
 #include "log.h"
 #include "providers/config.h"
@@ -93,9 +95,16 @@ mg_tokens_estimate(size_t bytes)
 }
 
 void
-mg_provider_http_fail(mg_stream_t *s, const char *provider, long status, const char *detail)
+mg_provider_http_fail(mg_stream_t *s, const char *provider, long status, const char *body,
+                      size_t len, const char *outer)
 {
-    const char  *d = detail != NULL && *detail != '\0' ? detail : "no details";
+    json_t      *v = json_loadb(body, len, 0, NULL);
+    json_t      *o = outer != NULL ? json_object_get(v, outer) : v;
+    const char  *m = json_string_value(json_object_get(o, "message"));
+    char         d[200];
+
+    snprintf(d, sizeof(d), "%s", m != NULL && *m != '\0' ? m : "no details");
+    json_decref(v);
 
     if (status == 429) {
         mg_stream_fail(s, 1, "provider_throttled", "%s is throttling requests (429): %s",
