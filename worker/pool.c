@@ -56,7 +56,7 @@
 #define MG_THREAD_PARTS     (1 + MG_JOB_PARTS)
 #define MG_BURST            256             /* messages per socket per poll round */
 #define MG_FRONT_HWM        100000          /* streams send many small frames */
-#define MG_FRONT_SNDTIMEO   200             /* ms a stream frame may wait for a busy peer */
+#define MG_FRONT_SNDTIMEO   200             /* ms a reply may wait for a busy peer */
 #define MG_FRONT_MAXMSG     (16LL * 1024 * 1024)
 
 typedef enum {
@@ -665,6 +665,27 @@ done:
     mg_parts_close(parts, n);
 }
 
+/* ["F"][peer][msg...] from a thread or the engine (parts: its routing
+ * id first): send [peer][msg...] to the module.  A reply must not be
+ * dropped because nginx is momentarily behind, so this waits up to
+ * MG_FRONT_SNDTIMEO, which slows the senders (and, through the engine,
+ * the reading of the models' answers).  Dropped only when the peer is
+ * gone (ROUTER_MANDATORY: EHOSTUNREACH) or stays full: the module then
+ * times the request out. */
+static void
+mg_pool_forward(mg_pool_t *p, zmq_msg_t *parts, int n)
+{
+    char    rid[MG_RID_LEN];
+    size_t  len = zmq_msg_size(&parts[4]) == MG_RID_LEN ? MG_RID_LEN : 0;
+
+    memcpy(rid, zmq_msg_data(&parts[4]), len);
+    if (mg_send_parts(p->frontend, &parts[2], n - 2, 1) != 0) {
+        mg_log_warn("broker: reply for rid=%.*s dropped: %s", (int) len, rid,
+                    zmq_strerror(errno));
+    }
+    mg_parts_close(parts, 2);
+}
+
 /* Stop the idle threads once nothing more can come for them. */
 static void
 mg_pool_stop_idle(mg_pool_t *p)
@@ -688,14 +709,8 @@ mg_pool_on_engine(mg_pool_t *p, zmq_msg_t *parts, int n)
 {
     const char *kind = zmq_msg_data(&parts[1]);
 
-    if (*kind == 'F' && n >= 4) {
-        /* a piece of a stream must not be dropped because nginx is
-         * momentarily behind: wait a little, which slows the engine and,
-         * through it, the reading of the model's answer */
-        if (mg_send_parts(p->frontend, &parts[2], n - 2, 1) != 0) {
-            mg_log_warn("broker: stream frame dropped: %s", zmq_strerror(errno));
-        }
-        mg_parts_close(parts, 2);
+    if (*kind == 'F' && n >= 5) {
+        mg_pool_forward(p, parts, n);
         return;
     }
     if (*kind == 'P' && n == 3 && zmq_msg_size(&parts[2]) == sizeof(mg_stream_t *)) {
@@ -766,14 +781,8 @@ mg_pool_on_backend(mg_pool_t *p, zmq_msg_t *parts, int n)
         mg_parts_close(parts, n);
         return;
     }
-    if (*kind == 'F' && n >= 4) {
-        if (mg_send_parts(p->frontend, &parts[2], n - 2, 0) != 0) {
-            /* ROUTER_MANDATORY: the peer is gone (EHOSTUNREACH) or its
-             * queue is full (EAGAIN); the module times the request out */
-            mg_log_warn("broker: reply for rid=%.*s dropped: %s", MG_RID_LEN,
-                        t->rid, zmq_strerror(errno));
-        }
-        mg_parts_close(parts, 2);
+    if (*kind == 'F' && n >= 5) {
+        mg_pool_forward(p, parts, n);
         return;
     }
 
