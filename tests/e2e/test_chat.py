@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakes import (FakeBedrock, FakeOpenAI, Reply, DEFAULT_ACCESS_KEY_ID,  # noqa: E402
                    DEFAULT_SECRET_ACCESS_KEY, DEFAULT_API_KEY)
 from harness import Stack  # noqa: E402
-from sse_client import chat_stream as stream, text_of  # noqa: E402
+from sse_client import SseStream, chat_stream as stream, text_of  # noqa: E402
 
 stack = bedrock = openai = None
 
@@ -43,6 +43,7 @@ def setUpModule():
         "MANGOO_DAILY_TOKEN_QUOTA": str(QUOTA),
         "MANGOO_MESSAGE_MAX": str(MESSAGE_MAX),
         "MANGOO_HISTORY_TOKENS": "3000",
+        "MANGOO_SSE_MAX_BUFFERED": "64k",
     }).start()
 
 
@@ -363,6 +364,26 @@ class Bedrock(unittest.TestCase):
         rows = message_rows(events[0].json()["chat_id"])
         self.assertEqual(rows[1][1:3], ["error", "provider_timeout"])
 
+    def test_client_that_does_not_read_is_cut_off(self):
+        _, token = new_user()
+        bot = make_bot(token, CLAUDE)
+        gone = bedrock.disconnects
+        # far more than the socket buffers and mangoo_sse_max_buffered hold
+        bedrock.script(Reply(pieces=["x" * 20000 + " "] * 400))
+        s = SseStream(stack.port, "/api/v1/chat/stream", {"bot_id": bot, "message": "q"},
+                      token=token, rcvbuf=4096)
+        chat = s.next().json()["chat_id"]
+        # stop reading: nginx closes the stream, the job is cancelled, the
+        # provider connection dropped and the partial answer kept
+        rows = stack.wait_for(lambda: len(message_rows(chat)) == 2 and message_rows(chat),
+                              timeout=15)
+        self.assertTrue(rows)
+        self.assertEqual(rows[1][1], "cancelled", rows[1][:4])
+        self.assertTrue(rows[1][4].startswith("x" * 20000 + " "))
+        self.assertLess(len(rows[1][4]), 400 * 20001)
+        self.assertTrue(stack.wait_for(lambda: bedrock.disconnects > gone, timeout=5))
+        s.close()
+
     def test_client_leaves_mid_stream(self):
         _, token = new_user()
         bot = make_bot(token, CLAUDE)
@@ -410,6 +431,17 @@ class OpenAI(unittest.TestCase):
         usage = psql("SELECT input_tokens || ',' || output_tokens FROM usage "
                      "WHERE user_id = '%s'" % sub)
         self.assertEqual(usage, "21,6")
+
+    def test_bad_key_is_not_retried(self):
+        _, token = new_user()
+        bot = make_bot(token, "openai:gpt-test")
+        n = len(openai.requests)
+        openai.script(Reply(status=401, message="Incorrect API key provided"))
+        events = stream(stack, {"bot_id": bot, "message": "hello"}, token).events()
+        self.assertEqual([e.type for e in events], ["start", "error"])
+        self.assertEqual(events[-1].json()["code"], "provider_error")
+        self.assertIn("Incorrect API key", events[-1].json()["message"])
+        self.assertEqual(len(openai.requests) - n, 1)
 
     def test_error_mid_stream_and_throttling(self):
         _, token = new_user()

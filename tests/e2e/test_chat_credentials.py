@@ -121,6 +121,22 @@ class BearerToken(unittest.TestCase):
         self.assertEqual(req["headers"]["authorization"], "Bearer bedrock-api-key-1")
         self.assertNotIn("x-amz-date", req["headers"])
 
+    def test_model_of_an_unconfigured_provider(self):
+        token, _ = user_and_bot(self.stack, "bearer-user-2")
+        r = self.stack.request("POST", "/api/v1/bots", token=token,
+                               body={"name": "b", "model_id": "openai:gpt-4o"})
+        bot = r.json()["id"]
+        before = self.stack.psql("SELECT count(*) FROM messages")
+        s = stream(self.stack, {"bot_id": bot, "message": "hi"}, token)
+        self.assertEqual(s.status, 503)
+        err = s.json()["error"]
+        self.assertEqual(err["code"], "model_unavailable")
+        self.assertIn("not configured", err["message"])
+        # refused before anything is stored
+        self.assertEqual(self.stack.psql("SELECT count(*) FROM messages"), before)
+        self.assertEqual(self.stack.psql(
+            "SELECT count(*) FROM chats WHERE owner_id = 'bearer-user-2'"), "0")
+
 
 if __name__ == "__main__":
     unittest.main()
