@@ -74,7 +74,40 @@ deps_pgvector() {
     rm -rf "$src"
 }
 
-cmd_deps() { deps_debian; deps_pgvector; }
+# The web app is built with Node and npm: these machines come with Node 20;
+# elsewhere Debian's nodejs and npm (Node 18), which the app's tools support.
+deps_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    need_root
+    log "installing Debian's nodejs and npm"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+}
+
+# The browser suite drives Debian's Chromium; nothing downloads a browser.
+deps_browser() {
+    [ -x /usr/bin/chromium ] && return 0
+    need_root
+    log "installing Debian's chromium for the browser tests"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+}
+
+cmd_deps() { deps_debian; deps_pgvector; deps_node; }
+
+# npm ci only when the lock changed since the last install (npm writes
+# node_modules/.package-lock.json on every install).
+npm_ci() {  # dir
+    if [ ! -f "$1/node_modules/.package-lock.json" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+        (cd "$1" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    fi
+}
+
+# The web app, from web/ into web/dist (hashed assets, a .gz beside each).
+build_web() {
+    npm_ci "$TOP/web"
+    (cd "$TOP/web" && npm run --silent build >&2)
+}
 
 # The module is built against Debian's own nginx tree (nginx-dev) so that
 # the .so loads into the packaged nginx with load_module.
@@ -106,7 +139,8 @@ cmd_build() {
     cmd_deps
     make -s -C "$TOP" -j"$(nproc)" all
     build_module
-    log "built: $BUILD/mangoo-worker $BUILD/ngx_http_mangoo_module.so"
+    build_web
+    log "built: $BUILD/mangoo-worker $BUILD/ngx_http_mangoo_module.so $TOP/web/dist"
 }
 
 # ---- the local stack: Postgres cluster, worker pool, nginx -------------
@@ -190,7 +224,7 @@ nofile_limit() {
 render_conf() {
     local endpoints="" i
     for ((i = 0; i < WORKER_PROCS; i++)); do endpoints+=" tcp://127.0.0.1:$((WORKER_PORT + i))"; done
-    local web="$TOP/web/dist"; [ -d "$web" ] || web="$TOP/web/static"
+    local web="$TOP/web/dist"
     sed -e "s|@MODULE@|$BIN/ngx_http_mangoo_module.so|" \
         -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|" \
         -e "s|@WORKER_CONNECTIONS@|${MANGOO_WORKER_CONNECTIONS:-16384}|" \
@@ -311,6 +345,16 @@ cmd_test() {
             failed=$((failed + 1))
         fi
     done
+    log "web app unit tests (Vitest)"
+    rc=0
+    out=$(cd "$TOP/web" && npx vitest run 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    # "Tests  2 failed | 40 passed (42)", colours stripped
+    line=$(printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^ *Tests +[0-9]' | tail -n1 || true)
+    n=$(printf '%s' "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+    f=$(printf '%s' "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || true)
+    passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
+    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "vitest failed (exit $rc)"; failed=$((failed + 1)); fi
     build_sanitized
     for san in 0 1; do
         log "end-to-end tests$([ $san = 1 ] && echo ", worker and module under ASan/UBSan")"
@@ -321,6 +365,16 @@ cmd_test() {
         passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
         if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then failed=$((failed + 1)); fi
     done
+    deps_browser
+    npm_ci "$TOP/tests/browser"
+    log "browser tests (Debian's Chromium, driven by playwright-core)"
+    rc=0
+    out=$(cd "$TOP" && node --test --test-concurrency=1 tests/browser/ 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    n=$(printf '%s\n' "$out" | sed -nE 's/^# pass ([0-9]+)$/\1/p' | tail -n1)
+    f=$(printf '%s\n' "$out" | sed -nE 's/^# fail ([0-9]+)$/\1/p' | tail -n1)
+    passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
+    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "browser tests failed (exit $rc)"; failed=$((failed + 1)); fi
     echo "$passed passed, $failed failed"
     [ "$failed" = 0 ]
 }

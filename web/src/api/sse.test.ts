@@ -1,0 +1,291 @@
+// @vitest-environment node
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ApiError } from './errors';
+import { SseParser, streamChat, type SseEvent } from './sse';
+import type { ChatStreamEvent } from './types';
+
+const enc = new TextEncoder();
+
+/** Feed chunks, then end the stream; all events in order. */
+function parseChunks(chunks: Uint8Array[]): SseEvent[] {
+  const p = new SseParser();
+  const out: SseEvent[] = [];
+  for (const c of chunks) out.push(...p.feed(c));
+  out.push(...p.end());
+  return out;
+}
+
+/** A tiny deterministic PRNG (mulberry32) so random chunkings repeat. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomChunks(bytes: Uint8Array, rand: () => number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let i = 0;
+  while (i < bytes.length) {
+    const n = 1 + Math.floor(rand() * 7);
+    out.push(bytes.slice(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+// A stream exercising every rule at once: all three line endings, a
+// comment, multi-line data, an id, retry, an unknown field, a field with
+// no colon, multibyte UTF-8 (2, 3 and 4 bytes), and a final event with no
+// closing blank line.
+const STREAM =
+  ': keepalive\r\n' +
+  'event: start\r\n' +
+  'data: {"chat_id":"c1"}\r\n' +
+  '\r\n' +
+  'retry: 1000\n' +
+  'id: 7\n' +
+  'event: message\n' +
+  'data: {"content":"caf\u00e9 \u20ac \ud83d\ude00"}\n' +
+  '\n' +
+  'data:line one\r' +
+  'data:  line two\r' +
+  'foo: bar\r' +
+  'data\r' +
+  '\r' +
+  ':another comment\n' +
+  'event: done\r\n' +
+  'data: {"ok":true}\r\n' +
+  '\r\n' +
+  'event: error\n' +
+  'data: {"never":"dispatched"}\n';
+
+const EXPECTED: SseEvent[] = [
+  { event: 'start', data: '{"chat_id":"c1"}', id: '' },
+  { event: 'message', data: '{"content":"caf\u00e9 \u20ac \ud83d\ude00"}', id: '7' },
+  { event: 'message', data: 'line one\n line two\n', id: '7' },
+  { event: 'done', data: '{"ok":true}', id: '7' },
+];
+
+describe('SseParser', () => {
+  it('parses the stream in one chunk', () => {
+    expect(parseChunks([enc.encode(STREAM)])).toEqual(EXPECTED);
+  });
+
+  it('gives the same events for every 2-way split of the bytes', () => {
+    const bytes = enc.encode(STREAM);
+    for (let i = 0; i <= bytes.length; i++) {
+      const got = parseChunks([bytes.slice(0, i), bytes.slice(i)]);
+      expect(got, `split at byte ${i}`).toEqual(EXPECTED);
+    }
+  });
+
+  it('gives the same events for seeded random chunkings, and byte by byte', () => {
+    const bytes = enc.encode(STREAM);
+    for (let seed = 1; seed <= 200; seed++) {
+      const chunks = randomChunks(bytes, rng(seed));
+      expect(parseChunks(chunks), `seed ${seed}`).toEqual(EXPECTED);
+    }
+    const single = Array.from(bytes, (b) => Uint8Array.of(b));
+    expect(parseChunks(single)).toEqual(EXPECTED);
+  });
+
+  it('treats a CR ending one chunk and a LF starting the next as one line end', () => {
+    const p = new SseParser();
+    expect(p.feed('data: a\r')).toEqual([]);
+    // were the LF a second line end, this blank line would dispatch "a" here
+    // and the next LF would dispatch nothing; one event total either way,
+    // so check that the event is dispatched only at the real blank line
+    expect(p.feed('\ndata: b\r')).toEqual([]);
+    expect(p.feed('\n\r')).toEqual([{ event: 'message', data: 'a\nb', id: '' }]);
+    expect(p.feed('\n')).toEqual([]);
+  });
+
+  it('handles CR, LF and CRLF line endings alike', () => {
+    for (const eol of ['\n', '\r', '\r\n']) {
+      const s = ['event: x', 'data: 1', 'data: 2', '', 'data: 3', '', ''].join(eol);
+      expect(parseChunks([enc.encode(s)]), JSON.stringify(eol)).toEqual([
+        { event: 'x', data: '1\n2', id: '' },
+        { event: 'message', data: '3', id: '' },
+      ]);
+    }
+  });
+
+  it('strips exactly one leading space from values and ignores comments', () => {
+    expect(parseChunks([enc.encode(':c\ndata:   x \n:comment: data: y\n\n')])).toEqual([
+      { event: 'message', data: '  x ', id: '' },
+    ]);
+  });
+
+  it('keeps a multibyte character split across chunks whole', () => {
+    const bytes = enc.encode('data: \ud83d\ude00\u20ac\n\n'); // 4-byte + 3-byte chars
+    for (let i = 6; i < 13; i++) {
+      expect(parseChunks([bytes.slice(0, i), bytes.slice(i)])).toEqual([
+        { event: 'message', data: '\ud83d\ude00\u20ac', id: '' },
+      ]);
+    }
+  });
+
+  it('does not dispatch a final event without its blank line', () => {
+    expect(parseChunks([enc.encode('event: done\ndata: {}\n')])).toEqual([]);
+    expect(parseChunks([enc.encode('data: {}')])).toEqual([]);
+  });
+
+  it('does not dispatch a blank line with no data, and resets the event type', () => {
+    expect(parseChunks([enc.encode('event: a\n\ndata: x\n\n')])).toEqual([
+      { event: 'message', data: 'x', id: '' },
+    ]);
+  });
+});
+
+// ---- streamChat ----------------------------------------------------------------
+
+function sseResponse(chunks: string[], opts: { cutAfter?: boolean } = {}): Response {
+  let i = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (i < chunks.length) {
+        controller.enqueue(enc.encode(chunks[i++]));
+      } else if (opts.cutAfter) {
+        controller.error(new TypeError('network error'));
+      } else {
+        controller.close();
+      }
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+}
+
+function jsonResponse(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+}
+
+const START = 'event: start\ndata: {"chat_id":"c1","message_id":"m2","user_message_id":"m1","bot_id":"b1","model":"local","chat_created":true,"title":"Hi"}\n\n';
+
+describe('streamChat', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it('delivers start, deltas and done, and resolves with done', async () => {
+    const fetchMock = vi.fn(async () =>
+      sseResponse([
+        START,
+        ': keepalive\n\n',
+        'event: message\ndata: {"content":"Hel',
+        'lo"}\n\nevent: message\ndata: {"content":" w\u00f6rld"}\n\n',
+        'event: done\ndata: {"message_id":"m2","stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2}}\n\n',
+      ]),
+    );
+    vi.stubGlobal('fetch', fetchMock);
+    const events: ChatStreamEvent[] = [];
+    const last = await streamChat({ bot_id: 'b1', message: 'Hi' }, { onEvent: (e) => events.push(e) });
+    expect(events.map((e) => e.type)).toEqual(['start', 'message', 'message', 'done']);
+    expect(events[1]).toEqual({ type: 'message', data: { content: 'Hello' } });
+    expect(events[2]).toEqual({ type: 'message', data: { content: ' w\u00f6rld' } });
+    expect(last.type).toBe('done');
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/v1/chat/stream');
+    expect(init.method).toBe('POST');
+    expect(JSON.parse(init.body as string)).toEqual({ bot_id: 'b1', message: 'Hi' });
+    expect((init.headers as Record<string, string>).Accept).toBe('text/event-stream');
+  });
+
+  it('resolves with an error event and keeps what came before', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () =>
+        sseResponse([
+          START,
+          'event: message\ndata: {"content":"partial"}\n\n',
+          'event: error\ndata: {"code":"provider_unavailable","message":"the provider is unreachable","message_id":"m2","saved":true}\n\n',
+        ]),
+      ),
+    );
+    const events: ChatStreamEvent[] = [];
+    const last = await streamChat({ bot_id: 'b1', message: 'Hi' }, { onEvent: (e) => events.push(e) });
+    expect(last).toEqual({
+      type: 'error',
+      data: { code: 'provider_unavailable', message: 'the provider is unreachable', message_id: 'm2', saved: true },
+    });
+    expect(events.map((e) => e.type)).toEqual(['start', 'message', 'error']);
+  });
+
+  it('rejects with the JSON error of a refusal before the stream (413)', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () =>
+        jsonResponse(413, {
+          error: { code: 'message_too_large', message: 'message is longer than 32000 characters', request_id: 'r-413' },
+        }),
+      ),
+    );
+    const onEvent = vi.fn();
+    const err = await streamChat({ bot_id: 'b1', message: 'x' }, { onEvent }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({
+      status: 413,
+      code: 'message_too_large',
+      message: 'message is longer than 32000 characters',
+      requestId: 'r-413',
+    });
+    expect(onEvent).not.toHaveBeenCalled();
+  });
+
+  it('rejects with stream_interrupted when the stream ends before done', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => sseResponse([START, 'event: message\ndata: {"content":"part"}\n\n', 'event: done\ndata: {}'])),
+    );
+    const events: ChatStreamEvent[] = [];
+    const err = await streamChat({ bot_id: 'b1', message: 'x' }, { onEvent: (e) => events.push(e) }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.code).toBe('stream_interrupted');
+    expect(err.message).toBe('The connection was lost before the answer finished.');
+    // the unterminated done was not dispatched
+    expect(events.map((e) => e.type)).toEqual(['start', 'message']);
+  });
+
+  it('rejects with stream_interrupted when the connection fails mid-stream', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => sseResponse([START], { cutAfter: true })));
+    const err = await streamChat({ bot_id: 'b1', message: 'x' }, { onEvent: () => {} }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.code).toBe('stream_interrupted');
+  });
+
+  it('rejects with an AbortError when stopped', async () => {
+    const ctl = new AbortController();
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (_url: string, init: RequestInit) => {
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(enc.encode(START));
+            init.signal?.addEventListener('abort', () =>
+              controller.error(new DOMException('aborted', 'AbortError')),
+            );
+          },
+        });
+        return new Response(body, { status: 200 });
+      }),
+    );
+    const events: ChatStreamEvent[] = [];
+    const p = streamChat(
+      { bot_id: 'b1', message: 'x' },
+      {
+        signal: ctl.signal,
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === 'start') setTimeout(() => ctl.abort(), 0);
+        },
+      },
+    );
+    const err = await p.catch((e) => e);
+    expect(err.name).toBe('AbortError');
+    expect(events.map((e) => e.type)).toEqual(['start']);
+  });
+});

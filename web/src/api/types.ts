@@ -1,0 +1,247 @@
+// Shapes of the Mangoo JSON API (/api/v1), as the worker writes them
+// (worker/jobs/*.c).
+
+export interface ErrorBody {
+  error: { code: string; message: string; request_id?: string };
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+// ---- identity ---------------------------------------------------------
+
+export type IdentityMode = 'local' | 'cognito';
+export type RegistrationMode = 'open' | 'first-admin' | 'closed';
+
+export interface CognitoConfig {
+  domain: string;
+  client_id: string;
+  scopes: string | string[];
+}
+
+export interface ServerConfig {
+  identity: IdentityMode;
+  registration: RegistrationMode;
+  can_register: boolean;
+  cognito: CognitoConfig | null;
+}
+
+/** Answer of /auth/login, /auth/register, /auth/refresh, /auth/cognito in
+ * cookie mode (the refresh token is an HttpOnly cookie, never in JSON). */
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token?: string;
+}
+
+export interface LoginRequest {
+  username: string;
+  password: string;
+  session: 'cookie';
+}
+
+export interface RegisterRequest extends LoginRequest {
+  email?: string | null;
+}
+
+export interface CognitoExchangeRequest {
+  code: string;
+  code_verifier: string;
+  redirect_uri: string;
+}
+
+/** Claims of an access token that the app uses. */
+export interface AccessClaims {
+  sub: string;
+  username?: string;
+  'cognito:username'?: string;
+  'cognito:groups'?: string[];
+  exp?: number;
+  iat?: number;
+}
+
+// ---- users ------------------------------------------------------------
+
+export type Role = 'user' | 'admin';
+
+export interface User {
+  id: string;
+  username: string;
+  email: string | null;
+  role: Role;
+  disabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface UserPatch {
+  username?: string;
+  email?: string | null;
+}
+
+export interface AdminUserPatch {
+  role?: Role;
+  disabled?: boolean;
+}
+
+// ---- models and bots --------------------------------------------------
+
+export interface Model {
+  id: string;
+  name: string;
+  provider: string;
+  offline: boolean;
+}
+
+export interface ModelList {
+  items: Model[];
+  default: string;
+}
+
+export interface Bot {
+  id: string;
+  owner_id: string;
+  name: string;
+  description: string;
+  model_id: string;
+  instructions: string;
+  temperature: number;
+  max_tokens: number;
+  rag_enabled: boolean;
+  knowledge_base_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface BotInput {
+  name?: string;
+  description?: string;
+  model_id?: string;
+  instructions?: string;
+  temperature?: number;
+  max_tokens?: number;
+}
+
+// ---- chats ------------------------------------------------------------
+
+export interface Chat {
+  id: string;
+  bot_id: string | null;
+  title: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export type MessageStatus = 'complete' | 'error' | 'cancelled';
+
+export interface Message {
+  id: string;
+  role: 'user' | 'assistant' | 'system';
+  content: string;
+  status: MessageStatus;
+  stop_reason: string | null;
+  error: string | null;
+  model_id: string | null;
+  bot_id: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  created_at: string;
+}
+
+export interface ChatWithMessages extends Chat {
+  messages: Message[];
+  next_cursor: string | null;
+}
+
+export interface ChatTurnRequest {
+  bot_id: string;
+  chat_id?: string | null;
+  message: string;
+}
+
+// The events of POST /api/v1/chat/stream.
+export interface StartEventData {
+  chat_id: string;
+  message_id: string;
+  user_message_id: string;
+  bot_id: string;
+  model: string;
+  chat_created: boolean;
+  title?: string;
+}
+
+export interface MessageEventData {
+  content: string;
+}
+
+export interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface DoneEventData {
+  message_id: string;
+  stop_reason: string | null;
+  usage: Usage;
+}
+
+export interface ErrorEventData {
+  code: string;
+  message: string;
+  message_id?: string;
+  saved?: boolean;
+  request_id?: string;
+}
+
+export type ChatStreamEvent =
+  | { type: 'start'; data: StartEventData }
+  | { type: 'message'; data: MessageEventData }
+  | { type: 'done'; data: DoneEventData }
+  | { type: 'error'; data: ErrorEventData };
+
+// ---- usage ------------------------------------------------------------
+
+export interface UsageDay {
+  day: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface UsageTotals {
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface MyUsage {
+  from: string;
+  to: string;
+  days: UsageDay[];
+  total: UsageTotals;
+  today: {
+    input_tokens: number;
+    output_tokens: number;
+    quota: number | null;
+    remaining: number | null;
+  };
+}
+
+export interface AdminUsageItem {
+  user_id: string;
+  username: string | null;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface AdminUsage {
+  from: string;
+  to: string;
+  items: AdminUsageItem[];
+  total: UsageTotals;
+  next_cursor: string | null;
+}

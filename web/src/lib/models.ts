@@ -1,0 +1,7 @@
+import type { Model } from '../api/types';
+
+/** How a model is named in pickers and lists; the offline one says so. */
+export function modelName(m: Model): string {
+  if (!m.offline) return m.name;
+  return /offline/i.test(m.name) ? `${m.name} (no network)` : `${m.name} — Offline model (no network)`;
+}

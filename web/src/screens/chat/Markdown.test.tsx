@@ -1,0 +1,35 @@
+// @vitest-environment node
+import { renderToStaticMarkup } from 'react-dom/server';
+import { describe, expect, it } from 'vitest';
+import { Markdown } from './Markdown';
+
+describe('Markdown answers', () => {
+  it('renders Markdown and fenced code, never raw HTML or script links', () => {
+    const html = renderToStaticMarkup(
+      <Markdown
+        text={[
+          '# Title',
+          '',
+          'Some **bold** and `code`.',
+          '',
+          '```js',
+          'const a = "<b>not html</b>";',
+          '```',
+          '',
+          'Inline <b>raw</b> and <img src=x onerror="alert(1)"> here.',
+          '',
+          '<script>alert(2)</script>',
+          '',
+          '[bad](javascript:alert(3)) [good](https://example.org/)',
+        ].join('\n')}
+      />,
+    );
+    expect(html).toContain('<h1>Title</h1>');
+    expect(html).toContain('<strong>bold</strong>');
+    expect(html).toMatch(/<pre[^>]*><code class="language-js">const a = &quot;&lt;b&gt;not html&lt;\/b&gt;&quot;;/);
+    expect(html).not.toMatch(/<img|<script|<b>|onerror/);
+    expect(html).not.toContain('javascript:');
+    expect(html).toContain('href="https://example.org/"');
+    expect(html).toContain('rel="noopener noreferrer nofollow"');
+  });
+});

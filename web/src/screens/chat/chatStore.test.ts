@@ -1,0 +1,123 @@
+// @vitest-environment node
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { NEW_CHAT, useChat } from './chatStore';
+
+const enc = new TextEncoder();
+
+function sse(chunks: string[], opts: { hang?: boolean; signal?: AbortSignal | null } = {}): Response {
+  let i = 0;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      opts.signal?.addEventListener('abort', () => controller.error(new DOMException('aborted', 'AbortError')));
+    },
+    pull(controller) {
+      if (i < chunks.length) controller.enqueue(enc.encode(chunks[i++]));
+      else if (!opts.hang) controller.close();
+      else return new Promise(() => {}); // waits for the abort
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+}
+
+const START =
+  'event: start\ndata: {"chat_id":"c-new","message_id":"m2","user_message_id":"m1","bot_id":"b1","model":"local","chat_created":true,"title":"Hello"}\n\n';
+const delta = (s: string) => `event: message\ndata: ${JSON.stringify({ content: s })}\n\n`;
+
+describe('chat store turns', () => {
+  beforeEach(() => useChat.getState().reset());
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('a new chat becomes /chat/<id> on start and the answer completes', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () =>
+        sse([START, delta('Hel'), delta('lo **there**'), 'event: done\ndata: {"message_id":"m2","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":2}}\n\n']),
+      ),
+    );
+    const onCreated = vi.fn();
+    const err = await useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'Hello', onCreated });
+    expect(err).toBeNull();
+    expect(onCreated).toHaveBeenCalledWith('c-new');
+    const s = useChat.getState();
+    expect(s.chats[0]).toMatchObject({ id: 'c-new', title: 'Hello', bot_id: 'b1' });
+    expect(s.conversations[NEW_CHAT].messages).toEqual([]);
+    const msgs = s.conversations['c-new'].messages;
+    expect(msgs.map((m) => [m.role, m.status, m.id])).toEqual([
+      ['user', 'complete', 'm1'],
+      ['assistant', 'complete', 'm2'],
+    ]);
+    expect(msgs[1].content).toBe('Hello **there**');
+    expect(s.streaming).toBeNull();
+  });
+
+  it('a refusal before the stream gives the error back and leaves no message', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(
+        async () =>
+          new Response(JSON.stringify({ error: { code: 'quota_exceeded', message: 'the daily quota is used up', request_id: 'r' } }), {
+            status: 429,
+          }),
+      ),
+    );
+    const err = await useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'Hi' });
+    expect(err?.code).toBe('quota_exceeded');
+    expect(err?.message).toBe('the daily quota is used up');
+    expect(useChat.getState().conversations[NEW_CHAT].messages).toEqual([]);
+    expect(useChat.getState().streaming).toBeNull();
+  });
+
+  it('an error event keeps the partial answer with the error', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () =>
+        sse([START, delta('partial'), 'event: error\ndata: {"code":"provider_timeout","message":"the model did not answer in time","saved":true}\n\n']),
+      ),
+    );
+    await useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'Hi' });
+    const a = useChat.getState().conversations['c-new'].messages[1];
+    expect(a).toMatchObject({ status: 'error', content: 'partial', errorCode: 'provider_timeout', errorMessage: 'the model did not answer in time' });
+  });
+
+  it('a stream cut before done is an error, stream_interrupted, with the partial answer', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => sse([START, delta('half an ans')])));
+    await useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'Hi' });
+    const a = useChat.getState().conversations['c-new'].messages[1];
+    expect(a).toMatchObject({ status: 'error', content: 'half an ans', errorCode: 'stream_interrupted' });
+    expect(a.errorMessage).toBe('The connection was lost before the answer finished.');
+  });
+
+  it('Stop aborts the request and marks the partial answer cancelled', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (_u: string, init: RequestInit) => sse([START, delta('so far')], { hang: true, signal: init.signal })),
+    );
+    const p = useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'Hi' });
+    await vi.waitFor(() => expect(useChat.getState().conversations['c-new']?.messages[1]?.content).toBe('so far'));
+    const { streaming } = useChat.getState();
+    expect(streaming?.key).toBe('c-new');
+    useChat.getState().stop();
+    await p;
+    expect(streaming?.controller.signal.aborted).toBe(true);
+    const a = useChat.getState().conversations['c-new'].messages[1];
+    expect(a).toMatchObject({ status: 'cancelled', content: 'so far' });
+    expect(useChat.getState().streaming).toBeNull();
+  });
+
+  it('a turn in an existing chat moves it to the top of the list', async () => {
+    useChat.setState({
+      chats: [
+        { id: 'c2', bot_id: 'b1', title: 'Two', created_at: '2024-01-02T00:00:00Z', updated_at: '2024-01-02T00:00:00Z' },
+        { id: 'c1', bot_id: 'b1', title: 'One', created_at: '2024-01-01T00:00:00Z', updated_at: '2024-01-01T00:00:00Z' },
+      ],
+    });
+    const fetchMock = vi.fn(async () =>
+      sse([START.replace('c-new', 'c1').replace('true', 'false'), delta('ok'), 'event: done\ndata: {"message_id":"m2","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}\n\n']),
+    );
+    vi.stubGlobal('fetch', fetchMock);
+    await useChat.getState().send({ key: 'c1', botId: 'b1', text: 'again' });
+    expect(useChat.getState().chats.map((c) => c.id)).toEqual(['c1', 'c2']);
+    const [, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(JSON.parse(init.body as string)).toEqual({ bot_id: 'b1', chat_id: 'c1', message: 'again' });
+  });
+});
