@@ -5,13 +5,15 @@
  *
  * A request is routed with the shared route table, authenticated, its body
  * read asynchronously, then handed to ngx_http_mangoo_dispatch(), which
- * owns it until a worker's reply (or a timeout) finalizes it.
+ * owns it until a worker's reply (or a timeout) finalizes it.  Only the
+ * auth routes (MG_ROUTE_COOKIE) pass the session cookie on to the worker.
  */
 
 
 #include <jansson.h>
 
 #include "ngx_http_mangoo_module.h"
+#include "mg_cookie.h"
 #include "mg_json.h"
 
 
@@ -20,6 +22,8 @@ static ngx_int_t ngx_http_mangoo_route(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx, ngx_uint_t *flags);
 static ngx_int_t ngx_http_mangoo_build_params(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx, mg_route_match_t *m);
+static ngx_int_t ngx_http_mangoo_cookie_params(ngx_http_request_t *r,
+    json_t *params);
 static ngx_int_t ngx_http_mangoo_check_content_type(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mangoo_error_page(ngx_http_request_t *r);
 static void ngx_http_mangoo_body_handler(ngx_http_request_t *r);
@@ -460,6 +464,12 @@ ngx_http_mangoo_build_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
         goto done;
     }
 
+    if ((m->route->flags & MG_ROUTE_COOKIE)
+        && ngx_http_mangoo_cookie_params(r, params) != NGX_OK)
+    {
+        goto done;
+    }
+
     if (ngx_http_mangoo_json_to_pool(r->pool, params, &ctx->params)
         == NGX_OK)
     {
@@ -471,6 +481,84 @@ done:
     json_decref(params);
 
     return rc;
+}
+
+
+/*
+ * The auth routes get the session cookie ("refresh_cookie", absent when
+ * there is none) and whether a cookie set now must be Secure
+ * ("cookie_secure"): only plain HTTP to a loopback Host may do without,
+ * because browsers drop Secure cookies there.  The value is never logged.
+ */
+static ngx_int_t
+ngx_http_mangoo_cookie_params(ngx_http_request_t *r, json_t *params)
+{
+    size_t             vlen;
+    ngx_uint_t         secure;
+    const char        *value;
+    ngx_table_elt_t   *h;
+#if (nginx_version < 1023000)
+    ngx_uint_t         i;
+    ngx_table_elt_t  **hh;
+#endif
+
+    secure = 1;
+
+    h = r->headers_in.host;
+    if (h != NULL && mg_host_is_loopback((const char *) h->value.data,
+                                         h->value.len))
+    {
+        secure = 0;
+    }
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        secure = 1;
+    }
+#endif
+
+    value = NULL;
+    vlen = 0;
+
+    /* several Cookie headers may come (HTTP/2 splits them): first wins */
+#if (nginx_version >= 1023000)
+    for (h = r->headers_in.cookie; h; h = h->next) {
+        if (mg_cookie_find((const char *) h->value.data, h->value.len,
+                           MG_COOKIE_REFRESH, &value, &vlen))
+        {
+            break;
+        }
+    }
+#else
+    hh = r->headers_in.cookies.elts;
+
+    for (i = 0; i < r->headers_in.cookies.nelts; i++) {
+        if (mg_cookie_find((const char *) hh[i]->value.data, hh[i]->value.len,
+                           MG_COOKIE_REFRESH, &value, &vlen))
+        {
+            break;
+        }
+    }
+#endif
+
+    /* a value no cookie of ours could have is no session at all */
+    if (value != NULL && mg_cookie_value_valid(value, vlen)) {
+        if (json_object_set_new_nocheck(params, "refresh_cookie",
+                                        json_stringn(value, vlen))
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (json_object_set_new_nocheck(params, "cookie_secure",
+                                    json_boolean(secure))
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

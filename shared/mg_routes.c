@@ -21,10 +21,16 @@ const mg_route_t mg_routes[] = {
     { "PATCH",  "/api/v1/chats/{id}", "chats.update", 0 },
     { "DELETE", "/api/v1/chats/{id}", "chats.delete", 0 },
 
-    { "POST",   "/api/v1/auth/register", "auth.register", MG_ROUTE_PUBLIC },
-    { "POST",   "/api/v1/auth/login",    "auth.login",    MG_ROUTE_PUBLIC },
-    { "POST",   "/api/v1/auth/refresh",  "auth.refresh",  MG_ROUTE_PUBLIC },
-    { "POST",   "/api/v1/auth/logout",   "auth.logout",   MG_ROUTE_PUBLIC },
+    /* the only routes that see the session cookie (params
+     * "refresh_cookie" and "cookie_secure") */
+    { "POST",   "/api/v1/auth/register", "auth.register", MG_ROUTE_PUBLIC|MG_ROUTE_COOKIE },
+    { "POST",   "/api/v1/auth/login",    "auth.login",    MG_ROUTE_PUBLIC|MG_ROUTE_COOKIE },
+    { "POST",   "/api/v1/auth/refresh",  "auth.refresh",  MG_ROUTE_PUBLIC|MG_ROUTE_COOKIE },
+    { "POST",   "/api/v1/auth/logout",   "auth.logout",   MG_ROUTE_PUBLIC|MG_ROUTE_COOKIE },
+    { "POST",   "/api/v1/auth/cognito",  "auth.cognito",  MG_ROUTE_PUBLIC|MG_ROUTE_COOKIE },
+
+    { "GET",    "/api/v1/config",        "config.get",    MG_ROUTE_PUBLIC },
+    { "GET",    "/api/v1/models",        "models.list",   0 },
 
     { "GET",    "/api/v1/users/me",        "users.me",        0 },
     { "PATCH",  "/api/v1/users/me",        "users.update_me", 0 },

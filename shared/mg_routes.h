@@ -13,7 +13,8 @@
 enum {
     MG_ROUTE_PUBLIC = 0x01,   /* no token needed */
     MG_ROUTE_ADMIN  = 0x02,   /* token must carry group "admin" */
-    MG_ROUTE_STREAM = 0x04    /* answer is a text/event-stream */
+    MG_ROUTE_STREAM = 0x04,   /* answer is a text/event-stream */
+    MG_ROUTE_COOKIE = 0x08    /* the session cookie goes to the worker */
 };
 
 #define MG_ROUTE_MAX_PARAMS 4

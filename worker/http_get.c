@@ -1,5 +1,5 @@
 /*
- * mg_http_get: the blocking GET behind mg_http_get.h.  The body grows in
+ * mg_http_get: the blocking GET or POST behind mg_http_get.h.  The body grows in
  * one buffer through the write callback, which aborts the transfer past
  * the cap.  libcurl's global setup is done once here too, for callers
  * (the unit tests) that run without main's.
@@ -84,6 +84,10 @@ mg_http_get(const char *url, const mg_http_get_opts_t *o, char **body, size_t *l
         || (o->no_proxy && curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK)
         || (o->headers != NULL
             && curl_easy_setopt(curl, CURLOPT_HTTPHEADER, o->headers) != CURLE_OK)
+        || (o->post != NULL
+            && (curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                                 (curl_off_t) o->post_len) != CURLE_OK
+                || curl_easy_setopt(curl, CURLOPT_POSTFIELDS, o->post) != CURLE_OK))
         || curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, why) != CURLE_OK
         || curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, mg_http_write) != CURLE_OK
         || curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b) != CURLE_OK
@@ -117,4 +121,54 @@ done:
     }
     curl_easy_cleanup(curl);
     return ret;
+}
+
+static int
+mg_http_form_plain(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+           || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+char *
+mg_http_form(const char *const *pairs, size_t npairs)
+{
+    static const char   hex[] = "0123456789ABCDEF";
+    size_t              cap = 1;
+    char               *out, *p;
+
+    for (size_t i = 0; i < npairs; i++) {
+        if (pairs[2 * i + 1] != NULL) {
+            cap += 3 * (strlen(pairs[2 * i]) + strlen(pairs[2 * i + 1])) + 2;
+        }
+    }
+    out = malloc(cap);
+    if (out == NULL) {
+        return NULL;
+    }
+    p = out;
+    for (size_t i = 0; i < npairs; i++) {
+        if (pairs[2 * i + 1] == NULL) {
+            continue;
+        }
+        if (p != out) {
+            *p++ = '&';
+        }
+        for (int part = 0; part < 2; part++) {
+            for (const unsigned char *s = (const unsigned char *) pairs[2 * i + part]; *s; s++) {
+                if (mg_http_form_plain(*s)) {
+                    *p++ = (char) *s;
+                } else {
+                    *p++ = '%';
+                    *p++ = hex[*s >> 4];
+                    *p++ = hex[*s & 0x0f];
+                }
+            }
+            if (part == 0) {
+                *p++ = '=';
+            }
+        }
+    }
+    *p = '\0';
+    return out;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mg_json.h"
 
 /* 15 significant digits print 0.7 as 0.7 (17 would say 0.69999999999999996)
  * and still round-trip every value a client can sensibly send. */
@@ -214,6 +215,23 @@ int
 mg_job_reply_verr(mg_job_t *job, const mg_verr_t *err)
 {
     return mg_job_reply_error(job, err->status, err->code, err->message);
+}
+
+int
+mg_job_reply_error_with(mg_job_t *job, int status, const char *code, const char *message,
+                        const json_t *headers)
+{
+    char  *body = mg_json_error_body(code, message, job->rid);
+    int    sent;
+
+    if (body == NULL) {
+        return mg_job_reply_error(job, 500, "internal", "internal error");
+    }
+    mg_log_debug("job %.*s rid=%s: %d %s", (int) job->name_len, job->name,
+                 job->rid, status, code);
+    sent = mg_job_reply_raw(job, status, body, strlen(body), headers);
+    free(body);
+    return sent;
 }
 
 int

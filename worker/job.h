@@ -60,6 +60,11 @@ int mg_job_reply_raw(mg_job_t *job, int status, const char *body, size_t len,
 int mg_job_reply_empty(mg_job_t *job, int status);
 int mg_job_reply_error(mg_job_t *job, int status, const char *code, const char *message);
 int mg_job_reply_verr(mg_job_t *job, const mg_verr_t *err);
+/* An error in the API's shape that carries extra headers (an ERR cannot):
+ * written here as a whole reply, e.g. 429 with Retry-After, or 403 that
+ * clears a cookie. */
+int mg_job_reply_error_with(mg_job_t *job, int status, const char *code,
+                            const char *message, const json_t *headers);
 
 /* A streamed answer's parts (HEAD, DATA, END, ERR), sent by whoever owns
  * the stream; any number per job.  0 or -1. */

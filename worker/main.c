@@ -47,12 +47,16 @@ static const char mg_usage[] =
 "      local identity (environment): $MANGOO_REGISTRATION open|first-admin|closed\n"
 "      (open), $MANGOO_ACCESS_TTL seconds (900), $MANGOO_REFRESH_TTL seconds\n"
 "      (2592000), $MANGOO_ISSUER (mangoo-local), $MANGOO_CLIENT_ID (mangoo-web)\n"
+"      Cognito (environment): $MANGOO_COGNITO_DOMAIN (the hosted UI's base URL; set:\n"
+"      Cognito signs people in), $MANGOO_COGNITO_CLIENT_SECRET (confidential app\n"
+"      clients), $MANGOO_COGNITO_SCOPES (openid email profile)\n"
 "      chat (environment): $MANGOO_MAX_STREAMS open streams (20000),\n"
 "      $MANGOO_PROVIDER_TIMEOUT seconds a model may stay silent (60),\n"
 "      $MANGOO_PROVIDER_ATTEMPTS before the first token (3), $MANGOO_PROVIDER_BACKOFF_MS\n"
 "      (250), $MANGOO_HISTORY_TOKENS (8000), $MANGOO_DAILY_TOKEN_QUOTA per user (0: none),\n"
 "      $MANGOO_MESSAGE_MAX characters (32000), $MANGOO_LOCAL_DELAY_MS (10),\n"
-"      $MANGOO_OPENAI_BASE_URL, $MANGOO_OPENAI_API_KEY, $MANGOO_CA_FILE; Bedrock: the\n"
+"      $MANGOO_OPENAI_BASE_URL, $MANGOO_OPENAI_API_KEY, $MANGOO_OPENAI_MODELS,\n"
+"      $MANGOO_BEDROCK_MODELS (what GET /models lists), $MANGOO_CA_FILE; Bedrock: the\n"
 "      AWS SDKs' variables (AWS_REGION, AWS_ACCESS_KEY_ID, ..., AWS_BEARER_TOKEN_BEDROCK,\n"
 "      AWS_CONTAINER_CREDENTIALS_*, AWS_ENDPOINT_URL_BEDROCK_RUNTIME)\n"
 "  migrate   apply pending migrations and exit (--db, --sql-dir)\n"
@@ -326,6 +330,21 @@ mg_auth_env(mg_auth_config_t *auth)
     }
     auth->issuer = mg_env("MANGOO_ISSUER", "mangoo-local");
     auth->client_id = mg_env("MANGOO_CLIENT_ID", "mangoo-web");
+
+    /* Cognito's hosted UI instead of local accounts */
+    auth->cognito_domain = mg_env("MANGOO_COGNITO_DOMAIN", NULL);
+    auth->cognito_client_secret = mg_env("MANGOO_COGNITO_CLIENT_SECRET", NULL);
+    auth->cognito_scopes = mg_env("MANGOO_COGNITO_SCOPES", "openid email profile");
+    if (auth->cognito_domain != NULL
+        && ((strncmp(auth->cognito_domain, "https://", 8) != 0
+             && strncmp(auth->cognito_domain, "http://", 7) != 0)
+            || strlen(auth->cognito_domain) > 1024))
+    {
+        fprintf(stderr, "mangoo-worker: MANGOO_COGNITO_DOMAIN must be the hosted UI's "
+                "https:// base URL (at most 1024 characters), not \"%s\"\n",
+                auth->cognito_domain);
+        return -1;
+    }
     return 0;
 }
 

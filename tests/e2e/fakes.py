@@ -6,10 +6,26 @@ anything would let a broken client pass, so they speak the real wire formats
 (AWS event-stream framing, SigV4, OpenAI's server-sent chunks) and check
 requests as strictly as the real services do.  The encoder and the SigV4
 verifier are checked against public conformance vectors by `selftest`.
+Amazon Cognito's hosted UI and OAuth endpoints are faked here too (the
+authorization code flow with PKCE S256, refresh, revoke, the JWKS), for the
+server's tests and as the browser tests' sign-in page.
 
     python3 tests/e2e/fakes.py bedrock --port N [--delay-ms X] [--pieces K] ...
     python3 tests/e2e/fakes.py openai --port N [--api-key K] ...
     python3 tests/e2e/fakes.py sse --port N --pieces K --delay-ms X
+    python3 tests/e2e/fakes.py cognito --port N --client-id ID [--issuer URL]
+        [--client-secret S] [--user NAME] [--group G]... [--email E]
+        [--redirect-uri URI]... [--key-dir DIR] [--access-ttl S] [--rotate]
+      prints "FakeCognito listening on http://127.0.0.1:N", then
+      "issuer <URL> jwks <URL>".  The server then takes
+        MANGOO_COGNITO_DOMAIN=http://127.0.0.1:N  MANGOO_CLIENT_ID=ID
+        MANGOO_JWKS=<jwks URL>  MANGOO_ISSUER=<issuer URL>
+      GET /oauth2/authorize (response_type=code, client_id, redirect_uri,
+      code_challenge, code_challenge_method=S256, state, scope; the
+      non-standard username= picks the user) signs in at once and
+      redirects to redirect_uri?code=..&state=..; GET /logout redirects to
+      logout_uri.  Access tokens are signed by `build/mangoo-worker token`
+      with the key in --key-dir (a fresh one by default).
     python3 tests/e2e/fakes.py selftest
 """
 
@@ -20,24 +36,30 @@ import dataclasses
 import datetime
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import random
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import (parse_qs, unquote, unquote_to_bytes, urlencode, urlsplit,
+                          urlunsplit)
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+WORKER_BIN = os.path.join(TOP, "build", "mangoo-worker")
 
 DEFAULT_ACCESS_KEY_ID = "AKIDMANGOOFAKE"
 DEFAULT_SECRET_ACCESS_KEY = "mangoo/fake/SECRET+key/0123456789abcdefEXAMPLE"
@@ -627,7 +649,9 @@ class _Stream:
         self.handler = handler
         self.split = split
         self.rng = random.Random(seed)
-        self.pending = b""
+        # a bytearray: a long answer without pauses is one burst, and
+        # appending to bytes would copy it all once per piece
+        self.pending = bytearray()
         # nginx's proxy_pass speaks HTTP/1.0 unless told otherwise
         self.chunked = handler.request_version != "HTTP/1.0"
         handler.send_response(status)
@@ -645,7 +669,7 @@ class _Stream:
         self.pending += data
 
     def flush(self):
-        data, self.pending = self.pending, b""
+        data, self.pending = bytes(self.pending), bytearray()
         if not data:
             return
         cuts = []
@@ -1263,6 +1287,269 @@ class FakeOpenAI(FakeServer):
 
 
 # ---------------------------------------------------------------------------
+# Amazon Cognito: hosted UI (authorize, logout) and OAuth 2.0 endpoints
+# ---------------------------------------------------------------------------
+
+def pkce_challenge(verifier):
+    """RFC 7636 S256: base64url(sha256(verifier)) without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _b64u_random(n):
+    return base64.urlsafe_b64encode(os.urandom(n)).rstrip(b"=").decode()
+
+
+class _CognitoHandler(_Handler):
+    """What a Cognito user pool domain answers, as strictly as Cognito:
+    form-encoded token requests, the app client's id (and secret, in HTTP
+    Basic, for a confidential client), PKCE S256, single-use codes bound to
+    their redirect_uri."""
+
+    def dispatch(self):
+        fake = self.fake
+        url = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if self.command == "GET" and url.path in fake.jwks_paths:
+            self.record(None)
+            return self.send_json(200, {"keys": fake.jwks()})
+        if self.command == "GET" and url.path == "/oauth2/authorize":
+            self.record(query)
+            return self.authorize(query)
+        if self.command == "GET" and url.path == "/logout":
+            self.record(query)
+            return self.logout(query)
+        if self.command == "POST" and url.path in ("/oauth2/token", "/oauth2/revoke"):
+            raw = self.read_body()
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"),
+                                                 keep_blank_values=True).items()}
+            self.record(form)
+            if fake.down:
+                return self.send_json(503, {"error": "server_error"})
+            if ctype != "application/x-www-form-urlencoded":
+                return self.oauth_error(400, "invalid_request")
+            if not self.client_ok(form):
+                return self.oauth_error(401 if fake.client_secret else 400, "invalid_client")
+            if url.path == "/oauth2/revoke":
+                return self.revoke(form)
+            return self.token(form)
+        self.record(None)
+        self.send_json(404, {"error": "not_found"})
+
+    def oauth_error(self, status, code):
+        self.send_json(status, {"error": code},
+                       headers=[("Cache-Control", "no-store")])
+
+    def redirect(self, location):
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def client_ok(self, form):
+        fake = self.fake
+        auth = self.headers.get("Authorization") or ""
+        if fake.client_secret is not None:
+            want = "Basic " + base64.b64encode(
+                ("%s:%s" % (fake.client_id, fake.client_secret)).encode()).decode()
+            if not hmac.compare_digest(auth, want):
+                return False
+        return form.get("client_id", fake.client_id) == fake.client_id
+
+    # -- hosted UI -----------------------------------------------------
+    def authorize(self, q):
+        fake = self.fake
+        redirect_uri = q.get("redirect_uri", "")
+        # like Cognito: a bad client or redirect_uri is an error page, not
+        # a redirect to a place nobody vouched for
+        if q.get("client_id") != fake.client_id:
+            return self.send_json(400, {"error": "invalid_client"})
+        if not redirect_uri.startswith(("http://", "https://")) or (
+                fake.redirect_uris and redirect_uri not in fake.redirect_uris):
+            return self.send_json(400, {"error": "redirect_mismatch"})
+
+        def back(**params):
+            if "state" in q:
+                params["state"] = q["state"]
+            parts = urlsplit(redirect_uri)
+            query = parts.query + ("&" if parts.query else "") + urlencode(params)
+            self.redirect(urlunsplit(parts._replace(query=query)))
+
+        if q.get("response_type") != "code":
+            return back(error="unsupported_response_type")
+        if q.get("code_challenge_method") != "S256" or not re.fullmatch(
+                r"[A-Za-z0-9_-]{43}", q.get("code_challenge", "")):
+            return back(error="invalid_request",
+                        error_description="PKCE with code_challenge_method=S256 is required")
+        code = _b64u_random(24)
+        with fake._lock:
+            fake.codes[code] = {
+                "redirect_uri": redirect_uri, "challenge": q["code_challenge"],
+                "user": q.get("username") or fake.user, "scope": q.get("scope", "openid"),
+                "expires": time.monotonic() + 300,
+            }
+        back(code=code)
+
+    def logout(self, q):
+        if q.get("client_id") != self.fake.client_id or not q.get("logout_uri"):
+            return self.send_json(400, {"error": "invalid_request"})
+        self.redirect(q["logout_uri"])
+
+    # -- OAuth 2.0 endpoints -------------------------------------------
+    def token(self, form):
+        fake = self.fake
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            with fake._lock:
+                entry = fake.codes.pop(form.get("code", ""), None)    # single use
+            verifier = form.get("code_verifier", "")
+            if (entry is None or entry["expires"] < time.monotonic()
+                    or entry["redirect_uri"] != form.get("redirect_uri")
+                    or not re.fullmatch(r"[A-Za-z0-9._~-]{43,128}", verifier)
+                    or not hmac.compare_digest(pkce_challenge(verifier), entry["challenge"])):
+                return self.oauth_error(400, "invalid_grant")
+            refresh = fake.new_refresh_token(entry["user"], entry["scope"])
+            return self.send_json(200, fake.tokens(entry["user"], entry["scope"], refresh),
+                                  headers=[("Cache-Control", "no-store")])
+        if grant == "refresh_token":
+            with fake._lock:
+                session = fake.refresh_tokens.get(form.get("refresh_token", ""))
+            if session is None or session["revoked"]:
+                return self.oauth_error(400, "invalid_grant")
+            refresh = None
+            if fake.rotate:
+                with fake._lock:
+                    session["revoked"] = True
+                refresh = fake.new_refresh_token(session["user"], session["scope"])
+            return self.send_json(200, fake.tokens(session["user"], session["scope"], refresh),
+                                  headers=[("Cache-Control", "no-store")])
+        return self.oauth_error(400, "unsupported_grant_type")
+
+    def revoke(self, form):
+        token = form.get("token")
+        if not token:
+            return self.oauth_error(400, "invalid_request")
+        with self.fake._lock:
+            session = self.fake.refresh_tokens.get(token)
+            if session is not None:
+                session["revoked"] = True
+            self.fake.revoked.append(token)
+        # RFC 7009: an unknown token is no error
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class FakeCognito(FakeServer):
+    """A Cognito user pool's domain and issuer on one loopback port:
+    /oauth2/authorize, /oauth2/token, /oauth2/revoke, /logout, and the
+    JWKS at <issuer>/.well-known/jwks.json.  Access tokens are Cognito's
+    shape (token_use access, client_id, cognito:groups), signed with an
+    RSA key of `mangoo-worker keygen` by `mangoo-worker token`.
+
+    State to look at or change: codes, refresh_tokens (token -> {"user",
+    "scope", "revoked"}), revoked (tokens revoked, in order), down (True:
+    the OAuth endpoints answer 503), rotate (True: a refresh grant also
+    rotates the refresh token), users' groups in groups[user]."""
+
+    handler = _CognitoHandler
+
+    def __init__(self, client_id, client_secret=None, issuer=None, pool="us-east-1_FAKE",
+                 user="cognito-user", groups=(), email=None, redirect_uris=(),
+                 key_dir=None, access_ttl=3600, rotate=False, port=0):
+        super().__init__(port)
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.issuer = issuer or "%s/%s" % (self.url, pool)
+        self.jwks_paths = {urlsplit(self.issuer).path + "/.well-known/jwks.json",
+                           "/.well-known/jwks.json"}
+        self.user = user
+        self.groups = {user: list(groups)}
+        self.email = email
+        self.redirect_uris = set(redirect_uris)
+        self.access_ttl = access_ttl
+        self.rotate = rotate
+        self.down = False
+        self.codes = {}
+        self.refresh_tokens = {}
+        self.revoked = []
+        self._own_keys = key_dir is None
+        self.key_dir = key_dir or os.path.join(tempfile.mkdtemp(prefix="fake-cognito-"), "keys")
+        if not os.path.exists(os.path.join(self.key_dir, "jwks.json")):
+            subprocess.run([WORKER_BIN, "keygen", "--dir", self.key_dir], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @property
+    def jwks_url(self):
+        return self.issuer + "/.well-known/jwks.json"
+
+    def jwks(self):
+        with open(os.path.join(self.key_dir, "jwks.json")) as f:
+            return json.load(f)["keys"]
+
+    def stop(self):
+        super().stop()
+        if self._own_keys:
+            shutil.rmtree(os.path.dirname(self.key_dir), ignore_errors=True)
+
+    def new_refresh_token(self, user, scope):
+        # Cognito's are opaque JWE-looking strings of some 1.7 KB
+        token = ".".join(["eyJjdHkiOiJKV1QiLCJlbmMiOiJBMjU2R0NNIiwiYWxnIjoiUlNBLU9BRVAifQ",
+                          _b64u_random(256), _b64u_random(12), _b64u_random(900),
+                          _b64u_random(16)])
+        with self._lock:
+            self.refresh_tokens[token] = {"user": user, "scope": scope, "revoked": False}
+        return token
+
+    def sign(self, user, token_use, claims):
+        args = [WORKER_BIN, "token", "--key-dir", self.key_dir, "--sub", self.sub(user),
+                "--username", user, "--issuer", self.issuer, "--client-id", self.client_id,
+                "--token-use", token_use, "--ttl", str(self.access_ttl),
+                "--claims", json.dumps(claims)]
+        for g in self.groups.get(user, []):
+            args += ["--group", g]
+        return subprocess.run(args, check=True, stdout=subprocess.PIPE,
+                              text=True).stdout.strip()
+
+    @staticmethod
+    def sub(user):
+        """A stable Cognito-like subject (a UUID) for a user name."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, "fake-cognito:" + user))
+
+    def tokens(self, user, scope, refresh):
+        now = int(time.time())
+        access = self.sign(user, "access", {"scope": scope, "auth_time": now,
+                                            "jti": str(uuid.uuid4())})
+        ident = self.sign(user, "id", {"aud": self.client_id, "client_id": None,
+                                       "cognito:username": user, "auth_time": now,
+                                       "email": self.email or user + "@example.com",
+                                       "email_verified": True})
+        out = {"id_token": ident, "access_token": access, "expires_in": self.access_ttl,
+               "token_type": "Bearer"}
+        if refresh is not None:
+            out["refresh_token"] = refresh
+        return out
+
+    def authorize(self, redirect_uri, verifier, state="st", scope="openid email profile",
+                  username=None, method="S256"):
+        """Play the browser at the hosted UI: the Location it redirects to."""
+        q = {"response_type": "code", "client_id": self.client_id,
+             "redirect_uri": redirect_uri, "code_challenge": pkce_challenge(verifier),
+             "code_challenge_method": method, "state": state, "scope": scope}
+        if username:
+            q["username"] = username
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", "/oauth2/authorize?" + urlencode(q))
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status, resp.getheader("Location")
+        finally:
+            conn.close()
+
+
+# ---------------------------------------------------------------------------
 # A plain SSE server: the benchmark's yardstick for nginx proxy_pass
 # ---------------------------------------------------------------------------
 
@@ -1441,13 +1728,15 @@ def selftest():
 # Command line
 # ---------------------------------------------------------------------------
 
-def _serve(fake):
+def _serve(fake, more=None):
     """Run until SIGTERM or SIGINT."""
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     fake.start()
     print("%s listening on %s" % (type(fake).__name__, fake.url), flush=True)
+    if more:
+        print(more, flush=True)
     done.wait()
     fake.stop()
     return 0
@@ -1484,6 +1773,20 @@ def main(argv=None):
     p.add_argument("--api-key", default=DEFAULT_API_KEY)
     p = server("sse", "plain SSE server, the yardstick for nginx proxy_pass")
     p.set_defaults(pieces=20)
+    p = sub.add_parser("cognito", help="fake Cognito hosted UI, OAuth endpoints and JWKS")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--client-secret", help="a confidential client: HTTP Basic required")
+    p.add_argument("--issuer", help="default: http://127.0.0.1:PORT/<pool>")
+    p.add_argument("--pool", default="us-east-1_FAKE")
+    p.add_argument("--user", default="cognito-user", help="who signs in")
+    p.add_argument("--group", action="append", default=[], help="the user's groups")
+    p.add_argument("--email")
+    p.add_argument("--redirect-uri", action="append", default=[],
+                   help="allowed redirect URIs (default: any http(s) URI)")
+    p.add_argument("--key-dir", help="signing key folder (default: a fresh key)")
+    p.add_argument("--access-ttl", type=int, default=3600)
+    p.add_argument("--rotate", action="store_true", help="rotate refresh tokens")
     sub.add_parser("selftest", help="check the encoder and verifier against "
                                     "the conformance vectors")
     args = parser.parse_args(argv)
@@ -1495,6 +1798,11 @@ def main(argv=None):
                            args.region, args.bearer_token, port=args.port)
     elif args.mode == "openai":
         fake = FakeOpenAI(args.api_key, port=args.port)
+    elif args.mode == "cognito":
+        fake = FakeCognito(args.client_id, args.client_secret, args.issuer, args.pool,
+                           args.user, args.group, args.email, args.redirect_uri,
+                           args.key_dir, args.access_ttl, args.rotate, port=args.port)
+        return _serve(fake, "issuer %s jwks %s" % (fake.issuer, fake.jwks_url))
     else:
         fake = FakeSSE(port=args.port)
     fake.default = _default_reply(args)

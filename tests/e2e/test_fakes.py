@@ -1,7 +1,9 @@
-"""The fake model providers themselves, over raw http.client: they must
-speak the real wire formats and refuse what the real services refuse,
-or the suites built on them prove nothing.  No Mangoo stack is started."""
+"""The fake model providers (and the fake Cognito) themselves, over raw
+http.client: they must speak the real wire formats and refuse what the
+real services refuse, or the suites built on them prove nothing.  No
+Mangoo stack is started."""
 
+import base64
 import datetime
 import hashlib
 import hmac
@@ -373,6 +375,107 @@ class OpenAITest(unittest.TestCase):
         self.assertEqual(vectors[0], vectors[1])
         self.assertEqual(len(vectors[0][0]), 8)
         self.assertAlmostEqual(sum(v * v for v in vectors[0][0]), 1.0)
+
+
+class CognitoTest(unittest.TestCase):
+    """The fake Cognito's OAuth endpoints are as strict as Cognito's: a
+    lenient fake would let a server that skips PKCE or the client secret
+    pass its tests.  Driven over its command line, as the browser tests
+    start it."""
+
+    CLIENT, SECRET, REDIRECT = "fake-client", "fake-secret", "http://127.0.0.1:1/cb"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.proc = subprocess.Popen(
+            [sys.executable, fakes.__file__, "cognito", "--port", "0", "--client-id",
+             cls.CLIENT, "--client-secret", cls.SECRET, "--redirect-uri", cls.REDIRECT],
+            stdout=subprocess.PIPE, text=True)
+        first = cls.proc.stdout.readline().split()
+        cls.port = int(first[-1].rsplit(":", 1)[1])
+        issuer = cls.proc.stdout.readline().split()
+        cls.issuer, cls.jwks = issuer[1], issuer[3]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.terminate()
+        cls.proc.wait(10)
+        cls.proc.stdout.close()
+
+    def call(self, method, path, form=None, basic=True):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {}
+        body = None
+        if form is not None:
+            body = "&".join("%s=%s" % (k, quote(v, safe="")) for k, v in form.items())
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if basic:
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                ("%s:%s" % (self.CLIENT, self.SECRET)).encode()).decode()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            conn.close()
+
+    def authorize(self, verifier, method="S256", redirect=None):
+        q = "&".join("%s=%s" % (k, quote(v, safe="")) for k, v in {
+            "response_type": "code", "client_id": self.CLIENT,
+            "redirect_uri": redirect or self.REDIRECT, "state": "s1",
+            "code_challenge": fakes.pkce_challenge(verifier),
+            "code_challenge_method": method, "scope": "openid"}.items())
+        return self.call("GET", "/oauth2/authorize?" + q, basic=False)
+
+    def code(self, verifier):
+        status, headers, _ = self.authorize(verifier)
+        self.assertEqual(status, 302)
+        self.assertTrue(headers["Location"].startswith(self.REDIRECT + "?code="))
+        self.assertTrue(headers["Location"].endswith("&state=s1"))
+        return headers["Location"].split("code=")[1].split("&")[0]
+
+    def exchange(self, code, verifier, **kw):
+        form = {"grant_type": "authorization_code", "client_id": self.CLIENT, "code": code,
+                "code_verifier": verifier, "redirect_uri": self.REDIRECT}
+        return self.call("POST", "/oauth2/token", form, **kw)
+
+    def test_pkce_s256_is_required_and_checked(self):
+        v = "a" * 43
+        status, headers, _ = self.authorize(v, method="plain")
+        self.assertEqual(status, 302)
+        self.assertIn("error=invalid_request", headers["Location"])
+        status, _, _ = self.authorize(v, redirect="http://127.0.0.1:1/elsewhere")
+        self.assertEqual(status, 400)
+        status, _, body = self.exchange(self.code(v), "b" * 43)
+        self.assertEqual((status, json.loads(body)), (400, {"error": "invalid_grant"}))
+
+    def test_secret_required_then_tokens_refresh_and_revoke(self):
+        v = "c" * 50
+        status, _, body = self.exchange(self.code(v), v, basic=False)
+        self.assertEqual((status, json.loads(body)), (401, {"error": "invalid_client"}))
+        status, _, body = self.exchange(self.code(v), v)
+        self.assertEqual(status, 200, body)
+        tokens = json.loads(body)
+        payload = tokens["access_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        self.assertEqual((claims["iss"], claims["client_id"], claims["token_use"]),
+                         (self.issuer, self.CLIENT, "access"))
+        # signed by a key the JWKS at the issuer publishes
+        header = tokens["access_token"].split(".")[0]
+        kid = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+        status, _, body = self.call("GET", self.jwks.split(str(self.port), 1)[1], basic=False)
+        self.assertEqual(status, 200)
+        self.assertIn(kid, [k["kid"] for k in json.loads(body)["keys"]])
+        refresh = {"grant_type": "refresh_token", "client_id": self.CLIENT,
+                   "refresh_token": tokens["refresh_token"]}
+        status, _, body = self.call("POST", "/oauth2/token", refresh)
+        self.assertEqual(status, 200, body)
+        self.assertNotIn("refresh_token", json.loads(body))
+        status, _, _ = self.call("POST", "/oauth2/revoke",
+                                 {"token": tokens["refresh_token"], "client_id": self.CLIENT})
+        self.assertEqual(status, 200)
+        status, _, body = self.call("POST", "/oauth2/token", refresh)
+        self.assertEqual((status, json.loads(body)), (400, {"error": "invalid_grant"}))
 
 
 class SelftestTest(unittest.TestCase):

@@ -262,8 +262,11 @@ class RegisterLoginTests(IdentityCase):
             self.assertError(r, 400, "unknown_field")
         self.assertError(self.s.request("POST", "/api/v1/auth/login", {"username": "abc"}),
                          400, "invalid_field")
-        self.assertError(self.s.request("POST", "/api/v1/auth/refresh", {}), 400,
-                         "invalid_field")
+        # no refresh_token: the browser form, which needs the session cookie
+        self.assertError(self.s.request("POST", "/api/v1/auth/refresh", {}), 401,
+                         "invalid_refresh_token")
+        self.assertError(self.s.request("POST", "/api/v1/auth/refresh",
+                                        {"refresh_token": None}), 400, "invalid_field")
         self.assertError(self.s.request("POST", "/api/v1/auth/logout",
                                         {"refresh_token": 5}), 400, "invalid_field")
         self.assertEqual(self.user_count(), users)

@@ -137,6 +137,30 @@ START_TEST(test_table_is_well_formed)
 }
 END_TEST
 
+START_TEST(test_service_and_cookie_routes)
+{
+    mg_route_match_t m;
+
+    ck_assert_int_eq(match("GET", "/api/v1/config", &m), 0);
+    ck_assert_str_eq(m.route->job, "config.get");
+    ck_assert_uint_eq(m.route->flags, MG_ROUTE_PUBLIC);
+    ck_assert_int_eq(match("GET", "/api/v1/models", &m), 0);
+    ck_assert_str_eq(m.route->job, "models.list");
+    ck_assert_uint_eq(m.route->flags, 0);
+    ck_assert_int_eq(match("POST", "/api/v1/auth/cognito", &m), 0);
+    ck_assert_str_eq(m.route->job, "auth.cognito");
+    ck_assert_uint_eq(m.route->flags, MG_ROUTE_PUBLIC | MG_ROUTE_COOKIE);
+
+    /* the session cookie reaches the auth routes only */
+    for (size_t i = 0; i < mg_routes_count; i++) {
+        int auth = strncmp(mg_routes[i].pattern, "/api/v1/auth/", 13) == 0;
+
+        ck_assert_msg(!!(mg_routes[i].flags & MG_ROUTE_COOKIE) == auth,
+                      "%s %s", mg_routes[i].method, mg_routes[i].pattern);
+    }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -150,6 +174,7 @@ main(void)
     tcase_add_test(tc, test_not_found);
     tcase_add_test(tc, test_method_not_allowed_lists_allow);
     tcase_add_test(tc, test_table_is_well_formed);
+    tcase_add_test(tc, test_service_and_cookie_routes);
     suite_add_tcase(s, tc);
 
     SRunner *sr = srunner_create(s);

@@ -72,7 +72,10 @@ END_TEST
 
 START_TEST(test_access_claims)
 {
-    mg_auth_config_t  cfg = { NULL, MG_REGISTRATION_OPEN, "iss-x", "client-y", 900, 60 };
+    mg_auth_config_t  cfg = {
+        .registration = MG_REGISTRATION_OPEN, .issuer = "iss-x", .client_id = "client-y",
+        .access_ttl = 900, .refresh_ttl = 60
+    };
     json_t           *c, *g;
 
     c = mg_auth_access_claims(&cfg, "0b7c8f1e-0000-4000-8000-000000000001", "Alice", 1,
@@ -123,9 +126,10 @@ END_TEST
 
 static const char RID[] = "0123456789abcdef0123456789abcdef";
 
-/* Run handler on body; the reply lands in cap. */
+/* Run handler on body with the module's params (NULL: {}); the reply
+ * lands in cap. */
 static void
-run(int (*handler)(mg_job_t *), const char *body, capture_t *cap)
+run_with(int (*handler)(mg_job_t *), const char *body, const char *params, capture_t *cap)
 {
     mg_msg_t   req = { .type = MG_MSG_REQ };
     mg_job_t   job;
@@ -139,6 +143,10 @@ run(int (*handler)(mg_job_t *), const char *body, capture_t *cap)
     req.job.len = strlen(req.job.data);
     req.body.data = body;
     req.body.len = strlen(body);
+    if (params != NULL) {
+        req.params.data = params;
+        req.params.len = strlen(params);
+    }
     ck_assert_int_eq(mg_job_init(&job, &req, err, sizeof(err)), 0);
     job.send = capture_send;
     job.send_ctx = cap;
@@ -152,6 +160,12 @@ run(int (*handler)(mg_job_t *), const char *body, capture_t *cap)
 
     mg_db_free(db);
     mg_job_free(&job);
+}
+
+static void
+run(int (*handler)(mg_job_t *), const char *body, capture_t *cap)
+{
+    run_with(handler, body, NULL, cap);
 }
 
 static void
@@ -202,9 +216,84 @@ START_TEST(test_register_bad_input)
 }
 END_TEST
 
+START_TEST(test_session_field)
+{
+    capture_t cap;
+
+    run(mg_job_auth_login, "{\"username\":\"abc\",\"password\":\"x\",\"session\":\"jwt\"}",
+        &cap);
+    expect_error(&cap, 400, "invalid_field");
+    ck_assert_str_eq(cap.message, "field \"session\" must be \"cookie\" (or absent)");
+    run(mg_job_auth_login, "{\"username\":\"abc\",\"password\":\"x\",\"session\":true}", &cap);
+    expect_error(&cap, 400, "invalid_field");
+    run(mg_job_auth_register, "{\"username\":\"abc\",\"password\":\"Abcdefg1!\","
+        "\"session\":\"Cookie\"}", &cap);
+    expect_error(&cap, 400, "invalid_field");
+    run(mg_job_auth_register, "{\"username\":\"abc\",\"password\":\"Abcdefg1!\","
+        "\"session\":null}", &cap);
+    expect_error(&cap, 400, "invalid_field");
+    /* the browser form is otherwise the same sign-in */
+    run(mg_job_auth_login, "{\"username\":\"abc\",\"password\":\"x\",\"session\":\"cookie\"}",
+        &cap);
+    expect_error(&cap, 503, "database_unavailable");
+}
+END_TEST
+
+/* The cookie's token is used when the body has none; the body's wins. */
+START_TEST(test_cookie_sessions)
+{
+    capture_t  cap;
+    char       token[MG_REFRESH_TOKEN_LEN + 1], params[160];
+
+    /* not one of ours: refused, and the cookie is cleared (not Secure on
+     * a loopback host, as the module said) */
+    run_with(mg_job_auth_refresh, "", "{\"refresh_cookie\":\"nope\",\"cookie_secure\":false}",
+             &cap);
+    ck_assert_int_eq(cap.msg.type, MG_MSG_RES);
+    ck_assert_int_eq(cap.msg.status, 401);
+    ck_assert_str_eq(cap.headers, "{\"Cache-Control\":\"no-store\",\"Pragma\":\"no-cache\","
+                     "\"Set-Cookie\":\"mangoo_refresh=; Path=/api/v1/auth; Max-Age=0; "
+                     "HttpOnly; SameSite=Strict\"}");
+    ck_assert_ptr_nonnull(strstr(cap.body, "\"code\":\"invalid_refresh_token\""));
+    ck_assert_ptr_nonnull(strstr(cap.body, "\"request_id\":\"0123456789abcdef"));
+
+    /* Secure unless the module says otherwise */
+    run_with(mg_job_auth_refresh, "{}", "{\"refresh_cookie\":\"nope\"}", &cap);
+    ck_assert_int_eq(cap.msg.status, 401);
+    ck_assert_ptr_nonnull(strstr(cap.headers, "SameSite=Strict; Secure\""));
+
+    /* a well-formed cookie goes to the database (down) */
+    ck_assert_int_eq(mg_auth_refresh_token_new(token), 0);
+    snprintf(params, sizeof(params), "{\"refresh_cookie\":\"%s\",\"cookie_secure\":true}", token);
+    run_with(mg_job_auth_refresh, "", params, &cap);
+    expect_error(&cap, 503, "database_unavailable");
+    run_with(mg_job_auth_logout, "{}", params, &cap);
+    expect_error(&cap, 503, "database_unavailable");
+
+    /* a body token wins over the cookie, and is the JSON form */
+    run_with(mg_job_auth_refresh, "{\"refresh_token\":\"not-a-token\"}", params, &cap);
+    expect_error(&cap, 401, "invalid_refresh_token");
+
+    /* logout with nothing to revoke still clears the cookie */
+    run_with(mg_job_auth_logout, "", "{\"cookie_secure\":true}", &cap);
+    ck_assert_int_eq(cap.msg.type, MG_MSG_RES);
+    ck_assert_int_eq(cap.msg.status, 204);
+    ck_assert_ptr_nonnull(strstr(cap.headers, "\"Set-Cookie\":\"mangoo_refresh=; "
+                                              "Path=/api/v1/auth; Max-Age=0; HttpOnly; "
+                                              "SameSite=Strict; Secure\""));
+    /* ... but the JSON form does not touch cookies */
+    run_with(mg_job_auth_logout, "{\"refresh_token\":\"garbage\"}", params, &cap);
+    ck_assert_int_eq(cap.msg.status, 204);
+    ck_assert_str_eq(cap.headers, "");
+}
+END_TEST
+
 START_TEST(test_register_closed)
 {
-    mg_auth_config_t cfg = { NULL, MG_REGISTRATION_CLOSED, "i", "c", 900, 60 };
+    mg_auth_config_t cfg = {
+        .registration = MG_REGISTRATION_CLOSED, .issuer = "i", .client_id = "c",
+        .access_ttl = 900, .refresh_ttl = 60
+    };
     capture_t        cap;
 
     mg_auth_configure(&cfg);
@@ -236,8 +325,11 @@ START_TEST(test_refresh_and_logout_input)
     capture_t  cap;
     char       token[MG_REFRESH_TOKEN_LEN + 1], body[128];
 
+    /* no token in the body and no cookie: no session */
     run(mg_job_auth_refresh, "{}", &cap);
-    expect_error(&cap, 400, "invalid_field");
+    expect_error(&cap, 401, "invalid_refresh_token");
+    run(mg_job_auth_refresh, "", &cap);
+    expect_error(&cap, 401, "invalid_refresh_token");
     run(mg_job_auth_refresh, "{\"refresh_token\":null}", &cap);
     expect_error(&cap, 400, "invalid_field");
     run(mg_job_auth_logout, "{\"refresh_token\":\"x\",\"all\":true}", &cap);
@@ -276,6 +368,8 @@ auth_suite(void)
     tcase_add_test(th, test_register_closed);
     tcase_add_test(th, test_login_bad_input);
     tcase_add_test(th, test_refresh_and_logout_input);
+    tcase_add_test(th, test_session_field);
+    tcase_add_test(th, test_cookie_sessions);
     suite_add_tcase(s, th);
     return s;
 }

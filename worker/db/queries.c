@@ -254,6 +254,12 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "WHERE r.family_id = (SELECT t.family_id FROM refresh_tokens t "
         "WHERE t.token_hash = decode($1::text, 'hex')) AND r.revoked_at IS NULL", 1 },
 
+    /* No parameters.  Whether an administrator exists: with registration
+     * first-admin, sign-up is open exactly until then (the rule
+     * mg_local_register applies, sql/002), and GET /config says so. */
+    [MG_Q_AUTH_ADMIN_EXISTS] = { "mg_auth_admin_exists",
+        "SELECT EXISTS (SELECT 1 FROM users u WHERE u.role = 'admin')", 0 },
+
     /* ---- users and admin (jobs/users.c, jobs/admin.c) ---- */
 
     /* $1 id */

@@ -24,6 +24,7 @@ typedef enum {
     MG_Q_AUTH_REFRESH_ROTATE,
     MG_Q_AUTH_REFRESH_REJECT,
     MG_Q_AUTH_LOGOUT,
+    MG_Q_AUTH_ADMIN_EXISTS,     /* jobs/config.c: can anyone register now */
     /* users and admin (jobs/users.c, jobs/admin.c) */
     MG_Q_USER_GET,
     MG_Q_USER_UPDATE_ME,

@@ -1,7 +1,13 @@
 /*
  * auth: owns the local identity, the embedded default when there is no
  * Cognito: auth.register, auth.login, auth.refresh and auth.logout.  These
- * routes are public (the module forwards them without claims).
+ * routes are public (the module forwards them without claims).  It also
+ * owns the session's two forms: API clients get the refresh token in JSON;
+ * browsers get it in the HttpOnly cookie (shared/mg_cookie), set on
+ * login/register with "session":"cookie", read by refresh/logout when the
+ * body names no token, cleared by logout and by a refusal that ends the
+ * session.  In Cognito mode refresh and logout go to cognito.c, and local
+ * sign-in is refused (403 local_identity_disabled).
  *
  * What it guarantees:
  *  - passwords are kept only as scrypt strings (password.c) and never
@@ -29,6 +35,7 @@
 
 #include "log.h"
 #include "mg_base64url.h"
+#include "mg_cookie.h"
 #include "mg_json.h"
 #include "password.h"
 #include "signer.h"
@@ -47,21 +54,43 @@
 #define MG_USERNAME_MAX   64
 #define MG_EMAIL_MAX      254
 
+/* a local refresh token is MG_REFRESH_TOKEN_LEN; Cognito's are ~2 KB */
+#define MG_REFRESH_BODY_MAX     512
+#define MG_REFRESH_COGNITO_MAX  MG_COOKIE_VALUE_MAX
+
 #define MG_SQLSTATE_UNIQUE  "23505"
 #define MG_SQLSTATE_FK      "23503"
 
 static const mg_auth_config_t mg_auth_defaults = {
-    NULL, MG_REGISTRATION_OPEN, "mangoo-local", "mangoo-web", 900, 30LL * 24 * 3600
+    .signer = NULL, .registration = MG_REGISTRATION_OPEN, .issuer = "mangoo-local",
+    .client_id = "mangoo-web", .access_ttl = 900, .refresh_ttl = 30LL * 24 * 3600
 };
 
 static mg_auth_config_t mg_auth_cfg = {
-    NULL, MG_REGISTRATION_OPEN, "mangoo-local", "mangoo-web", 900, 30LL * 24 * 3600
+    .signer = NULL, .registration = MG_REGISTRATION_OPEN, .issuer = "mangoo-local",
+    .client_id = "mangoo-web", .access_ttl = 900, .refresh_ttl = 30LL * 24 * 3600
 };
 
 void
 mg_auth_configure(const mg_auth_config_t *cfg)
 {
     mg_auth_cfg = cfg != NULL ? *cfg : mg_auth_defaults;
+}
+
+const mg_auth_config_t *
+mg_auth_config(void)
+{
+    return &mg_auth_cfg;
+}
+
+const char *
+mg_registration_name(mg_registration_t r)
+{
+    switch (r) {
+    case MG_REGISTRATION_FIRST_ADMIN: return "first-admin";
+    case MG_REGISTRATION_CLOSED:      return "closed";
+    default:                          return "open";
+    }
 }
 
 int
@@ -178,6 +207,7 @@ static const mg_field_t mg_register_fields[] = {
     { "password", MG_FIELD_STRING, MG_FIELD_REQUIRED,
       MG_PASSWORD_MIN_CHARS, MG_PASSWORD_MAX_CHARS, NULL },
     { "email",    MG_FIELD_STRING, MG_FIELD_NULLABLE, 0, MG_EMAIL_MAX, NULL },
+    { "session",  MG_FIELD_STRING, 0, 1, 16, NULL },
 };
 
 /* Login takes whatever a user may type: a name or password that could
@@ -186,10 +216,16 @@ static const mg_field_t mg_register_fields[] = {
 static const mg_field_t mg_login_fields[] = {
     { "username", MG_FIELD_STRING, MG_FIELD_REQUIRED, 1, 256,  NULL },
     { "password", MG_FIELD_STRING, MG_FIELD_REQUIRED, 1, 1024, NULL },
+    { "session",  MG_FIELD_STRING, 0, 1, 16, NULL },
 };
 
+/* No refresh_token: the session cookie's (the browser form). */
 static const mg_field_t mg_refresh_fields[] = {
-    { "refresh_token", MG_FIELD_STRING, MG_FIELD_REQUIRED, 1, 512, NULL },
+    { "refresh_token", MG_FIELD_STRING, 0, 1, MG_REFRESH_BODY_MAX, NULL },
+};
+
+static const mg_field_t mg_refresh_cognito_fields[] = {
+    { "refresh_token", MG_FIELD_STRING, 0, 1, MG_REFRESH_COGNITO_MAX, NULL },
 };
 
 #define MG_NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
@@ -208,19 +244,35 @@ mg_auth_invalid_credentials(mg_job_t *job)
     return mg_job_reply_error(job, 401, "invalid_credentials", "wrong username or password");
 }
 
-static int
-mg_auth_invalid_refresh(mg_job_t *job)
+int
+mg_auth_invalid_refresh(mg_job_t *job, const mg_session_t *s)
 {
+    if (s->token == NULL) {
+        return mg_job_reply_error(job, 401, "invalid_refresh_token",
+                                  s->cookie ? "no session: sign in again (no refresh_token "
+                                              "in the body and no " MG_COOKIE_REFRESH
+                                              " cookie)"
+                                            : "no refresh token");
+    }
     mg_log_warn("%.*s rid=%s: refused: refresh token invalid, expired or revoked",
                 (int) job->name_len, job->name, job->rid);
-    return mg_job_reply_error(job, 401, "invalid_refresh_token",
-                              "refresh token is invalid, expired or revoked");
+    return mg_auth_reply_session_error(job, s, 401, "invalid_refresh_token",
+                                       "refresh token is invalid, expired or revoked");
 }
 
 static int
-mg_auth_disabled(mg_job_t *job)
+mg_auth_disabled(mg_job_t *job, const mg_session_t *s)
 {
-    return mg_job_reply_error(job, 403, "account_disabled", "this account is disabled");
+    return mg_auth_reply_session_error(job, s, 403, "account_disabled",
+                                       "this account is disabled");
+}
+
+static int
+mg_auth_local_disabled(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 403, "local_identity_disabled",
+                              "this server signs in through Amazon Cognito: "
+                              "use POST /api/v1/auth/cognito");
 }
 
 static int
@@ -240,37 +292,151 @@ mg_auth_taken(mg_job_t *job)
 static int
 mg_auth_locked(mg_job_t *job, const char *seconds)
 {
-    json_t  *headers;
-    char    *body;
-    int      sent;
-
-    body = mg_json_error_body("too_many_attempts",
-                              "too many failed logins: try again later", job->rid);
-    headers = json_pack("{s:s}", "Retry-After", seconds);
-    if (body == NULL || headers == NULL) {
-        sent = mg_auth_internal(job);
-    } else {
-        sent = mg_job_reply_raw(job, 429, body, strlen(body), headers);
-    }
-    json_decref(headers);
-    free(body);
-    return sent;
-}
-
-/* Token responses must not be cached anywhere (RFC 6749 section 5.1). */
-static int
-mg_auth_reply_tokens(mg_job_t *job, int status, const json_t *body)
-{
-    json_t  *headers = json_pack("{s:s, s:s}", "Cache-Control", "no-store",
-                                 "Pragma", "no-cache");
+    json_t  *headers = json_pack("{s:s}", "Retry-After", seconds);
     int      sent;
 
     if (headers == NULL) {
         return mg_auth_internal(job);
     }
+    sent = mg_job_reply_error_with(job, 429, "too_many_attempts",
+                                   "too many failed logins: try again later", headers);
+    json_decref(headers);
+    return sent;
+}
+
+/* ---- the session's two forms ------------------------------------------ */
+
+void
+mg_session_from_cookie(const mg_job_t *job, mg_session_t *s)
+{
+    json_t  *secure = json_object_get(job->params, "cookie_secure");
+
+    s->cookie = 1;
+    /* without the module's word (a test, an old module): the safe side */
+    s->secure = json_is_boolean(secure) ? json_is_true(secure) : 1;
+    s->token = mg_job_param(job, "refresh_cookie", &s->len);
+    if (s->token == NULL) {
+        s->len = 0;
+    }
+}
+
+/* Token responses must not be cached anywhere (RFC 6749 section 5.1);
+ * with set, a Set-Cookie of the session cookie: value (vlen bytes; none:
+ * cleared) for max_age seconds.  A new reference or NULL. */
+static json_t *
+mg_auth_headers(const mg_session_t *s, int set, const char *value, size_t vlen,
+                long long max_age)
+{
+    char     cookie[MG_COOKIE_HEADER_MAX];
+    json_t  *h = json_pack("{s:s, s:s}", "Cache-Control", "no-store", "Pragma", "no-cache");
+
+    if (h == NULL || !set) {
+        return h;
+    }
+    if (mg_cookie_format(cookie, sizeof(cookie), MG_COOKIE_REFRESH, value, vlen,
+                         vlen ? max_age : 0, s->secure) < 0
+        || json_object_set_new(h, "Set-Cookie", json_string(cookie)) != 0)
+    {
+        json_decref(h);
+        h = NULL;
+    }
+    OPENSSL_cleanse(cookie, sizeof(cookie));
+    return h;
+}
+
+int
+mg_auth_reply_session(mg_job_t *job, int status, json_t *body, const mg_session_t *s,
+                      const char *refresh)
+{
+    json_t  *headers;
+    char    *token = NULL;
+    int      sent;
+
+    if (s->cookie) {
+        if (refresh == NULL) {
+            refresh = json_string_value(json_object_get(body, "refresh_token"));
+        }
+        if (refresh == NULL || (token = strdup(refresh)) == NULL) {
+            mg_log_error("job %.*s rid=%s: no refresh token for the session cookie",
+                         (int) job->name_len, job->name, job->rid);
+            return mg_auth_internal(job);
+        }
+        /* the browser never sees it: HttpOnly cookie only */
+        (void) json_object_del(body, "refresh_token");
+    }
+    headers = mg_auth_headers(s, s->cookie, token, token ? strlen(token) : 0,
+                              mg_auth_cfg.refresh_ttl);
+    if (token != NULL) {
+        OPENSSL_cleanse(token, strlen(token));
+        free(token);
+    }
+    if (headers == NULL) {
+        mg_log_error("job %.*s rid=%s: cannot write the session cookie",
+                     (int) job->name_len, job->name, job->rid);
+        return mg_auth_internal(job);
+    }
     sent = mg_job_reply_json(job, status, body, headers);
     json_decref(headers);
     return sent;
+}
+
+int
+mg_auth_reply_session_error(mg_job_t *job, const mg_session_t *s, int status,
+                            const char *code, const char *message)
+{
+    json_t  *headers;
+    int      sent;
+
+    if (!s->cookie) {
+        return mg_job_reply_error(job, status, code, message);
+    }
+    headers = mg_auth_headers(s, 1, NULL, 0, 0);
+    if (headers == NULL) {
+        return mg_auth_internal(job);
+    }
+    sent = mg_job_reply_error_with(job, status, code, message, headers);
+    json_decref(headers);
+    return sent;
+}
+
+int
+mg_auth_reply_logged_out(mg_job_t *job, const mg_session_t *s)
+{
+    json_t  *headers;
+    int      sent;
+
+    if (!s->cookie) {
+        return mg_job_reply_empty(job, 204);
+    }
+    headers = mg_auth_headers(s, 1, NULL, 0, 0);
+    if (headers == NULL) {
+        return mg_auth_internal(job);
+    }
+    sent = mg_job_reply_raw(job, 204, "", 0, headers);
+    json_decref(headers);
+    return sent;
+}
+
+/* "session" of a login or registration body: absent, the JSON form;
+ * "cookie", the browser form.  0, or -1 after answering 400. */
+static int
+mg_auth_session_field(mg_job_t *job, json_t *v, mg_session_t *s, int *sent)
+{
+    json_t  *f = json_object_get(v, "session");
+
+    memset(s, 0, sizeof(*s));
+    if (f == NULL) {
+        return 0;
+    }
+    if (strcmp(json_string_value(f), "cookie") != 0) {
+        *sent = mg_job_reply_error(job, 400, "invalid_field",
+                                   "field \"session\" must be \"cookie\" (or absent)");
+        return -1;
+    }
+    mg_session_from_cookie(job, s);
+    s->token = NULL;                /* a new session replaces any old cookie */
+    s->len = 0;
+    return 0;
 }
 
 /* {"access_token","refresh_token","token_type","expires_in"} for this
@@ -414,18 +580,22 @@ mg_job_auth_register(mg_job_t *job)
     char          refresh[MG_REFRESH_TOKEN_LEN + 1];
     PGresult     *res = NULL;
     mg_db_rc_t    rc;
+    mg_session_t  session;
     int           sent, first_admin_only;
     long long     now;
 
     stored[0] = '\0';
     /* a policy, not an input problem: no point reading the body */
+    if (mg_auth_cfg.cognito_domain != NULL) {
+        return mg_auth_local_disabled(job);
+    }
     if (mg_auth_cfg.registration == MG_REGISTRATION_CLOSED) {
         return mg_auth_closed(job);
     }
     first_admin_only = mg_auth_cfg.registration == MG_REGISTRATION_FIRST_ADMIN;
 
     v = mg_register_input(job, &sent);
-    if (v == NULL) {
+    if (v == NULL || mg_auth_session_field(job, v, &session, &sent) != 0) {
         goto done;
     }
     username = json_string_value(json_object_get(v, "username"));
@@ -497,7 +667,7 @@ mg_job_auth_register(mg_job_t *job)
         sent = mg_auth_internal(job);
         goto done;
     }
-    sent = mg_auth_reply_tokens(job, 201, body);
+    sent = mg_auth_reply_session(job, 201, body, &session, refresh);
 
 done:
     json_decref(body);
@@ -553,13 +723,20 @@ mg_job_auth_login(mg_job_t *job)
     char          refresh[MG_REFRESH_TOKEN_LEN + 1];
     PGresult     *res = NULL;
     mg_db_rc_t    rc;
+    mg_session_t  session;
     int           sent, known, ok;
     long long     now;
 
+    if (mg_auth_cfg.cognito_domain != NULL) {
+        return mg_auth_local_disabled(job);
+    }
     v = mg_validate_body(job->body, job->body_len, mg_login_fields,
                          MG_NFIELDS(mg_login_fields), MG_VALIDATE_CREATE, &err);
     if (v == NULL) {
         sent = mg_job_reply_verr(job, &err);
+        goto done;
+    }
+    if (mg_auth_session_field(job, v, &session, &sent) != 0) {
         goto done;
     }
     username = json_string_value(json_object_get(v, "username"));
@@ -593,7 +770,7 @@ mg_job_auth_login(mg_job_t *job)
         goto done;
     }
     if (PQgetvalue(res, 0, MG_LOGIN_COL_DISABLED)[0] == 't') {
-        sent = mg_auth_disabled(job);
+        sent = mg_auth_disabled(job, &session);
         goto done;
     }
 
@@ -607,7 +784,8 @@ mg_job_auth_login(mg_job_t *job)
     body = mg_auth_tokens_body(job, PQgetvalue(res, 0, MG_LOGIN_COL_USER_ID),
                                PQgetvalue(res, 0, MG_LOGIN_COL_USERNAME),
                                PQgetvalue(res, 0, MG_LOGIN_COL_ROLE), now, refresh);
-    sent = body != NULL ? mg_auth_reply_tokens(job, 200, body) : mg_auth_internal(job);
+    sent = body != NULL ? mg_auth_reply_session(job, 200, body, &session, refresh)
+                        : mg_auth_internal(job);
 
 done:
     json_decref(body);
@@ -618,31 +796,47 @@ done:
 
 /* ---- auth.refresh and auth.logout -------------------------------------- */
 
-/* The presented refresh token, validated; NULL after replying 400.
- * *wellformed says whether it could be one of ours at all. */
+/* The presented refresh token, validated, into s: the body's
+ * refresh_token (the JSON form), else the session cookie's (the browser
+ * form; an empty body counts as {}).  s->token stays NULL when there is
+ * neither.  The parsed body (s points into it), or NULL after replying
+ * 400. */
 static json_t *
-mg_refresh_input(mg_job_t *job, const char **token, size_t *len, int *wellformed, int *sent)
+mg_refresh_input(mg_job_t *job, mg_session_t *s, int *sent)
 {
-    json_t     *v, *f;
-    mg_verr_t   err;
+    json_t            *v, *f;
+    mg_verr_t          err;
+    const mg_field_t  *fields = mg_auth_cfg.cognito_domain != NULL ? mg_refresh_cognito_fields
+                                                                   : mg_refresh_fields;
 
-    v = mg_validate_body(job->body, job->body_len, mg_refresh_fields,
-                         MG_NFIELDS(mg_refresh_fields), MG_VALIDATE_CREATE, &err);
-    if (v == NULL) {
-        *sent = mg_job_reply_verr(job, &err);
-        return NULL;
+    memset(s, 0, sizeof(*s));
+    if (job->body_len == 0) {
+        v = json_object();
+        if (v == NULL) {
+            *sent = mg_auth_internal(job);
+            return NULL;
+        }
+    } else {
+        v = mg_validate_body(job->body, job->body_len, fields, 1, MG_VALIDATE_CREATE, &err);
+        if (v == NULL) {
+            *sent = mg_job_reply_verr(job, &err);
+            return NULL;
+        }
     }
     f = json_object_get(v, "refresh_token");
-    *token = json_string_value(f);
-    *len = json_string_length(f);
-    *wellformed = mg_auth_refresh_token_wellformed(*token, *len);
+    if (f != NULL) {
+        s->token = json_string_value(f);
+        s->len = json_string_length(f);
+    } else {
+        mg_session_from_cookie(job, s);
+    }
     return v;
 }
 
 /* Rotation found nothing: tell unknown/expired (401), reuse (revoke the
  * family, 401) and a disabled user (403) apart. */
 static int
-mg_refresh_rejected(mg_job_t *job, const char *hash)
+mg_refresh_rejected(mg_job_t *job, const char *hash, const mg_session_t *s)
 {
     const char  *values[1] = { hash };
     PGresult    *res = NULL;
@@ -653,15 +847,15 @@ mg_refresh_rejected(mg_job_t *job, const char *hash)
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, res, "auth.refresh reject");
     } else if (PQntuples(res) == 0) {
-        sent = mg_auth_invalid_refresh(job);
+        sent = mg_auth_invalid_refresh(job, s);
     } else if (PQgetvalue(res, 0, 0)[0] == 't') {
         mg_log_warn("auth.refresh rid=%s: a used or revoked refresh token was presented; "
                     "its family is revoked (%s more tokens)", job->rid, PQgetvalue(res, 0, 3));
-        sent = mg_auth_invalid_refresh(job);
+        sent = mg_auth_invalid_refresh(job, s);
     } else if (PQgetvalue(res, 0, 2)[0] == 't' && PQgetvalue(res, 0, 1)[0] != 't') {
-        sent = mg_auth_disabled(job);
+        sent = mg_auth_disabled(job, s);
     } else {
-        sent = mg_auth_invalid_refresh(job);
+        sent = mg_auth_invalid_refresh(job, s);
     }
     PQclear(res);
     return sent;
@@ -670,25 +864,29 @@ mg_refresh_rejected(mg_job_t *job, const char *hash)
 int
 mg_job_auth_refresh(mg_job_t *job)
 {
-    json_t       *v, *body = NULL;
-    const char   *token, *values[4];
-    size_t        len;
-    char          hash[MG_SHA256_HEX_LEN + 1], new_hash[MG_SHA256_HEX_LEN + 1];
-    char          id[MG_UUID_LEN + 1], ttl[24];
-    char          refresh[MG_REFRESH_TOKEN_LEN + 1];
-    PGresult     *res = NULL;
-    mg_db_rc_t    rc;
-    int           sent, wellformed;
+    json_t        *v, *body = NULL;
+    const char    *values[4];
+    char           hash[MG_SHA256_HEX_LEN + 1], new_hash[MG_SHA256_HEX_LEN + 1];
+    char           id[MG_UUID_LEN + 1], ttl[24];
+    char           refresh[MG_REFRESH_TOKEN_LEN + 1];
+    PGresult      *res = NULL;
+    mg_db_rc_t     rc;
+    mg_session_t   s;
+    int            sent;
 
-    v = mg_refresh_input(job, &token, &len, &wellformed, &sent);
+    v = mg_refresh_input(job, &s, &sent);
     if (v == NULL) {
         return sent;
     }
-    if (!wellformed) {
-        sent = mg_auth_invalid_refresh(job);
+    if (mg_auth_cfg.cognito_domain != NULL) {
+        sent = mg_cognito_refresh(job, &s);
         goto done;
     }
-    if (mg_auth_token_hash(token, len, hash) != 0 || mg_uuid_v4(id) != 0
+    if (s.token == NULL || !mg_auth_refresh_token_wellformed(s.token, s.len)) {
+        sent = mg_auth_invalid_refresh(job, &s);
+        goto done;
+    }
+    if (mg_auth_token_hash(s.token, s.len, hash) != 0 || mg_uuid_v4(id) != 0
         || mg_auth_refresh_token_new(refresh) != 0
         || mg_auth_token_hash(refresh, strlen(refresh), new_hash) != 0)
     {
@@ -707,16 +905,18 @@ mg_job_auth_refresh(mg_job_t *job)
         goto done;
     }
     if (PQntuples(res) == 0) {
-        sent = mg_refresh_rejected(job, hash);
+        sent = mg_refresh_rejected(job, hash, &s);
         goto done;
     }
 
     body = mg_auth_tokens_body(job, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
                                PQgetvalue(res, 0, 2), strtoll(PQgetvalue(res, 0, 3), NULL, 10),
                                refresh);
-    sent = body != NULL ? mg_auth_reply_tokens(job, 200, body) : mg_auth_internal(job);
+    sent = body != NULL ? mg_auth_reply_session(job, 200, body, &s, refresh)
+                        : mg_auth_internal(job);
 
 done:
+    OPENSSL_cleanse(refresh, sizeof(refresh));
     json_decref(body);
     PQclear(res);
     json_decref(v);
@@ -726,30 +926,34 @@ done:
 int
 mg_job_auth_logout(mg_job_t *job)
 {
-    json_t       *v;
-    const char   *token, *values[1];
-    size_t        len;
-    char          hash[MG_SHA256_HEX_LEN + 1];
-    PGresult     *res = NULL;
-    mg_db_rc_t    rc;
-    int           sent, wellformed;
+    json_t        *v;
+    const char    *values[1];
+    char           hash[MG_SHA256_HEX_LEN + 1];
+    PGresult      *res = NULL;
+    mg_db_rc_t     rc;
+    mg_session_t   s;
+    int            sent;
 
-    v = mg_refresh_input(job, &token, &len, &wellformed, &sent);
+    v = mg_refresh_input(job, &s, &sent);
     if (v == NULL) {
         return sent;
     }
-    /* logout is idempotent: a token that is not ours has nothing to revoke */
-    if (!wellformed) {
-        sent = mg_job_reply_empty(job, 204);
+    if (mg_auth_cfg.cognito_domain != NULL) {
+        sent = mg_cognito_logout(job, &s);
         goto done;
     }
-    if (mg_auth_token_hash(token, len, hash) != 0) {
+    /* logout is idempotent: a token that is not ours has nothing to revoke */
+    if (s.token == NULL || !mg_auth_refresh_token_wellformed(s.token, s.len)) {
+        sent = mg_auth_reply_logged_out(job, &s);
+        goto done;
+    }
+    if (mg_auth_token_hash(s.token, s.len, hash) != 0) {
         sent = mg_auth_internal(job);
         goto done;
     }
     values[0] = hash;
     rc = mg_db_exec(job->db, MG_Q_AUTH_LOGOUT, values, &res);
-    sent = rc == MG_DB_OK ? mg_job_reply_empty(job, 204)
+    sent = rc == MG_DB_OK ? mg_auth_reply_logged_out(job, &s)
                           : mg_job_reply_db_error(job, rc, res, "auth.logout");
 
 done:

@@ -31,11 +31,14 @@ const mg_job_def_t mg_job_defs[] = {
     { "admin.users.list",   mg_job_admin_users_list,   MG_JOB_AS_USER },
     { "admin.users.update", mg_job_admin_users_update, MG_JOB_AS_USER },
     { "admin.usage",        mg_job_admin_usage,        MG_JOB_AS_USER },
+    { "models.list",        mg_job_models_list,        MG_JOB_AS_USER },
     /* public routes: no token, hence no users row to ensure */
     { "auth.register", mg_job_auth_register, 0 },
     { "auth.login",    mg_job_auth_login,    0 },
     { "auth.refresh",  mg_job_auth_refresh,  0 },
     { "auth.logout",   mg_job_auth_logout,   0 },
+    { "auth.cognito",  mg_job_auth_cognito,  0 },
+    { "config.get",    mg_job_config_get,    0 },
 };
 
 const size_t mg_job_defs_count = sizeof(mg_job_defs) / sizeof(mg_job_defs[0]);

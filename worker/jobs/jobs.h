@@ -131,7 +131,13 @@ typedef struct {
     const char          *issuer;        /* borrowed, like client_id */
     const char          *client_id;
     long long            access_ttl;    /* seconds */
-    long long            refresh_ttl;   /* seconds */
+    long long            refresh_ttl;   /* seconds; also the session cookie's Max-Age */
+    /* Amazon Cognito (jobs/cognito.c): the hosted UI's base URL
+     * (MANGOO_COGNITO_DOMAIN); NULL: the local identity.  client_id above
+     * is the app client's id. */
+    const char          *cognito_domain;
+    const char          *cognito_client_secret;    /* NULL: a public client */
+    const char          *cognito_scopes;           /* what the browser asks for */
 } mg_auth_config_t;
 
 /* Copy cfg (its strings and signer must outlive the pool).  Call before
@@ -140,11 +146,79 @@ typedef struct {
 void mg_auth_configure(const mg_auth_config_t *cfg);
 /* "open", "first-admin", "closed" -> 0 and *out; -1 for anything else. */
 int  mg_registration_parse(const char *name, mg_registration_t *out);
+/* ... and back. */
+const char *mg_registration_name(mg_registration_t r);
+/* The configuration handlers read (set by mg_auth_configure). */
+const mg_auth_config_t *mg_auth_config(void);
 
 int mg_job_auth_register(mg_job_t *job);
 int mg_job_auth_login(mg_job_t *job);
 int mg_job_auth_refresh(mg_job_t *job);
 int mg_job_auth_logout(mg_job_t *job);
+
+/* A sign-in's session, as the request asked for it: API clients send and
+ * get the refresh token in JSON; browsers ("session":"cookie" on
+ * login/register, or no refresh_token in the body of refresh/logout) keep
+ * it in the HttpOnly cookie the worker sets and clears (shared/mg_cookie). */
+typedef struct {
+    const char  *token;         /* the refresh token presented; NULL: none */
+    size_t       len;
+    int          cookie;        /* 1: the browser form */
+    int          secure;        /* a cookie set now carries Secure (the module says) */
+} mg_session_t;
+
+/* The browser form's settings from the module's params ("cookie_secure",
+ * "refresh_cookie"): s->cookie = 1, the cookie's token if any. */
+void mg_session_from_cookie(const mg_job_t *job, mg_session_t *s);
+/* Answer a sign-in: body (the tokens, refresh_token included when the
+ * identity has one for the client) as it is for the JSON form; for the
+ * browser form refresh_token leaves the body for a Set-Cookie of refresh
+ * (NULL: the body's own).  Never cached (Cache-Control: no-store). */
+int mg_auth_reply_session(mg_job_t *job, int status, json_t *body, const mg_session_t *s,
+                          const char *refresh);
+/* An error that ends the browser's session: the cookie is cleared with it
+ * (the JSON form gets the plain error). */
+int mg_auth_reply_session_error(mg_job_t *job, const mg_session_t *s, int status,
+                                const char *code, const char *message);
+/* 204 after a logout; the browser form's cookie is cleared. */
+int mg_auth_reply_logged_out(mg_job_t *job, const mg_session_t *s);
+/* 401 invalid_refresh_token: none presented, or not valid (logged). */
+int mg_auth_invalid_refresh(mg_job_t *job, const mg_session_t *s);
+
+/* cognito.c: sign-in through Cognito's hosted UI (authorization code +
+ * PKCE); refresh and logout in Cognito mode, called by auth.c after it
+ * read the request.  Pure helpers exported for the unit tests. */
+int mg_job_auth_cognito(mg_job_t *job);
+int mg_cognito_refresh(mg_job_t *job, const mg_session_t *s);
+int mg_cognito_logout(mg_job_t *job, const mg_session_t *s);
+/* 1 when s is a PKCE code_verifier (RFC 7636: 43..128 of A-Z a-z 0-9 - . _ ~). */
+int mg_cognito_verifier_valid(const char *s, size_t len);
+/* "<domain>/oauth2/<what>" into out (a trailing '/' of domain dropped).
+ * 0, or -1 when it does not fit. */
+int mg_cognito_url(char *out, size_t cap, const char *domain, const char *what);
+
+/* config.c: GET /api/v1/config, public: how the web app signs people in. */
+int mg_job_config_get(mg_job_t *job);
+
+/* models.c: GET /api/v1/models, what this server can answer with. */
+int mg_job_models_list(mg_job_t *job);
+
+/* The inputs of the models list: providers.c's configuration. */
+typedef struct {
+    int          bedrock;           /* Bedrock credentials configured */
+    const char  *bedrock_models;    /* comma-separated ids; NULL: the default list */
+    int          openai;            /* an OpenAI-compatible server configured */
+    const char  *openai_models;     /* comma-separated names; NULL: none */
+} mg_models_input_t;
+
+/* {"items":[{"id","name","provider","offline"}],"default"}: "local" first,
+ * then Bedrock's models, then the OpenAI-compatible ones ("openai:<name>");
+ * blanks around ids, empty, duplicate and over-long ids are skipped;
+ * "default" is the first remote model, or "local".  A new reference, or
+ * NULL when out of memory. */
+json_t *mg_models_build(const mg_models_input_t *in);
+/* A readable name for a known model id ("Claude 3.5 Sonnet v2"), or NULL. */
+const char *mg_model_name(const char *id);
 
 /* auth.c's pure helpers (exported for the unit tests). */
 #define MG_REFRESH_TOKEN_PREFIX  "mgr_"

@@ -9,6 +9,9 @@ typedef struct {
     const char  *openai_api_key;    /* NULL: none sent */
     int          bedrock;           /* AWS credentials found */
     long         local_delay_ms;    /* between the local responder's pieces */
+    /* what GET /models lists (jobs/models.c): comma-separated */
+    const char  *bedrock_models;    /* MANGOO_BEDROCK_MODELS; NULL: a default list */
+    const char  *openai_models;     /* MANGOO_OPENAI_MODELS; NULL: none */
 } mg_providers_config_t;
 
 extern mg_providers_config_t mg_providers_cfg;

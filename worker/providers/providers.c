@@ -41,6 +41,8 @@ mg_providers_init(void)
     c->openai_base_url = mg_env_or("MANGOO_OPENAI_BASE_URL", NULL);
     c->openai_api_key = mg_env_or("MANGOO_OPENAI_API_KEY", NULL);
     c->bedrock = mg_aws_creds_configured();
+    c->bedrock_models = mg_env_or("MANGOO_BEDROCK_MODELS", NULL);
+    c->openai_models = mg_env_or("MANGOO_OPENAI_MODELS", NULL);
 
     v = mg_env_or("MANGOO_LOCAL_DELAY_MS", "10");
     n = strtol(v, &end, 10);

@@ -7,7 +7,8 @@ import { Spinner } from '../../components/Loading';
 import { errorField } from '../../lib/fieldErrors';
 import { useTitle } from '../../lib/useTitle';
 import { useAuth } from '../../store/auth';
-import { UsageChart, fillDays, n } from './UsageChart';
+import { n, plural } from '../../lib/format';
+import { UsageChart, fillDays } from './UsageChart';
 
 export default function AccountScreen() {
   useTitle('Account');
@@ -183,7 +184,7 @@ function Usage() {
             />
           </div>
           <p className="text-sm text-gray-700">
-            Last {fillDays(usage.from, usage.to, []).length} days: {n(usage.total.requests)} requests,{' '}
+            Last {fillDays(usage.from, usage.to, []).length} days: {plural(usage.total.requests, 'request')},{' '}
             {n(usage.total.input_tokens)} input and {n(usage.total.output_tokens)} output tokens.
           </p>
           <UsageChart points={fillDays(usage.from, usage.to, usage.days)} />

@@ -1,5 +1,6 @@
 import { useId } from 'react';
 import type { UsageDay } from '../../api/types';
+import { n } from '../../lib/format';
 
 export interface DayPoint {
   day: string;
@@ -24,8 +25,6 @@ export function fillDays(from: string, to: string, days: UsageDay[]): DayPoint[]
   return out;
 }
 
-const fmt = new Intl.NumberFormat();
-export const n = (x: number) => fmt.format(x);
 
 function shortDay(day: string): string {
   const d = new Date(`${day}T00:00:00Z`);

@@ -5,9 +5,8 @@ import { ErrorAlert, errorMessage } from '../../components/ErrorAlert';
 import { Spinner } from '../../components/Loading';
 import { useTitle } from '../../lib/useTitle';
 import { useAuth } from '../../store/auth';
+import { n, plural } from '../../lib/format';
 
-const fmt = new Intl.NumberFormat();
-const n = (x: number) => fmt.format(x);
 
 export default function AdminScreen() {
   useTitle('Administration');
@@ -273,7 +272,7 @@ function UsageReport() {
         <div className="relative mt-4 overflow-x-auto" tabIndex={0} role="region" aria-label="Usage per user, table">
           <table className="w-full min-w-[32rem] text-left text-sm">
             <caption className="mb-2 text-left text-sm text-gray-700">
-              {report.from} to {report.to}: {n(report.total.requests)} requests, {n(report.total.input_tokens)} input and{' '}
+              {report.from} to {report.to}: {plural(report.total.requests, 'request')}, {n(report.total.input_tokens)} input and{' '}
               {n(report.total.output_tokens)} output tokens in all.
             </caption>
             <thead className="text-gray-700">
