@@ -305,7 +305,8 @@ cmd_run() {
 
   Mangoo is running on http://127.0.0.1:$PORT  (state and logs in $STATE)
 
-  Sign up (the first account becomes the administrator) and sign in:
+  Open it in a browser and create an account: the first one becomes the
+  administrator.  The same from the command line:
     curl -H 'Content-Type: application/json' -d '{"username":"alice","password":"Correct-horse-1"}' \\
          http://127.0.0.1:$PORT/api/v1/auth/register
     curl -H 'Content-Type: application/json' -d '{"username":"alice","password":"Correct-horse-1"}' \\
