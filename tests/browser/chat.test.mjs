@@ -7,7 +7,7 @@ import { Stack, launch, openPage, signUp, uniqueName, relay, shot, assistant, cr
 
 let stack, browser;
 before(async () => {
-    stack = await new Stack({ MANGOO_LOCAL_DELAY_MS: '60', MANGOO_MESSAGE_MAX: '500' }).start();
+    stack = await new Stack({ MANGOO_LOCAL_DELAY_MS: '60', MANGOO_MESSAGE_MAX: '500', MANGOO_DAILY_TOKEN_QUOTA: '100000' }).start();
     browser = await launch();
 });
 after(async () => { await browser?.close(); stack?.stop(); });
@@ -227,6 +227,52 @@ test('a bot is edited (model from the server\'s list, settings) and deleted only
     await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
     await page.waitForFunction(() => !document.body.innerText.includes('Final bot'));
     assert.equal(stack.psql("SELECT count(*) FROM bots WHERE name = 'Final bot'"), '0');
+    page.check();
+    await page.context().close();
+});
+
+test('the chat list pages as it is scrolled, most recent activity first', async () => {
+    const page = await openPage(browser);
+    const user = uniqueName('historian');
+    await signUp(page, stack.base, user);
+    await createBot(page, 'Archivist');
+    // 60 older chats straight into the database: chat 1 the most recent
+    stack.psql(`INSERT INTO chats (owner_id, bot_id, title, updated_at)
+        SELECT u.id, b.id, 'Old chat ' || n, now() - n * interval '1 minute'
+        FROM users u JOIN bots b ON b.owner_id = u.id, generate_series(1, 60) n
+        WHERE u.username = '${user}'`);
+    await page.goto(`${stack.base}/chat`);
+    await page.getByRole('link', { name: 'Old chat 1', exact: true }).waitFor();
+    const titles = () => page.getByRole('link', { name: /^Old chat \d+$/ }).allInnerTexts();
+    const first = await titles();
+    assert.ok(first.length < 60, `one page at first (${first.length})`);
+    assert.deepEqual(first.slice(0, 3).map((t) => t.trim()), ['Old chat 1', 'Old chat 2', 'Old chat 3']);
+    // scroll the list until the oldest is there
+    for (let i = 0; i < 20 && !(await page.getByRole('link', { name: 'Old chat 60', exact: true }).count()); i++) {
+        await page.getByRole('link', { name: /^Old chat \d+$/ }).last().scrollIntoViewIfNeeded();
+        await page.waitForTimeout(150);
+    }
+    const all = (await titles()).map((t) => t.trim());
+    assert.equal(all.length, 60, 'every chat once');
+    assert.deepEqual(all, Array.from({ length: 60 }, (_, i) => `Old chat ${i + 1}`));
+    page.check();
+    await page.context().close();
+});
+
+test('the daily quota used up: the server\'s 429 is shown and nothing is stored', async () => {
+    const page = await openPage(browser);
+    const user = uniqueName('spender');
+    await signUp(page, stack.base, user);
+    await createBot(page, 'Metered');
+    await newChat(page, 'Metered');
+    stack.psql(`INSERT INTO usage (user_id, day, requests, input_tokens, output_tokens)
+        SELECT id, (now() AT TIME ZONE 'UTC')::date, 1, 60000, 40000 FROM users WHERE username = '${user}'`);
+    await send(page, 'One more question, please');
+    const alert = page.getByRole('alert').filter({ hasText: /quota|limit/i }).first();
+    await alert.waitFor();
+    assert.match(await alert.innerText(), /00:00 UTC|resets/i, 'the server\'s message, with when it resets');
+    assert.equal(stack.psql(`SELECT count(*) FROM messages m JOIN chats c ON c.id = m.chat_id
+        JOIN users u ON u.id = c.owner_id WHERE u.username = '${user}'`), '0');
     page.check();
     await page.context().close();
 });

@@ -1,10 +1,11 @@
-import { useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { useId, useRef, useState, type FormEvent } from 'react';
 import { api } from '../../api/client';
 import type { Bot, BotInput, Model } from '../../api/types';
 import { Dialog } from '../../components/Dialog';
 import { ErrorAlert, errorMessage } from '../../components/ErrorAlert';
 import { errorField } from '../../lib/fieldErrors';
 import { modelName } from '../../lib/models';
+import { FormRow } from '../../components/FormRow';
 
 export function modelLabel(models: Model[] | null, id: string): string {
   const m = models?.find((x) => x.id === id);
@@ -76,7 +77,7 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
   return (
     <Dialog title={bot ? 'Edit bot' : 'New bot'} onClose={busy ? () => {} : onClose} initialFocus={nameRef} size="lg">
       <form onSubmit={submit} className="space-y-4" noValidate>
-        <Row id={`${id}-name`} label="Name" error={errFor('name')}>
+        <FormRow id={`${id}-name`} label="Name" error={errFor('name')}>
           {(p) => (
             <input
               {...p}
@@ -88,8 +89,8 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
               onChange={(e) => setName(e.target.value)}
             />
           )}
-        </Row>
-        <Row id={`${id}-description`} label="Description" error={errFor('description')}>
+        </FormRow>
+        <FormRow id={`${id}-description`} label="Description" error={errFor('description')}>
           {(p) => (
             <textarea
               {...p}
@@ -100,8 +101,8 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
               onChange={(e) => setDescription(e.target.value)}
             />
           )}
-        </Row>
-        <Row
+        </FormRow>
+        <FormRow
           id={`${id}-model`}
           label="Model"
           error={errFor('model')}
@@ -126,8 +127,8 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
               />
             )
           }
-        </Row>
-        <Row
+        </FormRow>
+        <FormRow
           id={`${id}-instructions`}
           label="Instructions"
           error={errFor('instructions')}
@@ -142,9 +143,9 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
               onChange={(e) => setInstructions(e.target.value)}
             />
           )}
-        </Row>
+        </FormRow>
         <div className="grid gap-4 sm:grid-cols-2">
-          <Row id={`${id}-temperature`} label="Temperature" error={errFor('temperature')} hint="0 (focused) to 1 (creative).">
+          <FormRow id={`${id}-temperature`} label="Temperature" error={errFor('temperature')} hint="0 (focused) to 1 (creative).">
             {(p) => (
               <input
                 {...p}
@@ -158,8 +159,8 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
                 onChange={(e) => setTemperature(e.target.value)}
               />
             )}
-          </Row>
-          <Row id={`${id}-max-tokens`} label="Max tokens" error={errFor('max_tokens')} hint="Longest answer, 1 to 65536.">
+          </FormRow>
+          <FormRow id={`${id}-max-tokens`} label="Max tokens" error={errFor('max_tokens')} hint="Longest answer, 1 to 65536.">
             {(p) => (
               <input
                 {...p}
@@ -173,7 +174,7 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
                 onChange={(e) => setMaxTokens(e.target.value)}
               />
             )}
-          </Row>
+          </FormRow>
         </div>
         {error && !fieldKey ? <ErrorAlert>{errorMessage(error)}</ErrorAlert> : null}
         <div className="flex justify-end gap-2 pt-2">
@@ -189,44 +190,3 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
   );
 }
 
-interface FieldProps {
-  id: string;
-  'aria-invalid'?: boolean;
-  'aria-describedby'?: string;
-}
-
-function Row({
-  id,
-  label,
-  error,
-  hint,
-  children,
-}: {
-  id: string;
-  label: string;
-  error?: string | null;
-  hint?: string;
-  children: (p: FieldProps) => ReactNode;
-}) {
-  const errId = `${id}-error`;
-  const hintId = `${id}-hint`;
-  const describedBy = [error ? errId : null, hint ? hintId : null].filter(Boolean).join(' ') || undefined;
-  return (
-    <div>
-      <label htmlFor={id} className="label">
-        {label}
-      </label>
-      {children({ id, 'aria-invalid': error ? true : undefined, 'aria-describedby': describedBy })}
-      {error ? (
-        <p id={errId} role="alert" className="mt-1 text-sm text-red-800">
-          {error}
-        </p>
-      ) : null}
-      {hint ? (
-        <p id={hintId} className="hint">
-          {hint}
-        </p>
-      ) : null}
-    </div>
-  );
-}

@@ -8,6 +8,7 @@ import { cognitoAuthorizeUrl } from '../../lib/pkce';
 import { useTitle } from '../../lib/useTitle';
 import { useAuth } from '../../store/auth';
 import { AuthFrame } from './AuthFrame';
+import { InputRow } from '../../components/FormRow';
 
 type Mode = 'signin' | 'signup';
 
@@ -115,41 +116,6 @@ function CognitoSignIn({ config, returnTo }: { config: ServerConfig; returnTo: s
   );
 }
 
-function Field({
-  id,
-  label,
-  error,
-  hint,
-  ...input
-}: {
-  id: string;
-  label: string;
-  error?: string | null;
-  hint?: string;
-} & React.InputHTMLAttributes<HTMLInputElement>) {
-  const hintId = `${id}-hint`;
-  const errId = `${id}-error`;
-  const describedBy = [error ? errId : null, hint ? hintId : null].filter(Boolean).join(' ') || undefined;
-  return (
-    <div>
-      <label htmlFor={id} className="label">
-        {label}
-      </label>
-      <input id={id} className="input" aria-invalid={error ? true : undefined} aria-describedby={describedBy} {...input} />
-      {error ? (
-        <p id={errId} role="alert" className="mt-1 text-sm text-red-800">
-          {error}
-        </p>
-      ) : null}
-      {hint ? (
-        <p id={hintId} className="hint">
-          {hint}
-        </p>
-      ) : null}
-    </div>
-  );
-}
-
 function SignInForm({ config }: { config: ServerConfig }) {
   const login = useAuth((s) => s.login);
   const clearNotice = useAuth((s) => s.clearNotice);
@@ -176,7 +142,7 @@ function SignInForm({ config }: { config: ServerConfig }) {
 
   return (
     <form onSubmit={submit} className="space-y-4" noValidate>
-      <Field
+      <InputRow
         id={`${id}-username`}
         label="Username"
         name="username"
@@ -187,7 +153,7 @@ function SignInForm({ config }: { config: ServerConfig }) {
         value={username}
         onChange={(e) => setUsername(e.target.value)}
       />
-      <Field
+      <InputRow
         id={`${id}-password`}
         label="Password"
         name="password"
@@ -265,7 +231,7 @@ function SignUpForm({ config }: { config: ServerConfig }) {
       {config.registration === 'first-admin' ? (
         <p className="alert-info">Only the first account can be created; it becomes the administrator.</p>
       ) : null}
-      <Field
+      <InputRow
         id={`${id}-username`}
         label="Username"
         name="username"
@@ -278,7 +244,7 @@ function SignUpForm({ config }: { config: ServerConfig }) {
         hint="3 to 64 characters: letters, digits, “.”, “_” and “-”."
         onChange={(e) => setUsername(e.target.value)}
       />
-      <Field
+      <InputRow
         id={`${id}-email`}
         label="Email"
         name="email"
@@ -289,7 +255,7 @@ function SignUpForm({ config }: { config: ServerConfig }) {
         hint="Optional."
         onChange={(e) => setEmail(e.target.value)}
       />
-      <Field
+      <InputRow
         id={`${id}-password`}
         label="Password"
         name="password"
