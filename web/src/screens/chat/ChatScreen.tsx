@@ -39,15 +39,15 @@ export default function ChatScreen() {
   }, []);
 
   const loadChats = useChat((s) => s.loadChats);
-  const chatsLoaded = useChat((s) => s.chatsLoaded);
   const loadBots = useChat((s) => s.loadBots);
   const loadConversation = useChat((s) => s.loadConversation);
   const chatTitle = useChat((s) => (chatId ? s.chats.find((c) => c.id === chatId)?.title : null));
   useTitle(chatId ? chatTitle ?? 'Chat' : 'New chat');
 
+  // afresh on each visit: chats made in another tab or device show up
   useEffect(() => {
-    if (!chatsLoaded) void loadChats();
-  }, [chatsLoaded, loadChats]);
+    void loadChats();
+  }, [loadChats]);
 
   useEffect(() => {
     void loadBots(true);
