@@ -133,6 +133,16 @@ test('an administrator disables a user: their next step signs them out and says 
     await row.getByRole('button', { name: /^Enable/ }).click();
     await row.getByText(/active|enabled/i).first().waitFor();
     await signIn(vpage, stack.base, victim);
+
+    // made an administrator: after signing in again, the Admin screen is theirs
+    await row.getByLabel(`Role for ${victim}`).selectOption('admin');
+    for (let i = 0; i < 50 && stack.psql(`SELECT role FROM users WHERE username = '${victim}'`) !== 'admin'; i++) {
+        await apage.waitForTimeout(100);
+    }
+    assert.equal(stack.psql(`SELECT role FROM users WHERE username = '${victim}'`), 'admin');
+    await vpage.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(vpage, stack.base, victim);
+    await vpage.getByRole('link', { name: 'Admin' }).waitFor();
     apage.check();
     await vpage.context().close();
     await apage.context().close();
