@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "uuid.h"
+#include "util/uuid.h"
 
 /* An encoded cursor and its NUL fit in this many bytes. */
 #define MG_CURSOR_MAX 96

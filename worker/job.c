@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "mg_json.h"
 
 /* 15 significant digits print 0.7 as 0.7 (17 would say 0.69999999999999996)

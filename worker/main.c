@@ -17,11 +17,11 @@
 
 #include "db/migrate.h"
 #include "jobs/jobs.h"
-#include "log.h"
+#include "util/log.h"
 #include "pool.h"
 #include "providers/provider.h"
-#include "signer.h"
-#include "tokens.h"
+#include "identity/signer.h"
+#include "identity/tokens.h"
 
 /* The signer looks at KEY_DIR/current at most this often (rotation). */
 #define MG_SIGNER_CHECK_MS   1000

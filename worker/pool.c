@@ -41,12 +41,12 @@
 
 #include "job.h"
 #include "jobs/dispatch.h"
-#include "clock.h"
-#include "log.h"
+#include "util/clock.h"
+#include "util/log.h"
 #include "mg_protocol.h"
 #include "stream.h"
-#include "user_listener.h"
-#include "user_status.h"
+#include "identity/user_listener.h"
+#include "identity/user_status.h"
 
 #define MG_POOL_BACKEND     "inproc://mg-pool"
 #define MG_REQ_FRAMES       6               /* REQ rid job params claims body */

@@ -32,8 +32,8 @@
 
 #include <zmq.h>
 
-#include "clock.h"
-#include "log.h"
+#include "util/clock.h"
+#include "util/log.h"
 #include "mg_json.h"
 #include "providers/provider.h"
 

@@ -22,7 +22,7 @@
 #include <curl/curl.h>
 
 #include "mg_protocol.h"
-#include "uuid.h"
+#include "util/uuid.h"
 
 #define MG_PEER_MAX 255       /* ZeroMQ routing ids are at most 255 bytes */
 

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hexval.h"
+#include "util/hexval.h"
 #include "mg_json.h"
-#include "uuid.h"
+#include "util/uuid.h"
 
 /* Longest field name quoted back in a message, in bytes. */
 #define MG_NAME_CLIP 64

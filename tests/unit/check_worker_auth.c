@@ -13,7 +13,7 @@
 
 #include "job.h"
 #include "jobs/jobs.h"
-#include "log.h"
+#include "util/log.h"
 #include "mg_jwt.h"
 #include "job_capture.h"
 

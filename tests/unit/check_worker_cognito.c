@@ -1,6 +1,6 @@
 /*
  * check_worker_cognito: the Cognito sign-in's pure helpers (form
- * encoding in worker/http_get.c, the PKCE verifier rule and the endpoint
+ * encoding in worker/util/http_get.c, the PKCE verifier rule and the endpoint
  * URLs in worker/jobs/cognito.c), its handlers' answers that need no
  * identity provider (bad input refused before any call; a provider that
  * cannot be reached is 503), the session cookie's forms in Cognito mode,
@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_get.h"
+#include "util/http_get.h"
 #include "job.h"
 #include "jobs/jobs.h"
-#include "log.h"
+#include "util/log.h"
 #include "job_capture.h"
 
 /* ---- pure helpers ---- */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "mg_base64url.h"
-#include "password.h"
+#include "identity/password.h"
 
 #define PW      "Correct-Horse-9"
 #define PW_LEN  (sizeof(PW) - 1)

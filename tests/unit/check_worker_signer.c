@@ -1,5 +1,5 @@
 /*
- * check_worker_signer: the worker's access token signer (worker/signer.c)
+ * check_worker_signer: the worker's access token signer (worker/identity/signer.c)
  * over a real key directory, and key rotation and retirement (worker/
  * tokens.c): tokens verify against the directory's jwks.json, a rotation
  * is picked up after the check interval, a retired key leaves the key set,
@@ -13,10 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "mg_jwt.h"
-#include "signer.h"
-#include "tokens.h"
+#include "identity/signer.h"
+#include "identity/tokens.h"
 
 static char dir[64];
 

@@ -15,7 +15,7 @@
 #include "jobs/jobs.h"
 #include "mg_base64url.h"
 #include "mg_protocol.h"
-#include "user_status.h"
+#include "identity/user_status.h"
 #include "job_capture.h"
 
 /* ---- dates ---- */

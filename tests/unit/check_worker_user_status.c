@@ -1,5 +1,5 @@
 /*
- * check_worker_user_status: the user status cache (worker/user_status.c):
+ * check_worker_user_status: the user status cache (worker/identity/user_status.c):
  * lookups, the generation rule that keeps a stale database read from
  * overwriting a newer invalidation, trust (bypass while the listener is
  * down, emptied when it comes back), the size bound, and probe runs
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "user_status.h"
+#include "identity/user_status.h"
 
 static mg_ustatus_cache_t *
 new_cache(size_t slots)

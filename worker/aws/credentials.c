@@ -21,10 +21,10 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "clock.h"
-#include "errf.h"
-#include "http_get.h"
-#include "log.h"
+#include "util/clock.h"
+#include "util/errf.h"
+#include "util/http_get.h"
+#include "util/log.h"
 
 #define MG_AWS_ECS_HOST            "http://169.254.170.2"
 #define MG_AWS_CONNECT_TIMEOUT_MS  1000L

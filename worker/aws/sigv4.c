@@ -16,8 +16,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "errf.h"
-#include "hexval.h"
+#include "util/errf.h"
+#include "util/hexval.h"
 
 #define MG_SIGV4_ALGORITHM  "AWS4-HMAC-SHA256"
 

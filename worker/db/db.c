@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "log.h"
+#include "util/clock.h"
+#include "util/log.h"
 
 /* A connect attempt slower than this is a timeout, not a refusal. */
 #define MG_DB_SLOW_MS        1000

@@ -20,7 +20,7 @@
 #include <libpq-fe.h>
 
 #include "db/db.h"
-#include "log.h"
+#include "util/log.h"
 
 /* Any constant works as long as every worker uses the same one ("mangoo"). */
 #define MG_MIGRATE_LOCK_KEY  "7161126935252783"

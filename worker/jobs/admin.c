@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "validate.h"
 
 #define MG_ADMIN_LIMIT_DEFAULT  20

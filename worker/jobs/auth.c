@@ -33,13 +33,13 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "mg_base64url.h"
 #include "mg_cookie.h"
 #include "mg_json.h"
-#include "password.h"
-#include "signer.h"
-#include "uuid.h"
+#include "identity/password.h"
+#include "identity/signer.h"
+#include "util/uuid.h"
 #include "validate.h"
 
 /* Lockout: from the 5th consecutive failure a name is locked for 30 s,

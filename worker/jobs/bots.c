@@ -15,9 +15,9 @@
 
 #include "json_write.h"
 #include "jobs/page.h"
-#include "log.h"
+#include "util/log.h"
 #include "mg_json.h"
-#include "uuid.h"
+#include "util/uuid.h"
 #include "validate.h"
 
 #define MG_BOTS_LIMIT_DEFAULT  20

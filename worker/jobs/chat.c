@@ -20,12 +20,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "log.h"
+#include "util/clock.h"
+#include "util/log.h"
 #include "mg_json.h"
 #include "providers/provider.h"
 #include "stream.h"
-#include "uuid.h"
+#include "util/uuid.h"
 #include "validate.h"
 
 #define MG_CHAT_HISTORY_ROWS  "200"

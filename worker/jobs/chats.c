@@ -24,8 +24,8 @@
 
 #include "json_write.h"
 #include "jobs/page.h"
-#include "log.h"
-#include "uuid.h"
+#include "util/log.h"
+#include "util/uuid.h"
 #include "validate.h"
 
 #define MG_CHATS_LIMIT_DEFAULT     20

@@ -27,8 +27,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "http_get.h"
-#include "log.h"
+#include "util/http_get.h"
+#include "util/log.h"
 #include "mg_cookie.h"
 
 #define MG_COGNITO_CONNECT_MS   3000L

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 
 int
 mg_job_config_get(mg_job_t *job)

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 
 const mg_job_def_t mg_job_defs[] = {
     { "health",      mg_job_health,      0 },

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_get.h"
-#include "log.h"
+#include "util/http_get.h"
+#include "util/log.h"
 
 #define MG_JWKS_MAX_BYTES   (1024 * 1024)
 #define MG_JWKS_TIMEOUT_MS  5000L

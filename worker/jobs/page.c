@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "validate.h"
 
 int

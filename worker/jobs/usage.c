@@ -27,7 +27,7 @@
 #include <time.h>
 
 #include "json_write.h"
-#include "log.h"
+#include "util/log.h"
 #include "validate.h"
 
 #define MG_USAGE_DEFAULT_DAYS   30

@@ -21,11 +21,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
+#include "util/clock.h"
 #include "json_write.h"
-#include "log.h"
+#include "util/log.h"
 #include "mg_json.h"
-#include "user_status.h"
+#include "identity/user_status.h"
 #include "validate.h"
 
 /* How long a write that changes a user's status waits for every worker's

@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "aws/credentials.h"
-#include "log.h"
+#include "util/log.h"
 #include "providers/config.h"
 
 mg_providers_config_t mg_providers_cfg;

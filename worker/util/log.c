@@ -3,7 +3,7 @@
  * buffer and written with a single write(2), so lines from different
  * threads never interleave.  Callers never pass tokens or passwords here.
  */
-#include "log.h"
+#include "util/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

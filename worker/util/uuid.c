@@ -3,7 +3,7 @@
  * OpenSSL's CSPRNG so they can be created in C before an INSERT (see
  * jobs/bots.c for why that matters when a statement is retried).
  */
-#include "uuid.h"
+#include "util/uuid.h"
 
 #include <stdio.h>
 #include <openssl/rand.h>

@@ -4,7 +4,7 @@
  * the id string; one mutex guards everything because the critical
  * sections are a hash and a few compares, far below a database round trip.
  */
-#include "user_status.h"
+#include "identity/user_status.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * the cap.  libcurl's global setup is done once here too, for callers
  * (the unit tests) that run without main's.
  */
-#include "http_get.h"
+#include "util/http_get.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * whenever it changes, and must never see half a file.  Nothing here
  * prints or logs a token.
  */
-#include "tokens.h"
+#include "identity/tokens.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "uuid.h"
+#include "util/log.h"
+#include "util/uuid.h"
 
 #define MG_PATH_MAX      4096
 #define MG_KEY_DIR_MODE  0711

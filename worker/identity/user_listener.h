@@ -15,7 +15,7 @@
 #ifndef MG_USER_LISTENER_H
 #define MG_USER_LISTENER_H
 
-#include "user_status.h"
+#include "identity/user_status.h"
 
 #define MG_ULISTENER_CHANNEL      "mangoo_users"          /* payload: an id */
 #define MG_ULISTENER_BARRIER      "mangoo_users_barrier"  /* payload: a barrier number */

@@ -13,7 +13,7 @@
  * when the database is unreachable from this worker, when the requests
  * themselves would mostly fail anyway.
  */
-#include "user_listener.h"
+#include "identity/user_listener.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -26,8 +26,8 @@
 
 #include <libpq-fe.h>
 
-#include "clock.h"
-#include "log.h"
+#include "util/clock.h"
+#include "util/log.h"
 
 /* The one statement the listener may have in flight (libpq allows one). */
 typedef enum {

@@ -1,5 +1,5 @@
 /* mg_errf: see errf.h. */
-#include "errf.h"
+#include "util/errf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

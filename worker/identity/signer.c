@@ -10,7 +10,7 @@
  * in use and the next check tries again: a half-finished rotation must not
  * stop logins.
  */
-#include "signer.h"
+#include "identity/signer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -19,9 +19,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "clock.h"
-#include "log.h"
-#include "tokens.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "identity/tokens.h"
 
 #define MG_SIGNER_PATH_MAX 4096
 

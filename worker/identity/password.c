@@ -6,7 +6,7 @@
  * CRYPTO_memcmp and wiped from the stack after use.  No function here
  * logs or copies a password anywhere but into the KDF.
  */
-#include "password.h"
+#include "identity/password.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "mg_base64url.h"
 #include "validate.h"
 
