@@ -245,6 +245,7 @@ render_conf() {
         -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \
         -e "s|@LISTEN@|${MANGOO_LISTEN:-127.0.0.1:$PORT}|" \
         -e "s|@WEB_ROOT@|$web|" \
+        -e "s|@UPLOAD_BODY_MAX@|$(( ${MANGOO_UPLOAD_MAX:-20971520} + 65536 ))|g" \
         -e "s|@EXTRA_LOCATIONS@|${MANGOO_EXTRA_LOCATIONS:-}|" \
         -e "s|@EXTRA_HTTP@|${MANGOO_EXTRA_HTTP:-}|" \
         "$TOP/conf/nginx.conf.in" >"$STATE/nginx.conf"

@@ -25,6 +25,7 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \
     -e "s|@LISTEN@|${MANGOO_LISTEN:-0.0.0.0:8080}|" \
     -e "s|@WEB_ROOT@|/usr/share/mangoo/web|" \
+    -e "s|@UPLOAD_BODY_MAX@|$(( ${MANGOO_UPLOAD_MAX:-20971520} + 65536 ))|g" \
     -e "s|@EXTRA_LOCATIONS@||" \
     -e "s|@EXTRA_HTTP@||" \
     /etc/mangoo/nginx.conf.in >"$STATE/nginx.conf"

@@ -6,7 +6,9 @@
  * A request is routed with the shared route table, authenticated, its body
  * read asynchronously, then handed to ngx_http_mangoo_dispatch(), which
  * owns it until a worker's reply (or a timeout) finalizes it.  Only the
- * auth routes (MG_ROUTE_COOKIE) pass the session cookie on to the worker.
+ * auth routes (MG_ROUTE_COOKIE) pass the session cookie on to the worker;
+ * upload routes (MG_ROUTE_UPLOAD) take a body of any type and pass its
+ * Content-Type on.
  */
 
 
@@ -24,7 +26,8 @@ static ngx_int_t ngx_http_mangoo_build_params(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx, mg_route_match_t *m);
 static ngx_int_t ngx_http_mangoo_cookie_params(ngx_http_request_t *r,
     json_t *params);
-static ngx_int_t ngx_http_mangoo_check_content_type(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mangoo_check_content_type(ngx_http_request_t *r,
+    ngx_uint_t flags);
 static ngx_int_t ngx_http_mangoo_error_page(ngx_http_request_t *r);
 static void ngx_http_mangoo_body_handler(ngx_http_request_t *r);
 static void ngx_http_mangoo_cleanup(void *data);
@@ -283,7 +286,7 @@ ngx_http_mangoo_proceed(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
     ngx_int_t  rc;
 
     if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH)) {
-        rc = ngx_http_mangoo_check_content_type(r);
+        rc = ngx_http_mangoo_check_content_type(r, ctx->flags);
         if (rc != NGX_DECLINED) {
             return rc;
         }
@@ -470,6 +473,21 @@ ngx_http_mangoo_build_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
         goto done;
     }
 
+    /* an upload's type travels with it; absent when the client sent none */
+    if ((m->route->flags & MG_ROUTE_UPLOAD) && r->headers_in.content_type
+        && json_object_set_new_nocheck(params, "content_type",
+                             json_stringn((char *) r->headers_in.content_type
+                                                            ->value.data,
+                                          r->headers_in.content_type
+                                                            ->value.len))
+           != 0)
+    {
+        rc = ngx_http_mangoo_send_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                        "unsupported_media_type",
+                                        "Content-Type is not valid UTF-8");
+        goto done;
+    }
+
     if (ngx_http_mangoo_json_to_pool(r->pool, params, &ctx->params)
         == NGX_OK)
     {
@@ -600,11 +618,16 @@ ngx_http_mangoo_media_type_is(const u_char *type, size_t len,
 }
 
 
-/* the API speaks JSON only: say so before reading anything */
+/* the API speaks JSON only (upload routes take any body, the worker judges
+ * its type): say so before reading anything */
 static ngx_int_t
-ngx_http_mangoo_check_content_type(ngx_http_request_t *r)
+ngx_http_mangoo_check_content_type(ngx_http_request_t *r, ngx_uint_t flags)
 {
     ngx_str_t  *type;
+
+    if (flags & MG_ROUTE_UPLOAD) {
+        return NGX_DECLINED;
+    }
 
     if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
         return NGX_DECLINED;

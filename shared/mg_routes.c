@@ -38,6 +38,19 @@ const mg_route_t mg_routes[] = {
     { "GET",    "/api/v1/users/me/export", "users.export",    0 },
     { "GET",    "/api/v1/users/me/usage",  "users.usage",     0 },
 
+    /* knowledge bases and their documents; an upload takes any body type */
+    { "GET",    "/api/v1/knowledge-bases",      "knowledge.list",   0 },
+    { "POST",   "/api/v1/knowledge-bases",      "knowledge.create", 0 },
+    { "GET",    "/api/v1/knowledge-bases/{id}", "knowledge.get",    0 },
+    { "PATCH",  "/api/v1/knowledge-bases/{id}", "knowledge.update", 0 },
+    { "DELETE", "/api/v1/knowledge-bases/{id}", "knowledge.delete", 0 },
+    { "GET",    "/api/v1/knowledge-bases/{id}/documents", "documents.list", 0 },
+    { "POST",   "/api/v1/knowledge-bases/{id}/documents", "documents.create", MG_ROUTE_UPLOAD },
+    { "GET",    "/api/v1/knowledge-bases/{id}/documents/{doc}", "documents.get", 0 },
+    { "DELETE", "/api/v1/knowledge-bases/{id}/documents/{doc}", "documents.delete", 0 },
+    { "POST",   "/api/v1/knowledge-bases/{id}/documents/{doc}/retry", "documents.retry", 0 },
+    { "POST",   "/api/v1/knowledge-bases/{id}/search", "knowledge.search", 0 },
+
     { "GET",    "/api/v1/admin/users",      "admin.users.list",   MG_ROUTE_ADMIN },
     { "PATCH",  "/api/v1/admin/users/{id}", "admin.users.update", MG_ROUTE_ADMIN },
     { "GET",    "/api/v1/admin/usage",      "admin.usage",        MG_ROUTE_ADMIN },

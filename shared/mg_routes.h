@@ -14,7 +14,9 @@ enum {
     MG_ROUTE_PUBLIC = 0x01,   /* no token needed */
     MG_ROUTE_ADMIN  = 0x02,   /* token must carry group "admin" */
     MG_ROUTE_STREAM = 0x04,   /* answer is a text/event-stream */
-    MG_ROUTE_COOKIE = 0x08    /* the session cookie goes to the worker */
+    MG_ROUTE_COOKIE = 0x08,   /* the session cookie goes to the worker */
+    MG_ROUTE_UPLOAD = 0x10    /* any body type; its Content-Type goes to the
+                                 worker as params "content_type" */
 };
 
 #define MG_ROUTE_MAX_PARAMS 4

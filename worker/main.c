@@ -1,12 +1,13 @@
 /*
  * main: owns mangoo-worker's command line: the subcommands (serve,
- * migrate, keygen, token), their flags, environment defaults, and exit
+ * migrate, keygen, token, fetch), their flags, environment defaults, and exit
  * codes (0 done, 1 failed, 2 bad usage).  Everything else lives in the
  * units it calls.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
 #include "providers/provider.h"
 #include "identity/signer.h"
 #include "identity/tokens.h"
+#include "knowledge/fetch.h"
+#include "knowledge/ingest.h"
 
 /* The signer looks at KEY_DIR/current at most this often (rotation). */
 #define MG_SIGNER_CHECK_MS   1000
@@ -59,6 +62,9 @@ static const char mg_usage[] =
 "      $MANGOO_BEDROCK_MODELS (what GET /models lists), $MANGOO_CA_FILE; Bedrock: the\n"
 "      AWS SDKs' variables (AWS_REGION, AWS_ACCESS_KEY_ID, ..., AWS_BEARER_TOKEN_BEDROCK,\n"
 "      AWS_CONTAINER_CREDENTIALS_*, AWS_ENDPOINT_URL_BEDROCK_RUNTIME)\n"
+"      web pages by URL (environment): $MANGOO_FETCH_MAX_BYTES (5242880),\n"
+"      $MANGOO_FETCH_TIMEOUT seconds (15), $MANGOO_FETCH_ALLOW CIDRs let through the\n"
+"      address guard, $MANGOO_FETCH_PROXY (unset: no proxy)\n"
 "  migrate   apply pending migrations and exit (--db, --sql-dir)\n"
 "  keygen    --dir DIR [--rotate | --retire KID]\n"
 "            ensure DIR holds an RSA signing key; print its kid\n"
@@ -72,6 +78,10 @@ static const char mg_usage[] =
 "            print an RS256 access token signed with DIR's current key\n"
 "            (issuer: $MANGOO_ISSUER or mangoo-local; client id:\n"
 "            $MANGOO_CLIENT_ID or mangoo-web)\n"
+"  fetch     URL\n"
+"            fetch a web page as a knowledge base would (the address guard,\n"
+"            limits and $MANGOO_FETCH_* settings); print its content type and\n"
+"            size in bytes, or why it was refused\n"
 "\n"
 "every command: --log-level debug|info|warn|error ($MANGOO_LOG_LEVEL, info)\n";
 
@@ -124,6 +134,7 @@ static const mg_command_t mg_commands[] = {
     { "token",   { OPT_KEY_DIR, OPT_SUB, OPT_USERNAME, OPT_GROUP, OPT_TTL, OPT_ISSUER,
                    OPT_CLIENT_ID, OPT_TOKEN_USE, OPT_EXP, OPT_NBF, OPT_IAT, OPT_CLAIMS,
                    OPT_KID, 0 } },
+    { "fetch",   { 0 } },
 };
 
 typedef struct {
@@ -136,6 +147,7 @@ typedef struct {
     const char        *key_dir;     /* serve: the signing keys */
     mg_token_opts_t    token;
     const char       **groups;      /* malloc'd array of argv pointers */
+    const char        *url;         /* fetch URL */
 } mg_cli_t;
 
 static const char *
@@ -301,6 +313,9 @@ mg_cli_parse(const mg_command_t *cmd, int argc, char **argv, mg_cli_t *cli)
             break;
         }
     }
+    if (strcmp(cmd->name, "fetch") == 0 && optind == argc - 1) {
+        cli->url = argv[optind++];
+    }
     if (optind < argc) {
         fprintf(stderr, "mangoo-worker: unexpected argument \"%s\"\n", argv[optind]);
         return -1;
@@ -391,10 +406,18 @@ mg_cmd_serve(mg_cli_t *cli)
 {
     mg_auth_config_t   auth;
     mg_signer_t       *signer;
+    mg_ingest_config_t ingest_cfg;
+    mg_ingest_t       *ingest;
+    sigset_t           block, old;
     char               kid[MG_JWK_KID_MAX + 1];
+    char               err[256];
     int                rc;
 
     if (mg_auth_env(&auth) != 0 || mg_chat_env(cli) != 0) {
+        return 2;
+    }
+    if (mg_fetch_init(err, sizeof(err)) != 0) {
+        fprintf(stderr, "mangoo-worker: %s\n", err);
         return 2;
     }
 
@@ -425,7 +448,23 @@ mg_cmd_serve(mg_cli_t *cli)
     auth.signer = signer;
     mg_auth_configure(&auth);
 
+    /* the ingest threads, created with the stop signals blocked so the
+     * broker keeps them */
+    if (mg_ingest_env(&ingest_cfg) != 0) {
+        mg_auth_configure(NULL);
+        mg_signer_free(signer);
+        return 2;
+    }
+    ingest_cfg.conninfo = cli->pool.conninfo;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    ingest = mg_ingest_start(&ingest_cfg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
     rc = mg_pool_run(&cli->pool);
+    mg_ingest_stop(ingest);
     if (rc == 1) {
         /* jobs still running hold the pool's memory and sockets: leave now */
         _exit(0);
@@ -482,6 +521,31 @@ mg_cmd_token(mg_cli_t *cli)
     return 0;
 }
 
+/* One fetch through the knowledge base's guard, for operators and tests. */
+static int
+mg_cmd_fetch(mg_cli_t *cli)
+{
+    char    err[512], type[128];
+    char   *body;
+    size_t  len;
+
+    if (cli->url == NULL) {
+        fprintf(stderr, "mangoo-worker: fetch needs a URL\n");
+        return 2;
+    }
+    if (mg_fetch_init(err, sizeof(err)) != 0) {
+        fprintf(stderr, "mangoo-worker: %s\n", err);
+        return 2;
+    }
+    if (mg_fetch_url(cli->url, &body, &len, type, sizeof(type), err, sizeof(err)) != 0) {
+        fprintf(stderr, "mangoo-worker: fetch: %s\n", err);
+        return 1;
+    }
+    printf("%s %zu\n", type, len);
+    free(body);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -528,7 +592,7 @@ main(int argc, char **argv)
     } else if (strcmp(cmd->name, "keygen") == 0) {
         rc = mg_cmd_keygen(&cli);
     } else {
-        rc = mg_cmd_token(&cli);
+        rc = strcmp(cmd->name, "fetch") == 0 ? mg_cmd_fetch(&cli) : mg_cmd_token(&cli);
     }
     free(cli.groups);
     return rc;

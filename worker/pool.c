@@ -57,7 +57,7 @@
 #define MG_BURST            256             /* messages per socket per poll round */
 #define MG_FRONT_HWM        100000          /* streams send many small frames */
 #define MG_FRONT_SNDTIMEO   200             /* ms a reply may wait for a busy peer */
-#define MG_FRONT_MAXMSG     (16LL * 1024 * 1024)
+#define MG_FRONT_MAXMSG     (64LL * 1024 * 1024)   /* an upload fits (documents.c) */
 
 typedef enum {
     MG_T_STARTING = 0,      /* no READY yet */

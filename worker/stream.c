@@ -152,10 +152,16 @@ mg_engine_send_head(mg_stream_t *s)
     msg.content_type.len = sizeof(ctype) - 1;
     msg.headers.data = headers;
     msg.headers.len = sizeof(headers) - 1;
-    if (mg_engine_forward(s, &msg) != 0) {
+    if (mg_engine_forward(s, &msg) != 0
+        || mg_engine_send_data(s, s->start_event, strlen(s->start_event)) != 0)
+    {
         return -1;
     }
-    return mg_engine_send_data(s, s->start_event, strlen(s->start_event));
+    /* a grounded turn's sources, before any message delta */
+    if (s->citations_event != NULL) {
+        return mg_engine_send_data(s, s->citations_event, strlen(s->citations_event));
+    }
+    return 0;
 }
 
 /* ["P"][pointer]: the stream goes to a pool thread (mg_chat_finish). */
@@ -232,6 +238,8 @@ mg_stream_free(mg_stream_t *s)
         atomic_fetch_sub(&mg_engine.open, 1);
     }
     free(s->start_event);
+    free(s->citations_event);
+    free(s->citations);
     free(s->user_id);
     free(s->model_id);
     free(s->errbody);

@@ -46,6 +46,8 @@ struct mg_stream_s {
     size_t                peer_len;
     int                   sse;          /* 1: SSE to the client; 0: one JSON answer */
     char                 *start_event;  /* the first SSE event, owned */
+    char                 *citations_event; /* sent right after start, or NULL; owned */
+    char                 *citations;    /* JSON array stored with the answer, or NULL; owned */
     char                 *user_id;      /* owned */
     char                 *model_id;     /* owned: the bot's model id */
     char                  chat_id[MG_UUID_LEN + 1];

@@ -271,3 +271,50 @@ export async function watchAnswer(page) {
     throw new Error('the answer never finished');
 }
 
+
+// ---- knowledge bases ------------------------------------------------------
+// Choose files in the "Upload documents" input.  Every value the upload
+// progress bars take is recorded in window.__mgProgress; the returned set
+// collects the document statuses waitForDocumentStatus() sees.
+export async function uploadFiles(page, files) {
+    await page.evaluate(() => {
+        window.__mgProgress = [];
+        const note = (el) => {
+            const v = el.getAttribute('aria-valuenow');
+            if (v !== null && window.__mgProgress.at(-1) !== v) window.__mgProgress.push(v);
+        };
+        new MutationObserver((records) => {
+            for (const r of records) {
+                if (r.type === 'attributes' && r.target.getAttribute('role') === 'progressbar') note(r.target);
+                for (const n of r.addedNodes) {
+                    if (n.nodeType !== 1) continue;
+                    if (n.getAttribute('role') === 'progressbar') note(n);
+                    n.querySelectorAll('[role="progressbar"]').forEach(note);
+                }
+            }
+        }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+    });
+    await page.getByLabel('Upload documents').setInputFiles(files);
+    return new Set();
+}
+
+// A document's row in the documents table (data-status is its status).
+export function documentRow(page, filename) {
+    return page.locator('tr[data-document-id]').filter({ hasText: filename }).first();
+}
+
+// Wait until the document's row shows one of the statuses in `finals`;
+// each status seen on the way goes into `seen`.
+export async function waitForDocumentStatus(page, filename, finals, seen = new Set(), timeout = 60000) {
+    const row = documentRow(page, filename);
+    const end = Date.now() + timeout;
+    while (Date.now() < end) {
+        if (await row.count()) {
+            const status = await row.getAttribute('data-status');
+            seen.add(status);
+            if (finals.includes(status)) return status;
+        }
+        await page.waitForTimeout(50);
+    }
+    throw new Error(`${filename} never reached ${finals.join('/')} (saw ${[...seen].join(', ')})`);
+}

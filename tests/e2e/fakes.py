@@ -768,6 +768,19 @@ class FakeServer:
         with self._lock:
             self._queue.extend(replies)
 
+    def fail_after(self, n, status=500, times=None, **fields):
+        """A provider failing halfway: the next n requests get Reply(), then
+        `times` requests answer HTTP `status` (Reply(status=...) with
+        fields); times=None: every request after the n, until `default`
+        is set back (fake.default = Reply()), e.g. to let a retry pass."""
+        ok = [Reply() for _ in range(n)]
+        with self._lock:
+            self._queue.extend(ok)
+            if times is None:
+                self.default = Reply(status=status, **fields)
+            else:
+                self._queue.extend(Reply(status=status, **fields) for _ in range(times))
+
     def _next_reply(self):
         with self._lock:
             return self._queue.popleft() if self._queue else self.default
@@ -955,7 +968,7 @@ def _converse_texts(body):
 
 
 class _BedrockHandler(_Handler):
-    PATH = re.compile(r"/model/([^/?]+)/(converse|converse-stream)")
+    PATH = re.compile(r"/model/([^/?]+)/(converse|converse-stream|invoke)")
 
     def dispatch(self):
         started = time.monotonic()
@@ -977,6 +990,8 @@ class _BedrockHandler(_Handler):
         if auth_error:
             return self.send_error_json(403, auth_error.error_type,
                                         auth_error.message, "auth")
+        if match[2] == "invoke":
+            return self.invoke(unquote(match[1]), parsed)
         problem = converse_problem(parsed)
         if problem:
             return self.send_error_json(400, "ValidationException", problem, "service")
@@ -1042,6 +1057,38 @@ class _BedrockHandler(_Handler):
             "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)}}))
         out.end()
 
+    def invoke(self, model_id, body):
+        """InvokeModel: Titan Text Embeddings v2 only (the one model the
+        worker invokes), scripted like the rest: status, first_delay."""
+        if model_id != TITAN_EMBED_MODEL:
+            return self.send_error_json(400, "ValidationException",
+                                        "The provided model identifier is invalid.",
+                                        "service")
+        problem = titan_problem(body)
+        if problem:
+            return self.send_error_json(400, "ValidationException", problem, "service")
+        reply = self.fake._next_reply()
+        self.run_stream(lambda: self.answer_invoke(reply, body))
+
+    def answer_invoke(self, reply, body):
+        self.pause_until(time.monotonic() + reply.first_delay)
+        if reply.status:
+            error_type, message = _BEDROCK_ERRORS.get(reply.status,
+                                                      _BEDROCK_ERRORS[500])
+            return self.send_error_json(reply.status, reply.error_type or error_type,
+                                        reply.message or message, "service")
+        if reply.hang_after is not None:
+            self.pause_until(None)
+        vector = embedding(body["inputText"], body.get("dimensions", 1024))
+        if body.get("normalize", True) is False:
+            vector = [v * 7.5 for v in vector]      # raw vectors are not unit length
+        tokens = len(body["inputText"].split())
+        out = {"embedding": vector, "inputTextTokenCount": tokens}
+        if "embeddingTypes" in body:
+            out["embeddingsByType"] = {"float": vector}
+        self.send_json(200, out, [("x-amzn-RequestId", str(uuid.uuid4())),
+                                  ("X-Amzn-Bedrock-Input-Token-Count", str(tokens))])
+
     @staticmethod
     def delta(out, text):
         """A text delta with Bedrock's random-length padding field `p`."""
@@ -1050,8 +1097,39 @@ class _BedrockHandler(_Handler):
             "p": _PADDING[:out.rng.randint(1, len(_PADDING))]})
 
 
+TITAN_EMBED_MODEL = "amazon.titan-embed-text-v2:0"
+_TITAN_KEYS = {"inputText", "dimensions", "normalize", "embeddingTypes"}
+
+
+def titan_problem(body):
+    """Why Bedrock would refuse this Titan Text Embeddings v2 body, or None."""
+    bad = "Malformed input request: %s, please reformat your input and try again."
+    if not isinstance(body, dict):
+        return "Malformed input request, please reformat your input and try again."
+    extra = sorted(set(body) - _TITAN_KEYS)
+    if extra:
+        return bad % ("extraneous key [%s] is not permitted" % extra[0])
+    text = body.get("inputText")
+    if not isinstance(text, str):
+        return bad % "#: required key [inputText] not found"
+    if not text:
+        return bad % "#/inputText: expected minLength: 1, actual: 0"
+    if len(text) > 50000:
+        return bad % ("#/inputText: expected maxLength: 50000, actual: %d" % len(text))
+    dims = body.get("dimensions", 1024)
+    if dims not in (256, 512, 1024) or isinstance(dims, bool):
+        return bad % ("#/dimensions: %s is not a valid enum value" % dims)
+    if not isinstance(body.get("normalize", True), bool):
+        return bad % "#/normalize: expected type: Boolean"
+    types = body.get("embeddingTypes", ["float"])
+    if not (isinstance(types, list) and types and set(types) <= {"float", "binary"}):
+        return bad % "#/embeddingTypes: expected a non-empty subset of [float, binary]"
+    return None
+
+
 class FakeBedrock(FakeServer):
-    """Amazon Bedrock Runtime's Converse and ConverseStream, behind SigV4
+    """Amazon Bedrock Runtime's Converse and ConverseStream, and InvokeModel
+    of Titan Text Embeddings v2 (deterministic vectors: `embedding`), behind SigV4
     (or a Bedrock API key as a bearer token, when one is configured)."""
 
     handler = _BedrockHandler
@@ -1098,6 +1176,7 @@ _OPENAI_ERRORS = {
 _CHAT_KEYS = {"model", "messages", "stream", "stream_options", "temperature",
               "top_p", "max_tokens", "max_completion_tokens", "stop", "user", "seed"}
 _FINISH = {"end_turn": "stop", "max_tokens": "length"}
+_EMBEDDING_KEYS = {"model", "input", "dimensions", "encoding_format", "user"}
 
 
 def _openai_error(message, type_="invalid_request_error", code=None, param=None):
@@ -1192,13 +1271,28 @@ class _OpenAIHandler(_Handler):
         if isinstance(inputs, str):
             inputs = [inputs]
         dims = body.get("dimensions", 1024) if isinstance(body, dict) else 0
-        if not (isinstance(inputs, list) and inputs
+        extra = sorted(set(body) - _EMBEDDING_KEYS) if isinstance(body, dict) else []
+        if extra:
+            return self.send_json(400, _openai_error(
+                "Unrecognized request argument supplied: %s" % extra[0], param=extra[0]))
+        if not (isinstance(inputs, list) and inputs and len(inputs) <= 2048
                 and all(isinstance(s, str) and s for s in inputs)
                 and isinstance(body.get("model"), str)
                 and isinstance(dims, int) and not isinstance(dims, bool) and dims > 0):
             return self.send_json(400, _openai_error(
                 "embeddings need model, input (a non-empty string or list of "
                 "them) and optional positive integer dimensions"))
+        reply = self.fake._next_reply()
+        self.run_stream(lambda: self.answer_embeddings(reply, body, inputs, dims))
+
+    def answer_embeddings(self, reply, body, inputs, dims):
+        """Scripted like chat: status (429 with Retry-After), first_delay."""
+        self.pause_until(time.monotonic() + reply.first_delay)
+        if reply.status:
+            type_, code, message = _OPENAI_ERRORS.get(reply.status, _OPENAI_ERRORS[500])
+            headers = [("Retry-After", "1")] if reply.status == 429 else []
+            return self.send_json(reply.status, _openai_error(
+                reply.message or message, reply.error_type or type_, code), headers)
         words = sum(len(s.split()) for s in inputs)
         self.send_json(200, {
             "object": "list", "model": body["model"],
@@ -1277,7 +1371,8 @@ class _OpenAIHandler(_Handler):
 
 class FakeOpenAI(FakeServer):
     """An OpenAI-compatible server: /v1/chat/completions (streamed or not)
-    and a minimal /v1/embeddings, behind a bearer API key."""
+    and /v1/embeddings (deterministic vectors: `embedding`; scripted replies
+    apply to it too), behind a bearer API key."""
 
     handler = _OpenAIHandler
 

@@ -20,7 +20,7 @@ RID_RE = re.compile(r"^[0-9a-f]{32}$")
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 BOT_KEYS = {"id", "owner_id", "name", "description", "model_id", "instructions",
             "temperature", "max_tokens", "rag_enabled", "knowledge_base_id",
-            "created_at", "updated_at"}
+            "knowledge_base_ids", "created_at", "updated_at"}
 
 
 def setUpModule():

@@ -23,6 +23,7 @@ from fakes import (EventStreamDecoder, EventStreamError, FakeBedrock,
 
 MODEL = "anthropic.claude-3-5-sonnet-20241022-v2:0"
 MODEL_PATH = "/model/%s/converse-stream" % quote(MODEL, safe="")
+TITAN_PATH = "/model/%s/invoke" % quote(fakes.TITAN_EMBED_MODEL, safe="")
 
 
 def client_sign(method, host, path, body, key_id=fakes.DEFAULT_ACCESS_KEY_ID,
@@ -267,6 +268,77 @@ class BedrockTest(unittest.TestCase):
         with self.assertRaises(AssertionError):
             self.fake.wait_requests(2, timeout=0.1)
 
+    def titan(self, text="hello embedding world", path=TITAN_PATH, **body):
+        request = {"inputText": text, "dimensions": 1024, "normalize": True}
+        request.update(body)
+        conn, resp = signed_post(self.fake, path=path, body=json.dumps(request).encode())
+        answer = json.loads(resp.read())
+        conn.close()
+        return resp, answer
+
+    def test_titan_invoke_is_signed_and_deterministic(self):
+        resp, answer = self.titan()
+        self.assertEqual(resp.status, 200, answer)
+        self.assertEqual(len(answer["embedding"]), 1024)
+        self.assertAlmostEqual(sum(v * v for v in answer["embedding"]), 1.0)
+        self.assertEqual(answer["embedding"], fakes.embedding("hello embedding world", 1024))
+        self.assertEqual(answer["inputTextTokenCount"], 3)
+        self.assertEqual(resp.getheader("X-Amzn-Bedrock-Input-Token-Count"), "3")
+        _, again = self.titan()
+        self.assertEqual(again["embedding"], answer["embedding"])
+        _, other = self.titan("something else entirely")
+        self.assertNotEqual(other["embedding"], answer["embedding"])
+        request = self.fake.requests[0]
+        self.assertEqual(request["model_id"], fakes.TITAN_EMBED_MODEL)
+        self.assertTrue(request["signature_ok"])
+        self.assertEqual(request["body"]["inputText"], "hello embedding world")
+        # unnormalised vectors are not unit length; smaller sizes are honoured
+        _, raw = self.titan(normalize=False, dimensions=256)
+        self.assertEqual(len(raw["embedding"]), 256)
+        self.assertGreater(sum(v * v for v in raw["embedding"]), 2.0)
+
+    def test_titan_path_colon_needs_the_second_encoding(self):
+        body = json.dumps({"inputText": "x"}).encode()
+        conn, resp = signed_post(self.fake, path=TITAN_PATH, body=body,
+                                 encode_path_again=False)
+        self.assertEqual(resp.status, 403)
+        self.assertEqual(resp.getheader("x-amzn-ErrorType").split(":")[0],
+                         "InvalidSignatureException")
+        conn.close()
+        self.assertFalse(self.fake.requests[0]["signature_ok"])
+
+    def test_titan_validation(self):
+        for body, why in [({"inputText": ""}, "minLength"),
+                          ({"inputText": "x", "dimensions": 1000}, "dimensions"),
+                          ({"inputText": "x", "normalize": "yes"}, "normalize"),
+                          ({"inputText": "x", "texts": ["y"]}, "extraneous key [texts]"),
+                          ({"dimensions": 1024}, "inputText")]:
+            conn, resp = signed_post(self.fake, path=TITAN_PATH,
+                                     body=json.dumps(body).encode())
+            answer = json.loads(resp.read())
+            conn.close()
+            self.assertEqual(resp.status, 400, body)
+            self.assertEqual(resp.getheader("x-amzn-ErrorType").split(":")[0],
+                             "ValidationException")
+            self.assertIn(why, answer["message"])
+        other = "/model/%s/invoke" % quote("amazon.titan-embed-text-v1", safe="")
+        resp, answer = self.titan(path=other)
+        self.assertEqual(resp.status, 400)
+        self.assertIn("model identifier is invalid", answer["message"])
+
+    def test_titan_fail_after(self):
+        self.fake.fail_after(2, status=500)
+        statuses = [self.titan()[0].status for _ in range(4)]
+        self.assertEqual(statuses, [200, 200, 500, 500])
+        resp, answer = self.titan()
+        self.assertEqual(resp.getheader("x-amzn-ErrorType").split(":")[0],
+                         "InternalServerException")
+        self.fake.default = Reply()             # the provider recovers
+        self.assertEqual(self.titan()[0].status, 200)
+        self.fake.fail_after(1, status=429, times=1)
+        statuses = [self.titan()[0].status for _ in range(3)]
+        self.assertEqual(statuses, [200, 429, 200])
+
     def test_expect_100_continue(self):
         body = converse_body()
         host = "127.0.0.1:%d" % self.fake.port
@@ -375,6 +447,38 @@ class OpenAITest(unittest.TestCase):
         self.assertEqual(vectors[0], vectors[1])
         self.assertEqual(len(vectors[0][0]), 8)
         self.assertAlmostEqual(sum(v * v for v in vectors[0][0]), 1.0)
+        self.assertEqual(vectors[0][1], fakes.embedding("c", 8))
+
+    def embed(self, **extra):
+        body = {"model": "emb", "input": ["one", "two"], "dimensions": 1024}
+        body.update(extra)
+        conn, resp = post(self.fake, "/v1/embeddings", json.dumps(body).encode(), self.auth)
+        answer = json.loads(resp.read())
+        conn.close()
+        return resp, answer
+
+    def test_embeddings_scripted_failures(self):
+        self.fake.fail_after(1, status=429, times=1)
+        resp, answer = self.embed()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual([d["index"] for d in answer["data"]], [0, 1])
+        self.assertEqual(len(answer["data"][0]["embedding"]), 1024)
+        resp, answer = self.embed()
+        self.assertEqual(resp.status, 429)
+        self.assertEqual(resp.getheader("Retry-After"), "1")
+        self.assertEqual(answer["error"]["code"], "rate_limit_exceeded")
+        self.assertEqual(self.embed()[0].status, 200)
+        self.fake.fail_after(0, status=500)
+        self.assertEqual([self.embed()[0].status for _ in range(2)], [500, 500])
+        self.fake.default = Reply()
+        self.assertEqual(self.embed()[0].status, 200)
+
+    def test_embeddings_refuse_unknown_fields(self):
+        resp, answer = self.embed(texts=["x"])
+        self.assertEqual(resp.status, 400)
+        self.assertEqual(answer["error"]["param"], "texts")
+        resp, answer = self.embed(input=[])
+        self.assertEqual(resp.status, 400)
 
 
 class CognitoTest(unittest.TestCase):

@@ -11,6 +11,7 @@ const SignInScreen = lazy(() => import('./screens/signin/SignInScreen'));
 const CallbackScreen = lazy(() => import('./screens/signin/CallbackScreen'));
 const ChatScreen = lazy(() => import('./screens/chat/ChatScreen'));
 const BotsScreen = lazy(() => import('./screens/bots/BotsScreen'));
+const KnowledgeScreen = lazy(() => import('./screens/knowledge/KnowledgeScreen'));
 const AccountScreen = lazy(() => import('./screens/account/AccountScreen'));
 const AdminScreen = lazy(() => import('./screens/admin/AdminScreen'));
 const NotFoundScreen = lazy(() => import('./screens/notfound/NotFoundScreen'));
@@ -48,6 +49,8 @@ export default function App() {
           <Route path="/chat" element={<ChatScreen />} />
           <Route path="/chat/:chatId" element={<ChatScreen />} />
           <Route path="/bots" element={<BotsScreen />} />
+          <Route path="/knowledge" element={<KnowledgeScreen />} />
+          <Route path="/knowledge/:kbId" element={<KnowledgeScreen />} />
           <Route path="/account" element={<AccountScreen />} />
           <Route
             path="/admin"

@@ -51,6 +51,16 @@ mg_first_line(const char *msg, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
+/* Session settings for hybrid search (MG_Q_KB_SEARCH): pgvector 0.8's
+ * iterative index scans, so the knowledge-base filter cannot starve the
+ * HNSW result, and the candidate list the scan keeps (ef_search; recall
+ * against speed, see README "Knowledge").  They are placeholders until
+ * the vector library loads in the session, which then adopts them.  The
+ * empty-query notice of websearch_to_tsquery stays on the server. */
+#define MG_DB_SEARCH_OPTIONS                                                \
+    "-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=100 "           \
+    "-c client_min_messages=warning"
+
 /* The user's conninfo comes last so that anything it sets explicitly
  * (including connect_timeout) wins over our defaults. */
 static PGconn *
@@ -59,11 +69,11 @@ mg_db_open(const char *conninfo, int with_statement_timeout)
     const char *keys[] = { "connect_timeout", "fallback_application_name",
                            "options", "dbname", NULL };
     const char *vals[] = { MG_DB_CONNECT_TIMEOUT, "mangoo-worker",
-                           "-c statement_timeout=" MG_DB_STATEMENT_TIMEOUT,
+                           "-c statement_timeout=" MG_DB_STATEMENT_TIMEOUT " " MG_DB_SEARCH_OPTIONS,
                            conninfo, NULL };
 
     if (!with_statement_timeout) {
-        vals[2] = "-c statement_timeout=0";
+        vals[2] = "-c statement_timeout=0 " MG_DB_SEARCH_OPTIONS;
     }
     return PQconnectdbParams(keys, vals, 1);
 }

@@ -16,7 +16,10 @@
     "b.id::text, b.owner_id, b.name, b.description, b.model_id, "          \
     "b.instructions, b.temperature, b.max_tokens, b.rag_enabled, "         \
     "b.knowledge_base_id::text, " MG_US("b.created_at") ", "               \
-    MG_US("b.updated_at")
+    MG_US("b.updated_at") ", "                                              \
+    "ARRAY(SELECT x.knowledge_base_id::text FROM bot_knowledge_bases x "   \
+    "WHERE x.bot_id = b.id ORDER BY (x.knowledge_base_id IS NOT DISTINCT FROM " \
+    "b.knowledge_base_id) DESC, x.knowledge_base_id)"
 
 /* A knowledge base may only be attached by its owner. */
 #define MG_KB_OWNED(kb, owner)                                              \
@@ -50,7 +53,7 @@
 #define MG_MSG_SELECT                                                       \
     "m.id::text, m.role, m.content, m.status, m.stop_reason, m.error, "    \
     "m.model_id, m.bot_id::text, m.input_tokens, m.output_tokens, "        \
-    MG_US("m.created_at")
+    MG_US("m.created_at") ", m.citations::text"
 
 /* Messages are read only through their chat's owner: the check is an
  * uncorrelated subquery, evaluated once per statement. */
@@ -69,6 +72,27 @@
 /* A usage row that counts something. */
 #define MG_USAGE_COUNTS(g)                                                  \
     "(" g ".requests > 0 OR " g ".input_tokens > 0 OR " g ".output_tokens > 0)"
+
+/* knowledge bases (jobs/knowledge.c): the counts are subqueries over
+ * indexed columns, evaluated per row shown (a page at most) */
+#define MG_KB_SELECT                                                        \
+    "k.id::text, k.name, k.description, k.embedding_model, k.embedding_dim, " \
+    "(SELECT count(*) FROM documents d WHERE d.knowledge_base_id = k.id), " \
+    "(SELECT count(*) FROM knowledge_chunks c WHERE c.knowledge_base_id = k.id), " \
+    MG_US("k.created_at") ", " MG_US("k.updated_at")
+
+/* documents (jobs/documents.c); never the body */
+#define MG_DOC_SELECT                                                       \
+    "d.id::text, d.knowledge_base_id::text, d.filename, d.content_type, "  \
+    "d.source_url, d.size_bytes, d.status, d.error, d.chunks_done, "       \
+    "d.chunks_total, (SELECT count(*) FROM knowledge_chunks c "            \
+    "WHERE c.document_id = d.id), " MG_US("d.created_at") ", "             \
+    MG_US("d.updated_at")
+
+/* The ingest thread's hold on a document: it is still there, still
+ * processing, and still leased by this thread ($1 id, $2 lease holder). */
+#define MG_INGEST_HELD                                                      \
+    "d.id = $1::uuid AND d.leased_by = $2::text AND d.status = 'processing'"
 
 const mg_query_def_t mg_queries[MG_Q__COUNT] = {
 
@@ -297,6 +321,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
             "'instructions', b.instructions, 'temperature', b.temperature, "
             "'max_tokens', b.max_tokens, 'rag_enabled', b.rag_enabled, "
             "'knowledge_base_id', b.knowledge_base_id, "
+            "'knowledge_base_ids', ARRAY(SELECT x.knowledge_base_id FROM bot_knowledge_bases x "
+            "WHERE x.bot_id = b.id ORDER BY x.knowledge_base_id), "
             "'created_at', " MG_TS("b.created_at") ", 'updated_at', " MG_TS("b.updated_at") ") "
             "ORDER BY b.created_at, b.id)",
             "FROM bots b WHERE b.owner_id = u.id") ", "
@@ -316,16 +342,21 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
             "FROM chats c WHERE c.owner_id = u.id") ", "
         "'knowledge_bases', " MG_JSON_LIST(
             "json_agg(json_build_object('id', k.id, 'name', k.name, "
-            "'description', k.description, "
+            "'description', k.description, 'embedding_model', k.embedding_model, "
+            "'embedding_dim', k.embedding_dim, "
             "'created_at', " MG_TS("k.created_at") ", 'updated_at', " MG_TS("k.updated_at") ", "
             "'documents', " MG_JSON_LIST(
                 "json_agg(json_build_object('id', d.id, 'filename', d.filename, "
-                "'content_type', d.content_type, 'size_bytes', d.size_bytes, "
+                "'content_type', d.content_type, 'source_url', d.source_url, "
+                "'size_bytes', d.size_bytes, 'content_sha256', NULLIF(d.content_sha256, ''), "
                 "'status', d.status, 'error', d.error, "
+                "'chunk_count', (SELECT count(*) FROM knowledge_chunks ch "
+                "WHERE ch.document_id = d.id), "
                 "'created_at', " MG_TS("d.created_at") ", 'updated_at', " MG_TS("d.updated_at") ", "
                 "'chunks', " MG_JSON_LIST(
                     "json_agg(json_build_object('chunk_index', ch.chunk_index, "
-                    "'text', ch.text, 'metadata', ch.metadata) ORDER BY ch.chunk_index)",
+                    "'text', ch.text, 'page', ch.page, 'heading', ch.heading, "
+                    "'metadata', ch.metadata) ORDER BY ch.chunk_index)",
                     "FROM knowledge_chunks ch WHERE ch.document_id = d.id") ") "
                 "ORDER BY d.created_at, d.id)",
                 "FROM documents d WHERE d.knowledge_base_id = k.id") ") "
@@ -436,7 +467,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
 
     /* $1 answer id, $2 chat, $3 bot, $4 user, $5 text, $6 status, $7 input
      * tokens, $8 output tokens, $9 stop reason or NULL, $10 error code or
-     * NULL, $11 model id.  Stores the answer (unless the chat was deleted
+     * NULL, $11 model id, $12 the citations (JSON array) or NULL for a turn
+     * without retrieval.  Stores the answer (unless the chat was deleted
      * meanwhile), bumps the chat's activity and counts the request and
      * its tokens in today's usage.  The usage only counts when the answer
      * was not stored yet, so a re-run after a reconnect counts nothing
@@ -444,9 +476,10 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
     [MG_Q_CHAT_FINISH] = { "mg_chat_finish",
         "WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1::uuid) AS yes), "
         "ins AS (INSERT INTO messages (id, chat_id, bot_id, user_id, role, content, status, "
-        "  input_tokens, output_tokens, stop_reason, error, model_id) "
+        "  input_tokens, output_tokens, stop_reason, error, model_id, citations) "
         "  SELECT $1::uuid, c.id, (SELECT b.id FROM bots b WHERE b.id = $3::uuid), $4::text, "
-        "  'assistant', $5::text, $6::text, $7::int, $8::int, $9::text, $10::text, $11::text "
+        "  'assistant', $5::text, $6::text, $7::int, $8::int, $9::text, $10::text, $11::text, "
+        "  $12::jsonb "
         "  FROM chats c WHERE c.id = $2::uuid ON CONFLICT (id) DO NOTHING RETURNING chat_id), "
         "touch AS (UPDATE chats c SET updated_at = now() FROM ins WHERE c.id = ins.chat_id "
         "  RETURNING c.id), "
@@ -456,7 +489,7 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  ON CONFLICT (user_id, day) DO UPDATE SET requests = usage.requests + 1, "
         "  input_tokens = usage.input_tokens + EXCLUDED.input_tokens, "
         "  output_tokens = usage.output_tokens + EXCLUDED.output_tokens RETURNING 1) "
-        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 11 },
+        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 12 },
 
     /* ---- chats (jobs/chats.c).  Chats are created and their messages
      * written by the chat turn (above); these read, rename and delete
@@ -506,6 +539,73 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
     [MG_Q_CHAT_DELETE] = { "mg_chat_delete",
         "DELETE FROM chats c WHERE c.id = $1::uuid AND c.owner_id = $2::text "
         "RETURNING c.id::text", 2 },
+
+    /* ---- hybrid search (knowledge/search.c) and RAG turns (jobs/chat.c).
+     * Knowledge base ids travel as one uuid[] literal ("{a,b}"): the
+     * caller has already checked they are the user's. */
+
+    /* $1 knowledge base ids.  The embedding models they use: a query is
+     * embedded once, so more than one row is refused by the caller. */
+    [MG_Q_KB_SEARCH_MODELS] = { "mg_kb_search_models",
+        "SELECT DISTINCT k.embedding_model FROM knowledge_bases k "
+        "WHERE k.id = ANY($1::uuid[])", 1 },
+
+    /* $1 knowledge base ids, $2 the query's embedding (pgvector text),
+     * $3 the query text, $4 candidates per half, $5 the similarity
+     * threshold, $6 top_k.  Hybrid retrieval in one statement:
+     *  - vec: nearest chunks by cosine distance, on the HNSW index.  The
+     *    knowledge-base and 'ready' filters sit in the same scan; with
+     *    hnsw.iterative_scan = relaxed_order (set on every connection,
+     *    db.c) the index keeps scanning until $4 rows pass the filter
+     *    instead of returning ef_search candidates and filtering them to
+     *    nothing.  relaxed_order may yield rows slightly out of order, so
+     *    the rank is taken again over the candidates (MATERIALIZED keeps
+     *    the LIMIT on the index scan);
+     *  - txt: the question's words ORed (a question rarely shares every
+     *    word with its answer: "colour" is not in "painted red") on the
+     *    GIN-indexed tsv, ranked by ts_rank_cd, so chunks with more of
+     *    them come first;
+     *  - text_match: the chunk holds at least two thirds of the
+     *    question's words (what chat grounding counts as relevant, beside
+     *    similarity; one shared common word is not enough);
+     *  - fused by reciprocal rank fusion, 1/(60 + rank) summed over the
+     *    halves, scaled by 61/2 so a chunk first in both scores 1.0;
+     *  - every candidate's cosine similarity (1 - distance, clamped to
+     *    [0, 1]) is computed for the threshold and reported.
+     * Only chunks of 'ready' documents of the given bases ever appear. */
+    [MG_Q_KB_SEARCH] = { "mg_kb_search",
+        "WITH vec AS MATERIALIZED (SELECT c.id, c.embedding <=> $2::vector AS dist "
+        "  FROM knowledge_chunks c WHERE c.knowledge_base_id = ANY($1::uuid[]) "
+        "  AND EXISTS (SELECT 1 FROM documents d WHERE d.id = c.document_id AND d.status = 'ready') "
+        "  ORDER BY c.embedding <=> $2::vector LIMIT $4::int), "
+        "vr AS (SELECT v.id, row_number() OVER (ORDER BY v.dist, v.id) AS r FROM vec v), "
+        "tq AS (SELECT NULLIF(replace(plainto_tsquery('english', $3::text)::text, '&', '|'), '')::tsquery AS q, "
+        "  tsvector_to_array(to_tsvector('english', $3::text)) AS words), "
+        "txt AS MATERIALIZED (SELECT c.id, ts_rank_cd(c.tsv, tq.q) AS rank "
+        "  FROM knowledge_chunks c, tq WHERE c.tsv @@ tq.q "
+        "  AND c.knowledge_base_id = ANY($1::uuid[]) "
+        "  AND EXISTS (SELECT 1 FROM documents d WHERE d.id = c.document_id AND d.status = 'ready') "
+        "  ORDER BY rank DESC, c.id LIMIT $4::int), "
+        "tr AS (SELECT t.id, row_number() OVER (ORDER BY t.rank DESC, t.id) AS r FROM txt t), "
+        "fused AS (SELECT COALESCE(vr.id, tr.id) AS id, "
+        "  (COALESCE(1.0 / (60 + vr.r), 0) + COALESCE(1.0 / (60 + tr.r), 0)) * 30.5 AS score, "
+        "  tr.id IS NOT NULL AS in_txt "
+        "  FROM vr FULL JOIN tr ON tr.id = vr.id) "
+        "SELECT c.id::text, c.document_id::text, d.filename, c.heading, c.text, c.page, "
+        "  f.score::float8, greatest(0, least(1, 1 - (c.embedding <=> $2::vector)))::float8 AS sim, "
+        "  f.in_txt AND 3 * (SELECT count(*) FROM tq, unnest(tq.words) w "
+        "    WHERE c.tsv @@ quote_literal(w)::tsquery) >= 2 * (SELECT cardinality(words) FROM tq) "
+        "FROM fused f JOIN knowledge_chunks c ON c.id = f.id "
+        "JOIN documents d ON d.id = c.document_id "
+        "WHERE greatest(0, least(1, 1 - (c.embedding <=> $2::vector))) >= $5::float8 "
+        "ORDER BY f.score DESC, sim DESC, c.id LIMIT $6::int", 6 },
+
+    /* $1 bot, $2 owner.  The knowledge bases a RAG bot grounds its
+     * answers in (only the owner's). */
+    [MG_Q_BOT_RAG_KBS] = { "mg_bot_rag_kbs",
+        "SELECT l.knowledge_base_id::text FROM bot_knowledge_bases l "
+        "JOIN knowledge_bases k ON k.id = l.knowledge_base_id AND k.owner_id = $2::text "
+        "WHERE l.bot_id = $1::uuid ORDER BY l.knowledge_base_id LIMIT 10", 2 },
 
     /* ---- usage (jobs/usage.c): reports over the usage rows chat turns
      * write, per user per UTC day.  Dates come in as 'YYYY-MM-DD' text
@@ -562,4 +662,187 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  pg.user_id, u.username, pg.requests, pg.input_tokens, pg.output_tokens, pg.tokens "
         "FROM tot LEFT JOIN (page pg JOIN users u ON u.id = pg.user_id) ON true "
         "ORDER BY pg.tokens DESC, pg.user_id", 6 },
+    /* ---- knowledge bases (jobs/knowledge.c).  Every statement is scoped
+     * by owner, so another user's base is a missing one. */
+
+    /* $1 id, $2 owner, $3 name, $4 description, $5 embedding model */
+    [MG_Q_KB_INSERT] = { "mg_kb_insert",
+        "INSERT INTO knowledge_bases AS k (id, owner_id, name, description, "
+        "embedding_model) VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::text) "
+        "ON CONFLICT (id) DO NOTHING RETURNING " MG_KB_SELECT, 5 },
+
+    /* $1 id, $2 owner */
+    [MG_Q_KB_GET] = { "mg_kb_get",
+        "SELECT " MG_KB_SELECT " FROM knowledge_bases k "
+        "WHERE k.id = $1::uuid AND k.owner_id = $2::text", 2 },
+
+    /* $1 owner, $2 limit */
+    [MG_Q_KB_LIST_FIRST] = { "mg_kb_list_first",
+        "SELECT " MG_KB_SELECT " FROM knowledge_bases k WHERE k.owner_id = $1::text "
+        "ORDER BY k.created_at DESC, k.id DESC LIMIT $2::int", 2 },
+
+    /* $1 owner, $2 cursor created_at (µs), $3 cursor id, $4 limit */
+    [MG_Q_KB_LIST_AFTER] = { "mg_kb_list_after",
+        "SELECT " MG_KB_SELECT " FROM knowledge_bases k WHERE k.owner_id = $1::text "
+        "AND (k.created_at, k.id) < "
+        "('epoch'::timestamptz + $2::bigint * interval '1 microsecond', $3::uuid) "
+        "ORDER BY k.created_at DESC, k.id DESC LIMIT $4::int", 4 },
+
+    /* $1 id, $2 owner, $3 name, $4 description (NULL: keep) */
+    [MG_Q_KB_UPDATE] = { "mg_kb_update",
+        "UPDATE knowledge_bases AS k SET name = COALESCE($3::text, k.name), "
+        "description = COALESCE($4::text, k.description), updated_at = now() "
+        "WHERE k.id = $1::uuid AND k.owner_id = $2::text RETURNING " MG_KB_SELECT, 4 },
+
+    /* $1 id, $2 owner.  Documents, chunks and bot links cascade. */
+    [MG_Q_KB_DELETE] = { "mg_kb_delete",
+        "DELETE FROM knowledge_bases k WHERE k.id = $1::uuid AND k.owner_id = $2::text "
+        "RETURNING k.id::text", 2 },
+
+    /* $1 id, $2 owner: its embedding model, no row when not the owner's */
+    [MG_Q_KB_OWNED] = { "mg_kb_owned",
+        "SELECT k.embedding_model FROM knowledge_bases k "
+        "WHERE k.id = $1::uuid AND k.owner_id = $2::text", 2 },
+
+    /* ---- documents (jobs/documents.c) */
+
+    /* $1 id, $2 knowledge base, $3 owner, $4 filename, $5 content type,
+     * $6 source URL or NULL, $7 size, $8 sha256 hex ('' for a URL), $9 the
+     * body (bytea text form) or NULL.  No row: the base is not the
+     * owner's, the same content is already in it (the unique index; a
+     * concurrent twin waits for the first and does nothing), or a re-run
+     * found its own row. */
+    [MG_Q_DOC_INSERT] = { "mg_doc_insert",
+        "INSERT INTO documents AS d (id, knowledge_base_id, owner_id, filename, "
+        "content_type, source_url, size_bytes, content_sha256, body) "
+        "SELECT $1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text, "
+        "$7::bigint, $8::text, $9::bytea WHERE " MG_KB_OWNED("$2::uuid", "$3::text") " "
+        "ON CONFLICT DO NOTHING RETURNING " MG_DOC_SELECT, 9 },
+
+    /* $1 knowledge base, $2 owner, $3 sha256 hex: the document holding
+     * that content */
+    [MG_Q_DOC_BY_SHA] = { "mg_doc_by_sha",
+        "SELECT " MG_DOC_SELECT " FROM documents d WHERE d.knowledge_base_id = $1::uuid "
+        "AND d.owner_id = $2::text AND d.content_sha256 = $3::text AND $3::text <> ''", 3 },
+
+    /* $1 id, $2 knowledge base, $3 owner */
+    [MG_Q_DOC_GET] = { "mg_doc_get",
+        "SELECT " MG_DOC_SELECT " FROM documents d WHERE d.id = $1::uuid "
+        "AND d.knowledge_base_id = $2::uuid AND d.owner_id = $3::text", 3 },
+
+    /* $1 knowledge base, $2 owner, $3 limit */
+    [MG_Q_DOC_LIST_FIRST] = { "mg_doc_list_first",
+        "SELECT " MG_DOC_SELECT " FROM documents d WHERE d.knowledge_base_id = $1::uuid "
+        "AND d.owner_id = $2::text ORDER BY d.created_at DESC, d.id DESC LIMIT $3::int", 3 },
+
+    /* $1 knowledge base, $2 owner, $3 cursor created_at (µs), $4 cursor id,
+     * $5 limit */
+    [MG_Q_DOC_LIST_AFTER] = { "mg_doc_list_after",
+        "SELECT " MG_DOC_SELECT " FROM documents d WHERE d.knowledge_base_id = $1::uuid "
+        "AND d.owner_id = $2::text AND (d.created_at, d.id) < "
+        "('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid) "
+        "ORDER BY d.created_at DESC, d.id DESC LIMIT $5::int", 5 },
+
+    /* $1 id, $2 knowledge base, $3 owner.  Its chunks cascade; an ingest
+     * under way finds it gone at its next step. */
+    [MG_Q_DOC_DELETE] = { "mg_doc_delete",
+        "DELETE FROM documents d WHERE d.id = $1::uuid AND d.knowledge_base_id = $2::uuid "
+        "AND d.owner_id = $3::text RETURNING d.id::text", 3 },
+
+    /* $1 id, $2 knowledge base, $3 owner: a failed document back in the
+     * queue.  No row: no such document, or it is not failed. */
+    [MG_Q_DOC_RETRY] = { "mg_doc_retry",
+        "UPDATE documents AS d SET status = 'queued', error = NULL, chunks_done = 0, "
+        "chunks_total = 0, attempts = 0, lease_until = NULL, leased_by = NULL, "
+        "updated_at = now() WHERE d.id = $1::uuid AND d.knowledge_base_id = $2::uuid "
+        "AND d.owner_id = $3::text AND d.status = 'failed' RETURNING " MG_DOC_SELECT, 3 },
+
+    /* wake the ingest threads (knowledge/ingest.h) */
+    [MG_Q_INGEST_NOTIFY] = { "mg_ingest_notify",
+        "SELECT pg_notify('mangoo_ingest', '')", 0 },
+
+    /* ---- the ingest queue (knowledge/ingest.c).  Run unprepared on the
+     * ingest thread's own connection. */
+
+    /* $1 lease holder, $2 lease seconds.  The oldest document waiting, or
+     * one whose lease ran out (its worker died), or one this holder let go
+     * of when its connection failed; skipping rows another thread is
+     * claiming.  One row (MG_CLAIM_COL_*) or none. */
+    [MG_Q_INGEST_CLAIM] = { "mg_ingest_claim",
+        "UPDATE documents AS d SET status = 'processing', leased_by = $1::text, "
+        "lease_until = now() + $2::int * interval '1 second', attempts = d.attempts + 1, "
+        "chunks_done = 0, error = NULL, updated_at = now() "
+        "FROM knowledge_bases k WHERE k.id = d.knowledge_base_id AND d.id = ("
+        "SELECT q.id FROM documents q WHERE q.status IN ('queued', 'processing') "
+        "AND (q.status = 'queued' OR q.lease_until < now() OR q.leased_by = $1::text) "
+        "ORDER BY q.created_at LIMIT 1 FOR UPDATE OF q SKIP LOCKED) "
+        "RETURNING d.id::text, d.knowledge_base_id::text, d.content_type, d.source_url, "
+        "d.body IS NOT NULL, k.embedding_model, d.attempts", 2 },
+
+    /* $1 id, $2 lease holder: the stored body (read in binary) */
+    [MG_Q_INGEST_BODY] = { "mg_ingest_body",
+        "SELECT d.body FROM documents d WHERE " MG_INGEST_HELD, 2 },
+
+    /* $1 id, $2 lease holder, $3 the fetched page (binary), $4 its media
+     * type, $5 its size: kept for retries */
+    [MG_Q_INGEST_STORE_BODY] = { "mg_ingest_store_body",
+        "UPDATE documents AS d SET body = $3::bytea, content_type = $4::text, "
+        "size_bytes = $5::bigint, updated_at = now() WHERE " MG_INGEST_HELD
+        " RETURNING 1", 5 },
+
+    /* $1 id, $2 lease holder, $3 chunks embedded, $4 chunks in all, $5
+     * lease seconds.  Renews the lease; no row: the document was deleted
+     * or another thread took it over, so this one stops. */
+    [MG_Q_INGEST_PROGRESS] = { "mg_ingest_progress",
+        "UPDATE documents AS d SET chunks_done = $3::int, chunks_total = $4::int, "
+        "lease_until = now() + $5::int * interval '1 second', updated_at = now() "
+        "WHERE " MG_INGEST_HELD " RETURNING 1", 5 },
+
+    /* $1 id, $2 lease holder, $3 the reason.  Failed and nothing of it
+     * left searchable. */
+    [MG_Q_INGEST_FAIL] = { "mg_ingest_fail",
+        "WITH f AS (UPDATE documents AS d SET status = 'failed', error = $3::text, "
+        "chunks_done = 0, lease_until = NULL, leased_by = NULL, updated_at = now() "
+        "WHERE " MG_INGEST_HELD " RETURNING d.id) "
+        "DELETE FROM knowledge_chunks c USING f WHERE c.document_id = f.id", 3 },
+
+    /* $1 id, $2 lease holder, inside the final transaction: lock the row
+     * while still held and drop any chunks of an earlier run.  One row:
+     * 1 when held, 0 when not (then roll back). */
+    [MG_Q_INGEST_CHUNK_DELETE] = { "mg_ingest_chunk_delete",
+        "WITH h AS (SELECT d.id FROM documents d WHERE " MG_INGEST_HELD " FOR UPDATE), "
+        "x AS (DELETE FROM knowledge_chunks c USING h WHERE c.document_id = h.id) "
+        "SELECT count(*) FROM h", 2 },
+
+    /* $1 document, $2 knowledge base, $3 ordinal, $4 text, $5 embedding
+     * (pgvector text), $6 page or NULL, $7 heading path, $8 first
+     * character, $9 character after the last, $10 embedding model */
+    [MG_Q_INGEST_CHUNK_INSERT] = { "mg_ingest_chunk_insert",
+        "INSERT INTO knowledge_chunks (document_id, knowledge_base_id, chunk_index, "
+        "text, embedding, page, heading, char_start, char_end, embedding_model) "
+        "VALUES ($1::uuid, $2::uuid, $3::int, $4::text, $5::vector, $6::int, $7::text, "
+        "$8::int, $9::int, $10::text)", 10 },
+
+    /* $1 id, $2 lease holder, $3 chunks.  Last step of the final
+     * transaction; no row: not held any more (roll back). */
+    [MG_Q_INGEST_READY] = { "mg_ingest_ready",
+        "UPDATE documents AS d SET status = 'ready', error = NULL, chunks_done = $3::int, "
+        "chunks_total = $3::int, lease_until = NULL, leased_by = NULL, updated_at = now() "
+        "WHERE " MG_INGEST_HELD " RETURNING 1", 3 },
+
+    /* ---- bots' knowledge bases (jobs/bots.c) */
+
+    /* $1 bot, $2 owner, $3 the new ids (uuid[], distinct, first = the
+     * bot's knowledge_base_id).  One row: all the ids are the owner's,
+     * and the bot was updated.  Nothing changes unless both. */
+    [MG_Q_BOT_KBS_SET] = { "mg_bot_kbs_set",
+        "WITH ok AS (SELECT count(*) = cardinality($3::uuid[]) AS good "
+        "FROM knowledge_bases k WHERE k.id = ANY ($3::uuid[]) AND k.owner_id = $2::text), "
+        "b AS (UPDATE bots SET knowledge_base_id = ($3::uuid[])[1], updated_at = now() "
+        "WHERE id = $1::uuid AND owner_id = $2::text AND (SELECT good FROM ok) RETURNING id), "
+        "del AS (DELETE FROM bot_knowledge_bases x USING b WHERE x.bot_id = b.id "
+        "AND x.knowledge_base_id <> ALL ($3::uuid[])), "
+        "ins AS (INSERT INTO bot_knowledge_bases (bot_id, knowledge_base_id) "
+        "SELECT b.id, u FROM b, unnest($3::uuid[]) u ON CONFLICT DO NOTHING) "
+        "SELECT (SELECT good FROM ok), EXISTS (SELECT 1 FROM b)", 3 },
 };

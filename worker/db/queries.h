@@ -51,8 +51,85 @@ typedef enum {
     MG_Q_USAGE_TODAY,
     MG_Q_USAGE_DAYS,
     MG_Q_USAGE_BY_USER,
+    /* hybrid search (knowledge/search.c) and RAG turns (jobs/chat.c) */
+    MG_Q_KB_SEARCH_MODELS,
+    MG_Q_KB_SEARCH,
+    MG_Q_BOT_RAG_KBS,
+    /* knowledge bases (jobs/knowledge.c) */
+    MG_Q_KB_INSERT,
+    MG_Q_KB_GET,
+    MG_Q_KB_LIST_FIRST,
+    MG_Q_KB_LIST_AFTER,
+    MG_Q_KB_UPDATE,
+    MG_Q_KB_DELETE,
+    MG_Q_KB_OWNED,
+    /* documents (jobs/documents.c) */
+    MG_Q_DOC_INSERT,
+    MG_Q_DOC_BY_SHA,
+    MG_Q_DOC_GET,
+    MG_Q_DOC_LIST_FIRST,
+    MG_Q_DOC_LIST_AFTER,
+    MG_Q_DOC_DELETE,
+    MG_Q_DOC_RETRY,
+    MG_Q_INGEST_NOTIFY,
+    /* the ingest queue (knowledge/ingest.c, on its own connection) */
+    MG_Q_INGEST_CLAIM,
+    MG_Q_INGEST_BODY,
+    MG_Q_INGEST_STORE_BODY,
+    MG_Q_INGEST_PROGRESS,
+    MG_Q_INGEST_FAIL,
+    MG_Q_INGEST_CHUNK_DELETE,
+    MG_Q_INGEST_CHUNK_INSERT,
+    MG_Q_INGEST_READY,
+    /* bots' knowledge bases (jobs/bots.c) */
+    MG_Q_BOT_KBS_SET,
     MG_Q__COUNT
 } mg_query_t;
+
+/* Column order of the knowledge base queries (MG_Q_KB_*, except DELETE
+ * and OWNED). */
+enum {
+    MG_KB_COL_ID = 0,
+    MG_KB_COL_NAME,
+    MG_KB_COL_DESCRIPTION,
+    MG_KB_COL_EMBEDDING_MODEL,
+    MG_KB_COL_EMBEDDING_DIM,
+    MG_KB_COL_DOCUMENT_COUNT,
+    MG_KB_COL_CHUNK_COUNT,
+    MG_KB_COL_CREATED_US,       /* microseconds since the epoch (also the cursor) */
+    MG_KB_COL_UPDATED_US,
+    MG_KB_COLS
+};
+
+/* Column order of the document queries (MG_Q_DOC_*, except DELETE). */
+enum {
+    MG_DOC_COL_ID = 0,
+    MG_DOC_COL_KB_ID,
+    MG_DOC_COL_FILENAME,
+    MG_DOC_COL_CONTENT_TYPE,
+    MG_DOC_COL_SOURCE_URL,      /* NULL: an upload */
+    MG_DOC_COL_SIZE_BYTES,
+    MG_DOC_COL_STATUS,
+    MG_DOC_COL_ERROR,           /* NULL unless failed */
+    MG_DOC_COL_CHUNKS_DONE,
+    MG_DOC_COL_CHUNKS_TOTAL,
+    MG_DOC_COL_CHUNK_COUNT,
+    MG_DOC_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
+    MG_DOC_COL_UPDATED_US,
+    MG_DOC_COLS
+};
+
+/* Column order of MG_Q_INGEST_CLAIM's row. */
+enum {
+    MG_CLAIM_COL_ID = 0,
+    MG_CLAIM_COL_KB_ID,
+    MG_CLAIM_COL_CONTENT_TYPE,
+    MG_CLAIM_COL_SOURCE_URL,    /* NULL: an upload */
+    MG_CLAIM_COL_HAS_BODY,
+    MG_CLAIM_COL_MODEL,         /* the knowledge base's embedding model */
+    MG_CLAIM_COL_ATTEMPTS,
+    MG_CLAIM_COLS
+};
 
 typedef struct {
     const char  *name;      /* prepared statement name */
@@ -76,6 +153,7 @@ enum {
     MG_BOT_COL_KNOWLEDGE_BASE_ID,
     MG_BOT_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
     MG_BOT_COL_UPDATED_US,
+    MG_BOT_COL_KB_IDS,          /* text[] of bot_knowledge_bases, the bot's knowledge_base_id first */
     MG_BOT_COLS
 };
 
@@ -139,7 +217,22 @@ enum {
     MG_MSG_COL_INPUT_TOKENS,
     MG_MSG_COL_OUTPUT_TOKENS,
     MG_MSG_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
+    MG_MSG_COL_CITATIONS,       /* JSON text of the sources, or NULL */
     MG_MSG_COLS
+};
+
+/* Column order of MG_Q_KB_SEARCH's rows, best first. */
+enum {
+    MG_HIT_COL_CHUNK_ID = 0,
+    MG_HIT_COL_DOCUMENT_ID,
+    MG_HIT_COL_FILENAME,
+    MG_HIT_COL_HEADING,
+    MG_HIT_COL_TEXT,
+    MG_HIT_COL_PAGE,            /* NULL: the format has no pages */
+    MG_HIT_COL_SCORE,           /* fused RRF score scaled to (0, 1] */
+    MG_HIT_COL_SIMILARITY,      /* cosine similarity to the query, clamped to [0, 1] */
+    MG_HIT_COL_TEXT_MATCH,      /* the chunk matched the full-text query */
+    MG_HIT_COLS
 };
 
 /* Column order of MG_Q_USAGE_DAYS: the first six are the same on every

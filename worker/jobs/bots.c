@@ -5,12 +5,18 @@
  * Input is fully validated before any statement runs, and the knowledge
  * base check happens inside the same statement as the write, so a
  * rejected request changes nothing.
+ *
+ * knowledge_base_ids (up to MG_BOT_KBS_MAX of the owner's bases) is kept
+ * in bot_knowledge_bases, its first also as knowledge_base_id; setting
+ * knowledge_base_id alone makes the list that one (or none).  Every id is
+ * checked to be the caller's before anything is written.
  */
 #include "jobs/jobs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "json_write.h"
@@ -22,6 +28,7 @@
 
 #define MG_BOTS_LIMIT_DEFAULT  20
 #define MG_BOTS_LIMIT_MAX      100
+#define MG_BOT_KBS_MAX         10
 
 /* Constraint names fixed in sql/001_init.sql. */
 #define MG_BOTS_FK_OWNER  "bots_owner_id_fkey"
@@ -100,7 +107,8 @@ mg_bot_json_max(const PGresult *r, int row)
 {
     /* keys and punctuation ~190, two uuids 76, float8 text <= 24, int4
      * text <= 11, two timestamps 58: under 360 whatever the row holds */
-    return 512 + mg_jw_text_max(r, row, MG_BOT_COL_OWNER_ID, MG_BOT_COL_INSTRUCTIONS);
+    return 512 + mg_jw_text_max(r, row, MG_BOT_COL_OWNER_ID, MG_BOT_COL_INSTRUCTIONS)
+           + 2 * (size_t) PQgetlength(r, row, MG_BOT_COL_KB_IDS) + 32;
 }
 
 /* The bot JSON of one result row, written in one pass: building a jansson
@@ -128,6 +136,25 @@ mg_bot_write(char *p, const PGresult *r, int row)
     } else {
         p += sprintf(p, ",\"knowledge_base_id\":\"%s\"",
                      PQgetvalue(r, row, MG_BOT_COL_KNOWLEDGE_BASE_ID));
+    }
+    /* a text[] of uuids, "{a,b}" or "{}": nothing in it needs quoting */
+    {
+        const char  *a = PQgetvalue(r, row, MG_BOT_COL_KB_IDS);
+        size_t       n = strlen(a);
+
+        p += sprintf(p, ",\"knowledge_base_ids\":[");
+        if (n > 2) {
+            *p++ = '"';
+            for (size_t i = 1; i + 1 < n; i++) {
+                if (a[i] == ',') {
+                    p += sprintf(p, "\",\"");
+                } else {
+                    *p++ = a[i];
+                }
+            }
+            *p++ = '"';
+        }
+        *p++ = ']';
     }
     *p++ = ',';
     p = mg_jw_ts(p, "created_at", r, row, MG_BOT_COL_CREATED_US);
@@ -203,6 +230,144 @@ mg_is_fk_violation(mg_db_rc_t rc, const PGresult *res, const char *constraint)
            && strcmp(mg_db_constraint(res), constraint) == 0;
 }
 
+/* The knowledge bases a request sets, when it sets them. */
+typedef struct {
+    int     given;
+    size_t  n;
+    char    ids[MG_BOT_KBS_MAX][MG_UUID_LEN + 1];
+} mg_bot_kbs_t;
+
+/*
+ * Take "knowledge_base_ids" out of the body (the field table has no
+ * arrays): *body and *len become the rest (*owned: a copy to free, else the
+ * job's own).  0, or -1 after a 400 reply (*sent).
+ */
+static int
+mg_bot_kbs_take(mg_job_t *job, const char **body, size_t *len, char **owned,
+                mg_bot_kbs_t *kbs, int *sent)
+{
+    json_t  *v, *a, *e;
+    size_t   i, k;
+
+    *body = job->body;
+    *len = job->body_len;
+    *owned = NULL;
+    memset(kbs, 0, sizeof(*kbs));
+
+    v = json_loadb(job->body, job->body_len, JSON_REJECT_DUPLICATES, NULL);
+    a = json_is_object(v) ? json_object_get(v, "knowledge_base_ids") : NULL;
+    if (a == NULL) {
+        json_decref(v);             /* the validator judges the rest */
+        return 0;
+    }
+    if (!json_is_array(a) || json_array_size(a) > MG_BOT_KBS_MAX) {
+        goto invalid;
+    }
+    json_array_foreach(a, i, e) {
+        const char *id = json_string_value(e);
+
+        if (id == NULL || !mg_uuid_valid(id, json_string_length(e))) {
+            goto invalid;
+        }
+        for (k = 0; k < kbs->n && strcasecmp(kbs->ids[k], id) != 0; k++) {
+        }
+        if (k == kbs->n) {
+            snprintf(kbs->ids[kbs->n++], MG_UUID_LEN + 1, "%s", id);
+        }
+    }
+    kbs->given = 1;
+    json_object_del(v, "knowledge_base_ids");
+    *owned = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    if (*owned == NULL) {
+        *sent = mg_job_reply_error(job, 500, "internal", "internal error");
+        return -1;
+    }
+    *body = *owned;
+    *len = strlen(*owned);
+    return 0;
+
+invalid:
+    json_decref(v);
+    *sent = mg_job_reply_error(job, 400, "invalid_field",
+                               "knowledge_base_ids must be an array of at most 10 "
+                               "knowledge base ids");
+    return -1;
+}
+
+/* Reconcile knowledge_base_id and the list: the list's first wins; the
+ * single field alone sets a list of it.  Then check every id is the
+ * caller's: 0, or -1 after replying (*sent). */
+static int
+mg_bot_kbs_resolve(mg_job_t *job, mg_bot_values_t *b, mg_bot_kbs_t *kbs, int *sent)
+{
+    if (kbs->given) {
+        b->kb_given = 1;
+        b->kb = kbs->n > 0 ? kbs->ids[0] : NULL;
+    } else if (b->kb_given) {
+        kbs->given = 1;
+        kbs->n = 0;
+        if (b->kb != NULL) {
+            snprintf(kbs->ids[kbs->n++], MG_UUID_LEN + 1, "%s", b->kb);
+        }
+    }
+    for (size_t i = 0; i < kbs->n; i++) {
+        int owned = mg_knowledge_owned(job, kbs->ids[i], strlen(kbs->ids[i]));
+
+        if (owned <= 0) {
+            *sent = owned < 0 ? 0 : mg_kb_not_found(job);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Store the list of bot id and answer with the bot (status).  The ids
+ * were checked; a base deleted meanwhile is 400 like a foreign one. */
+static int
+mg_bot_kbs_store_reply(mg_job_t *job, const char *id, const mg_bot_kbs_t *kbs, int status,
+                       int with_location)
+{
+    char         arr[2 + MG_BOT_KBS_MAX * (MG_UUID_LEN + 1) + 1];
+    const char  *values[3];
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+    size_t       at = 0;
+    int          sent;
+
+    arr[at++] = '{';
+    for (size_t i = 0; i < kbs->n; i++) {
+        at += (size_t) sprintf(arr + at, "%s%s", i ? "," : "", kbs->ids[i]);
+    }
+    arr[at++] = '}';
+    arr[at] = '\0';
+    values[0] = id;
+    values[1] = job->user_id;
+    values[2] = arr;
+    rc = mg_db_exec(job->db, MG_Q_BOT_KBS_SET, values, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "bots.knowledge_bases");
+        PQclear(res);
+        return sent;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        PQclear(res);
+        return mg_kb_not_found(job);
+    }
+    PQclear(res);
+    res = NULL;
+    rc = mg_bot_fetch(job, id, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, "bots.knowledge_bases");
+    } else if (PQntuples(res) == 0) {
+        sent = mg_bot_not_found(job);
+    } else {
+        sent = mg_bot_reply(job, status, res, with_location);
+    }
+    PQclear(res);
+    return sent;
+}
+
 int
 mg_job_bots_get(mg_job_t *job)
 {
@@ -235,18 +400,30 @@ mg_job_bots_create(mg_job_t *job)
     mg_verr_t         err;
     mg_bot_values_t   b;
     char              id[MG_UUID_LEN + 1];
-    const char       *values[10];
+    const char       *values[10], *body;
+    char             *body_owned = NULL;
+    size_t            body_len;
+    mg_bot_kbs_t      kbs;
     PGresult         *res = NULL;
     mg_db_rc_t        rc;
     int               sent;
 
-    v = mg_validate_body(job->body, job->body_len, mg_bot_fields, mg_bot_fields_count,
+    if (mg_bot_kbs_take(job, &body, &body_len, &body_owned, &kbs, &sent) != 0) {
+        goto done;
+    }
+    v = mg_validate_body(body, body_len, mg_bot_fields, mg_bot_fields_count,
                          MG_VALIDATE_CREATE, &err);
     if (v == NULL) {
         sent = mg_job_reply_verr(job, &err);
         goto done;
     }
     mg_bot_values(v, &b);
+    if (!kbs.given && json_is_null(json_object_get(v, "knowledge_base_id"))) {
+        b.kb_given = 0;             /* the default: no list to write */
+    }
+    if (mg_bot_kbs_resolve(job, &b, &kbs, &sent) != 0) {
+        goto done;
+    }
 
     /* the id is chosen here, not by the database: see db/queries.c */
     if (mg_uuid_v4(id) != 0) {
@@ -303,11 +480,16 @@ mg_job_bots_create(mg_job_t *job)
         }
     }
 
-    sent = mg_bot_reply(job, 201, res, 1);
+    if (kbs.given) {
+        sent = mg_bot_kbs_store_reply(job, id, &kbs, 201, 1);
+    } else {
+        sent = mg_bot_reply(job, 201, res, 1);
+    }
 
 done:
     PQclear(res);
     json_decref(v);
+    free(body_owned);
     return sent;
 }
 
@@ -317,7 +499,10 @@ mg_job_bots_update(mg_job_t *job)
     json_t           *v = NULL;
     mg_verr_t         err;
     mg_bot_values_t   b;
-    const char       *id, *values[11];
+    const char       *id, *values[11], *body;
+    char             *body_owned = NULL;
+    size_t            body_len;
+    mg_bot_kbs_t      kbs;
     PGresult         *res = NULL;
     mg_db_rc_t        rc;
     int               sent;
@@ -328,17 +513,37 @@ mg_job_bots_update(mg_job_t *job)
         goto done;
     }
 
-    v = mg_validate_body(job->body, job->body_len, mg_bot_fields, mg_bot_fields_count,
+    if (mg_bot_kbs_take(job, &body, &body_len, &body_owned, &kbs, &sent) != 0) {
+        goto done;
+    }
+    v = mg_validate_body(body, body_len, mg_bot_fields, mg_bot_fields_count,
                          MG_VALIDATE_PATCH, &err);
     if (v == NULL) {
         sent = mg_job_reply_verr(job, &err);
         goto done;
     }
-    if (json_object_size(v) == 0) {
+    if (json_object_size(v) == 0 && !kbs.given) {
         sent = mg_job_bots_get(job);        /* {} changes nothing */
         goto done;
     }
     mg_bot_values(v, &b);
+    if (kbs.given || b.kb_given) {
+        /* the bot's absence wins over a foreign knowledge base */
+        rc = mg_bot_fetch(job, id, &res);
+        if (rc != MG_DB_OK) {
+            sent = mg_job_reply_db_error(job, rc, res, "bots.update");
+            goto done;
+        }
+        if (PQntuples(res) == 0) {
+            sent = mg_bot_not_found(job);
+            goto done;
+        }
+        PQclear(res);
+        res = NULL;
+    }
+    if (mg_bot_kbs_resolve(job, &b, &kbs, &sent) != 0) {
+        goto done;
+    }
 
     values[0] = id;
     values[1] = job->user_id;
@@ -382,11 +587,16 @@ mg_job_bots_update(mg_job_t *job)
         goto done;
     }
 
-    sent = mg_bot_reply(job, 200, res, 0);
+    if (kbs.given) {
+        sent = mg_bot_kbs_store_reply(job, id, &kbs, 200, 0);
+    } else {
+        sent = mg_bot_reply(job, 200, res, 0);
+    }
 
 done:
     PQclear(res);
     json_decref(v);
+    free(body_owned);
     return sent;
 }
 

@@ -4,7 +4,10 @@
  *
  * A turn has three parts:
  *   1. here, on a pool thread: validate, check the bot and chat belong to
- *      the caller and the daily quota allows it, store the user's message,
+ *      the caller, for a bot with rag_enabled retrieve the sources from
+ *      its knowledge bases (mg_chat_retrieve: the bot row already says
+ *      whether, so other bots run no extra statement), check the daily
+ *      quota allows it, store the user's message,
  *      gather the history within a token budget, let the provider build
  *      its request, and submit the stream to the engine (stream.c);
  *   2. the engine streams the model's answer to the client, holding no
@@ -20,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "knowledge/rag.h"
+#include "knowledge/search.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "mg_json.h"
@@ -177,6 +182,75 @@ mg_chat_reply_oom(mg_job_t *job)
     return mg_job_reply_error(job, 500, "internal", "internal error");
 }
 
+/* Retrieval for a bot with rag_enabled: its knowledge bases, then the top
+ * MG_RAG_TOP_K chunks for the message, keeping only relevant ones
+ * (mg_rag_keep_relevant).  0 with *grounded set (0: the bot has no
+ * knowledge bases, an ordinary turn) and *hits, *n; -1 after replying. */
+static int
+mg_chat_retrieve(mg_job_t *job, const char *bot_id, const char *message, int *grounded,
+                 mg_hit_t **hits, size_t *n)
+{
+    const char  *values[2], *ids[10], *code = "";
+    PGresult    *kbs = NULL;
+    mg_db_rc_t   rc;
+    char         err[256];
+    int          status = 0, rows, ret = -1;
+
+    *grounded = 0;
+    values[0] = bot_id;
+    values[1] = job->user_id;
+    rc = mg_db_exec(job->db, MG_Q_BOT_RAG_KBS, values, &kbs);
+    if (rc != MG_DB_OK) {
+        mg_job_reply_db_error(job, rc, kbs, "chat.retrieve");
+        goto done;
+    }
+    rows = PQntuples(kbs);
+    for (int i = 0; i < rows && i < 10; i++) {
+        ids[i] = PQgetvalue(kbs, i, 0);
+    }
+    if (rows > 0) {
+        if (mg_search_model(job->db, ids, (size_t) (rows < 10 ? rows : 10), message, MG_RAG_TOP_K,
+                            0.0, hits, n, &status, NULL, &code, err, sizeof(err)) != 0)
+        {
+            mg_log_warn("chat rid=%s: retrieval failed: %s", job->rid, err);
+            mg_job_reply_error(job, status ? status : 500, *code ? code : "internal", err);
+            goto done;
+        }
+        *n = mg_rag_keep_relevant(*hits, *n, MG_RAG_FLOOR);
+        *grounded = 1;
+    }
+    ret = 0;
+done:
+    PQclear(kbs);
+    return ret;
+}
+
+/* The citations of a grounded turn on s: the JSON stored with the answer
+ * and the SSE event sent after start.  0 or -1 (out of memory). */
+static int
+mg_chat_cite(mg_stream_t *s, const mg_hit_t *hits, size_t n, const char *message, size_t msg_len)
+{
+    json_t  *arr = mg_rag_citations(hits, n, message, msg_len), *ev;
+    char    *json;
+    size_t   len;
+
+    if (arr == NULL) {
+        return -1;
+    }
+    s->citations = json_dumps(arr, JSON_COMPACT);
+    ev = json_pack("{s:o}", "citations", arr);
+    json = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (json != NULL && s->sse) {
+        s->citations_event = mg_sse_event("citations", json, strlen(json), &len);
+    }
+    free(json);
+    if (s->citations == NULL || (s->sse && s->citations_event == NULL)) {
+        return -1;
+    }
+    return 0;
+}
+
 static int
 mg_chat_begin(mg_job_t *job, int sse)
 {
@@ -192,9 +266,10 @@ mg_chat_begin(mg_job_t *job, int sse)
     mg_stream_t          *s = NULL;
     mg_chat_turn_t       *turns = NULL;
     mg_chat_request_t     req;
-    char                **joined = NULL;
-    size_t                nrows = 0;
-    int                   sent;
+    char                **joined = NULL, *grounded_system = NULL;
+    size_t                nrows = 0, nhits = 0;
+    mg_hit_t             *hits = NULL;
+    int                   sent, grounded = 0;
 
     v = mg_validate_body(job->body, job->body_len, mg_chat_turn_fields,
                          sizeof(mg_chat_turn_fields) / sizeof(mg_chat_turn_fields[0]),
@@ -234,6 +309,13 @@ mg_chat_begin(mg_job_t *job, int sse)
     provider = mg_provider_for(PQgetvalue(bot, 0, MG_BOT_COL_MODEL_ID), &model, err, sizeof(err));
     if (provider == NULL) {
         sent = mg_job_reply_error(job, 503, "model_unavailable", err);
+        goto done;
+    }
+
+    if (*PQgetvalue(bot, 0, MG_BOT_COL_RAG_ENABLED) == 't'
+        && mg_chat_retrieve(job, bot_id, message, &grounded, &hits, &nhits) != 0)
+    {
+        sent = 0;                           /* answered */
         goto done;
     }
 
@@ -306,8 +388,20 @@ mg_chat_begin(mg_job_t *job, int sse)
         goto done;
     }
 
+    memset(&req, 0, sizeof(req));
     req.model = model;
     req.system = PQgetvalue(bot, 0, MG_BOT_COL_INSTRUCTIONS);
+    if (grounded) {
+        grounded_system = mg_rag_system_prompt(req.system, hits, nhits);
+        if (grounded_system == NULL || mg_chat_cite(s, hits, nhits, message, msg_len) != 0) {
+            sent = mg_chat_reply_oom(job);
+            goto done;
+        }
+        req.system = grounded_system;
+        req.grounded = 1;
+        req.sources = hits;
+        req.nsources = nhits;
+    }
     req.temperature = strtod(PQgetvalue(bot, 0, MG_BOT_COL_TEMPERATURE), NULL);
     req.max_tokens = atoi(PQgetvalue(bot, 0, MG_BOT_COL_MAX_TOKENS));
     req.turns = turns;
@@ -353,6 +447,8 @@ done:
     }
     free(joined);
     free(turns);
+    free(grounded_system);
+    mg_hits_free(hits, nhits);
     PQclear(bot);
     PQclear(begin);
     PQclear(hist);
@@ -403,7 +499,7 @@ static int
 mg_chat_store(mg_stream_t *s, mg_db_t *db)
 {
     char         in[24], out[24];
-    const char  *values[11];
+    const char  *values[12];
     PGresult    *res = NULL;
     mg_db_rc_t   rc = MG_DB_UNAVAILABLE;
     struct timespec pause = { 0, 200 * 1000 * 1000 };
@@ -421,6 +517,7 @@ mg_chat_store(mg_stream_t *s, mg_db_t *db)
     values[8] = s->status == MG_STREAM_COMPLETE ? s->stop_reason : NULL;
     values[9] = s->status == MG_STREAM_ERROR ? s->error_code : NULL;
     values[10] = s->model_id;
+    values[11] = s->citations;              /* NULL: not a grounded turn */
 
     /* the answer exists nowhere else: ride out a short database outage */
     for (int attempt = 0; attempt < 4; attempt++) {
@@ -522,6 +619,8 @@ mg_chat_reply_whole(mg_job_t *job, mg_stream_t *s, int stored)
     if (v == NULL) {
         return mg_chat_reply_oom(job);
     }
+    json_object_set_new(v, "citations",
+                        s->citations ? json_loads(s->citations, 0, NULL) : json_null());
     rc = mg_job_reply_json(job, 200, v, NULL);
     json_decref(v);
     return rc;

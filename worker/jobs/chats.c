@@ -89,7 +89,8 @@ mg_msg_json_max(const PGresult *r, int row)
 {
     /* keys and punctuation ~200, the id 36, two int4 texts 22, a
      * timestamp ~30: under 300 besides the text columns */
-    return 512 + mg_jw_text_max(r, row, MG_MSG_COL_ROLE, MG_MSG_COL_BOT_ID);
+    return 512 + mg_jw_text_max(r, row, MG_MSG_COL_ROLE, MG_MSG_COL_BOT_ID)
+           + (size_t) PQgetlength(r, row, MG_MSG_COL_CITATIONS);
 }
 
 static char *
@@ -114,6 +115,16 @@ mg_msg_write(char *p, const PGresult *r, int row)
                  PQgetvalue(r, row, MG_MSG_COL_INPUT_TOKENS),
                  PQgetvalue(r, row, MG_MSG_COL_OUTPUT_TOKENS));
     p = mg_jw_ts(p, "created_at", r, row, MG_MSG_COL_CREATED_US);
+    /* jsonb text is JSON as it is */
+    if (PQgetisnull(r, row, MG_MSG_COL_CITATIONS)) {
+        p += sprintf(p, ",\"citations\":null");
+    } else {
+        size_t len = (size_t) PQgetlength(r, row, MG_MSG_COL_CITATIONS);
+
+        p += sprintf(p, ",\"citations\":");
+        memcpy(p, PQgetvalue(r, row, MG_MSG_COL_CITATIONS), len);
+        p += len;
+    }
     *p++ = '}';
     return p;
 }

@@ -23,6 +23,42 @@ int mg_job_bots_get(mg_job_t *job);
 int mg_job_bots_update(mg_job_t *job);
 int mg_job_bots_delete(mg_job_t *job);
 
+/* knowledge.c: knowledge bases (CRUD, counts); documents.c: their
+ * documents (uploads, URLs, list, get, delete, retry) */
+int mg_job_knowledge_list(mg_job_t *job);
+int mg_job_knowledge_create(mg_job_t *job);
+int mg_job_knowledge_get(mg_job_t *job);
+int mg_job_knowledge_update(mg_job_t *job);
+int mg_job_knowledge_delete(mg_job_t *job);
+/* 1 when s is a well-formed uuid that names a knowledge base of job's
+ * user; 0 when not (unknown, foreign, malformed); -1 after replying 503. */
+int mg_knowledge_owned(mg_job_t *job, const char *id, size_t len);
+
+int mg_job_documents_list(mg_job_t *job);
+int mg_job_documents_create(mg_job_t *job);
+int mg_job_documents_get(mg_job_t *job);
+int mg_job_documents_delete(mg_job_t *job);
+int mg_job_documents_retry(mg_job_t *job);
+
+/* knowledge_search.c: hybrid search over one knowledge base */
+int mg_job_knowledge_search(mg_job_t *job);
+
+/* documents.c's multipart/form-data reader, exported for the unit tests.
+ * The part named "file" of body (boundary from content_type): pointers
+ * into body, filename and its Content-Type NUL-free slices (ctype_len 0:
+ * the part had none).  0; -1 when the body is not well-formed multipart
+ * or has no "file" part. */
+typedef struct {
+    const char  *data;
+    size_t       len;
+    const char  *filename;
+    size_t       filename_len;
+    const char  *ctype;
+    size_t       ctype_len;
+} mg_multipart_file_t;
+int mg_multipart_file(const char *content_type, size_t ct_len, const char *body,
+                      size_t len, mg_multipart_file_t *out);
+
 /* chats.c: read, rename and delete (chat streaming creates them); the
  * field table is exported for the validation unit tests */
 extern const mg_field_t mg_chat_fields[];

@@ -1,7 +1,8 @@
 /*
  * local: the offline responder, Mangoo's default model.  It needs no
  * network and no weights: it says plainly that it is the offline model and
- * reflects the question, streamed piece by piece through the same engine
+ * reflects the question (or, in a grounded turn, quotes the retrieved
+ * sources with their [n], knowledge/rag.c), streamed piece by piece through the same engine
  * path as the real providers (with $MANGOO_LOCAL_DELAY_MS between pieces),
  * honouring the bot's max_tokens.  Usage is counted in pieces (output) and
  * estimated tokens (input).
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "providers/config.h"
+#include "knowledge/rag.h"
 
 #define MG_LOCAL_QUOTE_MAX 400      /* bytes of the question quoted back */
 
@@ -36,33 +38,45 @@ mg_utf8_cut(const char *s, size_t len, size_t max)
     return max;
 }
 
+/* The answer to an ordinary turn: say so, and reflect the question. */
+static char *
+mg_local_reflect(const mg_chat_turn_t *last)
+{
+    size_t  qlen = mg_utf8_cut(last->text, last->len, MG_LOCAL_QUOTE_MAX);
+    size_t  cap = qlen + 512;
+    char   *answer = malloc(cap);
+
+    if (answer != NULL) {
+        snprintf(answer, cap,
+                 "This is Mangoo's offline model: no language model is configured, so I "
+                 "can only reflect what you wrote. You said: \"%.*s%s\" To get real answers, "
+                 "an administrator can connect Amazon Bedrock or an OpenAI-compatible server.",
+                 (int) qlen, last->text, qlen < last->len ? "..." : "");
+    }
+    return answer;
+}
+
 static int
 mg_local_prepare(mg_stream_t *s, const mg_chat_request_t *req, char *err, size_t errlen)
 {
     const mg_chat_turn_t  *last = &req->turns[req->nturns - 1];
     mg_local_t            *l;
-    size_t                 qlen = mg_utf8_cut(last->text, last->len, MG_LOCAL_QUOTE_MAX);
     size_t                 in_bytes = strlen(req->system);
-    int                    n;
 
     l = calloc(1, sizeof(*l));
-    if (l == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    if (l != NULL) {
+        /* a grounded turn quotes its sources, or says the documents have
+         * nothing (knowledge/rag.c) */
+        l->answer = req->grounded
+                    ? mg_rag_extractive(last->text, last->len, req->sources, req->nsources)
+                    : mg_local_reflect(last);
     }
-    n = snprintf(NULL, 0, "%.*s", (int) qlen, last->text) + 512;
-    l->answer = malloc((size_t) n);
-    if (l->answer == NULL) {
+    if (l == NULL || l->answer == NULL) {
         free(l);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    n = snprintf(l->answer, (size_t) n,
-                 "This is Mangoo's offline model: no language model is configured, so I "
-                 "can only reflect what you wrote. You said: \"%.*s%s\" To get real answers, "
-                 "an administrator can connect Amazon Bedrock or an OpenAI-compatible server.",
-                 (int) qlen, last->text, qlen < last->len ? "..." : "");
-    l->len = (size_t) n;
+    l->len = strlen(l->answer);
     l->max_pieces = req->max_tokens;
     for (size_t i = 0; i < req->nturns; i++) {
         in_bytes += req->turns[i].len;

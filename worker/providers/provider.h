@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "stream.h"
+#include "knowledge/search.h"
 
 typedef struct {
     const char  *role;          /* "user" or "assistant" */
@@ -30,6 +31,13 @@ typedef struct {
     size_t                 nturns;
     double                 temperature;
     int                    max_tokens;
+    /* A grounded turn (the bot has rag_enabled and knowledge bases): the
+     * sources retrieved for it, already numbered [1]..[nsources] in
+     * system.  The HTTP providers need only system; the offline one
+     * answers from the sources themselves. */
+    int                    grounded;
+    const mg_hit_t        *sources;
+    size_t                 nsources;
 } mg_chat_request_t;
 
 struct mg_provider_s {

@@ -138,7 +138,7 @@ export interface StreamChatOptions {
   onEvent: (ev: ChatStreamEvent) => void;
 }
 
-const KNOWN = new Set(['start', 'message', 'done', 'error']);
+const KNOWN = new Set(['start', 'citations', 'message', 'done', 'error']);
 
 function toChatEvent(ev: SseEvent): ChatStreamEvent | null {
   if (!KNOWN.has(ev.event)) return null;
@@ -159,7 +159,7 @@ function interrupted(): ApiError {
 }
 
 /**
- * One chat turn as a stream.  Calls onEvent for each start / message /
+ * One chat turn as a stream.  Calls onEvent for each start / citations / message /
  * done / error event and resolves with the last one (done or error).
  * Rejects with an ApiError when the server refuses the turn before the
  * stream starts (413 message_too_large, 429 quota_exceeded, ...), with

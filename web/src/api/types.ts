@@ -111,7 +111,11 @@ export interface Bot {
   temperature: number;
   max_tokens: number;
   rag_enabled: boolean;
+  /** The first of knowledge_base_ids (kept for older clients). */
   knowledge_base_id: string | null;
+  /** The owner's knowledge bases this bot answers from (at most 10);
+   * absent from a server that predates knowledge bases. */
+  knowledge_base_ids?: string[];
   created_at: string;
   updated_at: string;
 }
@@ -123,6 +127,8 @@ export interface BotInput {
   instructions?: string;
   temperature?: number;
   max_tokens?: number;
+  rag_enabled?: boolean;
+  knowledge_base_ids?: string[];
 }
 
 // ---- chats ------------------------------------------------------------
@@ -148,6 +154,8 @@ export interface Message {
   bot_id: string | null;
   input_tokens: number;
   output_tokens: number;
+  /** The sources an answer drew on (null when none). */
+  citations?: Citation[] | null;
   created_at: string;
 }
 
@@ -196,11 +204,97 @@ export interface ErrorEventData {
   request_id?: string;
 }
 
+/** One numbered source of an answer: the passage the [n] in it refers to. */
+export interface Citation {
+  n: number;
+  document_id: string;
+  document: string;
+  /** 1-based; 0 or null when the document has no pages. */
+  page: number | null;
+  heading: string | null;
+  snippet: string;
+  score: number;
+}
+
+/** Sent after `start` and before the first `message` of a RAG turn. */
+export interface CitationsEventData {
+  citations: Citation[];
+}
+
 export type ChatStreamEvent =
   | { type: 'start'; data: StartEventData }
+  | { type: 'citations'; data: CitationsEventData }
   | { type: 'message'; data: MessageEventData }
   | { type: 'done'; data: DoneEventData }
   | { type: 'error'; data: ErrorEventData };
+
+// ---- knowledge bases --------------------------------------------------
+
+export interface KnowledgeBase {
+  id: string;
+  name: string;
+  description: string;
+  /** "local", "amazon.titan-embed-text-v2:0", "openai:<name>" */
+  embedding_model: string;
+  embedding_dim: number;
+  document_count: number;
+  chunk_count: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KnowledgeBaseInput {
+  name?: string;
+  description?: string;
+  /** Only when creating; a change later is refused (400 invalid_field). */
+  embedding_model?: string;
+}
+
+export type DocumentStatus = 'queued' | 'processing' | 'ready' | 'failed';
+
+export interface KbDocument {
+  id: string;
+  knowledge_base_id: string;
+  filename: string;
+  content_type: string | null;
+  source_url: string | null;
+  size_bytes: number | null;
+  status: DocumentStatus;
+  /** Why it failed (null unless failed). */
+  error: string | null;
+  progress: { done: number; total: number } | null;
+  chunk_count: number;
+  created_at: string;
+  updated_at: string;
+  /** Set (true) when the same content was already in the knowledge base:
+   * this is the existing document (HTTP 200 instead of 202). */
+  duplicate?: boolean;
+}
+
+export interface SearchRequest {
+  /** 1 to 2000 characters */
+  query: string;
+  /** 1 to 50, default 5 */
+  top_k?: number;
+  /** 0 to 1 */
+  threshold?: number;
+}
+
+export interface SearchHit {
+  chunk_id: string;
+  document_id: string;
+  document: string;
+  page: number | null;
+  heading: string | null;
+  snippet: string;
+  text: string;
+  score: number;
+}
+
+export interface SearchResult {
+  items: SearchHit[];
+  embedding_model: string;
+}
 
 // ---- usage ------------------------------------------------------------
 

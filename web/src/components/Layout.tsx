@@ -48,6 +48,11 @@ export default function Layout({ children }: { children?: ReactNode }) {
                 </NavLink>
               </li>
               <li>
+                <NavLink to="/knowledge" className={navClass}>
+                  Knowledge
+                </NavLink>
+              </li>
+              <li>
                 <NavLink to="/account" className={navClass}>
                   Account
                 </NavLink>

@@ -1,8 +1,11 @@
-import { useId, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { Link } from 'react-router-dom';
 import { api } from '../../api/client';
-import type { Bot, BotInput, Model } from '../../api/types';
+import { allKnowledgeBases } from '../../api/knowledge';
+import type { Bot, BotInput, KnowledgeBase, Model } from '../../api/types';
 import { Dialog } from '../../components/Dialog';
 import { ErrorAlert, errorMessage } from '../../components/ErrorAlert';
+import { Spinner } from '../../components/Loading';
 import { errorField } from '../../lib/fieldErrors';
 import { modelName } from '../../lib/models';
 import { FormRow } from '../../components/FormRow';
@@ -28,7 +31,20 @@ const FIELD_OF_INPUT: Record<string, string> = {
   instructions: 'instructions',
   temperature: 'temperature',
   max_tokens: 'max_tokens',
+  rag_enabled: 'knowledge',
+  knowledge_base_ids: 'knowledge',
+  knowledge_base_id: 'knowledge',
 };
+
+/** A bot links to at most this many knowledge bases. */
+export const MAX_BOT_KNOWLEDGE_BASES = 10;
+
+/** The knowledge bases a bot answers from (older servers: the one id). */
+export function botKnowledgeBaseIds(bot: Bot | null): string[] {
+  if (!bot) return [];
+  if (Array.isArray(bot.knowledge_base_ids)) return bot.knowledge_base_ids;
+  return bot.knowledge_base_id ? [bot.knowledge_base_id] : [];
+}
 
 export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSaved }: Props) {
   const id = useId();
@@ -39,8 +55,24 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
   const [instructions, setInstructions] = useState(bot?.instructions ?? '');
   const [temperature, setTemperature] = useState(String(bot?.temperature ?? 0.7));
   const [maxTokens, setMaxTokens] = useState(String(bot?.max_tokens ?? 4096));
+  const [rag, setRag] = useState(bot?.rag_enabled ?? false);
+  const [kbIds, setKbIds] = useState<string[]>(() => botKnowledgeBaseIds(bot));
+  const [kbs, setKbs] = useState<KnowledgeBase[] | null>(null);
+  const [kbsError, setKbsError] = useState<unknown>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    const ctl = new AbortController();
+    allKnowledgeBases(ctl.signal).then(setKbs, (e) => {
+      if (!ctl.signal.aborted) setKbsError(e);
+    });
+    return () => ctl.abort();
+  }, []);
+
+  function toggleKb(kbId: string, on: boolean) {
+    setKbIds((cur) => (on ? (cur.includes(kbId) ? cur : [...cur, kbId]) : cur.filter((x) => x !== kbId)));
+  }
 
   const field = errorField(error);
   const fieldKey = field ? FIELD_OF_INPUT[field] ?? null : null;
@@ -57,6 +89,10 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
     };
     if (temperature.trim() !== '') body.temperature = Number(temperature);
     if (maxTokens.trim() !== '') body.max_tokens = Number(maxTokens);
+    body.rag_enabled = rag;
+    // only the ones that still exist; unknown when the list did not load
+    // (then the server keeps what it has)
+    if (kbs) body.knowledge_base_ids = kbIds.filter((k) => kbs.some((x) => x.id === k));
     setBusy(true);
     setError(null);
     try {
@@ -176,6 +212,16 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
             )}
           </FormRow>
         </div>
+        <KnowledgePicker
+          id={id}
+          rag={rag}
+          onRag={setRag}
+          kbs={kbs}
+          kbsError={kbsError}
+          selected={kbIds}
+          onToggle={toggleKb}
+          error={errFor('knowledge')}
+        />
         {error && !fieldKey ? <ErrorAlert>{errorMessage(error)}</ErrorAlert> : null}
         <div className="flex justify-end gap-2 pt-2">
           <button type="button" className="btn-secondary" onClick={onClose} disabled={busy}>
@@ -190,3 +236,98 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
   );
 }
 
+
+/** "Use knowledge bases" (rag_enabled) and which of the owner's knowledge
+ * bases (a checkbox each, at most 10). */
+function KnowledgePicker({
+  id,
+  rag,
+  onRag,
+  kbs,
+  kbsError,
+  selected,
+  onToggle,
+  error,
+}: {
+  id: string;
+  rag: boolean;
+  onRag: (on: boolean) => void;
+  kbs: KnowledgeBase[] | null;
+  kbsError: unknown;
+  selected: string[];
+  onToggle: (kbId: string, on: boolean) => void;
+  error: string | null;
+}) {
+  const ragId = `${id}-rag`;
+  const hintId = `${id}-rag-hint`;
+  const errId = `${id}-kb-error`;
+  const full = selected.length >= MAX_BOT_KNOWLEDGE_BASES;
+  return (
+    <div className="space-y-2 rounded-md border-b border-t border-gray-200 py-3">
+      <div>
+        <div className="flex items-center gap-2">
+          <input
+            id={ragId}
+            type="checkbox"
+            className="h-4 w-4"
+            checked={rag}
+            aria-describedby={hintId}
+            onChange={(e) => onRag(e.target.checked)}
+          />
+          <label htmlFor={ragId} className="text-sm font-medium text-gray-900">
+            Use knowledge bases
+          </label>
+        </div>
+        <p id={hintId} className="hint">
+          Answers draw on the documents of the chosen knowledge bases and cite them.
+        </p>
+      </div>
+      <fieldset aria-describedby={error ? errId : undefined} aria-invalid={error ? true : undefined}>
+        <legend className="label">Knowledge bases</legend>
+        {kbsError ? <ErrorAlert error={kbsError} /> : null}
+        {!kbs && !kbsError ? <Spinner label="Loading knowledge bases…" /> : null}
+        {kbs && kbs.length === 0 ? (
+          <p className="text-sm text-gray-700">
+            You have no knowledge bases yet.{' '}
+            <Link to="/knowledge" className="link">
+              Create one
+            </Link>
+            .
+          </p>
+        ) : null}
+        {kbs && kbs.length > 0 ? (
+          <ul className="max-h-48 space-y-0.5 overflow-y-auto">
+            {kbs.map((kb) => {
+              const cid = `${id}-kb-${kb.id}`;
+              const on = selected.includes(kb.id);
+              return (
+                <li key={kb.id} className="flex items-center gap-2">
+                  <input
+                    id={cid}
+                    type="checkbox"
+                    className="h-4 w-4"
+                    checked={on}
+                    disabled={!on && full}
+                    onChange={(e) => onToggle(kb.id, e.target.checked)}
+                  />
+                  <label htmlFor={cid} className="min-w-0 truncate text-sm text-gray-900">
+                    {kb.name}
+                  </label>
+                  <span className="shrink-0 text-xs text-gray-600">
+                    {kb.document_count} {kb.document_count === 1 ? 'document' : 'documents'}
+                  </span>
+                </li>
+              );
+            })}
+          </ul>
+        ) : null}
+        {full ? <p className="hint">A bot can use at most {MAX_BOT_KNOWLEDGE_BASES} knowledge bases.</p> : null}
+        {error ? (
+          <p id={errId} role="alert" className="mt-1 text-sm text-red-800">
+            {error}
+          </p>
+        ) : null}
+      </fieldset>
+    </div>
+  );
+}

@@ -6,9 +6,15 @@ import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { Spinner } from '../../components/Loading';
 import { useTitle } from '../../lib/useTitle';
-import { BotForm, modelLabel } from './BotForm';
+import { BotForm, botKnowledgeBaseIds, modelLabel } from './BotForm';
 
 const PAGE = 20;
+
+function knowledgeLabel(b: Bot): string {
+  const count = botKnowledgeBaseIds(b).length;
+  if (!b.rag_enabled || count === 0) return 'Off';
+  return count === 1 ? '1 knowledge base' : `${count} knowledge bases`;
+}
 
 export default function BotsScreen() {
   useTitle('Bots');
@@ -116,6 +122,8 @@ export default function BotsScreen() {
                   <dd>{b.temperature}</dd>
                   <dt className="text-gray-600">Max tokens</dt>
                   <dd>{b.max_tokens}</dd>
+                  <dt className="text-gray-600">Knowledge</dt>
+                  <dd>{knowledgeLabel(b)}</dd>
                 </dl>
                 <div className="mt-4 flex flex-wrap gap-2 pt-1">
                   <Link to={`/chat?bot=${encodeURIComponent(b.id)}`} className="btn-primary btn-sm">

@@ -32,4 +32,22 @@ describe('Markdown answers', () => {
     expect(html).toContain('href="https://example.org/"');
     expect(html).toContain('rel="noopener noreferrer nofollow"');
   });
+
+  it('turns [n] markers of existing sources into buttons, not in code and not past the last source', () => {
+    const html = renderToStaticMarkup(
+      <Markdown
+        text={'Ripe in June [1], watered weekly [2]; see [3].\n\nUse `a[1]` in code.\n\n```\nb[2]\n```'}
+        citeCount={2}
+        onCite={() => {}}
+      />,
+    );
+    expect(html).toContain('<button type="button" class="link" aria-label="Source 1" data-cite="1">[1]</button>');
+    expect(html).toContain('aria-label="Source 2"');
+    expect(html).not.toContain('Source 3');
+    expect(html).toContain('see [3].');
+    expect(html).toContain('<code>a[1]</code>');
+    expect(html).toMatch(/<code>b\[2\]\n<\/code>/);
+    // without sources the text is left as written
+    expect(renderToStaticMarkup(<Markdown text="plain [1]" />)).toContain('plain [1]');
+  });
 });

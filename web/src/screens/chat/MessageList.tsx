@@ -1,4 +1,6 @@
-import { useEffect, useLayoutEffect, useRef, type ReactNode } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import type { Citation } from '../../api/types';
+import { CitationDialog, Sources } from './Citations';
 import { Markdown } from './Markdown';
 import { useChat, type UiMessage } from './chatStore';
 
@@ -50,6 +52,16 @@ export function MessageList({ conversationKey, footer }: { conversationKey: stri
 
 function MessageItem({ message: m }: { message: UiMessage }) {
   const isUser = m.role === 'user';
+  const [open, setOpen] = useState<Citation | null>(null);
+  const citations = m.citations;
+  const onCite = useCallback(
+    (k: number) => {
+      const c = citations?.find((x) => x.n === k);
+      if (c) setOpen(c);
+    },
+    [citations],
+  );
+  const citeCount = citations ? Math.max(0, ...citations.map((c) => c.n)) : 0;
   return (
     <li
       data-role={m.role}
@@ -69,7 +81,9 @@ function MessageItem({ message: m }: { message: UiMessage }) {
           <p className="whitespace-pre-wrap break-words text-[0.94rem] leading-relaxed">{m.content}</p>
         ) : (
           <>
-            {m.content ? <Markdown text={m.content} /> : null}
+            {m.content ? (
+              <Markdown text={m.content} citeCount={citeCount} onCite={citeCount > 0 ? onCite : undefined} />
+            ) : null}
             {m.status === 'streaming' && !m.content ? (
               <p className="flex items-center gap-1 text-gray-500">
                 <span className="sr-only">Writing…</span>
@@ -96,9 +110,11 @@ function MessageItem({ message: m }: { message: UiMessage }) {
             {m.status === 'complete' && !m.content ? (
               <p className="text-sm italic text-gray-600">(empty answer)</p>
             ) : null}
+            {citations ? <Sources citations={citations} onOpen={setOpen} /> : null}
           </>
         )}
       </article>
+      {open ? <CitationDialog citation={open} onClose={() => setOpen(null)} /> : null}
     </li>
   );
 }

@@ -120,4 +120,58 @@ describe('chat store turns', () => {
     const [, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
     expect(JSON.parse(init.body as string)).toEqual({ bot_id: 'b1', chat_id: 'c1', message: 'again' });
   });
+
+  it('a citations event puts the sources on the answer before its text, and they stay when it completes', async () => {
+    const citations = [
+      { n: 1, document_id: 'd1', document: 'handbook.md', page: 0, heading: 'Setup', snippet: 'The mango is ripe in June.', score: 0.91 },
+      { n: 2, document_id: 'd2', document: 'guide.pdf', page: 4, heading: '', snippet: 'Water weekly.', score: 0.5 },
+    ];
+    let seenBeforeText: unknown = undefined;
+    const chunks = [START, `event: citations\ndata: ${JSON.stringify({ citations })}\n\n`, delta('Ripe in June [1].'), 'event: done\ndata: {"message_id":"m2","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":2}}\n\n'];
+    vi.stubGlobal('fetch', vi.fn(async () => sse(chunks)));
+    const unsub = useChat.subscribe((s) => {
+      const a = s.conversations['c-new']?.messages[1];
+      if (a && a.citations && seenBeforeText === undefined) seenBeforeText = a.content;
+    });
+    await useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'When is the mango ripe?' });
+    unsub();
+    expect(seenBeforeText).toBe('');
+    const [u, a] = useChat.getState().conversations['c-new'].messages;
+    expect(u.citations).toBeNull();
+    expect(a).toMatchObject({ status: 'complete', content: 'Ripe in June [1].' });
+    expect(a.citations).toEqual(citations);
+  });
+
+  it('an answer without a citations event has none, and an empty list is none', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => sse([START, 'event: citations\ndata: {"citations":[]}\n\n', delta('plain'), 'event: done\ndata: {"message_id":"m2","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}\n\n'])),
+    );
+    await useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'Hi' });
+    expect(useChat.getState().conversations['c-new'].messages[1].citations).toBeNull();
+  });
+
+  it('a reloaded chat keeps the stored citations of each answer', async () => {
+    const cit = { n: 1, document_id: 'd1', document: 'notes.txt', page: null, heading: null, snippet: 'x', score: 0.3 };
+    const msg = (id: string, role: string, citations: unknown) => ({
+      id, role, content: id, status: 'complete', stop_reason: null, error: null, model_id: null, bot_id: 'b1',
+      input_tokens: 0, output_tokens: 0, citations, created_at: '2024-01-01T00:00:00Z',
+    });
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () =>
+        new Response(
+          JSON.stringify({
+            id: 'c9', bot_id: 'b1', title: 'T', created_at: '2024-01-01T00:00:00Z', updated_at: '2024-01-01T00:00:00Z',
+            messages: [msg('m1', 'user', null), msg('m2', 'assistant', [cit]), msg('m3', 'assistant', null)],
+            next_cursor: null,
+          }),
+          { status: 200 },
+        ),
+      ),
+    );
+    await useChat.getState().loadConversation('c9');
+    const ms = useChat.getState().conversations.c9.messages;
+    expect(ms.map((m) => m.citations)).toEqual([null, [cit], null]);
+  });
 });

@@ -6,7 +6,7 @@ import { create } from 'zustand';
 import { api } from '../../api/client';
 import { ApiError, describeAnswerError, isAbortError } from '../../api/errors';
 import { streamChat } from '../../api/sse';
-import type { Bot, Chat, ChatStreamEvent, Message } from '../../api/types';
+import type { Bot, Chat, ChatStreamEvent, Citation, Message } from '../../api/types';
 import { useAuth } from '../../store/auth';
 
 export const NEW_CHAT = '__new__';
@@ -23,6 +23,8 @@ export interface UiMessage {
   errorCode: string | null;
   errorMessage: string | null;
   createdAt: string | null;
+  /** The numbered sources of an answer (a RAG bot's), null when none. */
+  citations: Citation[] | null;
 }
 
 export interface Conversation {
@@ -104,7 +106,19 @@ export function fromServer(m: Message): UiMessage | null {
     errorCode: m.status === 'error' ? m.error : null,
     errorMessage: m.status === 'error' ? describeAnswerError(m.error) : null,
     createdAt: m.created_at,
+    citations: validCitations(m.citations),
   };
+}
+
+/** The citations of an event or a stored message, or null when there are
+ * none (or they are not in the expected shape). */
+export function validCitations(raw: unknown): Citation[] | null {
+  if (!Array.isArray(raw)) return null;
+  const out = raw.filter(
+    (c): c is Citation =>
+      typeof c === 'object' && c !== null && typeof (c as Citation).n === 'number' && typeof (c as Citation).document === 'string',
+  );
+  return out.length > 0 ? out : null;
 }
 
 function toUi(ms: Message[]): UiMessage[] {
@@ -272,8 +286,8 @@ export const useChat = create<ChatStore>()((set, get) => {
         ...c,
         messages: [
           ...c.messages,
-          { key: userKey, id: null, role: 'user', content: text, status: 'complete', errorCode: null, errorMessage: null, createdAt: now },
-          { key: botKey, id: null, role: 'assistant', content: '', status: 'streaming', errorCode: null, errorMessage: null, createdAt: now },
+          { key: userKey, id: null, role: 'user', content: text, status: 'complete', errorCode: null, errorMessage: null, createdAt: now, citations: null },
+          { key: botKey, id: null, role: 'assistant', content: '', status: 'streaming', errorCode: null, errorMessage: null, createdAt: now, citations: null },
         ],
       }));
       set({ streaming: { key, controller }, liveStatus: 'Sending…' });
@@ -344,6 +358,10 @@ export const useChat = create<ChatStore>()((set, get) => {
             set({ liveStatus: 'Answering…' });
             break;
           }
+          case 'citations':
+            // before the first delta: the sources the answer will cite
+            patchMessage(key, botKey, (m) => ({ ...m, citations: validCitations(ev.data.citations) }));
+            break;
           case 'message':
             if (typeof ev.data.content === 'string') queue(ev.data.content);
             break;

@@ -1,0 +1,48 @@
+/*
+ * mg_search: hybrid retrieval over knowledge bases (search.c).  The query
+ * is embedded with the bases' embedding model and one statement
+ * (MG_Q_KB_SEARCH) fuses the HNSW cosine half and the full-text half by
+ * reciprocal rank fusion; only chunks of 'ready' documents of the given
+ * bases come back.  README "Knowledge" says what the scores mean.
+ */
+#ifndef MG_KNOWLEDGE_SEARCH_H
+#define MG_KNOWLEDGE_SEARCH_H
+
+#include <stddef.h>
+
+#include "db/db.h"
+
+#define MG_SEARCH_CANDIDATES  40        /* per half, before fusion */
+#define MG_SEARCH_QUERY_MAX   8000      /* bytes of a query embedded and parsed */
+
+typedef struct {
+    char    chunk_id[37], document_id[37];
+    char   *document;   /* filename, owned */
+    char   *heading;    /* owned */
+    char   *text;       /* the chunk, owned */
+    int     page;       /* 0: none */
+    double  score;      /* fused score, higher is better: RRF scaled to (0, 1] */
+    double  similarity; /* cosine similarity of the chunk to the query, [0, 1] */
+    int     text_match; /* the chunk matched the full-text query */
+} mg_hit_t;
+
+/* Hybrid search over the knowledge bases kb_ids (already checked to be the
+ * caller's), only documents that are 'ready'.  threshold is the least
+ * similarity kept.  0 with *hits (owned, free with mg_hits_free; NULL when
+ * *n is 0), or -1: 400-type problems (embedding model mismatch between the
+ * bases, a model not configured here) reported in err with *status set to
+ * 400, database trouble with *status 503, embedding trouble 502/503. */
+int  mg_search(mg_db_t *db, const char *const *kb_ids, size_t nkb, const char *query,
+               int top_k, double threshold, mg_hit_t **hits, size_t *n, int *status,
+               char *err, size_t errlen);
+/* The same, also reporting the bases' embedding model in model (NULL, or
+ * at least 256 bytes; "" when none was found) and naming a failure in
+ * *code (NULL allowed): "embedding_model_mismatch",
+ * "embedding_model_unavailable", "embedding_failed", "unavailable",
+ * "internal". */
+int  mg_search_model(mg_db_t *db, const char *const *kb_ids, size_t nkb, const char *query,
+                     int top_k, double threshold, mg_hit_t **hits, size_t *n, int *status,
+                     char *model, const char **code, char *err, size_t errlen);
+void mg_hits_free(mg_hit_t *hits, size_t n);
+
+#endif
