@@ -247,3 +247,23 @@ mg_job_reply_db_error(mg_job_t *job, mg_db_rc_t rc, const PGresult *res, const c
                  mg_db_sqlstate(res), (int) strcspn(msg, "\n"), msg);
     return mg_job_reply_error(job, 500, "internal", "internal error");
 }
+
+int
+mg_job_delete_owned(mg_job_t *job, mg_query_t q, const char *const *values,
+                    int (*not_found)(mg_job_t *job), const char *what)
+{
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+    int          sent;
+
+    rc = mg_db_exec(job->db, q, values, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, what);
+    } else if (PQntuples(res) == 0) {
+        sent = not_found(job);
+    } else {
+        sent = mg_job_reply_empty(job, 204);
+    }
+    PQclear(res);
+    return sent;
+}

@@ -77,4 +77,11 @@ void mg_job_handed_off(mg_job_t *job);
  * what.  Does not free res. */
 int mg_job_reply_db_error(mg_job_t *job, mg_db_rc_t rc, const PGresult *res, const char *what);
 
+/* Delete one of the caller's rows with q (its parameters in values; it
+ * returns a row when it deleted one): 204, not_found's answer when nothing
+ * was the caller's to delete, or the database's error (what names the
+ * job in the log). */
+int mg_job_delete_owned(mg_job_t *job, mg_query_t q, const char *const *values,
+                        int (*not_found)(mg_job_t *job), const char *what);
+
 #endif

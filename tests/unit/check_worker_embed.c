@@ -204,7 +204,7 @@ END_TEST
 
 START_TEST(test_titan_wire)
 {
-    char    *path = mg_embed_titan_path(MG_EMBED_TITAN_MODEL);
+    char    *path = mg_aws_bedrock_path(MG_EMBED_TITAN_MODEL, "invoke");
     char    *body = mg_embed_titan_body("caf\xC3\xA9 \"quoted\"", 14);
     char    *vec = vector_json(2.5), *answer, err[256] = "";
     json_t  *j = json_loads(body, 0, NULL);

@@ -570,3 +570,29 @@ mg_aws_creds_reset(void)
     mg_aws_generation++;
     pthread_mutex_unlock(&mg_aws_lock);
 }
+
+char *
+mg_aws_bedrock_path(const char *model, const char *action)
+{
+    static const char  pre[] = "/model/";
+    size_t             len = strlen(model);
+    char              *out = malloc(sizeof(pre) + 3 * len + 1 + strlen(action)), *p;
+
+    if (out == NULL) {
+        return NULL;
+    }
+    p = out + sprintf(out, "%s", pre);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) model[i];
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+            || c == '-' || c == '_' || c == '.' || c == '~')
+        {
+            *p++ = (char) c;
+        } else {
+            p += sprintf(p, "%%%02X", c);
+        }
+    }
+    sprintf(p, "/%s", action);
+    return out;
+}

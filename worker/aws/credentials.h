@@ -57,6 +57,10 @@ const char *mg_aws_region(void);
  * region is not a plain name. */
 int mg_aws_bedrock_endpoint(char *out, size_t len);
 
+/* "/model/<model id, %XX-escaped but for RFC 3986's unreserved>/<action>"
+ * (a Bedrock model id holds ':'), malloc'd; NULL when out of memory. */
+char *mg_aws_bedrock_path(const char *model, const char *action);
+
 /* The container credentials URL the environment names (for logs and
  * tests).  1 with the URL in out; 0 when none is set; -1 with the reason
  * in err when it is refused or does not fit. */

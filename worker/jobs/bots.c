@@ -603,53 +603,31 @@ done:
 int
 mg_job_bots_delete(mg_job_t *job)
 {
-    const char  *id, *values[2];
-    PGresult    *res = NULL;
-    mg_db_rc_t   rc;
-    int          sent;
+    const char  *id = mg_bot_path_id(job), *values[2];
 
-    id = mg_bot_path_id(job);
     if (id == NULL) {
         return mg_bot_not_found(job);
     }
-
     values[0] = id;
     values[1] = job->user_id;
-    rc = mg_db_exec(job->db, MG_Q_BOT_DELETE, values, &res);
-    if (rc != MG_DB_OK) {
-        sent = mg_job_reply_db_error(job, rc, res, "bots.delete");
-    } else if (PQntuples(res) == 0) {
-        sent = mg_bot_not_found(job);
-    } else {
-        sent = mg_job_reply_empty(job, 204);
-    }
-    PQclear(res);
-    return sent;
+    return mg_job_delete_owned(job, MG_Q_BOT_DELETE, values, mg_bot_not_found, "bots.delete");
 }
+
+static const mg_page_cols_t mg_bot_cols = {
+    MG_BOT_COL_CREATED_US, MG_BOT_COL_ID, mg_bot_json_max, mg_bot_write
+};
 
 int
 mg_job_bots_list(mg_job_t *job)
 {
-    const char      *values[4];
-    mg_page_req_t    req;
-    mg_page_t        pg;
-    PGresult        *res = NULL;
-    mg_db_rc_t       rc;
-    int              sent;
+    const char     *values[4];
+    mg_page_req_t   req;
+    int             sent;
 
     if (mg_page_query(job, MG_BOTS_LIMIT_DEFAULT, MG_BOTS_LIMIT_MAX, &req, &sent) != 0) {
         return sent;
     }
-
     values[0] = job->user_id;
-    rc = mg_page_exec(job, MG_Q_BOT_LIST_FIRST, MG_Q_BOT_LIST_AFTER, values, 1, &req, &res);
-    if (rc != MG_DB_OK) {
-        sent = mg_job_reply_db_error(job, rc, res, "bots.list");
-    } else {
-        mg_page_init(&pg, res, &req, MG_BOT_COL_CREATED_US, MG_BOT_COL_ID,
-                     mg_bot_json_max, mg_bot_write);
-        sent = mg_page_reply_items(job, &pg, "bots.list");
-    }
-    PQclear(res);
-    return sent;
+    return mg_page_list(job, &req, MG_Q_BOT_LIST_FIRST, MG_Q_BOT_LIST_AFTER, values, 1,
+                        &mg_bot_cols, "bots.list");
 }

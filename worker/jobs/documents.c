@@ -980,14 +980,15 @@ done:
 
 /* ---- list, get, delete, retry ---- */
 
+static const mg_page_cols_t mg_doc_cols = {
+    MG_DOC_COL_CREATED_US, MG_DOC_COL_ID, mg_doc_json_max, mg_doc_write
+};
+
 int
 mg_job_documents_list(mg_job_t *job)
 {
     const char     *kb, *values[5];
     mg_page_req_t   req;
-    mg_page_t       pg;
-    PGresult       *res = NULL;
-    mg_db_rc_t      rc;
     int             sent, owned;
 
     if (mg_doc_path(job, &kb, NULL) != 0) {
@@ -1002,16 +1003,8 @@ mg_job_documents_list(mg_job_t *job)
     }
     values[0] = kb;
     values[1] = job->user_id;
-    rc = mg_page_exec(job, MG_Q_DOC_LIST_FIRST, MG_Q_DOC_LIST_AFTER, values, 2, &req, &res);
-    if (rc != MG_DB_OK) {
-        sent = mg_job_reply_db_error(job, rc, res, "documents.list");
-    } else {
-        mg_page_init(&pg, res, &req, MG_DOC_COL_CREATED_US, MG_DOC_COL_ID,
-                     mg_doc_json_max, mg_doc_write);
-        sent = mg_page_reply_items(job, &pg, "documents.list");
-    }
-    PQclear(res);
-    return sent;
+    return mg_page_list(job, &req, MG_Q_DOC_LIST_FIRST, MG_Q_DOC_LIST_AFTER, values, 2,
+                        &mg_doc_cols, "documents.list");
 }
 
 int
@@ -1044,9 +1037,6 @@ int
 mg_job_documents_delete(mg_job_t *job)
 {
     const char  *kb, *doc, *values[3];
-    PGresult    *res = NULL;
-    mg_db_rc_t   rc;
-    int          sent;
 
     if (mg_doc_path(job, &kb, &doc) != 0) {
         return mg_doc_not_found(job);
@@ -1054,16 +1044,8 @@ mg_job_documents_delete(mg_job_t *job)
     values[0] = doc;
     values[1] = kb;
     values[2] = job->user_id;
-    rc = mg_db_exec(job->db, MG_Q_DOC_DELETE, values, &res);
-    if (rc != MG_DB_OK) {
-        sent = mg_job_reply_db_error(job, rc, res, "documents.delete");
-    } else if (PQntuples(res) == 0) {
-        sent = mg_doc_not_found(job);
-    } else {
-        sent = mg_job_reply_empty(job, 204);
-    }
-    PQclear(res);
-    return sent;
+    return mg_job_delete_owned(job, MG_Q_DOC_DELETE, values, mg_doc_not_found,
+                               "documents.delete");
 }
 
 int

@@ -290,51 +290,31 @@ done:
 int
 mg_job_knowledge_delete(mg_job_t *job)
 {
-    const char  *id, *values[2];
-    PGresult    *res = NULL;
-    mg_db_rc_t   rc;
-    int          sent;
+    const char  *id = mg_kb_path_id(job), *values[2];
 
-    id = mg_kb_path_id(job);
     if (id == NULL) {
         return mg_kb_not_found(job);
     }
     values[0] = id;
     values[1] = job->user_id;
-    rc = mg_db_exec(job->db, MG_Q_KB_DELETE, values, &res);
-    if (rc != MG_DB_OK) {
-        sent = mg_job_reply_db_error(job, rc, res, "knowledge.delete");
-    } else if (PQntuples(res) == 0) {
-        sent = mg_kb_not_found(job);
-    } else {
-        sent = mg_job_reply_empty(job, 204);
-    }
-    PQclear(res);
-    return sent;
+    return mg_job_delete_owned(job, MG_Q_KB_DELETE, values, mg_kb_not_found, "knowledge.delete");
 }
+
+static const mg_page_cols_t mg_kb_cols = {
+    MG_KB_COL_CREATED_US, MG_KB_COL_ID, mg_kb_json_max, mg_kb_write
+};
 
 int
 mg_job_knowledge_list(mg_job_t *job)
 {
     const char     *values[4];
     mg_page_req_t   req;
-    mg_page_t       pg;
-    PGresult       *res = NULL;
-    mg_db_rc_t      rc;
     int             sent;
 
     if (mg_page_query(job, MG_KB_LIMIT_DEFAULT, MG_KB_LIMIT_MAX, &req, &sent) != 0) {
         return sent;
     }
     values[0] = job->user_id;
-    rc = mg_page_exec(job, MG_Q_KB_LIST_FIRST, MG_Q_KB_LIST_AFTER, values, 1, &req, &res);
-    if (rc != MG_DB_OK) {
-        sent = mg_job_reply_db_error(job, rc, res, "knowledge.list");
-    } else {
-        mg_page_init(&pg, res, &req, MG_KB_COL_CREATED_US, MG_KB_COL_ID,
-                     mg_kb_json_max, mg_kb_write);
-        sent = mg_page_reply_items(job, &pg, "knowledge.list");
-    }
-    PQclear(res);
-    return sent;
+    return mg_page_list(job, &req, MG_Q_KB_LIST_FIRST, MG_Q_KB_LIST_AFTER, values, 1,
+                        &mg_kb_cols, "knowledge.list");
 }

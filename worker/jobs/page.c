@@ -122,3 +122,23 @@ mg_page_reply_items(mg_job_t *job, const mg_page_t *pg, const char *what)
     free(body);
     return sent;
 }
+
+int
+mg_page_list(mg_job_t *job, const mg_page_req_t *req, mg_query_t first, mg_query_t after,
+             const char **values, int nfixed, const mg_page_cols_t *cols, const char *what)
+{
+    mg_page_t    pg;
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+    int          sent;
+
+    rc = mg_page_exec(job, first, after, values, nfixed, req, &res);
+    if (rc != MG_DB_OK) {
+        sent = mg_job_reply_db_error(job, rc, res, what);
+    } else {
+        mg_page_init(&pg, res, req, cols->ts_col, cols->id_col, cols->item_max, cols->item_write);
+        sent = mg_page_reply_items(job, &pg, what);
+    }
+    PQclear(res);
+    return sent;
+}

@@ -60,4 +60,17 @@ char *mg_page_write(char *p, const mg_page_t *pg);
  * names the job in the log when the cursor cannot be encoded). */
 int mg_page_reply_items(mg_job_t *job, const mg_page_t *pg, const char *what);
 
+/* How a list's rows are keyed and written (see mg_page_t). */
+typedef struct {
+    int       ts_col, id_col;
+    size_t  (*item_max)(const PGresult *r, int row);
+    char   *(*item_write)(char *p, const PGresult *r, int row);
+} mg_page_cols_t;
+
+/* A whole list job after mg_page_query: run the statement (as
+ * mg_page_exec), reply with the page, or with the database's error
+ * (what names the job in the log). */
+int mg_page_list(mg_job_t *job, const mg_page_req_t *req, mg_query_t first, mg_query_t after,
+                 const char **values, int nfixed, const mg_page_cols_t *cols, const char *what);
+
 #endif

@@ -305,32 +305,6 @@ mg_embed_local(const char *text, size_t len, float *out)
 /* Wire formats                                                        */
 
 char *
-mg_embed_titan_path(const char *model)
-{
-    static const char  pre[] = "/model/", post[] = "/invoke";
-    size_t             len = strlen(model);
-    char              *out = malloc(sizeof(pre) + 3 * len + sizeof(post)), *p;
-
-    if (out == NULL) {
-        return NULL;
-    }
-    p = out + sprintf(out, "%s", pre);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) model[i];
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-            || c == '-' || c == '_' || c == '.' || c == '~')
-        {
-            *p++ = (char) c;
-        } else {
-            p += sprintf(p, "%%%02X", c);
-        }
-    }
-    strcpy(p, post);
-    return out;
-}
-
-char *
 mg_embed_titan_body(const char *text, size_t len)
 {
     json_t  *body = json_pack("{s:s%, s:i, s:b}", "inputText", text, len,
@@ -681,7 +655,7 @@ mg_embed_titan(const char *model, const char *const *texts, const size_t *lens, 
         *retryable = 1;                     /* the container endpoint may come back */
         return -1;
     }
-    path = mg_embed_titan_path(model);
+    path = mg_aws_bedrock_path(model, "invoke");
     url = path != NULL ? malloc(strlen(endpoint) + strlen(path) + 1) : NULL;
     if (url == NULL) {
         mg_errf(err, errlen, "out of memory");

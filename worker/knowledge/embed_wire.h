@@ -20,8 +20,6 @@ int   mg_embed_normalise(float *v, size_t dim);
 /* The local embedder: 0, or -1 when text has nothing to embed. */
 int   mg_embed_local(const char *text, size_t len, float *out);
 
-/* "/model/<model id percent-encoded>/invoke", malloc'd. */
-char *mg_embed_titan_path(const char *model);
 /* {"inputText":..,"dimensions":1024,"normalize":true}, malloc'd. */
 char *mg_embed_titan_body(const char *text, size_t len);
 /* {"embedding":[1024 numbers],...} -> out (normalised): 0, or -1 with err. */

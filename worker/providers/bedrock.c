@@ -67,34 +67,6 @@ mg_bedrock_release(mg_stream_t *s)
     free(b);
     s->pdata = NULL;
 }
-
-/* RFC 3986 unreserved characters stay, everything else is %XX. */
-static char *
-mg_bedrock_path(const char *model)
-{
-    static const char  pre[] = "/model/", post[] = "/converse-stream";
-    size_t             len = strlen(model);
-    char              *out = malloc(sizeof(pre) + 3 * len + sizeof(post)), *p;
-
-    if (out == NULL) {
-        return NULL;
-    }
-    p = out + sprintf(out, "%s", pre);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) model[i];
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-            || c == '-' || c == '_' || c == '.' || c == '~')
-        {
-            *p++ = (char) c;
-        } else {
-            p += sprintf(p, "%%%02X", c);
-        }
-    }
-    strcpy(p, post);
-    return out;
-}
-
 static json_t *
 mg_bedrock_body(const mg_chat_request_t *req)
 {
@@ -147,7 +119,7 @@ mg_bedrock_prepare(mg_stream_t *s, const mg_chat_request_t *req, char *err, size
     endpoint[(size_t) (h - endpoint) + hlen] = '\0';      /* the origin only */
     snprintf(b->region, sizeof(b->region), "%s", mg_aws_region());
 
-    b->path = mg_bedrock_path(req->model);
+    b->path = mg_aws_bedrock_path(req->model, "converse-stream");
     body = mg_bedrock_body(req);
     b->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
