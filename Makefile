@@ -1,6 +1,7 @@
-# Builds shared/, mangoo-worker, the Check unit tests and fake-stream (the
-# benchmark's fake model server).  The nginx module is built by auto-build.sh
-# against Debian's nginx source tree.
+# Builds shared/, mangoo-worker, the Check unit tests, fake-stream (the
+# benchmark's fake model server) and kb-gen (the knowledge benchmark's
+# corpus).  The nginx module is built by auto-build.sh against Debian's
+# nginx source tree.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(EXTRA_CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -Ishared -Iworker \
@@ -18,7 +19,7 @@ WORKER_LIB_OBJ := $(filter-out $(B)/worker/main.o,$(WORKER_OBJ))
 UNIT_SRC   := $(wildcard tests/unit/check_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-all: $(B)/mangoo-worker $(UNIT_BIN) $(B)/fake-stream
+all: $(B)/mangoo-worker $(UNIT_BIN) $(B)/fake-stream $(B)/kb-gen
 
 $(B)/%.o: %.c $(wildcard shared/*.h worker/*.h worker/*/*.h)
 	@mkdir -p $(dir $@)
@@ -40,9 +41,14 @@ $(B)/fake-stream: tests/bench/fake_stream.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $<
 
+# the knowledge benchmark's corpus generator: standalone, libc and libm
+$(B)/kb-gen: tests/bench/kb_gen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lm
+
 unit: $(UNIT_BIN)
 
 clean:
-	rm -rf $(B)/shared $(B)/worker $(B)/tests $(B)/mangoo-worker $(B)/libmgshared.a $(B)/fake-stream
+	rm -rf $(B)/shared $(B)/worker $(B)/tests $(B)/mangoo-worker $(B)/libmgshared.a $(B)/fake-stream $(B)/kb-gen
 
 .PHONY: all unit clean

@@ -447,6 +447,7 @@ LUA
     awk -v l="$(echo "$login" | cut -d' ' -f2)" -v n="$(nproc)" \
         'BEGIN { printf "login: %.0f/s, about %.0f ms of CPU each across %d cores (scrypt N=2^15, r=8: deliberate)\n", l, 1000 * n / l, n }'
     bench_streams "$token"
+    bench_knowledge "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-knowledge-user)"
 }
 
 # ---- streaming benchmark ---------------------------------------------------
@@ -597,6 +598,78 @@ bench_streams() {  # token
     bench_streams_stop
 }
 
+# ---- knowledge benchmark ---------------------------------------------------
+# Ingestion through the API with the local embedder; search at
+# BENCH_KB_CHUNKS clustered 1024-dimensional chunks generated straight into
+# Postgres (HNSW rebuilt with the migration's definition): the endpoint's
+# latency next to nginx's `return 200` in turn, recall@5 of the vector half
+# against exact search; and what retrieval adds to the time to first token
+# of a chat turn (a RAG bot and a plain one, in turn).  Generated data stays
+# in $STATE/knowledge.
+BENCH_INGEST_MB=${BENCH_INGEST_MB:-20}              # MB of Markdown/text uploaded
+BENCH_KB_CHUNKS=${BENCH_KB_CHUNKS:-100000}          # chunks searched
+BENCH_KB_CLUSTERS=${BENCH_KB_CLUSTERS:-200}         # cluster centres among them
+BENCH_KB_NOISE=${BENCH_KB_NOISE:-0.5}               # noise norm around a centre
+BENCH_KB_QUERIES=${BENCH_KB_QUERIES:-200}           # held-out queries (latency and recall)
+BENCH_KB_EF=${BENCH_KB_EF:-100,200,400}             # hnsw.ef_search values for recall
+BENCH_KB_TTFB_N=${BENCH_KB_TTFB_N:-200}             # chat turns of each bot
+
+# The ingest threads the workers started, by their own logs (the last start).
+bench_ingest_threads() {
+    local f
+    for f in "$STATE"/worker-*.log; do
+        sed -nE 's/.*ingest: ([0-9]+) thread\(s\).*/\1/p' "$f" | tail -n1
+    done | awk '{ n += $1 } END { print n + 0 }'
+}
+
+bench_knowledge() {  # token
+    local token=$1 base="http://127.0.0.1:$PORT" out="$STATE/knowledge" i kb q rag_bot plain_bot
+    local kbb=(python3 "$TOP/tests/bench/knowledge_bench.py") auth="Authorization: Bearer $1"
+    mkdir -p "$out/docs"
+    # the offline model without its per-token pause: retrieval is what differs
+    export MANGOO_LOCAL_DELAY_MS=0
+    for ((i = 0; i < WORKER_PROCS; i++)); do worker_stop "$i"; worker_start "$i"; done
+    sleep 1
+    wait_healthy
+
+    log "knowledge: generating ${BENCH_INGEST_MB} MB of documents, uploading them, waiting for ready"
+    "$BUILD/kb-gen" docs "$out/docs" "$BENCH_INGEST_MB"
+    "${kbb[@]}" ingest "$out/docs" --base "$base" --token "$token" --db "$DB_CONNINFO" \
+        --procs "$WORKER_PROCS" --threads "$(bench_ingest_threads)" \
+        --worker-pids "$(cat "$STATE"/worker-*.pid | paste -sd,)" \
+        --pg-pid "$(head -n1 "$STATE/pg/data/postmaster.pid")" --out "$out/ingest.json" >&2
+
+    log "knowledge: $BENCH_KB_CHUNKS chunks x 1024 into Postgres, HNSW build, search latency and recall"
+    "${kbb[@]}" search --base "$base" --token "$token" --db "$DB_CONNINFO" --gen "$BUILD/kb-gen" \
+        --chunks "$BENCH_KB_CHUNKS" --clusters "$BENCH_KB_CLUSTERS" --noise "$BENCH_KB_NOISE" \
+        --queries "$BENCH_KB_QUERIES" --ef "$BENCH_KB_EF" --out "$out/search.json" >&2
+
+    log "knowledge: time to first token, RAG bot and plain bot in turn, $BENCH_KB_TTFB_N turns each"
+    kb=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["kb"])' "$out/search.json")
+    rag_bot=$(curl -fsS -H "$auth" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"bench rag\",\"model_id\":\"local\",\"rag_enabled\":true,\"knowledge_base_ids\":[\"$kb\"]}" \
+        "$base/api/v1/bots" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    plain_bot=$(curl -fsS -H "$auth" -H 'Content-Type: application/json' \
+        -d '{"name":"bench plain","model_id":"local"}' "$base/api/v1/bots" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    # a question in the words of one cluster, so the full-text half matches too
+    q=$("$BUILD/kb-gen" queries 1 --clusters "$BENCH_KB_CLUSTERS" | cut -f1)
+    python3 "$TOP/tests/bench/stream_bench.py" ttfb "$base/api/v1/chat/stream" "$base/api/v1/chat/stream" \
+        --names rag,plain -H "$auth" -n "$BENCH_KB_TTFB_N" \
+        --bodies "{\"bot_id\":\"$rag_bot\",\"message\":\"What is said about $q?\"}" \
+        --bodies "{\"bot_id\":\"$plain_bot\",\"message\":\"What is said about $q?\"}" \
+        --out "$out/ttfb-rag.json" >&2
+
+    echo
+    echo "Mangoo knowledge bench: $(nproc) cores, worker processes $WORKER_PROCS x $WORKER_THREADS threads, $(bench_ingest_threads) ingest threads in all (MANGOO_INGEST_CONCURRENCY=${MANGOO_INGEST_CONCURRENCY:-1}), local embedder and local model (MANGOO_LOCAL_DELAY_MS=0); data in $out"
+    "${kbb[@]}" report "$out"
+}
+
+cmd_bench_knowledge() {
+    bench_stack_start
+    bench_knowledge "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-knowledge-user)"
+}
+
 cmd_bench_streams() {
     bench_stack_start
     bench_streams "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-stream-user)"
@@ -611,10 +684,11 @@ case "${1:-}" in
     test) cmd_test ;;
     bench) cmd_bench ;;
     bench-streams) cmd_bench_streams ;;
+    bench-knowledge) cmd_bench_knowledge ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     start-worker) worker_start "$2" ;;
     stop-worker) worker_stop "$2" ;;
     restart-db) pg_stop; pg_start ;;
-    *) echo "usage: $0 deps|build|run|stop|test|bench|bench-streams" >&2; exit 2 ;;
+    *) echo "usage: $0 deps|build|run|stop|test|bench|bench-streams|bench-knowledge" >&2; exit 2 ;;
 esac

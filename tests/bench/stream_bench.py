@@ -4,7 +4,8 @@
 
   ttfb URL [URL...] [-n N]   N sequential streams on one keep-alive connection
                              a URL (with several URLs, one to each in turn,
-                             the same request to each): time from sending the
+                             the same request to each, or with --bodies one
+                             body a URL): time from sending the
                              request to the first `message` event
                              (contentBlockDelta for an AWS event-stream) and
                              to the end of the stream; p50/p99 in us.
@@ -531,6 +532,10 @@ def cmd_ttfb(args, targets):
     names = args.names.split(",") if args.names else []
     if names and len(names) != len(targets):
         raise SystemExit("ttfb: --names needs one name a URL")
+    if args.bodies:
+        if len(args.bodies) != len(targets):
+            raise SystemExit("ttfb: --bodies needs one body a URL")
+        targets = [Target(t.url, args.method, b, args.header) for t, b in zip(targets, args.bodies)]
     ts = [_TtfbTarget(names[i] if names else t.url, t) for i, t in enumerate(targets)]
     for i in range(args.warmup + args.n):
         for t in ts:
@@ -1065,6 +1070,8 @@ def main(argv=None):
     p = sub.add_parser("ttfb", help="sequential time to first message and to the end")
     common(p, urls=True)
     p.add_argument("--names", help="comma-separated names of the URLs, for the result")
+    p.add_argument("--bodies", action="append", default=[], metavar="JSON",
+                   help="one request body a URL, in order (instead of --body for all)")
     p.add_argument("-n", type=int, default=200)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--new-connection", action="store_true", help="one connection per stream")
