@@ -18,14 +18,9 @@
 
 #include "util/errf.h"
 #include "util/hexval.h"
+#include "util/sb.h"
 
 #define MG_SIGV4_ALGORITHM  "AWS4-HMAC-SHA256"
-
-typedef struct {
-    char    *p;
-    size_t   len, cap;
-    int      oom;
-} mg_sb_t;
 
 typedef struct {
     char        *name;                  /* lower-case copy */
@@ -37,41 +32,6 @@ typedef struct {
     char  *key, *value;                 /* both already canonically encoded */
 } mg_sigv4_param_t;
 
-
-/* Growable strings */
-
-static void
-mg_sb_add(mg_sb_t *b, const char *s, size_t n)
-{
-    char    *grown;
-    size_t   cap;
-
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        grown = realloc(b->p, cap);
-        if (grown == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-mg_sb_adds(mg_sb_t *b, const char *s)
-{
-    mg_sb_add(b, s, strlen(s));
-}
 
 static void
 mg_sb_addc(mg_sb_t *b, char c)

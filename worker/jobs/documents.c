@@ -1007,20 +1007,33 @@ mg_job_documents_list(mg_job_t *job)
                         &mg_doc_cols, "documents.list");
 }
 
-int
-mg_job_documents_get(mg_job_t *job)
+/* The statements on one document take ($1 document, $2 knowledge base,
+ * $3 owner) from the path: 0, or -1 when the path's ids are not ids. */
+static int
+mg_doc_target(mg_job_t *job, const char *values[3])
 {
-    const char  *kb, *doc, *values[3];
-    PGresult    *res = NULL;
-    mg_db_rc_t   rc;
-    int          sent;
+    const char *kb, *doc;
 
     if (mg_doc_path(job, &kb, &doc) != 0) {
-        return mg_doc_not_found(job);
+        return -1;
     }
     values[0] = doc;
     values[1] = kb;
     values[2] = job->user_id;
+    return 0;
+}
+
+int
+mg_job_documents_get(mg_job_t *job)
+{
+    const char  *values[3];
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+    int          sent;
+
+    if (mg_doc_target(job, values) != 0) {
+        return mg_doc_not_found(job);
+    }
     rc = mg_db_exec(job->db, MG_Q_DOC_GET, values, &res);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, res, "documents.get");
@@ -1036,14 +1049,11 @@ mg_job_documents_get(mg_job_t *job)
 int
 mg_job_documents_delete(mg_job_t *job)
 {
-    const char  *kb, *doc, *values[3];
+    const char  *values[3];
 
-    if (mg_doc_path(job, &kb, &doc) != 0) {
+    if (mg_doc_target(job, values) != 0) {
         return mg_doc_not_found(job);
     }
-    values[0] = doc;
-    values[1] = kb;
-    values[2] = job->user_id;
     return mg_job_delete_owned(job, MG_Q_DOC_DELETE, values, mg_doc_not_found,
                                "documents.delete");
 }
@@ -1051,17 +1061,14 @@ mg_job_documents_delete(mg_job_t *job)
 int
 mg_job_documents_retry(mg_job_t *job)
 {
-    const char  *kb, *doc, *values[3];
+    const char  *values[3];
     PGresult    *res = NULL;
     mg_db_rc_t   rc;
     int          sent;
 
-    if (mg_doc_path(job, &kb, &doc) != 0) {
+    if (mg_doc_target(job, values) != 0) {
         return mg_doc_not_found(job);
     }
-    values[0] = doc;
-    values[1] = kb;
-    values[2] = job->user_id;
     rc = mg_db_exec(job->db, MG_Q_DOC_RETRY, values, &res);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, res, "documents.retry");

@@ -35,6 +35,7 @@
 #include <poppler.h>
 
 #include "util/errf.h"
+#include "util/sb.h"
 
 /* ------------------------------------------------------------------ */
 /* The growing document                                                */
@@ -502,8 +503,7 @@ mg_extract_text(mg_doc_build_t *b, const char *data, size_t len, int markdown,
 
 typedef struct {
     mg_doc_build_t  *b;
-    char            *buf;           /* the block being gathered */
-    size_t           len, cap;
+    mg_sb_t          buf;           /* the block being gathered */
     int              space;         /* a collapsed space is pending */
     int              pre;           /* inside pre: white space kept */
     int              heading;       /* level of the heading being gathered */
@@ -512,23 +512,10 @@ typedef struct {
 static void
 mg_html_put(mg_html_t *h, const char *s, size_t n)
 {
-    if (h->len + n + 1 > h->cap) {
-        size_t  cap = h->cap ? h->cap : 1024;
-        char   *grown;
-
-        while (cap < h->len + n + 1) {
-            cap *= 2;
-        }
-        grown = realloc(h->buf, cap);
-        if (grown == NULL) {
-            h->b->oom = 1;
-            return;
-        }
-        h->buf = grown;
-        h->cap = cap;
+    mg_sb_add(&h->buf, s, n);
+    if (h->buf.oom) {
+        h->b->oom = 1;
     }
-    memcpy(h->buf + h->len, s, n);
-    h->len += n;
 }
 
 static void
@@ -543,7 +530,7 @@ mg_html_text(mg_html_t *h, const char *s)
             h->space = 1;
             continue;
         }
-        if (h->space && h->len > 0 && h->buf[h->len - 1] != '\n') {
+        if (h->space && h->buf.len > 0 && h->buf.p[h->buf.len - 1] != '\n') {
             mg_html_put(h, " ", 1);
         }
         h->space = 0;
@@ -554,11 +541,11 @@ mg_html_text(mg_html_t *h, const char *s)
 static void
 mg_html_flush(mg_html_t *h)
 {
-    if (h->len > 0) {
+    if (h->buf.len > 0) {
         mg_build_block(h->b, h->heading ? MG_BLOCK_HEADING : MG_BLOCK_TEXT, h->heading, 0,
-                       h->buf, h->len);
+                       h->buf.p, h->buf.len);
     }
-    h->len = 0;
+    h->buf.len = 0;
     h->space = 0;
 }
 
@@ -620,7 +607,7 @@ mg_html_walk(mg_html_t *h, xmlNode *node)
         }
         if (mg_html_is(n, mg_html_cells)) {
             /* a table row is one block, its cells apart */
-            if (h->len > 0 && h->buf[h->len - 1] != '\n') {
+            if (h->buf.len > 0 && h->buf.p[h->buf.len - 1] != '\n') {
                 mg_html_put(h, " | ", 3);
             }
             h->space = 0;
@@ -723,7 +710,7 @@ mg_extract_html(mg_doc_build_t *b, const char *ct, const char *data, size_t len,
     /* without a body (a fragment), everything outside head counts */
     mg_html_walk(&h, body != NULL ? body : root);
     mg_html_flush(&h);
-    free(h.buf);
+    free(h.buf.p);
     xmlFreeDoc(doc);
     return 0;
 }

@@ -37,6 +37,7 @@
 
 #include "util/errf.h"
 #include "util/log.h"
+#include "util/sb.h"
 
 #define MG_FETCH_DEFAULT_MAX_BYTES  (5L * 1024 * 1024)
 #define MG_FETCH_DEFAULT_TIMEOUT    15L
@@ -63,8 +64,7 @@ typedef struct {
 /* One transfer's state, shared by its callbacks. */
 typedef struct {
     const mg_fetch_cfg_t  *cfg;
-    char                  *data;
-    size_t                 len, cap;
+    mg_sb_t                body;
     int                    too_big;
     int                    refused;         /* a socket was refused: why in refusal */
     char                   refusal[256];
@@ -648,32 +648,20 @@ static size_t
 mg_fetch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     mg_fetch_ctx_t  *ctx = userdata;
-    size_t           n = size * nmemb, cap;
-    char            *grown;
+    size_t           n = size * nmemb;
 
     ctx->in_body = 1;
     if (ctx->status < 200 || ctx->status > 299) {
         return n;                   /* a redirect's body: not kept */
     }
-    if (n > (size_t) ctx->cfg->max_bytes - ctx->len) {
+    if (n > (size_t) ctx->cfg->max_bytes - ctx->body.len) {
         ctx->too_big = 1;
         return 0;                   /* abandons the transfer */
     }
-    if (ctx->len + n + 1 > ctx->cap) {
-        cap = ctx->cap == 0 ? 16384 : ctx->cap;
-        while (cap < ctx->len + n + 1) {
-            cap *= 2;
-        }
-        grown = realloc(ctx->data, cap);
-        if (grown == NULL) {
-            return 0;
-        }
-        ctx->data = grown;
-        ctx->cap = cap;
+    mg_sb_add(&ctx->body, ptr, n);
+    if (ctx->body.oom) {
+        return 0;
     }
-    memcpy(ctx->data + ctx->len, ptr, n);
-    ctx->len += n;
-    ctx->data[ctx->len] = '\0';
     return n;
 }
 
@@ -833,17 +821,13 @@ mg_fetch_url(const char *url, char **body, size_t *len, char *content_type, size
         mg_errf(err, errlen, "the page's type is %s, not " MG_FETCH_TYPES_TEXT, type);
         goto done;
     }
-    if (ctx.data == NULL) {                 /* an empty page: still a body */
-        ctx.data = malloc(1);
-        if (ctx.data == NULL) {
-            mg_errf(err, errlen, "out of memory");
-            goto done;
-        }
-        ctx.data[0] = '\0';
+    mg_sb_add(&ctx.body, "", 0);           /* an empty page: still a body */
+    *len = ctx.body.len;
+    *body = mg_sb_done(&ctx.body);
+    if (*body == NULL) {
+        mg_errf(err, errlen, "out of memory");
+        goto done;
     }
-    *body = ctx.data;
-    *len = ctx.len;
-    ctx.data = NULL;
     mg_errf(content_type, ctlen, "%s", type);
     ret = 0;
 
@@ -851,7 +835,7 @@ done:
     if (ret != 0 && err != NULL && errlen > 0) {
         mg_log_debug("fetch: %s", err);       /* the caller reports it */
     }
-    free(ctx.data);
+    free(mg_sb_done(&ctx.body));
     curl_easy_cleanup(curl);
     curl_url_cleanup(u);
     return ret;

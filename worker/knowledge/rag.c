@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/sb.h"
+
 #define MG_RAG_TERMS_MAX   32
 #define MG_RAG_TERM_LEN    32
 #define MG_RAG_QUOTE_MAX   400     /* bytes of one quoted passage */
@@ -358,92 +360,42 @@ mg_rag_keep_relevant(mg_hit_t *hits, size_t n, double floor)
     return kept;
 }
 
-/* ---- a growing string ------------------------------------------------------ */
-
-typedef struct {
-    char    *p;
-    size_t   len, cap;
-    int      oom;
-} mg_rag_buf_t;
-
-static void
-mg_rag_put(mg_rag_buf_t *b, const char *s, size_t len)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + len + 1 > b->cap) {
-        size_t  cap = b->cap ? b->cap : 1024;
-        char   *p;
-
-        while (cap < b->len + len + 1) {
-            cap *= 2;
-        }
-        p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, len);
-    b->len += len;
-    b->p[b->len] = '\0';
-}
-
-static void
-mg_rag_puts(mg_rag_buf_t *b, const char *s)
-{
-    mg_rag_put(b, s, strlen(s));
-}
-
-static char *
-mg_rag_done(mg_rag_buf_t *b)
-{
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    return b->p;
-}
-
 char *
 mg_rag_system_prompt(const char *instructions, const mg_hit_t *hits, size_t n)
 {
-    mg_rag_buf_t  b = { 0 };
+    mg_sb_t  b = { 0 };
     char          num[48];
 
     if (instructions != NULL && *instructions != '\0') {
-        mg_rag_puts(&b, instructions);
-        mg_rag_puts(&b, "\n\n");
+        mg_sb_adds(&b, instructions);
+        mg_sb_adds(&b, "\n\n");
     }
     if (n == 0) {
-        mg_rag_puts(&b, "The user's documents were searched for this question and nothing "
+        mg_sb_adds(&b, "The user's documents were searched for this question and nothing "
                     "relevant was found. Say plainly that you cannot answer this from the "
                     "documents; do not guess and do not answer from general knowledge.");
-        return mg_rag_done(&b);
+        return mg_sb_done(&b);
     }
-    mg_rag_puts(&b, "Answer the user's question using only the numbered sources below, "
+    mg_sb_adds(&b, "Answer the user's question using only the numbered sources below, "
                 "which come from the user's documents. Cite every fact with the number of "
                 "its source in square brackets, like [1]. If the sources do not contain the "
                 "answer, say that you cannot answer it from the documents.\n\nSources:");
     for (size_t i = 0; i < n; i++) {
         snprintf(num, sizeof(num), "\n\n[%zu] ", i + 1);
-        mg_rag_puts(&b, num);
-        mg_rag_puts(&b, hits[i].document);
+        mg_sb_adds(&b, num);
+        mg_sb_adds(&b, hits[i].document);
         if (hits[i].heading[0] != '\0') {
-            mg_rag_puts(&b, " > ");
-            mg_rag_puts(&b, hits[i].heading);
+            mg_sb_adds(&b, " > ");
+            mg_sb_adds(&b, hits[i].heading);
         }
         if (hits[i].page > 0) {
             snprintf(num, sizeof(num), " (page %d)", hits[i].page);
-            mg_rag_puts(&b, num);
+            mg_sb_adds(&b, num);
         }
-        mg_rag_puts(&b, "\n");
-        mg_rag_puts(&b, hits[i].text);
+        mg_sb_adds(&b, "\n");
+        mg_sb_adds(&b, hits[i].text);
     }
-    return mg_rag_done(&b);
+    return mg_sb_done(&b);
 }
 
 static double
@@ -483,14 +435,14 @@ mg_rag_citations(const mg_hit_t *hits, size_t n, const char *query, size_t qlen)
 char *
 mg_rag_extractive(const char *question, size_t qlen, const mg_hit_t *hits, size_t n)
 {
-    mg_rag_buf_t    b = { 0 };
+    mg_sb_t    b = { 0 };
     mg_rag_terms_t  t;
     char            quote[MG_RAG_QUOTE_MAX + 1], num[32];
 
     size_t          quoted = 0;
 
     mg_rag_terms(question, qlen, &t);
-    mg_rag_puts(&b, "This is Mangoo's offline model: no language model is configured, so I "
+    mg_sb_adds(&b, "This is Mangoo's offline model: no language model is configured, so I "
                 "can only quote the passages of your documents that best match the question.");
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(hits[i].text), a, bb;
@@ -502,18 +454,18 @@ mg_rag_extractive(const char *question, size_t qlen, const mg_hit_t *hits, size_
             continue;
         }
         quoted++;
-        mg_rag_puts(&b, "\n\n");
-        mg_rag_puts(&b, "From ");
-        mg_rag_puts(&b, hits[i].document);
-        mg_rag_puts(&b, ": \"");
-        mg_rag_puts(&b, quote);
+        mg_sb_adds(&b, "\n\n");
+        mg_sb_adds(&b, "From ");
+        mg_sb_adds(&b, hits[i].document);
+        mg_sb_adds(&b, ": \"");
+        mg_sb_adds(&b, quote);
         snprintf(num, sizeof(num), "\" [%zu]", i + 1);
-        mg_rag_puts(&b, num);
+        mg_sb_adds(&b, num);
     }
     if (quoted == 0) {
         b.len = 0;
-        mg_rag_puts(&b, "This is Mangoo's offline model. I found nothing in the documents "
+        mg_sb_adds(&b, "This is Mangoo's offline model. I found nothing in the documents "
                     "that answers this question, so I cannot answer it from the documents.");
     }
-    return mg_rag_done(&b);
+    return mg_sb_done(&b);
 }
