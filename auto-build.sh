@@ -679,6 +679,7 @@ case "${1:-}" in
     deps) cmd_deps ;;
     build) cmd_build ;;
     build-module) build_module ;;
+    build-sanitized) build_sanitized ;;
     render-conf) render_conf ;;
     run) cmd_run ;;
     test) cmd_test ;;

@@ -32,7 +32,7 @@ typedef struct {
     ngx_http_mangoo_main_conf_t   *mcf;
     ngx_uint_t                     url;         /* mangoo_jwks is a URL */
     ngx_uint_t                     fetching;
-    time_t                         fetched;     /* last fetch started */
+    ngx_msec_t                     fetched;     /* last fetch started, 0: never */
     ngx_pool_t                    *fetch_pool;  /* owns fetch_ctx */
     ngx_http_mangoo_ctx_t         *fetch_ctx;
     ngx_queue_t                    waiters;     /* ctxs awaiting keys */
@@ -381,7 +381,8 @@ ngx_http_mangoo_jwks_fetch(void)
     ngx_str_set(&ctx->claims, "{}");
 
     a->fetching = 1;
-    a->fetched = ngx_time();
+    /* milliseconds: whole seconds would let two fetches be 1.001 s apart */
+    a->fetched = ngx_current_msec ? ngx_current_msec : 1;
     a->fetch_pool = pool;
     a->fetch_ctx = ctx;
 
@@ -404,17 +405,17 @@ ngx_http_mangoo_jwks_fetch(void)
 static ngx_int_t
 ngx_http_mangoo_await_keys(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
 {
-    time_t                   interval;
+    ngx_msec_t               interval;
     ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
 
     if (!a->fetching) {
         /* without any key, try again sooner; never per request */
-        interval = a->mcf->jwks_min_refresh;
-        if (a->jwks == NULL && interval > 5) {
-            interval = 5;
+        interval = (ngx_msec_t) a->mcf->jwks_min_refresh * 1000;
+        if (a->jwks == NULL && interval > 5000) {
+            interval = 5000;
         }
 
-        if ((a->fetched && ngx_time() - a->fetched < interval)
+        if ((a->fetched && ngx_current_msec - a->fetched < interval)
             || ngx_http_mangoo_jwks_fetch() != NGX_OK)
         {
             return NGX_DECLINED;
