@@ -41,10 +41,11 @@ $(B)/fake-stream: tests/bench/fake_stream.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $<
 
-# the knowledge benchmark's corpus generator: standalone, libc and libm
-$(B)/kb-gen: tests/bench/kb_gen.c
+# the knowledge benchmark's corpus generator: libc, libm and the workers'
+# own local embedder
+$(B)/kb-gen: tests/bench/kb_gen.c worker/knowledge/embed_local.c worker/knowledge/embed_wire.h worker/knowledge/embed.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -lm
+	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) -lm
 
 unit: $(UNIT_BIN)
 

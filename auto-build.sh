@@ -148,6 +148,11 @@ cmd_build() {
 # Everything lives under $STATE; ports and sizes come from the environment.
 PORT=${MANGOO_PORT:-8080}
 PG_PORT=${MANGOO_PG_PORT:-55432}
+# Postgres's default 128 MB cannot keep a knowledge base's HNSW index in
+# memory (781 MiB at 100k chunks), and search then reads pages per query:
+# a quarter of RAM (Postgres's own advice), at most 8 GB
+PG_SHARED_BUFFERS=${MANGOO_PG_SHARED_BUFFERS:-$(awk '/^MemTotal:/ {
+    m = int($2 / 4096); if (m > 8192) m = 8192; if (m < 128) m = 128; print m "MB" }' /proc/meminfo)}
 WORKER_PORT=${MANGOO_WORKER_PORT:-5555}
 WORKER_PROCS=${MANGOO_WORKERS:-2}
 WORKER_THREADS=${MANGOO_THREADS:-4}
@@ -174,7 +179,7 @@ pg_start() {
     fi
     if ! as_pg $PG_BIN/pg_ctl -D "$STATE/pg/data" status >/dev/null 2>&1; then
         as_pg $PG_BIN/pg_ctl -D "$STATE/pg/data" -w -t 60 -l "$STATE/pg/postgres.log" \
-            -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=''" start >/dev/null
+            -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses='' -c shared_buffers=$PG_SHARED_BUFFERS" start >/dev/null
     fi
     as_pg psql -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'mangoo'" | grep -q 1 \
@@ -600,7 +605,8 @@ bench_streams() {  # token
 
 # ---- knowledge benchmark ---------------------------------------------------
 # Ingestion through the API with the local embedder; search at
-# BENCH_KB_CHUNKS clustered 1024-dimensional chunks generated straight into
+# BENCH_KB_CHUNKS 1024-dimensional chunks of BENCH_KB_CLUSTERS topics (their
+# text through the workers' local embedder) generated straight into
 # Postgres (HNSW rebuilt with the migration's definition): the endpoint's
 # latency next to nginx's `return 200` in turn, recall@5 of the vector half
 # against exact search; and what retrieval adds to the time to first token
@@ -608,8 +614,9 @@ bench_streams() {  # token
 # in $STATE/knowledge.
 BENCH_INGEST_MB=${BENCH_INGEST_MB:-20}              # MB of Markdown/text uploaded
 BENCH_KB_CHUNKS=${BENCH_KB_CHUNKS:-100000}          # chunks searched
-BENCH_KB_CLUSTERS=${BENCH_KB_CLUSTERS:-200}         # cluster centres among them
-BENCH_KB_NOISE=${BENCH_KB_NOISE:-0.5}               # noise norm around a centre
+BENCH_KB_CLUSTERS=${BENCH_KB_CLUSTERS:-200}         # topics among them
+BENCH_KB_VECTORS=${BENCH_KB_VECTORS:-local}         # local (embedded text) or synthetic
+BENCH_KB_NOISE=${BENCH_KB_NOISE:-0.5}               # synthetic: noise norm around a centre
 BENCH_KB_QUERIES=${BENCH_KB_QUERIES:-200}           # held-out queries (latency and recall)
 BENCH_KB_EF=${BENCH_KB_EF:-100,200,400}             # hnsw.ef_search values for recall
 BENCH_KB_TTFB_N=${BENCH_KB_TTFB_N:-200}             # chat turns of each bot
@@ -641,7 +648,7 @@ bench_knowledge() {  # token
 
     log "knowledge: $BENCH_KB_CHUNKS chunks x 1024 into Postgres, HNSW build, search latency and recall"
     "${kbb[@]}" search --base "$base" --token "$token" --db "$DB_CONNINFO" --gen "$BUILD/kb-gen" \
-        --chunks "$BENCH_KB_CHUNKS" --clusters "$BENCH_KB_CLUSTERS" --noise "$BENCH_KB_NOISE" \
+        --chunks "$BENCH_KB_CHUNKS" --clusters "$BENCH_KB_CLUSTERS" --vectors "$BENCH_KB_VECTORS" --noise "$BENCH_KB_NOISE" \
         --queries "$BENCH_KB_QUERIES" --ef "$BENCH_KB_EF" --out "$out/search.json" >&2
 
     log "knowledge: time to first token, RAG bot and plain bot in turn, $BENCH_KB_TTFB_N turns each"

@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "knowledge/embed_wire.h"
+
 #define DIM          1024
 #define TOPIC_WORDS  40
 #define VOCAB        20000
@@ -213,41 +215,67 @@ cmd_docs(const char *dir, double mb)
     return 0;
 }
 
-static int
-cmd_chunks(long n, const char *kb, int c, int per_doc, double noise)
+/* v for text: the workers' local embedder, or centre cl plus noise */
+static void
+chunk_vector(float *v, const char *text, const float *cs, int cl, double noise)
 {
-    float *cs = centres(c), v[DIM];
+    if (cs == NULL) {
+        if (mg_embed_local(text, strlen(text), v) != 0) {
+            fprintf(stderr, "kb-gen: nothing to embed in \"%s\"\n", text);
+            exit(1);
+        }
+        return;
+    }
+    unit_vector(v, cs + (size_t) cl * DIM, noise);
+}
+
+static int
+cmd_chunks(long n, const char *kb, int c, int per_doc, double noise, int synthetic)
+{
+    float   *cs = synthetic ? centres(c) : NULL, v[DIM];
+    char    *text = NULL;
+    size_t   len = 0;
 
     for (long i = 0; i < n; i++) {
-        int cl = (int) (i % c);
+        int    cl = (int) (i % c);
+        FILE  *f = open_memstream(&text, &len);
 
-        unit_vector(v, cs + (size_t) cl * DIM, noise);
-        printf("%s\t00000000-0000-4000-8000-%012lx\t%ld\t%s %s\t", kb, i / per_doc, i % per_doc,
-               topic_word(cl, (int) (next() % TOPIC_WORDS)), topic_word(cl, (int) (next() % TOPIC_WORDS)));
-        for (int s = 0; s < 8; s++) {
-            sentence(stdout, cl, 0.5);
+        if (f == NULL) {
+            perror("open_memstream");
+            return 1;
         }
-        putchar('\t');
+        for (int s = 0; s < 8; s++) {
+            sentence(f, cl, 0.5);
+        }
+        fclose(f);
+        chunk_vector(v, text, cs, cl, noise);
+        printf("%s\t00000000-0000-4000-8000-%012lx\t%ld\t%s %s\t%s\t", kb, i / per_doc, i % per_doc,
+               topic_word(cl, (int) (next() % TOPIC_WORDS)), topic_word(cl, (int) (next() % TOPIC_WORDS)),
+               text);
         print_vector(stdout, v);
         putchar('\n');
+        free(text);
+        text = NULL;
     }
     free(cs);
     return ferror(stdout) ? 1 : 0;
 }
 
 static int
-cmd_queries(long n, int c, double noise)
+cmd_queries(long n, int c, double noise, int synthetic)
 {
-    float *cs = centres(c), v[DIM];
+    float  *cs = synthetic ? centres(c) : NULL, v[DIM];
+    char    text[256];
 
     rng ^= 0x5DEECE66Dull;      /* held out: other noise than any chunk's */
     for (long j = 0; j < n; j++) {
         int cl = (int) (j % c);
 
-        unit_vector(v, cs + (size_t) cl * DIM, noise);
-        printf("%s %s %s %s\t", topic_word(cl, (int) (next() % TOPIC_WORDS)),
-               topic_word(cl, (int) (next() % TOPIC_WORDS)), topic_word(cl, (int) (next() % TOPIC_WORDS)),
-               topic_word(cl, (int) (next() % TOPIC_WORDS)));
+        snprintf(text, sizeof(text), "%s %s %s %s", topic_word(cl, (int) (next() % TOPIC_WORDS)),
+                 topic_word(cl, (int) (next() % TOPIC_WORDS)), topic_word(cl, (int) (next() % TOPIC_WORDS)),
+                 topic_word(cl, (int) (next() % TOPIC_WORDS)));
+        chunk_vector(v, text, cs, cl, noise);
+        printf("%s\t", text);
         print_vector(stdout, v);
         putchar('\n');
     }
@@ -259,14 +287,15 @@ static void
 usage(void)
 {
     fputs("usage: kb-gen docs DIR MB | chunks N KB_ID | queries N"
-          " [--clusters C] [--per-doc P] [--noise X] [--seed S]\n", stderr);
+          " [--clusters C] [--per-doc P] [--vectors local|synthetic] [--noise X] [--seed S]\n",
+          stderr);
     exit(2);
 }
 
 int
 main(int argc, char **argv)
 {
-    int     c = 200, per_doc = 100, npos = 0;
+    int     c = 200, per_doc = 100, npos = 0, synthetic = 0;
     double  noise = 0.5;
     char   *pos[4];
 
@@ -276,6 +305,11 @@ main(int argc, char **argv)
             c = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--per-doc") == 0 && i + 1 < argc) {
             per_doc = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--vectors") == 0 && i + 1 < argc) {
+            synthetic = strcmp(argv[++i], "synthetic") == 0;
+            if (!synthetic && strcmp(argv[i], "local") != 0) {
+                usage();
+            }
         } else if (strcmp(argv[i], "--noise") == 0 && i + 1 < argc) {
             noise = atof(argv[++i]);
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
@@ -294,10 +328,10 @@ main(int argc, char **argv)
         return cmd_docs(pos[1], atof(pos[2]));
     }
     if (strcmp(pos[0], "chunks") == 0 && npos == 3) {
-        return cmd_chunks(atol(pos[1]), pos[2], c, per_doc, noise);
+        return cmd_chunks(atol(pos[1]), pos[2], c, per_doc, noise, synthetic);
     }
     if (strcmp(pos[0], "queries") == 0 && npos == 2) {
-        return cmd_queries(atol(pos[1]), c, noise);
+        return cmd_queries(atol(pos[1]), c, noise, synthetic);
     }
     usage();
     return 2;

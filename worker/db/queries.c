@@ -544,61 +544,80 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * Knowledge base ids travel as one uuid[] literal ("{a,b}"): the
      * caller has already checked they are the user's. */
 
-    /* $1 knowledge base ids.  The embedding models they use: a query is
-     * embedded once, so more than one row is refused by the caller. */
+    /* $1 knowledge base ids, $2 the caller.  The embedding models the
+     * caller's bases among them use: a query is embedded once, so more
+     * than one row is refused by the caller, and none means not found. */
     [MG_Q_KB_SEARCH_MODELS] = { "mg_kb_search_models",
         "SELECT DISTINCT k.embedding_model FROM knowledge_bases k "
-        "WHERE k.id = ANY($1::uuid[])", 1 },
+        "WHERE k.id = ANY($1::uuid[]) AND k.owner_id = $2::text", 2 },
 
-    /* $1 knowledge base ids, $2 the query's embedding (pgvector text),
-     * $3 the query text, $4 candidates per half, $5 the similarity
-     * threshold, $6 top_k.  Hybrid retrieval in one statement:
-     *  - vec: nearest chunks by cosine distance, on the HNSW index.  The
-     *    knowledge-base and 'ready' filters sit in the same scan; with
-     *    hnsw.iterative_scan = relaxed_order (set on every connection,
-     *    db.c) the index keeps scanning until $4 rows pass the filter
-     *    instead of returning ef_search candidates and filtering them to
-     *    nothing.  relaxed_order may yield rows slightly out of order, so
-     *    the rank is taken again over the candidates (MATERIALIZED keeps
-     *    the LIMIT on the index scan);
-     *  - txt: the question's words ORed (a question rarely shares every
-     *    word with its answer: "colour" is not in "painted red") on the
-     *    GIN-indexed tsv, ranked by ts_rank_cd, so chunks with more of
-     *    them come first;
-     *  - text_match: the chunk holds at least two thirds of the
-     *    question's words (what chat grounding counts as relevant, beside
-     *    similarity; one shared common word is not enough);
-     *  - fused by reciprocal rank fusion, 1/(60 + rank) summed over the
-     *    halves, scaled by 61/2 so a chunk first in both scores 1.0;
-     *  - every candidate's cosine similarity (1 - distance, clamped to
-     *    [0, 1]) is computed for the threshold and reported.
+    /* Hybrid retrieval in three statements (knowledge/search.c fuses the
+     * halves by reciprocal rank fusion and keeps the best): as one
+     * statement with the fusion in SQL, planning alone cost 1.3-1.9 ms
+     * and the fusion 2-3 ms more, twice what both halves cost.  Each
+     * takes its LIMIT as a parameter on purpose: it keeps every execution
+     * on a custom plan (a generic plan costed with an unknown LIMIT
+     * loses), which for a small base among many walks that base's btree
+     * index exactly (1.8 ms for 20 chunks among 100k) where a generic
+     * HNSW plan took 100 ms and came back empty for one query in three.
      * Only chunks of 'ready' documents of the given bases ever appear. */
-    [MG_Q_KB_SEARCH] = { "mg_kb_search",
-        "WITH vec AS MATERIALIZED (SELECT c.id, c.embedding <=> $2::vector AS dist "
-        "  FROM knowledge_chunks c WHERE c.knowledge_base_id = ANY($1::uuid[]) "
-        "  AND EXISTS (SELECT 1 FROM documents d WHERE d.id = c.document_id AND d.status = 'ready') "
-        "  ORDER BY c.embedding <=> $2::vector LIMIT $4::int), "
-        "vr AS (SELECT v.id, row_number() OVER (ORDER BY v.dist, v.id) AS r FROM vec v), "
-        "tq AS (SELECT NULLIF(replace(plainto_tsquery('english', $3::text)::text, '&', '|'), '')::tsquery AS q, "
-        "  tsvector_to_array(to_tsvector('english', $3::text)) AS words), "
-        "txt AS MATERIALIZED (SELECT c.id, ts_rank_cd(c.tsv, tq.q) AS rank "
-        "  FROM knowledge_chunks c, tq WHERE c.tsv @@ tq.q "
+
+    /* $1 knowledge base ids, $2 the query's embedding (pgvector text), $3
+     * how many.  The vector half: nearest chunks by cosine distance, on
+     * the HNSW index.  The knowledge-base and 'ready' filters sit in the
+     * same scan; with hnsw.iterative_scan = relaxed_order (set on every
+     * connection, db.c) the index keeps scanning until $3 rows pass the
+     * filter instead of returning ef_search candidates and filtering them
+     * to nothing.  relaxed_order may yield rows slightly out of order:
+     * the caller ranks them by distance again. */
+    [MG_Q_KB_SEARCH_VEC] = { "mg_kb_search_vec",
+        "SELECT c.id::text, (c.embedding <=> $2::vector)::float8 "
+        "FROM knowledge_chunks c WHERE c.knowledge_base_id = ANY($1::uuid[]) "
+        "AND EXISTS (SELECT 1 FROM documents d WHERE d.id = c.document_id AND d.status = 'ready') "
+        "ORDER BY c.embedding <=> $2::vector LIMIT $3::int", 3 },
+
+    /* $1 knowledge base ids, $2 the query text, $3 how many, $4 the
+     * query's embedding.  The full-text half, best first, on the
+     * GIN-indexed tsv: chunks holding every word of the question first
+     * (txt_all), then, only when those are fewer than $3, chunks holding
+     * some of them (txt_any: a question rarely shares every word with its
+     * answer, "colour" is not in "painted red"); each tier ranked by
+     * ts_rank over the ORed words, so chunks with more of them come
+     * first.  Tiers keep a common word from making every query rank a
+     * topic's whole share of chunks (~900 of 100k for four words of one
+     * topic, against ~120 with all four), and ts_rank, not ts_rank_cd,
+     * whose proximity measure cost 7 ms there.  With each chunk's cosine
+     * distance to the query, for the threshold. */
+    [MG_Q_KB_SEARCH_TXT] = { "mg_kb_search_txt",
+        "WITH tq AS (SELECT NULLIF(replace(plainto_tsquery('english', $2::text)::text, '&', '|'), '')::tsquery AS q, "
+        "  plainto_tsquery('english', $2::text) AS qall), "
+        "txt_all AS MATERIALIZED (SELECT c.id, ts_rank(c.tsv, tq.q) AS rank "
+        "  FROM knowledge_chunks c, tq WHERE c.tsv @@ tq.qall "
         "  AND c.knowledge_base_id = ANY($1::uuid[]) "
         "  AND EXISTS (SELECT 1 FROM documents d WHERE d.id = c.document_id AND d.status = 'ready') "
-        "  ORDER BY rank DESC, c.id LIMIT $4::int), "
-        "tr AS (SELECT t.id, row_number() OVER (ORDER BY t.rank DESC, t.id) AS r FROM txt t), "
-        "fused AS (SELECT COALESCE(vr.id, tr.id) AS id, "
-        "  (COALESCE(1.0 / (60 + vr.r), 0) + COALESCE(1.0 / (60 + tr.r), 0)) * 30.5 AS score, "
-        "  tr.id IS NOT NULL AS in_txt "
-        "  FROM vr FULL JOIN tr ON tr.id = vr.id) "
+        "  ORDER BY rank DESC, c.id LIMIT $3::int), "
+        "txt_any AS MATERIALIZED (SELECT c.id, ts_rank(c.tsv, tq.q) AS rank "
+        "  FROM knowledge_chunks c, tq WHERE (SELECT count(*) FROM txt_all) < $3::int "
+        "  AND c.tsv @@ tq.q AND NOT c.tsv @@ tq.qall "
+        "  AND c.knowledge_base_id = ANY($1::uuid[]) "
+        "  AND EXISTS (SELECT 1 FROM documents d WHERE d.id = c.document_id AND d.status = 'ready') "
+        "  ORDER BY rank DESC, c.id LIMIT $3::int) "
+        "SELECT c.id::text, (c.embedding <=> $4::vector)::float8 "
+        "FROM (SELECT id, rank, 0 AS tier FROM txt_all UNION ALL SELECT id, rank, 1 FROM txt_any) u "
+        "JOIN knowledge_chunks c ON c.id = u.id "
+        "ORDER BY u.tier, u.rank DESC, u.id LIMIT $3::int", 4 },
+
+    /* $1 chunk ids (the fused best), $2 the query text.  Those chunks
+     * whole, in any order, with whether each holds at least two thirds of
+     * the question's words (what chat grounding counts as relevant beside
+     * similarity; one shared common word is not enough). */
+    [MG_Q_KB_SEARCH_ROWS] = { "mg_kb_search_rows",
+        "WITH tq AS (SELECT tsvector_to_array(to_tsvector('english', $2::text)) AS words) "
         "SELECT c.id::text, c.document_id::text, d.filename, c.heading, c.text, c.page, "
-        "  f.score::float8, greatest(0, least(1, 1 - (c.embedding <=> $2::vector)))::float8 AS sim, "
-        "  f.in_txt AND 3 * (SELECT count(*) FROM tq, unnest(tq.words) w "
-        "    WHERE c.tsv @@ quote_literal(w)::tsquery) >= 2 * (SELECT cardinality(words) FROM tq) "
-        "FROM fused f JOIN knowledge_chunks c ON c.id = f.id "
-        "JOIN documents d ON d.id = c.document_id "
-        "WHERE greatest(0, least(1, 1 - (c.embedding <=> $2::vector))) >= $5::float8 "
-        "ORDER BY f.score DESC, sim DESC, c.id LIMIT $6::int", 6 },
+        "  3 * (SELECT count(*) FROM tq, unnest(tq.words) w WHERE c.tsv @@ quote_literal(w)::tsquery) "
+        "    >= 2 * (SELECT cardinality(words) FROM tq) "
+        "FROM knowledge_chunks c JOIN documents d ON d.id = c.document_id AND d.status = 'ready' "
+        "WHERE c.id = ANY($1::uuid[])", 2 },
 
     /* $1 bot, $2 owner.  The knowledge bases a RAG bot grounds its
      * answers in (only the owner's). */

@@ -53,7 +53,9 @@ typedef enum {
     MG_Q_USAGE_BY_USER,
     /* hybrid search (knowledge/search.c) and RAG turns (jobs/chat.c) */
     MG_Q_KB_SEARCH_MODELS,
-    MG_Q_KB_SEARCH,
+    MG_Q_KB_SEARCH_VEC,
+    MG_Q_KB_SEARCH_TXT,
+    MG_Q_KB_SEARCH_ROWS,
     MG_Q_BOT_RAG_KBS,
     /* knowledge bases (jobs/knowledge.c) */
     MG_Q_KB_INSERT,
@@ -221,7 +223,7 @@ enum {
     MG_MSG_COLS
 };
 
-/* Column order of MG_Q_KB_SEARCH's rows, best first. */
+/* Column order of MG_Q_KB_SEARCH_ROWS. */
 enum {
     MG_HIT_COL_CHUNK_ID = 0,
     MG_HIT_COL_DOCUMENT_ID,
@@ -229,9 +231,7 @@ enum {
     MG_HIT_COL_HEADING,
     MG_HIT_COL_TEXT,
     MG_HIT_COL_PAGE,            /* NULL: the format has no pages */
-    MG_HIT_COL_SCORE,           /* fused RRF score scaled to (0, 1] */
-    MG_HIT_COL_SIMILARITY,      /* cosine similarity to the query, clamped to [0, 1] */
-    MG_HIT_COL_TEXT_MATCH,      /* the chunk matched the full-text query */
+    MG_HIT_COL_WORDS_MATCH,     /* holds two thirds of the query's words */
     MG_HIT_COLS
 };
 

@@ -209,8 +209,9 @@ mg_chat_retrieve(mg_job_t *job, const char *bot_id, const char *message, int *gr
         ids[i] = PQgetvalue(kbs, i, 0);
     }
     if (rows > 0) {
-        if (mg_search_model(job->db, ids, (size_t) (rows < 10 ? rows : 10), message, MG_RAG_TOP_K,
-                            0.0, hits, n, &status, NULL, &code, err, sizeof(err)) != 0)
+        if (mg_search(job->db, job->user_id, ids, (size_t) (rows < 10 ? rows : 10), message,
+                      MG_RAG_TOP_K, 0.0, hits, n, &status, NULL, &code, err, sizeof(err)) != 0
+            && status != 404)               /* 404: the bases went since: nothing found */
         {
             mg_log_warn("chat rid=%s: retrieval failed: %s", job->rid, err);
             mg_job_reply_error(job, status ? status : 500, *code ? code : "internal", err);

@@ -1,8 +1,8 @@
 /*
  * knowledge_search: owns POST /api/v1/knowledge-bases/{id}/search
- * (knowledge.search): validate, check the base is the caller's (404
- * knowledge_base_not_found otherwise, as for every foreign row), run the
- * hybrid search (knowledge/search.c) and answer
+ * (knowledge.search): validate, run the hybrid search (knowledge/search.c,
+ * which finds no base of another owner: 404 knowledge_base_not_found, as
+ * for every foreign row) and answer
  * {"items":[{chunk_id, document_id, document, page, heading, snippet,
  * text, score, similarity}], "embedding_model"}.
  */
@@ -38,7 +38,7 @@ mg_job_knowledge_search(mg_job_t *job)
     size_t        id_len, qlen, n = 0;
     mg_hit_t     *hits = NULL;
     char          model[256], err[256], snip[MG_SNIPPET_MAX + 1];
-    int           top_k, status = 0, owned, sent;
+    int           top_k, status = 0, sent;
     double        threshold;
 
     v = mg_validate_body(job->body, job->body_len, mg_search_fields,
@@ -48,12 +48,7 @@ mg_job_knowledge_search(mg_job_t *job)
         return mg_job_reply_verr(job, &verr);
     }
     id = mg_job_param(job, "id", &id_len);
-    owned = id ? mg_knowledge_owned(job, id, id_len) : 0;
-    if (owned < 0) {
-        sent = 0;                           /* already answered 503 */
-        goto done;
-    }
-    if (owned == 0) {
+    if (id == NULL || !mg_uuid_valid(id, id_len)) {
         sent = mg_job_reply_error(job, 404, "knowledge_base_not_found", "knowledge base not found");
         goto done;
     }
@@ -64,8 +59,8 @@ mg_job_knowledge_search(mg_job_t *job)
     threshold = json_is_number(thr) ? json_number_value(thr) : 0.0;
     ids[0] = id;
 
-    if (mg_search_model(job->db, ids, 1, query, top_k, threshold, &hits, &n, &status, model,
-                        &code, err, sizeof(err)) != 0)
+    if (mg_search(job->db, job->user_id, ids, 1, query, top_k, threshold, &hits, &n, &status,
+                  model, &code, err, sizeof(err)) != 0)
     {
         sent = mg_job_reply_error(job, status ? status : 500, *code ? code : "internal", err);
         goto done;

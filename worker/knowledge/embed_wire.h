@@ -1,4 +1,5 @@
-/* The pieces of embed.c that do no I/O, exposed for the unit tests: the
+/* The pieces of embed.c and embed_local.c that do no I/O, exposed for the
+ * unit tests and the benchmark's corpus generator: the
  * local embedder, the request bodies and the answer parsers of the remote
  * ones.  Not for other callers: use embed.h. */
 #ifndef MG_KNOWLEDGE_EMBED_WIRE_H

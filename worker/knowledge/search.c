@@ -1,13 +1,19 @@
 /*
- * mg_search: owns hybrid retrieval (search.h).  Three steps, each its own
- * round trip: the bases' embedding model (MG_Q_KB_SEARCH_MODELS; two
- * models are refused: vectors of different models are not comparable),
- * the query's embedding (mg_embed, blocking, on the calling pool thread),
- * then one statement that ranks, fuses and filters (MG_Q_KB_SEARCH).
+ * mg_search: owns hybrid retrieval (search.h), in round trips:
+ *   1. the bases' embedding model, only of the caller's bases
+ *      (MG_Q_KB_SEARCH_MODELS; none: 404; two models are refused: vectors
+ *      of different models are not comparable);
+ *   2. the query's embedding (mg_embed, blocking, on the calling thread);
+ *   3. the vector half (MG_Q_KB_SEARCH_VEC) and the full-text half
+ *      (MG_Q_KB_SEARCH_TXT), MG_SEARCH_CANDIDATES each, with distances;
+ *   4. fused by reciprocal rank fusion (fuse.c), the threshold on cosine
+ *      similarity applied, the best top_k kept;
+ *   5. those chunks whole (MG_Q_KB_SEARCH_ROWS).
  *
- * Invariants: the caller has checked the bases are the user's; the
- * statement itself keeps out chunks of other bases and of documents that
- * are not 'ready'; every hit and its strings are owned by the array.
+ * Invariants: no base of another owner is searched (step 1 finds none);
+ * the statements keep out chunks of other bases and of documents that are
+ * not 'ready' (a chunk whose document went between steps is dropped);
+ * every hit and its strings are owned by the array.
  */
 #include "knowledge/search.h"
 
@@ -16,6 +22,7 @@
 #include <string.h>
 
 #include "knowledge/embed.h"
+#include "knowledge/fuse.h"
 #include "util/log.h"
 
 void
@@ -32,7 +39,7 @@ mg_hits_free(mg_hit_t *hits, size_t n)
     free(hits);
 }
 
-/* "{id,id}": the ids are uuids the caller validated. */
+/* "{id,id}": the ids are uuids (the caller's, validated, or the database's). */
 static char *
 mg_search_id_array(const char *const *kb_ids, size_t nkb)
 {
@@ -63,10 +70,33 @@ mg_search_cut(const char *s, size_t len, size_t max)
     return max;
 }
 
+/* A half's rows (chunk id, distance) as mg_fuse takes them; NULL when
+ * out of memory (a zero-row half gives an empty, non-NULL array). */
+static mg_ranked_t *
+mg_search_ranked(const PGresult *res, size_t *n)
+{
+    int           rows = PQntuples(res);
+    mg_ranked_t  *r = malloc((size_t) (rows + 1) * sizeof(*r));
+
+    if (r == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < rows; i++) {
+        snprintf(r[i].id, sizeof(r[i].id), "%s", PQgetvalue(res, i, 0));
+        r[i].dist = strtod(PQgetvalue(res, i, 1), NULL);
+    }
+    *n = (size_t) rows;
+    return r;
+}
+
+/* The rows of MG_Q_KB_SEARCH_ROWS, in the order of best[0..nbest); a
+ * chunk the rows lack (its document went) is left out. */
 static int
-mg_search_hits(const PGresult *res, mg_hit_t **hits, size_t *n)
+mg_search_hits(const PGresult *res, const mg_fused_t *best, size_t nbest,
+               mg_hit_t **hits, size_t *n)
 {
     int        rows = PQntuples(res);
+    size_t     k = 0;
     mg_hit_t  *h;
 
     if (rows == 0) {
@@ -76,38 +106,50 @@ mg_search_hits(const PGresult *res, mg_hit_t **hits, size_t *n)
     if (h == NULL) {
         return -1;
     }
-    for (int i = 0; i < rows; i++) {
-        snprintf(h[i].chunk_id, sizeof(h[i].chunk_id), "%s", PQgetvalue(res, i, MG_HIT_COL_CHUNK_ID));
-        snprintf(h[i].document_id, sizeof(h[i].document_id), "%s",
-                 PQgetvalue(res, i, MG_HIT_COL_DOCUMENT_ID));
-        h[i].document = strdup(PQgetvalue(res, i, MG_HIT_COL_FILENAME));
-        h[i].heading = strdup(PQgetvalue(res, i, MG_HIT_COL_HEADING));
-        h[i].text = strdup(PQgetvalue(res, i, MG_HIT_COL_TEXT));
-        h[i].page = PQgetisnull(res, i, MG_HIT_COL_PAGE) ? 0 : atoi(PQgetvalue(res, i, MG_HIT_COL_PAGE));
-        h[i].score = strtod(PQgetvalue(res, i, MG_HIT_COL_SCORE), NULL);
-        h[i].similarity = strtod(PQgetvalue(res, i, MG_HIT_COL_SIMILARITY), NULL);
-        h[i].text_match = *PQgetvalue(res, i, MG_HIT_COL_TEXT_MATCH) == 't';
-        if (h[i].document == NULL || h[i].heading == NULL || h[i].text == NULL) {
-            mg_hits_free(h, (size_t) rows);
-            return -1;
+    for (size_t b = 0; b < nbest; b++) {
+        for (int i = 0; i < rows; i++) {
+            if (strcmp(PQgetvalue(res, i, MG_HIT_COL_CHUNK_ID), best[b].id) != 0) {
+                continue;
+            }
+            snprintf(h[k].chunk_id, sizeof(h[k].chunk_id), "%s", best[b].id);
+            snprintf(h[k].document_id, sizeof(h[k].document_id), "%s",
+                     PQgetvalue(res, i, MG_HIT_COL_DOCUMENT_ID));
+            h[k].document = strdup(PQgetvalue(res, i, MG_HIT_COL_FILENAME));
+            h[k].heading = strdup(PQgetvalue(res, i, MG_HIT_COL_HEADING));
+            h[k].text = strdup(PQgetvalue(res, i, MG_HIT_COL_TEXT));
+            h[k].page = PQgetisnull(res, i, MG_HIT_COL_PAGE)
+                        ? 0 : atoi(PQgetvalue(res, i, MG_HIT_COL_PAGE));
+            h[k].score = best[b].score;
+            h[k].similarity = mg_fuse_similarity(best[b].dist);
+            h[k].text_match = best[b].rank_txt > 0
+                              && *PQgetvalue(res, i, MG_HIT_COL_WORDS_MATCH) == 't';
+            k++;
+            if (h[k - 1].document == NULL || h[k - 1].heading == NULL || h[k - 1].text == NULL) {
+                mg_hits_free(h, k);
+                return -1;
+            }
+            break;
         }
     }
     *hits = h;
-    *n = (size_t) rows;
+    *n = k;
     return 0;
 }
 
 int
-mg_search_model(mg_db_t *db, const char *const *kb_ids, size_t nkb, const char *query,
-                int top_k, double threshold, mg_hit_t **hits, size_t *n, int *status,
-                char *model, const char **code, char *err, size_t errlen)
+mg_search(mg_db_t *db, const char *owner, const char *const *kb_ids, size_t nkb,
+          const char *query, int top_k, double threshold, mg_hit_t **hits, size_t *n,
+          int *status, char *model, const char **code, char *err, size_t errlen)
 {
-    const char  *values[6], *dummy_code;
-    char        *ids = NULL, *vec = NULL, *q = NULL, k[16], thr[32], cand[16];
+    const char  *values[4], *dummy_code, *best_ids[MG_SEARCH_CANDIDATES];
+    char        *ids = NULL, *vec = NULL, *q = NULL, cand[16];
     char         used_model[256];
     float       *emb = NULL;
     size_t       qlen;
-    PGresult    *res = NULL;
+    PGresult    *res = NULL, *vres = NULL, *tres = NULL;
+    mg_ranked_t *vrows = NULL, *trows = NULL;
+    mg_fused_t  *best = NULL;
+    size_t       nv = 0, nt = 0, nbest = 0;
     mg_db_rc_t   rc;
     int          retryable = 0, ret = -1;
 
@@ -127,13 +169,16 @@ mg_search_model(mg_db_t *db, const char *const *kb_ids, size_t nkb, const char *
         goto oom;
     }
     values[0] = ids;
+    values[1] = owner;
     rc = mg_db_exec(db, MG_Q_KB_SEARCH_MODELS, values, &res);
     if (rc != MG_DB_OK) {
         mg_log_error("search: models: %s", res ? PQresultErrorMessage(res) : "database unavailable");
         goto db_error;
     }
     if (PQntuples(res) == 0) {
-        ret = 0;                            /* the bases are gone */
+        *status = 404;
+        *code = "knowledge_base_not_found";
+        snprintf(err, errlen, "knowledge base not found");
         goto done;
     }
     if (PQntuples(res) > 1) {
@@ -172,21 +217,51 @@ mg_search_model(mg_db_t *db, const char *const *kb_ids, size_t nkb, const char *
     }
     mg_embed_text(emb, vec);
 
-    snprintf(cand, sizeof(cand), "%d", MG_SEARCH_CANDIDATES > top_k ? MG_SEARCH_CANDIDATES : top_k);
-    snprintf(thr, sizeof(thr), "%.17g", threshold);
-    snprintf(k, sizeof(k), "%d", top_k);
+    snprintf(cand, sizeof(cand), "%d", MG_SEARCH_CANDIDATES);
     values[0] = ids;
     values[1] = vec;
-    values[2] = q;
-    values[3] = cand;
-    values[4] = thr;
-    values[5] = k;
-    rc = mg_db_exec(db, MG_Q_KB_SEARCH, values, &res);
+    values[2] = cand;
+    rc = mg_db_exec(db, MG_Q_KB_SEARCH_VEC, values, &vres);
     if (rc != MG_DB_OK) {
-        mg_log_error("search: %s", res ? PQresultErrorMessage(res) : "database unavailable");
+        mg_log_error("search: vector half: %s", vres ? PQresultErrorMessage(vres) : "database unavailable");
         goto db_error;
     }
-    if (mg_search_hits(res, hits, n) != 0) {
+    values[1] = q;
+    values[3] = vec;
+    rc = mg_db_exec(db, MG_Q_KB_SEARCH_TXT, values, &tres);
+    if (rc != MG_DB_OK) {
+        mg_log_error("search: full-text half: %s", tres ? PQresultErrorMessage(tres) : "database unavailable");
+        goto db_error;
+    }
+    vrows = mg_search_ranked(vres, &nv);
+    trows = mg_search_ranked(tres, &nt);
+    best = malloc((nv + nt + 1) * sizeof(*best));
+    if (vrows == NULL || trows == NULL || best == NULL) {
+        goto oom;
+    }
+    nbest = mg_fuse(vrows, nv, trows, nt, threshold,
+                    top_k < 1 ? 0 : top_k < MG_SEARCH_CANDIDATES ? (size_t) top_k : MG_SEARCH_CANDIDATES,
+                    best);
+    if (nbest == 0) {
+        ret = 0;
+        goto done;
+    }
+    for (size_t i = 0; i < nbest; i++) {
+        best_ids[i] = best[i].id;
+    }
+    free(ids);
+    ids = mg_search_id_array(best_ids, nbest);
+    if (ids == NULL) {
+        goto oom;
+    }
+    values[0] = ids;
+    values[1] = q;
+    rc = mg_db_exec(db, MG_Q_KB_SEARCH_ROWS, values, &res);
+    if (rc != MG_DB_OK) {
+        mg_log_error("search: rows: %s", res ? PQresultErrorMessage(res) : "database unavailable");
+        goto db_error;
+    }
+    if (mg_search_hits(res, best, nbest, hits, n) != 0) {
         goto oom;
     }
     ret = 0;
@@ -206,18 +281,14 @@ done:
         snprintf(model, 256, "%s", used_model);
     }
     PQclear(res);
+    PQclear(vres);
+    PQclear(tres);
+    free(vrows);
+    free(trows);
+    free(best);
     free(ids);
     free(q);
     free(emb);
     free(vec);
     return ret;
-}
-
-int
-mg_search(mg_db_t *db, const char *const *kb_ids, size_t nkb, const char *query,
-          int top_k, double threshold, mg_hit_t **hits, size_t *n, int *status,
-          char *err, size_t errlen)
-{
-    return mg_search_model(db, kb_ids, nkb, query, top_k, threshold, hits, n, status,
-                           NULL, NULL, err, errlen);
 }

@@ -12,7 +12,7 @@
 
 #include "db/db.h"
 
-#define MG_SEARCH_CANDIDATES  40        /* per half, before fusion */
+#define MG_SEARCH_CANDIDATES  50        /* per half, before fusion: at least top_k's 50 */
 #define MG_SEARCH_QUERY_MAX   8000      /* bytes of a query embedded and parsed */
 
 typedef struct {
@@ -26,23 +26,19 @@ typedef struct {
     int     text_match; /* the chunk matched the full-text query */
 } mg_hit_t;
 
-/* Hybrid search over the knowledge bases kb_ids (already checked to be the
- * caller's), only documents that are 'ready'.  threshold is the least
- * similarity kept.  0 with *hits (owned, free with mg_hits_free; NULL when
- * *n is 0), or -1: 400-type problems (embedding model mismatch between the
- * bases, a model not configured here) reported in err with *status set to
- * 400, database trouble with *status 503, embedding trouble 502/503. */
-int  mg_search(mg_db_t *db, const char *const *kb_ids, size_t nkb, const char *query,
-               int top_k, double threshold, mg_hit_t **hits, size_t *n, int *status,
-               char *err, size_t errlen);
-/* The same, also reporting the bases' embedding model in model (NULL, or
- * at least 256 bytes; "" when none was found) and naming a failure in
- * *code (NULL allowed): "embedding_model_mismatch",
- * "embedding_model_unavailable", "embedding_failed", "unavailable",
- * "internal". */
-int  mg_search_model(mg_db_t *db, const char *const *kb_ids, size_t nkb, const char *query,
-                     int top_k, double threshold, mg_hit_t **hits, size_t *n, int *status,
-                     char *model, const char **code, char *err, size_t errlen);
+/* Hybrid search over the knowledge bases kb_ids of owner, only documents
+ * that are 'ready'.  threshold is the least similarity kept.  0 with
+ * *hits (owned, free with mg_hits_free; NULL when *n is 0) and the bases'
+ * embedding model in model (NULL, or at least 256 bytes), or -1 with
+ * *status, a reason in err and its name in *code (NULL allowed): 404
+ * "knowledge_base_not_found" (none of the bases is owner's: the ownership
+ * check rides on the statement that reads the model), 400
+ * "embedding_model_mismatch" (the bases use different models) or
+ * "embedding_model_unavailable" (not configured here), 502/503
+ * "embedding_failed", 503 "unavailable" (the database), 500 "internal". */
+int  mg_search(mg_db_t *db, const char *owner, const char *const *kb_ids, size_t nkb,
+               const char *query, int top_k, double threshold, mg_hit_t **hits, size_t *n,
+               int *status, char *model, const char **code, char *err, size_t errlen);
 void mg_hits_free(mg_hit_t *hits, size_t n);
 
 #endif
