@@ -58,7 +58,7 @@ mg_first_line(const char *msg, char *buf, size_t cap)
  * the vector library loads in the session, which then adopts them.  The
  * empty-query notice of websearch_to_tsquery stays on the server. */
 #define MG_DB_SEARCH_OPTIONS                                                \
-    "-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=200 "           \
+    "-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=400 "           \
     "-c client_min_messages=warning"
 
 /* The user's conninfo comes last so that anything it sets explicitly
