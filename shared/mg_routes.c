@@ -51,6 +51,16 @@ const mg_route_t mg_routes[] = {
     { "POST",   "/api/v1/knowledge-bases/{id}/documents/{doc}/retry", "documents.retry", 0 },
     { "POST",   "/api/v1/knowledge-bases/{id}/search", "knowledge.search", 0 },
 
+    /* the marketplace; "categories" before "{id}": the first match wins */
+    { "GET",    "/api/v1/agents",            "agents.list",       0 },
+    { "GET",    "/api/v1/agents/categories", "agents.categories", 0 },
+    { "GET",    "/api/v1/agents/{id}",       "agents.get",        0 },
+
+    { "GET",    "/api/v1/admin/agents",      "admin.agents.list",   MG_ROUTE_ADMIN },
+    { "POST",   "/api/v1/admin/agents",      "admin.agents.create", MG_ROUTE_ADMIN },
+    { "GET",    "/api/v1/admin/agents/{id}", "admin.agents.get",    MG_ROUTE_ADMIN },
+    { "PATCH",  "/api/v1/admin/agents/{id}", "admin.agents.update", MG_ROUTE_ADMIN },
+
     { "GET",    "/api/v1/admin/users",      "admin.users.list",   MG_ROUTE_ADMIN },
     { "PATCH",  "/api/v1/admin/users/{id}", "admin.users.update", MG_ROUTE_ADMIN },
     { "GET",    "/api/v1/admin/usage",      "admin.usage",        MG_ROUTE_ADMIN },

@@ -51,7 +51,8 @@ struct mg_stream_s {
     char                 *user_id;      /* owned */
     char                 *model_id;     /* owned: the bot's model id */
     char                  chat_id[MG_UUID_LEN + 1];
-    char                  bot_id[MG_UUID_LEN + 1];
+    char                  bot_id[MG_UUID_LEN + 1];    /* "": a chat with an agent */
+    char                  agent_id[MG_UUID_LEN + 1];  /* "": a chat with a bot */
     char                  message_id[MG_UUID_LEN + 1];        /* the answer's */
     char                  user_message_id[MG_UUID_LEN + 1];
     int                   chat_created;

@@ -22,9 +22,9 @@ from harness import Stack  # noqa: E402
 stack = None
 
 RID_RE = re.compile(r"^[0-9a-f]{32}$")
-CHAT_KEYS = {"id", "bot_id", "title", "created_at", "updated_at"}
+CHAT_KEYS = {"id", "bot_id", "agent_id", "title", "created_at", "updated_at"}
 MESSAGE_KEYS = {"id", "role", "content", "status", "stop_reason", "error",
-                "model_id", "bot_id", "input_tokens", "output_tokens",
+                "model_id", "bot_id", "agent_id", "input_tokens", "output_tokens",
                 "created_at", "citations"}
 BASE = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -128,7 +128,7 @@ class ChatsTestCase(unittest.TestCase):
                    "VALUES (%s, %s, %s, %s, %s, %s)" % (
                        sql_str(cid), sql_str(owner), sql_str(bot_id), sql_str(title),
                        sql_str(created_at), sql_str(updated_at)))
-        return {"id": cid, "bot_id": bot_id, "title": title,
+        return {"id": cid, "bot_id": bot_id, "agent_id": None, "title": title,
                 "created_at": created_at, "updated_at": updated_at}
 
     def insert_messages(self, chat_id, owner, messages):
@@ -146,6 +146,7 @@ class ChatsTestCase(unittest.TestCase):
                 "error": m.get("error"),
                 "model_id": m.get("model_id"),
                 "bot_id": m.get("bot_id"),
+                "agent_id": None,       # agents' chats: test_agents.py
                 "input_tokens": m.get("input_tokens", 0),
                 "output_tokens": m.get("output_tokens", 0),
                 "created_at": (m["created"] if isinstance(m.get("created"), str)

@@ -202,6 +202,36 @@ END_TEST
 
 /* Wire formats */
 
+/* pgvector's binary input: 16-bit dimensions and zero, then big-endian
+ * IEEE floats; not-finite values go as 0, as in the text form. */
+START_TEST(test_binary_form)
+{
+    float          v[MG_EMBED_DIM];
+    unsigned char  buf[MG_EMBED_BINARY_LEN];
+
+    memset(v, 0, sizeof(v));
+    v[0] = 1.0f;                    /* 0x3F800000 */
+    v[1] = -2.5f;                   /* 0xC0200000 */
+    v[MG_EMBED_DIM - 1] = 0.15625f; /* 0x3E200000 */
+    v[2] = NAN;
+    mg_embed_binary(v, buf);
+    ck_assert_int_eq(buf[0], MG_EMBED_DIM >> 8);
+    ck_assert_int_eq(buf[1], MG_EMBED_DIM & 0xff);
+    ck_assert_int_eq(buf[2], 0);
+    ck_assert_int_eq(buf[3], 0);
+    ck_assert_int_eq(buf[4], 0x3F);
+    ck_assert_int_eq(buf[5], 0x80);
+    ck_assert_int_eq(buf[7], 0x00);
+    ck_assert_int_eq(buf[8], 0xC0);
+    ck_assert_int_eq(buf[9], 0x20);
+    for (int i = 12; i < 16; i++) {
+        ck_assert_int_eq(buf[i], 0);
+    }
+    ck_assert_int_eq(buf[MG_EMBED_BINARY_LEN - 4], 0x3E);
+    ck_assert_int_eq(buf[MG_EMBED_BINARY_LEN - 3], 0x20);
+}
+END_TEST
+
 START_TEST(test_titan_wire)
 {
     char    *path = mg_aws_bedrock_path(MG_EMBED_TITAN_MODEL, "invoke");
@@ -731,6 +761,7 @@ embed_suite(void)
     tcase_add_test(tc, test_local_unicode);
     tcase_add_test(tc, test_empty_refused);
     tcase_add_test(tc, test_text_form_parses_back);
+    tcase_add_test(tc, test_binary_form);
     tcase_add_test(tc, test_titan_wire);
     tcase_add_test(tc, test_openai_wire);
     suite_add_tcase(s, tc);

@@ -216,6 +216,13 @@ mg_db_state_unavailable(const char *state)
 mg_db_rc_t
 mg_db_exec(mg_db_t *db, mg_query_t q, const char *const *values, PGresult **res)
 {
+    return mg_db_exec_binary(db, q, values, NULL, NULL, res);
+}
+
+mg_db_rc_t
+mg_db_exec_binary(mg_db_t *db, mg_query_t q, const char *const *values, const int *lengths,
+                  const int *binary, PGresult **res)
+{
     const mg_query_def_t  *def = &mg_queries[q];
     PGresult              *r;
     ExecStatusType         st;
@@ -227,7 +234,7 @@ mg_db_exec(mg_db_t *db, mg_query_t q, const char *const *values, PGresult **res)
             return MG_DB_UNAVAILABLE;
         }
 
-        r = PQexecPrepared(db->conn, def->name, def->nparams, values, NULL, NULL, 0);
+        r = PQexecPrepared(db->conn, def->name, def->nparams, values, lengths, binary, 0);
         st = PQresultStatus(r);
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             *res = r;

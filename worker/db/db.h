@@ -36,6 +36,11 @@ int         mg_db_connect(mg_db_t *db);
  * result, which the caller must PQclear; on MG_DB_UNAVAILABLE it is NULL. */
 mg_db_rc_t  mg_db_exec(mg_db_t *db, mg_query_t q, const char *const *values, PGresult **res);
 
+/* The same with some values in the binary form of their type: lengths[i]
+ * bytes when binary[i] (lengths and binary NULL: all text). */
+mg_db_rc_t  mg_db_exec_binary(mg_db_t *db, mg_query_t q, const char *const *values,
+                              const int *lengths, const int *binary, PGresult **res);
+
 /* The SQLSTATE ("23503") and constraint name of a failed result, or "". */
 const char *mg_db_sqlstate(const PGresult *res);
 const char *mg_db_constraint(const PGresult *res);

@@ -45,15 +45,60 @@
 #define MG_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define MG_JSON_LIST(agg, from) "COALESCE((SELECT " agg " " from "), '[]'::json)"
 
+/* An agent as the API shows it (one JSON text). */
+#define MG_AGENT_JSON(subs)                                                 \
+    "json_build_object('id', a.id, 'name', a.name, 'category', a.category, " \
+    "'description', a.description, 'model_id', a.model_id, "              \
+    "'instructions', a.instructions, 'temperature', a.temperature, "       \
+    "'max_tokens', a.max_tokens, 'tools', to_json(a.tools), "              \
+    "'sub_agents', " subs ", 'limits', json_build_object("                 \
+    "'max_steps', a.max_steps, 'timeout_seconds', a.timeout_seconds, "     \
+    "'tool_timeout_seconds', a.tool_timeout_seconds), "                    \
+    "'status', a.status, 'created_at', " MG_TS("a.created_at") ", "        \
+    "'updated_at', " MG_TS("a.updated_at") ")::text"
+
+/* The agent's sub-agents as stored, in order. */
+#define MG_AGENT_SUBS                                                       \
+    "to_json(ARRAY(SELECT x.sub_agent_id FROM agent_sub_agents x "         \
+    "WHERE x.agent_id = a.id ORDER BY x.position))"
+
+/* The columns of an agent row: MG_AGENT_COL_*. */
+#define MG_AGENT_SELECT                                                     \
+    MG_AGENT_JSON(MG_AGENT_SUBS) ", " MG_US("a.created_at") ", a.id::text, " \
+    "a.model_id, a.instructions, a.temperature, a.max_tokens, a.status"
+
+/* An agent's save is allowed (its statement writes only when it is):
+ * $1 the agent, $2 its sub-agents in order (NULL: unchanged), $3 the
+ * deepest chain of sub-agents allowed.  Every sub-agent exists and is not
+ * retired; the agent is not among its sub-agents' descendants (a cycle);
+ * the longest chain through it, its ancestors' side plus its new
+ * sub-agents' side, is at most $3 hand-offs.  Recursion is capped in case
+ * older rows hold a cycle. */
+#define MG_AGENT_GRAPH_CHECK                                                \
+    "new_subs AS (SELECT s.id, s.ord FROM unnest($2::uuid[]) WITH ORDINALITY s(id, ord)), " \
+    "edges AS (SELECT e.agent_id, e.sub_agent_id FROM agent_sub_agents e "  \
+    "  WHERE e.agent_id <> $1::uuid), "                                      \
+    "down(node, depth) AS (SELECT n.id, 1 FROM new_subs n "                  \
+    "  UNION ALL SELECT e.sub_agent_id, d.depth + 1 FROM down d "            \
+    "  JOIN edges e ON e.agent_id = d.node WHERE d.depth < 16 AND d.node <> $1::uuid), " \
+    "up(node, depth) AS (SELECT $1::uuid, 0 "                                \
+    "  UNION ALL SELECT e.agent_id, u.depth + 1 FROM up u "                  \
+    "  JOIN edges e ON e.sub_agent_id = u.node WHERE u.depth < 16), "        \
+    "verdict AS (SELECT "                                                    \
+    "  NOT EXISTS (SELECT 1 FROM new_subs n WHERE NOT EXISTS (SELECT 1 FROM agents s " \
+    "    WHERE s.id = n.id AND s.status <> 'retired')) AS subs_ok, "         \
+    "  NOT EXISTS (SELECT 1 FROM down WHERE node = $1::uuid) AS acyclic, "    \
+    "  COALESCE((SELECT max(depth) FROM down), 0) + (SELECT max(depth) FROM up) <= $3::int AS shallow) "
+
 /* chats (jobs/chats.c) */
 #define MG_CHAT_SELECT                                                      \
     "c.id::text, c.bot_id::text, c.title, " MG_US("c.created_at") ", "     \
-    MG_US("c.updated_at")
+    MG_US("c.updated_at") ", c.agent_id::text"
 
 #define MG_MSG_SELECT                                                       \
     "m.id::text, m.role, m.content, m.status, m.stop_reason, m.error, "    \
     "m.model_id, m.bot_id::text, m.input_tokens, m.output_tokens, "        \
-    MG_US("m.created_at") ", m.citations::text"
+    MG_US("m.created_at") ", m.citations::text, m.agent_id::text"
 
 /* Messages are read only through their chat's owner: the check is an
  * uncorrelated subquery, evaluated once per statement. */
@@ -365,7 +410,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "'agents', " MG_JSON_LIST(
             "json_agg(json_build_object('id', a.id, 'name', a.name, "
             "'category', a.category, 'status', a.status, 'config', a.config, "
-            "'description', a.description, 'published', a.published, "
+            "'description', a.description, 'model_id', a.model_id, "
+            "'instructions', a.instructions, 'tools', a.tools, "
             "'created_at', " MG_TS("a.created_at") ", 'updated_at', " MG_TS("a.updated_at") ") "
             "ORDER BY a.created_at, a.id)",
             "FROM agents a WHERE a.owner_id = u.id") ", "
@@ -438,24 +484,27 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * concurrent turns of one user contend for. */
     [MG_Q_CHAT_BEGIN] = { "mg_chat_begin",
         "WITH bot AS (SELECT b.id, b.model_id, b.instructions, b.temperature, b.max_tokens "
-        "  FROM bots b WHERE b.id = $2::uuid AND b.owner_id = $1::text), "
+        "  FROM bots b WHERE b.id = $2::uuid AND b.owner_id = $1::text "
+        "  UNION ALL SELECT a.id, a.model_id, a.instructions, a.temperature, a.max_tokens "
+        "  FROM agents a WHERE a.id = $9::uuid AND a.status = 'published'), "
         "chat AS (SELECT c.id FROM chats c WHERE c.id = $3::uuid AND c.owner_id = $1::text), "
         "used AS (SELECT COALESCE((SELECT u.input_tokens + u.output_tokens FROM usage u "
         "  WHERE u.user_id = $1::text AND u.day = (now() AT TIME ZONE 'UTC')::date), 0) AS tokens), "
         "go AS (SELECT 1 FROM bot, used WHERE ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM chat)) "
         "  AND ($8::bigint = 0 OR used.tokens < $8::bigint)), "
-        "new_chat AS (INSERT INTO chats (id, owner_id, bot_id, title) "
-        "  SELECT $4::uuid, $1::text, $2::uuid, $5::text FROM go WHERE $3::uuid IS NULL "
+        "new_chat AS (INSERT INTO chats (id, owner_id, bot_id, agent_id, title) "
+        "  SELECT $4::uuid, $1::text, $2::uuid, $9::uuid, $5::text FROM go WHERE $3::uuid IS NULL "
         "  ON CONFLICT (id) DO NOTHING RETURNING id), "
         "touch AS (UPDATE chats c SET updated_at = now() FROM go "
         "  WHERE c.id = $3::uuid AND c.owner_id = $1::text RETURNING c.id), "
-        "msg AS (INSERT INTO messages (id, chat_id, bot_id, user_id, role, content) "
-        "  SELECT $6::uuid, COALESCE($3::uuid, $4::uuid), $2::uuid, $1::text, 'user', $7::text "
+        "msg AS (INSERT INTO messages (id, chat_id, bot_id, agent_id, user_id, role, content) "
+        "  SELECT $6::uuid, COALESCE($3::uuid, $4::uuid), $2::uuid, $9::uuid, $1::text, 'user', "
+        "  $7::text "
         "  FROM go ON CONFLICT (id) DO NOTHING RETURNING id) "
         "SELECT EXISTS (SELECT 1 FROM bot), ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM chat)), "
         "  (SELECT tokens FROM used), EXISTS (SELECT 1 FROM go), "
         "  b.model_id, b.instructions, b.temperature, b.max_tokens "
-        "FROM (SELECT 1) one LEFT JOIN bot b ON true", 8 },
+        "FROM (SELECT 1) one LEFT JOIN bot b ON true", 9 },
 
     /* $1 chat, $2 the message being answered (left out), $3 limit.  Newest
      * first: the caller keeps what fits its token budget. */
@@ -475,9 +524,10 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * twice. */
     [MG_Q_CHAT_FINISH] = { "mg_chat_finish",
         "WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1::uuid) AS yes), "
-        "ins AS (INSERT INTO messages (id, chat_id, bot_id, user_id, role, content, status, "
-        "  input_tokens, output_tokens, stop_reason, error, model_id, citations) "
-        "  SELECT $1::uuid, c.id, (SELECT b.id FROM bots b WHERE b.id = $3::uuid), $4::text, "
+        "ins AS (INSERT INTO messages (id, chat_id, bot_id, agent_id, user_id, role, content, "
+        "  status, input_tokens, output_tokens, stop_reason, error, model_id, citations) "
+        "  SELECT $1::uuid, c.id, (SELECT b.id FROM bots b WHERE b.id = $3::uuid), "
+        "  (SELECT a.id FROM agents a WHERE a.id = $13::uuid), $4::text, "
         "  'assistant', $5::text, $6::text, $7::int, $8::int, $9::text, $10::text, $11::text, "
         "  $12::jsonb "
         "  FROM chats c WHERE c.id = $2::uuid ON CONFLICT (id) DO NOTHING RETURNING chat_id), "
@@ -489,7 +539,7 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  ON CONFLICT (user_id, day) DO UPDATE SET requests = usage.requests + 1, "
         "  input_tokens = usage.input_tokens + EXCLUDED.input_tokens, "
         "  output_tokens = usage.output_tokens + EXCLUDED.output_tokens RETURNING 1) "
-        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 12 },
+        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 13 },
 
     /* ---- chats (jobs/chats.c).  Chats are created and their messages
      * written by the chat turn (above); these read, rename and delete
@@ -618,6 +668,96 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "    >= 2 * (SELECT cardinality(words) FROM tq) "
         "FROM knowledge_chunks c JOIN documents d ON d.id = c.document_id AND d.status = 'ready' "
         "WHERE c.id = ANY($1::uuid[])", 2 },
+
+    /* ---- agents (jobs/agents.c): the marketplace shows published
+     * agents; administrators see and manage all. */
+
+    /* $1 category or NULL, $2 text to find in the name or description
+     * (case-insensitive) or NULL, $3 every status (administrators) or only
+     * published, $4 limit.  Newest first. */
+    [MG_Q_AGENT_LIST_FIRST] = { "mg_agent_list_first",
+        "SELECT " MG_AGENT_SELECT " FROM agents a "
+        "WHERE ($3::boolean OR a.status = 'published') "
+        "AND ($1::text IS NULL OR a.category = $1::text) "
+        "AND ($2::text IS NULL OR strpos(lower(a.name), lower($2::text)) > 0 "
+        "  OR strpos(lower(a.description), lower($2::text)) > 0) "
+        "ORDER BY a.created_at DESC, a.id DESC LIMIT $4::int", 4 },
+
+    /* The same after the cursor: $4 created_at (µs), $5 id, $6 limit. */
+    [MG_Q_AGENT_LIST_AFTER] = { "mg_agent_list_after",
+        "SELECT " MG_AGENT_SELECT " FROM agents a "
+        "WHERE ($3::boolean OR a.status = 'published') "
+        "AND ($1::text IS NULL OR a.category = $1::text) "
+        "AND ($2::text IS NULL OR strpos(lower(a.name), lower($2::text)) > 0 "
+        "  OR strpos(lower(a.description), lower($2::text)) > 0) "
+        "AND (a.created_at, a.id) < "
+        "('epoch'::timestamptz + $4::bigint * interval '1 microsecond', $5::uuid) "
+        "ORDER BY a.created_at DESC, a.id DESC LIMIT $6::int", 6 },
+
+    /* The marketplace's categories with how many published agents each. */
+    [MG_Q_AGENT_CATEGORIES] = { "mg_agent_categories",
+        "SELECT COALESCE(json_agg(json_build_object('category', c.category, 'agents', c.n) "
+        "  ORDER BY c.category), '[]'::json)::text "
+        "FROM (SELECT a.category, count(*) AS n FROM agents a WHERE a.status = 'published' "
+        "  GROUP BY a.category) c", 0 },
+
+    /* $1 id, $2 any status (administrators) or only published. */
+    [MG_Q_AGENT_GET] = { "mg_agent_get",
+        "SELECT " MG_AGENT_SELECT " FROM agents a "
+        "WHERE a.id = $1::uuid AND ($2::boolean OR a.status = 'published')", 2 },
+
+    /* $1 new id, $2 sub-agents, $3 deepest chain, $4 creator, $5 name,
+     * $6 category, $7 description, $8 model, $9 instructions, $10
+     * temperature, $11 max_tokens, $12 tools, $13 max_steps, $14
+     * timeout_seconds, $15 tool_timeout_seconds, $16 status.  One row:
+     * the verdict's three checks, then the agent or NULL when one failed
+     * (nothing written).  A taken name is the unique violation
+     * agents_name_key. */
+    [MG_Q_AGENT_INSERT] = { "mg_agent_insert",
+        "WITH RECURSIVE " MG_AGENT_GRAPH_CHECK ", "
+        "ins AS (INSERT INTO agents AS a (id, owner_id, name, category, description, model_id, "
+        "  instructions, temperature, max_tokens, tools, max_steps, timeout_seconds, "
+        "  tool_timeout_seconds, status) "
+        "  SELECT $1::uuid, (SELECT u.id FROM users u WHERE u.id = $4::text), $5::text, $6::text, "
+        "  $7::text, $8::text, $9::text, $10::float8, $11::int, $12::text[], $13::int, $14::int, "
+        "  $15::int, $16::text FROM verdict WHERE subs_ok AND acyclic AND shallow "
+        "  RETURNING " MG_AGENT_JSON("to_json(COALESCE($2::uuid[], '{}'))") "), "
+        "links AS (INSERT INTO agent_sub_agents (agent_id, sub_agent_id, position) "
+        "  SELECT $1::uuid, n.id, n.ord - 1 FROM new_subs n WHERE EXISTS (SELECT 1 FROM ins)) "
+        "SELECT v.subs_ok, v.acyclic, v.shallow, (SELECT * FROM ins) FROM verdict v", 16 },
+
+    /* $1 id, $2 sub-agents or NULL (unchanged), $3 deepest chain, $4..$15
+     * new values or NULL to keep: name, category, description, model,
+     * instructions, temperature, max_tokens, tools, max_steps,
+     * timeout_seconds, tool_timeout_seconds, status.  One row: found, the
+     * verdict, then the agent or NULL. */
+    [MG_Q_AGENT_UPDATE] = { "mg_agent_update",
+        "WITH RECURSIVE " MG_AGENT_GRAPH_CHECK ", "
+        "upd AS (UPDATE agents AS a SET name = COALESCE($4::text, a.name), "
+        "  category = COALESCE($5::text, a.category), "
+        "  description = COALESCE($6::text, a.description), "
+        "  model_id = COALESCE($7::text, a.model_id), "
+        "  instructions = COALESCE($8::text, a.instructions), "
+        "  temperature = COALESCE($9::float8, a.temperature), "
+        "  max_tokens = COALESCE($10::int, a.max_tokens), "
+        "  tools = COALESCE($11::text[], a.tools), "
+        "  max_steps = COALESCE($12::int, a.max_steps), "
+        "  timeout_seconds = COALESCE($13::int, a.timeout_seconds), "
+        "  tool_timeout_seconds = COALESCE($14::int, a.tool_timeout_seconds), "
+        "  status = COALESCE($15::text, a.status), updated_at = now() "
+        "  FROM verdict v WHERE a.id = $1::uuid "
+        "  AND ($2::uuid[] IS NULL OR (v.subs_ok AND v.acyclic AND v.shallow)) "
+        "  RETURNING " MG_AGENT_JSON("CASE WHEN $2::uuid[] IS NULL THEN " MG_AGENT_SUBS
+                                     " ELSE to_json($2::uuid[]) END") "), "
+        "drop_links AS (DELETE FROM agent_sub_agents x WHERE x.agent_id = $1::uuid "
+        "  AND $2::uuid[] IS NOT NULL AND EXISTS (SELECT 1 FROM upd) "
+        "  AND x.sub_agent_id <> ALL($2::uuid[])), "
+        "links AS (INSERT INTO agent_sub_agents (agent_id, sub_agent_id, position) "
+        "  SELECT $1::uuid, n.id, n.ord - 1 FROM new_subs n WHERE EXISTS (SELECT 1 FROM upd) "
+        "  ON CONFLICT (agent_id, sub_agent_id) DO UPDATE SET position = EXCLUDED.position) "
+        "SELECT EXISTS (SELECT 1 FROM agents a WHERE a.id = $1::uuid), "
+        "  $2::uuid[] IS NULL OR v.subs_ok, $2::uuid[] IS NULL OR v.acyclic, "
+        "  $2::uuid[] IS NULL OR v.shallow, (SELECT * FROM upd) FROM verdict v", 15 },
 
     /* $1 bot, $2 owner.  The knowledge bases a RAG bot grounds its
      * answers in (only the owner's). */

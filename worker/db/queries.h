@@ -57,6 +57,12 @@ typedef enum {
     MG_Q_KB_SEARCH_TXT,
     MG_Q_KB_SEARCH_ROWS,
     MG_Q_BOT_RAG_KBS,
+    MG_Q_AGENT_LIST_FIRST,
+    MG_Q_AGENT_LIST_AFTER,
+    MG_Q_AGENT_CATEGORIES,
+    MG_Q_AGENT_GET,
+    MG_Q_AGENT_INSERT,
+    MG_Q_AGENT_UPDATE,
     /* knowledge bases (jobs/knowledge.c) */
     MG_Q_KB_INSERT,
     MG_Q_KB_GET,
@@ -184,7 +190,7 @@ enum {
 
 /* Column order of MG_Q_CHAT_BEGIN's one row. */
 enum {
-    MG_BEGIN_COL_BOT_FOUND = 0,
+    MG_BEGIN_COL_BOT_FOUND = 0,     /* the bot (or published agent) */
     MG_BEGIN_COL_CHAT_FOUND,
     MG_BEGIN_COL_TOKENS_USED,   /* today's input + output tokens */
     MG_BEGIN_COL_ALLOWED,       /* the checks passed and the writes were done */
@@ -203,6 +209,7 @@ enum {
     MG_CHAT_COL_TITLE,
     MG_CHAT_COL_CREATED_US,     /* microseconds since the epoch */
     MG_CHAT_COL_UPDATED_US,     /* last message activity (also the list cursor) */
+    MG_CHAT_COL_AGENT_ID,       /* NULL: a chat with a bot */
     MG_CHAT_COLS
 };
 
@@ -220,6 +227,7 @@ enum {
     MG_MSG_COL_OUTPUT_TOKENS,
     MG_MSG_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
     MG_MSG_COL_CITATIONS,       /* JSON text of the sources, or NULL */
+    MG_MSG_COL_AGENT_ID,        /* NULL: not with an agent */
     MG_MSG_COLS
 };
 
@@ -233,6 +241,29 @@ enum {
     MG_HIT_COL_PAGE,            /* NULL: the format has no pages */
     MG_HIT_COL_WORDS_MATCH,     /* holds two thirds of the query's words */
     MG_HIT_COLS
+};
+
+/* Column order of an agent row (MG_Q_AGENT_LIST_*, MG_Q_AGENT_GET). */
+enum {
+    MG_AGENT_COL_JSON = 0,      /* the agent as the API shows it */
+    MG_AGENT_COL_CREATED_US,
+    MG_AGENT_COL_ID,
+    MG_AGENT_COL_MODEL_ID,
+    MG_AGENT_COL_INSTRUCTIONS,
+    MG_AGENT_COL_TEMPERATURE,
+    MG_AGENT_COL_MAX_TOKENS,
+    MG_AGENT_COL_STATUS,
+    MG_AGENT_COLS
+};
+
+/* Column order of MG_Q_AGENT_INSERT's row; MG_Q_AGENT_UPDATE's has
+ * "found" first, then the same. */
+enum {
+    MG_AGENT_SAVE_COL_SUBS_OK = 0,  /* every sub-agent exists and is not retired */
+    MG_AGENT_SAVE_COL_ACYCLIC,
+    MG_AGENT_SAVE_COL_SHALLOW,
+    MG_AGENT_SAVE_COL_JSON,         /* NULL: not written */
+    MG_AGENT_SAVE_COLS
 };
 
 /* Column order of MG_Q_USAGE_DAYS: the first six are the same on every

@@ -39,7 +39,9 @@
 mg_chat_config_t mg_chat_cfg;          /* set from the environment by main.c */
 
 static const mg_field_t mg_chat_turn_fields[] = {
-    { "bot_id",  MG_FIELD_UUID,   MG_FIELD_REQUIRED,                      0, 0,   NULL },
+    /* one of bot_id (the caller's bot) and agent_id (a published agent) */
+    { "bot_id",   MG_FIELD_UUID,  0,                                      0, 0,   NULL },
+    { "agent_id", MG_FIELD_UUID,  0,                                      0, 0,   NULL },
     { "chat_id", MG_FIELD_UUID,   MG_FIELD_NULLABLE,                      0, 0,   "null" },
     /* the length limit is checked apart: too long is 413, not 400 */
     { "message", MG_FIELD_STRING, MG_FIELD_REQUIRED | MG_FIELD_NOT_BLANK, 1, 1e9, NULL },
@@ -159,9 +161,11 @@ mg_chat_start_event(const mg_stream_t *s, const char *title)
     char    *json, *ev;
     size_t   len;
 
-    v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "chat_id", s->chat_id,
+    v = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:b}", "chat_id", s->chat_id,
                   "message_id", s->message_id, "user_message_id", s->user_message_id,
-                  "bot_id", s->bot_id, "model", s->model_id, "chat_created", s->chat_created);
+                  "bot_id", s->bot_id[0] ? s->bot_id : NULL,
+                  "agent_id", s->agent_id[0] ? s->agent_id : NULL,
+                  "model", s->model_id, "chat_created", s->chat_created);
     if (v != NULL && title != NULL) {
         json_object_set_new(v, "title", json_string(title));
     }
@@ -257,7 +261,8 @@ mg_chat_begin(mg_job_t *job, int sse)
 {
     json_t               *v = NULL;
     mg_verr_t             verr;
-    const char           *bot_id, *chat_id, *message, *model, *values[8];
+    const char           *bot_id, *agent_id, *chat_id, *message, *model, *values[9];
+    const char           *t_model, *t_instructions, *t_temperature, *t_max_tokens;
     size_t                msg_len;
     char                  new_chat[MG_UUID_LEN + 1], user_msg[MG_UUID_LEN + 1];
     char                  title[MG_CHAT_TITLE_MAX * 4 + 8], quota[24], err[256];
@@ -279,6 +284,7 @@ mg_chat_begin(mg_job_t *job, int sse)
         return mg_job_reply_verr(job, &verr);
     }
     bot_id = json_string_value(json_object_get(v, "bot_id"));
+    agent_id = json_string_value(json_object_get(v, "agent_id"));
     chat_id = json_string_value(json_object_get(v, "chat_id"));     /* NULL: new chat */
     message = json_string_value(json_object_get(v, "message"));
     msg_len = json_string_length(json_object_get(v, "message"));
@@ -296,24 +302,36 @@ mg_chat_begin(mg_job_t *job, int sse)
         goto done;
     }
 
-    values[0] = bot_id;
-    values[1] = job->user_id;
-    rc = mg_db_exec(job->db, MG_Q_BOT_GET, values, &bot);
+    if ((bot_id == NULL) == (agent_id == NULL)) {
+        sent = mg_job_reply_error(job, 400, "invalid_field",
+                                  "give one of bot_id (your bot) and agent_id (an agent)");
+        goto done;
+    }
+
+    /* what answers: the caller's bot, or a published agent */
+    values[0] = bot_id ? bot_id : agent_id;
+    values[1] = bot_id ? job->user_id : "false";
+    rc = mg_db_exec(job->db, bot_id ? MG_Q_BOT_GET : MG_Q_AGENT_GET, values, &bot);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, bot, "chat.begin");
         goto done;
     }
     if (PQntuples(bot) == 0) {
-        sent = mg_job_reply_error(job, 404, "bot_not_found", "bot not found");
+        sent = bot_id ? mg_job_reply_error(job, 404, "bot_not_found", "bot not found")
+                      : mg_job_reply_error(job, 404, "agent_not_found", "agent not found");
         goto done;
     }
-    provider = mg_provider_for(PQgetvalue(bot, 0, MG_BOT_COL_MODEL_ID), &model, err, sizeof(err));
+    t_model = PQgetvalue(bot, 0, bot_id ? MG_BOT_COL_MODEL_ID : MG_AGENT_COL_MODEL_ID);
+    t_instructions = PQgetvalue(bot, 0, bot_id ? MG_BOT_COL_INSTRUCTIONS : MG_AGENT_COL_INSTRUCTIONS);
+    t_temperature = PQgetvalue(bot, 0, bot_id ? MG_BOT_COL_TEMPERATURE : MG_AGENT_COL_TEMPERATURE);
+    t_max_tokens = PQgetvalue(bot, 0, bot_id ? MG_BOT_COL_MAX_TOKENS : MG_AGENT_COL_MAX_TOKENS);
+    provider = mg_provider_for(t_model, &model, err, sizeof(err));
     if (provider == NULL) {
         sent = mg_job_reply_error(job, 503, "model_unavailable", err);
         goto done;
     }
 
-    if (*PQgetvalue(bot, 0, MG_BOT_COL_RAG_ENABLED) == 't'
+    if (bot_id != NULL && *PQgetvalue(bot, 0, MG_BOT_COL_RAG_ENABLED) == 't'
         && mg_chat_retrieve(job, bot_id, message, &grounded, &hits, &nhits) != 0)
     {
         sent = 0;                           /* answered */
@@ -335,13 +353,15 @@ mg_chat_begin(mg_job_t *job, int sse)
     values[5] = user_msg;
     values[6] = message;
     values[7] = quota;
+    values[8] = agent_id;
     rc = mg_db_exec(job->db, MG_Q_CHAT_BEGIN, values, &begin);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, begin, "chat.begin");
         goto done;
     }
     if (*PQgetvalue(begin, 0, MG_BEGIN_COL_BOT_FOUND) != 't') {
-        sent = mg_job_reply_error(job, 404, "bot_not_found", "bot not found");
+        sent = bot_id ? mg_job_reply_error(job, 404, "bot_not_found", "bot not found")
+                      : mg_job_reply_error(job, 404, "agent_not_found", "agent not found");
         goto done;
     }
     if (*PQgetvalue(begin, 0, MG_BEGIN_COL_CHAT_FOUND) != 't') {
@@ -380,10 +400,11 @@ mg_chat_begin(mg_job_t *job, int sse)
     s->provider = provider;
     s->chat_created = chat_id == NULL;
     snprintf(s->chat_id, sizeof(s->chat_id), "%s", chat_id ? chat_id : new_chat);
-    snprintf(s->bot_id, sizeof(s->bot_id), "%s", bot_id);
+    snprintf(s->bot_id, sizeof(s->bot_id), "%s", bot_id ? bot_id : "");
+    snprintf(s->agent_id, sizeof(s->agent_id), "%s", agent_id ? agent_id : "");
     snprintf(s->user_message_id, sizeof(s->user_message_id), "%s", user_msg);
     s->user_id = strdup(job->user_id);
-    s->model_id = strdup(PQgetvalue(bot, 0, MG_BOT_COL_MODEL_ID));
+    s->model_id = strdup(t_model);
     if (s->user_id == NULL || s->model_id == NULL || mg_uuid_v4(s->message_id) != 0) {
         sent = mg_chat_reply_oom(job);
         goto done;
@@ -391,7 +412,7 @@ mg_chat_begin(mg_job_t *job, int sse)
 
     memset(&req, 0, sizeof(req));
     req.model = model;
-    req.system = PQgetvalue(bot, 0, MG_BOT_COL_INSTRUCTIONS);
+    req.system = t_instructions;
     if (grounded) {
         grounded_system = mg_rag_system_prompt(req.system, hits, nhits);
         if (grounded_system == NULL || mg_chat_cite(s, hits, nhits, message, msg_len) != 0) {
@@ -403,8 +424,8 @@ mg_chat_begin(mg_job_t *job, int sse)
         req.sources = hits;
         req.nsources = nhits;
     }
-    req.temperature = strtod(PQgetvalue(bot, 0, MG_BOT_COL_TEMPERATURE), NULL);
-    req.max_tokens = atoi(PQgetvalue(bot, 0, MG_BOT_COL_MAX_TOKENS));
+    req.temperature = strtod(t_temperature, NULL);
+    req.max_tokens = atoi(t_max_tokens);
     req.turns = turns;
     req.nturns = mg_chat_turns(hist, message, msg_len,
                                mg_chat_cfg.history_tokens - mg_tokens_estimate(strlen(req.system)),
@@ -500,7 +521,7 @@ static int
 mg_chat_store(mg_stream_t *s, mg_db_t *db)
 {
     char         in[24], out[24];
-    const char  *values[12];
+    const char  *values[13];
     PGresult    *res = NULL;
     mg_db_rc_t   rc = MG_DB_UNAVAILABLE;
     struct timespec pause = { 0, 200 * 1000 * 1000 };
@@ -509,7 +530,7 @@ mg_chat_store(mg_stream_t *s, mg_db_t *db)
     snprintf(out, sizeof(out), "%lld", s->output_tokens);
     values[0] = s->message_id;
     values[1] = s->chat_id;
-    values[2] = s->bot_id;
+    values[2] = s->bot_id[0] ? s->bot_id : NULL;
     values[3] = s->user_id;
     values[4] = s->text ? s->text : "";
     values[5] = mg_chat_status_name(s->status);
@@ -519,6 +540,7 @@ mg_chat_store(mg_stream_t *s, mg_db_t *db)
     values[9] = s->status == MG_STREAM_ERROR ? s->error_code : NULL;
     values[10] = s->model_id;
     values[11] = s->citations;              /* NULL: not a grounded turn */
+    values[12] = s->agent_id[0] ? s->agent_id : NULL;
 
     /* the answer exists nowhere else: ride out a short database outage */
     for (int attempt = 0; attempt < 4; attempt++) {

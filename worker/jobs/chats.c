@@ -48,8 +48,8 @@ const size_t mg_chat_fields_count = sizeof(mg_chat_fields) / sizeof(mg_chat_fiel
 static size_t
 mg_chat_json_max(const PGresult *r, int row)
 {
-    /* keys and punctuation ~70, two uuids 72, two timestamps ~60 */
-    return 256 + mg_jw_text_max(r, row, MG_CHAT_COL_TITLE, MG_CHAT_COL_TITLE);
+    /* keys and punctuation ~85, three uuids 108, two timestamps ~60 */
+    return 320 + mg_jw_text_max(r, row, MG_CHAT_COL_TITLE, MG_CHAT_COL_TITLE);
 }
 
 /* The chat's members without the braces, so chats.get can add its
@@ -59,6 +59,8 @@ mg_chat_fields_write(char *p, const PGresult *r, int row)
 {
     p += sprintf(p, "\"id\":\"%s\",", PQgetvalue(r, row, MG_CHAT_COL_ID));
     p = mg_jw_str(p, "bot_id", r, row, MG_CHAT_COL_BOT_ID);
+    *p++ = ',';
+    p = mg_jw_str(p, "agent_id", r, row, MG_CHAT_COL_AGENT_ID);
     *p++ = ',';
     p = mg_jw_str(p, "title", r, row, MG_CHAT_COL_TITLE);
     *p++ = ',';
@@ -89,7 +91,7 @@ mg_msg_json_max(const PGresult *r, int row)
 {
     /* keys and punctuation ~200, the id 36, two int4 texts 22, a
      * timestamp ~30: under 300 besides the text columns */
-    return 512 + mg_jw_text_max(r, row, MG_MSG_COL_ROLE, MG_MSG_COL_BOT_ID)
+    return 576 + mg_jw_text_max(r, row, MG_MSG_COL_ROLE, MG_MSG_COL_BOT_ID)
            + (size_t) PQgetlength(r, row, MG_MSG_COL_CITATIONS);
 }
 
@@ -110,6 +112,8 @@ mg_msg_write(char *p, const PGresult *r, int row)
     p = mg_jw_str(p, "model_id", r, row, MG_MSG_COL_MODEL_ID);
     *p++ = ',';
     p = mg_jw_str(p, "bot_id", r, row, MG_MSG_COL_BOT_ID);
+    *p++ = ',';
+    p = mg_jw_str(p, "agent_id", r, row, MG_MSG_COL_AGENT_ID);
     /* int4 text is JSON as it is */
     p += sprintf(p, ",\"input_tokens\":%s,\"output_tokens\":%s,",
                  PQgetvalue(r, row, MG_MSG_COL_INPUT_TOKENS),

@@ -43,6 +43,13 @@ const mg_job_def_t mg_job_defs[] = {
     { "documents.delete",   mg_job_documents_delete,   MG_JOB_AS_USER },
     { "documents.retry",    mg_job_documents_retry,    MG_JOB_AS_USER },
     { "knowledge.search",   mg_job_knowledge_search,   MG_JOB_AS_USER },
+    { "agents.list",         mg_job_agents_list,         MG_JOB_AS_USER },
+    { "agents.categories",   mg_job_agents_categories,   MG_JOB_AS_USER },
+    { "agents.get",          mg_job_agents_get,          MG_JOB_AS_USER },
+    { "admin.agents.list",   mg_job_admin_agents_list,   MG_JOB_AS_USER },
+    { "admin.agents.create", mg_job_admin_agents_create, MG_JOB_AS_USER },
+    { "admin.agents.get",    mg_job_admin_agents_get,    MG_JOB_AS_USER },
+    { "admin.agents.update", mg_job_admin_agents_update, MG_JOB_AS_USER },
     /* public routes: no token, hence no users row to ensure */
     { "auth.register", mg_job_auth_register, 0 },
     { "auth.login",    mg_job_auth_login,    0 },

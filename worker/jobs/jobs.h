@@ -43,6 +43,15 @@ int mg_job_documents_retry(mg_job_t *job);
 /* knowledge_search.c: hybrid search over one knowledge base */
 int mg_job_knowledge_search(mg_job_t *job);
 
+/* agents.c: the marketplace and its administration */
+int mg_job_agents_list(mg_job_t *job);
+int mg_job_agents_categories(mg_job_t *job);
+int mg_job_agents_get(mg_job_t *job);
+int mg_job_admin_agents_list(mg_job_t *job);
+int mg_job_admin_agents_create(mg_job_t *job);
+int mg_job_admin_agents_get(mg_job_t *job);
+int mg_job_admin_agents_update(mg_job_t *job);
+
 /* documents.c's multipart/form-data reader, exported for the unit tests.
  * The part named "file" of body (boundary from content_type): pointers
  * into body, filename and its Content-Type NUL-free slices (ctype_len 0:

@@ -23,4 +23,10 @@ int  mg_embed(const char *model, const char *const *texts, const size_t *lens, s
 #define MG_EMBED_TEXT_MAX (MG_EMBED_DIM * 16 + 3)
 size_t mg_embed_text(const float *v, char *buf);
 
+/* pgvector's binary form of v (vector_recv: dimensions and a zero as
+ * 16-bit, then the floats, all big-endian) into buf: MG_EMBED_BINARY_LEN
+ * bytes.  A search sends the query this way: no text to format or parse. */
+#define MG_EMBED_BINARY_LEN (4 + MG_EMBED_DIM * 4)
+void   mg_embed_binary(const float *v, unsigned char *buf);
+
 #endif

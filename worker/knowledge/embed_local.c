@@ -79,6 +79,26 @@ mg_embed_text(const float *v, char *buf)
     return (size_t) (p - buf);
 }
 
+void
+mg_embed_binary(const float *v, unsigned char *buf)
+{
+    uint32_t  bits;
+
+    buf[0] = (unsigned char) (MG_EMBED_DIM >> 8);
+    buf[1] = (unsigned char) (MG_EMBED_DIM & 0xff);
+    buf[2] = 0;
+    buf[3] = 0;
+    for (size_t i = 0; i < MG_EMBED_DIM; i++) {
+        float x = isfinite(v[i]) ? v[i] : 0.0f;
+
+        memcpy(&bits, &x, sizeof(bits));
+        buf[4 + 4 * i] = (unsigned char) (bits >> 24);
+        buf[5 + 4 * i] = (unsigned char) (bits >> 16);
+        buf[6 + 4 * i] = (unsigned char) (bits >> 8);
+        buf[7 + 4 * i] = (unsigned char) bits;
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* local                                                               */
 

@@ -142,7 +142,11 @@ mg_search(mg_db_t *db, const char *owner, const char *const *kb_ids, size_t nkb,
           int *status, char *model, const char **code, char *err, size_t errlen)
 {
     const char  *values[4], *dummy_code, *best_ids[MG_SEARCH_CANDIDATES];
-    char        *ids = NULL, *vec = NULL, *q = NULL, cand[16];
+    char        *ids = NULL, *q = NULL, cand[16];
+    unsigned char *vec = NULL;
+    /* the query's vector goes as pgvector's binary form ($2, then $4) */
+    const int    vec_len[3] = { 0, MG_EMBED_BINARY_LEN, 0 }, vec_bin[3] = { 0, 1, 0 };
+    const int    txt_len[4] = { 0, 0, 0, MG_EMBED_BINARY_LEN }, txt_bin[4] = { 0, 0, 0, 1 };
     char         used_model[256];
     float       *emb = NULL;
     size_t       qlen;
@@ -201,7 +205,7 @@ mg_search(mg_db_t *db, const char *owner, const char *const *kb_ids, size_t nkb,
     qlen = mg_search_cut(query, strlen(query), MG_SEARCH_QUERY_MAX);
     q = strndup(query, qlen);
     emb = malloc(MG_EMBED_DIM * sizeof(*emb));
-    vec = malloc(MG_EMBED_TEXT_MAX);
+    vec = malloc(MG_EMBED_BINARY_LEN);
     if (q == NULL || emb == NULL || vec == NULL) {
         goto oom;
     }
@@ -215,20 +219,20 @@ mg_search(mg_db_t *db, const char *owner, const char *const *kb_ids, size_t nkb,
             goto done;
         }
     }
-    mg_embed_text(emb, vec);
+    mg_embed_binary(emb, vec);
 
     snprintf(cand, sizeof(cand), "%d", MG_SEARCH_CANDIDATES);
     values[0] = ids;
-    values[1] = vec;
+    values[1] = (const char *) vec;
     values[2] = cand;
-    rc = mg_db_exec(db, MG_Q_KB_SEARCH_VEC, values, &vres);
+    rc = mg_db_exec_binary(db, MG_Q_KB_SEARCH_VEC, values, vec_len, vec_bin, &vres);
     if (rc != MG_DB_OK) {
         mg_log_error("search: vector half: %s", vres ? PQresultErrorMessage(vres) : "database unavailable");
         goto db_error;
     }
     values[1] = q;
-    values[3] = vec;
-    rc = mg_db_exec(db, MG_Q_KB_SEARCH_TXT, values, &tres);
+    values[3] = (const char *) vec;
+    rc = mg_db_exec_binary(db, MG_Q_KB_SEARCH_TXT, values, txt_len, txt_bin, &tres);
     if (rc != MG_DB_OK) {
         mg_log_error("search: full-text half: %s", tres ? PQresultErrorMessage(tres) : "database unavailable");
         goto db_error;

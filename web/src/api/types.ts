@@ -136,6 +136,8 @@ export interface BotInput {
 export interface Chat {
   id: string;
   bot_id: string | null;
+  /** A chat with a marketplace agent instead of a bot. */
+  agent_id?: string | null;
   title: string;
   created_at: string;
   updated_at: string;
@@ -152,6 +154,7 @@ export interface Message {
   error: string | null;
   model_id: string | null;
   bot_id: string | null;
+  agent_id?: string | null;
   input_tokens: number;
   output_tokens: number;
   /** The sources an answer drew on (null when none). */
