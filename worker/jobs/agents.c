@@ -256,6 +256,61 @@ mg_agent_array_literal(json_t *arr)
     return lit;
 }
 
+static int
+mg_agent_tool_ok(const json_t *x)
+{
+    return json_is_string(x) && mg_tool_find(json_string_value(x), json_string_length(x)) != NULL;
+}
+
+static int
+mg_agent_uuid_ok(const json_t *x)
+{
+    return json_is_string(x) && mg_uuid_valid(json_string_value(x), json_string_length(x));
+}
+
+/* Take the list key out of v when present: at most max items, each ok,
+ * repeats (by same) dropped, made the array literal *lit (owned).  0, or
+ * -1 after a reply (*sent): bad when the list is not as it must be. */
+static int
+mg_agent_take_list(mg_job_t *job, json_t *v, const char *key, size_t max,
+                   int (*ok)(const json_t *), int (*same)(const char *, const char *),
+                   const char *bad, int *given, char **lit, int *sent)
+{
+    json_t  *list = json_object_get(v, key), *uniq, *x;
+    size_t   i, j;
+
+    if (list == NULL) {
+        return 0;
+    }
+    if (!json_is_array(list) || json_array_size(list) > max) {
+        *sent = mg_agent_invalid(job, bad);
+        return -1;
+    }
+    uniq = json_array();
+    json_array_foreach(list, i, x) {
+        if (!ok(x)) {
+            json_decref(uniq);
+            *sent = mg_agent_invalid(job, bad);
+            return -1;
+        }
+        for (j = 0; j < json_array_size(uniq)
+                    && same(json_string_value(json_array_get(uniq, j)), json_string_value(x)) != 0; j++) {
+        }
+        if (j == json_array_size(uniq)) {
+            json_array_append(uniq, x);
+        }
+    }
+    *given = 1;
+    *lit = mg_agent_array_literal(uniq);
+    json_decref(uniq);
+    json_object_del(v, key);
+    if (*lit == NULL) {
+        *sent = mg_job_reply_error(job, 500, "internal", "internal error");
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * Take "tools", "sub_agents" and "limits" out of the body v (the field
  * table has no arrays or objects): the lists checked and made array
@@ -265,8 +320,8 @@ mg_agent_array_literal(json_t *arr)
 static int
 mg_agent_take_lists(mg_job_t *job, json_t *v, mg_agent_lists_t *l, int *sent)
 {
-    json_t      *tools, *subs, *limits, *x, *uniq = NULL;
-    size_t       i, j;
+    json_t      *limits, *x;
+    size_t       i;
     const char  *key;
 
     limits = json_object_get(v, "limits");
@@ -297,68 +352,15 @@ mg_agent_take_lists(mg_job_t *job, json_t *v, mg_agent_lists_t *l, int *sent)
         json_object_del(v, "limits");
     }
 
-    tools = json_object_get(v, "tools");
-    if (tools != NULL) {
-        if (!json_is_array(tools) || json_array_size(tools) > MG_AGENT_TOOLS_MAX) {
-            *sent = mg_agent_invalid(job, "tools must be an array of at most 32 tool names");
-            return -1;
-        }
-        uniq = json_array();
-        json_array_foreach(tools, i, x) {
-            if (!json_is_string(x) || mg_tool_find(json_string_value(x), json_string_length(x)) == NULL) {
-                char m[200];
-
-                snprintf(m, sizeof(m), "tools[%zu] is not a tool this server has (built in: "
-                         "calculator, current_time, knowledge_search, http_fetch)", i);
-                json_decref(uniq);
-                *sent = mg_agent_invalid(job, m);
-                return -1;
-            }
-            for (j = 0; j < json_array_size(uniq)
-                        && strcmp(json_string_value(json_array_get(uniq, j)), json_string_value(x)) != 0; j++) {
-            }
-            if (j == json_array_size(uniq)) {
-                json_array_append(uniq, x);
-            }
-        }
-        l->tools_given = 1;
-        l->tools = mg_agent_array_literal(uniq);
-        json_decref(uniq);
-        json_object_del(v, "tools");
-        if (l->tools == NULL) {
-            *sent = mg_job_reply_error(job, 500, "internal", "internal error");
-            return -1;
-        }
-    }
-
-    subs = json_object_get(v, "sub_agents");
-    if (subs != NULL) {
-        if (!json_is_array(subs) || json_array_size(subs) > MG_AGENT_SUBS_MAX) {
-            *sent = mg_agent_invalid(job, "sub_agents must be an array of at most 10 agent ids");
-            return -1;
-        }
-        uniq = json_array();
-        json_array_foreach(subs, i, x) {
-            if (!json_is_string(x) || !mg_uuid_valid(json_string_value(x), json_string_length(x))) {
-                json_decref(uniq);
-                *sent = mg_agent_invalid(job, "sub_agents must be an array of at most 10 agent ids");
-                return -1;
-            }
-            for (j = 0; j < json_array_size(uniq)
-                        && strcasecmp(json_string_value(json_array_get(uniq, j)), json_string_value(x)) != 0; j++) {
-            }
-            if (j == json_array_size(uniq)) {
-                json_array_append(uniq, x);
-            }
-        }
-        l->subs_given = 1;
-        l->subs = mg_agent_array_literal(uniq);
-        json_decref(uniq);
-        json_object_del(v, "sub_agents");
-        if (l->subs == NULL) {
-            *sent = mg_job_reply_error(job, 500, "internal", "internal error");
-            return -1;
-        }
+    if (mg_agent_take_list(job, v, "tools", MG_AGENT_TOOLS_MAX, mg_agent_tool_ok, strcmp,
+                           "tools must be an array of at most 32 names of tools this server has "
+                           "(built in: calculator, current_time, knowledge_search, http_fetch)",
+                           &l->tools_given, &l->tools, sent) != 0
+        || mg_agent_take_list(job, v, "sub_agents", MG_AGENT_SUBS_MAX, mg_agent_uuid_ok,
+                              strcasecmp, "sub_agents must be an array of at most 10 agent ids",
+                              &l->subs_given, &l->subs, sent) != 0)
+    {
+        return -1;
     }
     return 0;
 }
@@ -471,17 +473,20 @@ mg_agent_save_reply(mg_job_t *job, mg_db_rc_t rc, PGresult *res, int first, int 
                             (size_t) PQgetlength(res, 0, first + MG_AGENT_SAVE_COL_JSON), NULL);
 }
 
+/* The fields a save writes, in the statements' order; NULL: tools. */
+static const char *const mg_agent_save_names[] = {
+    "name", "category", "description", "model_id", "instructions", "temperature",
+    "max_tokens", NULL, "max_steps", "timeout_seconds", "tool_timeout_seconds", "status"
+};
+#define MG_AGENT_SAVE_NAMES (sizeof(mg_agent_save_names) / sizeof(mg_agent_save_names[0]))
+
 int
 mg_job_admin_agents_create(mg_job_t *job)
 {
-    static const char *const names[] = {
-        "name", "category", "description", "model_id", "instructions", "temperature",
-        "max_tokens", NULL, "max_steps", "timeout_seconds", "tool_timeout_seconds", "status"
-    };
     mg_agent_lists_t  l;
     json_t           *v;
-    const char       *values[16];
-    char              id[MG_UUID_LEN + 1], nums[12][32];
+    const char       *values[4 + MG_AGENT_SAVE_NAMES];
+    char              id[MG_UUID_LEN + 1], nums[MG_AGENT_SAVE_NAMES][32];
     PGresult         *res = NULL;
     mg_db_rc_t        rc;
     int               sent;
@@ -502,9 +507,10 @@ mg_job_admin_agents_create(mg_job_t *job)
     values[1] = l.subs_given ? l.subs : "{}";
     values[2] = MG_AGENT_DEPTH_MAX;
     values[3] = job->user_id;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        values[4 + i] = names[i] ? mg_agent_value(v, names[i], nums[i], sizeof(nums[i]))
-                                 : (l.tools_given ? l.tools : "{}");
+    for (size_t i = 0; i < MG_AGENT_SAVE_NAMES; i++) {
+        values[4 + i] = mg_agent_save_names[i]
+                        ? mg_agent_value(v, mg_agent_save_names[i], nums[i], sizeof(nums[i]))
+                        : (l.tools_given ? l.tools : "{}");
     }
     rc = mg_db_exec(job->db, MG_Q_AGENT_INSERT, values, &res);
     sent = mg_agent_save_reply(job, rc, res, 0, 201, "admin.agents.create");
@@ -519,14 +525,10 @@ done:
 int
 mg_job_admin_agents_update(mg_job_t *job)
 {
-    static const char *const names[] = {
-        "name", "category", "description", "model_id", "instructions", "temperature",
-        "max_tokens", NULL, "max_steps", "timeout_seconds", "tool_timeout_seconds", "status"
-    };
     mg_agent_lists_t  l;
     json_t           *v;
-    const char       *id, *values[15];
-    char              nums[12][32];
+    const char       *id, *values[3 + MG_AGENT_SAVE_NAMES];
+    char              nums[MG_AGENT_SAVE_NAMES][32];
     size_t            len;
     PGresult         *res = NULL;
     mg_db_rc_t        rc;
@@ -547,9 +549,10 @@ mg_job_admin_agents_update(mg_job_t *job)
     values[0] = id;
     values[1] = l.subs_given ? l.subs : NULL;
     values[2] = MG_AGENT_DEPTH_MAX;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        values[3 + i] = names[i] ? mg_agent_value(v, names[i], nums[i], sizeof(nums[i]))
-                                 : (l.tools_given ? l.tools : NULL);
+    for (size_t i = 0; i < MG_AGENT_SAVE_NAMES; i++) {
+        values[3 + i] = mg_agent_save_names[i]
+                        ? mg_agent_value(v, mg_agent_save_names[i], nums[i], sizeof(nums[i]))
+                        : (l.tools_given ? l.tools : NULL);
     }
     rc = mg_db_exec(job->db, MG_Q_AGENT_UPDATE, values, &res);
     if (rc == MG_DB_OK && *PQgetvalue(res, 0, 0) != 't') {
