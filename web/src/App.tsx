@@ -11,6 +11,7 @@ const SignInScreen = lazy(() => import('./screens/signin/SignInScreen'));
 const CallbackScreen = lazy(() => import('./screens/signin/CallbackScreen'));
 const ChatScreen = lazy(() => import('./screens/chat/ChatScreen'));
 const BotsScreen = lazy(() => import('./screens/bots/BotsScreen'));
+const AgentsScreen = lazy(() => import('./screens/agents/AgentsScreen'));
 const KnowledgeScreen = lazy(() => import('./screens/knowledge/KnowledgeScreen'));
 const AccountScreen = lazy(() => import('./screens/account/AccountScreen'));
 const AdminScreen = lazy(() => import('./screens/admin/AdminScreen'));
@@ -48,6 +49,8 @@ export default function App() {
           <Route index element={<Navigate to="/chat" replace />} />
           <Route path="/chat" element={<ChatScreen />} />
           <Route path="/chat/:chatId" element={<ChatScreen />} />
+          <Route path="/agents" element={<AgentsScreen />} />
+          <Route path="/agents/:agentId" element={<AgentsScreen />} />
           <Route path="/bots" element={<BotsScreen />} />
           <Route path="/knowledge" element={<KnowledgeScreen />} />
           <Route path="/knowledge/:kbId" element={<KnowledgeScreen />} />

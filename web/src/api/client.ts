@@ -15,6 +15,8 @@ import {
 } from './errors';
 import type {
   AdminUsage,
+  Agent,
+  AgentCategory,
   AdminUserPatch,
   Bot,
   BotInput,
@@ -201,6 +203,16 @@ export const api = {
     request<Bot>(`/bots/${encodeURIComponent(id)}`, { method: 'PATCH', body }),
   deleteBot: (id: string) =>
     request<void>(`/bots/${encodeURIComponent(id)}`, { method: 'DELETE' }),
+
+  // the agent marketplace
+  agents: (
+    q: { category?: string; q?: string; limit?: number; cursor?: string | null } = {},
+    signal?: AbortSignal,
+  ) => request<Page<Agent>>('/agents', { query: q, signal }),
+  agentCategories: (signal?: AbortSignal) =>
+    request<{ items: AgentCategory[] }>('/agents/categories', { signal }),
+  agent: (id: string, signal?: AbortSignal) =>
+    request<Agent>(`/agents/${encodeURIComponent(id)}`, { signal }),
 
   // chats
   chats: (q: { limit?: number; cursor?: string | null } = {}, signal?: AbortSignal) =>

@@ -167,8 +167,10 @@ export interface ChatWithMessages extends Chat {
   next_cursor: string | null;
 }
 
+/** One of bot_id (your bot) and agent_id (a published agent). */
 export interface ChatTurnRequest {
-  bot_id: string;
+  bot_id?: string;
+  agent_id?: string;
   chat_id?: string | null;
   message: string;
 }
@@ -178,7 +180,8 @@ export interface StartEventData {
   chat_id: string;
   message_id: string;
   user_message_id: string;
-  bot_id: string;
+  bot_id: string | null;
+  agent_id?: string | null;
   model: string;
   chat_created: boolean;
   title?: string;
@@ -341,4 +344,34 @@ export interface AdminUsage {
   items: AdminUsageItem[];
   total: UsageTotals;
   next_cursor: string | null;
+}
+
+// ---- agents -------------------------------------------------------------
+
+export interface AgentLimits {
+  max_steps: number;
+  timeout_seconds: number;
+  tool_timeout_seconds: number;
+}
+
+export interface Agent {
+  id: string;
+  name: string;
+  category: string;
+  description: string;
+  model_id: string;
+  instructions: string;
+  temperature: number;
+  max_tokens: number;
+  tools: string[];
+  sub_agents: string[];
+  limits: AgentLimits;
+  status: 'draft' | 'published' | 'retired';
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AgentCategory {
+  category: string;
+  agents: number;
 }

@@ -43,6 +43,11 @@ export default function Layout({ children }: { children?: ReactNode }) {
                 </NavLink>
               </li>
               <li>
+                <NavLink to="/agents" className={navClass}>
+                  Agents
+                </NavLink>
+              </li>
+              <li>
                 <NavLink to="/bots" className={navClass}>
                   Bots
                 </NavLink>

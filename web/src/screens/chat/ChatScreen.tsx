@@ -8,6 +8,7 @@ import { ErrorAlert, errorMessage } from '../../components/ErrorAlert';
 import { MenuIcon } from '../../components/Icons';
 import { Spinner } from '../../components/Loading';
 import { useTitle } from '../../lib/useTitle';
+import { useAgent } from '../agents/useAgent';
 import { Composer } from './Composer';
 import { MessageList } from './MessageList';
 import { NEW_CHAT, useChat } from './chatStore';
@@ -21,10 +22,10 @@ export default function ChatScreen() {
   const pathRef = useRef(location.pathname);
   pathRef.current = location.pathname;
   const [params] = useSearchParams();
-  const compose = Boolean((location.state as { compose?: boolean } | null)?.compose) || params.has('bot');
+  const compose = Boolean((location.state as { compose?: boolean } | null)?.compose) || params.has('bot') || params.has('agent');
   // Narrow screens show the chat list or the conversation, not both: /chat
   // opens on the list, unless the person asked to write ("New chat", a
-  // bot's "Talk to" link).
+  // bot's "Talk to" link, an agent's "Chat").
   const [sidebarOpen, setSidebarOpen] = useState(() => !chatId && !compose && isNarrow());
   const sidebarId = useId();
   const toggleRef = useRef<HTMLButtonElement>(null);
@@ -117,6 +118,62 @@ function botLabel(bots: Bot[] | null, id: string | null): string | null {
 // ---- a new chat: pick a bot, write the first message ---------------------
 
 function NewChat({ onCreated }: { onCreated: (id: string) => void }) {
+  const [params] = useSearchParams();
+  const agentId = params.get('agent');
+  return agentId ? (
+    <NewAgentChat agentId={agentId} onCreated={onCreated} />
+  ) : (
+    <NewBotChat onCreated={onCreated} />
+  );
+}
+
+// ---- a new chat with an agent of the marketplace (/chat?agent=ID) --------
+
+function NewAgentChat({ agentId, onCreated }: { agentId: string; onCreated: (id: string) => void }) {
+  const { agent, error } = useAgent(agentId);
+  const conversation = useChat((s) => s.conversations[NEW_CHAT]);
+  const hasMessages = (conversation?.messages.length ?? 0) > 0;
+
+  if (error) {
+    return (
+      <div className="mx-auto max-w-md space-y-4 p-8 text-center">
+        <ErrorAlert error={error} />
+        <p>
+          <Link to="/agents" className="btn-primary">
+            Back to the agents
+          </Link>
+        </p>
+      </div>
+    );
+  }
+  if (!agent) {
+    return (
+      <div className="p-6">
+        <Spinner label="Loading the agent…" />
+      </div>
+    );
+  }
+  return (
+    <>
+      <div className="border-b border-gray-200 px-4 py-3">
+        <h1 className="text-base font-semibold text-gray-900">New chat with {agent.name}</h1>
+        <p className="mt-1 text-sm text-gray-700">{agent.description}</p>
+      </div>
+      {hasMessages ? (
+        <MessageList conversationKey={NEW_CHAT} />
+      ) : (
+        <div className="flex flex-1 items-center justify-center p-6 text-center text-gray-600">
+          <p>Ask {agent.name} anything. Answers appear as they are written.</p>
+        </div>
+      )}
+      <Composer conversationKey={NEW_CHAT} botId={null} agentId={agent.id} onCreated={onCreated} />
+    </>
+  );
+}
+
+// ---- a new chat with one of your bots --------------------------------------
+
+function NewBotChat({ onCreated }: { onCreated: (id: string) => void }) {
   const bots = useChat((s) => s.bots);
   const botsError = useChat((s) => s.botsError);
   const conversation = useChat((s) => s.conversations[NEW_CHAT]);
@@ -216,9 +273,12 @@ function ExistingChat({ chatId }: { chatId: string }) {
   const [otherBot, setOtherBot] = useState('');
   const selectId = useId();
 
-  const botMissing = chat ? chat.bot_id === null || (bots !== null && !bots.some((b) => b.id === chat.bot_id)) : false;
-  const botId = chat && !botMissing ? chat.bot_id : otherBot || bots?.[0]?.id || null;
-  const botName = botLabel(bots, chat?.bot_id ?? null);
+  const agentId = chat?.agent_id ?? null;
+  const { agent, error: agentError } = useAgent(agentId);
+  const botMissing =
+    chat && !agentId ? chat.bot_id === null || (bots !== null && !bots.some((b) => b.id === chat.bot_id)) : false;
+  const botId = agentId ? null : chat && !botMissing ? chat.bot_id : otherBot || bots?.[0]?.id || null;
+  const botName = agentId ? (agent?.name ?? null) : botLabel(bots, chat?.bot_id ?? null);
 
   const notFound =
     conversation?.loadError instanceof ApiError &&
@@ -315,7 +375,13 @@ function ExistingChat({ chatId }: { chatId: string }) {
         </div>
       ) : null}
 
-      <Composer conversationKey={chatId} botId={botId} />
+      {agentId && agentError ? (
+        <p className="border-t border-gray-200 bg-gray-50 px-4 py-2 text-sm text-gray-700">
+          This chat’s agent is no longer available, so the conversation cannot continue.
+        </p>
+      ) : null}
+
+      <Composer conversationKey={chatId} botId={botId} agentId={agentId && !agentError ? agentId : null} />
 
       {renaming && chat ? (
         <RenameDialog chatId={chatId} title={chat.title} onClose={() => setRenaming(false)} />

@@ -6,11 +6,13 @@ import { useChat } from './chatStore';
 interface Props {
   conversationKey: string;
   botId: string | null;
+  /** Set instead of botId for a chat with an agent. */
+  agentId?: string | null;
   onCreated?: (chatId: string) => void;
 }
 
 /** The message box: Enter sends, Shift+Enter is a new line. */
-export function Composer({ conversationKey, botId, onCreated }: Props) {
+export function Composer({ conversationKey, botId, agentId = null, onCreated }: Props) {
   const [text, setText] = useState('');
   const [error, setError] = useState<ApiError | null>(null);
   const streaming = useChat((s) => s.streaming !== null);
@@ -20,14 +22,14 @@ export function Composer({ conversationKey, botId, onCreated }: Props) {
   const errId = `${id}-error`;
   const areaRef = useRef<HTMLTextAreaElement>(null);
 
-  const canSend = text.trim().length > 0 && !streaming && botId !== null;
+  const canSend = text.trim().length > 0 && !streaming && (botId !== null || agentId !== null);
 
   async function submit() {
-    if (!canSend || !botId) return;
+    if (!canSend) return;
     const message = text;
     setError(null);
     setText('');
-    const err = await send({ key: conversationKey, botId, text: message, onCreated });
+    const err = await send({ key: conversationKey, botId, agentId, text: message, onCreated });
     if (err) {
       // refused before the stream started: nothing was sent, keep the text
       setError(err);

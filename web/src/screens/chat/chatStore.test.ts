@@ -50,6 +50,20 @@ describe('chat store turns', () => {
     expect(s.streaming).toBeNull();
   });
 
+  it('a chat with an agent sends agent_id, never bot_id, and the new chat carries the agent', async () => {
+    const start =
+      'event: start\ndata: {"chat_id":"c-agent","message_id":"m2","user_message_id":"m1","bot_id":null,"agent_id":"a1","model":"local","chat_created":true,"title":"Hi"}\n\n';
+    const fetchMock = vi.fn(async () =>
+      sse([start, delta('ok'), 'event: done\ndata: {"message_id":"m2","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}\n\n']),
+    );
+    vi.stubGlobal('fetch', fetchMock);
+    const err = await useChat.getState().send({ key: NEW_CHAT, agentId: 'a1', text: 'Hi' });
+    expect(err).toBeNull();
+    const [, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(JSON.parse(init.body as string)).toEqual({ agent_id: 'a1', chat_id: null, message: 'Hi' });
+    expect(useChat.getState().chats[0]).toMatchObject({ id: 'c-agent', bot_id: null, agent_id: 'a1' });
+  });
+
   it('a refusal before the stream gives the error back and leaves no message', async () => {
     vi.stubGlobal(
       'fetch',

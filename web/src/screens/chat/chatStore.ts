@@ -45,7 +45,9 @@ interface StreamState {
 export interface SendArgs {
   /** NEW_CHAT or the chat id. */
   key: string;
-  botId: string;
+  /** Who answers: the caller's bot, or a published agent. */
+  botId?: string | null;
+  agentId?: string | null;
   text: string;
   /** A new chat got its id (the `start` event). */
   onCreated?: (chatId: string) => void;
@@ -270,7 +272,7 @@ export const useChat = create<ChatStore>()((set, get) => {
       }
     },
 
-    async send({ key: startKey, botId, text, onCreated }) {
+    async send({ key: startKey, botId, agentId, text, onCreated }) {
       if (get().streaming) return null;
       let key = startKey;
       const chatId = key === NEW_CHAT ? null : key;
@@ -325,6 +327,7 @@ export const useChat = create<ChatStore>()((set, get) => {
               const chat: Chat = {
                 id: d.chat_id,
                 bot_id: d.bot_id,
+                agent_id: d.agent_id ?? null,
                 title: d.title ?? text.slice(0, 60),
                 created_at: now,
                 updated_at: now,
@@ -382,7 +385,8 @@ export const useChat = create<ChatStore>()((set, get) => {
       };
 
       try {
-        await streamChat({ bot_id: botId, chat_id: chatId, message: text }, { signal: controller.signal, onEvent });
+        const who = agentId ? { agent_id: agentId } : { bot_id: botId ?? '' };
+        await streamChat({ ...who, chat_id: chatId, message: text }, { signal: controller.signal, onEvent });
         return null;
       } catch (e) {
         if (isAbortError(e)) {

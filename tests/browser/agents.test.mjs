@@ -1,0 +1,104 @@
+// The agent marketplace in the browser, against the real stack and the
+// offline model: the shipped catalog by category and by search, an agent's
+// page with its tools and sub-agents, a chat started with an agent that
+// streams, is listed, and continues with the same agent after a reload.
+// Screenshots and axe on each screen, desktop and phone.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stack, launch, openPage, signUp, uniqueName, shot, axe, send, watchAnswer, PHONE } from './lib.mjs';
+
+let stack, browser;
+
+before(async () => {
+    stack = await new Stack({ MANGOO_LOCAL_DELAY_MS: '5' }).start();
+    browser = await launch();
+});
+after(async () => {
+    await browser?.close();
+    stack?.stop();
+});
+
+const cards = (page) => page.getByRole('list', { name: 'Agents' }).getByRole('heading');
+
+test('the marketplace lists the catalog, by category and by search', async () => {
+    const page = await openPage(browser);
+    await signUp(page, stack.base, uniqueName('shopper'));
+    await page.getByRole('link', { name: 'Agents', exact: true }).click();
+    await page.getByRole('heading', { name: 'Agents', exact: true }).waitFor();
+    await cards(page).first().waitFor();
+    const names = await cards(page).allInnerTexts();
+    for (const n of ['Calculator', 'Clock', 'Research assistant', 'Web reader', 'Orchestrator']) {
+        assert.ok(names.includes(n), `${n} is listed: ${names}`);
+    }
+    await shot(page, 'agents-desktop');
+    await axe(page, 'agents');
+
+    await page.getByRole('button', { name: /^Math \(\d+\)$/ }).click();
+    await page.waitForFunction(() => document.querySelectorAll('[aria-label="Agents"] h2').length === 1);
+    assert.deepEqual(await cards(page).allInnerTexts(), ['Calculator']);
+    assert.match(page.url(), /category=Math/);
+    assert.equal(await page.getByRole('button', { name: /^Math/ }).getAttribute('aria-pressed'), 'true');
+
+    await page.getByRole('button', { name: 'All', exact: true }).click();
+    await page.getByLabel('Search agents').fill('time zone');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.waitForFunction(() => document.querySelectorAll('[aria-label="Agents"] h2').length === 1);
+    assert.deepEqual(await cards(page).allInnerTexts(), ['Clock']);
+
+    await page.getByLabel('Search agents').fill('nothing has this text');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.getByRole('heading', { name: 'No agents found' }).waitFor();
+    page.check();
+});
+
+test("an agent's page shows its tools and sub-agents, and a chat with it streams and continues", async () => {
+    const page = await openPage(browser);
+    await signUp(page, stack.base, uniqueName('orchestrated'));
+    await page.goto(`${stack.base}/agents?q=orchestrator`);
+    await page.getByRole('link', { name: 'Details' }).click();
+    await page.getByRole('heading', { name: 'Orchestrator', level: 1 }).waitFor();
+    for (const sub of ['Calculator', 'Clock', 'Research assistant', 'Web reader']) {
+        await page.getByRole('link', { name: sub, exact: true }).waitFor();
+    }
+    await shot(page, 'agent-page-desktop');
+    await axe(page, 'agent page');
+
+    await page.getByRole('link', { name: 'Calculator', exact: true }).click();
+    await page.getByRole('heading', { name: 'Calculator', level: 1 }).waitFor();
+    assert.ok((await page.locator('dl').innerText()).includes('Calculator'), 'the tool is named');
+    await page.getByRole('link', { name: 'Chat with Calculator' }).click();
+    await page.getByRole('heading', { name: 'New chat with Calculator' }).waitFor();
+    await axe(page, 'new chat with an agent');
+
+    await send(page, 'What is 6 times 7?');
+    const { status, seen, text } = await watchAnswer(page);
+    assert.equal(status, 'complete');
+    assert.ok(seen.size > 2, 'the answer grew as it streamed');
+    assert.match(text, /offline model/);
+    await page.waitForURL(/\/chat\/[0-9a-f-]{36}$/);
+    const chatId = page.url().split('/').pop();
+    assert.equal(stack.psql(`SELECT a.name FROM chats c JOIN agents a ON a.id = c.agent_id WHERE c.id = '${chatId}'`),
+        'Calculator');
+
+    await page.reload();
+    await page.getByText('with Calculator').waitFor();
+    await send(page, 'And plus one?');
+    await page.waitForFunction(() => document.querySelectorAll('[data-role="assistant"]').length === 2);
+    const again = await watchAnswer(page);
+    assert.equal(again.status, 'complete');
+    assert.equal(stack.psql(`SELECT count(*) FROM messages WHERE chat_id = '${chatId}' AND agent_id IS NOT NULL`), '4');
+    await shot(page, 'agent-chat-desktop');
+    page.check();
+});
+
+test('the marketplace on a phone', async () => {
+    const page = await openPage(browser, { viewport: PHONE });
+    await signUp(page, stack.base, uniqueName('pocket'));
+    await page.goto(`${stack.base}/agents`);
+    await cards(page).first().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no sideways scrolling: ${overflow}px`);
+    await shot(page, 'agents-phone');
+    await axe(page, 'agents on a phone');
+    page.check();
+});
