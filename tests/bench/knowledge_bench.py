@@ -28,7 +28,6 @@ Common options: --base URL, --token T, --db CONNINFO (psql), --out FILE.
 import argparse
 import http.client
 import json
-import math
 import os
 import re
 import subprocess
@@ -36,12 +35,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-
-def percentile(values, p):
-    if not values:
-        return None
-    s = sorted(values)
-    return s[max(0, math.ceil(p / 100.0 * len(s)) - 1)]
+from stream_bench import percentile  # noqa: E402 (beside this file)
 
 
 class Api:

@@ -209,9 +209,13 @@ class Administration(AgentsTestCase):
             self.assertEqual(r.status, 400, (body, r))
             if code:
                 self.assertEqual(r.json()["error"]["code"], code, (body, r))
-        r = stack.request("POST", "/api/v1/admin/agents", raw=b"{nope", token=adm,
-                          headers={"Content-Type": "application/json"})
-        self.assertError(r, 400, "invalid_json")
+        for raw in (b"{nope", b"[1, 2]", b"\"x\""):
+            r = stack.request("POST", "/api/v1/admin/agents", raw=raw, token=adm,
+                              headers={"Content-Type": "application/json"})
+            self.assertEqual(r.status, 400, (raw, r))
+        r = stack.request("POST", "/api/v1/admin/agents",
+                          {"name": unique("a"), "category": "x", "limits": [1]}, token=adm)
+        self.assertError(r, 400, "invalid_field")
         taken = self.create(adm)
         r = stack.request("POST", "/api/v1/admin/agents", {"name": taken["name"], "category": "x"}, token=adm)
         self.assertError(r, 409, "agent_name_taken")
@@ -282,7 +286,8 @@ class ChatWithAgent(AgentsTestCase):
         token = user()
         calc = stack.request("GET", "/api/v1/agents?q=calculator", token=token).json()["items"][0]
         bot = stack.request("POST", "/api/v1/bots", {"name": "b"}, token=token).json()["id"]
-        for body in ({"message": "hi"}, {"bot_id": bot, "agent_id": calc["id"], "message": "hi"}):
+        for body in ({"message": "hi"}, {"bot_id": bot, "agent_id": calc["id"], "message": "hi"},
+                     {"agent_id": "not-a-uuid", "message": "hi"}):
             r = stack.request("POST", "/api/v1/chat", body, token=token)
             self.assertError(r, 400, "invalid_field")
         self.assertError(stack.request("POST", "/api/v1/chat", {"agent_id": str(uuid.uuid4()), "message": "hi"},

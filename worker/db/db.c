@@ -51,7 +51,7 @@ mg_first_line(const char *msg, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
-/* Session settings for hybrid search (MG_Q_KB_SEARCH): pgvector 0.8's
+/* Session settings for hybrid search (MG_Q_KB_SEARCH_VEC): pgvector 0.8's
  * iterative index scans, so the knowledge-base filter cannot starve the
  * HNSW result, and the candidate list the scan keeps (ef_search; recall
  * against speed, see README "Knowledge").  They are placeholders until

@@ -67,8 +67,6 @@ mg_agent_lists_free(mg_agent_lists_t *l)
     free(l->subs);
 }
 
-static const mg_page_cols_t mg_agent_cols;
-
 static size_t
 mg_agent_item_max(const PGresult *r, int row)
 {
@@ -379,12 +377,15 @@ mg_agent_body(mg_job_t *job, mg_validate_mode_t mode, mg_agent_lists_t *l, int *
     raw = json_loadb(job->body, job->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(raw)) {
         json_decref(raw);
-        /* the validator words every kind of unreadable body */
+        /* the validator words every kind of unreadable body (it fails on
+         * all of them: bad JSON, not an object) */
         v = mg_validate_body(job->body, job->body_len, mg_agent_fields,
                              sizeof(mg_agent_fields) / sizeof(mg_agent_fields[0]), mode, &err);
-        json_decref(v);
-        *sent = v ? mg_agent_invalid(job, "the body must be a JSON object")
-                  : mg_job_reply_verr(job, &err);
+        if (v != NULL) {
+            json_decref(v);
+            mg_verr_set(&err, 400, "invalid_json", "the body must be a JSON object");
+        }
+        *sent = mg_job_reply_verr(job, &err);
         return NULL;
     }
     if (mg_agent_take_lists(job, raw, l, sent) != 0) {

@@ -1,8 +1,8 @@
 /*
  * mg_search: hybrid retrieval over knowledge bases (search.c).  The query
- * is embedded with the bases' embedding model and one statement
- * (MG_Q_KB_SEARCH) fuses the HNSW cosine half and the full-text half by
- * reciprocal rank fusion; only chunks of 'ready' documents of the given
+ * is embedded with the bases' embedding model; the HNSW cosine half and
+ * the full-text half (MG_Q_KB_SEARCH_VEC, _TXT) are fused by reciprocal
+ * rank fusion (fuse.c); only chunks of 'ready' documents of the given
  * bases come back.  README "Knowledge" says what the scores mean.
  */
 #ifndef MG_KNOWLEDGE_SEARCH_H

@@ -6,6 +6,7 @@ import { Link, useParams, useSearchParams } from 'react-router-dom';
 import { api } from '../../api/client';
 import type { Agent, AgentCategory } from '../../api/types';
 import { ErrorAlert } from '../../components/ErrorAlert';
+import { ListStatus } from '../../components/ListStatus';
 import { Spinner } from '../../components/Loading';
 import { useTitle } from '../../lib/useTitle';
 import { useAgent } from './useAgent';
@@ -135,20 +136,13 @@ function Marketplace() {
           </nav>
         ) : null}
 
-        {error ? (
-          <div className="mt-4 space-y-2">
-            <ErrorAlert error={error} />
-            <button type="button" className="btn-secondary btn-sm" onClick={() => void load(loaded ? cursor : null)}>
-              Try again
-            </button>
-          </div>
-        ) : null}
-
-        {!loaded && loading ? (
-          <div className="mt-6">
-            <Spinner label="Loading agents…" />
-          </div>
-        ) : null}
+        <ListStatus
+          error={error}
+          loading={loading}
+          loaded={loaded}
+          label="Loading agents…"
+          onRetry={() => void load(loaded ? cursor : null)}
+        />
 
         {loaded && agents.length === 0 && !error ? (
           <div className="card mt-6 p-8 text-center">

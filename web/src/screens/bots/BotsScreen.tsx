@@ -3,8 +3,7 @@ import { Link, useSearchParams } from 'react-router-dom';
 import { api } from '../../api/client';
 import type { Bot, Model } from '../../api/types';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
-import { ErrorAlert } from '../../components/ErrorAlert';
-import { Spinner } from '../../components/Loading';
+import { ListStatus } from '../../components/ListStatus';
 import { useTitle } from '../../lib/useTitle';
 import { BotForm, botKnowledgeBaseIds, modelLabel } from './BotForm';
 
@@ -83,20 +82,13 @@ export default function BotsScreen() {
           </button>
         </div>
 
-        {error ? (
-          <div className="mt-4 space-y-2">
-            <ErrorAlert error={error} />
-            <button type="button" className="btn-secondary btn-sm" onClick={() => void load(loaded ? cursor : null)}>
-              Try again
-            </button>
-          </div>
-        ) : null}
-
-        {!loaded && loading ? (
-          <div className="mt-6">
-            <Spinner label="Loading bots…" />
-          </div>
-        ) : null}
+        <ListStatus
+          error={error}
+          loading={loading}
+          loaded={loaded}
+          label="Loading bots…"
+          onRetry={() => void load(loaded ? cursor : null)}
+        />
 
         {loaded && bots.length === 0 ? (
           <div className="card mt-6 p-8 text-center">

@@ -3,8 +3,7 @@ import { Link } from 'react-router-dom';
 import { knowledgeApi } from '../../api/knowledge';
 import type { KnowledgeBase } from '../../api/types';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
-import { ErrorAlert } from '../../components/ErrorAlert';
-import { Spinner } from '../../components/Loading';
+import { ListStatus } from '../../components/ListStatus';
 import { n, plural } from '../../lib/format';
 import { useTitle } from '../../lib/useTitle';
 import { KnowledgeBaseForm } from './KnowledgeBaseForm';
@@ -60,20 +59,13 @@ export function KnowledgeList() {
           </button>
         </div>
 
-        {error ? (
-          <div className="mt-4 space-y-2">
-            <ErrorAlert error={error} />
-            <button type="button" className="btn-secondary btn-sm" onClick={() => void load(loaded ? cursor : null)}>
-              Try again
-            </button>
-          </div>
-        ) : null}
-
-        {!loaded && loading ? (
-          <div className="mt-6">
-            <Spinner label="Loading knowledge bases…" />
-          </div>
-        ) : null}
+        <ListStatus
+          error={error}
+          loading={loading}
+          loaded={loaded}
+          label="Loading knowledge bases…"
+          onRetry={() => void load(loaded ? cursor : null)}
+        />
 
         {loaded && items.length === 0 ? (
           <div className="card mt-6 p-8 text-center">
