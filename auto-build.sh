@@ -13,7 +13,7 @@ DEB_PACKAGES=(
     nginx nginx-dev libpcre3-dev zlib1g-dev
     libzmq3-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev check
     postgresql-15 postgresql-server-dev-15
-    libxml2-dev libpoppler-glib-dev
+    libxml2-dev libpoppler-glib-dev tzdata
     python3 valgrind wrk dpkg-dev
 )
 

@@ -60,6 +60,7 @@ const mg_route_t mg_routes[] = {
     { "POST",   "/api/v1/admin/agents",      "admin.agents.create", MG_ROUTE_ADMIN },
     { "GET",    "/api/v1/admin/agents/{id}", "admin.agents.get",    MG_ROUTE_ADMIN },
     { "PATCH",  "/api/v1/admin/agents/{id}", "admin.agents.update", MG_ROUTE_ADMIN },
+    { "GET",    "/api/v1/admin/tool-calls",  "admin.tool_calls",    MG_ROUTE_ADMIN },
 
     { "GET",    "/api/v1/admin/users",      "admin.users.list",   MG_ROUTE_ADMIN },
     { "PATCH",  "/api/v1/admin/users/{id}", "admin.users.update", MG_ROUTE_ADMIN },

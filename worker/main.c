@@ -25,6 +25,7 @@
 #include "identity/tokens.h"
 #include "knowledge/fetch.h"
 #include "knowledge/ingest.h"
+#include "agents/toolrun.h"
 
 /* The signer looks at KEY_DIR/current at most this often (rotation). */
 #define MG_SIGNER_CHECK_MS   1000
@@ -368,7 +369,7 @@ static int
 mg_chat_env(mg_cli_t *cli)
 {
     mg_streams_config_t  *st = &cli->pool.streams;
-    long long             timeout, attempts, backoff, history, quota, msg_max;
+    long long             timeout, attempts, backoff, history, quota, msg_max, turn_tokens;
     int                   max_streams;
 
     if (mg_parse_int(mg_env("MANGOO_MAX_STREAMS", "20000"), 1, 1000000, "MANGOO_MAX_STREAMS",
@@ -384,7 +385,9 @@ mg_chat_env(mg_cli_t *cli)
         || mg_parse_ll(mg_env("MANGOO_DAILY_TOKEN_QUOTA", "0"), 0, 1000000000000LL,
                        "MANGOO_DAILY_TOKEN_QUOTA", &quota) != 0
         || mg_parse_ll(mg_env("MANGOO_MESSAGE_MAX", "32000"), 1, 1000000,
-                       "MANGOO_MESSAGE_MAX", &msg_max) != 0)
+                       "MANGOO_MESSAGE_MAX", &msg_max) != 0
+        || mg_parse_ll(mg_env("MANGOO_AGENT_TURN_TOKENS", "200000"), 1, 100000000,
+                       "MANGOO_AGENT_TURN_TOKENS", &turn_tokens) != 0)
     {
         return -1;
     }
@@ -398,6 +401,7 @@ mg_chat_env(mg_cli_t *cli)
     mg_chat_cfg.history_tokens = (long) history;
     mg_chat_cfg.daily_token_quota = quota;
     mg_chat_cfg.message_max = (long) msg_max;
+    mg_chat_cfg.agent_turn_tokens = turn_tokens;
     return mg_providers_init();
 }
 
@@ -408,6 +412,8 @@ mg_cmd_serve(mg_cli_t *cli)
     mg_signer_t       *signer;
     mg_ingest_config_t ingest_cfg;
     mg_ingest_t       *ingest;
+    mg_toolrun_config_t tool_cfg;
+    int                tools;
     sigset_t           block, old;
     char               kid[MG_JWK_KID_MAX + 1];
     char               err[256];
@@ -450,7 +456,7 @@ mg_cmd_serve(mg_cli_t *cli)
 
     /* the ingest threads, created with the stop signals blocked so the
      * broker keeps them */
-    if (mg_ingest_env(&ingest_cfg) != 0) {
+    if (mg_ingest_env(&ingest_cfg) != 0 || mg_toolrun_env(&tool_cfg) != 0) {
         mg_auth_configure(NULL);
         mg_signer_free(signer);
         return 2;
@@ -461,10 +467,19 @@ mg_cmd_serve(mg_cli_t *cli)
     sigaddset(&block, SIGINT);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     ingest = mg_ingest_start(&ingest_cfg);
+    /* the agents' tool threads; their results go to the stream engine */
+    tool_cfg.conninfo = cli->pool.conninfo;
+    tools = mg_toolrun_start(&tool_cfg, mg_streams_tool_done) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!tools) {
+        mg_log_warn("serve: no tool threads: agents' tool calls fail");
+    }
 
     rc = mg_pool_run(&cli->pool);
     mg_ingest_stop(ingest);
+    if (tools && rc != 1) {
+        mg_toolrun_stop();
+    }
     if (rc == 1) {
         /* jobs still running hold the pool's memory and sockets: leave now */
         _exit(0);

@@ -32,6 +32,8 @@
 
 #include <zmq.h>
 
+#include "agents/loop.h"
+#include "agents/toolrun.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "mg_json.h"
@@ -47,6 +49,7 @@
 typedef enum {
     MG_INBOX_SUBMIT = 0,
     MG_INBOX_CANCEL,
+    MG_INBOX_TOOL_DONE,
     MG_INBOX_STOP,
     MG_INBOX_QUIT
 } mg_inbox_kind_t;
@@ -56,6 +59,7 @@ typedef struct mg_inbox_item_s mg_inbox_item_t;
 struct mg_inbox_item_s {
     mg_inbox_kind_t   kind;
     mg_stream_t      *stream;                   /* SUBMIT */
+    mg_tool_job_t    *job;                      /* TOOL_DONE */
     char              rid[MG_RID_LEN];          /* CANCEL */
     unsigned char     peer[MG_PEER_MAX];
     size_t            peer_len;
@@ -237,6 +241,7 @@ mg_stream_free(mg_stream_t *s)
     if (s->counted) {
         atomic_fetch_sub(&mg_engine.open, 1);
     }
+    mg_agent_run_free(s->run);
     free(s->start_event);
     free(s->citations_event);
     free(s->citations);
@@ -414,6 +419,15 @@ mg_stream_delta(mg_stream_t *s, const char *text, size_t len)
     if (s->ended || len == 0) {
         return 0;
     }
+    if (s->step_sep) {
+        /* an agent's steps read as paragraphs, not one run-on line */
+        s->step_sep = 0;
+        if (s->text_len > 0 && s->text[s->text_len - 1] != '\n'
+            && mg_stream_delta(s, "\n\n", 2) != 0)
+        {
+            return -1;
+        }
+    }
     if (s->text_len + len + 1 > s->text_cap) {
         size_t  cap = s->text_cap ? s->text_cap : 256;
         char   *t;
@@ -457,9 +471,30 @@ mg_stream_delta(mg_stream_t *s, const char *text, size_t len)
 void
 mg_stream_set_usage(mg_stream_t *s, long long in, long long out)
 {
-    s->input_tokens = in < 0 ? 0 : in;
-    s->output_tokens = out < 0 ? 0 : out;
+    s->input_tokens = s->usage_base_in + (in < 0 ? 0 : in);
+    s->output_tokens = s->usage_base_out + (out < 0 ? 0 : out);
     s->usage_known = 1;
+}
+
+int
+mg_stream_event(mg_stream_t *s, const char *name, json_t *v)
+{
+    char    *json, *ev;
+    size_t   len;
+    int      rc;
+
+    if (!s->sse) {
+        return 0;
+    }
+    json = json_dumps(v, JSON_COMPACT);
+    ev = json ? mg_sse_event(name, json, strlen(json), &len) : NULL;
+    free(json);
+    if (ev == NULL) {
+        return -1;
+    }
+    rc = mg_engine_send_data(s, ev, len);
+    free(ev);
+    return rc;
 }
 
 void
@@ -471,14 +506,23 @@ mg_stream_set_stop_reason(mg_stream_t *s, const char *reason)
 void
 mg_stream_complete(mg_stream_t *s)
 {
-    if (s->ended) {
+    if (s->ended || s->tool_wait) {
+        return;
+    }
+    if (s->stop_reason[0] == '\0') {
+        mg_stream_set_stop_reason(s, "end_turn");
+    }
+    if (s->run != NULL && mg_agent_step_end(s) != 0) {
+        if (!s->ended) {
+            /* the step's tools run: the transfer goes, the stream waits */
+            s->tool_wait = 1;
+            mg_stream_timer(s, mg_agent_tools_due(s->run) - mg_now_ms());
+            mg_engine_queue_reap(s);
+        }
         return;
     }
     s->ended = 1;
     s->status = MG_STREAM_COMPLETE;
-    if (s->stop_reason[0] == '\0') {
-        mg_stream_set_stop_reason(s, "end_turn");
-    }
     mg_engine_queue_reap(s);
 }
 
@@ -535,7 +579,7 @@ mg_engine_on_write(char *data, size_t size, size_t n, void *ud)
     mg_stream_t  *s = ud;
     size_t        len = size * n;
 
-    if (s->ended || s->retry_wait) {
+    if (s->ended || s->retry_wait || s->tool_wait) {
         return 0;                           /* aborts the transfer */
     }
     s->activity_ms = mg_now_ms();
@@ -602,7 +646,7 @@ mg_engine_start_attempt(mg_stream_t *s)
 static void
 mg_engine_transfer_done(mg_stream_t *s, CURLcode result)
 {
-    if (s->ended || s->retry_wait) {
+    if (s->ended || s->retry_wait || s->tool_wait) {
         return;                             /* decided inside a callback */
     }
     if (result == CURLE_OPERATION_TIMEDOUT) {
@@ -616,10 +660,32 @@ mg_engine_transfer_done(mg_stream_t *s, CURLcode result)
     } else {
         s->provider->on_end(s);
     }
-    if (!s->ended && !s->retry_wait) {
+    if (!s->ended && !s->retry_wait && !s->tool_wait) {
         /* a provider hook that decided nothing: never leave a stream open */
         mg_stream_fail(s, 0, "provider_error", "the model's answer ended unexpectedly");
     }
+}
+
+/* An agent's step has every tool result: the next step starts. */
+static void
+mg_engine_next_step(mg_engine_t *e, mg_stream_t *s)
+{
+    s->tool_wait = 0;
+    mg_heap_remove(e, s);
+    if (s->easy != NULL) {
+        /* the last step's transfer, if the reaper has not dropped it yet */
+        curl_multi_remove_handle(e->multi, s->easy);
+        curl_easy_cleanup(s->easy);
+        s->easy = NULL;
+    }
+    if (mg_agent_next_step(s) != 0) {
+        return;                             /* failed: queued for the reaper */
+    }
+    s->attempt = 0;                         /* a new request: retries start over */
+    s->output_started = 0;
+    s->stop_reason[0] = '\0';
+    s->step_sep = 1;
+    mg_engine_start_attempt(s);
 }
 
 static void
@@ -652,13 +718,13 @@ mg_engine_reap(mg_engine_t *e)
         e->reap = s->next;
         s->next = NULL;
         s->reaping = 0;
-        if (s->easy != NULL && (s->ended || s->retry_wait)) {
+        if (s->easy != NULL && (s->ended || s->retry_wait || s->tool_wait)) {
             curl_multi_remove_handle(e->multi, s->easy);
             curl_easy_cleanup(s->easy);
             s->easy = NULL;
         }
         if (!s->ended) {
-            continue;                       /* waiting for its retry timer */
+            continue;                       /* waiting for its retry timer or its tools */
         }
         mg_heap_remove(e, s);
         mg_engine_hash_remove(s);
@@ -789,6 +855,29 @@ mg_streams_cancel(const char *rid, const void *peer, size_t peer_len)
     pthread_mutex_unlock(&e->lock);
 }
 
+void
+mg_streams_tool_done(mg_tool_job_t *job)
+{
+    mg_engine_t      *e = &mg_engine;
+    mg_inbox_item_t  *item = calloc(1, sizeof(*item));
+
+    pthread_mutex_lock(&e->lock);
+    if (item != NULL && e->started) {
+        item->kind = MG_INBOX_TOOL_DONE;
+        item->job = job;
+        (void) mg_engine_push(item);
+        item = NULL;
+        job = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (job != NULL) {
+        /* no engine to take it: the step's deadline answers for it */
+        mg_log_warn("engine: a tool's result for rid=%s is dropped", job->rid);
+        mg_tool_job_free(job);
+    }
+    free(item);
+}
+
 static void
 mg_engine_register(mg_engine_t *e, mg_stream_t *s)
 {
@@ -844,6 +933,17 @@ mg_engine_drain_inbox(mg_engine_t *e)
             }
             break;
         }
+        case MG_INBOX_TOOL_DONE: {
+            mg_tool_job_t  *job = item->job;
+            mg_stream_t    *s = mg_engine_hash_find(job->rid, job->peer, job->peer_len);
+
+            /* the stream may have ended (or gone) while the tool ran */
+            if (s != NULL && !s->ended && s->tool_wait && mg_agent_tool_done(s, job) == 1) {
+                mg_engine_next_step(e, s);
+            }
+            mg_tool_job_free(job);
+            break;
+        }
         case MG_INBOX_STOP: {
             mg_str_t d = { "D", 1 };
 
@@ -877,6 +977,11 @@ mg_engine_run_timers(mg_engine_t *e, long long now)
         }
         if (s->retry_wait) {
             mg_engine_start_attempt(s);
+        } else if (s->tool_wait) {
+            mg_agent_tools_expire(s);
+            if (!s->ended) {
+                mg_engine_next_step(e, s);
+            }
         } else if (s->provider->on_timer != NULL) {
             s->provider->on_timer(s);
         }
@@ -890,8 +995,12 @@ mg_engine_run_timers(mg_engine_t *e, long long now)
         e->sweep_due = now + MG_ENGINE_SWEEP_MS;
         for (size_t b = 0; b < MG_ENGINE_BUCKETS; b++) {
             for (mg_stream_t *s = e->buckets[b]; s != NULL; s = s->hnext) {
-                if (s->easy != NULL && !s->ended
-                    && now - s->activity_ms > e->cfg.idle_timeout_ms)
+                if (s->deadline_ms != 0 && !s->ended && now >= s->deadline_ms) {
+                    s->output_started = 1;      /* final: no retry */
+                    mg_stream_fail(s, 0, "agent_time_limit",
+                                   "the agent ran out of its time for one turn");
+                } else if (s->easy != NULL && !s->ended
+                           && now - s->activity_ms > e->cfg.idle_timeout_ms)
                 {
                     s->output_started = 1;      /* a silent provider: no retry */
                     mg_stream_fail(s, 0, "provider_timeout",
@@ -1020,9 +1129,24 @@ mg_streams_quit(void)
     mg_engine_t *e = &mg_engine;
 
     if (e->started) {
+        mg_inbox_item_t *left;
+
         mg_engine_push_simple(MG_INBOX_QUIT);
         pthread_join(e->tid, NULL);
+        pthread_mutex_lock(&e->lock);
         e->started = 0;
+        left = e->inbox_head;               /* tool results that came too late */
+        e->inbox_head = e->inbox_tail = NULL;
+        pthread_mutex_unlock(&e->lock);
+        while (left != NULL) {
+            mg_inbox_item_t *next = left->next;
+
+            if (left->kind == MG_INBOX_TOOL_DONE) {
+                mg_tool_job_free(left->job);
+            }
+            free(left);
+            left = next;
+        }
     }
     if (e->multi != NULL) {
         curl_multi_cleanup(e->multi);

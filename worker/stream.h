@@ -20,14 +20,17 @@
 #include <stddef.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "mg_protocol.h"
 #include "util/uuid.h"
 
 #define MG_PEER_MAX 255       /* ZeroMQ routing ids are at most 255 bytes */
 
-typedef struct mg_stream_s   mg_stream_t;
-typedef struct mg_provider_s mg_provider_t;
+typedef struct mg_stream_s    mg_stream_t;
+typedef struct mg_provider_s  mg_provider_t;
+typedef struct mg_agent_run_s mg_agent_run_t;
+typedef struct mg_tool_job_s  mg_tool_job_t;
 
 typedef enum {
     MG_STREAM_COMPLETE = 0,   /* the model finished (any stop reason) */
@@ -59,6 +62,8 @@ struct mg_stream_s {
     long long             input_estimate;   /* tokens, when the provider reports none */
     const mg_provider_t  *provider;
     void                 *pdata;        /* the provider's state, its release frees it */
+    mg_agent_run_t       *run;          /* an agent's turn (agents/loop.h), owned; NULL: a bot's */
+    long long             deadline_ms;  /* an agent's turn ends by then; 0: no limit */
 
     /* engine-owned while it runs */
     CURL                 *easy;
@@ -75,6 +80,8 @@ struct mg_stream_s {
     int                   ended;        /* status is final */
     int                   retry_wait;   /* between attempts */
     int                   reaping;      /* queued for mg_engine_reap */
+    int                   tool_wait;    /* an agent's step waits for its tools */
+    int                   step_sep;     /* a new step: separate its text from the last */
     mg_stream_t          *hnext;        /* rid hash chain */
     mg_stream_t          *next;         /* inbox, finish queue */
 
@@ -85,6 +92,7 @@ struct mg_stream_s {
     int                   output_started;   /* a delta went out: no retry */
     char                  stop_reason[32];
     long long             input_tokens, output_tokens;
+    long long             usage_base_in, usage_base_out;   /* an agent's earlier steps */
     int                   usage_known;
     char                  error_code[40];
     char                  error_message[256];
@@ -134,6 +142,13 @@ void mg_stream_fail(mg_stream_t *s, int retryable, const char *code, const char 
     __attribute__((format(printf, 4, 5)));
 /* Call s->provider->on_timer after delay_ms. */
 void mg_stream_timer(mg_stream_t *s, long delay_ms);
+
+/* An SSE event to s's client, on the engine thread (nothing for a JSON
+ * answer).  0, or -1 when the broker cannot be reached. */
+int  mg_stream_event(mg_stream_t *s, const char *name, json_t *v);
+
+/* A tool thread's job is done (agents/toolrun.h): the engine takes it. */
+void mg_streams_tool_done(mg_tool_job_t *job);
 
 /* One SSE event "event: NAME\ndata: JSON\n\n" into a new string. */
 char *mg_sse_event(const char *name, const char *json, size_t json_len, size_t *len);

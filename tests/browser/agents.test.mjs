@@ -5,7 +5,7 @@
 // Screenshots and axe on each screen, desktop and phone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, launch, openPage, signUp, uniqueName, shot, axe, send, watchAnswer, PHONE } from './lib.mjs';
+import { Stack, launch, openPage, signUp, uniqueName, shot, axe, send, watchAnswer, assistant, PHONE } from './lib.mjs';
 
 let stack, browser;
 
@@ -88,6 +88,41 @@ test("an agent's page shows its tools and sub-agents, and a chat with it streams
     assert.equal(again.status, 'complete');
     assert.equal(stack.psql(`SELECT count(*) FROM messages WHERE chat_id = '${chatId}' AND agent_id IS NOT NULL`), '4');
     await shot(page, 'agent-chat-desktop');
+    page.check();
+});
+
+test("an agent's tool calls show in its answer, collapsed, live and from the history", async () => {
+    const page = await openPage(browser);
+    await signUp(page, stack.base, uniqueName('toolwatcher'));
+    await page.goto(`${stack.base}/agents?q=calculator`);
+    await page.getByRole('link', { name: 'Details' }).click();
+    await page.getByRole('link', { name: 'Chat with Calculator' }).click();
+    await page.getByRole('heading', { name: 'New chat with Calculator' }).waitFor();
+    await send(page, 'calculator: 2*(3+4)');
+    const { status, text } = await watchAnswer(page);
+    assert.equal(status, 'complete');
+    assert.match(text, /calculator returned: 14/);
+
+    const check = async (when) => {
+        const rows = assistant(page).locator('[data-tool-call-id]');
+        assert.deepEqual(await rows.evaluateAll((els) => els.map((e) => [e.dataset.toolName, e.dataset.toolState])),
+            [['calculator', 'ok']], when);
+        const row = rows.first();
+        const button = row.getByRole('button');
+        assert.equal(await button.getAttribute('aria-expanded'), 'false', `${when}: collapsed at first`);
+        assert.ok(!(await row.locator('[data-tool-input]').isVisible()), `${when}: the input is hidden`);
+        await button.click();
+        assert.equal(await button.getAttribute('aria-expanded'), 'true');
+        assert.equal(await row.locator('[data-tool-input]').innerText(), '{\n  "expression": "2*(3+4)"\n}');
+        assert.equal(await row.locator('[data-tool-output]').innerText(), '14');
+    };
+    await check('live');
+    await shot(page, 'agent-tool-call-desktop');
+    await axe(page, 'tool calls');
+    await page.waitForURL(/\/chat\/[0-9a-f-]{36}$/);
+    await page.reload();
+    await assistant(page).locator('[data-tool-call-id]').first().waitFor();
+    await check('from the history');
     page.check();
 });
 

@@ -465,9 +465,27 @@ class Reply:
     hang_after      after n deltas, send nothing until the client leaves or
                     the fake stops (non-streaming: never answer)
     stop_reason     Bedrock stopReason (OpenAI: end_turn->stop,
-                    max_tokens->length, others as given)
+                    max_tokens->length, tool_use->tool_calls, others as given)
     usage           (input, output) tokens; default: words of the prompt,
-                    number of pieces
+                    number of pieces (text pieces and tool input pieces)
+    tool_calls      a tool-use turn: [{"name": str, "id": str, "input": dict,
+                    "pieces": [str]}], only name required.  id defaults to
+                    a fresh "tooluse_<n>" (Bedrock) / "call_<n>" (OpenAI),
+                    n counting per fake; input to {}; pieces (the fragments
+                    the input's JSON text is streamed in) to the compact
+                    JSON of input cut in 3 near-equal parts (split_input).
+                    Given pieces are sent as they are, even if they do not
+                    join to input (to script a model sending bad JSON).
+                    The text (if any) streams first, then each call; with
+                    tool_calls and no text or pieces there is no text.
+                    Deltas, for delay and the *_after counts, are the text
+                    pieces and then the input pieces, in wire order.
+    tool_stop_reason the stop reason of a reply with tool_calls, instead of
+                    stop_reason (default tool_use; OpenAI: tool_calls)
+    interleave      OpenAI only: send the calls round-robin (every call's
+                    opening chunk, then their argument pieces in turn), as
+                    servers streaming parallel calls may; Bedrock's blocks
+                    never interleave
     """
     text: Optional[str] = None
     pieces: Optional[list] = None
@@ -482,11 +500,54 @@ class Reply:
     hang_after: Optional[int] = None
     stop_reason: str = "end_turn"
     usage: Optional[tuple] = None
+    tool_calls: Optional[list] = None
+    tool_stop_reason: str = "tool_use"
+    interleave: bool = False
+
+    _CALL_KEYS = frozenset({"id", "name", "input", "pieces"})
+
+    def __post_init__(self):
+        # a mistake in a test's script fails the test where it is written,
+        # not as a mysterious dropped connection inside the fake
+        for call in self.tool_calls or []:
+            if not (isinstance(call, dict) and set(call) <= self._CALL_KEYS
+                    and isinstance(call.get("name"), str)
+                    and isinstance(call.get("id", ""), str)
+                    and isinstance(call.get("input", {}), dict)
+                    and isinstance(call.get("pieces", []), list)
+                    and all(isinstance(p, str) for p in call.get("pieces", []))):
+                raise ValueError("a tool call is {name: str, id?: str, input?: "
+                                 "dict, pieces?: [str]}, not %r" % (call,))
 
     def pieces_for(self, default_text):
         if self.pieces is not None:
             return list(self.pieces)
+        if self.text is None and self.tool_calls:
+            return []
         return split_pieces(self.text if self.text is not None else default_text)
+
+    def calls_for(self, new_id):
+        """The tool calls with every default filled in: [{"id", "name",
+        "input", "pieces"}]; new_id() gives an id to a call without one."""
+        calls = []
+        for call in self.tool_calls or []:
+            tool_input = call.get("input")
+            if tool_input is None:
+                tool_input = {}
+                if "pieces" in call:    # what the pieces say, when they parse
+                    try:
+                        tool_input = json.loads("".join(call["pieces"]))
+                    except ValueError:
+                        pass
+            pieces = call.get("pieces")
+            calls.append({"id": call.get("id") or new_id(), "name": call["name"],
+                          "input": tool_input,
+                          "pieces": list(pieces) if pieces is not None
+                          else split_input(_compact(tool_input))})
+        return calls
+
+    def stop_reason_for(self):
+        return self.tool_stop_reason if self.tool_calls else self.stop_reason
 
     def usage_for(self, prompt_words, pieces):
         return self.usage or (prompt_words, len(pieces))
@@ -495,6 +556,66 @@ class Reply:
 def split_pieces(text):
     """Word-ish deltas that keep their spaces, so they join back to text."""
     return re.findall(r"\s*\S+\s*|\s+", text) if text else []
+
+
+def split_input(text, parts=3):
+    """A tool input's JSON text cut into `parts` near-equal pieces (fewer
+    when it is shorter), as models stream it: the cuts fall anywhere,
+    inside strings and numbers too."""
+    if not text:
+        return []
+    size = -(-len(text) // min(parts, len(text)))
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+def tool_results(body):
+    """The tool results a chat request carries back to the model, as
+    [(id, text, is_error)] in request order.
+    Bedrock: the toolResult blocks of the last user message; text is the
+    result's content items ({"text"} as is, {"json"} as compact JSON)
+    joined by spaces; is_error: status "error".
+    OpenAI: the role "tool" messages that end the conversation; text is
+    their content; is_error is always False (OpenAI has no such flag).
+    [] when there are none (or body is not a chat request)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not messages:
+        return []
+    if isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
+        out = []
+        for m in reversed(messages):
+            if not (isinstance(m, dict) and m.get("role") == "tool"):
+                break
+            out.append((m.get("tool_call_id"), m.get("content"), False))
+        return out[::-1]
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    content = users[-1].get("content") if users else None
+    if not isinstance(content, list):
+        return []
+    out = []
+    for block in content:
+        result = block.get("toolResult") if isinstance(block, dict) else None
+        if isinstance(result, dict):
+            texts = []
+            for item in result.get("content") or []:
+                if isinstance(item, dict) and "text" in item:
+                    texts.append(str(item["text"]))
+                elif isinstance(item, dict) and "json" in item:
+                    texts.append(_compact(item["json"]))
+            out.append((result.get("toolUseId"), " ".join(texts),
+                        result.get("status") == "error"))
+    return out
+
+
+def echo_text(said, results):
+    """The default answer: "You said: <said>", or, when the request ends
+    with tool results, "Tool results: <text>; <text>" (an error result's
+    text prefixed "error: "), followed on a new line by "You said: <said>"
+    if that turn also had text."""
+    if not results:
+        return "You said: " + said
+    text = "Tool results: " + "; ".join(("error: " if is_error else "") + result
+                                        for _, result, is_error in results)
+    return text + ("\nYou said: " + said if said else "")
 
 
 def numbered_pieces(count):
@@ -626,6 +747,34 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _ClientGone()
                 stopping.wait(step)   # a pipelined request: not a hang-up
 
+    def send_paced(self, out, reply, begin, steps, fault):
+        """Send a stream's steps, (is_delta, make) pairs in wire order where
+        make() gives the bytes: each delta waits for its turn (reply.delay
+        apart, from begin); after reply.exception_after / corrupt_after
+        deltas, fault(kind, make) ends the stream instead ("exception" or
+        "corrupt"; make is the step that was due, None at the end), and
+        after hang_after deltas the stream hangs.  True when every step
+        went out."""
+        sent, checked = 0, None
+        for is_delta, make in list(steps) + [(False, None)]:
+            if checked != sent:     # once per count, before what follows it
+                checked = sent
+                if sent == reply.exception_after:
+                    fault("exception", make)
+                    return False
+                if sent == reply.corrupt_after:
+                    fault("corrupt", make)
+                    return False
+                if sent == reply.hang_after:
+                    out.hang()
+            if make is None:
+                return True
+            if is_delta:
+                out.wait_until(begin + (sent + 1) * reply.delay)
+                sent += 1
+            out.send(make())
+        return True
+
     def run_stream(self, produce):
         """Run produce(), counting a client that leaves before the end."""
         try:
@@ -719,6 +868,7 @@ class FakeServer:
         self._queue = collections.deque()
         self._requests = []
         self._disconnects = 0
+        self._tool_ids = 0
         self._lock = threading.Condition()
         self._stopping = threading.Event()
         self._connections = set()
@@ -810,6 +960,18 @@ class FakeServer:
                                         timeout, n))
             return list(self._requests)
 
+    def tool_results(self, index=-1):
+        """tool_results() of the body of requests[index] (default: the
+        latest): the tool results a client sent back, [(id, text, is_error)]."""
+        with self._lock:
+            return tool_results(self._requests[index]["body"])
+
+    def _new_tool_id(self, prefix):
+        """A tool call id no earlier reply of this fake used: prefix + n."""
+        with self._lock:
+            self._tool_ids += 1
+            return "%s%d" % (prefix, self._tool_ids)
+
     def _record(self, entry):
         with self._lock:
             self._requests.append(entry)
@@ -881,18 +1043,145 @@ def _check_block(block, role, where):
                     "Add text to the text field, and try again." % where)
         return None
     if kind == "toolUse" and role == "assistant":
-        if not (isinstance(value, dict) and isinstance(value.get("toolUseId"), str)
-                and isinstance(value.get("name"), str)
-                and isinstance(value.get("input"), dict)):
+        if not (isinstance(value, dict)
+                and set(value) == {"toolUseId", "name", "input"}
+                and isinstance(value["toolUseId"], str)
+                and isinstance(value["name"], str)
+                and isinstance(value["input"], dict)):
             return "%s.toolUse needs toolUseId, name and an input object." % where
-        return None
+        return (_pattern_problem(value["toolUseId"], _TOOL_USE_ID,
+                                 where + ".toolUse.toolUseId")
+                or _pattern_problem(value["name"], _TOOL_NAME, where + ".toolUse.name"))
     if kind == "toolResult" and role == "user":
-        if not (isinstance(value, dict) and isinstance(value.get("toolUseId"), str)
+        if not (isinstance(value, dict)
+                and set(value) <= {"toolUseId", "content", "status"}
+                and isinstance(value.get("toolUseId"), str)
                 and isinstance(value.get("content"), list)
                 and value.get("status", "success") in ("success", "error")):
             return "%s.toolResult needs toolUseId and a content list." % where
-        return None
+        if value.get("status") == "error" and not value["content"]:
+            return ("The content field at %s.toolResult cannot be empty when "
+                    "status value is error." % where)
+        for k, item in enumerate(value["content"]):
+            at = "%s.toolResult.content.%d" % (where, k)
+            if not (isinstance(item, dict) and len(item) == 1
+                    and ("text" in item or "json" in item)):
+                return "%s must be {\"text\": ...} or {\"json\": ...}." % at
+            if "text" in item and not isinstance(item["text"], str):
+                return "%s.text must be a string." % at
+            if "json" in item and not isinstance(item["json"], dict):
+                return ("The format of the value at %s.json is invalid. Provide "
+                        "a json object for the field and try again." % at)
+        return _pattern_problem(value["toolUseId"], _TOOL_USE_ID,
+                                where + ".toolResult.toolUseId")
     return "%s: a %s message cannot hold a %s block." % (where, role, kind)
+
+
+# Bedrock's constraints on tool names (ToolSpecification, ToolUseBlock)
+# and tool use ids, as (pattern, the pattern its message shows, max length)
+_TOOL_NAME = (re.compile(r"[a-zA-Z0-9_-]+"), "[a-zA-Z0-9_-]+", 64)
+_TOOL_USE_ID = (re.compile(r"[a-zA-Z0-9_.:-]+"), "[a-zA-Z0-9_.:-]+", 64)
+
+
+def _pattern_problem(value, rule, where):
+    """Bedrock's message for a string breaking a length or pattern rule."""
+    pattern, shown, longest = rule
+    if len(value) > longest:
+        return ("1 validation error detected: Value '%s' at '%s' failed to "
+                "satisfy constraint: Member must have length less than or "
+                "equal to %d" % (value, where, longest))
+    if not pattern.fullmatch(value):
+        return ("1 validation error detected: Value '%s' at '%s' failed to "
+                "satisfy constraint: Member must satisfy regular expression "
+                "pattern: %s" % (value, where, shown))
+    return None
+
+
+def _tool_config_problem(config):
+    """Why Bedrock would refuse this toolConfig, or None."""
+    if not (isinstance(config, dict) and set(config) <= {"tools", "toolChoice"}):
+        return "toolConfig must be {\"tools\": [...], \"toolChoice\"?: {...}}."
+    tools = config.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return ("1 validation error detected: Value '%s' at 'toolConfig.tools' "
+                "failed to satisfy constraint: Member must have length greater "
+                "than or equal to 1" % _compact(tools))
+    names = []
+    for i, tool in enumerate(tools):
+        where = "toolConfig.tools.%d.member.toolSpec" % (i + 1)
+        spec = tool.get("toolSpec") if isinstance(tool, dict) and len(tool) == 1 else None
+        if not (isinstance(spec, dict)
+                and set(spec) <= {"name", "description", "inputSchema"}
+                and isinstance(spec.get("name"), str)):
+            return "%s must be {name, description?, inputSchema}." % where
+        problem = _pattern_problem(spec["name"], _TOOL_NAME, where + ".name")
+        if problem:
+            return problem
+        # optional, as in the API reference, but never empty
+        description = spec.get("description", "x")
+        if not isinstance(description, str) or not description:
+            return ("1 validation error detected: Value '' at '%s.description' "
+                    "failed to satisfy constraint: Member must have length "
+                    "greater than or equal to 1" % where)
+        schema = spec.get("inputSchema")
+        if not (isinstance(schema, dict) and set(schema) == {"json"}
+                and isinstance(schema["json"], dict)):
+            return ("The value at %s.inputSchema is invalid: it must be "
+                    "{\"json\": <a JSON Schema object>}." % where)
+        if spec["name"] in names:
+            return ("The tool name %s appears more than once in toolConfig.tools. "
+                    "Tool names must be unique." % spec["name"])
+        names.append(spec["name"])
+    if "toolChoice" in config:
+        choice = config["toolChoice"]
+        kind = next(iter(choice), None) if isinstance(choice, dict) and len(choice) == 1 else None
+        if kind in ("auto", "any") and choice[kind] == {}:
+            return None
+        if kind == "tool" and isinstance(choice["tool"], dict) \
+                and set(choice["tool"]) == {"name"}:
+            if choice["tool"]["name"] not in names:
+                return ("toolConfig.toolChoice names the tool %s, which is not "
+                        "in toolConfig.tools." % choice["tool"]["name"])
+            return None
+        return ("toolConfig.toolChoice must be one of {\"auto\":{}}, "
+                "{\"any\":{}}, {\"tool\":{\"name\"}}.")
+    return None
+
+
+def _tool_use_problem(body):
+    """Why Bedrock would refuse the toolUse / toolResult blocks of a
+    conversation whose blocks are each well-formed, or None: they need a
+    toolConfig, and every toolUse of an assistant turn needs a toolResult
+    in the next (user) turn, which answers nothing else."""
+    messages = body["messages"]
+
+    def ids(m, kind):
+        return [b[kind]["toolUseId"] for b in m["content"] if kind in b]
+
+    if "toolConfig" not in body and any(
+            ids(m, "toolUse") or ids(m, "toolResult") for m in messages):
+        return ("The toolConfig field must be defined when using toolUse and "
+                "toolResult content blocks.")
+    for i, m in enumerate(messages):
+        if m["role"] != "user":
+            continue
+        uses = ids(messages[i - 1], "toolUse") if i else []
+        results = ids(m, "toolResult")
+        missing = [u for u in uses if u not in results]
+        if missing:
+            return ("Expected toolResult blocks at messages.%d.content for the "
+                    "following Ids: %s" % (i, ", ".join(missing)))
+        if len(results) > len(uses) or any(r not in uses for r in results):
+            return ("The number of toolResult blocks at messages.%d.content "
+                    "exceeds the number of toolUse blocks of previous turn." % i)
+    last = messages[-1]
+    if last["role"] == "assistant" and ids(last, "toolUse"):
+        return ("The model returned the following errors: messages.%d: `tool_use` "
+                "ids were found without `tool_result` blocks immediately after: "
+                "%s. Each `tool_use` block must have a corresponding "
+                "`tool_result` block in the next message."
+                % (len(messages) - 1, ", ".join(ids(last, "toolUse"))))
+    return None
 
 
 def converse_problem(body):
@@ -929,7 +1218,12 @@ def converse_problem(body):
         if not (isinstance(block, dict) and set(block) == {"text"}
                 and isinstance(block["text"], str) and block["text"].strip()):
             return "system.%d must be {\"text\": <non-blank string>}." % i
-    return _inference_problem(body.get("inferenceConfig", {}))
+    if "toolConfig" in body:
+        problem = _tool_config_problem(body["toolConfig"])
+        if problem:
+            return problem
+    return (_tool_use_problem(body)
+            or _inference_problem(body.get("inferenceConfig", {})))
 
 
 def _inference_problem(config):
@@ -956,7 +1250,8 @@ def _inference_problem(config):
 
 
 def _converse_texts(body):
-    """(every prompt text, the last user message's text)."""
+    """(every prompt text, tool results included; the default answer, an
+    echo of the last user message: echo_text)."""
     texts = [b["text"] for b in body.get("system", [])]
     last_user = ""
     for m in body["messages"]:
@@ -964,7 +1259,9 @@ def _converse_texts(body):
         texts += said
         if m["role"] == "user":
             last_user = " ".join(said)
-    return texts, last_user
+    results = tool_results(body)
+    texts += [text for _, text, _ in results]
+    return texts, echo_text(last_user, results)
 
 
 class _BedrockHandler(_Handler):
@@ -1011,47 +1308,68 @@ class _BedrockHandler(_Handler):
                                                       _BEDROCK_ERRORS[500])
             return self.send_error_json(reply.status, reply.error_type or error_type,
                                         reply.message or message, "service")
-        texts, last_user = _converse_texts(body)
-        pieces = reply.pieces_for("You said: " + last_user)
-        usage_in, usage_out = reply.usage_for(sum(len(t.split()) for t in texts), pieces)
+        texts, echo = _converse_texts(body)
+        pieces = reply.pieces_for(echo)
+        calls = reply.calls_for(lambda: self.fake._new_tool_id("tooluse_"))
+        usage_in, usage_out = reply.usage_for(
+            sum(len(t.split()) for t in texts),
+            pieces + [p for c in calls for p in c["pieces"]])
         usage = {"inputTokens": usage_in, "outputTokens": usage_out,
                  "totalTokens": usage_in + usage_out}
         if streaming:
-            return self.stream(reply, pieces, usage, begin, started)
+            return self.stream(reply, pieces, calls, usage, begin, started)
         if reply.hang_after is not None:
             self.pause_until(None)
-        self.pause_until(begin + reply.delay * len(pieces))
+        self.pause_until(begin + reply.delay * (len(pieces) + sum(
+            len(c["pieces"]) for c in calls)))
+        content = [{"text": "".join(pieces)}] if pieces or not calls else []
+        content += [{"toolUse": {"toolUseId": c["id"], "name": c["name"],
+                                 "input": c["input"]}} for c in calls]
         self.send_json(200, {
-            "output": {"message": {"role": "assistant",
-                                   "content": [{"text": "".join(pieces)}]}},
-            "stopReason": reply.stop_reason, "usage": usage,
+            "output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": reply.stop_reason_for(), "usage": usage,
             "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)}},
             [("x-amzn-RequestId", str(uuid.uuid4()))])
 
-    def stream(self, reply, pieces, usage, begin, started):
+    def stream(self, reply, pieces, calls, usage, begin, started):
+        """messageStart; the text as block 0 (deltas, stop); each tool call
+        as the next block (start with id and name, its input pieces as
+        deltas, stop); messageStop; metadata."""
         out = _Stream(self, 200, "application/vnd.amazon.eventstream",
                       [("x-amzn-RequestId", str(uuid.uuid4()))],
                       seed=self.fake._sequence())
         out.send(event_message("messageStart", {"role": "assistant"}))
-        for i in range(len(pieces) + 1):
-            if i == reply.exception_after:
+        steps = [(True, lambda p=p: self.delta(out, p)) for p in pieces]
+        if pieces or not calls:
+            steps.append((False, lambda: event_message(
+                "contentBlockStop", {"contentBlockIndex": 0})))
+        for index, call in enumerate(calls, 1 if pieces else 0):
+            steps.append((False, lambda index=index, call=call: self.padded(
+                out, "contentBlockStart", {
+                    "contentBlockIndex": index,
+                    "start": {"toolUse": {"toolUseId": call["id"],
+                                          "name": call["name"]}}})))
+            steps += [(True, lambda index=index, p=p: self.padded(
+                out, "contentBlockDelta", {"contentBlockIndex": index,
+                                           "delta": {"toolUse": {"input": p}}}))
+                      for p in call["pieces"]]
+            steps.append((False, lambda index=index: self.padded(
+                out, "contentBlockStop", {"contentBlockIndex": index})))
+
+        def fault(kind, make):
+            if kind == "exception":
                 out.send(exception_message(
                     reply.exception_type,
                     reply.message or "The model stream ended with an error."))
-                return out.end()
-            if i == reply.corrupt_after:
-                frame = bytearray(self.delta(out, pieces[i] if i < len(pieces) else "x"))
+            else:
+                frame = bytearray(make() if make else self.delta(out, "x"))
                 frame[-1] ^= 0xFF
                 out.send(bytes(frame))
-                return out.end()
-            if i == reply.hang_after:
-                out.hang()
-            if i == len(pieces):
-                break
-            out.wait_until(begin + (i + 1) * reply.delay)
-            out.send(self.delta(out, pieces[i]))
-        out.send(event_message("contentBlockStop", {"contentBlockIndex": 0}))
-        out.send(event_message("messageStop", {"stopReason": reply.stop_reason}))
+            out.end()
+
+        if not self.send_paced(out, reply, begin, steps, fault):
+            return
+        out.send(event_message("messageStop", {"stopReason": reply.stop_reason_for()}))
         out.send(event_message("metadata", {
             "usage": usage,
             "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)}}))
@@ -1089,12 +1407,17 @@ class _BedrockHandler(_Handler):
         self.send_json(200, out, [("x-amzn-RequestId", str(uuid.uuid4())),
                                   ("X-Amzn-Bedrock-Input-Token-Count", str(tokens))])
 
-    @staticmethod
-    def delta(out, text):
+    @classmethod
+    def delta(cls, out, text):
         """A text delta with Bedrock's random-length padding field `p`."""
-        return event_message("contentBlockDelta", {
-            "contentBlockIndex": 0, "delta": {"text": text},
-            "p": _PADDING[:out.rng.randint(1, len(_PADDING))]})
+        return cls.padded(out, "contentBlockDelta", {
+            "contentBlockIndex": 0, "delta": {"text": text}})
+
+    @staticmethod
+    def padded(out, event_type, payload):
+        """An event with Bedrock's random-length padding field `p`."""
+        return event_message(event_type, dict(
+            payload, p=_PADDING[:out.rng.randint(1, len(_PADDING))]))
 
 
 TITAN_EMBED_MODEL = "amazon.titan-embed-text-v2:0"
@@ -1174,8 +1497,10 @@ _OPENAI_ERRORS = {
           "The engine is currently overloaded, please try again later."),
 }
 _CHAT_KEYS = {"model", "messages", "stream", "stream_options", "temperature",
-              "top_p", "max_tokens", "max_completion_tokens", "stop", "user", "seed"}
-_FINISH = {"end_turn": "stop", "max_tokens": "length"}
+              "top_p", "max_tokens", "max_completion_tokens", "stop", "user", "seed",
+              "tools", "tool_choice", "parallel_tool_calls"}
+_FINISH = {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _EMBEDDING_KEYS = {"model", "input", "dimensions", "encoding_format", "user"}
 
 
@@ -1197,11 +1522,15 @@ def chat_problem(body):
     if not isinstance(messages, list) or not messages:
         return "[] is too short - 'messages'", "messages"
     for i, m in enumerate(messages):
-        if not (isinstance(m, dict) and set(m) <= {"role", "content", "name"}
-                and m.get("role") in ("system", "user", "assistant")
-                and isinstance(m.get("content"), str)):
-            return ("messages[%d] must be {role: system|user|assistant, "
-                    "content: string}" % i), "messages.%d" % i
+        problem = _chat_message_problem(m, i)
+        if problem:
+            return problem, "messages.%d" % i
+    message, param = _tool_calls_problem(messages)
+    if message:
+        return message, param
+    message, param = _chat_tools_problem(body)
+    if message:
+        return message, param
     if not isinstance(body.get("stream", False), bool):
         return "stream must be a boolean", "stream"
     if "stream_options" in body:
@@ -1220,6 +1549,139 @@ def chat_problem(body):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             return "%s must be a positive integer" % name, name
     return None, None
+
+
+def _chat_message_problem(m, i):
+    """Why messages[i] is malformed, or None: system and user messages are
+    {role, content: string, name?}; an assistant message may instead hold
+    tool_calls, its content then null or absent; a tool message is {role,
+    tool_call_id, content: string}."""
+    role = m.get("role") if isinstance(m, dict) else None
+    if role == "tool":
+        if not (set(m) == {"role", "tool_call_id", "content"}
+                and isinstance(m["tool_call_id"], str)
+                and isinstance(m["content"], str)):
+            return ("messages[%d]: a tool message is {role: tool, tool_call_id: "
+                    "string, content: string}" % i)
+        return None
+    if role == "assistant" and "tool_calls" in m:
+        if not (set(m) <= {"role", "content", "name", "tool_calls"}
+                and (m.get("content") is None or isinstance(m["content"], str))
+                and isinstance(m["tool_calls"], list) and m["tool_calls"]):
+            return ("messages[%d]: an assistant message with tool_calls is "
+                    "{role, content: string|null, tool_calls: [...]}" % i)
+        for j, call in enumerate(m["tool_calls"]):
+            function = call.get("function") if isinstance(call, dict) else None
+            if not (isinstance(function, dict)
+                    and set(call) == {"id", "type", "function"}
+                    and isinstance(call["id"], str) and call["type"] == "function"
+                    and set(function) == {"name", "arguments"}
+                    and isinstance(function["name"], str)
+                    and isinstance(function["arguments"], str)):
+                return ("messages[%d].tool_calls[%d] must be {id, type: function, "
+                        "function: {name, arguments: string}}" % (i, j))
+        return None
+    if not (isinstance(m, dict) and set(m) <= {"role", "content", "name"}
+            and role in ("system", "user", "assistant")
+            and isinstance(m.get("content"), str)):
+        return ("messages[%d] must be {role: system|user|assistant|tool, "
+                "content: string}" % i)
+    return None
+
+
+def _tool_calls_problem(messages):
+    """(message, param) if the tool messages do not answer the assistant's
+    tool_calls as OpenAI requires (right after it, one per id, no other
+    ids), or (None, None)."""
+    known, waiting = None, []
+    for i, m in enumerate(messages):
+        if m["role"] == "tool":
+            if known is None:
+                return ("Invalid parameter: messages with role 'tool' must be a "
+                        "response to a preceeding message with 'tool_calls'.",
+                        "messages.[%d].role" % i)
+            if m["tool_call_id"] not in known:
+                return ("Invalid parameter: 'tool_call_id' of '%s' not found in "
+                        "'tool_calls' of previous message." % m["tool_call_id"],
+                        "messages.[%d].tool_call_id" % i)
+            waiting = [w for w in waiting if w != m["tool_call_id"]]
+            continue
+        if waiting:
+            break
+        known = [c["id"] for c in m.get("tool_calls") or []] or None
+        waiting = list(known or [])
+    else:
+        i = len(messages)
+    if waiting:
+        return ("An assistant message with 'tool_calls' must be followed by tool "
+                "messages responding to each 'tool_call_id'. The following "
+                "tool_call_ids did not have response messages: %s"
+                % ", ".join(waiting), "messages.[%d].role" % min(i, len(messages) - 1))
+    return None, None
+
+
+def _chat_tools_problem(body):
+    """(message, param) if tools, tool_choice or parallel_tool_calls are
+    malformed, or (None, None).  tools: [{type: function, function: {name,
+    description?, parameters?: object, strict?: bool}}]."""
+    if "tools" not in body:
+        for name in ("tool_choice", "parallel_tool_calls"):
+            if name in body:
+                return ("Invalid value for '%s': '%s' is only allowed when "
+                        "'tools' are specified." % (name, name), name)
+        return None, None
+    tools = body["tools"]
+    if not isinstance(tools, list):
+        return "%s is not of type 'array' - 'tools'" % _compact(tools), "tools"
+    if not tools:
+        return "[] is too short - 'tools'", "tools"
+    names = []
+    for i, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not (isinstance(function, dict)
+                and set(tool) == {"type", "function"} and tool["type"] == "function"
+                and set(function) <= {"name", "description", "parameters", "strict"}
+                and isinstance(function.get("name"), str)):
+            return ("tools[%d] must be {type: function, function: {name, "
+                    "description?, parameters?}}" % i), "tools[%d]" % i
+        if not _FUNCTION_NAME.fullmatch(function["name"]):
+            return ("Invalid 'tools[%d].function.name': string does not match "
+                    "pattern. Expected a string that matches the pattern "
+                    "'^[a-zA-Z0-9_-]{1,64}$'." % i), "tools[%d].function.name" % i
+        if not isinstance(function.get("description", ""), str):
+            return ("tools[%d].function.description must be a string" % i,
+                    "tools[%d].function.description" % i)
+        if not isinstance(function.get("parameters", {}), dict):
+            return ("Invalid schema for function '%s': schema must be a JSON "
+                    "Schema of 'type: \"object\"'." % function["name"],
+                    "tools[%d].function.parameters" % i)
+        names.append(function["name"])
+    choice = body.get("tool_choice", "auto")
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        if not (set(choice) == {"type", "function"} and choice["type"] == "function"
+                and isinstance(function, dict) and set(function) == {"name"}
+                and function["name"] in names):
+            return ("Invalid value for 'tool_choice': a named tool_choice is "
+                    "{type: function, function: {name}} naming one of the "
+                    "tools."), "tool_choice"
+    elif choice not in ("none", "auto", "required"):
+        return ("Invalid value for 'tool_choice': must be none, auto, required "
+                "or a named function."), "tool_choice"
+    if not isinstance(body.get("parallel_tool_calls", True), bool):
+        return "parallel_tool_calls must be a boolean", "parallel_tool_calls"
+    return None, None
+
+
+def _chat_echo(body):
+    """The default answer to a chat body: echo_text of the last user
+    message, or of the tool messages that end the conversation."""
+    messages = body["messages"]
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    results = tool_results(body)
+    if results:
+        return echo_text("", results)
+    return echo_text(users[-1] if users else "", [])
 
 
 def embedding(text, dimensions):
@@ -1308,29 +1770,44 @@ class _OpenAIHandler(_Handler):
             headers = [("Retry-After", "1")] if reply.status == 429 else []
             return self.send_json(reply.status, _openai_error(
                 reply.message or message, reply.error_type or type_, code), headers)
-        last_user = [m["content"] for m in body["messages"] if m["role"] == "user"]
-        pieces = reply.pieces_for("You said: " + (last_user[-1] if last_user else ""))
+        pieces = reply.pieces_for(_chat_echo(body))
+        calls = reply.calls_for(lambda: self.fake._new_tool_id("call_"))
         prompt, completion = reply.usage_for(
-            sum(len(m["content"].split()) for m in body["messages"]), pieces)
+            sum(len(m["content"].split()) for m in body["messages"]
+                if isinstance(m.get("content"), str)),
+            pieces + [p for c in calls for p in c["pieces"]])
         usage = {"prompt_tokens": prompt, "completion_tokens": completion,
                  "total_tokens": prompt + completion}
-        finish = _FINISH.get(reply.stop_reason, reply.stop_reason)
+        stop_reason = reply.stop_reason_for()
+        finish = _FINISH.get(stop_reason, stop_reason)
         ident = "chatcmpl-" + uuid.uuid4().hex[:24]
         if body.get("stream"):
             include_usage = body.get("stream_options", {}).get("include_usage", False)
-            return self.stream(reply, pieces, usage if include_usage else None,
+            return self.stream(reply, pieces, calls, usage if include_usage else None,
                                finish, ident, body["model"], begin)
         if reply.hang_after is not None:
             self.pause_until(None)
-        self.pause_until(begin + reply.delay * len(pieces))
+        self.pause_until(begin + reply.delay * (len(pieces) + sum(
+            len(c["pieces"]) for c in calls)))
+        message = {"role": "assistant", "content": "".join(pieces)}
+        if calls:
+            message["content"] = message["content"] or None
+            message["tool_calls"] = [
+                {"id": c["id"], "type": "function",
+                 "function": {"name": c["name"], "arguments": "".join(c["pieces"])}}
+                for c in calls]
         self.send_json(200, {
             "id": ident, "object": "chat.completion", "created": int(time.time()),
             "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": finish,
-                         "message": {"role": "assistant", "content": "".join(pieces)}}],
+            "choices": [{"index": 0, "finish_reason": finish, "message": message}],
             "usage": usage})
 
-    def stream(self, reply, pieces, usage, finish, ident, model, begin):
+    def stream(self, reply, pieces, calls, usage, finish, ident, model, begin):
+        """The role chunk; a chunk per text piece; per tool call i, an
+        opening chunk (index i, id, type, name, empty arguments) and a
+        chunk per arguments piece (index i only), call after call or, with
+        reply.interleave, round-robin; the finish_reason chunk; the usage
+        chunk (when asked for); [DONE]."""
         out = _Stream(self, 200, "text/event-stream",
                       [("Cache-Control", "no-cache")], seed=self.fake._sequence())
         created = int(time.time())
@@ -1342,29 +1819,40 @@ class _OpenAIHandler(_Handler):
                                 "finish_reason": finish_reason}] if choices else []}
             if usage is not None:   # as OpenAI does: null until the last chunk
                 obj["usage"] = None if choices else usage
-            out.send(b"data: " + _compact(obj).encode() + b"\n\n")
+            return b"data: " + _compact(obj).encode() + b"\n\n"
 
-        chunk({"role": "assistant"})
-        for i in range(len(pieces) + 1):
-            if i == reply.exception_after:
+        out.send(chunk({"role": "assistant"}))
+        steps = [(True, lambda p=p: chunk({"content": p})) for p in pieces]
+        per_call = []
+        for i, call in enumerate(calls):
+            per_call.append([(False, lambda i=i, call=call: chunk({"tool_calls": [{
+                "index": i, "id": call["id"], "type": "function",
+                "function": {"name": call["name"], "arguments": ""}}]}))]
+                + [(True, lambda i=i, p=p: chunk({"tool_calls": [{
+                    "index": i, "function": {"arguments": p}}]}))
+                   for p in call["pieces"]])
+        if reply.interleave:
+            longest = max((len(c) for c in per_call), default=0)
+            steps += [c[k] for k in range(longest) for c in per_call if k < len(c)]
+        else:
+            steps += [step for c in per_call for step in c]
+
+        def fault(kind, make):
+            if kind == "exception":
                 out.send(b"data: " + _compact({"error": {
                     "message": reply.message or "The server had an error while "
                     "processing your request.", "type": "server_error"}}).encode()
                     + b"\n\n")
                 self.close_connection = True
-                return out.end()
-            if i == reply.corrupt_after:
+            else:
                 out.send(b'data: {"id":"' + ident.encode() + b'","choices":[{"delta\n\n')
-                return out.end()
-            if i == reply.hang_after:
-                out.hang()
-            if i == len(pieces):
-                break
-            out.wait_until(begin + (i + 1) * reply.delay)
-            chunk({"content": pieces[i]})
-        chunk({}, finish)
+            out.end()
+
+        if not self.send_paced(out, reply, begin, steps, fault):
+            return
+        out.send(chunk({}, finish))
         if usage is not None:
-            chunk(None, choices=False)
+            out.send(chunk(None, choices=False))
         out.send(b"data: [DONE]\n\n")
         out.end()
 

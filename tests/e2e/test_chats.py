@@ -25,7 +25,7 @@ RID_RE = re.compile(r"^[0-9a-f]{32}$")
 CHAT_KEYS = {"id", "bot_id", "agent_id", "title", "created_at", "updated_at"}
 MESSAGE_KEYS = {"id", "role", "content", "status", "stop_reason", "error",
                 "model_id", "bot_id", "agent_id", "input_tokens", "output_tokens",
-                "created_at", "citations"}
+                "created_at", "citations", "steps"}
 BASE = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
 
@@ -152,6 +152,7 @@ class ChatsTestCase(unittest.TestCase):
                 "created_at": (m["created"] if isinstance(m.get("created"), str)
                                else ts(m.get("created", 0), m.get("micros", 0))),
                 "citations": None,      # only grounded answers have sources
+                "steps": None,          # only agents take steps
             }
             out.append(shown)
             rows.append("(%s)" % ", ".join([

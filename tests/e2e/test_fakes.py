@@ -481,6 +481,436 @@ class OpenAITest(unittest.TestCase):
         self.assertEqual(resp.status, 400)
 
 
+# ---------------------------------------------------------------------------
+# Tool use: scripted tool calls on the wire, and the tool-result turns the
+# fakes accept or refuse
+# ---------------------------------------------------------------------------
+
+def tool_spec(name, description="A tool.", **properties):
+    return {"toolSpec": {"name": name, "description": description,
+                         "inputSchema": {"json": {"type": "object",
+                                                  "properties": properties}}}}
+
+
+TOOL_CONFIG = {"tools": [tool_spec("calculator", expression={"type": "string"}),
+                         tool_spec("current_time", tz={"type": "string"})]}
+
+
+def user(*blocks):
+    return {"role": "user", "content": list(blocks)}
+
+
+def assistant(*blocks):
+    return {"role": "assistant", "content": list(blocks)}
+
+
+def tool_use(ident, name="calculator", **tool_input):
+    return {"toolUse": {"toolUseId": ident, "name": name, "input": tool_input}}
+
+
+def tool_result(ident, *content, status=None):
+    result = {"toolUseId": ident, "content": list(content)}
+    if status:
+        result["status"] = status
+    return {"toolResult": result}
+
+
+def gather_bedrock_calls(messages):
+    """The tool calls in decoded ConverseStream events, gathered as a
+    client must: opened by contentBlockStart, input text concatenated from
+    the deltas of that block index, parsed at its contentBlockStop.
+    [(index, id, name, input, pieces)] in the order the blocks closed."""
+    open_, done = {}, []
+    for m in messages:
+        event, payload = m.header(":event-type"), m.json()
+        if event == "contentBlockStart":
+            start = payload["start"]["toolUse"]
+            open_[payload["contentBlockIndex"]] = (start["toolUseId"], start["name"], [])
+        elif event == "contentBlockDelta" and "toolUse" in payload["delta"]:
+            open_[payload["contentBlockIndex"]][2].append(
+                payload["delta"]["toolUse"]["input"])
+        elif event == "contentBlockStop" and payload["contentBlockIndex"] in open_:
+            ident, name, pieces = open_.pop(payload["contentBlockIndex"])
+            done.append((payload["contentBlockIndex"], ident, name,
+                         json.loads("".join(pieces)), pieces))
+    return done
+
+
+class BedrockToolTest(unittest.TestCase):
+
+    def setUp(self):
+        self.fake = FakeBedrock().start()
+        self.addCleanup(self.fake.stop)
+
+    def converse(self, messages=None, path=MODEL_PATH, **extra):
+        """POST a conversation (default: one user turn, TOOL_CONFIG):
+        (status, decoded events or parsed JSON body)."""
+        body = {"messages": messages or [user({"text": "what is 6 times 7?"})],
+                "toolConfig": TOOL_CONFIG}
+        body.update(extra)
+        body = {k: v for k, v in body.items() if v is not None}
+        conn, resp = signed_post(self.fake, path=path, body=json.dumps(body).encode())
+        try:
+            if resp.status == 200 and path == MODEL_PATH:
+                return resp.status, read_events(resp)
+            return resp.status, json.loads(resp.read())
+        finally:
+            conn.close()
+
+    def refused(self, messages, **extra):
+        status, answer = self.converse(messages, **extra)
+        self.assertEqual(status, 400, messages)
+        return answer["message"]
+
+    def test_tool_input_arrives_in_pieces_and_reassembles(self):
+        tool_input = {"expression": "6*7", "note": "caf\u00e9 \"quoted\""}
+        self.fake.script(Reply(tool_calls=[{"name": "calculator", "input": tool_input}]))
+        status, messages = self.converse()
+        self.assertEqual(status, 200)
+        kinds = [m.header(":event-type") for m in messages]
+        deltas = [m.json() for m in messages if m.header(":event-type") == "contentBlockDelta"]
+        # no text block: the tool block is block 0
+        self.assertEqual(kinds, ["messageStart", "contentBlockStart"]
+                         + ["contentBlockDelta"] * len(deltas)
+                         + ["contentBlockStop", "messageStop", "metadata"])
+        self.assertGreaterEqual(len(deltas), 3, "input split in several pieces")
+        self.assertEqual(messages[1].json()["start"],
+                         {"toolUse": {"toolUseId": "tooluse_1", "name": "calculator"}})
+        for d in deltas:
+            self.assertEqual(d["contentBlockIndex"], 0)
+            self.assertEqual(set(d["delta"]), {"toolUse"})
+            self.assertTrue(d["p"], "padding field p")
+        # a piece alone is not JSON; together they are the input
+        with self.assertRaises(ValueError):
+            json.loads(deltas[0]["delta"]["toolUse"]["input"])
+        (call,) = gather_bedrock_calls(messages)
+        self.assertEqual(call[:4], (0, "tooluse_1", "calculator", tool_input))
+        self.assertEqual(messages[-2].json(), {"stopReason": "tool_use"})
+        self.assertEqual(messages[-1].json()["usage"]["outputTokens"], len(deltas))
+
+    def test_text_then_two_calls(self):
+        self.fake.script(Reply(text="Let me work that out.", tool_calls=[
+            {"name": "calculator", "input": {"expression": "6*7"}},
+            {"id": "tooluse_mine", "name": "current_time",
+             "pieces": ['{"t', 'z":"U', 'TC"}']}]))
+        status, messages = self.converse()
+        self.assertEqual(status, 200)
+        events = [(m.header(":event-type"), m.json().get("contentBlockIndex"))
+                  for m in messages]
+        # block 0 (text) closes before block 1 opens; blocks never overlap
+        first_start = events.index(("contentBlockStart", 1))
+        self.assertLess(events.index(("contentBlockStop", 0)), first_start)
+        self.assertLess(events.index(("contentBlockStop", 1)),
+                        events.index(("contentBlockStart", 2)))
+        text = "".join(m.json()["delta"]["text"] for m in messages
+                       if m.header(":event-type") == "contentBlockDelta"
+                       and "text" in m.json()["delta"])
+        self.assertEqual(text, "Let me work that out.")
+        calls = gather_bedrock_calls(messages)
+        self.assertEqual([c[:4] for c in calls],
+                         [(1, "tooluse_1", "calculator", {"expression": "6*7"}),
+                          (2, "tooluse_mine", "current_time", {"tz": "UTC"})])
+        self.assertEqual(calls[1][4], ['{"t', 'z":"U', 'TC"}'], "pieces as scripted")
+        self.assertEqual(messages[-2].json(), {"stopReason": "tool_use"})
+        # default ids stay unique across the fake's replies
+        self.fake.script(Reply(tool_calls=[{"name": "calculator"}]))
+        _, messages = self.converse()
+        self.assertEqual(gather_bedrock_calls(messages)[0][1:4],
+                         ("tooluse_2", "calculator", {}))
+
+    def test_whole_answer_and_stop_reason_override(self):
+        self.fake.script(Reply(text="Checking.", tool_stop_reason="max_tokens",
+                               tool_calls=[{"name": "calculator", "input": {"x": 1}}]))
+        path = MODEL_PATH.replace("converse-stream", "converse")
+        status, answer = self.converse(path=path)
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(answer["output"]["message"]["content"], [
+            {"text": "Checking."},
+            {"toolUse": {"toolUseId": "tooluse_1", "name": "calculator",
+                         "input": {"x": 1}}}])
+        self.assertEqual(answer["stopReason"], "max_tokens")
+
+    def test_delay_hang_and_exception_count_input_pieces(self):
+        call = {"name": "calculator", "pieces": ['{"a"', ':', '1}']}
+        self.fake.script(Reply(tool_calls=[call], delay=0.05))
+        started = time.monotonic()
+        status, messages = self.converse()
+        self.assertGreaterEqual(time.monotonic() - started, 0.15)
+        self.assertEqual(gather_bedrock_calls(messages)[0][3], {"a": 1})
+
+        self.fake.script(Reply(tool_calls=[call], exception_after=2))
+        _, messages = self.converse()
+        self.assertEqual([m.header(":event-type") for m in messages[:-1]],
+                         ["messageStart", "contentBlockStart",
+                          "contentBlockDelta", "contentBlockDelta"])
+        self.assertEqual(messages[-1].header(":message-type"), "exception")
+
+        self.fake.script(Reply(tool_calls=[call], hang_after=1))
+        body = json.dumps({"messages": [user({"text": "hi"})],
+                           "toolConfig": TOOL_CONFIG}).encode()
+        conn, resp = signed_post(self.fake, body=body, timeout=0.5)
+        decoder, messages = EventStreamDecoder(), []
+        while len(messages) < 3:
+            messages += decoder.feed(resp.read1(65536))
+        self.assertEqual(messages[2].json()["delta"], {"toolUse": {"input": '{"a"'}})
+        with self.assertRaises(socket.timeout):
+            resp.read1(65536)
+        conn.close()
+
+    def test_tool_results_are_echoed_and_recorded(self):
+        conversation = [
+            user({"text": "6 times 7, and the time?"}),
+            assistant({"text": "Let me check."}, tool_use("tooluse_a", expression="6*7"),
+                      tool_use("tooluse_b", "current_time")),
+            user(tool_result("tooluse_a", {"text": "42"}),
+                 tool_result("tooluse_b", {"json": {"error": "no clock"}}, status="error"))]
+        status, messages = self.converse(conversation)
+        self.assertEqual(status, 200)
+        text = "".join(m.json()["delta"]["text"] for m in messages
+                       if m.header(":event-type") == "contentBlockDelta")
+        self.assertEqual(text, 'Tool results: 42; error: {"error":"no clock"}')
+        self.assertEqual(messages[-2].json(), {"stopReason": "end_turn"})
+        want = [("tooluse_a", "42", False), ("tooluse_b", '{"error":"no clock"}', True)]
+        self.assertEqual(self.fake.tool_results(), want)
+        self.assertEqual(fakes.tool_results(self.fake.requests[-1]["body"]), want)
+        # results and text in one turn: both reach the answer
+        conversation[2]["content"].append({"text": "thanks"})
+        _, messages = self.converse(conversation)
+        text = "".join(m.json()["delta"]["text"] for m in messages
+                       if m.header(":event-type") == "contentBlockDelta")
+        self.assertTrue(text.startswith("Tool results: 42;"), text)
+        self.assertTrue(text.endswith("\nYou said: thanks"), text)
+
+    def test_tool_turns_are_validated(self):
+        asked = [user({"text": "go"}),
+                 assistant(tool_use("tooluse_a"), tool_use("tooluse_b", "current_time"))]
+        message = self.refused(asked + [user(tool_result("tooluse_a", {"text": "1"}))])
+        self.assertEqual(message, "Expected toolResult blocks at messages.2.content "
+                                  "for the following Ids: tooluse_b")
+        message = self.refused(asked + [user(tool_result("tooluse_a", {"text": "1"}),
+                                              tool_result("tooluse_b", {"text": "2"}),
+                                              tool_result("tooluse_z", {"text": "3"}))])
+        self.assertIn("exceeds the number of toolUse blocks of previous turn", message)
+        message = self.refused([user(tool_result("tooluse_z", {"text": "3"}))])
+        self.assertIn("exceeds the number of toolUse blocks", message)
+        message = self.refused(asked)
+        self.assertIn("`tool_use` ids were found without `tool_result` blocks", message)
+        answered = asked + [user(tool_result("tooluse_a", {"text": "1"}),
+                                 tool_result("tooluse_b", {"text": "2"}))]
+        self.assertEqual(self.refused(answered, toolConfig=None),
+                         "The toolConfig field must be defined when using toolUse "
+                         "and toolResult content blocks.")
+        message = self.refused(answered[:2] + [user(
+            tool_result("tooluse_a", {"json": [1, 2]}), tool_result("tooluse_b"))])
+        self.assertIn("Provide a json object", message)
+        message = self.refused(answered[:2] + [user(
+            tool_result("tooluse_a", {"text": "1"}), tool_result("tooluse_b", status="error"))])
+        self.assertIn("cannot be empty when status value is error", message)
+        # the tools themselves
+        for config, why in [({"tools": [tool_spec("get weather")]}, "regular expression"),
+                            ({"tools": [tool_spec("x" * 65)]}, "less than or equal to 64"),
+                            ({"tools": []}, "greater than or equal to 1"),
+                            ({"tools": [tool_spec("a", description="")]}, "description"),
+                            ({"tools": [{"toolSpec": {"name": "a",
+                                                      "inputSchema": {"json": "{}"}}}]},
+                             "inputSchema"),
+                            ({"tools": [tool_spec("a"), tool_spec("a")]}, "unique"),
+                            ({"tools": [tool_spec("a")], "toolChoice": {"tool": {"name": "b"}}},
+                             "toolChoice"),
+                            ({"tools": [tool_spec("a")], "toolChoice": {"sometimes": {}}},
+                             "toolChoice")]:
+            self.assertIn(why, self.refused(None, toolConfig=config), config)
+        # and what is right is accepted
+        for config in ({"tools": [tool_spec("get_weather-2")], "toolChoice": {"auto": {}}},
+                       {"tools": [tool_spec("a")], "toolChoice": {"tool": {"name": "a"}}},
+                       {"tools": [{"toolSpec": {"name": "a", "inputSchema": {"json": {}}}}]}):
+            self.assertEqual(self.converse(toolConfig=config)[0], 200, config)
+        self.assertEqual(self.converse(answered)[0], 200)
+
+    def test_scripting_mistakes_fail_at_once(self):
+        for call in ({"input": {}}, {"name": "a", "input": "{}"},
+                     {"name": "a", "pieces": "{}"}, {"name": "a", "args": {}}):
+            with self.assertRaises(ValueError):
+                Reply(tool_calls=[call])
+
+
+def gather_openai_calls(chunks):
+    """Tool calls from streamed chat chunks, gathered as a client must: by
+    index, id and name from the first delta, arguments concatenated.
+    ({index: [id, name, arguments text]}, the delta indexes in order)."""
+    calls, order = {}, []
+    for c in chunks:
+        for tc in (c["choices"][0]["delta"].get("tool_calls") or []) if c["choices"] else []:
+            order.append(tc["index"])
+            call = calls.setdefault(tc["index"], [None, None, ""])
+            if "id" in tc:
+                if tc.get("type") != "function":
+                    raise AssertionError("a call opens with type function: %r" % tc)
+                call[0], call[1] = tc["id"], tc["function"]["name"]
+            call[2] += tc["function"].get("arguments", "")
+    return calls, order
+
+
+FUNCTIONS = [{"type": "function", "function": {
+    "name": name, "description": "A tool.",
+    "parameters": {"type": "object", "properties": {}}}}
+    for name in ("calculator", "current_time")]
+
+
+class OpenAIToolTest(unittest.TestCase):
+
+    def setUp(self):
+        self.fake = FakeOpenAI().start()
+        self.addCleanup(self.fake.stop)
+        self.auth = {"Authorization": "Bearer " + fakes.DEFAULT_API_KEY,
+                     "Content-Type": "application/json"}
+
+    def chat(self, messages=None, **extra):
+        """POST a chat (default: one user message, FUNCTIONS offered):
+        (status, chunks without [DONE] when streamed, else the JSON body)."""
+        body = {"model": "gpt-test", "tools": FUNCTIONS,
+                "messages": messages or [{"role": "user", "content": "what is 6*7?"}]}
+        body.update(extra)
+        body = {k: v for k, v in body.items() if v is not None}
+        conn, resp = post(self.fake, "/v1/chat/completions", json.dumps(body).encode(),
+                          self.auth)
+        try:
+            if resp.status == 200 and body.get("stream"):
+                events = sse_events(resp)
+                self.assertEqual(events[-1], "[DONE]")
+                return resp.status, [json.loads(e) for e in events[:-1]]
+            return resp.status, json.loads(resp.read())
+        finally:
+            conn.close()
+
+    def refused(self, messages, **extra):
+        status, answer = self.chat(messages, **extra)
+        self.assertEqual(status, 400, messages)
+        return answer["error"]
+
+    def test_arguments_arrive_in_pieces_and_reassemble(self):
+        tool_input = {"expression": "6*7", "note": "caf\u00e9"}
+        self.fake.script(Reply(tool_calls=[{"name": "calculator", "input": tool_input}]))
+        status, chunks = self.chat(stream=True, stream_options={"include_usage": True})
+        self.assertEqual(status, 200)
+        tool_chunks = [c["choices"][0]["delta"]["tool_calls"] for c in chunks
+                       if c["choices"] and "tool_calls" in c["choices"][0]["delta"]]
+        self.assertEqual(tool_chunks[0], [{"index": 0, "id": "call_1", "type": "function",
+                                           "function": {"name": "calculator",
+                                                        "arguments": ""}}])
+        pieces = tool_chunks[1:]
+        self.assertGreaterEqual(len(pieces), 3)
+        for p in pieces:
+            self.assertEqual(set(p[0]), {"index", "function"})
+            self.assertEqual(set(p[0]["function"]), {"arguments"})
+        calls, _ = gather_openai_calls(chunks)
+        self.assertEqual(calls[0][:2], ["call_1", "calculator"])
+        self.assertEqual(json.loads(calls[0][2]), tool_input)
+        self.assertEqual(chunks[-2]["choices"][0], {"index": 0, "delta": {},
+                                                    "finish_reason": "tool_calls"})
+        self.assertEqual(chunks[-1]["usage"]["completion_tokens"], len(pieces))
+        # no text was scripted: no content deltas
+        self.assertFalse([c for c in chunks if c["choices"]
+                          and c["choices"][0]["delta"].get("content")])
+
+    def test_two_calls_in_turn_or_interleaved(self):
+        calls = [{"name": "calculator", "input": {"expression": "1+1"}},
+                 {"id": "call_b", "name": "current_time", "input": {"tz": "UTC"}}]
+        self.fake.script(Reply(text="On it.", tool_calls=calls),
+                         Reply(tool_calls=calls, interleave=True))
+        _, chunks = self.chat(stream=True)
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+        self.assertEqual(text, "On it.")
+        got, order = gather_openai_calls(chunks)
+        self.assertEqual(order, sorted(order), "one call after the other")
+        self.assertEqual(got, {0: ["call_1", "calculator", '{"expression":"1+1"}'],
+                               1: ["call_b", "current_time", '{"tz":"UTC"}']})
+
+        _, chunks = self.chat(stream=True)
+        got, order = gather_openai_calls(chunks)
+        self.assertEqual(order[:2], [0, 1], "both calls open first")
+        self.assertIn([0, 1, 0, 1], [order[i:i + 4] for i in range(len(order))],
+                      "argument pieces alternate")
+        self.assertEqual(got, {0: ["call_2", "calculator", '{"expression":"1+1"}'],
+                               1: ["call_b", "current_time", '{"tz":"UTC"}']})
+        self.assertEqual(chunks[-1]["choices"][0]["finish_reason"], "tool_calls")
+
+    def test_whole_answer_with_tool_calls(self):
+        self.fake.script(Reply(tool_calls=[{"id": "call_x", "name": "calculator",
+                                            "pieces": ['{"expr', 'ession":"2"}']}]))
+        status, answer = self.chat()
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(answer["choices"][0]["finish_reason"], "tool_calls")
+        self.assertEqual(answer["choices"][0]["message"], {
+            "role": "assistant", "content": None,
+            "tool_calls": [{"id": "call_x", "type": "function",
+                            "function": {"name": "calculator",
+                                         "arguments": '{"expression":"2"}'}}]})
+
+    def asked(self):
+        return [{"role": "user", "content": "6*7, and the time?"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "call_a", "type": "function",
+                     "function": {"name": "calculator", "arguments": '{"expression":"6*7"}'}},
+                    {"id": "call_b", "type": "function",
+                     "function": {"name": "current_time", "arguments": "{}"}}]}]
+
+    def test_tool_results_are_echoed_and_recorded(self):
+        messages = self.asked() + [
+            {"role": "tool", "tool_call_id": "call_a", "content": "42"},
+            {"role": "tool", "tool_call_id": "call_b", "content": "12:00 UTC"}]
+        status, chunks = self.chat(messages, stream=True)
+        self.assertEqual(status, 200)
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+        self.assertEqual(text, "Tool results: 42; 12:00 UTC")
+        self.assertEqual(chunks[-1]["choices"][0]["finish_reason"], "stop")
+        self.assertEqual(self.fake.tool_results(),
+                         [("call_a", "42", False), ("call_b", "12:00 UTC", False)])
+        # a later user turn: the echo is of it again
+        messages += [{"role": "assistant", "content": "42, at noon."},
+                     {"role": "user", "content": "thanks"}]
+        status, answer = self.chat(messages)
+        self.assertEqual(answer["choices"][0]["message"]["content"], "You said: thanks")
+        self.assertEqual(self.fake.tool_results(), [])
+
+    def test_tool_turns_are_validated(self):
+        asked = self.asked()
+        error = self.refused(asked + [{"role": "tool", "tool_call_id": "call_a",
+                                       "content": "42"}])
+        self.assertEqual(error["message"],
+                         "An assistant message with 'tool_calls' must be followed by "
+                         "tool messages responding to each 'tool_call_id'. The "
+                         "following tool_call_ids did not have response messages: call_b")
+        error = self.refused(asked + [{"role": "tool", "tool_call_id": "call_a",
+                                       "content": "42"},
+                                      {"role": "user", "content": "and?"}])
+        self.assertIn("did not have response messages: call_b", error["message"])
+        self.assertEqual(error["param"], "messages.[3].role")
+        error = self.refused(asked + [{"role": "tool", "tool_call_id": "call_z",
+                                       "content": "42"}])
+        self.assertEqual(error["message"], "Invalid parameter: 'tool_call_id' of "
+                         "'call_z' not found in 'tool_calls' of previous message.")
+        error = self.refused([{"role": "user", "content": "hi"},
+                              {"role": "tool", "tool_call_id": "call_a", "content": "1"}])
+        self.assertIn("must be a response to a preceeding message with 'tool_calls'",
+                      error["message"])
+        error = self.refused(asked[:1] + [{"role": "assistant", "content": None}])
+        self.assertEqual(error["param"], "messages.1")
+        bad = dict(FUNCTIONS[0], function=dict(FUNCTIONS[0]["function"], name="get weather"))
+        error = self.refused(None, tools=[bad])
+        self.assertEqual(error["param"], "tools[0].function.name")
+        self.assertEqual(self.refused(None, tools=[])["param"], "tools")
+        self.assertEqual(self.refused(None, tools=None, tool_choice="auto")["param"],
+                         "tool_choice")
+        self.assertEqual(self.refused(None, tool_choice={
+            "type": "function", "function": {"name": "nope"}})["param"], "tool_choice")
+        # and what is right is accepted
+        answered = asked + [{"role": "tool", "tool_call_id": "call_b", "content": "noon"},
+                            {"role": "tool", "tool_call_id": "call_a", "content": "42"}]
+        self.assertEqual(self.chat(answered, tool_choice="required",
+                                   parallel_tool_calls=False)[0], 200)
+
+
 class CognitoTest(unittest.TestCase):
     """The fake Cognito's OAuth endpoints are as strict as Cognito's: a
     lenient fake would let a server that skips PKCE or the client secret

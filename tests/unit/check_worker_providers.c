@@ -60,7 +60,7 @@ static mg_stream_t *
 prepared(const mg_provider_t *p)
 {
     mg_chat_turn_t     turn = { "user", "hi", 2 };
-    mg_chat_request_t  req = { "model-x", "", &turn, 1, 0.5, 100, 0, NULL, 0 };
+    mg_chat_request_t  req = { "model-x", "", &turn, 1, 0.5, 100, 0, NULL, 0, NULL, 0 };
     mg_stream_t       *s = new_stream(p);
     char               err[256];
 
@@ -287,7 +287,7 @@ END_TEST
 START_TEST(local_answers_and_honours_max_tokens)
 {
     mg_chat_turn_t     turn = { "user", "What is \"2+2\"?", 14 };
-    mg_chat_request_t  req = { "local", "be nice", &turn, 1, 0.7, 1000, 0, NULL, 0 };
+    mg_chat_request_t  req = { "local", "be nice", &turn, 1, 0.7, 1000, 0, NULL, 0, NULL, 0 };
     mg_stream_t       *s = new_stream(&mg_provider_local);
     char               err[64];
 

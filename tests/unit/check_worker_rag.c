@@ -249,7 +249,7 @@ START_TEST(local_provider_answers_grounded_turns)
 {
     mg_hit_t            h = hit("atlas.md", "", doc_text, 0, 0.6, 1);
     mg_chat_turn_t      turn = { "user", "capital of Zorbania?", 20 };
-    mg_chat_request_t   req = { "local", "sys", &turn, 1, 0.5, 1000, 1, &h, 1 };
+    mg_chat_request_t   req = { "local", "sys", &turn, 1, 0.5, 1000, 1, &h, 1, NULL, 0 };
     mg_stream_t         s;
     char                err[128];
     struct { char *answer; size_t len; } *l;

@@ -121,14 +121,18 @@ mg_toolcalls_finish(mg_toolcalls_t *tc, char *err, size_t errlen)
             return -1;
         }
         json_decref(c->input);
+        c->input_error[0] = '\0';
         c->input = c->input_text.len == 0
                    ? json_object()
                    : json_loadb(c->input_text.p, c->input_text.len, JSON_REJECT_DUPLICATES, &jerr);
         if (!json_is_object(c->input)) {
             json_decref(c->input);
-            c->input = NULL;
-            snprintf(err, errlen, "the model's input for tool %s is not a JSON object", c->name);
-            return -1;
+            c->input = json_object();
+            snprintf(c->input_error, sizeof(c->input_error), "the input is not a JSON object");
+            if (c->input == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
         }
     }
     return 0;

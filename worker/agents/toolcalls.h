@@ -28,6 +28,8 @@ typedef struct {
     char     name[MG_TOOLCALL_NAME_MAX + 1];
     mg_sb_t  input_text;                    /* the JSON text so far */
     json_t  *input;                         /* parsed by mg_toolcalls_finish, owned */
+    char     input_error[96];               /* "": input is a JSON object; else why
+                                               not (input is then {}) */
 } mg_toolcall_t;
 
 typedef struct {
@@ -50,9 +52,10 @@ int  mg_toolcalls_begin(mg_toolcalls_t *tc, int index, const char *id, size_t id
 int  mg_toolcalls_input(mg_toolcalls_t *tc, int index, const char *piece, size_t len,
                         char *err, size_t errlen);
 
-/* The step ended asking for tools: every call needs an id and a name, and
- * its input must be a JSON object (no input at all is {}).  0, or -1 with
- * the first problem in err. */
+/* The step ended asking for tools: every call needs an id and a name
+ * (0, or -1 with the first problem in err).  An input that is not a JSON
+ * object (no input at all is {}) does not fail the step: the call gets {}
+ * and the reason in input_error, so the model is told and can try again. */
 int  mg_toolcalls_finish(mg_toolcalls_t *tc, char *err, size_t errlen);
 
 #endif

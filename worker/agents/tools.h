@@ -2,17 +2,37 @@
  * mg_tools: the tools an agent may be given, by name.  Built in:
  * calculator, current_time, knowledge_search, http_fetch.  An agent's
  * tools are checked against this table on every save (jobs/agents.c), so
- * an agent never names a tool the workers do not have.
+ * an agent never names a tool the workers do not have.  Each runs on a
+ * tool thread (agents/toolrun.c), never on the stream engine's loop.
  */
 #ifndef MG_AGENTS_TOOLS_H
 #define MG_AGENTS_TOOLS_H
 
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "db/db.h"
+#include "util/sb.h"
+
+/* What a tool call may use.  db is the tool thread's own connection
+ * (connected on first use), never one of the pool's. */
 typedef struct {
-    const char  *name;
-    const char  *description;   /* what the model is told the tool does */
-    const char  *input_schema;  /* JSON Schema of its input, as JSON text */
+    mg_db_t     *db;
+    const char  *user_id;       /* whose turn it is: knowledge_search sees only theirs */
+    long         timeout_ms;    /* the call's limit; the engine enforces it too */
+} mg_tool_ctx_t;
+
+/* Run the tool on input (a JSON object).  0 with the result text for the
+ * model in out, or -1 with the reason for the model and the user in err. */
+typedef int (*mg_tool_exec_fn)(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
+                               char *err, size_t errlen);
+
+typedef struct {
+    const char       *name;
+    const char       *description;   /* what the model is told the tool does */
+    const char       *input_schema;  /* JSON Schema of its input, as JSON text */
+    mg_tool_exec_fn   exec;
 } mg_tool_def_t;
 
 extern const mg_tool_def_t  mg_tools_builtin[];
@@ -20,5 +40,15 @@ extern const size_t         mg_tools_builtin_count;
 
 /* The built-in tool called name[0..len), or NULL. */
 const mg_tool_def_t *mg_tool_find(const char *name, size_t len);
+
+/* The built-in tools' bodies (agents/builtin.c). */
+int mg_tool_calculator(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
+                       char *err, size_t errlen);
+int mg_tool_current_time(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
+                         char *err, size_t errlen);
+int mg_tool_knowledge_search(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
+                             char *err, size_t errlen);
+int mg_tool_http_fetch(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
+                       char *err, size_t errlen);
 
 #endif

@@ -98,7 +98,17 @@
 #define MG_MSG_SELECT                                                       \
     "m.id::text, m.role, m.content, m.status, m.stop_reason, m.error, "    \
     "m.model_id, m.bot_id::text, m.input_tokens, m.output_tokens, "        \
-    MG_US("m.created_at") ", m.citations::text, m.agent_id::text"
+    MG_US("m.created_at") ", m.citations::text, m.agent_id::text, m.steps::text"
+
+/* A tool call as the audit shows it, then the cursor's two columns. */
+#define MG_TOOL_CALL_SELECT                                                 \
+    "json_build_object('id', t.id, 'user_id', t.user_id, "                 \
+    "'username', (SELECT u.username FROM users u WHERE u.id = t.user_id), " \
+    "'chat_id', t.chat_id, 'message_id', t.message_id, 'agent_id', t.agent_id, " \
+    "'step', t.step, 'call_id', t.call_id, 'tool', t.tool, 'input', t.input, " \
+    "'ok', t.ok, 'output', t.output, 'error', t.error, "                   \
+    "'duration_ms', t.duration_ms, 'created_at', " MG_TS("t.created_at") ")::text, " \
+    MG_US("t.created_at") ", t.id::text"
 
 /* Messages are read only through their chat's owner: the check is an
  * uncorrelated subquery, evaluated once per statement. */
@@ -372,12 +382,14 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
             "ORDER BY b.created_at, b.id)",
             "FROM bots b WHERE b.owner_id = u.id") ", "
         "'chats', " MG_JSON_LIST(
-            "json_agg(json_build_object('id', c.id, 'bot_id', c.bot_id, 'title', c.title, "
+            "json_agg(json_build_object('id', c.id, 'bot_id', c.bot_id, 'agent_id', c.agent_id, "
+            "'title', c.title, "
             "'created_at', " MG_TS("c.created_at") ", 'updated_at', " MG_TS("c.updated_at") ", "
             "'messages', " MG_JSON_LIST(
                 "json_agg(json_build_object('id', m.id, 'bot_id', m.bot_id, "
                 "'role', m.role, 'content', m.content, 'status', m.status, "
-                "'citations', m.citations, 'input_tokens', m.input_tokens, "
+                "'agent_id', m.agent_id, 'citations', m.citations, 'steps', m.steps, "
+                "'input_tokens', m.input_tokens, "
                 "'output_tokens', m.output_tokens, 'stop_reason', m.stop_reason, "
                 "'error', m.error, 'model_id', m.model_id, "
                 "'created_at', " MG_TS("m.created_at") ") "
@@ -517,19 +529,20 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
     /* $1 answer id, $2 chat, $3 bot, $4 user, $5 text, $6 status, $7 input
      * tokens, $8 output tokens, $9 stop reason or NULL, $10 error code or
      * NULL, $11 model id, $12 the citations (JSON array) or NULL for a turn
-     * without retrieval.  Stores the answer (unless the chat was deleted
-     * meanwhile), bumps the chat's activity and counts the request and
-     * its tokens in today's usage.  The usage only counts when the answer
+     * without retrieval, $13 the agent or NULL, $14 an agent's steps (JSON
+     * array) or NULL.  Stores the answer (unless the chat was deleted
+     * meanwhile), bumps the chat's activity, counts the request and its
+     * tokens in today's usage and writes each tool call to the audit.  The usage only counts when the answer
      * was not stored yet, so a re-run after a reconnect counts nothing
      * twice. */
     [MG_Q_CHAT_FINISH] = { "mg_chat_finish",
         "WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1::uuid) AS yes), "
         "ins AS (INSERT INTO messages (id, chat_id, bot_id, agent_id, user_id, role, content, "
-        "  status, input_tokens, output_tokens, stop_reason, error, model_id, citations) "
+        "  status, input_tokens, output_tokens, stop_reason, error, model_id, citations, steps) "
         "  SELECT $1::uuid, c.id, (SELECT b.id FROM bots b WHERE b.id = $3::uuid), "
         "  (SELECT a.id FROM agents a WHERE a.id = $13::uuid), $4::text, "
         "  'assistant', $5::text, $6::text, $7::int, $8::int, $9::text, $10::text, $11::text, "
-        "  $12::jsonb "
+        "  $12::jsonb, $14::jsonb "
         "  FROM chats c WHERE c.id = $2::uuid ON CONFLICT (id) DO NOTHING RETURNING chat_id), "
         "touch AS (UPDATE chats c SET updated_at = now() FROM ins WHERE c.id = ins.chat_id "
         "  RETURNING c.id), "
@@ -538,8 +551,16 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  FROM users u, fresh WHERE u.id = $4::text AND fresh.yes "
         "  ON CONFLICT (user_id, day) DO UPDATE SET requests = usage.requests + 1, "
         "  input_tokens = usage.input_tokens + EXCLUDED.input_tokens, "
-        "  output_tokens = usage.output_tokens + EXCLUDED.output_tokens RETURNING 1) "
-        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 13 },
+        "  output_tokens = usage.output_tokens + EXCLUDED.output_tokens RETURNING 1), "
+        /* the audit, kept even when the chat went during the answer */
+        "calls AS (INSERT INTO tool_calls (user_id, chat_id, message_id, agent_id, step, "
+        "  call_id, tool, input, ok, output, error, duration_ms) "
+        "  SELECT u.id, $2::uuid, $1::uuid, (SELECT a.id FROM agents a WHERE a.id = $13::uuid), "
+        "  (st->>'step')::int, c->>'id', c->>'name', c->'input', (c->>'ok')::boolean, "
+        "  left(COALESCE(c->>'output', ''), 2000), c->>'error', (c->>'ms')::int "
+        "  FROM users u, fresh, jsonb_array_elements(COALESCE($14::jsonb, '[]')) st, "
+        "  jsonb_array_elements(st->'tool_calls') c WHERE u.id = $4::text AND fresh.yes) "
+        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 14 },
 
     /* ---- chats (jobs/chats.c).  Chats are created and their messages
      * written by the chat turn (above); these read, rename and delete
@@ -1004,4 +1025,30 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "ins AS (INSERT INTO bot_knowledge_bases (bot_id, knowledge_base_id) "
         "SELECT b.id, u FROM b, unnest($3::uuid[]) u ON CONFLICT DO NOTHING) "
         "SELECT (SELECT good FROM ok), EXISTS (SELECT 1 FROM b)", 3 },
+
+    /* ---- agents' tools */
+
+    /* $1 owner: the bases one knowledge_search covers, those sharing the
+     * embedding model of the one changed last (a query vector fits one
+     * model), newest first, as many as mg_search takes */
+    [MG_Q_TOOL_KB_IDS] = { "mg_tool_kb_ids",
+        "SELECT k.id::text FROM knowledge_bases k WHERE k.owner_id = $1::text "
+        "AND k.embedding_model = (SELECT l.embedding_model FROM knowledge_bases l "
+        "  WHERE l.owner_id = $1::text ORDER BY l.updated_at DESC, l.id DESC LIMIT 1) "
+        "ORDER BY k.updated_at DESC, k.id DESC LIMIT 10", 1 },
+
+    /* The audit of tool calls, newest first: $1 one user or NULL for
+     * everyone, $2 one tool or NULL, $3 limit. */
+    [MG_Q_TOOL_CALLS_FIRST] = { "mg_tool_calls_first",
+        "SELECT " MG_TOOL_CALL_SELECT " FROM tool_calls t "
+        "WHERE ($1::text IS NULL OR t.user_id = $1::text) AND ($2::text IS NULL OR t.tool = $2::text) "
+        "ORDER BY t.created_at DESC, t.id DESC LIMIT $3::int", 3 },
+
+    /* The same after the cursor: $3 created_at (µs), $4 id, $5 limit. */
+    [MG_Q_TOOL_CALLS_AFTER] = { "mg_tool_calls_after",
+        "SELECT " MG_TOOL_CALL_SELECT " FROM tool_calls t "
+        "WHERE ($1::text IS NULL OR t.user_id = $1::text) AND ($2::text IS NULL OR t.tool = $2::text) "
+        "AND (t.created_at, t.id) < "
+        "('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid) "
+        "ORDER BY t.created_at DESC, t.id DESC LIMIT $5::int", 5 },
 };

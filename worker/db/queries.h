@@ -91,6 +91,10 @@ typedef enum {
     MG_Q_INGEST_READY,
     /* bots' knowledge bases (jobs/bots.c) */
     MG_Q_BOT_KBS_SET,
+    /* agents' tools (agents/builtin.c) and their audit (jobs/agents.c) */
+    MG_Q_TOOL_KB_IDS,
+    MG_Q_TOOL_CALLS_FIRST,
+    MG_Q_TOOL_CALLS_AFTER,
     MG_Q__COUNT
 } mg_query_t;
 
@@ -228,6 +232,7 @@ enum {
     MG_MSG_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
     MG_MSG_COL_CITATIONS,       /* JSON text of the sources, or NULL */
     MG_MSG_COL_AGENT_ID,        /* NULL: not with an agent */
+    MG_MSG_COL_STEPS,           /* JSON text of an agent's steps, or NULL */
     MG_MSG_COLS
 };
 

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agents/loop.h"
 #include "knowledge/rag.h"
 #include "knowledge/search.h"
 #include "util/clock.h"
@@ -256,6 +257,40 @@ mg_chat_cite(mg_stream_t *s, const mg_hit_t *hits, size_t n, const char *message
     return 0;
 }
 
+/* An agent's run: the tools it was given and the limits of a turn, from
+ * its row as the API shows it (MG_AGENT_COL_JSON).  NULL when out of
+ * memory.  Tools the workers no longer have are left out. */
+static mg_agent_run_t *
+mg_chat_agent_run(const char *agent_json)
+{
+    json_t               *a = json_loads(agent_json, 0, NULL), *name;
+    json_t               *lim = json_object_get(a, "limits");
+    const mg_tool_def_t  *tools[MG_AGENT_TOOLS_MAX];
+    mg_agent_limits_t     limits;
+    mg_agent_run_t       *run;
+    size_t                i, n = 0;
+
+    if (a == NULL) {
+        return NULL;
+    }
+    json_array_foreach(json_object_get(a, "tools"), i, name) {
+        const mg_tool_def_t *def = mg_tool_find(json_string_value(name) ? json_string_value(name)
+                                                : "", json_string_length(name));
+
+        if (def != NULL && n < MG_AGENT_TOOLS_MAX) {
+            tools[n++] = def;
+        }
+    }
+    limits.max_steps = (int) json_integer_value(json_object_get(lim, "max_steps"));
+    limits.timeout_ms = (long) json_integer_value(json_object_get(lim, "timeout_seconds")) * 1000;
+    limits.tool_timeout_ms = (long) json_integer_value(json_object_get(lim,
+                                                                       "tool_timeout_seconds")) * 1000;
+    limits.max_turn_tokens = mg_chat_cfg.agent_turn_tokens;
+    run = mg_agent_run_new(&limits, tools, n);
+    json_decref(a);
+    return run;
+}
+
 static int
 mg_chat_begin(mg_job_t *job, int sse)
 {
@@ -405,7 +440,12 @@ mg_chat_begin(mg_job_t *job, int sse)
     snprintf(s->user_message_id, sizeof(s->user_message_id), "%s", user_msg);
     s->user_id = strdup(job->user_id);
     s->model_id = strdup(t_model);
-    if (s->user_id == NULL || s->model_id == NULL || mg_uuid_v4(s->message_id) != 0) {
+    if (agent_id != NULL) {
+        s->run = mg_chat_agent_run(PQgetvalue(bot, 0, MG_AGENT_COL_JSON));
+    }
+    if (s->user_id == NULL || s->model_id == NULL || mg_uuid_v4(s->message_id) != 0
+        || (agent_id != NULL && s->run == NULL))
+    {
         sent = mg_chat_reply_oom(job);
         goto done;
     }
@@ -426,6 +466,13 @@ mg_chat_begin(mg_job_t *job, int sse)
     }
     req.temperature = strtod(t_temperature, NULL);
     req.max_tokens = atoi(t_max_tokens);
+    if (s->run != NULL) {
+        req.tools = mg_agent_tools(s->run, &req.ntools);
+        if (req.ntools == 0) {
+            req.tools = NULL;
+        }
+        s->deadline_ms = mg_now_ms() + mg_agent_timeout_ms(s->run);
+    }
     req.turns = turns;
     req.nturns = mg_chat_turns(hist, message, msg_len,
                                mg_chat_cfg.history_tokens - mg_tokens_estimate(strlen(req.system)),
@@ -521,7 +568,8 @@ static int
 mg_chat_store(mg_stream_t *s, mg_db_t *db)
 {
     char         in[24], out[24];
-    const char  *values[13];
+    const char  *values[14];
+    char        *steps = NULL;
     PGresult    *res = NULL;
     mg_db_rc_t   rc = MG_DB_UNAVAILABLE;
     struct timespec pause = { 0, 200 * 1000 * 1000 };
@@ -541,6 +589,13 @@ mg_chat_store(mg_stream_t *s, mg_db_t *db)
     values[10] = s->model_id;
     values[11] = s->citations;              /* NULL: not a grounded turn */
     values[12] = s->agent_id[0] ? s->agent_id : NULL;
+    if (s->run != NULL) {
+        steps = mg_agent_steps_json(s->run, s);
+        if (steps == NULL) {
+            mg_log_error("chat rid=%s: out of memory for the steps; stored without them", s->rid);
+        }
+    }
+    values[13] = steps;
 
     /* the answer exists nowhere else: ride out a short database outage */
     for (int attempt = 0; attempt < 4; attempt++) {
@@ -563,6 +618,7 @@ mg_chat_store(mg_stream_t *s, mg_db_t *db)
         mg_log_info("chat rid=%s: chat %s was deleted during the answer; not stored",
                     s->rid, s->chat_id);
     }
+    free(steps);
     PQclear(res);
     return rc == MG_DB_OK ? 0 : -1;
 }
@@ -644,6 +700,12 @@ mg_chat_reply_whole(mg_job_t *job, mg_stream_t *s, int stored)
     }
     json_object_set_new(v, "citations",
                         s->citations ? json_loads(s->citations, 0, NULL) : json_null());
+    if (s->run != NULL) {
+        char *steps = mg_agent_steps_json(s->run, s);
+
+        json_object_set_new(v, "steps", steps ? json_loads(steps, 0, NULL) : json_null());
+        free(steps);
+    }
     rc = mg_job_reply_json(job, 200, v, NULL);
     json_decref(v);
     return rc;

@@ -92,7 +92,8 @@ mg_msg_json_max(const PGresult *r, int row)
     /* keys and punctuation ~200, the id 36, two int4 texts 22, a
      * timestamp ~30: under 300 besides the text columns */
     return 576 + mg_jw_text_max(r, row, MG_MSG_COL_ROLE, MG_MSG_COL_BOT_ID)
-           + (size_t) PQgetlength(r, row, MG_MSG_COL_CITATIONS);
+           + (size_t) PQgetlength(r, row, MG_MSG_COL_CITATIONS)
+           + (size_t) PQgetlength(r, row, MG_MSG_COL_STEPS);
 }
 
 static char *
@@ -127,6 +128,15 @@ mg_msg_write(char *p, const PGresult *r, int row)
 
         p += sprintf(p, ",\"citations\":");
         memcpy(p, PQgetvalue(r, row, MG_MSG_COL_CITATIONS), len);
+        p += len;
+    }
+    if (PQgetisnull(r, row, MG_MSG_COL_STEPS)) {
+        p += sprintf(p, ",\"steps\":null");
+    } else {
+        size_t len = (size_t) PQgetlength(r, row, MG_MSG_COL_STEPS);
+
+        p += sprintf(p, ",\"steps\":");
+        memcpy(p, PQgetvalue(r, row, MG_MSG_COL_STEPS), len);
         p += len;
     }
     *p++ = '}';

@@ -52,6 +52,9 @@ int mg_job_admin_agents_create(mg_job_t *job);
 int mg_job_admin_agents_get(mg_job_t *job);
 int mg_job_admin_agents_update(mg_job_t *job);
 
+/* tool_audit.c: every agent's tool calls, for administrators */
+int mg_job_admin_tool_calls(mg_job_t *job);
+
 /* documents.c's multipart/form-data reader, exported for the unit tests.
  * The part named "file" of body (boundary from content_type): pointers
  * into body, filename and its Content-Type NUL-free slices (ctype_len 0:
@@ -290,6 +293,7 @@ typedef struct {
     long long   daily_token_quota;  /* per user per UTC day; 0: none */
     long        message_max;        /* characters of one message */
     int         max_streams;        /* open streams per worker process */
+    long long   agent_turn_tokens;  /* an agent's turn: input + output over its steps */
 } mg_chat_config_t;
 
 extern mg_chat_config_t mg_chat_cfg;

@@ -18,6 +18,7 @@
 
 #include "aws/credentials.h"
 #include "aws/eventstream.h"
+#include "agents/loop.h"
 #include "aws/sigv4.h"
 #include "providers/config.h"
 
@@ -26,6 +27,7 @@ typedef struct {
     char                *path;          /* as sent: the model id percent-encoded */
     char                 host[256];
     char                 region[64];
+    json_t              *req;           /* the body, kept: an agent's steps grow it */
     char                *body;
     size_t               body_len;
     char                *bearer;        /* a Bedrock API key, or NULL: SigV4 */
@@ -57,6 +59,7 @@ mg_bedrock_release(mg_stream_t *s)
     }
     free(b->url);
     free(b->path);
+    json_decref(b->req);
     free(b->body);
     mg_bedrock_free_secret(b->bearer);
     mg_bedrock_free_secret(b->key_id);
@@ -82,7 +85,64 @@ mg_bedrock_body(const mg_chat_request_t *req)
     if (body != NULL && req->system[0] != '\0') {
         json_object_set_new(body, "system", json_pack("[{s:s}]", "text", req->system));
     }
+    if (body != NULL && req->ntools > 0) {
+        json_t *tools = json_array();
+
+        for (size_t i = 0; i < req->ntools; i++) {
+            json_array_append_new(tools, json_pack("{s:{s:s, s:s, s:{s:o}}}", "toolSpec",
+                                                   "name", req->tools[i]->name,
+                                                   "description", req->tools[i]->description,
+                                                   "inputSchema", "json",
+                                                   json_loads(req->tools[i]->input_schema, 0,
+                                                              NULL)));
+        }
+        json_object_set_new(body, "toolConfig", json_pack("{s:o}", "tools", tools));
+    }
     return body;
+}
+
+/* The step's text and tool uses as the assistant's turn, their results as
+ * the user's: Bedrock wants every toolUse answered in the next message. */
+static int
+mg_bedrock_add_tool_results(mg_stream_t *s, const char *text, size_t len,
+                            const mg_tool_exchange_t *x, size_t n, char *err, size_t errlen)
+{
+    mg_bedrock_t  *b = s->pdata;
+    json_t        *said = json_array(), *results = json_array(), *msgs;
+    int            blank = 1;
+
+    for (size_t i = 0; i < len && blank; i++) {
+        blank = text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r';
+    }
+    if (!blank) {
+        json_array_append_new(said, json_pack("{s:s%}", "text", text, len));
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(said, json_pack("{s:{s:s, s:s, s:O}}", "toolUse", "toolUseId",
+                                              x[i].id, "name", x[i].name, "input", x[i].input));
+        /* a blank text block is refused, a result never is */
+        json_array_append_new(results, json_pack("{s:{s:s, s:[{s:s}], s:s}}", "toolResult",
+                                                 "toolUseId", x[i].id, "content", "text",
+                                                 x[i].output[0] ? x[i].output : "(no output)",
+                                                 "status", x[i].ok ? "success" : "error"));
+    }
+    msgs = json_object_get(b->req, "messages");
+    if (json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", "assistant", "content", said))
+        != 0
+        || json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", "user", "content",
+                                                 results)) != 0)
+    {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    free(b->body);
+    b->body = json_dumps(b->req, JSON_COMPACT);
+    if (b->body == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    b->body_len = strlen(b->body);
+    return 0;
 }
 
 static int
@@ -122,7 +182,11 @@ mg_bedrock_prepare(mg_stream_t *s, const mg_chat_request_t *req, char *err, size
     b->path = mg_aws_bedrock_path(req->model, "converse-stream");
     body = mg_bedrock_body(req);
     b->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
+    if (req->ntools > 0) {
+        b->req = body;                      /* the next steps add to it */
+    } else {
+        json_decref(body);
+    }
     if (b->path == NULL || b->body == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -304,10 +368,29 @@ mg_bedrock_on_message(void *ctx, const mg_es_message_t *m)
         return 0;                           /* nothing we act on */
     }
     if (strcmp(name, "contentBlockDelta") == 0) {
-        json_t *text = json_object_get(json_object_get(v, "delta"), "text");
+        json_t *delta = json_object_get(v, "delta");
+        json_t *text = json_object_get(delta, "text");
+        json_t *input = json_object_get(json_object_get(delta, "toolUse"), "input");
 
         if (json_is_string(text)) {
             rc = mg_stream_delta(s, json_string_value(text), json_string_length(text));
+        } else if (json_is_string(input)) {
+            rc = mg_agent_tool_input(s, (int) json_integer_value(
+                                         json_object_get(v, "contentBlockIndex")),
+                                     json_string_value(input), json_string_length(input));
+        }
+    } else if (strcmp(name, "contentBlockStart") == 0) {
+        json_t *use = json_object_get(json_object_get(v, "start"), "toolUse");
+
+        if (json_is_object(use)) {
+            json_t *id = json_object_get(use, "toolUseId"), *nm = json_object_get(use, "name");
+
+            rc = mg_agent_tool_begin(s, (int) json_integer_value(
+                                         json_object_get(v, "contentBlockIndex")),
+                                     json_string_value(id) ? json_string_value(id) : "",
+                                     json_string_length(id),
+                                     json_string_value(nm) ? json_string_value(nm) : "",
+                                     json_string_length(nm));
         }
     } else if (strcmp(name, "messageStop") == 0) {
         const char *reason = json_string_value(json_object_get(v, "stopReason"));
@@ -367,5 +450,6 @@ const mg_provider_t mg_provider_bedrock = {
     .on_body = mg_bedrock_on_body,
     .on_end = mg_bedrock_on_end,
     .on_http_error = mg_bedrock_on_http_error,
+    .add_tool_results = mg_bedrock_add_tool_results,
     .release = mg_bedrock_release,
 };

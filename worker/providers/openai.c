@@ -15,12 +15,14 @@
 
 #include <jansson.h>
 
+#include "agents/loop.h"
 #include "providers/config.h"
 
 #define MG_OPENAI_LINE_MAX (1024 * 1024)
 
 typedef struct {
     char                *url;
+    json_t              *req;           /* the body, kept: an agent's steps grow it */
     char                *body;
     struct curl_slist   *headers;
     char                *line;          /* a partial line carried between reads */
@@ -37,6 +39,7 @@ mg_openai_release(mg_stream_t *s)
         return;
     }
     free(o->url);
+    json_decref(o->req);
     free(o->body);
     free(o->line);
     curl_slist_free_all(o->headers);
@@ -61,7 +64,62 @@ mg_openai_body(const mg_chat_request_t *req)
     body = json_pack("{s:s, s:o, s:b, s:{s:b}, s:f, s:i}", "model", req->model,
                      "messages", msgs, "stream", 1, "stream_options", "include_usage", 1,
                      "temperature", req->temperature, "max_tokens", req->max_tokens);
+    if (body != NULL && req->ntools > 0) {
+        json_t *tools = json_array();
+
+        for (size_t i = 0; i < req->ntools; i++) {
+            json_array_append_new(tools, json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function",
+                                                   "function", "name", req->tools[i]->name,
+                                                   "description", req->tools[i]->description,
+                                                   "parameters",
+                                                   json_loads(req->tools[i]->input_schema, 0,
+                                                              NULL)));
+        }
+        json_object_set_new(body, "tools", tools);
+    }
     return body;
+}
+
+/* The step as the assistant's message with its tool_calls, then one tool
+ * message per result, as the chat completions API wants them. */
+static int
+mg_openai_add_tool_results(mg_stream_t *s, const char *text, size_t len,
+                           const mg_tool_exchange_t *x, size_t n, char *err, size_t errlen)
+{
+    mg_openai_t  *o = s->pdata;
+    json_t       *msgs = json_object_get(o->req, "messages"), *calls = json_array(), *said;
+    int           bad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char *args = json_dumps(x[i].input, JSON_COMPACT);
+
+        bad |= args == NULL
+               || json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", x[i].id,
+                                                         "type", "function", "function",
+                                                         "name", x[i].name,
+                                                         "arguments", args ? args : "")) != 0;
+        free(args);
+    }
+    said = json_pack("{s:s, s:o, s:o}", "role", "assistant",
+                     "content", len > 0 ? json_stringn(text, len) : json_null(),
+                     "tool_calls", calls);
+    bad |= json_array_append_new(msgs, said) != 0;
+    for (size_t i = 0; i < n; i++) {
+        char failed[600];
+
+        /* a failure carries its reason, not only that it failed */
+        snprintf(failed, sizeof(failed), "error: %s", x[i].output);
+        bad |= json_array_append_new(msgs, json_pack("{s:s, s:s, s:s}", "role", "tool",
+                                                     "tool_call_id", x[i].id, "content",
+                                                     x[i].ok ? x[i].output : failed)) != 0;
+    }
+    free(o->body);
+    o->body = bad ? NULL : json_dumps(o->req, JSON_COMPACT);
+    if (o->body == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -93,7 +151,11 @@ mg_openai_prepare(mg_stream_t *s, const mg_chat_request_t *req, char *err, size_
     memcpy(o->url, c->openai_base_url, blen);
     strcpy(o->url + blen, "/chat/completions");
     o->body = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    if (req->ntools > 0) {
+        o->req = body;                      /* the next steps add to it */
+    } else {
+        json_decref(body);
+    }
 
     o->headers = curl_slist_append(NULL, "Content-Type: application/json");
     o->headers = curl_slist_append(o->headers, "Accept: text/event-stream");
@@ -138,14 +200,44 @@ mg_openai_stop_reason(const char *finish)
     if (strcmp(finish, "length") == 0) {
         return "max_tokens";
     }
+    if (strcmp(finish, "tool_calls") == 0) {
+        return "tool_use";                  /* one name for both providers */
+    }
     return finish;
+}
+
+/* delta.tool_calls: pieces of the calls, by index, the id and name first. */
+static int
+mg_openai_tool_deltas(mg_stream_t *s, json_t *calls)
+{
+    size_t   i;
+    json_t  *c;
+
+    json_array_foreach(calls, i, c) {
+        json_t  *fn = json_object_get(c, "function");
+        json_t  *id = json_object_get(c, "id"), *name = json_object_get(fn, "name");
+        json_t  *args = json_object_get(fn, "arguments");
+        int      index = (int) json_integer_value(json_object_get(c, "index"));
+
+        if (mg_agent_tool_begin(s, index, json_string_value(id) ? json_string_value(id) : "",
+                                json_string_length(id),
+                                json_string_value(name) ? json_string_value(name) : "",
+                                json_string_length(name)) != 0
+            || (json_string_length(args) > 0
+                && mg_agent_tool_input(s, index, json_string_value(args),
+                                       json_string_length(args)) != 0))
+        {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* One "data:" payload.  0, or -1 after failing the stream. */
 static int
 mg_openai_event(mg_stream_t *s, mg_openai_t *o, const char *data, size_t len)
 {
-    json_t        *ev, *choice, *usage, *error;
+    json_t        *ev, *choice, *usage, *error, *calls;
     json_error_t   jerr;
     const char    *content, *finish;
     int            rc = 0;
@@ -173,6 +265,10 @@ mg_openai_event(mg_stream_t *s, mg_openai_t *o, const char *data, size_t len)
     if (content != NULL) {
         rc = mg_stream_delta(s, content, json_string_length(
                                  json_object_get(json_object_get(choice, "delta"), "content")));
+    }
+    calls = json_object_get(json_object_get(choice, "delta"), "tool_calls");
+    if (rc == 0 && json_array_size(calls) > 0) {
+        rc = mg_openai_tool_deltas(s, calls);
     }
     finish = json_string_value(json_object_get(choice, "finish_reason"));
     if (finish != NULL) {
@@ -292,5 +388,6 @@ const mg_provider_t mg_provider_openai = {
     .on_body = mg_openai_on_body,
     .on_end = mg_openai_on_end,
     .on_http_error = mg_openai_on_http_error,
+    .add_tool_results = mg_openai_add_tool_results,
     .release = mg_openai_release,
 };

@@ -15,8 +15,9 @@
 
 #include <curl/curl.h>
 
-#include "stream.h"
+#include "agents/tools.h"
 #include "knowledge/search.h"
+#include "stream.h"
 
 typedef struct {
     const char  *role;          /* "user" or "assistant" */
@@ -38,7 +39,19 @@ typedef struct {
     int                    grounded;
     const mg_hit_t        *sources;
     size_t                 nsources;
+    /* An agent's turn: the tools its model may call (NULL, 0: none). */
+    const mg_tool_def_t *const *tools;
+    size_t                 ntools;
 } mg_chat_request_t;
+
+/* One tool call of a step and its result, given back to the model. */
+typedef struct {
+    const char  *id;
+    const char  *name;
+    json_t      *input;         /* a JSON object */
+    int          ok;
+    const char  *output;        /* the result, or why it failed */
+} mg_tool_exchange_t;
 
 struct mg_provider_s {
     const char  *name;
@@ -57,6 +70,12 @@ struct mg_provider_s {
     /* A non-2xx answer with its (bounded) body: must mg_stream_fail. */
     void  (*on_http_error)(mg_stream_t *s, long status, const char *body, size_t len);
     void  (*on_timer)(mg_stream_t *s);
+    /* An agent's step ended asking for tools and their results are in:
+     * add the step (its text[0..len) and its calls) and the results to
+     * the conversation, so the next start continues it (engine thread).
+     * 0, or -1 with a reason in err. */
+    int   (*add_tool_results)(mg_stream_t *s, const char *text, size_t len,
+                              const mg_tool_exchange_t *x, size_t n, char *err, size_t errlen);
     /* Free s->pdata (any thread). */
     void  (*release)(mg_stream_t *s);
 };

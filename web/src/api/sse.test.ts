@@ -195,6 +195,36 @@ describe('streamChat', () => {
     expect((init.headers as Record<string, string>).Accept).toBe('text/event-stream');
   });
 
+  it('delivers tool_call, tool_result and agent events in order and ignores unknown events', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () =>
+        sseResponse([
+          START,
+          'event: message\ndata: {"content":"Let me work that out."}\n\n',
+          'event: tool_call\ndata: {"id":"tooluse_1","name":"calculator","input":{"expression":"2*(3+4)"},"step":1}\n\n',
+          'event: thinking\ndata: {"text":"a future event"}\n\n',
+          'event: agent\ndata: {"path":"orchestrator/web-reader","state":"start"}\n\n',
+          'event: tool_result\ndata: {"id":"tooluse_1","name":"calculator","ok":true,"summary":"14","ms":3}\n\n',
+          'event: message\ndata: {"content":"It is 14."}\n\n',
+          'event: done\ndata: {"message_id":"m2","stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2}}\n\n',
+        ]),
+      ),
+    );
+    const events: ChatStreamEvent[] = [];
+    await streamChat({ agent_id: 'a1', message: 'Hi' }, { onEvent: (e) => events.push(e) });
+    expect(events.map((e) => e.type)).toEqual(['start', 'message', 'tool_call', 'agent', 'tool_result', 'message', 'done']);
+    expect(events[2]).toEqual({
+      type: 'tool_call',
+      data: { id: 'tooluse_1', name: 'calculator', input: { expression: '2*(3+4)' }, step: 1 },
+    });
+    expect(events[3]).toEqual({ type: 'agent', data: { path: 'orchestrator/web-reader', state: 'start' } });
+    expect(events[4]).toEqual({
+      type: 'tool_result',
+      data: { id: 'tooluse_1', name: 'calculator', ok: true, summary: '14', ms: 3 },
+    });
+  });
+
   it('resolves with an error event and keeps what came before', async () => {
     vi.stubGlobal(
       'fetch',

@@ -138,7 +138,7 @@ export interface StreamChatOptions {
   onEvent: (ev: ChatStreamEvent) => void;
 }
 
-const KNOWN = new Set(['start', 'citations', 'message', 'done', 'error']);
+const KNOWN = new Set(['start', 'citations', 'message', 'tool_call', 'tool_result', 'agent', 'done', 'error']);
 
 function toChatEvent(ev: SseEvent): ChatStreamEvent | null {
   if (!KNOWN.has(ev.event)) return null;
@@ -159,8 +159,9 @@ function interrupted(): ApiError {
 }
 
 /**
- * One chat turn as a stream.  Calls onEvent for each start / citations / message /
- * done / error event and resolves with the last one (done or error).
+ * One chat turn as a stream.  Calls onEvent for each start / citations /
+ * message / tool_call / tool_result / agent / done / error event (others are
+ * ignored) and resolves with the last one (done or error).
  * Rejects with an ApiError when the server refuses the turn before the
  * stream starts (413 message_too_large, 429 quota_exceeded, ...), with
  * ApiError stream_interrupted when the stream ends without done or error,

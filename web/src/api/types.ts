@@ -159,7 +159,34 @@ export interface Message {
   output_tokens: number;
   /** The sources an answer drew on (null when none). */
   citations?: Citation[] | null;
+  /** An agent's turn, model call by model call, in order (null for an
+   * ordinary turn; absent from a server that predates tools). */
+  steps?: MessageStep[] | null;
   created_at: string;
+}
+
+/** One tool call of a stored turn. */
+export interface StoredToolCall {
+  id: string;
+  name: string;
+  /** The arguments the model gave (a JSON object). */
+  input: Record<string, unknown>;
+  ok: boolean;
+  /** The tool's answer (null when it failed). */
+  output: string | null;
+  /** Why it failed (null when it did not). */
+  error: string | null;
+  ms: number;
+}
+
+/** One model call of an agent's turn: its text and the tools it asked for
+ * (the final step has none). */
+export interface MessageStep {
+  step: number;
+  text: string;
+  stop_reason: string | null;
+  ms: number;
+  tool_calls: StoredToolCall[];
 }
 
 export interface ChatWithMessages extends Chat {
@@ -227,10 +254,42 @@ export interface CitationsEventData {
   citations: Citation[];
 }
 
+/** The model asked for a tool (several arrive back to back when it asks
+ * for several at once). */
+export interface ToolCallEventData {
+  id: string;
+  name: string;
+  /** The arguments (a JSON object). */
+  input: Record<string, unknown>;
+  /** The model call (1-based) that asked. */
+  step: number;
+}
+
+/** A tool's answer to the tool_call with the same id. */
+export interface ToolResultEventData {
+  id: string;
+  name: string;
+  ok: boolean;
+  /** A short form of the answer, or the error when ok is false. */
+  summary: string;
+  ms: number;
+}
+
+/** A sub-agent started or ended ("orchestrator/web-reader": the path of
+ * agents that handed over to it).  `ok` is set on `end`. */
+export interface AgentEventData {
+  path: string;
+  state: 'start' | 'end';
+  ok?: boolean;
+}
+
 export type ChatStreamEvent =
   | { type: 'start'; data: StartEventData }
   | { type: 'citations'; data: CitationsEventData }
   | { type: 'message'; data: MessageEventData }
+  | { type: 'tool_call'; data: ToolCallEventData }
+  | { type: 'tool_result'; data: ToolResultEventData }
+  | { type: 'agent'; data: AgentEventData }
   | { type: 'done'; data: DoneEventData }
   | { type: 'error'; data: ErrorEventData };
 

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNo
 import type { Citation } from '../../api/types';
 import { CitationDialog, Sources } from './Citations';
 import { Markdown } from './Markdown';
+import { AgentRuns, ToolCalls } from './ToolCalls';
 import { useChat, type UiMessage } from './chatStore';
 
 const EMPTY: UiMessage[] = [];
@@ -81,6 +82,8 @@ function MessageItem({ message: m }: { message: UiMessage }) {
           <p className="whitespace-pre-wrap break-words text-[0.94rem] leading-relaxed">{m.content}</p>
         ) : (
           <>
+            {m.agents ? <AgentRuns runs={m.agents} /> : null}
+            {m.toolCalls ? <ToolCalls calls={m.toolCalls} /> : null}
             {m.content ? (
               <Markdown text={m.content} citeCount={citeCount} onCite={citeCount > 0 ? onCite : undefined} />
             ) : null}

@@ -8,6 +8,18 @@ import { ApiError, describeAnswerError, isAbortError } from '../../api/errors';
 import { streamChat } from '../../api/sse';
 import type { Bot, Chat, ChatStreamEvent, Citation, Message } from '../../api/types';
 import { useAuth } from '../../store/auth';
+import {
+  NO_RESULT_ENDED,
+  NO_RESULT_STOPPED,
+  addToolCall,
+  applyAgentEvent,
+  applyToolResult,
+  settleAgents,
+  settleToolCalls,
+  toolCallsFromSteps,
+  type UiAgentRun,
+  type UiToolCall,
+} from './toolCallModel';
 
 export const NEW_CHAT = '__new__';
 
@@ -25,6 +37,12 @@ export interface UiMessage {
   createdAt: string | null;
   /** The numbered sources of an answer (a RAG bot's), null when none. */
   citations: Citation[] | null;
+  /** An agent's tool calls in order (live, or from the stored `steps`),
+   * null when none. */
+  toolCalls: UiToolCall[] | null;
+  /** The sub-agents the live turn ran, in order; null when none (not
+   * stored). */
+  agents: UiAgentRun[] | null;
 }
 
 export interface Conversation {
@@ -109,6 +127,8 @@ export function fromServer(m: Message): UiMessage | null {
     errorMessage: m.status === 'error' ? describeAnswerError(m.error) : null,
     createdAt: m.created_at,
     citations: validCitations(m.citations),
+    toolCalls: m.role === 'assistant' ? toolCallsFromSteps(m.steps) : null,
+    agents: null,
   };
 }
 
@@ -288,8 +308,8 @@ export const useChat = create<ChatStore>()((set, get) => {
         ...c,
         messages: [
           ...c.messages,
-          { key: userKey, id: null, role: 'user', content: text, status: 'complete', errorCode: null, errorMessage: null, createdAt: now, citations: null },
-          { key: botKey, id: null, role: 'assistant', content: '', status: 'streaming', errorCode: null, errorMessage: null, createdAt: now, citations: null },
+          { key: userKey, id: null, role: 'user', content: text, status: 'complete', errorCode: null, errorMessage: null, createdAt: now, citations: null, toolCalls: null, agents: null },
+          { key: botKey, id: null, role: 'assistant', content: '', status: 'streaming', errorCode: null, errorMessage: null, createdAt: now, citations: null, toolCalls: null, agents: null },
         ],
       }));
       set({ streaming: { key, controller }, liveStatus: 'Sending…' });
@@ -313,7 +333,14 @@ export const useChat = create<ChatStore>()((set, get) => {
       const finish = (patch: Partial<UiMessage>, status: string) => {
         if (flushTimer !== null) clearTimeout(flushTimer);
         flush();
-        patchMessage(key, botKey, (m) => ({ ...m, ...patch }));
+        const reason = patch.status === 'cancelled' ? NO_RESULT_STOPPED : NO_RESULT_ENDED;
+        patchMessage(key, botKey, (m) => ({
+          ...m,
+          ...patch,
+          // nothing more will come for calls still running
+          toolCalls: settleToolCalls(m.toolCalls, reason),
+          agents: settleAgents(m.agents),
+        }));
         set({ streaming: null, liveStatus: status });
       };
 
@@ -368,6 +395,33 @@ export const useChat = create<ChatStore>()((set, get) => {
           case 'message':
             if (typeof ev.data.content === 'string') queue(ev.data.content);
             break;
+          case 'tool_call': {
+            const data = ev.data;
+            let added = false;
+            patchMessage(key, botKey, (m) => {
+              const toolCalls = addToolCall(m.toolCalls, data);
+              added = toolCalls !== m.toolCalls;
+              return added ? { ...m, toolCalls } : m;
+            });
+            if (added) set({ liveStatus: `Using the tool ${data.name}…` });
+            break;
+          }
+          case 'tool_result': {
+            const data = ev.data;
+            patchMessage(key, botKey, (m) => {
+              const toolCalls = applyToolResult(m.toolCalls, data);
+              return toolCalls === m.toolCalls ? m : { ...m, toolCalls };
+            });
+            break;
+          }
+          case 'agent': {
+            const data = ev.data;
+            patchMessage(key, botKey, (m) => {
+              const agents = applyAgentEvent(m.agents, data);
+              return agents === m.agents ? m : { ...m, agents };
+            });
+            break;
+          }
           case 'done':
             finish({ status: 'complete' }, 'Answer complete.');
             break;

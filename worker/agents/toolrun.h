@@ -1,0 +1,86 @@
+/*
+ * mg_toolrun: the tool threads of one worker process.  The stream engine
+ * never runs a tool itself: an agent's step hands each call here as a job
+ * (mg_toolrun_submit), a tool thread runs it with its own database
+ * connection, and the finished job goes back to the engine through the
+ * done function given at start (mg_streams_tool_done in production), which
+ * owns it from then on.  The engine keeps the time limit; a tool that
+ * overruns it still finishes here and its late result is dropped there.
+ *
+ * Settings, read from the environment by mg_toolrun_env:
+ *   MANGOO_TOOL_THREADS     threads (4)
+ *   MANGOO_TOOL_OUTPUT_MAX  bytes of one result the model is given (16384)
+ */
+#ifndef MG_AGENTS_TOOLRUN_H
+#define MG_AGENTS_TOOLRUN_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "agents/tools.h"
+#include "stream.h"
+
+#define MG_TOOLRUN_QUEUE_MAX  4096      /* jobs waiting for a thread */
+
+typedef struct mg_tool_job_s mg_tool_job_t;
+
+struct mg_tool_job_s {
+    /* which stream and call the result belongs to (the engine finds the
+     * stream again by rid and peer: it may have ended meanwhile) */
+    char                  rid[MG_RID_LEN + 1];
+    unsigned char         peer[MG_PEER_MAX];
+    size_t                peer_len;
+    int                   step;
+    size_t                index;
+
+    /* the call */
+    const mg_tool_def_t  *def;
+    json_t               *input;        /* a reference, owned */
+    char                 *user_id;      /* owned */
+    long                  timeout_ms;
+    size_t                output_max;
+
+    /* the result, set by the tool thread */
+    int                   ok;
+    char                 *output;       /* the text for the model, or the error; owned */
+    long long             ms;
+
+    mg_tool_job_t        *next;
+};
+
+typedef void (*mg_toolrun_done_fn)(mg_tool_job_t *job);
+
+typedef struct {
+    const char  *conninfo;      /* copied */
+    int          threads;
+    size_t       output_max;
+} mg_toolrun_config_t;
+
+/* The settings from the environment.  0, or -1 with the problem logged. */
+int  mg_toolrun_env(mg_toolrun_config_t *cfg);
+
+/* Start the threads (with SIGTERM/SIGINT blocked, as for the pool's).
+ * 0, or -1 when none could be started (logged). */
+int  mg_toolrun_start(const mg_toolrun_config_t *cfg, mg_toolrun_done_fn done);
+
+/* Stop and join the threads; jobs still queued are finished as failed
+ * ("the worker is shutting down") through done.  A no-op when not started. */
+void mg_toolrun_stop(void);
+
+/* The output limit in force (for a job's output_max). */
+size_t mg_toolrun_output_max(void);
+
+/* Queue job (from the engine thread).  0; -1 when not started, stopping
+ * or the queue is full (the caller still owns job). */
+int  mg_toolrun_submit(mg_tool_job_t *job);
+
+/* Run job on the calling thread: used by the tool threads, and by unit
+ * tests without threads.  Sets ok, output and ms. */
+void mg_toolrun_exec(mg_tool_job_t *job, mg_db_t *db);
+
+/* A job with its copies; NULL when out of memory. */
+mg_tool_job_t *mg_tool_job_new(const mg_tool_def_t *def, json_t *input, const char *user_id);
+void           mg_tool_job_free(mg_tool_job_t *job);
+
+#endif
