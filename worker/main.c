@@ -469,6 +469,7 @@ mg_cmd_serve(mg_cli_t *cli)
     ingest = mg_ingest_start(&ingest_cfg);
     /* the agents' tool threads; their results go to the stream engine */
     tool_cfg.conninfo = cli->pool.conninfo;
+    mg_subagent_set_self(cli->pool.bind);
     tools = mg_toolrun_start(&tool_cfg, mg_streams_tool_done) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!tools) {

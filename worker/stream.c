@@ -45,11 +45,17 @@
 #define MG_ENGINE_HWM        100000
 #define MG_ERRBODY_MAX       4096
 #define MG_BACKOFF_CAP_MS    8000
+/* A stream waiting on its tools sends an SSE comment this often, so the
+ * module (mangoo_timeout bounds the silence between a worker's frames)
+ * and the proxies between it and the client know it is alive. */
+#define MG_ENGINE_KEEPALIVE_MS 2000
+#define MG_SSE_KEEPALIVE       ": tools running\n\n"
 
 typedef enum {
     MG_INBOX_SUBMIT = 0,
     MG_INBOX_CANCEL,
     MG_INBOX_TOOL_DONE,
+    MG_INBOX_RELAY,
     MG_INBOX_STOP,
     MG_INBOX_QUIT
 } mg_inbox_kind_t;
@@ -60,6 +66,8 @@ struct mg_inbox_item_s {
     mg_inbox_kind_t   kind;
     mg_stream_t      *stream;                   /* SUBMIT */
     mg_tool_job_t    *job;                      /* TOOL_DONE */
+    char             *event;                    /* RELAY: a whole SSE event, owned */
+    size_t            event_len;
     char              rid[MG_RID_LEN];          /* CANCEL */
     unsigned char     peer[MG_PEER_MAX];
     size_t            peer_len;
@@ -140,6 +148,7 @@ mg_engine_send_data(mg_stream_t *s, const char *data, size_t len)
 {
     mg_msg_t msg = { .type = MG_MSG_DATA };
 
+    s->sent_ms = mg_now_ms();
     msg.body.data = data;
     msg.body.len = len;
     return mg_engine_forward(s, &msg);
@@ -729,6 +738,10 @@ mg_engine_reap(mg_engine_t *e)
         mg_heap_remove(e, s);
         mg_engine_hash_remove(s);
         s->in_engine = 0;
+        if (s->tool_wait) {
+            /* the turn ended while tools ran: sub-agents stop too */
+            mg_toolrun_cancel(s->rid, s->peer, s->peer_len, 0, -1);
+        }
         if (mg_engine_hand_on(s) != 0) {
             /* the broker is gone: only process exit remains */
             mg_log_error("stream rid=%s: cannot hand the answer on; it is lost", s->rid);
@@ -878,6 +891,45 @@ mg_streams_tool_done(mg_tool_job_t *job)
     free(item);
 }
 
+void
+mg_streams_relay(const char *rid, const void *peer, size_t peer_len, const char *name,
+                 json_t *v)
+{
+    mg_engine_t      *e = &mg_engine;
+    mg_inbox_item_t  *item;
+    char             *json;
+
+    if (peer_len > MG_PEER_MAX) {
+        return;
+    }
+    item = calloc(1, sizeof(*item));
+    json = json_dumps(v, JSON_COMPACT);
+    if (item == NULL || json == NULL
+        || (item->event = mg_sse_event(name, json, strlen(json), &item->event_len)) == NULL)
+    {
+        mg_log_warn("engine: out of memory for a relayed event; rid=%.*s misses it",
+                    MG_RID_LEN, rid);
+        free(json);
+        free(item);
+        return;
+    }
+    free(json);
+    item->kind = MG_INBOX_RELAY;
+    memcpy(item->rid, rid, MG_RID_LEN);
+    memcpy(item->peer, peer, peer_len);
+    item->peer_len = peer_len;
+    pthread_mutex_lock(&e->lock);
+    if (e->started) {
+        (void) mg_engine_push(item);
+        item = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (item != NULL) {
+        free(item->event);
+        free(item);
+    }
+}
+
 static void
 mg_engine_register(mg_engine_t *e, mg_stream_t *s)
 {
@@ -944,6 +996,17 @@ mg_engine_drain_inbox(mg_engine_t *e)
             mg_tool_job_free(job);
             break;
         }
+        case MG_INBOX_RELAY: {
+            mg_stream_t *s = mg_engine_hash_find(item->rid, item->peer, item->peer_len);
+
+            if (s != NULL && !s->ended && s->sse
+                && mg_engine_send_data(s, item->event, item->event_len) != 0)
+            {
+                mg_stream_fail(s, 0, "internal", "cannot reach the broker");
+            }
+            free(item->event);
+            break;
+        }
         case MG_INBOX_STOP: {
             mg_str_t d = { "D", 1 };
 
@@ -978,9 +1041,10 @@ mg_engine_run_timers(mg_engine_t *e, long long now)
         if (s->retry_wait) {
             mg_engine_start_attempt(s);
         } else if (s->tool_wait) {
-            mg_agent_tools_expire(s);
-            if (!s->ended) {
+            if (mg_agent_tools_expire(s)) {
                 mg_engine_next_step(e, s);
+            } else if (!s->ended) {
+                mg_stream_timer(s, mg_agent_tools_due(s->run) - now);
             }
         } else if (s->provider->on_timer != NULL) {
             s->provider->on_timer(s);
@@ -995,6 +1059,13 @@ mg_engine_run_timers(mg_engine_t *e, long long now)
         e->sweep_due = now + MG_ENGINE_SWEEP_MS;
         for (size_t b = 0; b < MG_ENGINE_BUCKETS; b++) {
             for (mg_stream_t *s = e->buckets[b]; s != NULL; s = s->hnext) {
+                if (s->tool_wait && s->sse && !s->ended
+                    && now - s->sent_ms >= MG_ENGINE_KEEPALIVE_MS
+                    && mg_engine_send_data(s, MG_SSE_KEEPALIVE,
+                                           sizeof(MG_SSE_KEEPALIVE) - 1) != 0)
+                {
+                    mg_stream_fail(s, 0, "internal", "cannot reach the broker");
+                }
                 if (s->deadline_ms != 0 && !s->ended && now >= s->deadline_ms) {
                     s->output_started = 1;      /* final: no retry */
                     mg_stream_fail(s, 0, "agent_time_limit",
@@ -1144,6 +1215,7 @@ mg_streams_quit(void)
             if (left->kind == MG_INBOX_TOOL_DONE) {
                 mg_tool_job_free(left->job);
             }
+            free(left->event);
             free(left);
             left = next;
         }

@@ -59,6 +59,7 @@ struct mg_stream_s {
     char                  message_id[MG_UUID_LEN + 1];        /* the answer's */
     char                  user_message_id[MG_UUID_LEN + 1];
     int                   chat_created;
+    int                   subrun;       /* a sub-agent's turn (jobs/agent_run.c): nothing stored */
     long long             input_estimate;   /* tokens, when the provider reports none */
     const mg_provider_t  *provider;
     void                 *pdata;        /* the provider's state, its release frees it */
@@ -73,6 +74,7 @@ struct mg_stream_s {
     size_t                errbody_len;
     long long             started_ms;
     long long             activity_ms;  /* last byte from the provider */
+    long long             sent_ms;      /* last frame to the client */
     long long             timer_due;    /* 0: no timer */
     size_t                heap_index;
     int                   counted;      /* in the engine's open count */
@@ -149,6 +151,11 @@ int  mg_stream_event(mg_stream_t *s, const char *name, json_t *v);
 
 /* A tool thread's job is done (agents/toolrun.h): the engine takes it. */
 void mg_streams_tool_done(mg_tool_job_t *job);
+
+/* An event for the client of rid from another thread (a sub-agent's
+ * progress, agents/subagent.c); dropped when that stream has ended. */
+void mg_streams_relay(const char *rid, const void *peer, size_t peer_len, const char *name,
+                      json_t *v);
 
 /* One SSE event "event: NAME\ndata: JSON\n\n" into a new string. */
 char *mg_sse_event(const char *name, const char *json, size_t json_len, size_t *len);

@@ -126,6 +126,28 @@ test("an agent's tool calls show in its answer, collapsed, live and from the his
     page.check();
 });
 
+test('an orchestrator shows the agent it handed work to', async () => {
+    const page = await openPage(browser);
+    await signUp(page, stack.base, uniqueName('delegator'));
+    await page.goto(`${stack.base}/agents?q=orchestrator`);
+    await page.getByRole('link', { name: 'Details' }).click();
+    await page.getByRole('link', { name: 'Chat with Orchestrator' }).click();
+    await page.getByRole('heading', { name: 'New chat with Orchestrator' }).waitFor();
+    await send(page, 'calculator: calculator: 6*7');
+    const { status, text } = await watchAnswer(page);
+    assert.equal(status, 'complete');
+    assert.match(text, /calculator returned: 42/);
+    const agents = assistant(page).getByRole('list', { name: 'Agents' }).locator('[data-agent-path]');
+    assert.deepEqual(await agents.evaluateAll((els) => els.map((e) => [e.dataset.agentPath, e.dataset.agentState])),
+        [['orchestrator/calculator', 'ok']]);
+    const rows = assistant(page).locator('[data-tool-call-id]');
+    assert.deepEqual(await rows.evaluateAll((els) => els.map((e) => [e.dataset.toolName, e.dataset.toolState])),
+        [['calculator', 'ok']]);
+    await shot(page, 'agent-sub-agents-desktop');
+    await axe(page, 'sub-agents');
+    page.check();
+});
+
 test('the marketplace on a phone', async () => {
     const page = await openPage(browser, { viewport: PHONE });
     await signUp(page, stack.base, uniqueName('pocket'));

@@ -55,12 +55,15 @@ class Response:
 
 class Stack:
     def __init__(self, workers=2, threads=4, timeout="5s", extra_locations="",
-                 env=None):
+                 env=None, spare_workers=0):
+        """spare_workers: ports kept free after the workers' for worker
+        processes nginx does not know, started by the test itself
+        (start_worker(i, env)), e.g. a specialised agent's."""
         self.workers = workers
         self.state = tempfile.mkdtemp(prefix="mangoo-e2e-")
         os.chmod(self.state, 0o755)  # postgres must reach its folder
         self.port = _free_ports(1)
-        self.worker_port = _free_ports(workers)
+        self.worker_port = _free_ports(workers + spare_workers)
         self.env = dict(
             os.environ,
             MANGOO_STATE=self.state,
@@ -160,8 +163,17 @@ class Stack:
             time.sleep(0.05)
         os.unlink(os.path.join(self.state, "worker-%d.pid" % i))
 
-    def start_worker(self, i):
-        self._ab("start-worker", str(i))
+    def start_worker(self, i, env=None):
+        """Start worker process i (again), with env added to the stack's."""
+        if env:
+            subprocess.run([os.path.join(TOP, "auto-build.sh"), "start-worker", str(i)],
+                           env=dict(self.env, **env), check=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        else:
+            self._ab("start-worker", str(i))
+
+    def worker_endpoint(self, i):
+        return "tcp://127.0.0.1:%d" % (self.worker_port + i)
 
     def restart_db(self):
         self._ab("restart-db")

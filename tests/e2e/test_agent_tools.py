@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -240,6 +241,42 @@ class Offline(unittest.TestCase):
         msgs = r.json()["chats"][0]["messages"]
         self.assertEqual(msgs[-1]["steps"][0]["tool_calls"][0]["output"], "42")
         self.assertEqual(msgs[-1]["agent_id"], events[0].json()["agent_id"])
+
+
+class Knowledge(unittest.TestCase):
+    """knowledge_search reads the caller's own bases, never another's."""
+
+    def test_each_user_searches_only_their_own(self):
+        _, owner = user()
+        r = stack.request("POST", "/api/v1/knowledge-bases", body={"name": "atlas"}, token=owner)
+        self.assertEqual(r.status, 201, r)
+        kb = r.json()["id"]
+        text = ("# Zorbania\n\nThe capital of Zorbania is Quuxville, on the river Blenn. "
+                "It has three bridges and a famous cheese market.\n")
+        r = stack.request("POST", "/api/v1/knowledge-bases/%s/documents?filename=%s"
+                          % (kb, urllib.parse.quote("atlas.md")), raw=text.encode(),
+                          token=owner, headers={"Content-Type": "text/markdown"})
+        self.assertEqual(r.status, 202, r)
+        doc = r.json()["id"]
+        self.assertTrue(stack.wait_for(lambda: stack.request(
+            "GET", "/api/v1/knowledge-bases/%s/documents/%s" % (kb, doc),
+            token=owner).json()["status"] == "ready", timeout=30))
+
+        agent = catalog("Research assistant")
+        events = run(agent, "knowledge_search: capital of Zorbania", owner)
+        result, = of(events, "tool_result")
+        self.assertTrue(result["ok"], result)
+        self.assertIn("atlas.md", result["summary"])
+        status, steps = stored(of(events, "done")[0]["message_id"])
+        self.assertIn("Quuxville", steps[0]["tool_calls"][0]["output"])
+
+        _, stranger = user()
+        events = run(agent, "knowledge_search: capital of Zorbania", stranger)
+        result, = of(events, "tool_result")
+        self.assertTrue(result["ok"], result)
+        self.assertEqual(result["summary"],
+                         "The user has no knowledge bases: there is nothing to search.")
+        self.assertNotIn("Quuxville", json.dumps([e.json() for e in events]))
 
 
 class BedrockTools(unittest.TestCase):

@@ -17,12 +17,26 @@ typedef struct {
     int         done, ok;
     char       *output;             /* the result text, or the error; owned */
     long long   ms;
+    long long   due_ms;             /* it fails when still running then */
 } mg_agent_result_t;
+
+/* A sub-agent offered as a tool: the definition and the strings it owns. */
+typedef struct {
+    mg_tool_def_t   def;
+    char            name[MG_TOOLCALL_NAME_MAX + 1];
+    char           *description;
+    char            agent_id[MG_UUID_LEN + 1];
+    char           *agent_name;
+} mg_agent_sub_t;
 
 struct mg_agent_run_s {
     mg_agent_limits_t       lim;
-    const mg_tool_def_t    *tools[MG_AGENT_TOOLS_MAX];
+    const mg_tool_def_t    *tools[MG_AGENT_TOOLS_MAX + MG_AGENT_SUBS_MAX];
     size_t                  ntools;
+    mg_agent_sub_t          subs[MG_AGENT_SUBS_MAX];
+    size_t                  nsubs;
+    char                    path[MG_AGENT_PATH_MAX];    /* "orchestrator/web_reader" */
+    int                     depth;                      /* 0: the agent the user chats with */
 
     int                     step;               /* 1-based: the step running */
     long long               step_started_ms;
@@ -31,7 +45,6 @@ struct mg_agent_run_s {
     mg_agent_result_t       results[MG_TOOLCALLS_MAX];
     size_t                  pending;
     long long               started_ms;         /* the calls' dispatch */
-    long long               tools_due_ms;       /* 0: no tool running */
     json_t                 *log;                /* the steps so far */
     json_t                 *cur;                /* the step waiting on its tools (in log) */
 };
@@ -65,7 +78,6 @@ mg_agent_results_clear(mg_agent_run_t *run)
     }
     memset(run->results, 0, sizeof(run->results));
     run->pending = 0;
-    run->tools_due_ms = 0;
 }
 
 void
@@ -74,10 +86,150 @@ mg_agent_run_free(mg_agent_run_t *run)
     if (run == NULL) {
         return;
     }
+    for (size_t i = 0; i < run->nsubs; i++) {
+        free(run->subs[i].description);
+        free(run->subs[i].agent_name);
+    }
     mg_toolcalls_clear(&run->calls);
     mg_agent_results_clear(run);
     json_decref(run->log);
     free(run);
+}
+
+/* name as a tool name: lowercase letters, digits and single '_'. */
+static void
+mg_agent_slug(const char *name, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (const char *p = name; *p != '\0' && o + 1 < cap; p++) {
+        char c = *p;
+
+        if (c >= 'A' && c <= 'Z') {
+            c = (char) (c - 'A' + 'a');
+        }
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            out[o++] = c;
+        } else if (o > 0 && out[o - 1] != '_') {
+            out[o++] = '_';
+        }
+    }
+    while (o > 0 && out[o - 1] == '_') {
+        o--;
+    }
+    if (o == 0) {
+        memcpy(out, "agent", 6);
+        return;
+    }
+    out[o] = '\0';
+}
+
+static int
+mg_agent_tool_taken(const mg_agent_run_t *run, const char *name)
+{
+    for (size_t i = 0; i < run->ntools; i++) {
+        if (strcmp(run->tools[i]->name, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+#define MG_AGENT_SUB_SCHEMA                                                 \
+    "{\"type\":\"object\",\"properties\":{\"task\":{\"type\":\"string\","        \
+    "\"description\":\"what the agent should do, with everything it needs to know\"}}," \
+    "\"required\":[\"task\"]}"
+
+int
+mg_agent_add_sub(mg_agent_run_t *run, const char *agent_id, const char *name,
+                 const char *description)
+{
+    mg_agent_sub_t  *sub;
+    char             slug[MG_TOOLCALL_NAME_MAX - 3];
+    size_t           dlen;
+
+    if (run->nsubs == MG_AGENT_SUBS_MAX || run->depth >= MG_AGENT_DEPTH_MAX) {
+        return 0;                           /* too many, too deep: not offered */
+    }
+    sub = &run->subs[run->nsubs];
+    mg_agent_slug(name, slug, sizeof(slug));
+    snprintf(sub->name, sizeof(sub->name), "%s", slug);
+    for (int k = 2; mg_agent_tool_taken(run, sub->name) && k < 100; k++) {
+        snprintf(sub->name, sizeof(sub->name), "%s_%d", slug, k);
+    }
+    dlen = strlen(name) + strlen(description) + 96;
+    sub->description = malloc(dlen);
+    sub->agent_name = strdup(name);
+    if (sub->description == NULL || sub->agent_name == NULL) {
+        free(sub->description);
+        free(sub->agent_name);
+        return -1;
+    }
+    snprintf(sub->description, dlen, "Hands a task to the agent \"%s\" and returns its answer. %s",
+             name, description);
+    snprintf(sub->agent_id, sizeof(sub->agent_id), "%s", agent_id);
+    sub->def.name = sub->name;
+    sub->def.description = sub->description;
+    sub->def.input_schema = MG_AGENT_SUB_SCHEMA;
+    sub->def.exec = mg_tool_subagent;
+    sub->def.agent_id = sub->agent_id;
+    sub->def.agent_name = sub->agent_name;
+    run->tools[run->ntools++] = &sub->def;
+    run->nsubs++;
+    return 0;
+}
+
+mg_agent_run_t *
+mg_agent_run_from_json(const char *agent_json, long long turn_tokens, const char *parent_path,
+                       int depth)
+{
+    json_t               *a = json_loads(agent_json, 0, NULL), *name;
+    json_t               *lim = json_object_get(a, "limits");
+    const mg_tool_def_t  *tools[MG_AGENT_TOOLS_MAX];
+    mg_agent_limits_t     limits;
+    mg_agent_run_t       *run;
+    size_t                i, n = 0;
+    char                  slug[MG_TOOLCALL_NAME_MAX + 1];
+
+    if (a == NULL) {
+        return NULL;
+    }
+    json_array_foreach(json_object_get(a, "tools"), i, name) {
+        const mg_tool_def_t *def = mg_tool_find(json_string_value(name) ? json_string_value(name)
+                                                : "", json_string_length(name));
+
+        /* a tool the workers no longer have is left out */
+        if (def != NULL && n < MG_AGENT_TOOLS_MAX) {
+            tools[n++] = def;
+        }
+    }
+    limits.max_steps = (int) json_integer_value(json_object_get(lim, "max_steps"));
+    limits.timeout_ms = (long) json_integer_value(json_object_get(lim, "timeout_seconds")) * 1000;
+    limits.tool_timeout_ms = (long) json_integer_value(json_object_get(lim,
+                                                                       "tool_timeout_seconds")) * 1000;
+    limits.max_turn_tokens = turn_tokens;
+    run = mg_agent_run_new(&limits, tools, n);
+    if (run != NULL) {
+        mg_agent_slug(json_string_value(json_object_get(a, "name")) ? json_string_value(
+                          json_object_get(a, "name")) : "", slug, sizeof(slug));
+        snprintf(run->path, sizeof(run->path), "%s%s%s", parent_path ? parent_path : "",
+                 parent_path ? "/" : "", slug);
+        run->depth = depth;
+    }
+    json_decref(a);
+    return run;
+}
+
+const char *
+mg_agent_path(const mg_agent_run_t *run)
+{
+    return run->path;
+}
+
+void
+mg_agent_set_path(mg_agent_run_t *run, const char *path)
+{
+    snprintf(run->path, sizeof(run->path), "%s", path);
 }
 
 long
@@ -96,7 +248,17 @@ mg_agent_tools(const mg_agent_run_t *run, size_t *n)
 long long
 mg_agent_tools_due(const mg_agent_run_t *run)
 {
-    return run->pending == 0 ? mg_now_ms() : run->tools_due_ms;
+    long long due = 0;
+
+    if (run->pending == 0) {
+        return mg_now_ms();
+    }
+    for (size_t i = 0; i < run->calls.n; i++) {
+        if (!run->results[i].done && (due == 0 || run->results[i].due_ms < due)) {
+            due = run->results[i].due_ms;
+        }
+    }
+    return due;
 }
 
 /* ---- the model's requests, piece by piece ----------------------------- */
@@ -284,6 +446,21 @@ mg_agent_dispatch(mg_stream_t *s, size_t i)
     job->step = run->step;
     job->index = i;
     job->timeout_ms = run->lim.tool_timeout_ms;
+    if (def->agent_id != NULL) {
+        /* a sub-agent has the rest of the turn, not one tool's time */
+        long long left = s->deadline_ms != 0 ? s->deadline_ms - mg_now_ms() : run->lim.timeout_ms;
+
+        int       n = snprintf(job->path, sizeof(job->path), "%s/%s", run->path, def->name);
+
+        job->timeout_ms = left > 0 ? (long) left : 1;
+        job->depth = run->depth + 1;
+        if (n < 0 || (size_t) n >= sizeof(job->path)) {
+            mg_tool_job_free(job);
+            mg_agent_result(s, i, 0, "the chain of agents is too long", 0);
+            return;
+        }
+    }
+    run->results[i].due_ms = mg_now_ms() + job->timeout_ms;
     if (mg_toolrun_submit(job) != 0) {
         mg_tool_job_free(job);
         mg_agent_result(s, i, 0, "the worker's tool threads are all busy; try again shortly", 0);
@@ -345,7 +522,6 @@ mg_agent_step_end(mg_stream_t *s)
     }
     run->pending = run->calls.n;
     run->started_ms = mg_now_ms();
-    run->tools_due_ms = run->started_ms + run->lim.tool_timeout_ms;
     for (size_t i = 0; i < run->calls.n && !s->ended; i++) {
         mg_agent_dispatch(s, i);
     }
@@ -362,24 +538,42 @@ mg_agent_tool_done(mg_stream_t *s, const mg_tool_job_t *job)
     {
         return 0;                           /* late: the step moved on */
     }
+    /* a sub-agent's tokens are the turn's too */
+    s->usage_base_in += job->usage_in;
+    s->usage_base_out += job->usage_out;
+    s->input_tokens += job->usage_in;
+    s->output_tokens += job->usage_out;
     mg_agent_result(s, job->index, job->ok, job->output ? job->output : "", job->ms);
+    if (job->steps != NULL) {
+        json_t *call = json_array_get(json_object_get(run->cur, "tool_calls"), job->index);
+
+        json_object_set_new(call, "steps", json_loads(job->steps, 0, NULL));
+    }
     return run->pending == 0 && !s->ended;
 }
 
-void
+int
 mg_agent_tools_expire(mg_stream_t *s)
 {
-    mg_agent_run_t  *run = s->run;
-    char             why[96];
+    mg_agent_run_t       *run = s->run;
+    const mg_tool_def_t  *def;
+    long long             now = mg_now_ms();
+    char                  why[96];
 
     snprintf(why, sizeof(why), "the tool did not finish within its %ld s",
              (run->lim.tool_timeout_ms + 999) / 1000);
     for (size_t i = 0; i < run->calls.n && !s->ended; i++) {
-        if (!run->results[i].done) {
+        if (!run->results[i].done && run->results[i].due_ms <= now) {
             mg_log_info("stream rid=%s: tool %s timed out", s->rid, run->calls.calls[i].name);
-            mg_agent_result(s, i, 0, why, mg_now_ms() - run->started_ms);
+            /* a sub-agent still running is told to stop */
+            mg_toolrun_cancel(s->rid, s->peer, s->peer_len, run->step, (long) i);
+            def = mg_agent_offered(run, run->calls.calls[i].name);
+            mg_agent_result(s, i, 0, def != NULL && def->agent_id != NULL
+                                     ? "the agent did not finish in the time the turn had left"
+                                     : why, now - run->started_ms);
         }
     }
+    return run->pending == 0 && !s->ended;
 }
 
 int

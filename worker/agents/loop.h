@@ -27,7 +27,9 @@
 #include "agents/toolrun.h"
 #include "stream.h"
 
-#define MG_AGENT_TOOLS_MAX      32      /* tools offered to one agent's model */
+#define MG_AGENT_TOOLS_MAX      32      /* an agent's built-in tools */
+#define MG_AGENT_SUBS_MAX       10      /* an agent's sub-agents */
+#define MG_AGENT_DEPTH_MAX      3       /* hand-offs along the longest chain of sub-agents */
 #define MG_AGENT_SUMMARY_MAX    200     /* bytes of a result in its SSE event */
 #define MG_AGENT_LOG_OUTPUT_MAX 4000    /* bytes of a result kept in the step log */
 
@@ -39,6 +41,23 @@ typedef struct {
     long        tool_timeout_ms;    /* one tool call */
     long long   max_turn_tokens;    /* input + output over every step */
 } mg_agent_limits_t;
+
+/* The run of the agent whose row (as the API shows it) is agent_json:
+ * its built-in tools (any the workers no longer have left out), its
+ * limits, turn_tokens for the turn; its path is parent_path/its name
+ * (its name alone when parent_path is NULL), depth its hand-offs from the
+ * agent the user chats with.  NULL when out of memory. */
+mg_agent_run_t *mg_agent_run_from_json(const char *agent_json, long long turn_tokens,
+                                       const char *parent_path, int depth);
+/* Offer the agent agent_id as a tool (named after name), unless the run
+ * has MG_AGENT_SUBS_MAX already or is MG_AGENT_DEPTH_MAX deep.  0, or -1
+ * when out of memory. */
+int mg_agent_add_sub(mg_agent_run_t *run, const char *agent_id, const char *name,
+                     const char *description);
+/* "orchestrator/web_reader": where this run is among the agents; set as
+ * the caller named it for a sub-agent's run. */
+const char *mg_agent_path(const mg_agent_run_t *run);
+void        mg_agent_set_path(mg_agent_run_t *run, const char *path);
 
 /* A run offering tools[0..n) under lim; NULL when out of memory. */
 mg_agent_run_t *mg_agent_run_new(const mg_agent_limits_t *lim, const mg_tool_def_t *const *tools,
@@ -67,10 +86,11 @@ int  mg_agent_step_end(mg_stream_t *s);
 /* A tool thread's job for s came back (owned by the caller still).  1
  * when it was the step's last result; 0 otherwise (stale jobs ignored). */
 int  mg_agent_tool_done(mg_stream_t *s, const mg_tool_job_t *job);
-/* The time for the step's tools ran out: the calls still running fail. */
-void mg_agent_tools_expire(mg_stream_t *s);
-/* When the running step's tools are due (monotonic ms): now when every
- * result is in already. */
+/* A call's time ran out: the calls past their time fail (a sub-agent is
+ * told to stop).  1 when that was the step's last result. */
+int  mg_agent_tools_expire(mg_stream_t *s);
+/* When the next of the step's calls is due (monotonic ms): now when
+ * every result is in already. */
 long long mg_agent_tools_due(const mg_agent_run_t *run);
 /* Every result is in: hand them to the model (the provider's
  * add_tool_results) and open the next step.  0, or -1 after failing s. */

@@ -27,6 +27,7 @@ typedef struct {
     pthread_cond_t        wake;
     mg_tool_job_t        *head, *tail;
     size_t                queued;
+    mg_tool_job_t        *running;      /* being run, for mg_toolrun_cancel */
     int                   started, stopping;
 } mg_toolrun_t;
 
@@ -81,7 +82,13 @@ mg_tool_job_new(const mg_tool_def_t *def, json_t *input, const char *user_id)
     if (job == NULL) {
         return NULL;
     }
-    job->def = def;
+    job->exec = def->exec;
+    snprintf(job->name, sizeof(job->name), "%s", def->name);
+    if (def->agent_id != NULL) {
+        snprintf(job->agent_id, sizeof(job->agent_id), "%s", def->agent_id);
+        snprintf(job->agent_name, sizeof(job->agent_name), "%s",
+                 def->agent_name ? def->agent_name : "");
+    }
     job->input = json_incref(input);
     job->user_id = strdup(user_id != NULL ? user_id : "");
     job->output_max = mg_toolrun.cfg.output_max;
@@ -101,6 +108,7 @@ mg_tool_job_free(mg_tool_job_t *job)
     json_decref(job->input);
     free(job->user_id);
     free(job->output);
+    free(job->steps);
     free(job);
 }
 
@@ -132,14 +140,14 @@ mg_toolrun_cut(char *text, size_t len, size_t max)
 void
 mg_toolrun_exec(mg_tool_job_t *job, mg_db_t *db)
 {
-    mg_tool_ctx_t   ctx = { db, job->user_id, job->timeout_ms };
+    mg_tool_ctx_t   ctx = { db, job->user_id, job->timeout_ms, job };
     mg_sb_t         out = { 0 };
     char            err[512] = "";
     long long       t0 = mg_now_ms();
     int             rc;
     size_t          len;
 
-    rc = job->def->exec(&ctx, job->input, &out, err, sizeof(err));
+    rc = job->exec(&ctx, job->input, &out, err, sizeof(err));
     job->ms = mg_now_ms() - t0;
     len = out.len;
     free(job->output);
@@ -189,15 +197,26 @@ mg_toolrun_main(void *arg)
             r->tail = NULL;
         }
         r->queued--;
+        job->next = NULL;
+        job->rnext = r->running;
+        r->running = job;
         pthread_mutex_unlock(&r->lock);
 
-        job->next = NULL;
         if (db == NULL) {
             job->ok = 0;
             job->output = strdup("out of memory");
         } else {
             mg_toolrun_exec(job, db);
         }
+        pthread_mutex_lock(&r->lock);
+        for (mg_tool_job_t **pp = &r->running; *pp != NULL; pp = &(*pp)->rnext) {
+            if (*pp == job) {
+                *pp = job->rnext;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&r->lock);
+        job->rnext = NULL;
         r->done(job);
     }
     mg_db_free(db);
@@ -260,6 +279,23 @@ mg_toolrun_submit(mg_tool_job_t *job)
 }
 
 void
+mg_toolrun_cancel(const char *rid, const void *peer, size_t peer_len, int step, long index)
+{
+    mg_toolrun_t *r = &mg_toolrun;
+
+    pthread_mutex_lock(&r->lock);
+    for (mg_tool_job_t *job = r->running; job != NULL; job = job->rnext) {
+        if (memcmp(job->rid, rid, MG_RID_LEN) == 0 && job->peer_len == peer_len
+            && memcmp(job->peer, peer, peer_len) == 0
+            && (index < 0 || (job->step == step && (long) job->index == index)))
+        {
+            atomic_store(&job->cancelled, 1);
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+void
 mg_toolrun_stop(void)
 {
     mg_toolrun_t   *r = &mg_toolrun;
@@ -267,6 +303,9 @@ mg_toolrun_stop(void)
 
     pthread_mutex_lock(&r->lock);
     r->stopping = 1;
+    for (mg_tool_job_t *job = r->running; job != NULL; job = job->rnext) {
+        atomic_store(&job->cancelled, 1);
+    }
     left = r->head;                     /* nobody will run these */
     r->head = r->tail = NULL;
     r->queued = 0;

@@ -14,6 +14,7 @@
 #ifndef MG_AGENTS_TOOLRUN_H
 #define MG_AGENTS_TOOLRUN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -22,8 +23,7 @@
 #include "stream.h"
 
 #define MG_TOOLRUN_QUEUE_MAX  4096      /* jobs waiting for a thread */
-
-typedef struct mg_tool_job_s mg_tool_job_t;
+#define MG_AGENT_PATH_MAX     320       /* "orchestrator/web_reader/...", 4 names deep */
 
 struct mg_tool_job_s {
     /* which stream and call the result belongs to (the engine finds the
@@ -34,19 +34,29 @@ struct mg_tool_job_s {
     int                   step;
     size_t                index;
 
-    /* the call */
-    const mg_tool_def_t  *def;
+    /* the call: copies, since the run that offered the tool may end first */
+    mg_tool_exec_fn       exec;
+    char                  name[65];
     json_t               *input;        /* a reference, owned */
     char                 *user_id;      /* owned */
     long                  timeout_ms;
     size_t                output_max;
+    /* a sub-agent's call: the agent, its name, where it runs and how deep */
+    char                  agent_id[MG_UUID_LEN + 1];
+    char                  agent_name[256];
+    char                  path[MG_AGENT_PATH_MAX];
+    int                   depth;
+    atomic_int            cancelled;    /* the turn ended: stop (set by the engine) */
 
     /* the result, set by the tool thread */
     int                   ok;
     char                 *output;       /* the text for the model, or the error; owned */
     long long             ms;
+    long long             usage_in, usage_out;  /* a sub-agent's tokens */
+    char                 *steps;        /* a sub-agent's steps (JSON), owned */
 
-    mg_tool_job_t        *next;
+    mg_tool_job_t        *next;         /* the queue */
+    mg_tool_job_t        *rnext;        /* the jobs running */
 };
 
 typedef void (*mg_toolrun_done_fn)(mg_tool_job_t *job);
@@ -74,6 +84,11 @@ size_t mg_toolrun_output_max(void);
 /* Queue job (from the engine thread).  0; -1 when not started, stopping
  * or the queue is full (the caller still owns job). */
 int  mg_toolrun_submit(mg_tool_job_t *job);
+
+/* The turn of rid (from peer) ended, or its call (step, index) ran out of
+ * time (index -1: every call): its running calls are told to stop.  Only
+ * sub-agents act on it; the others are short and bounded. */
+void mg_toolrun_cancel(const char *rid, const void *peer, size_t peer_len, int step, long index);
 
 /* Run job on the calling thread: used by the tool threads, and by unit
  * tests without threads.  Sets ok, output and ms. */

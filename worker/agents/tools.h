@@ -15,12 +15,16 @@
 #include "db/db.h"
 #include "util/sb.h"
 
+typedef struct mg_tool_job_s mg_tool_job_t;
+
 /* What a tool call may use.  db is the tool thread's own connection
  * (connected on first use), never one of the pool's. */
 typedef struct {
-    mg_db_t     *db;
-    const char  *user_id;       /* whose turn it is: knowledge_search sees only theirs */
-    long         timeout_ms;    /* the call's limit; the engine enforces it too */
+    mg_db_t        *db;
+    const char     *user_id;    /* whose turn it is: knowledge_search sees only theirs */
+    long            timeout_ms; /* the call's limit; the engine enforces it too */
+    mg_tool_job_t  *job;        /* the call itself (a sub-agent reads its agent, path,
+                                   cancel flag, and leaves its usage and steps) */
 } mg_tool_ctx_t;
 
 /* Run the tool on input (a JSON object).  0 with the result text for the
@@ -33,6 +37,10 @@ typedef struct {
     const char       *description;   /* what the model is told the tool does */
     const char       *input_schema;  /* JSON Schema of its input, as JSON text */
     mg_tool_exec_fn   exec;
+    /* a sub-agent offered as a tool (agents/subagent.c); NULL for the
+     * built-in ones */
+    const char       *agent_id;
+    const char       *agent_name;
 } mg_tool_def_t;
 
 extern const mg_tool_def_t  mg_tools_builtin[];
@@ -50,5 +58,12 @@ int mg_tool_knowledge_search(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *o
                              char *err, size_t errlen);
 int mg_tool_http_fetch(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
                        char *err, size_t errlen);
+/* A sub-agent's run, on another (or the same) worker process
+ * (agents/subagent.c). */
+int mg_tool_subagent(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
+                     char *err, size_t errlen);
+/* This process's own endpoint (its --bind), where sub-agents go unless
+ * MANGOO_AGENT_ENDPOINT(S) say otherwise.  Call before the tool threads. */
+void mg_subagent_set_self(const char *bind);
 
 #endif

@@ -65,7 +65,7 @@
 /* The columns of an agent row: MG_AGENT_COL_*. */
 #define MG_AGENT_SELECT                                                     \
     MG_AGENT_JSON(MG_AGENT_SUBS) ", " MG_US("a.created_at") ", a.id::text, " \
-    "a.model_id, a.instructions, a.temperature, a.max_tokens, a.status"
+    "a.model_id, a.instructions, a.temperature, a.max_tokens, a.status, a.name"
 
 /* An agent's save is allowed (its statement writes only when it is):
  * $1 the agent, $2 its sub-agents in order (NULL: unchanged), $3 the
@@ -752,6 +752,13 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * instructions, temperature, max_tokens, tools, max_steps,
      * timeout_seconds, tool_timeout_seconds, status.  One row: found, the
      * verdict, then the agent or NULL. */
+    /* $1 agent: the sub-agents its turn may hand work to (not retired), in
+     * the order its model is offered them: id, name, description */
+    [MG_Q_AGENT_SUBS_RUN] = { "mg_agent_subs_run",
+        "SELECT s.id::text, s.name, s.description FROM agent_sub_agents x "
+        "JOIN agents s ON s.id = x.sub_agent_id "
+        "WHERE x.agent_id = $1::uuid AND s.status <> 'retired' ORDER BY x.position", 1 },
+
     [MG_Q_AGENT_UPDATE] = { "mg_agent_update",
         "WITH RECURSIVE " MG_AGENT_GRAPH_CHECK ", "
         "upd AS (UPDATE agents AS a SET name = COALESCE($4::text, a.name), "

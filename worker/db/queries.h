@@ -63,6 +63,7 @@ typedef enum {
     MG_Q_AGENT_GET,
     MG_Q_AGENT_INSERT,
     MG_Q_AGENT_UPDATE,
+    MG_Q_AGENT_SUBS_RUN,
     /* knowledge bases (jobs/knowledge.c) */
     MG_Q_KB_INSERT,
     MG_Q_KB_GET,
@@ -258,6 +259,7 @@ enum {
     MG_AGENT_COL_TEMPERATURE,
     MG_AGENT_COL_MAX_TOKENS,
     MG_AGENT_COL_STATUS,
+    MG_AGENT_COL_NAME,
     MG_AGENT_COLS
 };
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agents/loop.h"
 #include "agents/tools.h"
 #include "jobs/page.h"
 #include "util/log.h"
@@ -26,9 +27,9 @@
 
 #define MG_AGENTS_LIMIT_DEFAULT  20
 #define MG_AGENTS_LIMIT_MAX      100
-#define MG_AGENT_SUBS_MAX        10
-#define MG_AGENT_TOOLS_MAX       32
-#define MG_AGENT_DEPTH_MAX       "3"    /* hand-offs along the longest chain */
+#define MG_AGENT_STR_(x)         #x
+#define MG_AGENT_STR(x)          MG_AGENT_STR_(x)
+#define MG_AGENT_DEPTH_TEXT      MG_AGENT_STR(MG_AGENT_DEPTH_MAX)
 #define MG_AGENT_Q_MAX           200    /* bytes of q and category */
 
 #define MG_AGENTS_NAME_KEY       "agents_name_key"
@@ -464,7 +465,7 @@ mg_agent_save_reply(mg_job_t *job, mg_db_rc_t rc, PGresult *res, int first, int 
                                      "work back to itself");
     }
     if (*PQgetvalue(res, 0, first + MG_AGENT_SAVE_COL_SHALLOW) != 't') {
-        return mg_agent_invalid(job, "sub-agents may be nested at most " MG_AGENT_DEPTH_MAX
+        return mg_agent_invalid(job, "sub-agents may be nested at most " MG_AGENT_DEPTH_TEXT
                                      " deep");
     }
     if (PQgetisnull(res, 0, first + MG_AGENT_SAVE_COL_JSON)) {
@@ -506,7 +507,7 @@ mg_job_admin_agents_create(mg_job_t *job)
     }
     values[0] = id;
     values[1] = l.subs_given ? l.subs : "{}";
-    values[2] = MG_AGENT_DEPTH_MAX;
+    values[2] = MG_AGENT_DEPTH_TEXT;
     values[3] = job->user_id;
     for (size_t i = 0; i < MG_AGENT_SAVE_NAMES; i++) {
         values[4 + i] = mg_agent_save_names[i]
@@ -549,7 +550,7 @@ mg_job_admin_agents_update(mg_job_t *job)
     }
     values[0] = id;
     values[1] = l.subs_given ? l.subs : NULL;
-    values[2] = MG_AGENT_DEPTH_MAX;
+    values[2] = MG_AGENT_DEPTH_TEXT;
     for (size_t i = 0; i < MG_AGENT_SAVE_NAMES; i++) {
         values[3 + i] = mg_agent_save_names[i]
                         ? mg_agent_value(v, mg_agent_save_names[i], nums[i], sizeof(nums[i]))

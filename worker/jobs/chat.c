@@ -257,38 +257,38 @@ mg_chat_cite(mg_stream_t *s, const mg_hit_t *hits, size_t n, const char *message
     return 0;
 }
 
-/* An agent's run: the tools it was given and the limits of a turn, from
- * its row as the API shows it (MG_AGENT_COL_JSON).  NULL when out of
- * memory.  Tools the workers no longer have are left out. */
-static mg_agent_run_t *
-mg_chat_agent_run(const char *agent_json)
+/* An agent's run: its tools, its sub-agents that can run, its limits.
+ * 0 with *run, or -1 after replying. */
+int
+mg_chat_agent_run(mg_job_t *job, const char *agent_id, const char *agent_json,
+                  const char *parent_path, int depth, mg_agent_run_t **run)
 {
-    json_t               *a = json_loads(agent_json, 0, NULL), *name;
-    json_t               *lim = json_object_get(a, "limits");
-    const mg_tool_def_t  *tools[MG_AGENT_TOOLS_MAX];
-    mg_agent_limits_t     limits;
-    mg_agent_run_t       *run;
-    size_t                i, n = 0;
+    const char  *values[1] = { agent_id };
+    PGresult    *subs = NULL;
+    mg_db_rc_t   rc;
 
-    if (a == NULL) {
-        return NULL;
+    *run = NULL;
+    rc = mg_db_exec(job->db, MG_Q_AGENT_SUBS_RUN, values, &subs);
+    if (rc != MG_DB_OK) {
+        mg_job_reply_db_error(job, rc, subs, "chat.agent");
+        PQclear(subs);
+        return -1;
     }
-    json_array_foreach(json_object_get(a, "tools"), i, name) {
-        const mg_tool_def_t *def = mg_tool_find(json_string_value(name) ? json_string_value(name)
-                                                : "", json_string_length(name));
-
-        if (def != NULL && n < MG_AGENT_TOOLS_MAX) {
-            tools[n++] = def;
+    *run = mg_agent_run_from_json(agent_json, mg_chat_cfg.agent_turn_tokens, parent_path, depth);
+    for (int i = 0; *run != NULL && i < PQntuples(subs); i++) {
+        if (mg_agent_add_sub(*run, PQgetvalue(subs, i, 0), PQgetvalue(subs, i, 1),
+                             PQgetvalue(subs, i, 2)) != 0)
+        {
+            mg_agent_run_free(*run);
+            *run = NULL;
         }
     }
-    limits.max_steps = (int) json_integer_value(json_object_get(lim, "max_steps"));
-    limits.timeout_ms = (long) json_integer_value(json_object_get(lim, "timeout_seconds")) * 1000;
-    limits.tool_timeout_ms = (long) json_integer_value(json_object_get(lim,
-                                                                       "tool_timeout_seconds")) * 1000;
-    limits.max_turn_tokens = mg_chat_cfg.agent_turn_tokens;
-    run = mg_agent_run_new(&limits, tools, n);
-    json_decref(a);
-    return run;
+    PQclear(subs);
+    if (*run == NULL) {
+        mg_chat_reply_oom(job);
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -440,13 +440,15 @@ mg_chat_begin(mg_job_t *job, int sse)
     snprintf(s->user_message_id, sizeof(s->user_message_id), "%s", user_msg);
     s->user_id = strdup(job->user_id);
     s->model_id = strdup(t_model);
-    if (agent_id != NULL) {
-        s->run = mg_chat_agent_run(PQgetvalue(bot, 0, MG_AGENT_COL_JSON));
-    }
-    if (s->user_id == NULL || s->model_id == NULL || mg_uuid_v4(s->message_id) != 0
-        || (agent_id != NULL && s->run == NULL))
-    {
+    if (s->user_id == NULL || s->model_id == NULL || mg_uuid_v4(s->message_id) != 0) {
         sent = mg_chat_reply_oom(job);
+        goto done;
+    }
+    if (agent_id != NULL
+        && mg_chat_agent_run(job, agent_id, PQgetvalue(bot, 0, MG_AGENT_COL_JSON), NULL, 0,
+                             &s->run) != 0)
+    {
+        sent = 0;                           /* answered */
         goto done;
     }
 
@@ -717,6 +719,9 @@ mg_chat_finish(mg_stream_t *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx)
     mg_job_t  job;
     int       stored, rc = 0;
 
+    if (s->subrun) {
+        return mg_agent_run_finish(s, send, send_ctx);
+    }
     if (!s->usage_known) {
         s->input_tokens = s->input_estimate;
         s->output_tokens = mg_tokens_estimate(s->text_len);

@@ -52,6 +52,11 @@ int mg_job_admin_agents_create(mg_job_t *job);
 int mg_job_admin_agents_get(mg_job_t *job);
 int mg_job_admin_agents_update(mg_job_t *job);
 
+/* agent_run.c: a sub-agent's turn for another agent's (not a route) */
+struct mg_stream_s;
+int mg_job_agent_run(mg_job_t *job);
+int mg_agent_run_finish(struct mg_stream_s *s, mg_job_send_fn send, void *send_ctx);
+
 /* tool_audit.c: every agent's tool calls, for administrators */
 int mg_job_admin_tool_calls(mg_job_t *job);
 
@@ -297,6 +302,14 @@ typedef struct {
 } mg_chat_config_t;
 
 extern mg_chat_config_t mg_chat_cfg;
+
+/* The run of an agent's turn (agents/loop.h) for agent_id, whose row as
+ * the API shows it is agent_json: its tools, its sub-agents that can run,
+ * its limits; parent_path and depth as for mg_agent_run_from_json.  0
+ * with *run, or -1 after replying. */
+typedef struct mg_agent_run_s mg_agent_run_t;
+int mg_chat_agent_run(mg_job_t *job, const char *agent_id, const char *agent_json,
+                      const char *parent_path, int depth, mg_agent_run_t **run);
 
 int mg_job_chat_stream(mg_job_t *job);
 int mg_job_chat_complete(mg_job_t *job);
