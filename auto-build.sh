@@ -364,6 +364,9 @@ cmd_test() {
     passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
     if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "vitest failed (exit $rc)"; failed=$((failed + 1)); fi
     build_sanitized
+    # the MCP servers the end-to-end tests use: the project's reference
+    # server (and its conformance suite), pinned in tests/mcp's lock
+    npm_ci "$TOP/tests/mcp"
     for san in 0 1; do
         log "end-to-end tests$([ $san = 1 ] && echo ", worker and module under ASan/UBSan")"
         rc=0
@@ -453,6 +456,7 @@ LUA
         'BEGIN { printf "login: %.0f/s, about %.0f ms of CPU each across %d cores (scrypt N=2^15, r=8: deliberate)\n", l, 1000 * n / l, n }'
     bench_streams "$token"
     bench_knowledge "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-knowledge-user)"
+    bench_agents
 }
 
 # ---- streaming benchmark ---------------------------------------------------
@@ -492,8 +496,11 @@ bench_streams_setup() {
     BENCH_FAKE_PORT=$port
     # the yardstick: nginx alone, keeping its upstream connections as the worker does
     export MANGOO_EXTRA_HTTP="    upstream mangoo_bench_fake { server 127.0.0.1:$port; keepalive 256; }"
-    export MANGOO_EXTRA_LOCATIONS="${MANGOO_EXTRA_LOCATIONS:-}
-        location = /__proxy_sse { proxy_pass http://mangoo_bench_fake/sse; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }"
+    case "${MANGOO_EXTRA_LOCATIONS:-}" in
+        *__proxy_sse*) ;;       # set up before (bench_agents after bench_streams)
+        *) export MANGOO_EXTRA_LOCATIONS="${MANGOO_EXTRA_LOCATIONS:-}
+        location = /__proxy_sse { proxy_pass http://mangoo_bench_fake/sse; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }" ;;
+    esac
     MANGOO_EXTRA_LOCATIONS=${MANGOO_EXTRA_LOCATIONS//$'\n'/ }      # one line for sed
     render_conf
     # every open stream needs a descriptor in nginx, in a worker and in the fake
@@ -672,6 +679,147 @@ bench_knowledge() {  # token
     "${kbb[@]}" report "$out"
 }
 
+# ---- agents benchmark -------------------------------------------------------
+# Agents' tool loop (POST /api/v1/chat/stream with an agent_id) against
+# build/fake-stream as Bedrock: a request offering tools gets a toolUse of
+# its first tool at once, the next one (its toolResult back) a short text.
+# The fake times each turn's tool round trip itself (the step's last byte
+# out -> the request with the result read whole, paired by "bench-<n>" in
+# the message), sequentially with the yardsticks in turn (the fake directly,
+# nginx's proxy_pass, a plain chat turn) and at a concurrency; then a
+# sub-agent run on the calling worker process against one on a worker of
+# its own (MANGOO_AGENTS, MANGOO_AGENT_ENDPOINTS), in turn; then many agent
+# runs held open in their second step, and the memory they cost next to as
+# many plain chat streams.
+BENCH_AGENT_N=${BENCH_AGENT_N:-300}                 # sequential turns of each kind
+BENCH_AGENT_CONN=${BENCH_AGENT_CONN:-32}            # concurrent agent turns ...
+BENCH_AGENT_CONN_TURNS=${BENCH_AGENT_CONN_TURNS:-2000}  # ... this many in all
+BENCH_AGENT_SUB_N=${BENCH_AGENT_SUB_N:-300}         # boss turns each way
+BENCH_AGENT_HOLD=${BENCH_AGENT_HOLD:-10000}         # agent runs held open at once, their
+BENCH_AGENT_HOLD_PIECES=${BENCH_AGENT_HOLD_PIECES:-300}  # second step this many pieces,
+                                                    # BENCH_HOLD_DELAY_MS apart (long: a slow
+                                                    # ramp on a busy machine still holds them all;
+                                                    # the hold ends when measured, not with them)
+
+bench_agent_create() {  # admin token, JSON -> id
+    curl -fsS -H "Authorization: Bearer $1" -H 'Content-Type: application/json' -d "$2" \
+        "http://127.0.0.1:$PORT/api/v1/admin/agents" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'
+}
+
+# A socket closed in the last minute keeps its ephemeral port (TIME_WAIT):
+# streams held open just before can leave too few for the next K, each of
+# which takes two (the client's and the worker's to the model).  Wait,
+# at most a minute, until enough are free.
+bench_ports_free() {  # ports wanted
+    local lo hi tw waited=0
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+    for _ in $(seq 130); do
+        tw=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
+        [ $((hi - lo + 1 - ${tw:-0})) -ge "$1" ] && break
+        [ $waited = 0 ] && log "waiting for sockets in TIME_WAIT to free their ports ($tw now)"
+        waited=1
+        sleep 0.5
+    done
+}
+
+# agent.run jobs a boss handed to its sub-agent, by the workers' logs
+bench_agent_runs() {  # boss slug, log files...
+    local boss=$1
+    shift
+    cat "$@" 2>/dev/null | grep -c "agent\.run rid=[^:]*: $boss/" || true
+}
+
+bench_agents() {
+    local base="http://127.0.0.1:$PORT" out="$STATE/agents" fake admin token auth i
+    local ab=(python3 "$TOP/tests/bench/agent_bench.py") sb=(python3 "$TOP/tests/bench/stream_bench.py")
+    local extra=$WORKER_PROCS calc spec_same spec_other boss_same boss_other bot agent limits calling
+    mkdir -p "$out"
+    admin=$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-agent-admin --group admin --ttl 86400)
+    token=$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-agent-user --ttl 86400)
+    auth="Authorization: Bearer $token"
+    # the specialist of the "other" boss runs on a worker process of its own
+    export MANGOO_AGENT_ENDPOINTS="bench-specialist-other=tcp://127.0.0.1:$((WORKER_PORT + extra))"
+    [ "${MANGOO_MAX_STREAMS:-0}" -ge "$((BENCH_AGENT_HOLD + 1000))" ] \
+        || export MANGOO_MAX_STREAMS=$((BENCH_AGENT_HOLD + 1000))
+    log "agents: starting the fake model server"
+    bench_streams_setup
+    fake="http://127.0.0.1:$BENCH_FAKE_PORT"
+    curl -fsS -o /dev/null -H "Authorization: Bearer $admin" "$base/api/v1/users/me"
+    limits='"limits":{"max_steps":4,"timeout_seconds":900,"tool_timeout_seconds":60}'
+    agent="\"category\":\"Benchmark\",\"model_id\":\"$BENCH_CLAUDE\",\"status\":\"published\",$limits"
+    calc=$(bench_agent_create "$admin" "{\"name\":\"bench-calc\",$agent,\"tools\":[\"calculator\"]}")
+    spec_same=$(bench_agent_create "$admin" "{\"name\":\"bench-specialist-same\",$agent}")
+    spec_other=$(bench_agent_create "$admin" "{\"name\":\"bench-specialist-other\",$agent}")
+    boss_same=$(bench_agent_create "$admin" "{\"name\":\"bench-boss-same\",$agent,\"sub_agents\":[\"$spec_same\"]}")
+    boss_other=$(bench_agent_create "$admin" "{\"name\":\"bench-boss-other\",$agent,\"sub_agents\":[\"$spec_other\"]}")
+    bot=$(curl -fsS -H "$auth" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"bench plain\",\"model_id\":\"$BENCH_CLAUDE\"}" "$base/api/v1/bots" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    MANGOO_AGENTS=bench-specialist-other worker_start "$extra"
+    for i in $(seq 101); do
+        grep -q "serving on" "$STATE/worker-$extra.log" 2>/dev/null && break
+        [ "$i" = 101 ] && log "agents: the specialist's worker process did not start: see $STATE/worker-$extra.log"
+        sleep 0.1
+    done
+
+    # short answers (2 pieces, no delay): the platform's time is what shows
+    curl -fsS -o /dev/null "$fake/config?pieces=2&delay_ms=0&first_delay_ms=0"
+    log "agents: tool round trip, $BENCH_AGENT_N sequential turns, each yardstick in turn"
+    "${ab[@]}" turns "$base/api/v1/chat/stream" "$base/api/v1/chat/stream" "$fake/sse" "$base/__proxy_sse" \
+        --names agent,mangoo,direct,proxy -H "$auth" -n "$BENCH_AGENT_N" --fake "$fake" \
+        --bodies "{\"agent_id\":\"$calc\",\"message\":\"bench-@N@: what is 1+1?\"}" \
+        --bodies "$(bench_chat_body "$bot")" --bodies '{}' --bodies '{}' \
+        --out "$out/roundtrip-seq.json" >&2
+    log "agents: tool round trip, $BENCH_AGENT_CONN_TURNS turns at concurrency $BENCH_AGENT_CONN, then as many plain chat turns"
+    "${ab[@]}" turns "$base/api/v1/chat/stream" --names agent -H "$auth" --fake "$fake" \
+        -n "$BENCH_AGENT_CONN_TURNS" -c "$BENCH_AGENT_CONN" --warmup "$BENCH_AGENT_CONN" \
+        --bodies "{\"agent_id\":\"$calc\",\"message\":\"bench-@N@: what is 1+1?\"}" \
+        --out "$out/roundtrip-c$BENCH_AGENT_CONN.json" >&2
+    "${ab[@]}" turns "$base/api/v1/chat/stream" --names mangoo -H "$auth" \
+        -n "$BENCH_AGENT_CONN_TURNS" -c "$BENCH_AGENT_CONN" --warmup "$BENCH_AGENT_CONN" \
+        --bodies "$(bench_chat_body "$bot")" --out "$out/plain-c$BENCH_AGENT_CONN.json" >&2
+    log "agents: sub-agent on the calling worker process and on another, $BENCH_AGENT_SUB_N turns each, in turn"
+    "${ab[@]}" turns "$base/api/v1/chat/stream" "$base/api/v1/chat/stream" --names same,other \
+        -H "$auth" -n "$BENCH_AGENT_SUB_N" --fake "$fake" \
+        --bodies "{\"agent_id\":\"$boss_same\",\"message\":\"bench-@N@: ask the specialist\"}" \
+        --bodies "{\"agent_id\":\"$boss_other\",\"message\":\"bench-@N@: ask the specialist\"}" \
+        --out "$out/subagent.json" >&2
+    # where the specialists ran, by the workers' own logs
+    calling=()
+    for ((i = 0; i < WORKER_PROCS; i++)); do calling+=("$STATE/worker-$i.log"); done
+    printf '{"other_own": %d, "other_calling": %d, "same_calling": %d, "same_own": %d}\n' \
+        "$(bench_agent_runs bench_boss_other "$STATE/worker-$extra.log")" \
+        "$(bench_agent_runs bench_boss_other "${calling[@]}")" \
+        "$(bench_agent_runs bench_boss_same "${calling[@]}")" \
+        "$(bench_agent_runs bench_boss_same "$STATE/worker-$extra.log")" >"$out/subagent-runs.json"
+    worker_stop "$extra"
+
+    # held: the toolUse step at once, then the answer's pieces this far apart
+    curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_AGENT_HOLD_PIECES&delay_ms=$BENCH_HOLD_DELAY_MS"
+    log "agents: $BENCH_AGENT_HOLD agent runs and as many plain chat streams held open ($BENCH_AGENT_HOLD_PIECES pieces, ${BENCH_HOLD_DELAY_MS} ms apart)"
+    bench_fresh_processes
+    bench_ports_free $((2 * BENCH_AGENT_HOLD + 2000))
+    "${sb[@]}" hold "$base/api/v1/chat/stream" -H "$auth" --body "$(bench_chat_body "$bot")" \
+        -k "$BENCH_AGENT_HOLD" --first-event message "${BENCH_HOLD_PROCS[@]}" --out "$out/hold-plain.json" >&2
+    bench_fresh_processes
+    bench_ports_free $((2 * BENCH_AGENT_HOLD + 2000))
+    "${sb[@]}" hold "$base/api/v1/chat/stream" -H "$auth" \
+        --body "{\"agent_id\":\"$calc\",\"message\":\"held: what is 1+1?\"}" \
+        -k "$BENCH_AGENT_HOLD" --first-event message "${BENCH_HOLD_PROCS[@]}" --out "$out/hold-agent.json" >&2
+    curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
+
+    echo
+    echo "Mangoo agents bench: $(nproc) cores, nginx workers $NGINX_WORKERS, worker processes $WORKER_PROCS x $WORKER_THREADS threads (${MANGOO_TOOL_THREADS:-4} tool threads each), + 1 serving only the 'other' specialist; model: fake-stream (Bedrock ConverseStream), toolUse steps at once, answers of 2 pieces; BENCH_AGENT_N=$BENCH_AGENT_N BENCH_AGENT_CONN=$BENCH_AGENT_CONN BENCH_AGENT_CONN_TURNS=$BENCH_AGENT_CONN_TURNS BENCH_AGENT_SUB_N=$BENCH_AGENT_SUB_N BENCH_AGENT_HOLD=$BENCH_AGENT_HOLD BENCH_AGENT_HOLD_PIECES=$BENCH_AGENT_HOLD_PIECES BENCH_HOLD_DELAY_MS=$BENCH_HOLD_DELAY_MS"
+    "${ab[@]}" report "$out"
+    bench_streams_stop
+    unset MANGOO_AGENT_ENDPOINTS
+}
+
+cmd_bench_agents() {
+    bench_stack_start
+    bench_agents
+}
+
 cmd_bench_knowledge() {
     bench_stack_start
     bench_knowledge "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-knowledge-user)"
@@ -693,10 +841,11 @@ case "${1:-}" in
     bench) cmd_bench ;;
     bench-streams) cmd_bench_streams ;;
     bench-knowledge) cmd_bench_knowledge ;;
+    bench-agents) cmd_bench_agents ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     start-worker) worker_start "$2" ;;
     stop-worker) worker_stop "$2" ;;
     restart-db) pg_stop; pg_start ;;
-    *) echo "usage: $0 deps|build|run|stop|test|bench|bench-streams|bench-knowledge" >&2; exit 2 ;;
+    *) echo "usage: $0 deps|build|run|stop|test|bench|bench-streams|bench-knowledge|bench-agents" >&2; exit 2 ;;
 esac

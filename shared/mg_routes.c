@@ -61,6 +61,12 @@ const mg_route_t mg_routes[] = {
     { "GET",    "/api/v1/admin/agents/{id}", "admin.agents.get",    MG_ROUTE_ADMIN },
     { "PATCH",  "/api/v1/admin/agents/{id}", "admin.agents.update", MG_ROUTE_ADMIN },
     { "GET",    "/api/v1/admin/tool-calls",  "admin.tool_calls",    MG_ROUTE_ADMIN },
+    { "GET",    "/api/v1/admin/mcp-servers",      "admin.mcp.list",    MG_ROUTE_ADMIN },
+    { "POST",   "/api/v1/admin/mcp-servers",      "admin.mcp.create",  MG_ROUTE_ADMIN },
+    { "GET",    "/api/v1/admin/mcp-servers/{id}", "admin.mcp.get",     MG_ROUTE_ADMIN },
+    { "PATCH",  "/api/v1/admin/mcp-servers/{id}", "admin.mcp.update",  MG_ROUTE_ADMIN },
+    { "DELETE", "/api/v1/admin/mcp-servers/{id}", "admin.mcp.delete",  MG_ROUTE_ADMIN },
+    { "POST",   "/api/v1/admin/mcp-servers/{id}/refresh", "admin.mcp.refresh", MG_ROUTE_ADMIN },
 
     { "GET",    "/api/v1/admin/users",      "admin.users.list",   MG_ROUTE_ADMIN },
     { "PATCH",  "/api/v1/admin/users/{id}", "admin.users.update", MG_ROUTE_ADMIN },

@@ -26,6 +26,8 @@
 #include "knowledge/fetch.h"
 #include "knowledge/ingest.h"
 #include "agents/toolrun.h"
+#include "mcp/check.h"
+#include "mcp/registry.h"
 
 /* The signer looks at KEY_DIR/current at most this often (rotation). */
 #define MG_SIGNER_CHECK_MS   1000
@@ -67,6 +69,8 @@ static const char mg_usage[] =
 "      $MANGOO_FETCH_TIMEOUT seconds (15), $MANGOO_FETCH_ALLOW CIDRs let through the\n"
 "      address guard, $MANGOO_FETCH_PROXY (unset: no proxy)\n"
 "  migrate   apply pending migrations and exit (--db, --sql-dir)\n"
+"  mcp-check [--timeout MS] URL | -- COMMAND [ARG...]\n"
+"            try an MCP server: initialise, list its tools, call each once\n"
 "  keygen    --dir DIR [--rotate | --retire KID]\n"
 "            ensure DIR holds an RSA signing key; print its kid\n"
 "            --rotate: add a new key, publish it in jwks.json, wait 2 s\n"
@@ -480,6 +484,7 @@ mg_cmd_serve(mg_cli_t *cli)
     mg_ingest_stop(ingest);
     if (tools && rc != 1) {
         mg_toolrun_stop();
+        mg_mcp_registry_clear();            /* stdio servers' processes end with us */
     }
     if (rc == 1) {
         /* jobs still running hold the pool's memory and sockets: leave now */
@@ -581,6 +586,10 @@ main(int argc, char **argv)
     {
         fputs(mg_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "mcp-check") == 0) {
+        signal(SIGPIPE, SIG_IGN);
+        return mg_mcp_check_main(argc - 1, argv + 1);
     }
     for (size_t i = 0; i < sizeof(mg_commands) / sizeof(mg_commands[0]); i++) {
         if (strcmp(argv[1], mg_commands[i].name) == 0) {

@@ -12,11 +12,25 @@
  *        :content-type, :message-type): messageStart, N contentBlockDelta
  *        ({"text":"w1 "}, "w2 ", ...), contentBlockStop, messageStop
  *        (end_turn), metadata (usage, metrics).
- *   POST /model/{modelId}/converse          the same answer as one JSON body.
+ *        A request that offers tools (toolConfig) and whose last user
+ *        message holds no toolResult is answered at once with one toolUse
+ *        of its first tool (toolConfig.tools[0].toolSpec.name; input
+ *        {"expression":"1+1"} for `calculator`, {"task":"1+1"} for any
+ *        other, such as a sub-agent), stopReason tool_use; anything else
+ *        (no toolConfig, or toolResult blocks in the last user message)
+ *        gets the N text pieces above: an agent's tool loop in two steps.
+ *   POST /model/{modelId}/converse          the text answer as one JSON body.
  *   GET|POST /sse                           text/event-stream: N events
  *        `event: message` / `data: {"content":"w1 "}`, then `event: done`;
  *        the yardstick nginx proxies with proxy_pass.
  *   GET /health                             200 "ok".
+ *   GET /tool-gaps                          the tool round trips measured
+ *        since the last call, and forgets them: {"gaps":[[n,ns],...],
+ *        "tool_steps":T,"results":R,"unmatched":U}.  A round trip is from
+ *        the moment the last byte of a toolUse step went to the socket to
+ *        the moment the request carrying its toolResult has been read
+ *        whole; the two are paired by "bench-<n>" in the request body (the
+ *        user's message), so concurrent turns each give their own gap.
  *   GET|POST /config?pieces=N&delay_ms=D&first_delay_ms=F
  *        changes the defaults for the streams that start afterwards (the
  *        worker's path is fixed, so the benchmark retunes the fake this way
@@ -28,7 +42,10 @@
  * after the last piece (the layout of tests/e2e/fakes.py).
  *
  * It does NOT verify SigV4 signatures and checks no request body: it reads
- * and discards the body by Content-Length and answers.  The end-to-end tests
+ * the body by Content-Length, looks into a converse-stream body only for
+ * toolConfig, toolResult and bench-<n> (plain string search: a compact
+ * JSON string cannot hold an unescaped quote, so "toolConfig": is a key),
+ * and discards every other body unread.  The end-to-end tests
  * use the strict Python fake (tests/e2e/fakes.py) for correctness; this one
  * exists so that the benchmark measures Mangoo, not its fake.
  *
@@ -74,6 +91,9 @@
 #define FS_DELAY_MAX_MS 3600000
 #define FS_EVENTS       512
 #define FS_INPUT_TOKENS 10
+#define FS_BODY_KEEP    (8 << 20)       /* converse-stream bodies looked into */
+#define FS_TURNS        65536           /* toolUse steps awaiting their result */
+#define FS_TOOL_NAME    64
 
 typedef enum { FS_READ, FS_BODY, FS_ANSWER } fs_state_e;
 
@@ -81,7 +101,8 @@ typedef enum {
     FS_FIXED,           /* a small answer built at once (health, config, errors) */
     FS_EVENTSTREAM,     /* converse-stream */
     FS_CONVERSE,        /* converse: one JSON body after all the pieces' time */
-    FS_SSE              /* /sse */
+    FS_SSE,             /* /sse */
+    FS_TOOLUSE          /* converse-stream: one toolUse at once, stopReason tool_use */
 } fs_kind_e;
 
 typedef struct fs_conn_s fs_conn_t;
@@ -108,6 +129,8 @@ struct fs_conn_s {
     char        *out;           /* bytes the socket has not taken yet */
     uint32_t     out_len, out_off;
     struct fs_pending_s *pending;   /* the request whose body is being read */
+    char        *tool;          /* FS_TOOLUSE: the tool called */
+    int64_t      turn;          /* FS_TOOLUSE: bench-<n> of its request, -1 if none */
     fs_conn_t   *next_dead;
 };
 
@@ -139,10 +162,21 @@ static char        fs_rbuf[65536];
 static uint64_t    fs_request_id;
 static uint64_t    fs_stat_conns, fs_stat_streams, fs_stat_open;
 
+/* tool round trips: when each turn's toolUse step went out (by n modulo
+ * FS_TURNS, n kept to check), and the gaps measured since /tool-gaps */
+typedef struct {
+    uint64_t n, sent;           /* sent: ns, 0 if none awaits */
+} fs_turn_t;
+
+static fs_turn_t  *fs_turns;
+static uint64_t   *fs_gaps;             /* pairs: n, ns */
+static size_t      fs_gaps_len, fs_gaps_cap;
+static uint64_t    fs_tool_id, fs_stat_tool_steps, fs_stat_results, fs_stat_unmatched;
+
 /* precomputed frames; piece i (1-based) is at index i - 1 */
 static fs_seg_t   *fs_es_piece, *fs_sse_piece;
 static uint32_t    fs_have_pieces;
-static fs_seg_t    fs_es_start, fs_es_block_stop, fs_es_message_stop;
+static fs_seg_t    fs_es_start, fs_es_block_stop, fs_es_message_stop, fs_es_tool_stop;
 static const char  fs_sse_done[] = "event: done\ndata: {}\n\n";
 
 /* sentinels in epoll_event.data.ptr */
@@ -151,6 +185,7 @@ static char fs_tag_listen, fs_tag_timer, fs_tag_signal;
 static void fs_close(fs_conn_t *c);
 static void fs_emit(fs_conn_t *c, uint64_t now);
 static void fs_parse(fs_conn_t *c);
+static void fs_pending_free(struct fs_pending_s *pd);
 
 static void
 fs_die(const char *fmt, ...)
@@ -485,8 +520,10 @@ fs_close(fs_conn_t *c)
     close(c->fd);
     free(c->in);
     free(c->out);
-    free(c->pending);
+    free(c->tool);
+    fs_pending_free(c->pending);
     c->in = c->out = NULL;
+    c->tool = NULL;
     c->pending = NULL;
     c->dead = 1;
     c->next_dead = fs_dead;
@@ -576,6 +613,18 @@ fs_answer_done(fs_conn_t *c)
     if (c->counted) {
         fs_stat_open--;
         c->counted = 0;
+    }
+    if (c->tool != NULL) {
+        /* the toolUse step is out whole: its turn's round trip starts */
+        if (c->kind == FS_TOOLUSE && c->turn >= 0) {
+            fs_turn_t *t = &fs_turns[(uint64_t) c->turn % FS_TURNS];
+            t->n = (uint64_t) c->turn;
+            t->sent = fs_now();
+        }
+        fs_stat_tool_steps += c->kind == FS_TOOLUSE;
+        free(c->tool);
+        c->tool = NULL;
+        c->turn = -1;
     }
     if (c->close_after) {
         fs_close(c);
@@ -668,12 +717,65 @@ fs_latency_ms(fs_conn_t *c, uint64_t now)
     return ms ? ms : 1;
 }
 
+static void
+fs_chunk_event(fs_conn_t *c, fs_buf_t *b, const char *type, const char *payload, size_t plen)
+{
+    fs_buf_t m = { 0 };
+
+    fs_es_event(&m, type, payload, plen);
+    fs_chunk(c, b, m.p, m.len);
+    free(m.p);
+}
+
+/* A whole step that asks for c->tool: its input in two pieces, as models
+ * stream it (the cut inside the JSON text). */
+static void
+fs_tool_step(fs_conn_t *c, fs_buf_t *b, uint64_t now)
+{
+    static const char *calc[] = { "{\\\"expression\\\":", "\\\"1+1\\\"}" };
+    static const char *task[] = { "{\\\"task\\\":", "\\\"1+1\\\"}" };
+    const char       **in = strcmp(c->tool, "calculator") == 0 ? calc : task;
+    char               rid[96];
+    fs_buf_t           t = { 0 };
+
+    snprintf(rid, sizeof(rid), "x-amzn-RequestId: 00000000-0000-4000-8000-%012" PRIx64 "\r\n",
+             ++fs_request_id);
+    fs_head(c, b, 200, "application/vnd.amazon.eventstream", -1, rid);
+    fs_chunk(c, b, fs_es_start.p, fs_es_start.len);
+    fs_buf_printf(&t, "{\"contentBlockIndex\":0,\"start\":{\"toolUse\":{\"toolUseId\":"
+                  "\"tooluse_bench%" PRIu64 "\",\"name\":\"%s\"}}}", ++fs_tool_id, c->tool);
+    fs_chunk_event(c, b, "contentBlockStart", t.p, t.len);
+    for (int i = 0; i < 2; i++) {
+        t.len = 0;
+        fs_buf_printf(&t, "{\"contentBlockIndex\":0,\"delta\":{\"toolUse\":{\"input\":\"%s\"}}}",
+                      in[i]);
+        fs_chunk_event(c, b, "contentBlockDelta", t.p, t.len);
+    }
+    fs_chunk(c, b, fs_es_block_stop.p, fs_es_block_stop.len);
+    fs_chunk(c, b, fs_es_tool_stop.p, fs_es_tool_stop.len);
+    t.len = 0;
+    fs_buf_put(&t, "{", 1);
+    fs_usage(&t, 2, fs_latency_ms(c, now));
+    fs_buf_put(&t, "}", 1);
+    fs_chunk_event(c, b, "metadata", t.p, t.len);
+    free(t.p);
+    if (!c->raw) {
+        fs_buf_put(b, "0\r\n\r\n", 5);
+    }
+    c->finished = 1;
+}
+
 /* Produce part `step` of a stream into b. */
 static void
 fs_step(fs_conn_t *c, fs_buf_t *b, uint64_t now)
 {
     char     rid[96];
     fs_buf_t t = { 0 };
+
+    if (c->kind == FS_TOOLUSE) {
+        fs_tool_step(c, b, now);
+        return;
+    }
 
     if (c->kind == FS_CONVERSE) {
         fs_buf_printf(&t, "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"");
@@ -973,14 +1075,150 @@ fs_start(fs_conn_t *c, fs_kind_e kind, const fs_request_t *r, uint64_t now)
     fs_emit(c, now);
 }
 
-/* The request's body has been read: answer it. */
+/* ---- agents' steps ------------------------------------------------------ */
+
+static const char *
+fs_strrstr(const char *hay, const char *needle)
+{
+    const char *last = NULL;
+
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) {
+        last = p;
+    }
+    return last;
+}
+
+/* n of the first "bench-<n>" in a body, -1 if none */
+static int64_t
+fs_bench_n(const char *body)
+{
+    for (const char *p = body; (p = strstr(p, "bench-")) != NULL; p += 6) {
+        int64_t n = 0;
+        int     digits = 0;
+
+        while (p[6 + digits] >= '0' && p[6 + digits] <= '9' && digits < 18) {
+            n = n * 10 + (p[6 + digits] - '0');
+            digits++;
+        }
+        if (digits > 0) {
+            return n;
+        }
+    }
+    return -1;
+}
+
+/* The name of the first tool the request offers (toolConfig.tools[0]
+ * .toolSpec.name) into out; 0 if it offers none. */
+static int
+fs_first_tool(const char *body, char *out, size_t cap)
+{
+    const char *p = strstr(body, "\"toolConfig\":");
+    size_t      n = 0;
+
+    if (p == NULL || (p = strstr(p, "\"toolSpec\":")) == NULL
+        || (p = strstr(p, "\"name\":\"")) == NULL) {
+        return 0;
+    }
+    p += 8;
+    while (p[n] != '\0' && p[n] != '"' && p[n] != '\\' && n + 1 < cap) {
+        n++;
+    }
+    if (n == 0 || p[n] != '"') {
+        return 0;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 1;
+}
+
+/* Whether the last user message holds toolResult blocks (the worker's
+ * messages come first in its body, role before content). */
+static int
+fs_has_result(const char *body)
+{
+    const char *p = fs_strrstr(body, "\"role\":\"user\"");
+
+    return p != NULL && strstr(p, "\"toolResult\":") != NULL;
+}
+
+/* A request carrying turn n's tool results has arrived: its round trip. */
 static void
-fs_route(fs_conn_t *c, const fs_request_t *r)
+fs_tool_result(int64_t n, uint64_t now)
+{
+    fs_turn_t *t;
+
+    fs_stat_results++;
+    if (n < 0) {
+        fs_stat_unmatched++;
+        return;
+    }
+    t = &fs_turns[(uint64_t) n % FS_TURNS];
+    if (t->sent == 0 || t->n != (uint64_t) n) {
+        fs_stat_unmatched++;
+        return;
+    }
+    if (fs_gaps_len + 2 > fs_gaps_cap) {
+        fs_gaps_cap = fs_gaps_cap ? fs_gaps_cap * 2 : 4096;
+        fs_gaps = fs_xrealloc(fs_gaps, fs_gaps_cap * sizeof(*fs_gaps));
+    }
+    fs_gaps[fs_gaps_len++] = (uint64_t) n;
+    fs_gaps[fs_gaps_len++] = now - t->sent;
+    t->sent = 0;
+}
+
+/* GET /tool-gaps: the round trips so far, then forget them. */
+static void
+fs_tool_gaps(fs_conn_t *c)
+{
+    fs_buf_t b = { 0 };
+
+    fs_buf_printf(&b, "{\"gaps\":[");
+    for (size_t i = 0; i < fs_gaps_len; i += 2) {
+        fs_buf_printf(&b, "%s[%" PRIu64 ",%" PRIu64 "]", i ? "," : "", fs_gaps[i], fs_gaps[i + 1]);
+    }
+    fs_buf_printf(&b, "],\"tool_steps\":%" PRIu64 ",\"results\":%" PRIu64 ",\"unmatched\":%"
+                  PRIu64 "}\n", fs_stat_tool_steps, fs_stat_results, fs_stat_unmatched);
+    fs_buf_put(&b, "", 1);
+    fs_gaps_len = 0;
+    fs_stat_tool_steps = fs_stat_results = fs_stat_unmatched = 0;
+    fs_fixed(c, 200, "application/json", b.p);
+    free(b.p);
+}
+
+/* converse-stream: a toolUse when the request offers tools and is not
+ * bringing results back, else the text pieces. */
+static void
+fs_converse_stream(fs_conn_t *c, const fs_request_t *r, const char *body)
+{
+    char     tool[FS_TOOL_NAME + 1];
+    uint64_t now = fs_now();
+    int      result = body != NULL && fs_has_result(body);
+
+    if (result) {
+        fs_tool_result(fs_bench_n(body), now);
+    } else if (body != NULL && fs_first_tool(body, tool, sizeof(tool))) {
+        c->tool = strdup(tool);
+        if (c->tool == NULL) {
+            fs_die("out of memory");
+        }
+        c->turn = fs_bench_n(body);
+        fs_start(c, FS_TOOLUSE, r, now);
+        return;
+    }
+    fs_start(c, FS_EVENTSTREAM, r, now);
+}
+
+/* The request's body has been read (body: the kept body of a
+ * converse-stream request, NUL-terminated, or NULL): answer it. */
+static void
+fs_route(fs_conn_t *c, const fs_request_t *r, const char *body)
 {
     int post = fs_is(r, "POST");
 
     if (post && fs_path_ends(r, "/converse-stream")) {
-        fs_start(c, FS_EVENTSTREAM, r, fs_now());
+        fs_converse_stream(c, r, body);
+    } else if (fs_is(r, "GET") && fs_path_is(r, "/tool-gaps")) {
+        fs_tool_gaps(c);
     } else if (post && fs_path_ends(r, "/converse")) {
         fs_start(c, FS_CONVERSE, r, fs_now());
     } else if ((post || fs_is(r, "GET")) && fs_path_is(r, "/sse")) {
@@ -1014,7 +1252,18 @@ fs_route(fs_conn_t *c, const fs_request_t *r)
 typedef struct fs_pending_s {
     fs_request_t r;
     char         path[512], query[256], method[16];
+    uint8_t      keep;          /* a converse-stream body: kept in body */
+    fs_buf_t     body;
 } fs_pending_t;
+
+static void
+fs_pending_free(fs_pending_t *pd)
+{
+    if (pd != NULL) {
+        free(pd->body.p);
+        free(pd);
+    }
+}
 
 /*
  * Parse what c->in holds: request heads, bodies (discarded), answers.
@@ -1030,6 +1279,9 @@ fs_parse(fs_conn_t *c)
             fs_pending_t *pd;
 
             if (k) {
+                if (c->pending->keep) {
+                    fs_buf_put(&c->pending->body, c->in, (size_t) k);
+                }
                 fs_consume(c, (uint32_t) k);
                 c->body_left -= k;
             }
@@ -1038,8 +1290,11 @@ fs_parse(fs_conn_t *c)
             }
             pd = c->pending;
             c->pending = NULL;
-            fs_route(c, &pd->r);
-            free(pd);
+            if (pd->keep) {
+                fs_buf_put(&pd->body, "", 1);
+            }
+            fs_route(c, &pd->r, pd->keep ? pd->body.p : NULL);
+            fs_pending_free(pd);
             continue;
         }
         {
@@ -1083,6 +1338,9 @@ fs_parse(fs_conn_t *c)
             pd->r.method = pd->method;
             pd->r.path = pd->path;
             pd->r.query = r.query ? pd->query : NULL;
+            pd->keep = (uint8_t) (fs_is(&pd->r, "POST") && fs_path_ends(&pd->r, "/converse-stream")
+                                  && r.length <= FS_BODY_KEEP);
+            memset(&pd->body, 0, sizeof(pd->body));
             fs_consume(c, head_len);
             c->body_left = r.length;
             c->state = FS_BODY;
@@ -1117,6 +1375,9 @@ fs_readable(fs_conn_t *c)
     if (c->state == FS_BODY && c->in_len == 0) {
         /* discard body bytes without copying them */
         uint64_t k = c->body_left < (uint64_t) n ? c->body_left : (uint64_t) n;
+        if (k && c->pending->keep) {
+            fs_buf_put(&c->pending->body, fs_rbuf, (size_t) k);
+        }
         c->body_left -= k;
         if ((uint64_t) n > k) {
             fs_stash(c, fs_rbuf + k, (size_t) n - k);
@@ -1164,6 +1425,7 @@ fs_accept(void)
         }
         c->fd = fd;
         c->heap = -1;
+        c->turn = -1;
         c->state = FS_READ;
         c->mask = EPOLLIN | EPOLLRDHUP;
         ev.events = c->mask;
@@ -1219,7 +1481,9 @@ fs_usage_exit(int code)
             "usage: fake-stream [--bind ADDR] [--port P] [--pieces N] [--delay-ms D]\n"
             "                   [--first-delay-ms F]\n"
             "  Bedrock ConverseStream (POST /model/ID/converse-stream) and plain SSE\n"
-            "  (GET|POST /sse) with N pieces, D ms apart, the first after F ms.\n"
+            "  (GET|POST /sse) with N pieces, D ms apart, the first after F ms;\n"
+            "  a converse-stream request offering tools gets a toolUse of its first\n"
+            "  tool, and GET /tool-gaps the tool round trips measured (see the source).\n"
             "  Port 0 picks a free port; the first line on stdout names it.\n");
     exit(code);
 }
@@ -1264,10 +1528,12 @@ main(int argc, char **argv)
     fs_es_start = fs_es_segment("messageStart", "{\"role\":\"assistant\"}");
     fs_es_block_stop = fs_es_segment("contentBlockStop", "{\"contentBlockIndex\":0}");
     fs_es_message_stop = fs_es_segment("messageStop", "{\"stopReason\":\"end_turn\"}");
+    fs_es_tool_stop = fs_es_segment("messageStop", "{\"stopReason\":\"tool_use\"}");
+    fs_turns = calloc(FS_TURNS, sizeof(*fs_turns));
     fs_need_pieces(fs_conf.pieces);
     fs_raise_nofile();
     fs_conns = calloc((size_t) fs_conns_max, sizeof(*fs_conns));
-    if (fs_conns == NULL) {
+    if (fs_conns == NULL || fs_turns == NULL) {
         fs_die("out of memory");
     }
 

@@ -14,7 +14,12 @@ const BotsScreen = lazy(() => import('./screens/bots/BotsScreen'));
 const AgentsScreen = lazy(() => import('./screens/agents/AgentsScreen'));
 const KnowledgeScreen = lazy(() => import('./screens/knowledge/KnowledgeScreen'));
 const AccountScreen = lazy(() => import('./screens/account/AccountScreen'));
+const AdminLayout = lazy(() => import('./screens/admin/AdminLayout'));
 const AdminScreen = lazy(() => import('./screens/admin/AdminScreen'));
+const AdminAgentsScreen = lazy(() => import('./screens/admin/agents/AdminAgentsScreen'));
+const AgentEditScreen = lazy(() => import('./screens/admin/agents/AgentEditScreen'));
+const McpServersScreen = lazy(() => import('./screens/admin/mcp/McpServersScreen'));
+const McpServerScreen = lazy(() => import('./screens/admin/mcp/McpServerScreen'));
 const NotFoundScreen = lazy(() => import('./screens/notfound/NotFoundScreen'));
 
 // Unknown addresses: the not-found page, inside the app's frame when
@@ -55,14 +60,24 @@ export default function App() {
           <Route path="/knowledge" element={<KnowledgeScreen />} />
           <Route path="/knowledge/:kbId" element={<KnowledgeScreen />} />
           <Route path="/account" element={<AccountScreen />} />
+          {/* administrators only: to anyone else these pages do not exist */}
           <Route
             path="/admin"
             element={
               <RequireAdmin>
-                <AdminScreen />
+                <AdminLayout />
               </RequireAdmin>
             }
-          />
+          >
+            <Route index element={<AdminScreen />} />
+            <Route path="agents" element={<AdminAgentsScreen />} />
+            <Route path="agents/new" element={<AgentEditScreen />} />
+            <Route path="agents/:agentId" element={<AgentEditScreen />} />
+            <Route path="mcp-servers" element={<McpServersScreen />} />
+            <Route path="mcp-servers/new" element={<McpServerScreen />} />
+            <Route path="mcp-servers/:serverId" element={<McpServerScreen />} />
+            <Route path="*" element={<NotFoundScreen />} />
+          </Route>
         </Route>
         <Route path="*" element={<NotFound />} />
       </Routes>

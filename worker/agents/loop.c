@@ -29,12 +29,24 @@ typedef struct {
     char           *agent_name;
 } mg_agent_sub_t;
 
+/* An MCP server's tool offered: the definition and the strings it owns. */
+typedef struct {
+    mg_tool_def_t   def;
+    char            name[MG_TOOLCALL_NAME_MAX + 1];    /* "<server>__<tool>" */
+    char           *description;
+    char           *schema;
+    char            server_id[MG_UUID_LEN + 1];
+    char            tool[MG_TOOLCALL_NAME_MAX + 1];
+} mg_agent_mcp_t;
+
 struct mg_agent_run_s {
     mg_agent_limits_t       lim;
     const mg_tool_def_t    *tools[MG_AGENT_TOOLS_MAX + MG_AGENT_SUBS_MAX];
     size_t                  ntools;
     mg_agent_sub_t          subs[MG_AGENT_SUBS_MAX];
     size_t                  nsubs;
+    mg_agent_mcp_t          mcps[MG_AGENT_TOOLS_MAX];
+    size_t                  nmcps;
     char                    path[MG_AGENT_PATH_MAX];    /* "orchestrator/web_reader" */
     int                     depth;                      /* 0: the agent the user chats with */
 
@@ -89,6 +101,10 @@ mg_agent_run_free(mg_agent_run_t *run)
     for (size_t i = 0; i < run->nsubs; i++) {
         free(run->subs[i].description);
         free(run->subs[i].agent_name);
+    }
+    for (size_t i = 0; i < run->nmcps; i++) {
+        free(run->mcps[i].description);
+        free(run->mcps[i].schema);
     }
     mg_toolcalls_clear(&run->calls);
     mg_agent_results_clear(run);
@@ -176,6 +192,49 @@ mg_agent_add_sub(mg_agent_run_t *run, const char *agent_id, const char *name,
     sub->def.agent_name = sub->agent_name;
     run->tools[run->ntools++] = &sub->def;
     run->nsubs++;
+    return 0;
+}
+
+int
+mg_agent_add_mcp(mg_agent_run_t *run, const char *server_id, const char *server_name,
+                 const char *tool_json)
+{
+    json_t          *t = json_loads(tool_json, 0, NULL);
+    const char      *name = json_string_value(json_object_get(t, "name"));
+    const char      *desc = json_string_value(json_object_get(t, "description"));
+    json_t          *schema = json_object_get(t, "inputSchema");
+    mg_agent_mcp_t  *m;
+    int              n;
+
+    if (run->nmcps == MG_AGENT_TOOLS_MAX || name == NULL) {
+        json_decref(t);
+        return 0;
+    }
+    m = &run->mcps[run->nmcps];
+    n = snprintf(m->name, sizeof(m->name), "%s__%s", server_name, name);
+    if (n < 0 || (size_t) n >= sizeof(m->name) || mg_agent_tool_taken(run, m->name)) {
+        json_decref(t);
+        return 0;                           /* a name the model cannot be given */
+    }
+    snprintf(m->tool, sizeof(m->tool), "%s", name);
+    snprintf(m->server_id, sizeof(m->server_id), "%s", server_id);
+    m->description = strdup(desc != NULL && *desc != '\0' ? desc : name);
+    m->schema = json_is_object(schema) ? json_dumps(schema, JSON_COMPACT)
+                                       : strdup("{\"type\":\"object\"}");
+    json_decref(t);
+    if (m->description == NULL || m->schema == NULL) {
+        free(m->description);
+        free(m->schema);
+        return -1;
+    }
+    m->def.name = m->name;
+    m->def.description = m->description;
+    m->def.input_schema = m->schema;
+    m->def.exec = mg_tool_mcp;
+    m->def.mcp_server_id = m->server_id;
+    m->def.mcp_tool = m->tool;
+    run->tools[run->ntools++] = &m->def;
+    run->nmcps++;
     return 0;
 }
 

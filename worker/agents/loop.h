@@ -54,6 +54,12 @@ mg_agent_run_t *mg_agent_run_from_json(const char *agent_json, long long turn_to
  * when out of memory. */
 int mg_agent_add_sub(mg_agent_run_t *run, const char *agent_id, const char *name,
                      const char *description);
+/* Offer the MCP server's tool (its tools/list entry as JSON text) as
+ * "<server>__<tool>", unless that name is too long or taken.  0, or -1
+ * when out of memory. */
+int mg_agent_add_mcp(mg_agent_run_t *run, const char *server_id, const char *server_name,
+                     const char *tool_json);
+
 /* "orchestrator/web_reader": where this run is among the agents; set as
  * the caller named it for a sub-agent's run. */
 const char *mg_agent_path(const mg_agent_run_t *run);

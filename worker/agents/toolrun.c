@@ -89,6 +89,10 @@ mg_tool_job_new(const mg_tool_def_t *def, json_t *input, const char *user_id)
         snprintf(job->agent_name, sizeof(job->agent_name), "%s",
                  def->agent_name ? def->agent_name : "");
     }
+    if (def->mcp_server_id != NULL) {
+        snprintf(job->mcp_server_id, sizeof(job->mcp_server_id), "%s", def->mcp_server_id);
+        snprintf(job->mcp_tool, sizeof(job->mcp_tool), "%s", def->mcp_tool ? def->mcp_tool : "");
+    }
     job->input = json_incref(input);
     job->user_id = strdup(user_id != NULL ? user_id : "");
     job->output_max = mg_toolrun.cfg.output_max;

@@ -46,6 +46,9 @@ struct mg_tool_job_s {
     char                  agent_name[256];
     char                  path[MG_AGENT_PATH_MAX];
     int                   depth;
+    /* an MCP tool's call: the server and the tool's own name */
+    char                  mcp_server_id[MG_UUID_LEN + 1];
+    char                  mcp_tool[65];
     atomic_int            cancelled;    /* the turn ended: stop (set by the engine) */
 
     /* the result, set by the tool thread */

@@ -38,9 +38,13 @@ typedef struct {
     const char       *input_schema;  /* JSON Schema of its input, as JSON text */
     mg_tool_exec_fn   exec;
     /* a sub-agent offered as a tool (agents/subagent.c); NULL for the
-     * built-in ones */
+     * others */
     const char       *agent_id;
     const char       *agent_name;
+    /* a tool of an MCP server (mcp/tool.c): the server and the tool's own
+     * name; NULL for the others */
+    const char       *mcp_server_id;
+    const char       *mcp_tool;
 } mg_tool_def_t;
 
 extern const mg_tool_def_t  mg_tools_builtin[];
@@ -62,6 +66,9 @@ int mg_tool_http_fetch(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
  * (agents/subagent.c). */
 int mg_tool_subagent(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
                      char *err, size_t errlen);
+/* A tool of an MCP server (mcp/tool.c). */
+int mg_tool_mcp(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out, char *err, size_t errlen);
+
 /* This process's own endpoint (its --bind), where sub-agents go unless
  * MANGOO_AGENT_ENDPOINT(S) say otherwise.  Call before the tool threads. */
 void mg_subagent_set_self(const char *bind);

@@ -110,6 +110,18 @@
     "'duration_ms', t.duration_ms, 'created_at', " MG_TS("t.created_at") ")::text, " \
     MG_US("t.created_at") ", t.id::text"
 
+/* An MCP server as administrators see it: header names, never values. */
+#define MG_MCP_JSON                                                         \
+    "json_build_object('id', m.id, 'name', m.name, 'description', m.description, " \
+    "'transport', m.transport, 'url', m.url, "                             \
+    "'headers', to_json(ARRAY(SELECT jsonb_object_keys(m.headers) ORDER BY 1)), " \
+    "'command', to_json(m.command), "                                      \
+    "'env', to_json(ARRAY(SELECT jsonb_object_keys(m.env) ORDER BY 1)), "  \
+    "'allowed_tools', to_json(m.allowed_tools), 'enabled', m.enabled, "    \
+    "'tools', m.tools, 'tools_listed_at', " MG_TS("m.tools_listed_at") ", " \
+    "'last_error', m.last_error, "                                         \
+    "'created_at', " MG_TS("m.created_at") ", 'updated_at', " MG_TS("m.updated_at") ")::text"
+
 /* Messages are read only through their chat's owner: the check is an
  * uncorrelated subquery, evaluated once per statement. */
 #define MG_CHAT_OWNED(chat, owner)                                          \
@@ -1058,4 +1070,73 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "AND (t.created_at, t.id) < "
         "('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid) "
         "ORDER BY t.created_at DESC, t.id DESC LIMIT $5::int", 5 },
+
+    /* ---- MCP servers */
+
+    [MG_Q_MCP_LIST] = { "mg_mcp_list",
+        "SELECT " MG_MCP_JSON " FROM mcp_servers m ORDER BY m.name", 0 },
+
+    /* $1 id */
+    [MG_Q_MCP_GET] = { "mg_mcp_get",
+        "SELECT " MG_MCP_JSON " FROM mcp_servers m WHERE m.id = $1::uuid", 1 },
+
+    /* $1 name, $2 description, $3 transport, $4 url, $5 headers, $6
+     * command, $7 env, $8 allowed tools, $9 enabled.  A taken name is the
+     * unique violation mcp_servers_name_key. */
+    [MG_Q_MCP_INSERT] = { "mg_mcp_insert",
+        "INSERT INTO mcp_servers AS m (name, description, transport, url, headers, command, env, "
+        "  allowed_tools, enabled) "
+        "VALUES ($1::text, COALESCE($2::text, ''), $3::text, $4::text, "
+        "  COALESCE($5::jsonb, '{}'), $6::text[], COALESCE($7::jsonb, '{}'), "
+        "  COALESCE($8::text[], '{}'), COALESCE($9::boolean, true)) "
+        "RETURNING " MG_MCP_JSON, 9 },
+
+    /* $1 id, then as for insert, NULL to keep; $10 true: the transport
+     * changed (url and command replaced by $4 and $6 as given).  A change
+     * of how the server is reached drops the cached tools. */
+    [MG_Q_MCP_UPDATE] = { "mg_mcp_update",
+        "UPDATE mcp_servers AS m SET name = COALESCE($2::text, m.name), "
+        "  description = COALESCE($3::text, m.description), "
+        "  transport = COALESCE($4::text, m.transport), "
+        "  url = CASE WHEN $11::boolean THEN $5::text ELSE COALESCE($5::text, m.url) END, "
+        "  headers = COALESCE($6::jsonb, m.headers), "
+        "  command = CASE WHEN $11::boolean THEN $7::text[] ELSE COALESCE($7::text[], m.command) END, "
+        "  env = COALESCE($8::jsonb, m.env), "
+        "  allowed_tools = COALESCE($9::text[], m.allowed_tools), "
+        "  enabled = COALESCE($10::boolean, m.enabled), "
+        "  tools = CASE WHEN $11::boolean OR $5::text IS NOT NULL OR $7::text[] IS NOT NULL "
+        "    THEN NULL ELSE m.tools END, "
+        "  updated_at = now() "
+        "WHERE m.id = $1::uuid RETURNING " MG_MCP_JSON, 11 },
+
+    /* $1 id */
+    [MG_Q_MCP_DELETE] = { "mg_mcp_delete",
+        "DELETE FROM mcp_servers m WHERE m.id = $1::uuid RETURNING m.id::text", 1 },
+
+    /* $1 id: how to reach it (with the secrets), for a worker's client */
+    [MG_Q_MCP_CONFIG] = { "mg_mcp_config",
+        "SELECT m.name, m.transport, m.url, m.headers::text, to_json(m.command)::text, "
+        "  m.env::text, m.enabled, " MG_US("m.updated_at") " "
+        "FROM mcp_servers m WHERE m.id = $1::uuid", 1 },
+
+    /* $1 id, $2 its tools (a JSON array) */
+    [MG_Q_MCP_TOOLS_SET] = { "mg_mcp_tools_set",
+        "UPDATE mcp_servers m SET tools = $2::jsonb, tools_listed_at = now(), last_error = NULL "
+        "WHERE m.id = $1::uuid RETURNING " MG_MCP_JSON, 2 },
+
+    /* $1 id, $2 why the server could not be reached */
+    [MG_Q_MCP_FAILED] = { "mg_mcp_failed",
+        "UPDATE mcp_servers m SET last_error = $2::text WHERE m.id = $1::uuid", 2 },
+
+    /* $1 agent: for each of its tools "mcp:<server>/<tool>" of an
+     * enabled server that allows it and listed it, the server's id and
+     * name, and the tool as listed (JSON), in the agent's order */
+    [MG_Q_MCP_AGENT_TOOLS] = { "mg_mcp_agent_tools",
+        "SELECT m.id::text, m.name, t::text FROM agents a "
+        "CROSS JOIN LATERAL unnest(a.tools) WITH ORDINALITY r(ref, ord) "
+        "JOIN mcp_servers m ON r.ref LIKE 'mcp:%' "
+        "  AND m.name = split_part(substr(r.ref, 5), '/', 1) AND m.enabled "
+        "CROSS JOIN LATERAL jsonb_array_elements(COALESCE(m.tools, '[]')) t "
+        "WHERE a.id = $1::uuid AND t->>'name' = split_part(substr(r.ref, 5), '/', 2) "
+        "  AND t->>'name' = ANY (m.allowed_tools) ORDER BY r.ord", 1 },
 };

@@ -96,6 +96,16 @@ typedef enum {
     MG_Q_TOOL_KB_IDS,
     MG_Q_TOOL_CALLS_FIRST,
     MG_Q_TOOL_CALLS_AFTER,
+    /* MCP servers (jobs/mcp_servers.c, mcp/registry.c) */
+    MG_Q_MCP_LIST,
+    MG_Q_MCP_GET,
+    MG_Q_MCP_INSERT,
+    MG_Q_MCP_UPDATE,
+    MG_Q_MCP_DELETE,
+    MG_Q_MCP_CONFIG,
+    MG_Q_MCP_TOOLS_SET,
+    MG_Q_MCP_FAILED,
+    MG_Q_MCP_AGENT_TOOLS,
     MG_Q__COUNT
 } mg_query_t;
 

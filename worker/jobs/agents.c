@@ -21,6 +21,7 @@
 #include "agents/loop.h"
 #include "agents/tools.h"
 #include "jobs/page.h"
+#include "mcp/registry.h"
 #include "util/log.h"
 #include "util/uuid.h"
 #include "validate.h"
@@ -258,7 +259,9 @@ mg_agent_array_literal(json_t *arr)
 static int
 mg_agent_tool_ok(const json_t *x)
 {
-    return json_is_string(x) && mg_tool_find(json_string_value(x), json_string_length(x)) != NULL;
+    return json_is_string(x)
+           && (mg_tool_find(json_string_value(x), json_string_length(x)) != NULL
+               || mg_mcp_ref_valid(json_string_value(x), json_string_length(x)));
 }
 
 static int
@@ -353,7 +356,8 @@ mg_agent_take_lists(mg_job_t *job, json_t *v, mg_agent_lists_t *l, int *sent)
 
     if (mg_agent_take_list(job, v, "tools", MG_AGENT_TOOLS_MAX, mg_agent_tool_ok, strcmp,
                            "tools must be an array of at most 32 names of tools this server has "
-                           "(built in: calculator, current_time, knowledge_search, http_fetch)",
+                           "(built in: calculator, current_time, knowledge_search, http_fetch) "
+                           "or of MCP servers' tools as mcp:<server>/<tool>",
                            &l->tools_given, &l->tools, sent) != 0
         || mg_agent_take_list(job, v, "sub_agents", MG_AGENT_SUBS_MAX, mg_agent_uuid_ok,
                               strcasecmp, "sub_agents must be an array of at most 10 agent ids",

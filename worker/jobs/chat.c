@@ -264,7 +264,7 @@ mg_chat_agent_run(mg_job_t *job, const char *agent_id, const char *agent_json,
                   const char *parent_path, int depth, mg_agent_run_t **run)
 {
     const char  *values[1] = { agent_id };
-    PGresult    *subs = NULL;
+    PGresult    *subs = NULL, *mcp = NULL;
     mg_db_rc_t   rc;
 
     *run = NULL;
@@ -274,7 +274,26 @@ mg_chat_agent_run(mg_job_t *job, const char *agent_id, const char *agent_json,
         PQclear(subs);
         return -1;
     }
+    /* its MCP servers' tools, only when it names any */
+    if (strstr(agent_json, "\"mcp:") != NULL) {
+        rc = mg_db_exec(job->db, MG_Q_MCP_AGENT_TOOLS, values, &mcp);
+        if (rc != MG_DB_OK) {
+            mg_job_reply_db_error(job, rc, mcp, "chat.agent");
+            PQclear(subs);
+            PQclear(mcp);
+            return -1;
+        }
+    }
     *run = mg_agent_run_from_json(agent_json, mg_chat_cfg.agent_turn_tokens, parent_path, depth);
+    for (int i = 0; *run != NULL && mcp != NULL && i < PQntuples(mcp); i++) {
+        if (mg_agent_add_mcp(*run, PQgetvalue(mcp, i, 0), PQgetvalue(mcp, i, 1),
+                             PQgetvalue(mcp, i, 2)) != 0)
+        {
+            mg_agent_run_free(*run);
+            *run = NULL;
+        }
+    }
+    PQclear(mcp);
     for (int i = 0; *run != NULL && i < PQntuples(subs); i++) {
         if (mg_agent_add_sub(*run, PQgetvalue(subs, i, 0), PQgetvalue(subs, i, 1),
                              PQgetvalue(subs, i, 2)) != 0)

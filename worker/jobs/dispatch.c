@@ -51,6 +51,12 @@ const mg_job_def_t mg_job_defs[] = {
     { "admin.agents.get",    mg_job_admin_agents_get,    MG_JOB_AS_USER },
     { "admin.agents.update", mg_job_admin_agents_update, MG_JOB_AS_USER },
     { "admin.tool_calls",    mg_job_admin_tool_calls,    MG_JOB_AS_USER },
+    { "admin.mcp.list",      mg_job_admin_mcp_list,      MG_JOB_AS_USER },
+    { "admin.mcp.create",    mg_job_admin_mcp_create,    MG_JOB_AS_USER },
+    { "admin.mcp.get",       mg_job_admin_mcp_get,       MG_JOB_AS_USER },
+    { "admin.mcp.update",    mg_job_admin_mcp_update,    MG_JOB_AS_USER },
+    { "admin.mcp.delete",    mg_job_admin_mcp_delete,    MG_JOB_AS_USER },
+    { "admin.mcp.refresh",   mg_job_admin_mcp_refresh,   MG_JOB_AS_USER },
     /* worker to worker: a sub-agent's turn (agents/subagent.c) */
     { "agent.run",           mg_job_agent_run,           MG_JOB_AS_USER },
     /* public routes: no token, hence no users row to ensure */

@@ -57,6 +57,14 @@ struct mg_stream_s;
 int mg_job_agent_run(mg_job_t *job);
 int mg_agent_run_finish(struct mg_stream_s *s, mg_job_send_fn send, void *send_ctx);
 
+/* mcp_servers.c: the administrators' MCP servers */
+int mg_job_admin_mcp_list(mg_job_t *job);
+int mg_job_admin_mcp_create(mg_job_t *job);
+int mg_job_admin_mcp_get(mg_job_t *job);
+int mg_job_admin_mcp_update(mg_job_t *job);
+int mg_job_admin_mcp_delete(mg_job_t *job);
+int mg_job_admin_mcp_refresh(mg_job_t *job);
+
 /* tool_audit.c: every agent's tool calls, for administrators */
 int mg_job_admin_tool_calls(mg_job_t *job);
 

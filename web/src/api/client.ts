@@ -17,6 +17,7 @@ import type {
   AdminUsage,
   Agent,
   AgentCategory,
+  AgentInput,
   AdminUserPatch,
   Bot,
   BotInput,
@@ -24,6 +25,8 @@ import type {
   ChatWithMessages,
   CognitoExchangeRequest,
   LoginRequest,
+  McpServer,
+  McpServerInput,
   ModelList,
   MyUsage,
   Page,
@@ -235,4 +238,28 @@ export const api = {
     q: { from?: string; to?: string; user_id?: string; limit?: number; cursor?: string | null },
     signal?: AbortSignal,
   ) => request<AdminUsage>('/admin/usage', { query: q, signal }),
+
+  // administrators: agents (every status) and MCP servers
+  adminAgents: (
+    q: { category?: string; q?: string; limit?: number; cursor?: string | null } = {},
+    signal?: AbortSignal,
+  ) => request<Page<Agent>>('/admin/agents', { query: q, signal }),
+  adminAgent: (id: string, signal?: AbortSignal) =>
+    request<Agent>(`/admin/agents/${encodeURIComponent(id)}`, { signal }),
+  adminCreateAgent: (body: AgentInput) => request<Agent>('/admin/agents', { method: 'POST', body }),
+  adminUpdateAgent: (id: string, body: AgentInput) =>
+    request<Agent>(`/admin/agents/${encodeURIComponent(id)}`, { method: 'PATCH', body }),
+  mcpServers: (signal?: AbortSignal) => request<{ items: McpServer[] }>('/admin/mcp-servers', { signal }),
+  mcpServer: (id: string, signal?: AbortSignal) =>
+    request<McpServer>(`/admin/mcp-servers/${encodeURIComponent(id)}`, { signal }),
+  createMcpServer: (body: McpServerInput) =>
+    request<McpServer>('/admin/mcp-servers', { method: 'POST', body }),
+  updateMcpServer: (id: string, body: McpServerInput) =>
+    request<McpServer>(`/admin/mcp-servers/${encodeURIComponent(id)}`, { method: 'PATCH', body }),
+  deleteMcpServer: (id: string) =>
+    request<void>(`/admin/mcp-servers/${encodeURIComponent(id)}`, { method: 'DELETE' }),
+  /** List the server's tools now: the server with fresh tools, or 502
+   * mcp_unavailable saying why. */
+  refreshMcpServer: (id: string) =>
+    request<McpServer>(`/admin/mcp-servers/${encodeURIComponent(id)}/refresh`, { method: 'POST', body: {} }),
 };

@@ -434,3 +434,73 @@ export interface AgentCategory {
   category: string;
   agents: number;
 }
+
+export type AgentStatus = Agent['status'];
+
+/** The body of POST /admin/agents (name and category required) and of
+ * PATCH /admin/agents/{id} (any of them). */
+export interface AgentInput {
+  name?: string;
+  category?: string;
+  description?: string;
+  model_id?: string;
+  instructions?: string;
+  temperature?: number;
+  max_tokens?: number;
+  /** Built-in tool names, and MCP tools as "mcp:<server>/<tool>". */
+  tools?: string[];
+  /** Agent ids, in the order they are offered. */
+  sub_agents?: string[];
+  limits?: Partial<AgentLimits>;
+  status?: AgentStatus;
+}
+
+// ---- MCP servers (administrators) -----------------------------------------
+
+export type McpTransport = 'http' | 'stdio';
+
+/** One tool of a server's last tools/list (as the server described it). */
+export interface McpTool {
+  name: string;
+  description?: string;
+  inputSchema?: unknown;
+  [key: string]: unknown;
+}
+
+export interface McpServer {
+  id: string;
+  name: string;
+  description: string;
+  transport: McpTransport;
+  url: string | null;
+  /** Header names only: the values are write-only. */
+  headers: string[];
+  /** The program and its arguments (stdio), else null. */
+  command: string[] | null;
+  /** Environment variable names only: the values are write-only. */
+  env: string[];
+  allowed_tools: string[];
+  enabled: boolean;
+  /** The last listing (null: never listed, or how the server is reached
+   * changed since). */
+  tools: McpTool[] | null;
+  tools_listed_at: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The body of POST /admin/mcp-servers and PATCH /admin/mcp-servers/{id}.
+ * Sending headers or env replaces them whole; url and command go with
+ * their transport. */
+export interface McpServerInput {
+  name?: string;
+  description?: string;
+  transport?: McpTransport;
+  url?: string;
+  command?: string[];
+  headers?: Record<string, string>;
+  env?: Record<string, string>;
+  allowed_tools?: string[];
+  enabled?: boolean;
+}

@@ -8,16 +8,14 @@ import { useAuth } from '../../store/auth';
 import { n, plural } from '../../lib/format';
 
 
+/** /admin: users and their usage (inside AdminLayout's heading and tabs). */
 export default function AdminScreen() {
   useTitle('Administration');
   return (
-    <div className="relative min-h-0 flex-1 overflow-y-auto">
-      <div className="mx-auto max-w-5xl space-y-6 px-4 py-6 sm:px-6">
-        <h1 className="text-2xl font-semibold text-gray-900">Administration</h1>
-        <Users />
-        <UsageReport />
-      </div>
-    </div>
+    <>
+      <Users />
+      <UsageReport />
+    </>
   );
 }
 

@@ -10,20 +10,11 @@ import { ListStatus } from '../../components/ListStatus';
 import { Spinner } from '../../components/Loading';
 import { useTitle } from '../../lib/useTitle';
 import { useAgent } from './useAgent';
+import { toolLabel } from '../../lib/agentTools';
+
+export { TOOL_LABELS, toolLabel } from '../../lib/agentTools';
 
 const PAGE = 24;
-
-/** What a built-in tool does, in a few words. */
-export const TOOL_LABELS: Record<string, string> = {
-  calculator: 'Calculator',
-  current_time: 'Current time',
-  knowledge_search: 'Your knowledge bases',
-  http_fetch: 'Web pages',
-};
-
-export function toolLabel(name: string): string {
-  return TOOL_LABELS[name] ?? name;
-}
 
 export default function AgentsScreen() {
   const { agentId } = useParams();

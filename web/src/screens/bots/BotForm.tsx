@@ -7,13 +7,11 @@ import { Dialog } from '../../components/Dialog';
 import { ErrorAlert, errorMessage } from '../../components/ErrorAlert';
 import { Spinner } from '../../components/Loading';
 import { errorField } from '../../lib/fieldErrors';
-import { modelName } from '../../lib/models';
+import { modelLabel } from '../../lib/models';
+import { MODELS_FAILED_HINT, ModelSelect } from '../../components/ModelSelect';
 import { FormRow } from '../../components/FormRow';
 
-export function modelLabel(models: Model[] | null, id: string): string {
-  const m = models?.find((x) => x.id === id);
-  return m ? modelName(m) : id;
-}
+export { modelLabel };
 
 interface Props {
   bot: Bot | null;
@@ -105,11 +103,6 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
     }
   }
 
-  const modelOptions: Model[] = models ? [...models] : [];
-  if (models && modelId && !models.some((m) => m.id === modelId)) {
-    modelOptions.push({ id: modelId, name: `${modelId} (not available)`, provider: '', offline: false });
-  }
-
   return (
     <Dialog title={bot ? 'Edit bot' : 'New bot'} onClose={busy ? () => {} : onClose} initialFocus={nameRef} size="lg">
       <form onSubmit={submit} className="space-y-4" noValidate>
@@ -142,27 +135,9 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
           id={`${id}-model`}
           label="Model"
           error={errFor('model')}
-          hint={modelsFailed ? 'The list of models could not be loaded; type a model id (“local” is the offline model).' : undefined}
+          hint={modelsFailed ? MODELS_FAILED_HINT : undefined}
         >
-          {(p) =>
-            models ? (
-              <select {...p} className="input" value={modelId} onChange={(e) => setModelId(e.target.value)}>
-                {modelOptions.map((m) => (
-                  <option key={m.id} value={m.id}>
-                    {modelName(m)}
-                  </option>
-                ))}
-              </select>
-            ) : (
-              <input
-                {...p}
-                className="input"
-                value={modelId}
-                disabled={!modelsFailed}
-                onChange={(e) => setModelId(e.target.value)}
-              />
-            )
-          }
+          {(p) => <ModelSelect control={p} models={models} modelsFailed={modelsFailed} value={modelId} onChange={setModelId} />}
         </FormRow>
         <FormRow
           id={`${id}-instructions`}
