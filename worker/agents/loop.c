@@ -171,7 +171,11 @@ mg_agent_add_sub(mg_agent_run_t *run, const char *agent_id, const char *name,
     mg_agent_slug(name, slug, sizeof(slug));
     snprintf(sub->name, sizeof(sub->name), "%s", slug);
     for (int k = 2; mg_agent_tool_taken(run, sub->name) && k < 100; k++) {
-        snprintf(sub->name, sizeof(sub->name), "%s_%d", slug, k);
+        int n = snprintf(sub->name, sizeof(sub->name), "%s_%d", slug, k);
+
+        if (n < 0 || (size_t) n >= sizeof(sub->name)) {
+            return 0;                       /* no name left for it: not offered */
+        }
     }
     dlen = strlen(name) + strlen(description) + 96;
     sub->description = malloc(dlen);
