@@ -311,3 +311,81 @@ test('a member sees no admin link, gets the not-found page on admin addresses, a
     page.check();
     await page.context().close();
 });
+
+test("the Tool calls tab lists a member's calculator call, filters by user, and opens its input and output", async () => {
+    const memberId = stack.psql(`SELECT id FROM users WHERE username = '${sql(member)}'`);
+    assert.ok(memberId, 'the member has an id');
+    const chat = await openPage(browser);
+    await signIn(chat, stack.base, member);
+    await chatWith(chat, 'Calculator');
+    await send(chat, 'calculator: 2+3');
+    const { status, text } = await watchAnswer(chat);
+    assert.equal(status, 'complete');
+    assert.match(text, /calculator returned: 5/);
+    // a member has no such page, and the API refuses them
+    await chat.goto(`${stack.base}/admin/tool-calls`);
+    await chat.getByRole('heading', { name: 'Page not found' }).waitFor();
+    const denied = await stack.api('GET', '/api/v1/admin/tool-calls', { token: await token(member) });
+    assert.equal(denied.status, 403, denied.text);
+    chat.check();
+    await chat.context().close();
+
+    const page = await openPage(browser);
+    await signIn(page, stack.base, admin);
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await adminNav(page).getByRole('link', { name: 'Tool calls', exact: true }).click();
+    await page.waitForURL(/\/admin\/tool-calls$/);
+    const rows = page.locator('[data-tool-call-row]');
+    await rows.first().waitFor();
+    // newest first: the member's call
+    const first = rows.first();
+    assert.equal(await first.getAttribute('data-tool'), 'calculator');
+    assert.equal(await first.getAttribute('data-ok'), 'true');
+    assert.equal(await first.getAttribute('data-user-id'), memberId);
+    assert.ok((await first.innerText()).includes(member), 'the username is shown');
+    assert.equal(await first.locator('[data-tool-summary]').innerText(), '2+3 → 5');
+    await shot(page, 'admin-tool-calls-desktop');
+    await axe(page, 'admin tool calls');
+
+    // only the member's calls
+    await page.getByLabel('User id', { exact: true }).fill(memberId);
+    await page.waitForURL((u) => new URL(u).searchParams.get('user_id') === memberId);
+    await page.waitForFunction((id) => {
+        const r = [...document.querySelectorAll('[data-tool-call-row]')];
+        return r.length > 0 && r.every((e) => e.getAttribute('data-user-id') === id);
+    }, memberId);
+    const row = page.locator(`[data-tool-call-row][data-tool="calculator"][data-user-id="${memberId}"]`);
+    assert.equal(await row.count(), 1);
+    assert.equal(stack.psql(`SELECT count(*) FROM tool_calls WHERE user_id = '${sql(memberId)}'`), '1');
+
+    const button = row.getByRole('button', { name: /^Details/ });
+    assert.equal(await button.getAttribute('aria-expanded'), 'false');
+    assert.equal(await row.locator('[data-tool-input]').count(), 0, 'collapsed at first');
+    await button.click();
+    assert.equal(await button.getAttribute('aria-expanded'), 'true');
+    assert.equal(await row.locator('[data-tool-input]').innerText(), '{\n  "expression": "2+3"\n}');
+    assert.equal(await row.locator('[data-tool-output]').innerText(), '5');
+    await shot(page, 'admin-tool-call-open-desktop');
+    await axe(page, 'admin tool call, opened');
+
+    // a tool nobody called
+    await page.getByLabel('Tool', { exact: true }).fill('no_such_tool');
+    await page.getByRole('heading', { name: 'No tool call matches' }).waitFor();
+    page.check();
+    await page.context().close();
+
+    // on a phone: cards, no sideways scrolling
+    const phone = await openPage(browser, { viewport: PHONE });
+    await signIn(phone, stack.base, admin);
+    await phone.goto(`${stack.base}/admin/tool-calls?user_id=${encodeURIComponent(memberId)}`);
+    const card = phone.locator('[data-tool-call-row]').first();
+    await card.waitFor();
+    await card.getByRole('button', { name: /^Details/ }).click();
+    await card.locator('[data-tool-output]').waitFor();
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `no sideways scrolling (${overflow}px)`);
+    await shot(phone, 'admin-tool-calls-phone');
+    await axe(phone, 'admin tool calls on a phone');
+    phone.check();
+    await phone.context().close();
+});

@@ -159,3 +159,46 @@ test('the marketplace on a phone', async () => {
     await axe(page, 'agents on a phone');
     page.check();
 });
+
+test('"Make a bot from this agent" opens the new-bot form filled in from it, and saving makes the bot', async () => {
+    const page = await openPage(browser);
+    await signUp(page, stack.base, uniqueName('botmaker'));
+    await page.goto(`${stack.base}/agents?q=calculator`);
+    await page.getByRole('link', { name: 'Details' }).click();
+    await page.getByRole('heading', { name: 'Calculator', level: 1 }).waitFor();
+    await page.getByRole('link', { name: 'Make a bot from this agent' }).click();
+    await page.waitForURL(/\/bots\/new\?from_agent=[0-9a-f-]{36}$/);
+    const agentId = new URL(page.url()).searchParams.get('from_agent');
+    assert.equal(stack.psql(`SELECT name FROM agents WHERE id = '${agentId}'`), 'Calculator');
+
+    const form = async (when) => {
+        const dialog = page.getByRole('dialog', { name: 'New bot' });
+        const name = dialog.getByLabel('Name', { exact: true });
+        await name.waitFor();
+        assert.equal(await name.inputValue(), 'Calculator (my bot)', when);
+        assert.equal(await dialog.getByLabel('Description', { exact: true }).inputValue(),
+            stack.psql(`SELECT description FROM agents WHERE id = '${agentId}'`), when);
+        assert.equal(await dialog.getByLabel('Instructions', { exact: true }).inputValue(),
+            stack.psql(`SELECT instructions FROM agents WHERE id = '${agentId}'`), when);
+        assert.equal(await dialog.getByLabel('Model', { exact: true }).inputValue(), 'local', when);
+        const note = await dialog.locator('[data-from-agent-note]').innerText();
+        assert.match(note, /will not have/, when);
+        assert.match(note, /the tool Calculator/, `${when}: the calculator tool is named`);
+        return dialog;
+    };
+    await form('from the agent page');
+    await page.reload();
+    const dialog = await form('after a reload');
+    await shot(page, 'bot-from-agent-desktop');
+    await axe(page, 'bot from an agent');
+
+    await dialog.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.waitForURL(/\/bots$/);
+    const bots = page.getByRole('list', { name: 'Your bots' });
+    await bots.getByRole('heading', { name: 'Calculator (my bot)', exact: true }).waitFor();
+    assert.equal(stack.psql(`SELECT b.model_id = a.model_id AND b.temperature = a.temperature
+        AND b.max_tokens = a.max_tokens AND b.instructions = a.instructions AND b.description = a.description
+        FROM bots b, agents a WHERE b.name = 'Calculator (my bot)' AND a.id = '${agentId}'`), 't',
+        "the bot has the agent's settings");
+    page.check();
+});

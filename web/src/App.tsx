@@ -20,6 +20,7 @@ const AdminAgentsScreen = lazy(() => import('./screens/admin/agents/AdminAgentsS
 const AgentEditScreen = lazy(() => import('./screens/admin/agents/AgentEditScreen'));
 const McpServersScreen = lazy(() => import('./screens/admin/mcp/McpServersScreen'));
 const McpServerScreen = lazy(() => import('./screens/admin/mcp/McpServerScreen'));
+const ToolCallsScreen = lazy(() => import('./screens/admin/toolcalls/ToolCallsScreen'));
 const NotFoundScreen = lazy(() => import('./screens/notfound/NotFoundScreen'));
 
 // Unknown addresses: the not-found page, inside the app's frame when
@@ -57,6 +58,7 @@ export default function App() {
           <Route path="/agents" element={<AgentsScreen />} />
           <Route path="/agents/:agentId" element={<AgentsScreen />} />
           <Route path="/bots" element={<BotsScreen />} />
+          <Route path="/bots/new" element={<BotsScreen />} />
           <Route path="/knowledge" element={<KnowledgeScreen />} />
           <Route path="/knowledge/:kbId" element={<KnowledgeScreen />} />
           <Route path="/account" element={<AccountScreen />} />
@@ -73,6 +75,7 @@ export default function App() {
             <Route path="agents" element={<AdminAgentsScreen />} />
             <Route path="agents/new" element={<AgentEditScreen />} />
             <Route path="agents/:agentId" element={<AgentEditScreen />} />
+            <Route path="tool-calls" element={<ToolCallsScreen />} />
             <Route path="mcp-servers" element={<McpServersScreen />} />
             <Route path="mcp-servers/new" element={<McpServerScreen />} />
             <Route path="mcp-servers/:serverId" element={<McpServerScreen />} />

@@ -15,6 +15,7 @@ import {
 } from './errors';
 import type {
   AdminUsage,
+  AdminToolCall,
   Agent,
   AgentCategory,
   AgentInput,
@@ -249,6 +250,11 @@ export const api = {
   adminCreateAgent: (body: AgentInput) => request<Agent>('/admin/agents', { method: 'POST', body }),
   adminUpdateAgent: (id: string, body: AgentInput) =>
     request<Agent>(`/admin/agents/${encodeURIComponent(id)}`, { method: 'PATCH', body }),
+  /** The audit of agents' tool calls, newest first. */
+  adminToolCalls: (
+    q: { user_id?: string; tool?: string; limit?: number; cursor?: string | null } = {},
+    signal?: AbortSignal,
+  ) => request<Page<AdminToolCall>>('/admin/tool-calls', { query: q, signal }),
   mcpServers: (signal?: AbortSignal) => request<{ items: McpServer[] }>('/admin/mcp-servers', { signal }),
   mcpServer: (id: string, signal?: AbortSignal) =>
     request<McpServer>(`/admin/mcp-servers/${encodeURIComponent(id)}`, { signal }),

@@ -455,6 +455,30 @@ export interface AgentInput {
   status?: AgentStatus;
 }
 
+// ---- tool-call audit (administrators) -------------------------------------
+
+/** One row of GET /admin/tool-calls: one tool call of an agent's turn. */
+export interface AdminToolCall {
+  id: string;
+  user_id: string;
+  /** null when the account is gone or has no name */
+  username: string | null;
+  chat_id: string | null;
+  message_id: string | null;
+  agent_id: string | null;
+  step: number;
+  call_id: string;
+  /** As the model names it: "calculator", "<server>__<tool>". */
+  tool: string;
+  /** The arguments the model gave (a JSON object). */
+  input: unknown;
+  ok: boolean;
+  output: string | null;
+  error: string | null;
+  duration_ms: number;
+  created_at: string;
+}
+
 // ---- MCP servers (administrators) -----------------------------------------
 
 export type McpTransport = 'http' | 'stdio';

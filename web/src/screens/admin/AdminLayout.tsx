@@ -1,6 +1,6 @@
 // The administrators' area (/admin/...): its heading and tabs (users and
-// usage, agents, MCP servers) above the page; the page's own code loads
-// below them.
+// usage, agents, MCP servers, the tool-call audit) above the page; the
+// page's own code loads below them.
 import { Suspense } from 'react';
 import { NavLink, Outlet } from 'react-router-dom';
 import { Spinner } from '../../components/Loading';
@@ -34,6 +34,11 @@ export default function AdminLayout() {
               <li>
                 <NavLink to="/admin/mcp-servers" className={tabClass}>
                   MCP servers
+                </NavLink>
+              </li>
+              <li>
+                <NavLink to="/admin/tool-calls" className={tabClass}>
+                  Tool calls
                 </NavLink>
               </li>
             </ul>

@@ -11,6 +11,7 @@ import { Spinner } from '../../components/Loading';
 import { useTitle } from '../../lib/useTitle';
 import { useAgent } from './useAgent';
 import { toolLabel } from '../../lib/agentTools';
+import { newBotFromAgentPath } from '../bots/fromAgent';
 
 export { TOOL_LABELS, toolLabel } from '../../lib/agentTools';
 
@@ -228,9 +229,12 @@ function AgentPage({ agentId }: { agentId: string }) {
             <p className="text-xs font-medium uppercase tracking-wide text-gray-600">{agent.category}</p>
             <h1 className="mt-1 text-2xl font-semibold text-gray-900">{agent.name}</h1>
             <p className="mt-2 text-gray-700">{agent.description}</p>
-            <p className="mt-4">
+            <p className="mt-4 flex flex-wrap gap-2">
               <Link to={`/chat?agent=${encodeURIComponent(agent.id)}`} className="btn-primary">
                 Chat with {agent.name}
+              </Link>
+              <Link to={newBotFromAgentPath(agent.id)} className="btn-secondary">
+                Make a bot from this agent
               </Link>
             </p>
             <dl className="mt-6 grid grid-cols-[auto,1fr] gap-x-4 gap-y-2 text-sm">

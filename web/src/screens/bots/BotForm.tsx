@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { Link } from 'react-router-dom';
 import { api } from '../../api/client';
 import { allKnowledgeBases } from '../../api/knowledge';
@@ -10,11 +10,16 @@ import { errorField } from '../../lib/fieldErrors';
 import { modelLabel } from '../../lib/models';
 import { MODELS_FAILED_HINT, ModelSelect } from '../../components/ModelSelect';
 import { FormRow } from '../../components/FormRow';
+import type { BotDraft } from './fromAgent';
 
 export { modelLabel };
 
 interface Props {
   bot: Bot | null;
+  /** A new bot's starting values (e.g. from an agent); ignored when editing. */
+  draft?: BotDraft | null;
+  /** Shown above the fields (e.g. what a bot made from an agent lacks). */
+  note?: ReactNode;
   models: Model[] | null;
   modelsFailed: boolean;
   defaultModel: string;
@@ -44,15 +49,16 @@ export function botKnowledgeBaseIds(bot: Bot | null): string[] {
   return bot.knowledge_base_id ? [bot.knowledge_base_id] : [];
 }
 
-export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSaved }: Props) {
+export function BotForm({ bot, draft, note, models, modelsFailed, defaultModel, onClose, onSaved }: Props) {
   const id = useId();
   const nameRef = useRef<HTMLInputElement>(null);
-  const [name, setName] = useState(bot?.name ?? '');
-  const [description, setDescription] = useState(bot?.description ?? '');
-  const [modelId, setModelId] = useState(bot?.model_id ?? defaultModel);
-  const [instructions, setInstructions] = useState(bot?.instructions ?? '');
-  const [temperature, setTemperature] = useState(String(bot?.temperature ?? 0.7));
-  const [maxTokens, setMaxTokens] = useState(String(bot?.max_tokens ?? 4096));
+  const start = bot ?? draft ?? null;
+  const [name, setName] = useState(start?.name ?? '');
+  const [description, setDescription] = useState(start?.description ?? '');
+  const [modelId, setModelId] = useState(start?.model_id ?? defaultModel);
+  const [instructions, setInstructions] = useState(start?.instructions ?? '');
+  const [temperature, setTemperature] = useState(String(start?.temperature ?? 0.7));
+  const [maxTokens, setMaxTokens] = useState(String(start?.max_tokens ?? 4096));
   const [rag, setRag] = useState(bot?.rag_enabled ?? false);
   const [kbIds, setKbIds] = useState<string[]>(() => botKnowledgeBaseIds(bot));
   const [kbs, setKbs] = useState<KnowledgeBase[] | null>(null);
@@ -106,6 +112,7 @@ export function BotForm({ bot, models, modelsFailed, defaultModel, onClose, onSa
   return (
     <Dialog title={bot ? 'Edit bot' : 'New bot'} onClose={busy ? () => {} : onClose} initialFocus={nameRef} size="lg">
       <form onSubmit={submit} className="space-y-4" noValidate>
+        {note}
         <FormRow id={`${id}-name`} label="Name" error={errFor('name')}>
           {(p) => (
             <input

@@ -1,11 +1,14 @@
 import { useCallback, useEffect, useState } from 'react';
-import { Link, useSearchParams } from 'react-router-dom';
+import { Link, useMatch, useNavigate, useSearchParams } from 'react-router-dom';
 import { api } from '../../api/client';
 import type { Bot, Model } from '../../api/types';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
+import { ErrorAlert, errorMessage } from '../../components/ErrorAlert';
 import { ListStatus } from '../../components/ListStatus';
+import { Spinner } from '../../components/Loading';
 import { useTitle } from '../../lib/useTitle';
 import { BotForm, botKnowledgeBaseIds, modelLabel } from './BotForm';
+import { botDraftFromAgent, missingFromBot, useAgentForBot } from './fromAgent';
 
 const PAGE = 20;
 
@@ -26,8 +29,17 @@ export default function BotsScreen() {
   const [defaultModel, setDefaultModel] = useState('local');
   const [modelsFailed, setModelsFailed] = useState(false);
   const [params, setParams] = useSearchParams();
-  const [editing, setEditing] = useState<Bot | 'new' | null>(params.get('new') ? 'new' : null);
+  const navigate = useNavigate();
+  // /bots/new opens the new-bot form; ?from_agent=<id> prefills it from an agent
+  const isNew = useMatch('/bots/new') !== null;
+  const fromAgent = isNew ? params.get('from_agent') || null : null;
+  const source = useAgentForBot(fromAgent);
+  const [editing, setEditing] = useState<Bot | 'new' | null>(isNew || params.get('new') ? 'new' : null);
   const [deleting, setDeleting] = useState<Bot | null>(null);
+
+  useEffect(() => {
+    if (isNew) setEditing('new');
+  }, [isNew, fromAgent]);
 
   const load = useCallback(async (after: string | null) => {
     setLoading(true);
@@ -63,7 +75,9 @@ export default function BotsScreen() {
 
   function closeForm() {
     setEditing(null);
-    if (params.get('new')) {
+    if (isNew) {
+      navigate('/bots', { replace: true });
+    } else if (params.get('new')) {
       params.delete('new');
       setParams(params, { replace: true });
     }
@@ -142,9 +156,16 @@ export default function BotsScreen() {
         ) : null}
       </div>
 
-      {editing ? (
+      {editing === 'new' && fromAgent && !source.agent && !source.error ? (
+        <div className="absolute inset-x-0 top-24 flex justify-center">
+          <Spinner label="Loading the agent…" />
+        </div>
+      ) : editing ? (
         <BotForm
+          key={editing === 'new' ? `new:${fromAgent ?? ''}` : editing.id}
           bot={editing === 'new' ? null : editing}
+          draft={editing === 'new' && source.agent ? botDraftFromAgent(source.agent) : null}
+          note={editing === 'new' && fromAgent ? <FromAgentNote source={source} /> : null}
           models={models}
           modelsFailed={modelsFailed}
           defaultModel={defaultModel}
@@ -175,6 +196,48 @@ export default function BotsScreen() {
           }}
         />
       ) : null}
+    </div>
+  );
+}
+
+/** Above a bot form prefilled from an agent: which agent, and what of it a
+ * bot cannot have (tools, sub-agents). */
+function FromAgentNote({ source }: { source: ReturnType<typeof useAgentForBot> }) {
+  if (source.error) {
+    return <ErrorAlert>The agent could not be loaded: {errorMessage(source.error)}</ErrorAlert>;
+  }
+  const agent = source.agent;
+  if (!agent) return null;
+  const { tools, subAgents } = missingFromBot(agent, source.names);
+  if (tools.length === 0 && subAgents.length === 0) {
+    return (
+      <p data-from-agent-note="" className="rounded-md bg-gray-50 p-3 text-sm text-gray-800 ring-1 ring-gray-200">
+        Filled in from the agent “{agent.name}”.
+      </p>
+    );
+  }
+  return (
+    <div
+      role="note"
+      data-from-agent-note=""
+      className="rounded-md bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200"
+    >
+      <p>
+        Filled in from the agent “{agent.name}”. A bot has no tools and hands no work to other agents, so this bot
+        will not have:
+      </p>
+      <ul className="mt-1 list-disc space-y-0.5 pl-5">
+        {tools.length > 0 ? (
+          <li data-missing="tools">
+            {tools.length === 1 ? 'the tool' : 'the tools'} {tools.join(', ')}
+          </li>
+        ) : null}
+        {subAgents.length > 0 ? (
+          <li data-missing="sub-agents">
+            {subAgents.length === 1 ? 'the sub-agent' : 'the sub-agents'} {subAgents.join(', ')}
+          </li>
+        ) : null}
+      </ul>
     </div>
   );
 }
