@@ -68,6 +68,9 @@ static const char mg_usage[] =
 "      web pages by URL (environment): $MANGOO_FETCH_MAX_BYTES (5242880),\n"
 "      $MANGOO_FETCH_TIMEOUT seconds (15), $MANGOO_FETCH_ALLOW CIDRs let through the\n"
 "      address guard, $MANGOO_FETCH_PROXY (unset: no proxy)\n"
+"      agents (environment): $MANGOO_TOOL_THREADS (4), $MANGOO_TOOL_OUTPUT_MAX bytes\n"
+"      (16384), $MANGOO_AGENT_TURN_TOKENS (200000), $MANGOO_AGENTS (served; all),\n"
+"      $MANGOO_AGENT_ENDPOINTS (<agent>=<endpoint>,...), $MANGOO_AGENT_ENDPOINT\n"
 "  migrate   apply pending migrations and exit (--db, --sql-dir)\n"
 "  mcp-check [--timeout MS] URL | -- COMMAND [ARG...]\n"
 "            try an MCP server: initialise, list its tools, call each once\n"
@@ -417,6 +420,7 @@ mg_cmd_serve(mg_cli_t *cli)
     mg_ingest_config_t ingest_cfg;
     mg_ingest_t       *ingest;
     mg_toolrun_config_t tool_cfg;
+    long long          tool_output_max;
     int                tools;
     sigset_t           block, old;
     char               kid[MG_JWK_KID_MAX + 1];
@@ -460,7 +464,12 @@ mg_cmd_serve(mg_cli_t *cli)
 
     /* the ingest threads, created with the stop signals blocked so the
      * broker keeps them */
-    if (mg_ingest_env(&ingest_cfg) != 0 || mg_toolrun_env(&tool_cfg) != 0) {
+    if (mg_ingest_env(&ingest_cfg) != 0
+        || mg_parse_int(mg_env("MANGOO_TOOL_THREADS", "4"), 1, 256, "MANGOO_TOOL_THREADS",
+                        &tool_cfg.threads) != 0
+        || mg_parse_ll(mg_env("MANGOO_TOOL_OUTPUT_MAX", "16384"), 256, 1024 * 1024,
+                       "MANGOO_TOOL_OUTPUT_MAX", &tool_output_max) != 0)
+    {
         mg_auth_configure(NULL);
         mg_signer_free(signer);
         return 2;
@@ -473,6 +482,7 @@ mg_cmd_serve(mg_cli_t *cli)
     ingest = mg_ingest_start(&ingest_cfg);
     /* the agents' tool threads; their results go to the stream engine */
     tool_cfg.conninfo = cli->pool.conninfo;
+    tool_cfg.output_max = (size_t) tool_output_max;
     mg_subagent_set_self(cli->pool.bind);
     tools = mg_toolrun_start(&tool_cfg, mg_streams_tool_done) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);

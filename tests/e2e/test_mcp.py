@@ -185,6 +185,27 @@ class Administration(unittest.TestCase):
             self.assertEqual(r.status, 400, (body, r))
         self.assertEqual(stack.psql("SELECT count(*) FROM mcp_servers"), before)
 
+    def test_a_bad_change_changes_nothing(self):
+        server = register({"name": short("keep"), "transport": "stdio", "command": ["true"]})
+        for body in ({"url": "http://127.0.0.1:1/mcp"},          # without its transport
+                     {"transport": "http"},                      # without its url
+                     {"enabled": "yes"},
+                     {"headers": {"Bad Name": "x"}}):
+            r = stack.request("PATCH", "/api/v1/admin/mcp-servers/" + server["id"], body,
+                              token=admin())
+            self.assertEqual(r.status, 400, (body, r))
+        r = stack.request("GET", "/api/v1/admin/mcp-servers/" + server["id"], token=admin())
+        self.assertEqual(r.json(), server)
+
+    def test_an_agent_names_mcp_tools_properly(self):
+        for ref in ("mcp:Upper/echo", "mcp:srv", "mcp:srv/has space", "mcp:/echo",
+                    "mcp:%s/%s" % ("s" * 32, "t" * 40)):
+            r = stack.request("POST", "/api/v1/admin/agents",
+                              {"name": short("bad ref"), "category": "Testing", "tools": [ref]},
+                              token=admin())
+            self.assertEqual(r.status, 400, (ref, r))
+            self.assertEqual(r.json()["error"]["code"], "invalid_field")
+
     def test_secrets_are_not_shown_and_names_are_unique(self):
         name = short("secret")
         server = register({"name": name, "transport": "http", "url": everything_http.url,

@@ -17,6 +17,7 @@
 #include "knowledge/extract.h"
 #include "knowledge/fetch.h"
 #include "knowledge/search.h"
+#include "util/utf8.h"
 
 #define MG_TOOL_SEARCH_TOP_K   5
 #define MG_TOOL_SEARCH_KBS     10       /* mg_search's limit */
@@ -36,19 +37,6 @@ mg_tool_string(json_t *input, const char *key, int required, char *err, size_t e
         return NULL;
     }
     return json_string_value(v);
-}
-
-/* At most max bytes of s, never cutting a UTF-8 sequence. */
-static size_t
-mg_tool_utf8_cut(const char *s, size_t len, size_t max)
-{
-    if (len <= max) {
-        return len;
-    }
-    while (max > 0 && ((unsigned char) s[max] & 0xC0) == 0x80) {
-        max--;
-    }
-    return max;
 }
 
 int
@@ -182,7 +170,7 @@ mg_tool_knowledge_search(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out,
             mg_sb_adds(out, hits[i].heading);
         }
         mg_sb_adds(out, "\n");
-        mg_sb_add(out, hits[i].text, mg_tool_utf8_cut(hits[i].text, len, MG_TOOL_PASSAGE_MAX));
+        mg_sb_add(out, hits[i].text, mg_utf8_cut(hits[i].text, len, MG_TOOL_PASSAGE_MAX));
         if (len > MG_TOOL_PASSAGE_MAX) {
             mg_sb_adds(out, "…");
         }

@@ -12,6 +12,7 @@
 #include "providers/provider.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 typedef struct {
     int         done, ok;
@@ -383,15 +384,12 @@ mg_agent_step_record(mg_agent_run_t *run, const mg_stream_t *s, const char *stop
 static json_t *
 mg_agent_cut_string(const char *text, size_t max)
 {
-    size_t   len = strlen(text), keep = max;
+    size_t   len = strlen(text), keep = mg_utf8_cut(text, len, max);
     json_t  *v;
     char    *t;
 
     if (len <= max) {
         return json_stringn(text, len);
-    }
-    while (keep > 0 && ((unsigned char) text[keep] & 0xC0) == 0x80) {
-        keep--;
     }
     t = malloc(keep + 4);
     if (t == NULL) {

@@ -4,7 +4,6 @@
  */
 #include "agents/toolrun.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,9 +12,8 @@
 
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
-#define MG_TOOLRUN_THREADS_MAX   256
-#define MG_TOOLRUN_OUTPUT_CAP    (1024 * 1024)
 
 typedef struct {
     mg_toolrun_config_t   cfg;
@@ -35,38 +33,6 @@ static mg_toolrun_t mg_toolrun = {
     .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
     .cfg = { .output_max = 16384 },
 };
-
-static long
-mg_toolrun_env_long(const char *name, long def, long min, long max, int *bad)
-{
-    const char  *v = getenv(name);
-    char        *end;
-    long         n;
-
-    if (v == NULL || *v == '\0') {
-        return def;
-    }
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno != 0 || *end != '\0' || n < min || n > max) {
-        mg_log_error("%s must be a whole number from %ld to %ld", name, min, max);
-        *bad = 1;
-        return def;
-    }
-    return n;
-}
-
-int
-mg_toolrun_env(mg_toolrun_config_t *cfg)
-{
-    int bad = 0;
-
-    cfg->threads = (int) mg_toolrun_env_long("MANGOO_TOOL_THREADS", 4, 1,
-                                             MG_TOOLRUN_THREADS_MAX, &bad);
-    cfg->output_max = (size_t) mg_toolrun_env_long("MANGOO_TOOL_OUTPUT_MAX", 16384, 256,
-                                                   MG_TOOLRUN_OUTPUT_CAP, &bad);
-    return bad ? -1 : 0;
-}
 
 size_t
 mg_toolrun_output_max(void)
@@ -124,13 +90,10 @@ mg_toolrun_cut(char *text, size_t len, size_t max)
     static const char   note[] = "\n[the tool's output was cut here: it is longer than the "
                                  "limit of %zu bytes]";
     char               *t;
-    size_t              keep = max;
+    size_t              keep = mg_utf8_cut(text, len, max);
 
     if (len <= max) {
         return text;
-    }
-    while (keep > 0 && ((unsigned char) text[keep] & 0xC0) == 0x80) {
-        keep--;
     }
     t = realloc(text, keep + sizeof(note) + 24);
     if (t == NULL) {

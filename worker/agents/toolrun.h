@@ -7,9 +7,9 @@
  * owns it from then on.  The engine keeps the time limit; a tool that
  * overruns it still finishes here and its late result is dropped there.
  *
- * Settings, read from the environment by mg_toolrun_env:
- *   MANGOO_TOOL_THREADS     threads (4)
- *   MANGOO_TOOL_OUTPUT_MAX  bytes of one result the model is given (16384)
+ * Settings (read by `serve`, worker/main.c): MANGOO_TOOL_THREADS threads
+ * (4), MANGOO_TOOL_OUTPUT_MAX bytes of one result the model is given
+ * (16384).
  */
 #ifndef MG_AGENTS_TOOLRUN_H
 #define MG_AGENTS_TOOLRUN_H
@@ -69,9 +69,6 @@ typedef struct {
     int          threads;
     size_t       output_max;
 } mg_toolrun_config_t;
-
-/* The settings from the environment.  0, or -1 with the problem logged. */
-int  mg_toolrun_env(mg_toolrun_config_t *cfg);
 
 /* Start the threads (with SIGTERM/SIGINT blocked, as for the pool's).
  * 0, or -1 when none could be started (logged). */

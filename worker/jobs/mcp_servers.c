@@ -42,6 +42,22 @@ mg_mcp_fields_free(mg_mcp_fields_t *f)
     free(f->allowed);
 }
 
+/* The fields in the order both statements take them (insert's $1..$9,
+ * update's $2..$10). */
+static void
+mg_mcp_values(const mg_mcp_fields_t *f, const char **values)
+{
+    values[0] = f->name;
+    values[1] = f->description;
+    values[2] = f->transport;
+    values[3] = f->url;
+    values[4] = f->headers;
+    values[5] = f->command;
+    values[6] = f->env;
+    values[7] = f->allowed;
+    values[8] = f->enabled;
+}
+
 static int
 mg_mcp_bad(mg_job_t *job, const char *message)
 {
@@ -350,15 +366,7 @@ mg_job_admin_mcp_create(mg_job_t *job)
     if (mg_mcp_read(job, v, 1, &f, &sent) != 0) {
         goto done;
     }
-    values[0] = f.name;
-    values[1] = f.description;
-    values[2] = f.transport;
-    values[3] = f.url;
-    values[4] = f.headers;
-    values[5] = f.command;
-    values[6] = f.env;
-    values[7] = f.allowed;
-    values[8] = f.enabled;
+    mg_mcp_values(&f, values);
     rc = mg_db_exec(job->db, MG_Q_MCP_INSERT, values, &res);
     sent = mg_mcp_reply_row(job, rc, res, 201, "admin.mcp.create");
     if (rc == MG_DB_OK) {
@@ -409,15 +417,7 @@ mg_job_admin_mcp_update(mg_job_t *job)
     if ((values[0] = mg_mcp_id(job, &sent)) == NULL || mg_mcp_read(job, v, 0, &f, &sent) != 0) {
         goto done;
     }
-    values[1] = f.name;
-    values[2] = f.description;
-    values[3] = f.transport;
-    values[4] = f.url;
-    values[5] = f.headers;
-    values[6] = f.command;
-    values[7] = f.env;
-    values[8] = f.allowed;
-    values[9] = f.enabled;
+    mg_mcp_values(&f, values + 1);
     values[10] = f.transport != NULL ? "true" : "false";
     rc = mg_db_exec(job->db, MG_Q_MCP_UPDATE, values, &res);
     sent = mg_mcp_reply_row(job, rc, res, 200, "admin.mcp.update");

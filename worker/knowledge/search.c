@@ -24,6 +24,7 @@
 #include "knowledge/embed.h"
 #include "knowledge/fuse.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 void
 mg_hits_free(mg_hit_t *hits, size_t n)
@@ -56,18 +57,6 @@ mg_search_id_array(const char *const *kb_ids, size_t nkb)
     lit[o++] = '}';
     lit[o] = '\0';
     return lit;
-}
-
-static size_t
-mg_search_cut(const char *s, size_t len, size_t max)
-{
-    if (len <= max) {
-        return len;
-    }
-    while (max > 0 && ((unsigned char) s[max] & 0xC0) == 0x80) {
-        max--;
-    }
-    return max;
 }
 
 /* A half's rows (chunk id, distance) as mg_fuse takes them; NULL when
@@ -202,7 +191,7 @@ mg_search(mg_db_t *db, const char *owner, const char *const *kb_ids, size_t nkb,
         goto done;
     }
 
-    qlen = mg_search_cut(query, strlen(query), MG_SEARCH_QUERY_MAX);
+    qlen = mg_utf8_cut(query, strlen(query), MG_SEARCH_QUERY_MAX);
     q = strndup(query, qlen);
     emb = malloc(MG_EMBED_DIM * sizeof(*emb));
     vec = malloc(MG_EMBED_BINARY_LEN);

@@ -23,6 +23,7 @@
 
 #include "agents/loop.h"
 #include "providers/config.h"
+#include "util/utf8.h"
 #include "knowledge/rag.h"
 
 #define MG_LOCAL_QUOTE_MAX 400      /* bytes of the question quoted back */
@@ -36,19 +37,6 @@ typedef struct {
     json_t               *tool_input;   /* its input, owned */
     int                   tool_asked;   /* this step ends asking for it */
 } mg_local_t;
-
-/* Cut at most max bytes of s without splitting a UTF-8 sequence. */
-static size_t
-mg_utf8_cut(const char *s, size_t len, size_t max)
-{
-    if (len <= max) {
-        return len;
-    }
-    while (max > 0 && ((unsigned char) s[max] & 0xC0) == 0x80) {
-        max--;
-    }
-    return max;
-}
 
 /* The answer to an ordinary turn: say so, and reflect the question. */
 static char *
