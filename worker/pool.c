@@ -47,6 +47,7 @@
 #include "stream.h"
 #include "identity/user_listener.h"
 #include "identity/user_status.h"
+#include "mcp/registry.h"
 
 #define MG_POOL_BACKEND     "inproc://mg-pool"
 #define MG_REQ_FRAMES       6               /* REQ rid job params claims body */
@@ -1025,6 +1026,9 @@ mg_pool_free(mg_pool_t *p)
     free(p->queue);
 }
 
+/* The process's MCP clients follow their servers' changes (registry.h). */
+static const mg_ulistener_also_t mg_pool_mcp_changes = { MG_MCP_CHANNEL, mg_mcp_forget };
+
 int
 mg_pool_run(const mg_pool_config_t *cfg)
 {
@@ -1087,7 +1091,8 @@ mg_pool_run(const mg_pool_config_t *cfg)
     /* created here, signals blocked, like the pool threads; without it
      * the status cache stays off (slower, still correct) */
     if (!start_failed) {
-        listener = mg_ulistener_start(cfg->conninfo, &mg_user_statuses);
+        listener = mg_ulistener_start(cfg->conninfo, &mg_user_statuses,
+                                      &mg_pool_mcp_changes);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     masked = 0;

@@ -5,14 +5,17 @@ through the worker's MCP client.  Against real servers nobody here wrote:
 the MCP project's reference server `@modelcontextprotocol/server-everything`
 (tests/mcp/package.json) over stdio and over Streamable HTTP; and the
 project's own fake (tests/mcp/fake_stdio_server.py) for the faults:
-down, slow, malformed, enormous, exiting, its tool list changing; and the
-MCP project's conformance suite for clients (`@modelcontextprotocol/
-conformance`, scenarios initialize and tools_call) driving
+down, slow, malformed, enormous, exiting, its tool list changing; the
+HTTP fake (tests/mcp/fake_http_server.py) for a change said on the
+server's own stream, with no call running; and the MCP project's
+conformance suite for clients (`@modelcontextprotocol/conformance`,
+scenarios initialize, tools_call and sse-retry) driving
 `mangoo-worker mcp-check`.
 
 Run: python3 tests/e2e/run.py test_mcp.py
 """
 
+import http.client
 import json
 import os
 import socket
@@ -31,6 +34,7 @@ from sse_client import chat_stream as stream, text_of  # noqa: E402
 EVERYTHING = os.path.join(TOP, "tests", "mcp", "node_modules", "@modelcontextprotocol",
                           "server-everything", "dist", "index.js")
 FAKE_STDIO = os.path.join(TOP, "tests", "mcp", "fake_stdio_server.py")
+FAKE_HTTP = os.path.join(TOP, "tests", "mcp", "fake_http_server.py")
 WORKER = os.path.join(TOP, "build", "mangoo-worker")
 CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
 
@@ -362,6 +366,117 @@ class Faults(unittest.TestCase):
         self.assertIsNone(r.json()["tools"])
 
 
+class ServerStream(unittest.TestCase):
+    """A Streamable HTTP server says its tools changed on its own stream
+    (the GET the worker keeps open), between calls: the next call's end
+    lists them again."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.port = free_port()
+        # it exits when its stdin ends, so it never outlives the tests
+        cls.proc = subprocess.Popen(["python3", FAKE_HTTP, "--port", str(cls.port)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        wait_port(cls.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.stdin.close()
+        cls.proc.wait(5)
+
+    def control(self, what):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        conn.request("GET", "/control/" + what)
+        body = json.loads(conn.getresponse().read())
+        conn.close()
+        return body
+
+    def test_a_change_between_calls_is_read(self):
+        server = register({"name": short("listen"), "transport": "http",
+                           "url": "http://127.0.0.1:%d/listen" % self.port})
+        self.assertNotIn("extra", [t["name"] for t in refresh(server["id"])["tools"]])
+        allow(server["id"], ["echo"])
+        agent = make_agent(["mcp:%s/echo" % server["name"]], model=CLAUDE)
+        tool = "%s__echo" % server["name"]
+
+        def echo(text):
+            bedrock.script(Reply(tool_calls=[{"name": tool, "input": {"text": text}}]),
+                           Reply(text="said"))
+            result, = of(run(agent, "say it"), "tool_result")
+            return result
+
+        self.assertEqual(echo("one")["summary"], "one")
+        # the worker keeps the server's stream open, and hears the change on it
+        self.assertTrue(stack.wait_for(lambda: self.control("streams")["open"] >= 1))
+        self.control("add_tool")
+
+        def listed():
+            self.assertTrue(echo("two")["ok"])
+            r = stack.request("GET", "/api/v1/admin/mcp-servers/" + server["id"], token=admin())
+            return "extra" in [t["name"] for t in r.json()["tools"]]
+        self.assertTrue(stack.wait_for(listed, timeout=10, interval=0.5))
+
+
+def marked(mark):
+    """The processes whose environment has MG_TEST_MARK=mark."""
+    found = 0
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                found += ("MG_TEST_MARK=%s" % mark).encode() in f.read().split(b"\0")
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+class Letting(unittest.TestCase):
+    """A server an administrator disables, deletes or changes is let go by
+    every worker process at once: its stream closed, its process stopped."""
+
+    @classmethod
+    def setUpClass(cls):
+        ServerStream.setUpClass.__func__(cls)
+
+    @classmethod
+    def tearDownClass(cls):
+        ServerStream.tearDownClass.__func__(cls)
+
+    control = ServerStream.control
+
+    def test_a_disabled_or_deleted_http_server(self):
+        for how in ("disable", "delete"):
+            server = register({"name": short("letgo"), "transport": "http",
+                               "url": "http://127.0.0.1:%d/listen" % self.port})
+            refresh(server["id"])
+            self.assertTrue(stack.wait_for(lambda: self.control("streams")["open"] == 1), how)
+            if how == "disable":
+                r = stack.request("PATCH", "/api/v1/admin/mcp-servers/" + server["id"],
+                                  {"enabled": False}, token=admin())
+                self.assertEqual(r.status, 200, r)
+            else:
+                r = stack.request("DELETE", "/api/v1/admin/mcp-servers/" + server["id"],
+                                  token=admin())
+                self.assertEqual(r.status, 204, r)
+            self.assertTrue(stack.wait_for(lambda: self.control("streams")["open"] == 0), how)
+
+    def test_a_deleted_or_changed_stdio_server(self):
+        for how in ("delete", "change"):
+            mark = uuid.uuid4().hex
+            server = register({"name": short("letgo"), "transport": "stdio",
+                               "command": ["python3", FAKE_STDIO], "env": {"MG_TEST_MARK": mark}})
+            refresh(server["id"])
+            self.assertEqual(marked(mark), 1)
+            if how == "change":
+                r = stack.request("PATCH", "/api/v1/admin/mcp-servers/" + server["id"],
+                                  {"env": {"MG_TEST_MARK": "other-" + mark}}, token=admin())
+                self.assertEqual(r.status, 200, r)
+            else:
+                r = stack.request("DELETE", "/api/v1/admin/mcp-servers/" + server["id"],
+                                  token=admin())
+                self.assertEqual(r.status, 204, r)
+            self.assertTrue(stack.wait_for(lambda: marked(mark) == 0), how)
+
+
 class Conformance(unittest.TestCase):
     """The MCP project's own suite, its client scenarios, against the
     worker's client (mangoo-worker mcp-check)."""
@@ -380,6 +495,11 @@ class Conformance(unittest.TestCase):
 
     def test_tools_call(self):
         self.scenario("tools_call")
+
+    def test_sse_retry(self):
+        # an answer's stream closed early: resumed by a GET with
+        # Last-Event-ID after the server's retry time
+        self.scenario("sse-retry")
 
 
 if __name__ == "__main__":

@@ -27,19 +27,33 @@ serves every case:
   /noresult    the answer has neither result nor error
   /html        the answer is text/html
   /accepted    a request gets 202 and no body
+  /listen      as /json, and a GET opens the server's own stream: a priming
+               event (an id, retry 300 ms), then what /control/notify,
+               /control/ping and /control/drop put on it, each event with an
+               id; a GET with Last-Event-ID first gets the events after it
+  /resume      as /json, but tools/call is answered by an event stream that
+               ends after its priming event (id, retry 200 ms); the response
+               comes on a GET with that Last-Event-ID; a GET without one: 405
+  /noresume    as /resume, but every GET gets 405
 
 Tools: echo {text}, add {a, b}, sleep {ms} (the answer comes after ms; a
 dropped connection ends the wait), huge {bytes} (a text that long).
 
 Control (GET): /control/log (the messages received, as JSON lines of
-{path, method, id, session, version, accept, ctype, params}), /control/expire
-(forget every session: their next request gets 404), /control/reset (the
-log emptied).  Violations of the transport's rules by the client (a missing
+{path, method, id, session, version, accept, ctype, params}; a GET is logged
+with method "GET" and its last_event_id, our answer to the server's request
+with method "response"), /control/expire (forget every session: their next
+request gets 404), /control/reset (the log emptied), /control/notify
+(notifications/tools/list_changed on /listen's streams), /control/add_tool
+(a tool "extra" added, then notify), /control/ping (a ping request
+"srv-ping-<n>" on them), /control/drop (the streams ended), /control/streams
+({"open": n}, the /listen streams open).  Violations of the transport's rules by the client (a missing
 Accept type, a missing session id or protocol version header) are answered
 400 and logged with "violation".
 """
 import json
 import os
+import queue
 import sys
 import threading
 import time
@@ -49,6 +63,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOCK = threading.Lock()
 SESSIONS = {}           # id -> version
 LOG = []
+STREAMS = []            # the open /listen streams' queues
+EVENTS = []             # (id, message) sent on /listen, for Last-Event-ID
+PENDING = {}            # /resume: the priming event's id -> the response
+COUNTER = [0]
 
 
 def log(entry):
@@ -62,6 +80,24 @@ TOOLS = [
     {"name": "sleep", "inputSchema": {"type": "object"}},
     {"name": "huge", "inputSchema": {"type": "object"}},
 ]
+
+
+def next_number():
+    with LOCK:
+        COUNTER[0] += 1
+        return COUNTER[0]
+
+
+def broadcast(msg):
+    """msg on every open /listen stream (None ends them); kept for replay."""
+    with LOCK:
+        if msg is not None:
+            EVENTS.append((str(len(EVENTS) + 1), msg))
+            item = EVENTS[-1]
+        else:
+            item = None
+        for q in STREAMS:
+            q.put(item)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -94,9 +130,95 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 LOG.clear()
             self.reply(200, b"{}")
+        elif self.path in ("/control/notify", "/control/add_tool"):
+            if self.path == "/control/add_tool":
+                with LOCK:
+                    TOOLS.append({"name": "extra", "inputSchema": {"type": "object"}})
+            broadcast({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+            self.reply(200, b"{}")
+        elif self.path == "/control/ping":
+            broadcast({"jsonrpc": "2.0", "id": "srv-ping-%d" % next_number(), "method": "ping"})
+            self.reply(200, b"{}")
+        elif self.path == "/control/drop":
+            broadcast(None)
+            self.reply(200, b"{}")
+        elif self.path == "/control/streams":
+            with LOCK:
+                body = json.dumps({"open": len(STREAMS)}).encode()
+            self.reply(200, body)
         else:
-            # no server-initiated stream here
+            self.server_stream()
+
+    def stream_start(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def chunk(self, text):
+        data = text.encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def server_stream(self):
+        """GET: the server's own stream, where the path offers one."""
+        path = self.path
+        sid = self.headers.get("Mcp-Session-Id")
+        version = self.headers.get("MCP-Protocol-Version")
+        last = self.headers.get("Last-Event-ID")
+        entry = {"path": path, "method": "GET", "session": sid, "version": version,
+                 "accept": self.headers.get("Accept", ""), "last_event_id": last}
+        log(entry)
+        if path not in ("/listen", "/resume") or (path == "/resume" and last is None):
             self.reply(405, b"", "text/plain")
+            return
+        if "text/event-stream" not in entry["accept"]:
+            entry["violation"] = "Accept"
+            self.reply(400, b'{"error":"Accept must list text/event-stream"}')
+            return
+        with LOCK:
+            known = SESSIONS.get(sid)
+        if known is None or version != known:
+            entry["violation"] = "session %s version %s" % (sid, version)
+            self.reply(404 if known is None else 400, b'{"error":"session"}')
+            return
+        self.close_connection = True
+        if path == "/resume":
+            with LOCK:
+                msg = PENDING.pop(last, None)
+            if msg is None:
+                entry["violation"] = "no pending response after %s" % last
+                self.reply(404, b'{"error":"unknown event id"}')
+                return
+            self.stream_start()
+            self.chunk("id: %s-done\ndata: %s\n\n" % (last, json.dumps(msg)))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        q = queue.Queue()
+        with LOCK:
+            missed = [e for e in EVENTS if last is not None and int(e[0]) > int(last)]
+            STREAMS.append(q)
+        try:
+            self.stream_start()
+            self.chunk("id: %d\nretry: 300\ndata:\n\n" % len(EVENTS))
+            for item in missed:
+                self.chunk("id: %s\ndata: %s\n\n" % (item[0], json.dumps(item[1])))
+            while True:
+                try:
+                    item = q.get(timeout=1)
+                except queue.Empty:
+                    self.chunk(": keepalive\n\n")
+                    continue
+                if item is None:
+                    break
+                self.chunk("id: %s\ndata: %s\n\n" % (item[0], json.dumps(item[1])))
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass                                    # the client went away
+        finally:
+            with LOCK:
+                STREAMS.remove(q)
 
     def do_DELETE(self):
         sid = self.headers.get("Mcp-Session-Id")
@@ -168,6 +290,12 @@ class Handler(BaseHTTPRequestHandler):
                 entry["violation"] = "MCP-Protocol-Version %s, negotiated %s" % (version, known)
                 self.reply(400, b'{"error":"bad protocol version"}')
                 return
+        if method is None and rid is not None:      # our answer to the server's request
+            entry["method"] = "response"
+            entry["result"] = msg.get("result")
+            entry["error"] = msg.get("error")
+            self.reply(202)
+            return
         if rid is None:                             # a notification
             self.reply(202)
             return
@@ -219,6 +347,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == "/accepted" and msg.get("result", {}).get("protocolVersion") is None:
             self.reply(202, b"", "application/json", headers)
+            return
+        if path in ("/resume", "/noresume") and "content" in (msg.get("result") or {}):
+            # a tools/call answer: the stream ends after its priming event
+            event = "r%d" % next_number()
+            with LOCK:
+                PENDING[event] = msg
+            self.close_connection = True
+            self.stream_start()
+            self.chunk("id: %s\nretry: 200\ndata:\n\n" % event)
+            self.wfile.write(b"0\r\n\r\n")
             return
         if path != "/sse":
             self.reply(200, json.dumps(msg).encode(), "application/json", headers)

@@ -292,6 +292,53 @@ START_TEST(test_sse_limits)
 }
 END_TEST
 
+/* The last id and retry, what a resumption sends back and waits. */
+START_TEST(test_sse_id_and_retry)
+{
+    static const struct {
+        const char  *stream;
+        size_t       len;           /* 0: strlen */
+        const char  *last_id;
+        long         retry_ms;
+    } cases[] = {
+        { "data: x\n\n", 0, "", -1 },
+        { "id: 7\nretry: 500\ndata:\n\n", 0, "7", 500 },
+        { "id: a\ndata: x\n\nid: b\n\n", 0, "b", -1 },          /* kept without an event */
+        { "id: a\n\nid\n\n", 0, "", -1 },                        /* "id" alone empties it */
+        { "id: a\nid: b\0c\n\n", 15, "a", -1 },                   /* with a NUL: ignored */
+        { "retry: 12x\nretry: -5\nretry:\n\n", 0, "", -1 },      /* not digits: ignored */
+        { "retry: 99999999999999999999\n\n", 0, "", 60000 },     /* cut, no overflow */
+        { "retry: 300\nretry: 0\n\n", 0, "", 0 },
+    };
+    char long_id[400];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t      len = cases[i].len ? cases[i].len : strlen(cases[i].stream);
+        mg_sse_t    p;
+        sse_seen_t  seen = { 0 };
+
+        mg_sse_init(&p, 1024);
+        ck_assert_int_eq(mg_sse_feed(&p, cases[i].stream, len, sse_collect, &seen), 0);
+        ck_assert_msg(strcmp(p.last_id, cases[i].last_id) == 0, "case %zu: id \"%s\"", i,
+                      p.last_id);
+        ck_assert_msg(p.retry_ms == cases[i].retry_ms, "case %zu: retry %ld", i, p.retry_ms);
+        mg_sse_free(&p);
+    }
+
+    /* an id too long to send back is forgotten, not cut */
+    {
+        mg_sse_t    p;
+        sse_seen_t  seen = { 0 };
+
+        snprintf(long_id, sizeof(long_id), "id: first\n\nid: %0300d\n\n", 1);
+        mg_sse_init(&p, 1024);
+        ck_assert_int_eq(mg_sse_feed(&p, long_id, strlen(long_id), sse_collect, &seen), 0);
+        ck_assert_str_eq(p.last_id, "");
+        mg_sse_free(&p);
+    }
+}
+END_TEST
+
 
 /* ---- a result as text ------------------------------------------------------ */
 
@@ -985,6 +1032,47 @@ http_count(json_t *log, const char *method)
     return n;
 }
 
+/* Wait up to 10 s for cond, checked every 50 ms. */
+#define WAIT_FOR(cond)                                                          \
+    do {                                                                        \
+        long long until_ = mg_now_ms() + 10000;                                 \
+        while (!(cond) && mg_now_ms() < until_) {                               \
+            usleep(50000);                                                      \
+        }                                                                       \
+        ck_assert_msg((cond), "waited 10 s for: %s", #cond);                    \
+    } while (0)
+
+/* Entries for path with method, counted afresh from the log. */
+static size_t
+http_logged(const char *path, const char *method)
+{
+    json_t *log = http_control("log", path);
+    size_t  n = http_count(log, method);
+
+    json_decref(log);
+    return n;
+}
+
+/* The /listen streams open now. */
+static long
+http_streams_open(void)
+{
+    char                url[128], err[256], *body = NULL;
+    size_t              len;
+    long                status, open;
+    mg_http_get_opts_t  o = { .max_bytes = 4096, .total_ms = 5000, .no_proxy = 1 };
+    json_t             *v;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/control/streams", http_port);
+    ck_assert_int_eq(mg_http_get(url, &o, &body, &len, &status, err, sizeof(err)), MG_HTTP_GET_OK);
+    v = json_loadb(body, len, 0, NULL);
+    ck_assert_ptr_nonnull(v);
+    open = (long) json_integer_value(json_object_get(v, "open"));
+    json_decref(v);
+    free(body);
+    return open;
+}
+
 START_TEST(test_http_json)
 {
     json_t          *headers = json_pack("{s:s}", "Authorization", "Bearer t0ken");
@@ -1008,16 +1096,21 @@ START_TEST(test_http_json)
                           sizeof(err)), -1);
     ck_assert_str_eq(err, "the MCP server fakehttp answered tools/call with an error: "
                           "Unknown tool: nosuch (code -32602)");
+    /* the server's own stream is asked for once; a 405 is not asked again */
+    WAIT_FOR(http_logged("/json", "GET") == 1);
+    ck_assert_int_eq(call(c, "add", "{\"a\":1,\"b\":2}", 5000, NULL, out, sizeof(out),
+                          &is_error, err, sizeof(err)), 0);
     mg_mcp_client_free(c);
 
     log = http_control("log", "/json");
+    ck_assert_uint_eq(http_count(log, "GET"), 1);
     ck_assert_uint_eq(http_count(log, "initialize"), 1);
     ck_assert_uint_eq(http_count(log, "notifications/initialized"), 1);
     ck_assert_uint_eq(http_count(log, "DELETE"), 1);
     json_array_foreach(log, i, e) {
         const char *method = json_string_value(json_object_get(e, "method"));
 
-        if (strcmp(method, "DELETE") == 0) {
+        if (strcmp(method, "DELETE") == 0 || strcmp(method, "GET") == 0) {
             ck_assert_ptr_nonnull(json_string_value(json_object_get(e, "session")));
             continue;
         }
@@ -1078,6 +1171,23 @@ START_TEST(test_http_sse_and_variants)
         json_t *log = http_control("log", "/sse");
 
         ck_assert_uint_eq(http_count(log, "tools/call"), 1);
+        /* the server's pings in the answers to tools/call and tools/list
+         * were answered with {}; initialize's could not be (no version agreed
+         * to send with it yet) */
+        ck_assert_uint_eq(http_count(log, "response"), 2);
+        {
+            size_t  i;
+            json_t *e;
+
+            json_array_foreach(log, i, e) {
+                if (strcmp(json_string_value(json_object_get(e, "method")), "response") == 0) {
+                    ck_assert_str_eq(json_string_value(json_object_get(e, "id")), "srv-1");
+                    ck_assert(json_is_object(json_object_get(e, "result")));
+                    ck_assert_uint_eq(json_object_size(json_object_get(e, "result")), 0);
+                    ck_assert_ptr_nonnull(json_string_value(json_object_get(e, "session")));
+                }
+            }
+        }
         json_decref(log);
         log = http_control("log", "/v1105");
         ck_assert_uint_eq(http_count(log, "DELETE"), 1);    /* the refused session ended */
@@ -1295,6 +1405,117 @@ START_TEST(test_http_unreachable_and_config)
 }
 END_TEST
 
+/* The server's own stream: list_changed and pings when no request runs; a
+ * stream that ends is opened again with Last-Event-ID, and what was sent
+ * meanwhile arrives. */
+START_TEST(test_http_listen)
+{
+    mg_mcp_client_t *c = http_client("/listen", 0, NULL);
+    json_t          *tools = NULL, *log, *e;
+    char             err[512], names[256];
+    unsigned         gen;
+    size_t           i, gets = 0, resumed = 0, answered = 0;
+
+    json_decref(http_control("reset", NULL));
+    ck_assert_int_eq(mg_mcp_list_tools(c, SESSION_MS, &tools, err, sizeof(err)), 0);
+    json_decref(tools);
+    WAIT_FOR(http_streams_open() == 1);
+    gen = mg_mcp_tools_generation(c);
+
+    /* a change, with no request running */
+    json_decref(http_control("add_tool", NULL));
+    WAIT_FOR(mg_mcp_tools_generation(c) == gen + 1);
+    ck_assert_int_eq(mg_mcp_list_tools(c, 5000, &tools, err, sizeof(err)), 0);
+    tool_names(tools, names, sizeof(names));
+    ck_assert_str_eq(names, "echo,add,sleep,huge,extra");
+    json_decref(tools);
+
+    /* a ping on the stream is answered */
+    json_decref(http_control("ping", NULL));
+    WAIT_FOR(http_logged("/listen", "response") == 1);
+
+    /* the stream ends; a change sent before we are back is not lost */
+    json_decref(http_control("drop", NULL));
+    json_decref(http_control("notify", NULL));
+    WAIT_FOR(http_streams_open() == 1);
+    WAIT_FOR(mg_mcp_tools_generation(c) == gen + 2);
+
+    mg_mcp_client_free(c);                      /* stops listening */
+    WAIT_FOR(http_streams_open() == 0);
+
+    log = http_control("log", "/listen");
+    json_array_foreach(log, i, e) {
+        const char *method = json_string_value(json_object_get(e, "method"));
+
+        if (strcmp(method, "GET") == 0) {
+            gets++;
+            ck_assert_str_eq(json_string_value(json_object_get(e, "accept")), "text/event-stream");
+            ck_assert_str_eq(json_string_value(json_object_get(e, "version")), "2025-06-18");
+            resumed += json_is_string(json_object_get(e, "last_event_id"));
+        } else if (strcmp(method, "response") == 0) {
+            answered++;
+            ck_assert_str_eq(json_string_value(json_object_get(e, "id")), "srv-ping-1");
+            ck_assert_uint_eq(json_object_size(json_object_get(e, "result")), 0);
+        }
+    }
+    ck_assert_uint_eq(http_count(log, "GET"), 2);      /* and no violation */
+    ck_assert_uint_eq(gets, 2);
+    ck_assert_uint_eq(resumed, 1);              /* the second, from the last event seen */
+    ck_assert_uint_eq(answered, 1);
+    ck_assert_uint_eq(http_count(log, "DELETE"), 1);
+    json_decref(log);
+}
+END_TEST
+
+/* An answer's event stream that ends before the response is resumed with a
+ * GET and Last-Event-ID; a server that cannot resume it is a clear error. */
+START_TEST(test_http_resume)
+{
+    mg_mcp_client_t *c = http_client("/resume", 0, NULL);
+    json_t          *log, *e;
+    char             err[512], out[512];
+    int              is_error;
+    size_t           i, resumes = 0;
+
+    json_decref(http_control("reset", NULL));
+    ck_assert_int_eq(call(c, "echo", "{\"text\":\"came back\"}", SESSION_MS, NULL, out,
+                          sizeof(out), &is_error, err, sizeof(err)), 0);
+    ck_assert_str_eq(out, "came back");
+    ck_assert_int_eq(is_error, 0);
+    mg_mcp_client_free(c);
+    log = http_control("log", "/resume");
+    ck_assert_uint_eq(http_count(log, "tools/call"), 1);       /* never sent twice */
+    json_array_foreach(log, i, e) {
+        const char *last = json_string_value(json_object_get(e, "last_event_id"));
+
+        if (strcmp(json_string_value(json_object_get(e, "method")), "GET") == 0 && last != NULL) {
+            ck_assert_int_eq(last[0], 'r');                     /* the priming event's id */
+            resumes++;
+        }
+    }
+    ck_assert_uint_eq(resumes, 1);
+    json_decref(log);
+
+    c = http_client("/noresume", 0, NULL);
+    ck_assert_int_eq(call(c, "echo", "{\"text\":\"lost\"}", SESSION_MS, NULL, out, sizeof(out),
+                          &is_error, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "the event stream of the MCP server fakehttp ended without a "
+                          "response, and resuming it failed: the MCP server fakehttp "
+                          "answered HTTP 405");
+    mg_mcp_client_free(c);
+    ck_assert_uint_eq(http_logged("/noresume", "tools/call"), 1);
+
+    /* the call's deadline bounds the wait before resuming (retry: 200 ms) */
+    c = http_client("/resume", 0, NULL);
+    ck_assert_int_eq(call(c, "add", "{\"a\":1,\"b\":1}", SESSION_MS, NULL, out, sizeof(out),
+                          &is_error, err, sizeof(err)), 0);
+    ck_assert_int_eq(call(c, "echo", "{}", 120, NULL, out, sizeof(out), &is_error, err,
+                          sizeof(err)), -1);
+    ck_assert_str_eq(err, "the MCP server fakehttp did not answer tools/call within 120 ms");
+    mg_mcp_client_free(c);
+}
+END_TEST
+
 START_TEST(test_http_concurrent)
 {
     mg_mcp_client_t *c = http_client("/json", 0, NULL);
@@ -1322,6 +1543,7 @@ mcp_suite(void)
     tcase_add_test(pure, test_rpc_result);
     tcase_add_test(pure, test_sse_events);
     tcase_add_test(pure, test_sse_limits);
+    tcase_add_test(pure, test_sse_id_and_retry);
     tcase_add_test(pure, test_content_text);
     tcase_add_test(pure, test_base64_bytes);
     suite_add_tcase(s, pure);
@@ -1346,6 +1568,8 @@ mcp_suite(void)
     tcase_add_test(http, test_http_bad_answers);
     tcase_add_test(http, test_http_unreachable_and_config);
     tcase_add_test(http, test_http_concurrent);
+    tcase_add_test(http, test_http_listen);
+    tcase_add_test(http, test_http_resume);
     suite_add_tcase(s, http);
     return s;
 }

@@ -39,6 +39,8 @@ typedef enum {
 struct mg_ulistener_s {
     char                *conninfo;
     mg_ustatus_cache_t  *cache;
+    const mg_ulistener_also_t *also;    /* NULL: none */
+    char                 setup_sql[256];
     pthread_t            tid;
     atomic_int           stop;
     PGconn              *conn;          /* NULL, or LISTENing and registered */
@@ -50,9 +52,10 @@ struct mg_ulistener_s {
     int                  down_logged;   /* an outage was logged, not its end */
 };
 
-/* After LISTEN, before trusting the cache: be counted by barrier writers. */
+/* After LISTEN, before trusting the cache: be counted by barrier writers.
+ * %s: "LISTEN <also's channel>; " or "". */
 #define MG_UL_SETUP_SQL                                                     \
-    "LISTEN " MG_ULISTENER_CHANNEL "; LISTEN " MG_ULISTENER_BARRIER "; "    \
+    "LISTEN " MG_ULISTENER_CHANNEL "; LISTEN " MG_ULISTENER_BARRIER "; %s"  \
     "SELECT mg_user_listener_register()"
 #define MG_UL_ACK_SQL                                                       \
     "UPDATE user_status_listeners SET passed = greatest(passed, $1::bigint) " \
@@ -208,6 +211,8 @@ mg_ul_drain_notifies(mg_ulistener_t *l)
             if (b > l->barrier_seen) {
                 l->barrier_seen = b;
             }
+        } else if (l->also != NULL && strcmp(n->relname, l->also->channel) == 0) {
+            l->also->fn(n->extra);
         } else {
             mg_log_debug("users listener: %s changed", n->extra[0] ? n->extra : "everyone");
             mg_ustatus_forget(l->cache, n->extra);
@@ -225,7 +230,7 @@ mg_ul_open(mg_ulistener_t *l)
     PGconn    *conn;
 
     conn = mg_ul_connect(l, deadline, why, sizeof(why));
-    if (conn != NULL && mg_ul_run(l, conn, MG_UL_SETUP_SQL, deadline, why, sizeof(why)) != 0) {
+    if (conn != NULL && mg_ul_run(l, conn, l->setup_sql, deadline, why, sizeof(why)) != 0) {
         PQfinish(conn);
         conn = NULL;
     }
@@ -251,6 +256,9 @@ mg_ul_open(mg_ulistener_t *l)
     l->barrier_sent = 0;
     /* emptied again: changes made while we were not listening were missed */
     mg_ustatus_set_trusted(l->cache, 1);
+    if (l->also != NULL) {
+        l->also->fn(NULL);
+    }
     mg_ul_drain_notifies(l);
     l->down_logged = 0;
     mg_log_info("users listener: listening on " MG_ULISTENER_CHANNEL ", user status cache on");
@@ -400,8 +408,10 @@ mg_ul_main(void *arg)
 }
 
 mg_ulistener_t *
-mg_ulistener_start(const char *conninfo, mg_ustatus_cache_t *cache)
+mg_ulistener_start(const char *conninfo, mg_ustatus_cache_t *cache,
+                   const mg_ulistener_also_t *also)
 {
+    char listen_also[96] = "";
     mg_ulistener_t  *l;
     int              e;
 
@@ -417,6 +427,11 @@ mg_ulistener_start(const char *conninfo, mg_ustatus_cache_t *cache)
         return NULL;
     }
     l->cache = cache;
+    l->also = also;
+    if (also != NULL) {
+        snprintf(listen_also, sizeof(listen_also), "LISTEN %.64s; ", also->channel);
+    }
+    snprintf(l->setup_sql, sizeof(l->setup_sql), MG_UL_SETUP_SQL, listen_also);
     atomic_init(&l->stop, 0);
 
     e = pthread_create(&l->tid, NULL, mg_ul_main, l);

@@ -11,6 +11,10 @@
  * needs its change seen by the very next request, in any process, waits
  * until every live listener has recorded a barrier sent after the change,
  * which it does only after applying every notification before it.
+ *
+ * The same connection carries one more channel for a cache of another
+ * part of the worker (the MCP clients, worker/mcp/registry.c), so a
+ * worker process holds one LISTEN connection, not one per cache.
  */
 #ifndef MG_USER_LISTENER_H
 #define MG_USER_LISTENER_H
@@ -27,11 +31,22 @@
 
 typedef struct mg_ulistener_s mg_ulistener_t;
 
-/* Start the thread for cache (conninfo is copied).  A database that is
+/* Another channel to listen on: fn is called on the listener's thread
+ * with each payload, and with NULL whenever notifications may have been
+ * missed (each time LISTEN begins).  fn must not block for long: user
+ * statuses wait meanwhile. */
+typedef struct {
+    const char  *channel;           /* a plain identifier */
+    void       (*fn)(const char *payload);
+} mg_ulistener_also_t;
+
+/* Start the thread for cache (conninfo is copied; also, when not NULL,
+ * must outlive the listener).  A database that is
  * down is not an error: the thread keeps trying.  NULL when the thread
  * cannot be created (logged); the cache then stays untrusted, which is
  * slower but correct. */
-mg_ulistener_t *mg_ulistener_start(const char *conninfo, mg_ustatus_cache_t *cache);
+mg_ulistener_t *mg_ulistener_start(const char *conninfo, mg_ustatus_cache_t *cache,
+                                   const mg_ulistener_also_t *also);
 
 /* Stop the thread (within about MG_ULISTENER_POLL_MS), join it, close its
  * connection, leave the cache untrusted and free l.  NULL is a no-op. */

@@ -8,6 +8,15 @@
  * request went out in, so a 404 seen late by one thread does not throw
  * away a session another thread has just begun: HTTP counts sessions,
  * stdio uses the child's generation.
+ *
+ * An HTTP client also listens on the server's own stream (a GET), from
+ * its first session until it is freed, on a thread of its own: that is
+ * where a server says its tools changed when no request is running.  A
+ * stream that ends or breaks is opened again after the server's retry
+ * time (with Last-Event-ID, so nothing is missed), one that cannot be
+ * opened after a growing pause; a server that refuses it (405, or another
+ * 4xx) is left alone until the next session.  A stream reopened without
+ * an id to resume from counts as a change: one may have been missed.
  */
 #include "mcp/client.h"
 
@@ -27,6 +36,9 @@
 
 #define MG_MCP_CANCEL_MS   1000     /* for notifications/cancelled, once the call is over */
 #define MG_MCP_DELETE_MS   1000     /* for ending an HTTP session */
+#define MG_MCP_LISTEN_MS   3600000L /* one GET stream at most; then another */
+#define MG_MCP_BACKOFF_MS  1000L    /* the first pause after a stream failed to open */
+#define MG_MCP_BACKOFF_MAX 30000L
 
 /* What we accept from a server's initialize, ours first. */
 static const char *const mg_mcp_versions[] = { MG_MCP_PROTOCOL_VERSION, "2025-03-26" };
@@ -50,6 +62,10 @@ struct mg_mcp_client_s {
     unsigned             epoch;
     char                 version[16];
     char                *session_id;        /* HTTP; NULL when the server gave none */
+
+    pthread_t            listener;          /* HTTP: the server's own stream */
+    int                  listening;         /* the thread runs; under lock */
+    atomic_int           listen_stop;
 };
 
 mg_mcp_client_t *
@@ -71,6 +87,7 @@ mg_mcp_client_new(const mg_mcp_config_t *cfg)
     }
     atomic_init(&c->tools_gen, 0);
     atomic_init(&c->next_id, 1);
+    atomic_init(&c->listen_stop, 0);
     c->transport = cfg->transport;
     c->max = cfg->max_result > 0 ? cfg->max_result : MG_MCP_MAX_RESULT;
     c->name = strdup(cfg->name != NULL && cfg->name[0] != '\0' ? cfg->name : "mcp");
@@ -117,6 +134,14 @@ mg_mcp_client_free(mg_mcp_client_t *c)
 {
     if (c == NULL) {
         return;
+    }
+    if (c->listening) {
+        /* its GET sees the flag within MG_MCP_POLL_MS */
+        atomic_store(&c->listen_stop, 1);
+        pthread_mutex_lock(&c->lock);
+        pthread_cond_broadcast(&c->changed);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->listener, NULL);
     }
     if (c->http != NULL && c->session_id != NULL) {
         mg_mcp_http_delete(c->http, c->session_id, c->version, MG_MCP_DELETE_MS);
@@ -345,6 +370,98 @@ mg_mcp_session_copy(mg_mcp_client_t *c, unsigned *epoch, char **sid, char *versi
     return 0;
 }
 
+/* Wait on the session's condition for up to ms, or until stopped; lock held. */
+static void
+mg_mcp_listen_wait(mg_mcp_client_t *c, long ms)
+{
+    long long until = mg_now_ms() + ms;
+
+    while (!atomic_load(&c->listen_stop) && mg_now_ms() < until) {
+        long long left = until - mg_now_ms();
+
+        mg_mcp_cond_wait_ms(&c->changed, &c->lock, left > 1000 ? 1000 : (long) left + 1);
+    }
+}
+
+static void *
+mg_mcp_listener(void *arg)
+{
+    mg_mcp_client_t  *c = arg;
+    mg_mcp_resume_t   at = { "", -1 };
+    unsigned          epoch = 0, refused = 0;
+    int               have_epoch = 0, have_refused = 0, streams = 0, failing = 0;
+    long              backoff = MG_MCP_BACKOFF_MS;
+
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        mg_mcp_wait_t    w;
+        unsigned         now_epoch;
+        char            *sid = NULL, version[16], err[300];
+        long             status = 0, pause;
+        int              rc, opened = 0;
+
+        while (!atomic_load(&c->listen_stop)
+               && (!c->ready || c->initializing || (have_refused && c->epoch == refused)))
+        {
+            mg_mcp_cond_wait_ms(&c->changed, &c->lock, 1000);
+        }
+        if (atomic_load(&c->listen_stop)) {
+            break;
+        }
+        if (mg_mcp_session_copy(c, &now_epoch, &sid, version, sizeof(version)) != 0) {
+            mg_mcp_listen_wait(c, MG_MCP_BACKOFF_MS);       /* out of memory: later */
+            continue;
+        }
+        pthread_mutex_unlock(&c->lock);
+
+        if (!have_epoch || now_epoch != epoch) {
+            at.last_id[0] = '\0';           /* a new session's stream starts afresh */
+            epoch = now_epoch;
+            have_epoch = 1;
+        }
+        if (streams > 0 && at.last_id[0] == '\0') {
+            atomic_fetch_add(&c->tools_gen, 1);
+        }
+        w.deadline = mg_now_ms() + MG_MCP_LISTEN_MS;
+        w.cancel = &c->listen_stop;
+        rc = mg_mcp_http_listen(c->http, sid, version[0] ? version : NULL, &at, &w, &opened,
+                                &status, err, sizeof(err));
+        free(sid);
+
+        pthread_mutex_lock(&c->lock);
+        if (atomic_load(&c->listen_stop)) {
+            break;
+        }
+        if (opened) {
+            streams++;
+            failing = 0;
+            backoff = MG_MCP_BACKOFF_MS;
+            pause = at.retry_ms >= 0 ? at.retry_ms : MG_MCP_BACKOFF_MS;
+        } else if (rc == MG_MCP_TIMEOUT) {
+            pause = 0;                      /* MG_MCP_LISTEN_MS passed: at once */
+        } else if (rc == MG_MCP_EXPIRED
+                   || (status / 100 == 4 && status != 408 && status != 409 && status != 429))
+        {
+            /* not offered (or not for this session; a call finds out which) */
+            mg_log_info("mcp %s: the server offers no stream of its own (%s); changes to "
+                        "its tools are seen only in its answers", c->name, err);
+            refused = epoch;
+            have_refused = 1;
+            continue;
+        } else {
+            if (!failing++) {
+                mg_log_warn("mcp %s: cannot open the server's stream: %s; trying again",
+                            c->name, err);
+            }
+            pause = backoff;
+            backoff = backoff * 2 < MG_MCP_BACKOFF_MAX ? backoff * 2 : MG_MCP_BACKOFF_MAX;
+        }
+        mg_mcp_listen_wait(c, pause);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
 /* A session to send in: begun by this thread, or by another meanwhile.
  * MG_MCP_OK, its *epoch, *sid (malloc'd, NULL when the server gave none)
  * and version: the headers of a request in it; or a code with why in
@@ -393,6 +510,14 @@ mg_mcp_session(mg_mcp_client_t *c, const mg_mcp_wait_t *w, long timeout_ms, unsi
     if (rc == MG_MCP_OK && mg_mcp_session_copy(c, epoch, sid, version, versionlen) != 0) {
         mg_errf(err, errlen, "out of memory");
         rc = MG_MCP_FAILED;
+    }
+    if (c->ready && c->transport == MG_MCP_HTTP && !c->listening) {
+        if (pthread_create(&c->listener, NULL, mg_mcp_listener, c) == 0) {
+            c->listening = 1;
+        } else {
+            mg_log_warn("mcp %s: no thread for the server's stream; changes to its tools "
+                        "are seen only in its answers", c->name);
+        }
     }
     pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);

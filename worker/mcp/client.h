@@ -48,7 +48,8 @@ typedef struct mg_mcp_client_s mg_mcp_client_t;
  * of memory. */
 mg_mcp_client_t *mg_mcp_client_new(const mg_mcp_config_t *cfg);
 
-/* Close: HTTP sends DELETE for the session (best effort, short timeout);
+/* Close: HTTP stops listening on the server's stream (within 100 ms),
+ * sends DELETE for the session (best effort, short timeout);
  * STDIO closes the child's stdin, waits briefly, then SIGTERM/SIGKILL,
  * joins the reader.  No call may be running.  NULL is ignored. */
 void mg_mcp_client_free(mg_mcp_client_t *c);
@@ -76,8 +77,9 @@ int mg_mcp_call_tool(mg_mcp_client_t *c, const char *name, json_t *arguments, lo
                      char *err, size_t errlen);
 
 /* Incremented whenever the server sent notifications/tools/list_changed
- * (seen on the stdio stream, or inside an HTTP SSE response), so the
- * caller knows to list again. */
+ * (on the stdio stream, inside an HTTP answer, or on the HTTP server's own
+ * stream, which an HTTP client listens on from its first session), or may
+ * have sent it unheard, so the caller knows to list again. */
 unsigned mg_mcp_tools_generation(mg_mcp_client_t *c);
 
 /* The protocol version agreed with the server, "" before the first

@@ -13,6 +13,13 @@
  * event's data for a stream; a stream of many small events is bounded by
  * the deadline instead).  Non-2xx answers keep a short excerpt for the
  * error and are abandoned after it.
+ *
+ * An event stream that ends or breaks before our response, after events
+ * with ids, is resumed: a GET with Last-Event-ID after the server's retry
+ * time, as often as it takes within the deadline.  The server's own stream
+ * (mg_mcp_http_listen) is a GET read the same way.  What the server asks
+ * on any stream is answered in a POST of its own: ping with {}, the rest
+ * "method not found", since we declare no capabilities.
  */
 #include "mcp/http.h"
 
@@ -22,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -35,6 +43,9 @@
 #define MG_MCP_HTTP_EXCERPT      200        /* bytes of an error body kept for the message */
 #define MG_MCP_HTTP_SESSION_MAX  1024
 #define MG_MCP_HTTP_USER_AGENT   "Mangoo/1.0 (MCP client)"
+#define MG_MCP_HTTP_RETRY_MS     1000L      /* before resuming, when the server named no retry */
+#define MG_MCP_HTTP_RESUMES_MAX  10         /* resumptions of one answer */
+#define MG_MCP_HTTP_ANSWER_MS    2000L      /* our answer to a server's request */
 
 struct mg_mcp_http_s {
     const char   *name;
@@ -53,11 +64,20 @@ typedef enum {
     MG_MCP_BODY_EXCERPT         /* not 2xx, or a type we do not read: keep a little */
 } mg_mcp_body_t;
 
-/* One POST's state, shared by its callbacks. */
+/* One answer's state (a POST's, or a GET stream's), shared by its
+ * callbacks.  The event stream's last id and retry outlive a reset, for
+ * resuming it. */
 typedef struct {
-    mg_mcp_http_t  *h;
-    CURL           *curl;
-    char            ctype[128];
+    mg_mcp_http_t          *h;
+    CURL                   *curl;
+    const char             *session_id;     /* of the exchange: for answering the server */
+    const char             *version;
+    const mg_mcp_wait_t    *w;
+    int                     get;            /* a GET: only an event stream will do */
+    int                     listening;      /* the server's own stream: no response is ours */
+    int                     quiet;          /* answering no requests: ours is a notification,
+                                             * or initialize (no version agreed to send) */
+    char                    ctype[128];
     char           *session;        /* Mcp-Session-Id of the answer */
     mg_mcp_body_t   kind;
     mg_sb_t         body;           /* JSON, or the excerpt */
@@ -65,7 +85,7 @@ typedef struct {
     json_t         *resp;           /* the response, once seen */
     int             too_big;
     char            bad[300];       /* the stream had something unreadable */
-} mg_mcp_post_t;
+} mg_mcp_answer_t;
 
 static pthread_once_t  mg_mcp_curl_once = PTHREAD_ONCE_INIT;
 static CURLcode        mg_mcp_curl_rc;
@@ -82,7 +102,7 @@ mg_mcp_http_reserved(const char *name)
 {
     static const char *const reserved[] = {
         "content-type", "accept", "content-length", "host", "mcp-session-id",
-        "mcp-protocol-version", "transfer-encoding"
+        "mcp-protocol-version", "transfer-encoding", "last-event-id"
     };
 
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
@@ -177,9 +197,13 @@ mg_mcp_http_free(mg_mcp_http_t *h)
     free(h);
 }
 
+/* What a request is, for its headers. */
+typedef enum { MG_MCP_REQ_POST, MG_MCP_REQ_GET, MG_MCP_REQ_DELETE } mg_mcp_req_t;
+
 /* The request's headers: ours, the session's, the configured ones. */
 static struct curl_slist *
-mg_mcp_http_headers(mg_mcp_http_t *h, int post, const char *session_id, const char *version)
+mg_mcp_http_headers(mg_mcp_http_t *h, mg_mcp_req_t req, const char *session_id,
+                    const char *version, const char *last_id)
 {
     struct curl_slist  *list = NULL, *next;
     char                line[MG_MCP_HTTP_SESSION_MAX + 32];
@@ -187,9 +211,11 @@ mg_mcp_http_headers(mg_mcp_http_t *h, int post, const char *session_id, const ch
 #define MG_MCP_ADD(s) \
     do { if ((next = curl_slist_append(list, (s))) == NULL) goto fail; list = next; } while (0)
 
-    if (post) {
+    if (req == MG_MCP_REQ_POST) {
         MG_MCP_ADD("Content-Type: application/json");
         MG_MCP_ADD("Accept: application/json, text/event-stream");
+    } else if (req == MG_MCP_REQ_GET) {
+        MG_MCP_ADD("Accept: text/event-stream");
     }
     if (session_id != NULL) {
         snprintf(line, sizeof(line), "Mcp-Session-Id: %s", session_id);
@@ -197,6 +223,10 @@ mg_mcp_http_headers(mg_mcp_http_t *h, int post, const char *session_id, const ch
     }
     if (version != NULL) {
         snprintf(line, sizeof(line), "MCP-Protocol-Version: %s", version);
+        MG_MCP_ADD(line);
+    }
+    if (last_id != NULL) {
+        snprintf(line, sizeof(line), "Last-Event-ID: %s", last_id);
         MG_MCP_ADD(line);
     }
     MG_MCP_ADD("Expect:");              /* no 100-continue round trip for large bodies */
@@ -214,7 +244,7 @@ fail:
 static size_t
 mg_mcp_http_header(char *buf, size_t size, size_t nitems, void *userdata)
 {
-    mg_mcp_post_t  *p = userdata;
+    mg_mcp_answer_t  *p = userdata;
     size_t          n = size * nitems, name_len, vlen;
     const char     *colon, *v;
 
@@ -265,9 +295,38 @@ mg_mcp_http_type_is(const char *ctype, const char *type)
            && (ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ' || ctype[n] == '\t');
 }
 
+/* The server asked us something: ping gets its empty result, anything
+ * else "method not found", each in a POST of its own.  The stream we are
+ * reading waits meanwhile, for at most MG_MCP_HTTP_ANSWER_MS. */
+static void
+mg_mcp_http_answer(mg_mcp_answer_t *p, json_t *msg)
+{
+    int             ping = mg_rpc_is_method(msg, "ping");
+    json_t         *empty = ping ? json_object() : NULL;
+    char           *text = NULL, why[300];
+    long long       due = mg_now_ms() + MG_MCP_HTTP_ANSWER_MS;
+    mg_mcp_wait_t   w = { due < p->w->deadline ? due : p->w->deadline, p->w->cancel };
+
+    if (!ping) {
+        mg_log_debug("mcp %s: refused the server's request %s", p->h->name,
+                     json_string_value(json_object_get(msg, "method")));
+    }
+    if ((!ping || empty != NULL)
+        && (text = mg_rpc_reply(json_object_get(msg, "id"), empty, -32601,
+                                "Method not found")) != NULL
+        && mg_mcp_http_post(p->h, text, -1, p->session_id, p->version, &w, NULL, NULL,
+                            why, sizeof(why)) != MG_MCP_OK)
+    {
+        mg_log_debug("mcp %s: could not answer the server's %s: %s", p->h->name,
+                     json_string_value(json_object_get(msg, "method")), why);
+    }
+    json_decref(empty);
+    free(text);
+}
+
 /* One message from the server, in a stream or a batch. */
 static void
-mg_mcp_http_message(mg_mcp_post_t *p, json_t *msg)
+mg_mcp_http_message(mg_mcp_answer_t *p, json_t *msg)
 {
     char            why[160];
     mg_rpc_kind_t   kind = mg_rpc_classify(msg, why, sizeof(why));
@@ -279,19 +338,18 @@ mg_mcp_http_message(mg_mcp_post_t *p, json_t *msg)
         }
         return;
     case MG_RPC_REQUEST:
-        /* we offer no capabilities, so only a ping is expected; answering
-         * needs another POST mid-stream, which this client does not make */
-        mg_log_debug("mcp %s: ignored the server's request %s", p->h->name,
-                     json_string_value(json_object_get(msg, "method")));
+        if (!p->quiet) {                    /* never an answer to an answer */
+            mg_mcp_http_answer(p, msg);
+        }
         return;
     case MG_RPC_RESULT:
     case MG_RPC_ERROR:
-        if (p->resp == NULL) {
+        if (p->resp == NULL && !p->listening) {
             p->resp = json_incref(msg);     /* the caller checks the id */
         }
         return;
     case MG_RPC_INVALID:
-        if (p->resp == NULL && json_object_get(msg, "id") != NULL) {
+        if (p->resp == NULL && !p->listening && json_object_get(msg, "id") != NULL) {
             p->resp = json_incref(msg);     /* the caller says what is wrong with it */
         } else if (p->bad[0] == '\0') {
             snprintf(p->bad, sizeof(p->bad), "%s", why);
@@ -302,7 +360,7 @@ mg_mcp_http_message(mg_mcp_post_t *p, json_t *msg)
 
 /* A message or a batch. */
 static void
-mg_mcp_http_messages(mg_mcp_post_t *p, json_t *v)
+mg_mcp_http_messages(mg_mcp_answer_t *p, json_t *v)
 {
     size_t   i;
     json_t  *m;
@@ -319,7 +377,7 @@ mg_mcp_http_messages(mg_mcp_post_t *p, json_t *v)
 static int
 mg_mcp_http_event(void *ud, const char *type, const char *data, size_t len)
 {
-    mg_mcp_post_t  *p = ud;
+    mg_mcp_answer_t  *p = ud;
     json_t         *v;
     char            why[160];
     size_t          i;
@@ -342,7 +400,7 @@ mg_mcp_http_event(void *ud, const char *type, const char *data, size_t len)
 static size_t
 mg_mcp_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    mg_mcp_post_t  *p = userdata;
+    mg_mcp_answer_t  *p = userdata;
     size_t          n = size * nmemb;
     long            status = 0;
     int             rc;
@@ -351,7 +409,7 @@ mg_mcp_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         (void) curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &status);
         if (status / 100 != 2) {
             p->kind = MG_MCP_BODY_EXCERPT;
-        } else if (mg_mcp_http_type_is(p->ctype, "application/json")) {
+        } else if (mg_mcp_http_type_is(p->ctype, "application/json") && !p->get) {
             p->kind = MG_MCP_BODY_JSON;
         } else if (mg_mcp_http_type_is(p->ctype, "text/event-stream")) {
             p->kind = MG_MCP_BODY_SSE;
@@ -475,80 +533,136 @@ mg_mcp_http_setup(mg_mcp_http_t *h, CURL *curl, struct curl_slist *headers, long
            ? -1 : 0;
 }
 
-int
-mg_mcp_http_post(mg_mcp_http_t *h, const char *body, long long id,
-                 const char *session_id, const char *version, const mg_mcp_wait_t *w,
-                 json_t **resp, char **session_out, char *err, size_t errlen)
+static void
+mg_mcp_answer_init(mg_mcp_answer_t *p, mg_mcp_http_t *h, const char *session_id,
+                   const char *version, const mg_mcp_wait_t *w)
 {
-    mg_mcp_post_t        p;
+    memset(p, 0, sizeof(*p));
+    p->h = h;
+    p->session_id = session_id;
+    p->version = version;
+    p->w = w;
+    mg_sse_init(&p->sse, h->max);
+}
+
+static void
+mg_mcp_answer_free(mg_mcp_answer_t *p)
+{
+    json_decref(p->resp);
+    p->resp = NULL;
+    free(p->session);
+    p->session = NULL;
+    free(mg_sb_done(&p->body));
+    mg_sse_free(&p->sse);
+}
+
+/* Ready for another answer, keeping where the event stream was left. */
+static void
+mg_mcp_answer_reset(mg_mcp_answer_t *p)
+{
+    char    last_id[MG_SSE_ID_MAX];
+    long    retry_ms = p->sse.retry_ms;
+
+    memcpy(last_id, p->sse.last_id, sizeof(last_id));
+    mg_mcp_answer_free(p);
+    p->ctype[0] = '\0';
+    p->kind = MG_MCP_BODY_UNKNOWN;
+    p->too_big = 0;
+    p->bad[0] = '\0';
+    mg_sse_init(&p->sse, p->h->max);
+    memcpy(p->sse.last_id, last_id, sizeof(last_id));
+    p->sse.retry_ms = retry_ms;
+}
+
+/* POST body, or GET the server's stream (body NULL), from after last_id
+ * when not NULL.  Runs until the answer ends, p has what it wanted, or p's
+ * wait is over: then the wait's code; else MG_MCP_OK with *res, *status
+ * and libcurl's words in why. */
+static int
+mg_mcp_http_exchange(mg_mcp_answer_t *p, const char *body, const char *last_id,
+                     CURLcode *res, long *status, char *why)
+{
     struct curl_slist   *headers = NULL;
     CURL                *curl = NULL;
-    CURLcode             res;
-    char                 why[CURL_ERROR_SIZE] = "", excerpt[MG_MCP_HTTP_EXCERPT + 1];
-    long                 status = 0, total_ms = (long) (w->deadline - mg_now_ms());
-    int                  rc;
+    long                 total_ms = (long) (p->w->deadline - mg_now_ms());
+    int                  rc = MG_MCP_OK;
 
-    if (session_out != NULL) {
-        *session_out = NULL;
-    }
-    memset(&p, 0, sizeof(p));
-    p.h = h;
-    mg_sse_init(&p.sse, h->max);
+    *res = CURLE_OK;
+    *status = 0;
+    p->get = (body == NULL);
     pthread_once(&mg_mcp_curl_once, mg_mcp_curl_init);
     if (total_ms < 1) {
         total_ms = 1;
     }
     if (mg_mcp_curl_rc != CURLE_OK || (curl = curl_easy_init()) == NULL
-        || (headers = mg_mcp_http_headers(h, 1, session_id, version)) == NULL)
+        || (headers = mg_mcp_http_headers(p->h, body != NULL ? MG_MCP_REQ_POST : MG_MCP_REQ_GET,
+                                          p->session_id, p->version, last_id)) == NULL)
     {
-        mg_errf(err, errlen, "libcurl unavailable (out of memory?)");
-        rc = MG_MCP_FAILED;
+        *res = CURLE_OUT_OF_MEMORY;
+        snprintf(why, CURL_ERROR_SIZE, "libcurl unavailable (out of memory?)");
         goto done;
     }
-    p.curl = curl;
-    if (mg_mcp_http_setup(h, curl, headers, total_ms, why) != 0
-        || curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                            (curl_off_t) strlen(body)) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) != CURLE_OK
+    p->curl = curl;
+    if (mg_mcp_http_setup(p->h, curl, headers, total_ms, why) != 0
+        || (body != NULL
+            && (curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                                 (curl_off_t) strlen(body)) != CURLE_OK
+                || curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) != CURLE_OK))
+        /* a stream may be quiet for hours: keepalive finds a peer that vanished */
+        || (body == NULL && curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK)
         || curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, mg_mcp_http_header) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_HEADERDATA, &p) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_HEADERDATA, p) != CURLE_OK
         || curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, mg_mcp_http_write) != CURLE_OK
-        || curl_easy_setopt(curl, CURLOPT_WRITEDATA, &p) != CURLE_OK)
+        || curl_easy_setopt(curl, CURLOPT_WRITEDATA, p) != CURLE_OK)
     {
-        mg_errf(err, errlen, "libcurl refused an option");
-        rc = MG_MCP_FAILED;
+        *res = CURLE_FAILED_INIT;
+        snprintf(why, CURL_ERROR_SIZE, "libcurl refused an option");
         goto done;
     }
+    rc = mg_mcp_http_run(curl, p->w, res);
+    (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
 
-    rc = mg_mcp_http_run(curl, w, &res);
-    (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (p.resp != NULL) {
-        rc = MG_MCP_OK;                     /* it came, whatever happened after */
-        goto answered;
+done:
+    p->curl = NULL;
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    return rc;
+}
+
+/* What an exchange came to: MG_MCP_OK when p has the response (or, for a
+ * notification, id < 0, the server accepted it); else a code and why in
+ * err. */
+static int
+mg_mcp_http_outcome(mg_mcp_answer_t *p, long long id, int rc, CURLcode res, long status,
+                    const char *why, char *err, size_t errlen)
+{
+    mg_mcp_http_t  *h = p->h;
+    char            excerpt[MG_MCP_HTTP_EXCERPT + 1], reason[160];
+
+    if (p->resp != NULL) {
+        return MG_MCP_OK;                   /* it came, whatever happened after */
     }
     if (rc != MG_MCP_OK) {
         mg_errf(err, errlen, rc == MG_MCP_CANCELLED ? "cancelled" : "timed out");
-        goto done;
+        return rc;
     }
     if (res == CURLE_OPERATION_TIMEDOUT) {
-        rc = MG_MCP_TIMEOUT;
         mg_errf(err, errlen, "timed out");
-        goto done;
+        return MG_MCP_TIMEOUT;
     }
-    rc = MG_MCP_FAILED;
-    if (p.too_big) {
+    if (p->too_big) {
         mg_errf(err, errlen, "the MCP server %s sent a response over %zu bytes", h->name, h->max);
-        goto done;
+        return MG_MCP_FAILED;
     }
-    if (p.bad[0] != '\0') {
-        mg_errf(err, errlen, "the MCP server %s sent %s", h->name, p.bad);
-        goto done;
+    if (p->bad[0] != '\0') {
+        mg_errf(err, errlen, "the MCP server %s sent %s", h->name, p->bad);
+        return MG_MCP_FAILED;
     }
-    if (p.body.oom) {
+    if (p->body.oom || res == CURLE_OUT_OF_MEMORY) {
         mg_errf(err, errlen, "out of memory");
-        goto done;
+        return MG_MCP_FAILED;
     }
-    if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && p.kind == MG_MCP_BODY_EXCERPT)) {
+    if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && p->kind == MG_MCP_BODY_EXCERPT)) {
         if (status == 0) {
             mg_errf(err, errlen, "cannot reach the MCP server %s at %s: %s", h->name, h->url,
                     why[0] ? why : curl_easy_strerror(res));
@@ -556,73 +670,185 @@ mg_mcp_http_post(mg_mcp_http_t *h, const char *body, long long id,
             mg_errf(err, errlen, "the connection to the MCP server %s failed: %s", h->name,
                     why[0] ? why : curl_easy_strerror(res));
         }
-        goto done;
+        return MG_MCP_FAILED;
     }
-    if (session_id != NULL && mg_mcp_http_expired(status, &p.body)) {
-        rc = MG_MCP_EXPIRED;
+    if (p->session_id != NULL && mg_mcp_http_expired(status, &p->body)) {
         mg_errf(err, errlen, "the MCP server %s no longer knows the session", h->name);
-        goto done;
+        return MG_MCP_EXPIRED;
     }
     if (status / 100 != 2) {
-        mg_mcp_http_excerpt(&p.body, excerpt, sizeof(excerpt));
+        mg_mcp_http_excerpt(&p->body, excerpt, sizeof(excerpt));
         mg_errf(err, errlen, "the MCP server %s answered HTTP %ld%s%s", h->name, status,
                 excerpt[0] ? ": " : "", excerpt);
-        goto done;
+        return MG_MCP_FAILED;
     }
-    if (id < 0) {
-        rc = MG_MCP_OK;                     /* a notification: accepted */
-        goto answered;
+    if (id < 0 && !p->get) {
+        return MG_MCP_OK;                   /* a notification: accepted */
     }
-    if (status == 202 || (p.kind == MG_MCP_BODY_UNKNOWN && p.body.len == 0)) {
-        mg_errf(err, errlen, "the MCP server %s answered HTTP %ld without a response", h->name,
-                status);
-        goto done;
+    if (status == 202 || (p->kind == MG_MCP_BODY_UNKNOWN && p->body.len == 0)) {
+        mg_errf(err, errlen, "the MCP server %s answered HTTP %ld without %s", h->name, status,
+                p->get ? "an event stream" : "a response");
+        return MG_MCP_FAILED;
     }
-    if (p.kind == MG_MCP_BODY_EXCERPT) {
-        mg_errf(err, errlen, "the MCP server %s answered with the type \"%.60s\" instead of "
-                "application/json or text/event-stream", h->name,
-                p.ctype[0] ? p.ctype : "none");
-        goto done;
+    if (p->kind == MG_MCP_BODY_EXCERPT) {
+        mg_errf(err, errlen, "the MCP server %s answered with the type \"%.60s\" instead of %s",
+                h->name, p->ctype[0] ? p->ctype : "none",
+                p->get ? "text/event-stream" : "application/json or text/event-stream");
+        return MG_MCP_FAILED;
     }
-    if (p.kind == MG_MCP_BODY_SSE) {
+    if (p->kind == MG_MCP_BODY_SSE) {
         mg_errf(err, errlen, "the event stream of the MCP server %s ended without a response",
                 h->name);
-        goto done;
+        return MG_MCP_FAILED;
     }
     {
-        json_t *v = mg_rpc_parse(p.body.p != NULL ? p.body.p : "", p.body.len, why, sizeof(why));
+        json_t *v = mg_rpc_parse(p->body.p != NULL ? p->body.p : "", p->body.len, reason,
+                                 sizeof(reason));
 
         if (v == NULL) {
-            mg_errf(err, errlen, "the MCP server %s sent a response that is %s", h->name, why);
-            goto done;
+            mg_errf(err, errlen, "the MCP server %s sent a response that is %s", h->name, reason);
+            return MG_MCP_FAILED;
         }
-        mg_mcp_http_messages(&p, v);
+        mg_mcp_http_messages(p, v);
         json_decref(v);
-        if (p.resp == NULL) {
-            mg_errf(err, errlen, "the MCP server %s sent %s", h->name,
-                    p.bad[0] ? p.bad : "no response in its answer");
-            goto done;
+    }
+    if (p->resp == NULL) {
+        mg_errf(err, errlen, "the MCP server %s sent %s", h->name,
+                p->bad[0] ? p->bad : "no response in its answer");
+        return MG_MCP_FAILED;
+    }
+    return MG_MCP_OK;
+}
+
+/* An event stream that ended or broke before our response, after an event
+ * with an id: the server can send the rest on a GET. */
+static int
+mg_mcp_http_resumable(const mg_mcp_answer_t *p, CURLcode res, long status)
+{
+    return p->kind == MG_MCP_BODY_SSE && status / 100 == 2 && p->sse.last_id[0] != '\0'
+           && !p->too_big && p->bad[0] == '\0' && !p->body.oom
+           && res != CURLE_OPERATION_TIMEDOUT && res != CURLE_OUT_OF_MEMORY;
+}
+
+/* Sleep ms, or until w is over: 0 or the wait's code. */
+static int
+mg_mcp_http_pause(const mg_mcp_wait_t *w, long ms)
+{
+    long long   until = mg_now_ms() + ms;
+    int         rc;
+
+    while ((rc = mg_mcp_wait_over(w)) == 0 && mg_now_ms() < until) {
+        long long       left = until - mg_now_ms();
+        long            slice = mg_mcp_wait_slice(w);
+        struct timespec ts;
+
+        if (left < slice) {
+            slice = left > 0 ? (long) left : 1;
         }
-        rc = MG_MCP_OK;
+        ts.tv_sec = slice / 1000;
+        ts.tv_nsec = (slice % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
     }
+    return rc;
+}
 
-answered:
-    if (id >= 0) {
-        *resp = p.resp;
-        p.resp = NULL;
-    }
+int
+mg_mcp_http_post(mg_mcp_http_t *h, const char *body, long long id,
+                 const char *session_id, const char *version, const mg_mcp_wait_t *w,
+                 json_t **resp, char **session_out, char *err, size_t errlen)
+{
+    mg_mcp_answer_t  p;
+    CURLcode         res;
+    char             why[CURL_ERROR_SIZE] = "", last_id[MG_SSE_ID_MAX], first[300];
+    long             status = 0;
+    int              rc, resumes;
+
     if (session_out != NULL) {
-        *session_out = p.session;
-        p.session = NULL;
+        *session_out = NULL;
+    }
+    mg_mcp_answer_init(&p, h, session_id, version, w);
+    p.quiet = (id < 0 || version == NULL);
+    rc = mg_mcp_http_exchange(&p, body, NULL, &res, &status, why);
+    rc = mg_mcp_http_outcome(&p, id, rc, res, status, why, err, errlen);
+
+    for (resumes = 0; rc == MG_MCP_FAILED && id >= 0 && mg_mcp_http_resumable(&p, res, status);
+         resumes++)
+    {
+        if (resumes == MG_MCP_HTTP_RESUMES_MAX) {
+            mg_errf(err, errlen, "the event stream of the MCP server %s broke %d times before "
+                    "the response", h->name, resumes);
+            break;
+        }
+        snprintf(first, sizeof(first), "%s", err);
+        snprintf(last_id, sizeof(last_id), "%s", p.sse.last_id);
+        rc = mg_mcp_http_pause(w, p.sse.retry_ms >= 0 ? p.sse.retry_ms : MG_MCP_HTTP_RETRY_MS);
+        if (rc != MG_MCP_OK) {
+            mg_errf(err, errlen, rc == MG_MCP_CANCELLED ? "cancelled" : "timed out");
+            break;
+        }
+        mg_log_debug("mcp %s: resuming the event stream after event %s", h->name, last_id);
+        mg_mcp_answer_reset(&p);
+        why[0] = '\0';
+        rc = mg_mcp_http_exchange(&p, NULL, last_id, &res, &status, why);
+        rc = mg_mcp_http_outcome(&p, id, rc, res, status, why, err, errlen);
+        if (rc == MG_MCP_EXPIRED || (rc == MG_MCP_FAILED && !mg_mcp_http_resumable(&p, res, status))) {
+            /* never MG_MCP_EXPIRED here: the request reached the server, and
+             * sending it again in a new session could run it twice */
+            snprintf(why, sizeof(why), "%s", err);
+            mg_errf(err, errlen, "%s, and resuming it failed: %s", first, why);
+            rc = MG_MCP_FAILED;
+        }
     }
 
-done:
-    json_decref(p.resp);
-    free(p.session);
-    free(mg_sb_done(&p.body));
-    mg_sse_free(&p.sse);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+    if (rc == MG_MCP_OK) {
+        if (id >= 0) {
+            *resp = p.resp;
+            p.resp = NULL;
+        }
+        if (session_out != NULL) {
+            *session_out = p.session;
+            p.session = NULL;
+        }
+    }
+    mg_mcp_answer_free(&p);
+    return rc;
+}
+
+int
+mg_mcp_http_listen(mg_mcp_http_t *h, const char *session_id, const char *version,
+                   mg_mcp_resume_t *at, const mg_mcp_wait_t *w, int *opened, long *status,
+                   char *err, size_t errlen)
+{
+    mg_mcp_answer_t  p;
+    CURLcode         res;
+    char             why[CURL_ERROR_SIZE] = "";
+    int              rc;
+
+    mg_mcp_answer_init(&p, h, session_id, version, w);
+    p.listening = 1;
+    memcpy(p.sse.last_id, at->last_id, sizeof(p.sse.last_id));
+    p.sse.retry_ms = at->retry_ms;
+    rc = mg_mcp_http_exchange(&p, NULL, at->last_id[0] != '\0' ? at->last_id : NULL, &res,
+                              status, why);
+    *opened = (p.kind == MG_MCP_BODY_SSE);
+    memcpy(at->last_id, p.sse.last_id, sizeof(at->last_id));
+    at->retry_ms = p.sse.retry_ms;
+    if (*opened && rc == MG_MCP_OK) {
+        /* it ended or broke: either way the caller listens again */
+        if (res != CURLE_OK || p.bad[0] != '\0' || p.too_big) {
+            mg_log_debug("mcp %s: the server's stream ended: %s", h->name,
+                         p.bad[0] ? p.bad : p.too_big ? "an event too large"
+                                          : why[0] ? why : curl_easy_strerror(res));
+        }
+    } else if (!*opened) {
+        rc = mg_mcp_http_outcome(&p, -1, rc, res, *status, why, err, errlen);
+        if (rc == MG_MCP_OK) {
+            rc = MG_MCP_FAILED;             /* 2xx, yet no stream: said in err */
+        }
+    } else {
+        mg_errf(err, errlen, rc == MG_MCP_CANCELLED ? "cancelled" : "timed out");
+    }
+    mg_mcp_answer_free(&p);
     return rc;
 }
 
@@ -642,7 +868,8 @@ mg_mcp_http_delete(mg_mcp_http_t *h, const char *session_id, const char *version
 
     pthread_once(&mg_mcp_curl_once, mg_mcp_curl_init);
     if (session_id == NULL || mg_mcp_curl_rc != CURLE_OK || (curl = curl_easy_init()) == NULL
-        || (headers = mg_mcp_http_headers(h, 0, session_id, version)) == NULL)
+        || (headers = mg_mcp_http_headers(h, MG_MCP_REQ_DELETE, session_id, version,
+                                          NULL)) == NULL)
     {
         goto done;
     }

@@ -235,6 +235,57 @@ mg_mcp_refresh_if_changed(mg_db_t *db, const char *server_id, mg_mcp_entry_t *en
     }
 }
 
+static void *
+mg_mcp_close_entries(void *arg)
+{
+    mg_mcp_entry_t *e = arg;
+
+    while (e != NULL) {
+        mg_mcp_entry_t *next = e->next;
+
+        mg_mcp_entry_free(e);
+        e = next;
+    }
+    return NULL;
+}
+
+void
+mg_mcp_forget(const char *server_id)
+{
+    mg_mcp_entry_t  *closing = NULL, *e;
+    pthread_attr_t   attr;
+    pthread_t        tid;
+    int              started = 0;
+
+    pthread_mutex_lock(&mg_mcp_lock);
+    for (mg_mcp_entry_t **pp = &mg_mcp_entries; *pp != NULL; ) {
+        e = *pp;
+        if (server_id != NULL && strcmp(e->id, server_id) != 0) {
+            pp = &e->next;
+            continue;
+        }
+        *pp = e->next;
+        e->stale = 1;                   /* in use: its last user closes it */
+        if (e->refs == 0) {
+            e->next = closing;
+            closing = e;
+        }
+    }
+    pthread_mutex_unlock(&mg_mcp_lock);
+    if (closing == NULL) {
+        return;
+    }
+    mg_log_info("mcp %s: changed; its client is closed", server_id ? server_id : "every server");
+    if (pthread_attr_init(&attr) == 0) {
+        started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0
+                  && pthread_create(&tid, &attr, mg_mcp_close_entries, closing) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!started) {
+        mg_mcp_close_entries(closing);  /* slower for the caller, still right */
+    }
+}
+
 void
 mg_mcp_registry_clear(void)
 {

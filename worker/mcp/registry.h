@@ -17,6 +17,7 @@
 #include "mcp/client.h"
 
 #define MG_MCP_LIST_TIMEOUT_MS  15000   /* tools/list, for an administrator */
+#define MG_MCP_CHANNEL          "mangoo_mcp"    /* a server changed: sql/009_mcp_notify.sql */
 #define MG_MCP_RESULT_MAX       (1024 * 1024)
 
 typedef struct mg_mcp_entry_s mg_mcp_entry_t;
@@ -38,6 +39,12 @@ int  mg_mcp_refresh(mg_db_t *db, const char *server_id, char **server_json, char
 /* After a call: when the server said its tool list changed since this
  * entry last looked, list again and store it. */
 void mg_mcp_refresh_if_changed(mg_db_t *db, const char *server_id, mg_mcp_entry_t *entry);
+
+/* The server server_id (NULL: every server) changed how it is reached,
+ * was disabled or deleted: its client is dropped from the registry, and
+ * closed (on a thread of its own, as a stdio server may take a moment to
+ * stop) once no call uses it.  The next use makes a new one. */
+void mg_mcp_forget(const char *server_id);
 
 /* Close every client (at exit, after the threads that use them stopped). */
 void mg_mcp_registry_clear(void);

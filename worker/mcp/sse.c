@@ -13,6 +13,7 @@ mg_sse_init(mg_sse_t *p, size_t max)
 {
     memset(p, 0, sizeof(*p));
     p->max = max;
+    p->retry_ms = -1;
 }
 
 void
@@ -90,6 +91,29 @@ mg_sse_line(mg_sse_t *p, const char *line, size_t len, mg_sse_event_fn fn, void 
         p->has_data = 1;
     } else if (name_len == 5 && memcmp(line, "event", 5) == 0) {
         snprintf(p->type, sizeof(p->type), "%.*s", (int) value_len, value);
+    } else if (name_len == 2 && memcmp(line, "id", 2) == 0) {
+        /* an id with a NUL is ignored, as the format says; one too long to
+         * send back is forgotten, so a resumption never names a wrong event */
+        if (memchr(value, '\0', value_len) == NULL) {
+            if (value_len < sizeof(p->last_id)) {
+                memcpy(p->last_id, value, value_len);
+                p->last_id[value_len] = '\0';
+            } else {
+                p->last_id[0] = '\0';
+            }
+        }
+    } else if (name_len == 5 && memcmp(line, "retry", 5) == 0 && value_len > 0) {
+        long ms = 0;
+
+        for (size_t i = 0; i < value_len; i++) {
+            if (value[i] < '0' || value[i] > '9') {
+                return 0;                       /* not all digits: ignored */
+            }
+            if (ms < MG_SSE_RETRY_MAX) {
+                ms = ms * 10 + (value[i] - '0');
+            }
+        }
+        p->retry_ms = ms < MG_SSE_RETRY_MAX ? ms : MG_SSE_RETRY_MAX;
     }
     return 0;
 }

@@ -2,14 +2,18 @@
  * mg_mcp_sse: an incremental reader of a text/event-stream body (the
  * WHATWG event-stream format), for Streamable HTTP responses.  Bytes come
  * in any pieces; lines end in CRLF, LF or CR; "data" lines are joined by
- * "\n"; "event" names the type (default "message"); "id", "retry",
- * unknown fields and comments are skipped; a blank line dispatches.  An
+ * "\n"; "event" names the type (default "message"); "id" and "retry" are
+ * kept for resuming the stream (last_id, retry_ms); unknown fields and
+ * comments are skipped; a blank line dispatches.  An
  * event left unfinished at the end of the stream is dropped, as the
  * format says.  Memory is bounded: one line or one event's data over max
  * bytes is an error.
  */
 #ifndef MG_MCP_SSE_H
 #define MG_MCP_SSE_H
+
+#define MG_SSE_ID_MAX     256       /* longer event ids are not kept */
+#define MG_SSE_RETRY_MAX  60000     /* ms; a longer retry is cut to this */
 
 #include <stddef.h>
 
@@ -27,6 +31,8 @@ typedef struct {
     char     type[64];
     int      after_cr;      /* the last byte was CR: an LF right after it is the same end */
     int      started;       /* past the optional byte order mark */
+    char     last_id[MG_SSE_ID_MAX];    /* the last "id" seen, "" before any */
+    long     retry_ms;      /* the last "retry" seen, -1 before any */
 } mg_sse_t;
 
 void mg_sse_init(mg_sse_t *p, size_t max);
