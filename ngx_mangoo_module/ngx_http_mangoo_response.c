@@ -4,13 +4,26 @@
  * errors in the API's one shape, a worker's whole reply, and the header of
  * a streamed reply (its body is ngx_http_mangoo_sse.c's).  Every response
  * carries X-Request-Id.
+ *
+ * A whole 200 reply to a GET carries a strong ETag made from its bytes
+ * and "Cache-Control: private, no-cache" (unless the worker chose its own):
+ * clients keep it for themselves only and ask again with If-None-Match,
+ * which nginx's not_modified filter answers 304 (weakly compared, so a
+ * gzipped copy matches too).  Made from the bytes, the tag is exact
+ * without anything to invalidate.
  */
 
 
+#include <openssl/sha.h>
 #include <jansson.h>
 
 #include "ngx_http_mangoo_module.h"
+#include "mg_base64url.h"
 #include "mg_json.h"
+
+
+#define NGX_HTTP_MANGOO_ETAG_BYTES     16           /* of SHA-256: 22 characters */
+#define NGX_HTTP_MANGOO_ETAG_BODY_MAX  (1024 * 1024) /* larger: no tag, not hashed */
 
 
 static ngx_int_t
@@ -96,6 +109,68 @@ ngx_http_mangoo_worker_headers(ngx_http_request_t *r, const mg_str_t *h)
     json_decref(obj);
 
     return rc;
+}
+
+
+static ngx_uint_t
+ngx_http_mangoo_has_header(ngx_http_request_t *r, const char *key, size_t key_len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    for (part = &r->headers_out.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].hash != 0 && h[i].key.len == key_len
+                && ngx_strncasecmp(h[i].key.data, (u_char *) key, key_len) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* The validator of a GET's whole 200 reply (the file's comment). */
+static ngx_int_t
+ngx_http_mangoo_etag(ngx_http_request_t *r, const u_char *body, size_t len)
+{
+    u_char            digest[SHA256_DIGEST_LENGTH];
+    u_char            tag[2 + 32];
+    ngx_table_elt_t  *h;
+
+    if (len > NGX_HTTP_MANGOO_ETAG_BODY_MAX) {
+        return NGX_OK;
+    }
+
+    SHA256(body, len, digest);
+    tag[0] = '"';
+    mg_b64url_encode(digest, NGX_HTTP_MANGOO_ETAG_BYTES, (char *) tag + 1);
+    tag[1 + mg_b64url_encoded_len(NGX_HTTP_MANGOO_ETAG_BYTES)] = '"';
+
+    if (ngx_http_mangoo_add_header(r, "ETag", sizeof("ETag") - 1, tag,
+                                   mg_b64url_encoded_len(NGX_HTTP_MANGOO_ETAG_BYTES) + 2)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the element just pushed: the last of the list's last part */
+    h = r->headers_out.headers.last->elts;
+    r->headers_out.etag = &h[r->headers_out.headers.last->nelts - 1];
+
+    if (!ngx_http_mangoo_has_header(r, "Cache-Control", sizeof("Cache-Control") - 1)) {
+        return ngx_http_mangoo_add_header(r, "Cache-Control",
+                                          sizeof("Cache-Control") - 1,
+                                          (u_char *) "private, no-cache",
+                                          sizeof("private, no-cache") - 1);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -214,6 +289,14 @@ ngx_http_mangoo_send_reply(ngx_http_request_t *r, const mg_msg_t *msg)
         }
 
         return ngx_http_send_header(r);
+    }
+
+    if (msg->status == NGX_HTTP_OK
+        && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+        && ngx_http_mangoo_etag(r, (u_char *) msg->body.data, msg->body.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_mangoo_send_body(r, msg->status,
