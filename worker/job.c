@@ -43,6 +43,8 @@ mg_job_init(mg_job_t *job, const mg_msg_t *req, char *err, size_t errlen)
     job->name_len = req->job.len;
     job->body = req->body.data;
     job->body_len = req->body.len;
+    job->params_text = req->params.data;
+    job->params_len = req->params.len;
 
     job->params = mg_job_object(&req->params, "params", err, errlen);
     if (job->params == NULL) {

@@ -24,6 +24,8 @@ typedef struct {
     const char      *name;          /* borrowed from the request frame */
     size_t           name_len;
     json_t          *params;        /* owned: path parameters plus "query" */
+    const char      *params_text;   /* the same as sent, borrowed from the frame */
+    size_t           params_len;
     json_t          *claims;        /* owned: the verified token payload */
     const char      *body;          /* borrowed from the request frame */
     size_t           body_len;

@@ -28,6 +28,7 @@
 #include "agents/toolrun.h"
 #include "mcp/check.h"
 #include "mcp/registry.h"
+#include "read_cache.h"
 
 /* The signer looks at KEY_DIR/current at most this often (rotation). */
 #define MG_SIGNER_CHECK_MS   1000
@@ -68,6 +69,7 @@ static const char mg_usage[] =
 "      web pages by URL (environment): $MANGOO_FETCH_MAX_BYTES (5242880),\n"
 "      $MANGOO_FETCH_TIMEOUT seconds (15), $MANGOO_FETCH_ALLOW CIDRs let through the\n"
 "      address guard, $MANGOO_FETCH_PROXY (unset: no proxy)\n"
+"      read cache (environment): $MANGOO_READ_CACHE_MB per process (32; 0: off)\n"
 "      agents (environment): $MANGOO_TOOL_THREADS (4), $MANGOO_TOOL_OUTPUT_MAX bytes\n"
 "      (16384), $MANGOO_AGENT_TURN_TOKENS (200000), $MANGOO_AGENTS (served; all),\n"
 "      $MANGOO_AGENT_ENDPOINTS (<agent>=<endpoint>,...), $MANGOO_AGENT_ENDPOINT\n"
@@ -420,7 +422,7 @@ mg_cmd_serve(mg_cli_t *cli)
     mg_ingest_config_t ingest_cfg;
     mg_ingest_t       *ingest;
     mg_toolrun_config_t tool_cfg;
-    long long          tool_output_max;
+    long long          tool_output_max, read_cache_mb;
     int                tools;
     sigset_t           block, old;
     char               kid[MG_JWK_KID_MAX + 1];
@@ -468,12 +470,15 @@ mg_cmd_serve(mg_cli_t *cli)
         || mg_parse_int(mg_env("MANGOO_TOOL_THREADS", "4"), 1, 256, "MANGOO_TOOL_THREADS",
                         &tool_cfg.threads) != 0
         || mg_parse_ll(mg_env("MANGOO_TOOL_OUTPUT_MAX", "16384"), 256, 1024 * 1024,
-                       "MANGOO_TOOL_OUTPUT_MAX", &tool_output_max) != 0)
+                       "MANGOO_TOOL_OUTPUT_MAX", &tool_output_max) != 0
+        || mg_parse_ll(mg_env("MANGOO_READ_CACHE_MB", "32"), 0, 65536, "MANGOO_READ_CACHE_MB",
+                       &read_cache_mb) != 0)
     {
         mg_auth_configure(NULL);
         mg_signer_free(signer);
         return 2;
     }
+    mg_rcache_configure((size_t) read_cache_mb * 1024 * 1024);
     ingest_cfg.conninfo = cli->pool.conninfo;
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
@@ -500,6 +505,7 @@ mg_cmd_serve(mg_cli_t *cli)
         /* jobs still running hold the pool's memory and sockets: leave now */
         _exit(0);
     }
+    mg_rcache_clear();
     mg_auth_configure(NULL);
     mg_signer_free(signer);
     return rc == 0 ? 0 : 1;

@@ -48,6 +48,7 @@
 #include "identity/user_listener.h"
 #include "identity/user_status.h"
 #include "mcp/registry.h"
+#include "read_cache.h"
 
 #define MG_POOL_BACKEND     "inproc://mg-pool"
 #define MG_REQ_FRAMES       6               /* REQ rid job params claims body */
@@ -1026,8 +1027,13 @@ mg_pool_free(mg_pool_t *p)
     free(p->queue);
 }
 
-/* The process's MCP clients follow their servers' changes (registry.h). */
-static const mg_ulistener_also_t mg_pool_mcp_changes = { MG_MCP_CHANNEL, mg_mcp_forget };
+/* The process's other caches that follow PostgreSQL's announcements: the
+ * read cache (read_cache.h) and the MCP clients (mcp/registry.h). */
+static const mg_ulistener_also_t mg_pool_caches[] = {
+    { MG_RCACHE_CHANNEL, mg_rcache_forget },
+    { MG_MCP_CHANNEL,    mg_mcp_forget },
+    { NULL,              NULL }
+};
 
 int
 mg_pool_run(const mg_pool_config_t *cfg)
@@ -1091,8 +1097,7 @@ mg_pool_run(const mg_pool_config_t *cfg)
     /* created here, signals blocked, like the pool threads; without it
      * the status cache stays off (slower, still correct) */
     if (!start_failed) {
-        listener = mg_ulistener_start(cfg->conninfo, &mg_user_statuses,
-                                      &mg_pool_mcp_changes);
+        listener = mg_ulistener_start(cfg->conninfo, &mg_user_statuses, mg_pool_caches);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     masked = 0;

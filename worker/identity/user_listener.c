@@ -39,8 +39,8 @@ typedef enum {
 struct mg_ulistener_s {
     char                *conninfo;
     mg_ustatus_cache_t  *cache;
-    const mg_ulistener_also_t *also;    /* NULL: none */
-    char                 setup_sql[256];
+    const mg_ulistener_also_t *also;    /* ended by a NULL channel; NULL: none */
+    char                 setup_sql[512];
     pthread_t            tid;
     atomic_int           stop;
     PGconn              *conn;          /* NULL, or LISTENing and registered */
@@ -197,6 +197,22 @@ mg_ul_run(mg_ulistener_t *l, PGconn *conn, const char *sql, long long deadline_m
     return ok ? 0 : -1;
 }
 
+/* Hand payload to the other cache listening on channel (NULL: to every
+ * one, notifications may have been missed): 1 when channel was one. */
+static int
+mg_ul_also(mg_ulistener_t *l, const char *channel, const char *payload)
+{
+    int found = 0;
+
+    for (const mg_ulistener_also_t *a = l->also; a != NULL && a->channel != NULL; a++) {
+        if (channel == NULL || strcmp(channel, a->channel) == 0) {
+            a->fn(payload);
+            found = 1;
+        }
+    }
+    return found;
+}
+
 static void
 mg_ul_drain_notifies(mg_ulistener_t *l)
 {
@@ -211,8 +227,8 @@ mg_ul_drain_notifies(mg_ulistener_t *l)
             if (b > l->barrier_seen) {
                 l->barrier_seen = b;
             }
-        } else if (l->also != NULL && strcmp(n->relname, l->also->channel) == 0) {
-            l->also->fn(n->extra);
+        } else if (mg_ul_also(l, n->relname, n->extra)) {
+            /* another cache's */
         } else {
             mg_log_debug("users listener: %s changed", n->extra[0] ? n->extra : "everyone");
             mg_ustatus_forget(l->cache, n->extra);
@@ -254,11 +270,10 @@ mg_ul_open(mg_ulistener_t *l)
     /* registering counted every barrier so far as passed */
     l->barrier_seen = 0;
     l->barrier_sent = 0;
-    /* emptied again: changes made while we were not listening were missed */
+    /* emptied again: changes made while we were not listening were missed
+     * (the other caches first: they serve only while this one is trusted) */
+    (void) mg_ul_also(l, NULL, NULL);
     mg_ustatus_set_trusted(l->cache, 1);
-    if (l->also != NULL) {
-        l->also->fn(NULL);
-    }
     mg_ul_drain_notifies(l);
     l->down_logged = 0;
     mg_log_info("users listener: listening on " MG_ULISTENER_CHANNEL ", user status cache on");
@@ -411,7 +426,8 @@ mg_ulistener_t *
 mg_ulistener_start(const char *conninfo, mg_ustatus_cache_t *cache,
                    const mg_ulistener_also_t *also)
 {
-    char listen_also[96] = "";
+    char    listen_also[MG_ULISTENER_ALSO_MAX * 72] = "";
+    size_t  n = 0;
     mg_ulistener_t  *l;
     int              e;
 
@@ -428,8 +444,9 @@ mg_ulistener_start(const char *conninfo, mg_ustatus_cache_t *cache,
     }
     l->cache = cache;
     l->also = also;
-    if (also != NULL) {
-        snprintf(listen_also, sizeof(listen_also), "LISTEN %.64s; ", also->channel);
+    for (int i = 0; also != NULL && also[i].channel != NULL && i < MG_ULISTENER_ALSO_MAX; i++) {
+        n += (size_t) snprintf(listen_also + n, sizeof(listen_also) - n, "LISTEN %.63s; ",
+                               also[i].channel);
     }
     snprintf(l->setup_sql, sizeof(l->setup_sql), MG_UL_SETUP_SQL, listen_also);
     atomic_init(&l->stop, 0);

@@ -12,9 +12,10 @@
  * until every live listener has recorded a barrier sent after the change,
  * which it does only after applying every notification before it.
  *
- * The same connection carries one more channel for a cache of another
- * part of the worker (the MCP clients, worker/mcp/registry.c), so a
- * worker process holds one LISTEN connection, not one per cache.
+ * The same connection carries the channels of the worker's other caches
+ * (the read cache, read_cache.h; the MCP clients, mcp/registry.h), so a
+ * worker process holds one LISTEN connection, not one per cache, and one
+ * barrier covers them all.
  */
 #ifndef MG_USER_LISTENER_H
 #define MG_USER_LISTENER_H
@@ -33,15 +34,18 @@ typedef struct mg_ulistener_s mg_ulistener_t;
 
 /* Another channel to listen on: fn is called on the listener's thread
  * with each payload, and with NULL whenever notifications may have been
- * missed (each time LISTEN begins).  fn must not block for long: user
- * statuses wait meanwhile. */
+ * missed (each time LISTEN begins, before the caches are trusted).  fn
+ * must not block for long: user statuses wait meanwhile. */
 typedef struct {
     const char  *channel;           /* a plain identifier */
     void       (*fn)(const char *payload);
 } mg_ulistener_also_t;
 
-/* Start the thread for cache (conninfo is copied; also, when not NULL,
- * must outlive the listener).  A database that is
+#define MG_ULISTENER_ALSO_MAX  4
+
+/* Start the thread for cache (conninfo is copied; also, when not NULL, is
+ * an array ended by an element whose channel is NULL, at most
+ * MG_ULISTENER_ALSO_MAX, and must outlive the listener).  A database that is
  * down is not an error: the thread keeps trying.  NULL when the thread
  * cannot be created (logged); the cache then stays untrusted, which is
  * slower but correct. */

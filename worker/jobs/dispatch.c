@@ -4,6 +4,7 @@
  * proves it), plus jobs the module sends outside the route table (health).
  */
 #include "jobs/dispatch.h"
+#include "read_cache.h"
 
 #include <string.h>
 
@@ -12,11 +13,11 @@
 const mg_job_def_t mg_job_defs[] = {
     { "health",      mg_job_health,      0 },
     { "jwks.fetch",  mg_job_jwks_fetch,  0 },
-    { "bots.list",   mg_job_bots_list,   MG_JOB_AS_USER },
-    { "bots.create", mg_job_bots_create, MG_JOB_AS_USER },
-    { "bots.get",    mg_job_bots_get,    MG_JOB_AS_USER },
-    { "bots.update", mg_job_bots_update, MG_JOB_AS_USER },
-    { "bots.delete", mg_job_bots_delete, MG_JOB_AS_USER },
+    { "bots.list",   mg_job_bots_list,   MG_JOB_AS_USER | MG_JOB_CACHED },
+    { "bots.create", mg_job_bots_create, MG_JOB_AS_USER | MG_JOB_WRITES_CACHED },
+    { "bots.get",    mg_job_bots_get,    MG_JOB_AS_USER | MG_JOB_CACHED },
+    { "bots.update", mg_job_bots_update, MG_JOB_AS_USER | MG_JOB_WRITES_CACHED },
+    { "bots.delete", mg_job_bots_delete, MG_JOB_AS_USER | MG_JOB_WRITES_CACHED },
     { "chat.stream",   mg_job_chat_stream,   MG_JOB_AS_USER },
     { "chat.complete", mg_job_chat_complete, MG_JOB_AS_USER },
     { "chats.list",   mg_job_chats_list,   MG_JOB_AS_USER },
@@ -36,7 +37,7 @@ const mg_job_def_t mg_job_defs[] = {
     { "knowledge.create",   mg_job_knowledge_create,   MG_JOB_AS_USER },
     { "knowledge.get",      mg_job_knowledge_get,      MG_JOB_AS_USER },
     { "knowledge.update",   mg_job_knowledge_update,   MG_JOB_AS_USER },
-    { "knowledge.delete",   mg_job_knowledge_delete,   MG_JOB_AS_USER },
+    { "knowledge.delete",   mg_job_knowledge_delete,   MG_JOB_AS_USER | MG_JOB_WRITES_CACHED },
     { "documents.list",     mg_job_documents_list,     MG_JOB_AS_USER },
     { "documents.create",   mg_job_documents_create,   MG_JOB_AS_USER },
     { "documents.get",      mg_job_documents_get,      MG_JOB_AS_USER },
@@ -98,7 +99,13 @@ mg_dispatch_run(mg_job_t *job)
         return job->replied ? 0 : -1;
     }
 
-    rc = def->handler(job);
+    if (def->flags & MG_JOB_CACHED) {
+        rc = mg_rcache_serve(job, def->handler);
+    } else if (def->flags & MG_JOB_WRITES_CACHED) {
+        rc = mg_rcache_write(job, def->handler);
+    } else {
+        rc = def->handler(job);
+    }
     if (!job->replied) {
         mg_log_error("job %s rid=%s: handler returned without replying", def->name, job->rid);
         (void) mg_job_reply_error(job, 500, "internal", "internal error");
