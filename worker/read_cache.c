@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "identity/user_status.h"
+#include "jobs/dispatch.h"
 #include "jobs/jobs.h"
 #include "util/log.h"
 
@@ -196,44 +197,100 @@ mg_rc_capture(void *ctx, const mg_msg_t *msg)
     return cap->send(cap->ctx, msg);
 }
 
-int
-mg_rcache_serve(mg_job_t *job, int (*handler)(mg_job_t *job))
+/* "<user>\0<job>\0<params>", malloc'd, its length in *key_len; NULL when
+ * out of memory. */
+static char *
+mg_rc_key(const char *user, const char *name, size_t name_len, const char *params,
+          size_t params_len, size_t *key_len)
 {
-    mg_rc_capture_t  cap = { 0 };
-    mg_rc_entry_t   *e;
-    size_t           user_len, key_len, body_len = 0;
-    uint64_t         hash, gen;
-    char            *key, *body = NULL;
-    int              rc, hit = 0;
+    size_t  user_len = strlen(user);
+    char   *key;
 
-    if (mg_rc.max == 0 || job->user_id == NULL || !mg_ustatus_trusted(&mg_user_statuses)) {
-        return handler(job);
+    *key_len = user_len + 1 + name_len + 1 + params_len;
+    key = malloc(*key_len);
+    if (key != NULL) {
+        memcpy(key, user, user_len + 1);
+        memcpy(key + user_len + 1, name, name_len);
+        key[user_len + 1 + name_len] = '\0';
+        memcpy(key + user_len + 2 + name_len, params, params_len);
     }
-    user_len = strlen(job->user_id);
-    key_len = user_len + 1 + job->name_len + 1 + job->params_len;
-    key = malloc(key_len);
-    if (key == NULL) {
-        return handler(job);
-    }
-    memcpy(key, job->user_id, user_len + 1);
-    memcpy(key + user_len + 1, job->name, job->name_len);
-    key[user_len + 1 + job->name_len] = '\0';
-    memcpy(key + user_len + 2 + job->name_len, job->params_text, job->params_len);
-    hash = mg_rc_hash(key, key_len);
+    return key;
+}
 
+/* A copy of the answer kept under key (1, *body malloc'd), else 0; *gen
+ * gets the generation to store a fresh answer with. */
+static int
+mg_rc_get(const char *key, size_t key_len, uint64_t hash, uint64_t *gen, char **body,
+          size_t *body_len)
+{
+    mg_rc_entry_t  *e;
+    int             hit = 0;
+
+    *body = NULL;
     pthread_mutex_lock(&mg_rc.lock);
-    gen = mg_rc.gen;
+    *gen = mg_rc.gen;
     e = mg_rc_find(key, key_len, hash);
-    if (e != NULL && (body = malloc(e->body_len + 1)) != NULL) {
-        memcpy(body, e->key + e->key_len, e->body_len);
-        body_len = e->body_len;
+    if (e != NULL && (*body = malloc(e->body_len + 1)) != NULL) {
+        memcpy(*body, e->key + e->key_len, e->body_len);
+        *body_len = e->body_len;
         mg_rc_unuse(e);
         mg_rc_use(e);
         hit = 1;
     }
     pthread_mutex_unlock(&mg_rc.lock);
+    return hit;
+}
 
-    if (hit) {
+int
+mg_rcache_peek(const mg_msg_t *req, char **body, size_t *len)
+{
+    const mg_job_def_t  *def;
+    json_t              *claims, *sub;
+    size_t               key_len;
+    uint64_t             gen;
+    char                *key = NULL;
+    int                  hit = 0;
+
+    *body = NULL;
+    if (mg_rc.max == 0 || !mg_ustatus_trusted(&mg_user_statuses)
+        || (def = mg_dispatch_find(req->job.data, req->job.len)) == NULL
+        || !(def->flags & MG_JOB_CACHED))
+    {
+        return 0;
+    }
+    claims = json_loadb(req->claims.data, req->claims.len, 0, NULL);
+    sub = json_object_get(claims, "sub");
+    if (json_is_string(sub)
+        && mg_ustatus_get(&mg_user_statuses, json_string_value(sub), &gen) == MG_USTATUS_ACTIVE
+        && (key = mg_rc_key(json_string_value(sub), req->job.data, req->job.len,
+                            req->params.data, req->params.len, &key_len)) != NULL)
+    {
+        hit = mg_rc_get(key, key_len, mg_rc_hash(key, key_len), &gen, body, len);
+    }
+    free(key);
+    json_decref(claims);
+    return hit;
+}
+
+int
+mg_rcache_serve(mg_job_t *job, int (*handler)(mg_job_t *job))
+{
+    mg_rc_capture_t  cap = { 0 };
+    size_t           key_len, body_len = 0;
+    uint64_t         hash, gen;
+    char            *key, *body = NULL;
+    int              rc;
+
+    if (mg_rc.max == 0 || job->user_id == NULL || !mg_ustatus_trusted(&mg_user_statuses)) {
+        return handler(job);
+    }
+    key = mg_rc_key(job->user_id, job->name, job->name_len, job->params_text, job->params_len,
+                    &key_len);
+    if (key == NULL) {
+        return handler(job);
+    }
+    hash = mg_rc_hash(key, key_len);
+    if (mg_rc_get(key, key_len, hash, &gen, &body, &body_len)) {
         free(key);
         rc = mg_job_reply_raw(job, 200, body, body_len, NULL);
         free(body);

@@ -37,6 +37,13 @@ void mg_rcache_configure(size_t max_bytes);
  * an answer from the cache. */
 int  mg_rcache_serve(mg_job_t *job, int (*handler)(mg_job_t *job));
 
+/* The broker's shortcut, before a job goes to a thread: the kept answer
+ * to req (a REQ) when its job is MG_JOB_CACHED, its token's subject is
+ * known active (the user status cache) and the answer is kept: exactly
+ * what a thread would send, without the trip to one.  1 with *body
+ * (malloc'd) and *len; else 0 and the job goes its usual way. */
+int  mg_rcache_peek(const mg_msg_t *req, char **body, size_t *len);
+
 /* Run handler for job, a write to what cached reads are made of: its 2xx
  * answer leaves only once every worker process has dropped the answers
  * it changed (mg_users_announce), so the very next read, wherever it

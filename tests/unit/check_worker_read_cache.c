@@ -221,6 +221,60 @@ START_TEST(test_budget)
 }
 END_TEST
 
+/* The broker's shortcut: a REQ as the module sends it. */
+static int
+peek(const char *job, const char *claims, const char *params, char **body, size_t *len)
+{
+    mg_msg_t req = { .type = MG_MSG_REQ };
+
+    req.job.data = job;
+    req.job.len = strlen(job);
+    req.claims.data = claims;
+    req.claims.len = strlen(claims);
+    req.params.data = params;
+    req.params.len = strlen(params);
+    return mg_rcache_peek(&req, body, len);
+}
+
+static void
+user_status(const char *id, mg_ustatus_t st)
+{
+    uint64_t gen;
+
+    mg_ustatus_forget(&mg_user_statuses, id);
+    (void) mg_ustatus_get(&mg_user_statuses, id, &gen);
+    mg_ustatus_put(&mg_user_statuses, id, st, gen);
+}
+
+START_TEST(test_the_brokers_shortcut)
+{
+    char    *body = NULL;
+    size_t   len = 0;
+
+    serve("ann", "bots.list", "{}");
+    /* the user's status is not known yet: the job goes to a thread */
+    ck_assert_int_eq(peek("bots.list", "{\"sub\":\"ann\"}", "{}", &body, &len), 0);
+    user_status("ann", MG_USTATUS_ACTIVE);
+    ck_assert_int_eq(peek("bots.list", "{\"sub\":\"ann\"}", "{}", &body, &len), 1);
+    ck_assert_uint_eq(len, strlen("{\"items\":[]}"));
+    ck_assert_int_eq(memcmp(body, "{\"items\":[]}", len), 0);
+    free(body);
+    /* other parameters, another user, a job not cached, no subject */
+    ck_assert_int_eq(peek("bots.list", "{\"sub\":\"ann\"}", "{\"query\":\"x\"}", &body, &len), 0);
+    ck_assert_int_eq(peek("bots.list", "{\"sub\":\"bob\"}", "{}", &body, &len), 0);
+    ck_assert_int_eq(peek("bots.create", "{\"sub\":\"ann\"}", "{}", &body, &len), 0);
+    ck_assert_int_eq(peek("bots.list", "{}", "{}", &body, &len), 0);
+    ck_assert_int_eq(peek("bots.list", "not json", "{}", &body, &len), 0);
+    /* a disabled user goes to a thread, which refuses */
+    user_status("ann", MG_USTATUS_DISABLED);
+    ck_assert_int_eq(peek("bots.list", "{\"sub\":\"ann\"}", "{}", &body, &len), 0);
+    user_status("ann", MG_USTATUS_ACTIVE);
+    mg_rcache_forget("ann");
+    ck_assert_int_eq(peek("bots.list", "{\"sub\":\"ann\"}", "{}", &body, &len), 0);
+    ck_assert_ptr_null(body);
+}
+END_TEST
+
 static Suite *
 read_cache_suite(void)
 {
@@ -234,6 +288,7 @@ read_cache_suite(void)
     tcase_add_test(tc, test_untrusted_serves_nothing);
     tcase_add_test(tc, test_what_is_not_kept);
     tcase_add_test(tc, test_budget);
+    tcase_add_test(tc, test_the_brokers_shortcut);
     suite_add_tcase(s, tc);
     return s;
 }
