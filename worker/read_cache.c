@@ -242,6 +242,45 @@ mg_rc_get(const char *key, size_t key_len, uint64_t hash, uint64_t *gen, char **
 }
 
 int
+mg_rcache_find(const char *user, const char *space, const char *key, char **body,
+               size_t *len, uint64_t *gen)
+{
+    size_t   key_len;
+    char    *k;
+    int      hit;
+
+    *body = NULL;
+    *gen = 0;
+    if (mg_rc.max == 0 || !mg_ustatus_trusted(&mg_user_statuses)
+        || (k = mg_rc_key(user, space, strlen(space), key, strlen(key), &key_len)) == NULL)
+    {
+        return 0;
+    }
+    hit = mg_rc_get(k, key_len, mg_rc_hash(k, key_len), gen, body, len);
+    free(k);
+    return hit;
+}
+
+void
+mg_rcache_keep(const char *user, const char *space, const char *key, uint64_t gen,
+               const char *body, size_t len)
+{
+    size_t   key_len;
+    char    *k, *copy;
+
+    if (mg_rc.max == 0 || len > mg_rc.max / MG_RC_SHARE
+        || (k = mg_rc_key(user, space, strlen(space), key, strlen(key), &key_len)) == NULL)
+    {
+        return;
+    }
+    if ((copy = malloc(len + 1)) != NULL) {
+        memcpy(copy, body, len);
+        mg_rc_store(k, key_len, mg_rc_hash(k, key_len), gen, copy, len);
+    }
+    free(k);
+}
+
+int
 mg_rcache_peek(const mg_msg_t *req, char **body, size_t *len)
 {
     const mg_job_def_t  *def;

@@ -50,6 +50,16 @@ int  mg_rcache_peek(const mg_msg_t *req, char **body, size_t *len);
  * runs, sees the write. */
 int  mg_rcache_write(mg_job_t *job, int (*handler)(mg_job_t *job));
 
+/* Records of one's own under the same rules (a key space no job uses,
+ * e.g. "chat.bot", and a key in it), made only of what sql/010 announces
+ * for the user.  find: 1 with a copy in *body (malloc'd, len bytes), else
+ * 0; either way *gen is what keep needs.  keep stores a copy unless a
+ * change was announced since. */
+int  mg_rcache_find(const char *user, const char *space, const char *key, char **body,
+                    size_t *len, uint64_t *gen);
+void mg_rcache_keep(const char *user, const char *space, const char *key, uint64_t gen,
+                    const char *body, size_t len);
+
 /* Drop the answers of user id (NULL or "": everyone's).  The listener's
  * hook: PostgreSQL announced a change, or notifications may have been
  * missed. */

@@ -1,7 +1,8 @@
 """End-to-end tests of the workers' read cache (worker/read_cache.h):
-reads of a user's bots are answered from each worker process's memory, and
-yet every write, through the API or straight in SQL, is seen by the very
-next read from any worker process.
+reads of a user's bots, and the bot's settings a chat turn needs, are
+answered from each worker process's memory, and yet every write, through
+the API or straight in SQL, is seen by the very next read from any worker
+process.
 
 Run: python3 tests/e2e/run.py test_read_cache.py
 """
@@ -12,20 +13,31 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fakes import (FakeBedrock, Reply, DEFAULT_ACCESS_KEY_ID,  # noqa: E402
+                   DEFAULT_SECRET_ACCESS_KEY)
 from harness import Stack  # noqa: E402
+from sse_client import chat_stream, text_of  # noqa: E402
 
-stack = None
+CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+stack = bedrock = None
 _n = iter(range(1, 1000000))
 
 
 def setUpModule():
-    global stack
-    stack = Stack(workers=2).start()
+    global stack, bedrock
+    bedrock = FakeBedrock().start()
+    stack = Stack(workers=2, env={
+        "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock.url,
+    }).start()
 
 
 def tearDownModule():
-    if stack is not None:
-        stack.stop()
+    for s in (stack, bedrock):
+        if s is not None:
+            s.stop()
 
 
 def user():
@@ -112,6 +124,28 @@ class ReadCache(unittest.TestCase):
         self.assertTrue(stack.wait_for(lambda: all(
             stack.request("GET", path, token=token).json()["name"] == "after"
             for _ in range(4)), timeout=5))
+
+    def test_a_chat_turn_uses_the_bots_settings_as_they_are_now(self):
+        token = user()
+        bot = make_bot(token, "speaker", model_id=CLAUDE, instructions="v0")
+        path = "/api/v1/bots/" + bot["id"]
+        for i in range(1, 8):
+            # each turn's settings come from memory after the first in each process
+            for _ in range(2):
+                before = len(bedrock.requests)
+                bedrock.script(Reply(text="ok"))
+                events = chat_stream(stack, {"bot_id": bot["id"], "message": "hi"}, token).events()
+                self.assertEqual(text_of(events), "ok")
+                self.assertEqual(bedrock.requests[before]["body"]["system"],
+                                 [{"text": "v%d" % (i - 1)}])
+            r = stack.request("PATCH", path, {"instructions": "v%d" % i}, token=token)
+            self.assertEqual(r.status, 200, r)
+        # a bot deleted is gone for chat at once
+        self.assertEqual(stack.request("DELETE", path, token=token).status, 204)
+        for _ in range(2):
+            r = stack.request("POST", "/api/v1/chat", {"bot_id": bot["id"], "message": "hi"},
+                              token=token)
+            self.assertEqual((r.status, r.json()["error"]["code"]), (404, "bot_not_found"))
 
     def test_users_do_not_see_each_others_answers(self):
         ann, bob = user(), user()

@@ -275,6 +275,33 @@ START_TEST(test_the_brokers_shortcut)
 }
 END_TEST
 
+/* Records of one's own (the chat turn's bot settings) keep the same rules. */
+START_TEST(test_records)
+{
+    char      *body;
+    size_t     len;
+    uint64_t   gen, stale;
+
+    ck_assert_int_eq(mg_rcache_find("ann", "chat.bot", "b1", &body, &len, &gen), 0);
+    ck_assert_ptr_null(body);
+    mg_rcache_keep("ann", "chat.bot", "b1", gen, "m\0i\0", 4);
+    ck_assert_int_eq(mg_rcache_find("ann", "chat.bot", "b1", &body, &len, &gen), 1);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_int_eq(memcmp(body, "m\0i\0", 4), 0);
+    free(body);
+    /* another user, another key, another space */
+    ck_assert_int_eq(mg_rcache_find("bob", "chat.bot", "b1", &body, &len, &gen), 0);
+    ck_assert_int_eq(mg_rcache_find("ann", "chat.bot", "b2", &body, &len, &gen), 0);
+    ck_assert_int_eq(mg_rcache_find("ann", "bots.get", "b1", &body, &len, &gen), 0);
+    /* a change announced between the miss and the keep: not kept */
+    (void) mg_rcache_find("ann", "chat.bot", "b3", &body, &len, &stale);
+    mg_rcache_forget("ann");
+    mg_rcache_keep("ann", "chat.bot", "b3", stale, "old", 3);
+    ck_assert_int_eq(mg_rcache_find("ann", "chat.bot", "b3", &body, &len, &gen), 0);
+    ck_assert_int_eq(mg_rcache_find("ann", "chat.bot", "b1", &body, &len, &gen), 0);
+}
+END_TEST
+
 static Suite *
 read_cache_suite(void)
 {
@@ -289,6 +316,7 @@ read_cache_suite(void)
     tcase_add_test(tc, test_what_is_not_kept);
     tcase_add_test(tc, test_budget);
     tcase_add_test(tc, test_the_brokers_shortcut);
+    tcase_add_test(tc, test_records);
     suite_add_tcase(s, tc);
     return s;
 }

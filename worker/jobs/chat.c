@@ -17,6 +17,7 @@
  *      close the client's stream with `done` or `error`.
  */
 #include "jobs/jobs.h"
+#include "read_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +311,88 @@ mg_chat_agent_run(mg_job_t *job, const char *agent_id, const char *agent_json,
     return 0;
 }
 
+/* What a turn needs of a bot: its record "model\0instructions\0
+ * temperature\0max_tokens\0rag_enabled\0" (owned), and pointers into it. */
+typedef struct {
+    char        *record;
+    const char  *model, *instructions, *temperature, *max_tokens;
+    int          rag_enabled;
+} mg_chat_bot_t;
+
+#define MG_CHAT_BOT_SPACE  "chat.bot"   /* its key space in the read cache */
+
+/* Point the fields of b at its record's strings; -1 when it is not one. */
+static int
+mg_chat_bot_parse(mg_chat_bot_t *b, size_t len)
+{
+    const char  *f[5];
+    size_t       off = 0;
+
+    for (int i = 0; i < 5; i++) {
+        const char *end = memchr(b->record + off, '\0', len - off);
+
+        if (end == NULL) {
+            return -1;
+        }
+        f[i] = b->record + off;
+        off = (size_t) (end - b->record) + 1;
+    }
+    b->model = f[0];
+    b->instructions = f[1];
+    b->temperature = f[2];
+    b->max_tokens = f[3];
+    b->rag_enabled = f[4][0] == 't';
+    return 0;
+}
+
+/* The caller's bot bot_id, from the read cache or the database (then kept:
+ * bots' changes are announced, sql/010).  0; 1 when the caller has no such
+ * bot (not answered yet); -1 answered (an error). */
+static int
+mg_chat_bot_settings(mg_job_t *job, const char *bot_id, mg_chat_bot_t *b)
+{
+    const char  *values[2] = { bot_id, job->user_id };
+    const int    cols[5] = { MG_BOT_COL_MODEL_ID, MG_BOT_COL_INSTRUCTIONS,
+                             MG_BOT_COL_TEMPERATURE, MG_BOT_COL_MAX_TOKENS,
+                             MG_BOT_COL_RAG_ENABLED };
+    PGresult    *res = NULL;
+    mg_sb_t      rec = { 0 };
+    size_t       len = 0;
+    uint64_t     gen;
+    mg_db_rc_t   rc;
+
+    if (mg_rcache_find(job->user_id, MG_CHAT_BOT_SPACE, bot_id, &b->record, &len, &gen)
+        && mg_chat_bot_parse(b, len) == 0)
+    {
+        return 0;
+    }
+    free(b->record);
+    b->record = NULL;
+    rc = mg_db_exec(job->db, MG_Q_BOT_GET, values, &res);
+    if (rc != MG_DB_OK) {
+        (void) mg_job_reply_db_error(job, rc, res, "chat.begin");
+        PQclear(res);
+        return -1;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 1;
+    }
+    for (int i = 0; i < 5; i++) {
+        mg_sb_add(&rec, PQgetvalue(res, 0, cols[i]), (size_t) PQgetlength(res, 0, cols[i]));
+        mg_sb_add(&rec, "", 1);
+    }
+    PQclear(res);
+    len = rec.len;
+    b->record = mg_sb_done(&rec);
+    if (b->record == NULL || mg_chat_bot_parse(b, len) != 0) {
+        (void) mg_chat_reply_oom(job);
+        return -1;
+    }
+    mg_rcache_keep(job->user_id, MG_CHAT_BOT_SPACE, bot_id, gen, b->record, len);
+    return 0;
+}
+
 static int
 mg_chat_begin(mg_job_t *job, int sse)
 {
@@ -321,6 +404,7 @@ mg_chat_begin(mg_job_t *job, int sse)
     char                  new_chat[MG_UUID_LEN + 1], user_msg[MG_UUID_LEN + 1];
     char                  title[MG_CHAT_TITLE_MAX * 4 + 8], quota[24], err[256];
     PGresult             *bot = NULL, *begin = NULL, *hist = NULL;
+    mg_chat_bot_t         settings = { 0 };
     mg_db_rc_t            rc;
     const mg_provider_t  *provider;
     mg_stream_t          *s = NULL;
@@ -362,30 +446,44 @@ mg_chat_begin(mg_job_t *job, int sse)
         goto done;
     }
 
-    /* what answers: the caller's bot, or a published agent */
-    values[0] = bot_id ? bot_id : agent_id;
-    values[1] = bot_id ? job->user_id : "false";
-    rc = mg_db_exec(job->db, bot_id ? MG_Q_BOT_GET : MG_Q_AGENT_GET, values, &bot);
-    if (rc != MG_DB_OK) {
-        sent = mg_job_reply_db_error(job, rc, bot, "chat.begin");
-        goto done;
+    /* what answers: the caller's bot (its settings from the read cache when
+     * kept there), or a published agent */
+    if (bot_id != NULL) {
+        int found = mg_chat_bot_settings(job, bot_id, &settings);
+
+        if (found != 0) {
+            sent = found == 1 ? mg_job_reply_error(job, 404, "bot_not_found", "bot not found")
+                              : 0;                  /* answered */
+            goto done;
+        }
+        t_model = settings.model;
+        t_instructions = settings.instructions;
+        t_temperature = settings.temperature;
+        t_max_tokens = settings.max_tokens;
+    } else {
+        values[0] = agent_id;
+        values[1] = "false";
+        rc = mg_db_exec(job->db, MG_Q_AGENT_GET, values, &bot);
+        if (rc != MG_DB_OK) {
+            sent = mg_job_reply_db_error(job, rc, bot, "chat.begin");
+            goto done;
+        }
+        if (PQntuples(bot) == 0) {
+            sent = mg_job_reply_error(job, 404, "agent_not_found", "agent not found");
+            goto done;
+        }
+        t_model = PQgetvalue(bot, 0, MG_AGENT_COL_MODEL_ID);
+        t_instructions = PQgetvalue(bot, 0, MG_AGENT_COL_INSTRUCTIONS);
+        t_temperature = PQgetvalue(bot, 0, MG_AGENT_COL_TEMPERATURE);
+        t_max_tokens = PQgetvalue(bot, 0, MG_AGENT_COL_MAX_TOKENS);
     }
-    if (PQntuples(bot) == 0) {
-        sent = bot_id ? mg_job_reply_error(job, 404, "bot_not_found", "bot not found")
-                      : mg_job_reply_error(job, 404, "agent_not_found", "agent not found");
-        goto done;
-    }
-    t_model = PQgetvalue(bot, 0, bot_id ? MG_BOT_COL_MODEL_ID : MG_AGENT_COL_MODEL_ID);
-    t_instructions = PQgetvalue(bot, 0, bot_id ? MG_BOT_COL_INSTRUCTIONS : MG_AGENT_COL_INSTRUCTIONS);
-    t_temperature = PQgetvalue(bot, 0, bot_id ? MG_BOT_COL_TEMPERATURE : MG_AGENT_COL_TEMPERATURE);
-    t_max_tokens = PQgetvalue(bot, 0, bot_id ? MG_BOT_COL_MAX_TOKENS : MG_AGENT_COL_MAX_TOKENS);
     provider = mg_provider_for(t_model, &model, err, sizeof(err));
     if (provider == NULL) {
         sent = mg_job_reply_error(job, 503, "model_unavailable", err);
         goto done;
     }
 
-    if (bot_id != NULL && *PQgetvalue(bot, 0, MG_BOT_COL_RAG_ENABLED) == 't'
+    if (bot_id != NULL && settings.rag_enabled
         && mg_chat_retrieve(job, bot_id, message, &grounded, &hits, &nhits) != 0)
     {
         sent = 0;                           /* answered */
@@ -540,6 +638,7 @@ done:
     free(grounded_system);
     mg_hits_free(hits, nhits);
     PQclear(bot);
+    free(settings.record);
     PQclear(begin);
     PQclear(hist);
     json_decref(v);
