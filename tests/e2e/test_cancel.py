@@ -28,13 +28,14 @@ class CancelTest(unittest.TestCase):
         token = stack.token("cancel-user")
         self.assertEqual(stack.request("GET", "/api/v1/bots", token=token).status, 200)
 
-        # keep the only thread busy: its query waits on this lock
+        # keep the only thread busy: its query waits on this lock (a page
+        # not asked for before, so no worker has it in its read cache)
         locker = stack.hold_lock("bots", 3)
         try:
             time.sleep(0.5)
             busy = []
             holder = threading.Thread(target=lambda: busy.append(
-                stack.request("GET", "/api/v1/bots", token=token)))
+                stack.request("GET", "/api/v1/bots?limit=7", token=token)))
             holder.start()
             time.sleep(0.3)
 
