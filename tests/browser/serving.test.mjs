@@ -78,7 +78,9 @@ test('/api/ and /health are untouched: JSON, their own caching, no app fallback'
     const health = await get('/health');
     assert.equal(health.status, 200);
     assert.equal(JSON.parse(health.text).status, 'ok');
-    assert.equal(health.headers.get('cache-control'), null);
+    // the API's own: every 200 answer to a GET may be revalidated, never shared
+    assert.equal(health.headers.get('cache-control'), 'private, no-cache');
+    assert.match(health.headers.get('etag'), /^"[A-Za-z0-9_-]{22}"$/);
 
     const config = await get('/api/v1/config');
     assert.equal(config.status, 200, 'the app learns the identity mode without a token');
