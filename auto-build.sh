@@ -230,6 +230,8 @@ nofile_limit() {
 render_conf() {
     local endpoints="" i
     for ((i = 0; i < WORKER_PROCS; i++)); do endpoints+=" tcp://127.0.0.1:$((WORKER_PORT + i))"; done
+    # the scaling bench points nginx at other sets of worker processes
+    [ -n "${BENCH_ENDPOINTS:-}" ] && endpoints=" $BENCH_ENDPOINTS"
     local web="$TOP/web/dist"
     sed -e "s|@MODULE@|$BIN/ngx_http_mangoo_module.so|" \
         -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|" \
@@ -476,6 +478,7 @@ cmd_bench() {
     bench_streams "$token"
     bench_knowledge "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-knowledge-user)"
     bench_agents
+    bench_scaling "$token"
 }
 
 # ---- streaming benchmark ---------------------------------------------------
@@ -834,6 +837,60 @@ bench_agents() {
     unset MANGOO_AGENT_ENDPOINTS
 }
 
+# Scaling: nginx pointed at one worker process, then two, then two with the
+# second reached at another loopback address (127.0.0.2, as another host's
+# worker would be, over TCP with nothing shared): the authenticated list
+# (wrk) and chat streams without delay (wrk through stream_bench,
+# fake-stream as Bedrock), each in the same run.
+bench_scaling() {  # token
+    local token=$1 base="http://127.0.0.1:$PORT" out="$STATE/scaling" bot auth setup name
+    local sb=(python3 "$TOP/tests/bench/stream_bench.py") remote_port=$((WORKER_PORT + WORKER_PROCS))
+    local rows=() reads streams worker_pid
+    mkdir -p "$out"
+    [ "$WORKER_PROCS" -ge 2 ] || { log "scaling: needs MANGOO_WORKERS >= 2"; return 1; }
+    bench_streams_setup
+    auth="Authorization: Bearer $token"
+    bot=$(curl -fsS -H "$auth" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"bench scaling\",\"model_id\":\"$BENCH_CLAUDE\"}" "$base/api/v1/bots" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    curl -fsS -o /dev/null "http://127.0.0.1:$BENCH_FAKE_PORT/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
+    MANGOO_KEY_DIR="$STATE/keys" "$BIN/mangoo-worker" serve --bind "tcp://127.0.0.2:$remote_port" \
+        --threads "$WORKER_THREADS" --db "$DB_CONNINFO" --sql-dir "$TOP/sql" --no-migrate \
+        >>"$STATE/worker-remote.log" 2>&1 &
+    echo $! >"$STATE/worker-remote.pid"
+    for setup in "one-process:tcp://127.0.0.1:$WORKER_PORT" \
+                 "two-processes:tcp://127.0.0.1:$WORKER_PORT tcp://127.0.0.1:$((WORKER_PORT + 1))" \
+                 "second-at-127.0.0.2:tcp://127.0.0.1:$WORKER_PORT tcp://127.0.0.2:$remote_port"; do
+        name=${setup%%:*}
+        BENCH_ENDPOINTS=${setup#*:} render_conf
+        nginx -s reload -p "$STATE" -c "$STATE/nginx.conf"
+        sleep 1
+        wait_healthy
+        log "scaling, $name: the list, then chat streams"
+        BENCH_SECONDS=2 wrk_run warm "$base/api/v1/bots" "$auth" >/dev/null
+        reads=$(wrk_run "$name" "$base/api/v1/bots" "$auth" | cut -d' ' -f2)
+        "${sb[@]}" rate "$base/api/v1/chat/stream" -H "$auth" --body "$(bench_chat_body "$bot")" \
+            --engine wrk -c "$BENCH_STREAM_CONN" -d "$BENCH_STREAM_SECONDS" --out "$out/$name.json" >&2
+        streams=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["streams_per_s"])' \
+                  "$out/$name.json")
+        rows+=("$name $reads $streams")
+    done
+    render_conf
+    nginx -s reload -p "$STATE" -c "$STATE/nginx.conf"
+    worker_pid=$(cat "$STATE/worker-remote.pid"); kill "$worker_pid" 2>/dev/null && wait_gone "$worker_pid"
+    rm -f "$STATE/worker-remote.pid"
+    bench_streams_stop
+    echo
+    echo "Mangoo scaling bench: $(nproc) cores, nginx workers $NGINX_WORKERS, $WORKER_THREADS threads a worker process; GET /api/v1/bots with wrk -c${BENCH_CONN:-64}; chat streams of $BENCH_STREAM_PIECES pieces, no delay, wrk -c$BENCH_STREAM_CONN"
+    printf '%-22s %14s %14s\n' "worker processes" "GET bots/s" "streams/s"
+    printf '%-22s %14s %14s\n' ${rows[@]}
+}
+
+cmd_bench_scaling() {
+    bench_stack_start
+    bench_scaling "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-scaling-user)"
+}
+
 cmd_bench_read() {
     bench_stack_start
     bench_read "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-user)"
@@ -864,6 +921,7 @@ case "${1:-}" in
     test) cmd_test ;;
     bench) cmd_bench ;;
     bench-read) cmd_bench_read ;;
+    bench-scaling) cmd_bench_scaling ;;
     bench-streams) cmd_bench_streams ;;
     bench-knowledge) cmd_bench_knowledge ;;
     bench-agents) cmd_bench_agents ;;

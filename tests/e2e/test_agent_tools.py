@@ -446,7 +446,10 @@ class OpenAITools(unittest.TestCase):
             {"name": "calculator", "input": {"expression": "4*4"}}], interleave=True),
             Reply(text="9 and 16."))
         events = run(agent, "squares", token)
-        self.assertEqual([r["summary"] for r in of(events, "tool_result")], ["9", "16"])
+        # the two run side by side: their results come as each finishes
+        asked = {c["id"]: c["input"]["expression"] for c in of(events, "tool_call")}
+        self.assertEqual({asked[r["id"]]: r["summary"] for r in of(events, "tool_result")},
+                         {"3*3": "9", "4*4": "16"})
         first, second = openai.requests[before:]
         self.assertEqual([t["function"]["name"] for t in first["body"]["tools"]],
                          ["calculator", "current_time"])
