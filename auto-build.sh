@@ -883,7 +883,7 @@ bench_scaling() {  # token
     echo
     echo "Mangoo scaling bench: $(nproc) cores, nginx workers $NGINX_WORKERS, $WORKER_THREADS threads a worker process; GET /api/v1/bots with wrk -c${BENCH_CONN:-64}; chat streams of $BENCH_STREAM_PIECES pieces, no delay, wrk -c$BENCH_STREAM_CONN"
     printf '%-22s %14s %14s\n' "worker processes" "GET bots/s" "streams/s"
-    printf '%-22s %14s %14s\n' ${rows[@]}
+    printf '%-22s %14.0f %14.1f\n' ${rows[@]}
 }
 
 cmd_bench_scaling() {
