@@ -199,9 +199,9 @@ san_env() {  # who
     echo "ASAN_OPTIONS=log_path=$STATE/asan/$1:detect_leaks=$2 UBSAN_OPTIONS=print_stacktrace=1:log_path=$STATE/asan/$1-ubsan"
 }
 
-worker_start() {
-    local i=$1
-    env $(san_env worker 1) MANGOO_KEY_DIR="$STATE/keys" "$BIN/mangoo-worker" serve --bind "tcp://127.0.0.1:$((WORKER_PORT + i))" \
+worker_start() {  # i [host]
+    local i=$1 host=${2:-127.0.0.1}
+    env $(san_env worker 1) MANGOO_KEY_DIR="$STATE/keys" "$BIN/mangoo-worker" serve --bind "tcp://$host:$((WORKER_PORT + i))" \
         --threads "$WORKER_THREADS" --db "$DB_CONNINFO" --sql-dir "$TOP/sql" --no-migrate \
         >>"$STATE/worker-$i.log" 2>&1 &
     echo $! >"$STATE/worker-$i.pid"
@@ -845,7 +845,7 @@ bench_agents() {
 bench_scaling() {  # token
     local token=$1 base="http://127.0.0.1:$PORT" out="$STATE/scaling" bot auth setup name
     local sb=(python3 "$TOP/tests/bench/stream_bench.py") remote_port=$((WORKER_PORT + WORKER_PROCS))
-    local rows=() reads streams worker_pid
+    local rows=() reads streams
     mkdir -p "$out"
     [ "$WORKER_PROCS" -ge 2 ] || { log "scaling: needs MANGOO_WORKERS >= 2"; return 1; }
     bench_streams_setup
@@ -854,10 +854,7 @@ bench_scaling() {  # token
         -d "{\"name\":\"bench scaling\",\"model_id\":\"$BENCH_CLAUDE\"}" "$base/api/v1/bots" \
         | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
     curl -fsS -o /dev/null "http://127.0.0.1:$BENCH_FAKE_PORT/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
-    MANGOO_KEY_DIR="$STATE/keys" "$BIN/mangoo-worker" serve --bind "tcp://127.0.0.2:$remote_port" \
-        --threads "$WORKER_THREADS" --db "$DB_CONNINFO" --sql-dir "$TOP/sql" --no-migrate \
-        >>"$STATE/worker-remote.log" 2>&1 &
-    echo $! >"$STATE/worker-remote.pid"
+    worker_start "$WORKER_PROCS" 127.0.0.2      # its port: $remote_port
     for setup in "one-process:tcp://127.0.0.1:$WORKER_PORT" \
                  "two-processes:tcp://127.0.0.1:$WORKER_PORT tcp://127.0.0.1:$((WORKER_PORT + 1))" \
                  "second-at-127.0.0.2:tcp://127.0.0.1:$WORKER_PORT tcp://127.0.0.2:$remote_port"; do
@@ -877,8 +874,7 @@ bench_scaling() {  # token
     done
     render_conf
     nginx -s reload -p "$STATE" -c "$STATE/nginx.conf"
-    worker_pid=$(cat "$STATE/worker-remote.pid"); kill "$worker_pid" 2>/dev/null && wait_gone "$worker_pid"
-    rm -f "$STATE/worker-remote.pid"
+    worker_stop "$WORKER_PROCS"
     bench_streams_stop
     echo
     echo "Mangoo scaling bench: $(nproc) cores, nginx workers $NGINX_WORKERS, $WORKER_THREADS threads a worker process; GET /api/v1/bots with wrk -c${BENCH_CONN:-64}; chat streams of $BENCH_STREAM_PIECES pieces, no delay, wrk -c$BENCH_STREAM_CONN"
@@ -886,29 +882,10 @@ bench_scaling() {  # token
     printf '%-22s %14.0f %14.1f\n' ${rows[@]}
 }
 
-cmd_bench_scaling() {
+# One part of the bench alone, on a stack of its own: part, token subject.
+bench_only() {
     bench_stack_start
-    bench_scaling "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-scaling-user)"
-}
-
-cmd_bench_read() {
-    bench_stack_start
-    bench_read "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-user)"
-}
-
-cmd_bench_agents() {
-    bench_stack_start
-    bench_agents
-}
-
-cmd_bench_knowledge() {
-    bench_stack_start
-    bench_knowledge "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-knowledge-user)"
-}
-
-cmd_bench_streams() {
-    bench_stack_start
-    bench_streams "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-stream-user)"
+    "bench_$1" "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub "$2")"
 }
 
 case "${1:-}" in
@@ -920,11 +897,11 @@ case "${1:-}" in
     run) cmd_run ;;
     test) cmd_test ;;
     bench) cmd_bench ;;
-    bench-read) cmd_bench_read ;;
-    bench-scaling) cmd_bench_scaling ;;
-    bench-streams) cmd_bench_streams ;;
-    bench-knowledge) cmd_bench_knowledge ;;
-    bench-agents) cmd_bench_agents ;;
+    bench-read) bench_only read bench-user ;;
+    bench-scaling) bench_only scaling bench-scaling-user ;;
+    bench-streams) bench_only streams bench-stream-user ;;
+    bench-knowledge) bench_only knowledge bench-knowledge-user ;;
+    bench-agents) bench_only agents bench-agents-user ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     start-worker) worker_start "$2" ;;

@@ -22,9 +22,10 @@
  * index is in the idle ring; a job is either in the queue, at one thread,
  * or answered; an ended stream is in the finish queue or at one thread,
  * and finishes go before new jobs (they hold answers nobody else has).  The only state shared across threads is each thread's
- * atomic cancel flag (broker writes, thread reads) and the user status
- * cache (user_status.c, with its own lock), which the listener thread
- * (user_listener.c) keeps in step with the database.
+ * atomic cancel flag (broker writes, thread reads), the user status
+ * cache (user_status.c) and the read cache (read_cache.c, from which the
+ * broker answers kept reads itself), each with its own lock, which the
+ * listener thread (user_listener.c) keeps in step with the database.
  */
 #include "pool.h"
 

@@ -8,6 +8,7 @@ Run: python3 tests/e2e/run.py test_read_cache.py
 """
 
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -15,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakes import (FakeBedrock, Reply, DEFAULT_ACCESS_KEY_ID,  # noqa: E402
                    DEFAULT_SECRET_ACCESS_KEY)
-from harness import Stack  # noqa: E402
+from harness import Stack, WORKER_BIN  # noqa: E402
 from sse_client import chat_stream, text_of  # noqa: E402
 
 CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -174,6 +175,17 @@ class ReadCache(unittest.TestCase):
             answers = [stack.request("GET", path, token=token) for _ in range(4)]
             return all(r.status == 200 and r.json()["name"] == "changed after" for r in answers)
         self.assertTrue(stack.wait_for(seen, timeout=20))
+
+class Settings(unittest.TestCase):
+    def test_a_bad_size_refuses_to_start(self):
+        for value in ("-1", "lots", "65537"):
+            r = subprocess.run([WORKER_BIN, "serve", "--no-migrate", "--bind", "tcp://127.0.0.1:1"],
+                               env=dict(os.environ, MANGOO_READ_CACHE_MB=value),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=10)
+            self.assertEqual(r.returncode, 2, (value, r.stderr))
+            self.assertIn("MANGOO_READ_CACHE_MB", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -3,18 +3,11 @@
 // to other agents, so the form says which of the agent's it will not have.
 import { useEffect, useState } from 'react';
 import { api } from '../../api/client';
-import type { Agent } from '../../api/types';
+import type { Agent, Bot } from '../../api/types';
 import { toolLabel } from '../../lib/agentTools';
 
 /** What the bot form starts with. */
-export interface BotDraft {
-  name: string;
-  description: string;
-  model_id: string;
-  instructions: string;
-  temperature: number;
-  max_tokens: number;
-}
+export type BotDraft = Pick<Bot, 'name' | 'description' | 'model_id' | 'instructions' | 'temperature' | 'max_tokens'>;
 
 /** The address of the new-bot form prefilled from an agent. */
 export function newBotFromAgentPath(agentId: string): string {

@@ -6,6 +6,7 @@ import { Link } from 'react-router-dom';
 import { api } from '../../../api/client';
 import type { Agent, AgentStatus, Model } from '../../../api/types';
 import { ListStatus } from '../../../components/ListStatus';
+import { SearchField } from '../../../components/SearchField';
 import { Spinner } from '../../../components/Loading';
 import { PlusIcon } from '../../../components/Icons';
 import { plural } from '../../../lib/format';
@@ -103,20 +104,14 @@ export default function AdminAgentsScreen() {
           setQuery(q.trim());
         }}
       >
-        <div className="min-w-0 flex-1 basis-56">
-          <label htmlFor={`${id}-q`} className="label">
-            Search agents
-          </label>
-          <input
-            id={`${id}-q`}
-            type="search"
-            className="input"
-            value={q}
-            maxLength={200}
-            placeholder="Name or description"
-            onChange={(e) => setQ(e.target.value)}
-          />
-        </div>
+        <SearchField
+          id={`${id}-q`}
+          label="Search agents"
+          value={q}
+          maxLength={200}
+          placeholder="Name or description"
+          onChange={setQ}
+        />
         <div>
           <label htmlFor={`${id}-status`} className="label">
             Status

@@ -7,6 +7,7 @@ import { Link, useSearchParams } from 'react-router-dom';
 import { api } from '../../../api/client';
 import type { AdminToolCall } from '../../../api/types';
 import { ListStatus } from '../../../components/ListStatus';
+import { SearchField } from '../../../components/SearchField';
 import { Spinner } from '../../../components/Loading';
 import { CheckIcon, ChevronRightIcon, WarningIcon } from '../../../components/Icons';
 import { useTitle } from '../../../lib/useTitle';
@@ -107,37 +108,28 @@ export default function ToolCallsScreen() {
           apply(userDraft, toolDraft);
         }}
       >
-        <div className="min-w-0 flex-1 basis-56">
-          <label htmlFor={`${id}-user`} className="label">
-            User id
-          </label>
-          <input
-            id={`${id}-user`}
-            type="search"
-            className="input font-mono"
-            value={userDraft}
-            maxLength={1024}
-            autoComplete="off"
-            spellCheck={false}
-            onChange={(e) => setUserDraft(e.target.value)}
-          />
-        </div>
-        <div className="min-w-0 flex-1 basis-40">
-          <label htmlFor={`${id}-tool`} className="label">
-            Tool
-          </label>
-          <input
-            id={`${id}-tool`}
-            type="search"
-            className="input font-mono"
-            value={toolDraft}
-            maxLength={1024}
-            autoComplete="off"
-            spellCheck={false}
-            placeholder="calculator"
-            onChange={(e) => setToolDraft(e.target.value)}
-          />
-        </div>
+        <SearchField
+          id={`${id}-user`}
+          label="User id"
+          className="input font-mono"
+          value={userDraft}
+          maxLength={1024}
+          autoComplete="off"
+          spellCheck={false}
+          onChange={setUserDraft}
+        />
+        <SearchField
+          id={`${id}-tool`}
+          label="Tool"
+          basis="basis-40"
+          className="input font-mono"
+          value={toolDraft}
+          maxLength={1024}
+          autoComplete="off"
+          spellCheck={false}
+          placeholder="calculator"
+          onChange={setToolDraft}
+        />
         <button type="submit" className="btn-secondary">
           Filter
         </button>
