@@ -904,6 +904,8 @@ case "${1:-}" in
     bench-agents) bench_only agents bench-agents-user ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
+    start-nginx) nginx_start; wait_healthy ;;    # another instance: MANGOO_STATE of its own
+    stop-nginx) nginx_stop ;;
     start-worker) worker_start "$2" ;;
     stop-worker) worker_stop "$2" ;;
     restart-db) pg_stop; pg_start ;;

@@ -17,6 +17,12 @@
  * ends the stream with an error event (ngx_http_mangoo_sse.c).  A request
  * that finds no reachable worker is parked and retried until
  * mangoo_unavailable_wait runs out (503 with Retry-After).
+ *
+ * Flow control: a worker sends each nginx process no more than its window
+ * of messages ahead of what this event loop has taken off the socket
+ * (worker/flow.h); a CREDIT after every NGX_HTTP_MANGOO_CREDIT_EVERY
+ * messages taken gives it room again.  A process that stops reading (slow,
+ * or stopped) so holds up only its own streams, in the workers.
  */
 
 
@@ -29,6 +35,9 @@
 #define NGX_HTTP_MANGOO_RETRY_MS      25
 #define NGX_HTTP_MANGOO_MAX_PARKED    4096
 #define NGX_HTTP_MANGOO_HWM           20000
+/* well under the worker's window (MG_FLOW_WINDOW, 4096), so it never waits
+ * for a CREDIT that is not due yet */
+#define NGX_HTTP_MANGOO_CREDIT_EVERY  512
 
 
 struct ngx_http_mangoo_peer_s {
@@ -39,6 +48,7 @@ struct ngx_http_mangoo_peer_s {
     ngx_connection_t            *monitor_conn;
     ngx_queue_t                  inflight;
     ngx_uint_t                   ninflight;
+    ngx_uint_t                   taken;      /* messages not yet credited */
     unsigned                     connected:1;
 };
 
@@ -74,6 +84,7 @@ static void ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx,
     mg_msg_t *msg);
 static ngx_int_t ngx_http_mangoo_send_frames(void *sock, mg_str_t *frames,
     int n);
+static void ngx_http_mangoo_credit(ngx_http_mangoo_peer_t *peer);
 static void ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx);
 
 
@@ -393,19 +404,21 @@ ngx_http_mangoo_check_pending(ngx_http_mangoo_peer_t *peer)
 }
 
 
+/* One message, packed into one frame (mg_protocol.h), as workers read them. */
 static ngx_int_t
 ngx_http_mangoo_send_frames(void *sock, mg_str_t *frames, int n)
 {
-    int  i;
+    zmq_msg_t  packed;
 
-    for (i = 0; i < n; i++) {
-        if (zmq_send(sock, frames[i].data, frames[i].len,
-                     ZMQ_DONTWAIT | (i < n - 1 ? ZMQ_SNDMORE : 0))
-            == -1)
-        {
-            /* only the first frame can fail: multipart sends are atomic */
-            return NGX_AGAIN;
-        }
+    if (zmq_msg_init_size(&packed, mg_proto_packed_size(frames, n)) != 0) {
+        return NGX_AGAIN;
+    }
+
+    mg_proto_pack(frames, n, zmq_msg_data(&packed));
+
+    if (zmq_msg_send(&packed, sock, ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close(&packed);
+        return NGX_AGAIN;
     }
 
     return NGX_OK;
@@ -804,6 +817,9 @@ ngx_http_mangoo_monitor_handler(ngx_event_t *rev)
                           "mangoo: worker \"%V\" connected", &peer->endpoint);
             peer->connected = 1;
 
+            /* a new connection: the worker counts a new window */
+            peer->taken = 0;
+
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             ngx_log_error(NGX_LOG_WARN, rev->log, 0,
                           "mangoo: worker \"%V\" disconnected",
@@ -818,72 +834,94 @@ ngx_http_mangoo_monitor_handler(ngx_event_t *rev)
 static void
 ngx_http_mangoo_read_handler(ngx_event_t *rev)
 {
-    int                      more;
-    size_t                   n, i;
+    int                      n;
+    size_t                   off;
     mg_msg_t                 msg;
     mg_str_t                 frames[MG_PROTO_MAX_FRAMES];
-    zmq_msg_t                parts[MG_PROTO_MAX_FRAMES];
+    zmq_msg_t                packed;
     ngx_connection_t        *c = rev->data;
     ngx_http_mangoo_ctx_t   *ctx;
     ngx_http_mangoo_peer_t  *peer = c->data;
 
+    /*
+     * A worker sends single-part frames of packed messages (mg_protocol.h):
+     * a connection that drops can never leave half a message to read.
+     */
     for ( ;; ) {
-        n = 0;
-        more = 1;
+        zmq_msg_init(&packed);
 
-        while (more) {
-            zmq_msg_t  *part, spill;
-
-            part = (n < MG_PROTO_MAX_FRAMES) ? &parts[n] : &spill;
-            zmq_msg_init(part);
-
-            if (zmq_msg_recv(part, peer->sock, ZMQ_DONTWAIT) == -1) {
-                zmq_msg_close(part);
-                break;
-            }
-
-            more = zmq_msg_more(part);
-
-            if (part == &spill) {
-                zmq_msg_close(part);
-                n = MG_PROTO_MAX_FRAMES + 1;
-                continue;
-            }
-
-            n++;
-        }
-
-        if (n == 0) {
+        if (zmq_msg_recv(&packed, peer->sock, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close(&packed);
             break;  /* EAGAIN: drained */
         }
 
-        if (n <= MG_PROTO_MAX_FRAMES) {
-            for (i = 0; i < n; i++) {
-                frames[i].data = zmq_msg_data(&parts[i]);
-                frames[i].len = zmq_msg_size(&parts[i]);
-            }
+        off = 0;
+
+        while ((n = mg_proto_unpack(zmq_msg_data(&packed),
+                                    zmq_msg_size(&packed), &off, frames))
+               > 0)
+        {
+            peer->taken++;
 
             if (mg_proto_parse(frames, n, &msg) != 0) {
                 ngx_log_error(NGX_LOG_ERR, rev->log, 0,
                               "mangoo: malformed message from worker \"%V\"",
                               &peer->endpoint);
+                continue;
+            }
 
-            } else {
-                ctx = ngx_http_mangoo_lookup(&msg.rid);
+            ctx = ngx_http_mangoo_lookup(&msg.rid);
 
-                /* no ctx: the client left or the request timed out */
-                if (ctx) {
-                    ngx_http_mangoo_deliver(ctx, &msg);
-                }
+            /* no ctx: the client left or the request timed out */
+            if (ctx) {
+                ngx_http_mangoo_deliver(ctx, &msg);
             }
         }
 
-        for (i = 0; i < n && i < MG_PROTO_MAX_FRAMES; i++) {
-            zmq_msg_close(&parts[i]);
+        if (n < 0 || zmq_msg_more(&packed)) {
+            ngx_log_error(NGX_LOG_ERR, rev->log, 0,
+                          "mangoo: malformed frame from worker \"%V\"",
+                          &peer->endpoint);
         }
+
+        zmq_msg_close(&packed);
     }
 
+    ngx_http_mangoo_credit(peer);
     ngx_http_mangoo_check_pending(peer);
+}
+
+
+/*
+ * Give the worker back the room the messages taken made.  When the CREDIT
+ * cannot be sent now (our send queue is full), the next wake-up tries
+ * again; a worker out of credit probes once a second, which wakes us.
+ */
+static void
+ngx_http_mangoo_credit(ngx_http_mangoo_peer_t *peer)
+{
+    int       n;
+    char      status[4];
+    u_char    digits[NGX_INT_T_LEN];
+    mg_msg_t  msg;
+    mg_str_t  frames[MG_PROTO_MAX_FRAMES];
+
+    if (peer->taken < NGX_HTTP_MANGOO_CREDIT_EVERY) {
+        return;
+    }
+
+    ngx_memzero(&msg, sizeof(mg_msg_t));
+    msg.type = MG_MSG_CREDIT;
+    msg.body.data = (char *) digits;
+    msg.body.len = ngx_sprintf(digits, "%ui",
+                               ngx_min(peer->taken, 999999999)) - digits;
+
+    n = mg_proto_frames(&msg, frames, status);
+
+    if (n > 0 && ngx_http_mangoo_send_frames(peer->sock, frames, n) == NGX_OK)
+    {
+        peer->taken = 0;
+    }
 }
 
 

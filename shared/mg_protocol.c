@@ -21,6 +21,7 @@ static const mg_msg_kind_t mg_msg_kinds[] = {
     { "DATA",   MG_MSG_DATA,   3 },
     { "END",    MG_MSG_END,    2 },
     { "ERR",    MG_MSG_ERR,    5 },
+    { "CREDIT", MG_MSG_CREDIT, 2 },
 };
 
 #define MG_MSG_KINDS (sizeof(mg_msg_kinds) / sizeof(mg_msg_kinds[0]))
@@ -44,6 +45,74 @@ mg_proto_type_name(mg_msg_type_t type)
     const mg_msg_kind_t *k = mg_proto_kind_by_type(type);
 
     return k ? k->name : "INVALID";
+}
+
+
+size_t
+mg_proto_packed_size(const mg_str_t *frames, int n)
+{
+    size_t size = 1;
+
+    for (int i = 0; i < n; i++) {
+        size += 4 + frames[i].len;
+    }
+    return size;
+}
+
+
+void
+mg_proto_pack(const mg_str_t *frames, int n, char *out)
+{
+    unsigned char *p = (unsigned char *) out;
+
+    *p++ = (unsigned char) n;
+    for (int i = 0; i < n; i++) {
+        size_t len = frames[i].len;
+
+        *p++ = (unsigned char) (len >> 24);
+        *p++ = (unsigned char) (len >> 16);
+        *p++ = (unsigned char) (len >> 8);
+        *p++ = (unsigned char) len;
+        if (len > 0) {
+            memcpy(p, frames[i].data, len);
+        }
+        p += len;
+    }
+}
+
+
+int
+mg_proto_unpack(const char *buf, size_t len, size_t *off, mg_str_t *frames)
+{
+    const unsigned char *p = (const unsigned char *) buf;
+    size_t               at = *off;
+    int                  n;
+
+    if (at >= len) {
+        return 0;
+    }
+    n = p[at++];
+    if (n == 0 || n > MG_PROTO_MAX_FRAMES) {
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t flen;
+
+        if (len - at < 4) {
+            return -1;
+        }
+        flen = ((size_t) p[at] << 24) | ((size_t) p[at + 1] << 16)
+               | ((size_t) p[at + 2] << 8) | (size_t) p[at + 3];
+        at += 4;
+        if (flen > len - at) {
+            return -1;
+        }
+        frames[i].data = buf + at;
+        frames[i].len = flen;
+        at += flen;
+    }
+    *off = at;
+    return n;
 }
 
 
@@ -80,6 +149,25 @@ mg_proto_parse_status(mg_str_t s)
 }
 
 
+/* 1 to 9 decimal digits: a count > 0, or -1. */
+static long
+mg_proto_parse_count(mg_str_t s)
+{
+    long n = 0;
+
+    if (s.len == 0 || s.len > 9) {
+        return -1;
+    }
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.data[i] < '0' || s.data[i] > '9') {
+            return -1;
+        }
+        n = n * 10 + (s.data[i] - '0');
+    }
+    return n > 0 ? n : -1;
+}
+
+
 int
 mg_proto_parse(const mg_str_t *frames, size_t n, mg_msg_t *msg)
 {
@@ -98,9 +186,19 @@ mg_proto_parse(const mg_str_t *frames, size_t n, mg_msg_t *msg)
             break;
         }
     }
-    if (kind == NULL || n != kind->nframes
-        || !mg_proto_rid_valid(frames[1].data, frames[1].len))
-    {
+    if (kind == NULL || n != kind->nframes) {
+        return -1;
+    }
+    if (kind->type == MG_MSG_CREDIT) {
+        msg->credit = mg_proto_parse_count(frames[1]);
+        if (msg->credit <= 0) {
+            return -1;
+        }
+        msg->body = frames[1];
+        msg->type = MG_MSG_CREDIT;
+        return 0;
+    }
+    if (!mg_proto_rid_valid(frames[1].data, frames[1].len)) {
         return -1;
     }
 
@@ -154,7 +252,19 @@ mg_proto_frames(const mg_msg_t *msg, mg_str_t *frames, char *status_buf)
     const mg_msg_kind_t *kind = mg_proto_kind_by_type(msg->type);
     mg_str_t status;
 
-    if (kind == NULL || !mg_proto_rid_valid(msg->rid.data, msg->rid.len)) {
+    if (kind == NULL) {
+        return -1;
+    }
+    if (msg->type == MG_MSG_CREDIT) {
+        if (mg_proto_parse_count(msg->body) <= 0) {
+            return -1;
+        }
+        frames[0].data = kind->name;
+        frames[0].len = strlen(kind->name);
+        frames[1] = msg->body;
+        return 2;
+    }
+    if (!mg_proto_rid_valid(msg->rid.data, msg->rid.len)) {
         return -1;
     }
 

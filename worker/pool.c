@@ -4,7 +4,11 @@
  *
  * Sockets:
  *   frontend  ROUTER bound to cfg->bind; module peers connect to it.
+ *             Messages are packed (mg_protocol.h), shown here unpacked:
  *             in:  [peer][REQ|CANCEL][rid]...   out: [peer][RES|ERR|...][rid]...
+ *             in:  [peer][CREDIT][n]            every message out spends credit
+ *             (flow.h): a peer out of it has its messages held, not waited for;
+ *             out, messages are packed, one frame per peer and loop round
  *   backend   ROUTER bound to inproc; thread i connects a DEALER whose
  *             routing id is "t<i>".
  * Broker <-> thread messages (after the routing id the ROUTER adds/strips):
@@ -50,16 +54,16 @@
 #include "identity/user_status.h"
 #include "mcp/registry.h"
 #include "read_cache.h"
+#include "flow.h"
 
 #define MG_POOL_BACKEND     "inproc://mg-pool"
 #define MG_REQ_FRAMES       6               /* REQ rid job params claims body */
-#define MG_JOB_PARTS        (1 + MG_REQ_FRAMES)     /* peer + REQ frames */
-#define MG_FRONT_PARTS      (1 + MG_PROTO_MAX_FRAMES)
+#define MG_JOB_PARTS        2               /* peer, the packed REQ */
+#define MG_FRONT_PARTS      2               /* peer, one packed message */
 #define MG_BACK_PARTS       (2 + 1 + MG_PROTO_MAX_FRAMES)
 #define MG_THREAD_PARTS     (1 + MG_JOB_PARTS)
 #define MG_BURST            256             /* messages per socket per poll round */
 #define MG_FRONT_HWM        100000          /* streams send many small frames */
-#define MG_FRONT_SNDTIMEO   200             /* ms a reply may wait for a busy peer */
 #define MG_FRONT_MAXMSG     (64LL * 1024 * 1024)   /* an upload fits (documents.c) */
 
 typedef enum {
@@ -85,7 +89,7 @@ typedef struct {
 } mg_pool_thread_t;
 
 typedef struct {
-    zmq_msg_t  parts[MG_JOB_PARTS];         /* peer, then the REQ frames */
+    zmq_msg_t  parts[MG_JOB_PARTS];         /* peer, then the packed REQ */
     char       rid[MG_RID_LEN];
 } mg_pending_t;
 
@@ -94,6 +98,8 @@ struct mg_pool_s {
     void                    *ctx;
     void                    *frontend;
     void                    *backend;
+    mg_flow_t               *flow;          /* credit and backlog per peer */
+    long long                flow_tick_ms;
     mg_pool_thread_t        *threads;
     int                     *idle;          /* ring: least recently idle first */
     size_t                   idle_head, idle_n;
@@ -224,6 +230,30 @@ mg_send_msg(void *sock, const mg_str_t *prefix, int nprefix, const mg_msg_t *msg
     return 0;
 }
 
+/* An encoded protocol message to a module peer, through flow control.
+ * 0, or -1 when it could not be built or the peer is gone. */
+static int
+mg_pool_to_peer(mg_pool_t *p, const zmq_msg_t *peer, const mg_msg_t *msg)
+{
+    zmq_msg_t  parts[1 + MG_PROTO_MAX_FRAMES];
+    mg_str_t   frames[MG_PROTO_MAX_FRAMES];
+    char       status[4];
+    int        n = mg_proto_frames(msg, frames, status);
+
+    if (n < 0 || zmq_msg_init_size(&parts[0], zmq_msg_size(peer)) != 0) {
+        return -1;
+    }
+    memcpy(zmq_msg_data(&parts[0]), zmq_msg_data((zmq_msg_t *) peer), zmq_msg_size(peer));
+    for (int i = 0; i < n; i++) {
+        if (zmq_msg_init_size(&parts[i + 1], frames[i].len) != 0) {
+            mg_parts_close(parts, i + 1);
+            return -1;
+        }
+        memcpy(zmq_msg_data(&parts[i + 1]), frames[i].data, frames[i].len);
+    }
+    return mg_flow_send(p->flow, parts, n + 1);
+}
+
 /* ---- pool threads ------------------------------------------------------ */
 
 typedef struct {
@@ -250,18 +280,19 @@ mg_thread_send(void *ctx, const mg_msg_t *msg)
 static void
 mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts)
 {
-    mg_str_t          f[MG_REQ_FRAMES];
+    mg_str_t          f[MG_PROTO_MAX_FRAMES];
     mg_msg_t          req;
     mg_job_t          job;
     mg_thread_send_t  sctx = { sock, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]) };
     char              err[96];
     long long         start = mg_now_ms();
+    size_t            off = 0;
+    int               n = mg_proto_unpack(zmq_msg_data(&parts[2]), zmq_msg_size(&parts[2]),
+                                          &off, f);
 
-    for (int i = 0; i < MG_REQ_FRAMES; i++) {
-        f[i].data = zmq_msg_data(&parts[2 + i]);
-        f[i].len = zmq_msg_size(&parts[2 + i]);
-    }
-    if (mg_proto_parse(f, MG_REQ_FRAMES, &req) != 0 || req.type != MG_MSG_REQ) {
+    if (n != MG_REQ_FRAMES || mg_proto_parse(f, (size_t) n, &req) != 0
+        || req.type != MG_MSG_REQ)
+    {
         mg_log_error("thread %d: broker handed over a malformed job", t->index);
         return;
     }
@@ -411,7 +442,6 @@ mg_pool_reply_err(mg_pool_t *p, zmq_msg_t *peer, const char *rid, int status,
                   const char *code, const char *message)
 {
     mg_msg_t  msg = { .type = MG_MSG_ERR, .status = status };
-    mg_str_t  prefix;
 
     msg.rid.data = rid;
     msg.rid.len = MG_RID_LEN;
@@ -419,11 +449,8 @@ mg_pool_reply_err(mg_pool_t *p, zmq_msg_t *peer, const char *rid, int status,
     msg.code.len = strlen(code);
     msg.message.data = message;
     msg.message.len = strlen(message);
-    prefix.data = zmq_msg_data(peer);
-    prefix.len = zmq_msg_size(peer);
-    if (mg_send_msg(p->frontend, &prefix, 1, &msg, ZMQ_DONTWAIT) != 0) {
-        mg_log_warn("broker: %d %s for rid=%.*s not delivered: %s", status, code,
-                    MG_RID_LEN, rid, zmq_strerror(errno));
+    if (mg_pool_to_peer(p, peer, &msg) != 0) {
+        mg_log_warn("broker: %d %s for rid=%.*s not delivered", status, code, MG_RID_LEN, rid);
     }
 }
 
@@ -612,7 +639,6 @@ static int
 mg_pool_from_cache(mg_pool_t *p, zmq_msg_t *peer, const mg_msg_t *req)
 {
     mg_msg_t   msg = { .type = MG_MSG_RES, .status = 200 };
-    mg_str_t   prefix;
     char      *body;
     size_t     len;
 
@@ -624,12 +650,8 @@ mg_pool_from_cache(mg_pool_t *p, zmq_msg_t *peer, const mg_msg_t *req)
     msg.content_type.len = sizeof("application/json") - 1;
     msg.body.data = body;
     msg.body.len = len;
-    prefix.data = zmq_msg_data(peer);
-    prefix.len = zmq_msg_size(peer);
-    /* as a thread's reply: waits for a module that is momentarily behind */
-    if (mg_send_msg(p->frontend, &prefix, 1, &msg, 0) != 0) {
-        mg_log_warn("broker: reply for rid=%.*s dropped: %s", MG_RID_LEN, req->rid.data,
-                    zmq_strerror(errno));
+    if (mg_pool_to_peer(p, peer, &msg) != 0) {
+        mg_log_warn("broker: reply for rid=%.*s not delivered", MG_RID_LEN, req->rid.data);
     }
     free(body);
     return 1;
@@ -642,13 +664,19 @@ mg_pool_on_frontend(mg_pool_t *p, zmq_msg_t *parts, int n)
     mg_str_t   f[MG_PROTO_MAX_FRAMES];
     mg_msg_t   msg;
     char       rid[MG_RID_LEN];
+    size_t     off = 0;
+    int        nf = -1;
 
-    for (int i = 1; i < n; i++) {
-        f[i - 1].data = zmq_msg_data(&parts[i]);
-        f[i - 1].len = zmq_msg_size(&parts[i]);
+    if (n == MG_FRONT_PARTS) {
+        nf = mg_proto_unpack(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), &off, f);
     }
-    if (n < 2 || mg_proto_parse(f, (size_t) n - 1, &msg) != 0) {
+    /* one message, and nothing after it */
+    if (nf <= 0 || off != zmq_msg_size(&parts[1]) || mg_proto_parse(f, (size_t) nf, &msg) != 0) {
         mg_log_warn("broker: malformed message from a peer dropped (%d parts)", n);
+        goto done;
+    }
+    if (msg.type == MG_MSG_CREDIT) {
+        mg_flow_credit(p->flow, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), msg.credit);
         goto done;
     }
     memcpy(rid, msg.rid.data, MG_RID_LEN);
@@ -702,24 +730,21 @@ done:
 }
 
 /* ["F"][peer][msg...] from a thread or the engine (parts: its routing
- * id first): send [peer][msg...] to the module.  A reply must not be
- * dropped because nginx is momentarily behind, so this waits up to
- * MG_FRONT_SNDTIMEO, which slows the senders (and, through the engine,
- * the reading of the models' answers).  Dropped only when the peer is
- * gone (ROUTER_MANDATORY: EHOSTUNREACH) or stays full: the module then
- * times the request out. */
+ * id first): [peer][msg...] to the module, now or, when the peer is out
+ * of credit, after what it holds (flow.h).  Never waits: a stopped nginx
+ * process must not slow the others' answers. */
 static void
 mg_pool_forward(mg_pool_t *p, zmq_msg_t *parts, int n)
 {
-    char    rid[MG_RID_LEN];
-    size_t  len = zmq_msg_size(&parts[4]) == MG_RID_LEN ? MG_RID_LEN : 0;
-
-    memcpy(rid, zmq_msg_data(&parts[4]), len);
-    if (mg_send_parts(p->frontend, &parts[2], n - 2, 1) != 0) {
-        mg_log_warn("broker: reply for rid=%.*s dropped: %s", (int) len, rid,
-                    zmq_strerror(errno));
-    }
+    (void) mg_flow_send(p->flow, &parts[2], n - 2);
     mg_parts_close(parts, 2);
+}
+
+/* What flow control says about a peer, for the engine's streams. */
+static void
+mg_pool_on_flow(void *ud, const void *peer, size_t peer_len, mg_flow_event_t event)
+{
+    mg_streams_peer_flow(peer, peer_len, event);
 }
 
 /* Stop the idle threads once nothing more can come for them. */
@@ -881,6 +906,7 @@ mg_pool_abandon(mg_pool_t *p)
     }
     mg_log_warn("broker: %d job(s) still running after %d ms, exiting anyway",
                 busy, MG_POOL_DRAIN_MS);
+    mg_flow_flush(p->flow);
     nanosleep(&pause, NULL);
 }
 
@@ -945,7 +971,7 @@ mg_pool_loop(mg_pool_t *p)
         if (mg_pool_stop_signal && !p->stopping) {
             mg_pool_begin_stop(p);
         }
-        timeout = 1000;
+        timeout = mg_flow_held(p->flow) > 0 ? MG_FLOW_PROBE_MS / 4 : 1000;
         if (p->stopping) {
             if (mg_pool_all_stopped(p)) {
                 return 0;
@@ -971,7 +997,14 @@ mg_pool_loop(mg_pool_t *p)
         if ((items[0].revents & ZMQ_POLLIN) && mg_pool_drain(p, p->frontend, 0) != 0) {
             return -1;
         }
+        /* what this round packed for each peer: one frame each (flow.h) */
+        mg_flow_flush(p->flow);
         mg_pool_log_rejected(p);
+        now = mg_now_ms();
+        if (now - p->flow_tick_ms >= MG_FLOW_PROBE_MS / 4) {
+            p->flow_tick_ms = now;
+            mg_flow_tick(p->flow, now);
+        }
     }
 }
 
@@ -979,7 +1012,6 @@ static int
 mg_pool_open_frontend(mg_pool_t *p)
 {
     int        zero = 0, one = 1, ivl = 1000, tmo = 3000, ttl = 3000, hwm = MG_FRONT_HWM;
-    int        sndtimeo = MG_FRONT_SNDTIMEO;
     int64_t    maxmsg = MG_FRONT_MAXMSG;
 
     p->frontend = zmq_socket(p->ctx, ZMQ_ROUTER);
@@ -990,7 +1022,6 @@ mg_pool_open_frontend(mg_pool_t *p)
         || zmq_setsockopt(p->frontend, ZMQ_HEARTBEAT_TIMEOUT, &tmo, sizeof(tmo)) != 0
         || zmq_setsockopt(p->frontend, ZMQ_HEARTBEAT_TTL, &ttl, sizeof(ttl)) != 0
         || zmq_setsockopt(p->frontend, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0
-        || zmq_setsockopt(p->frontend, ZMQ_SNDTIMEO, &sndtimeo, sizeof(sndtimeo)) != 0
         || zmq_setsockopt(p->frontend, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0
         || zmq_setsockopt(p->frontend, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)
     {
@@ -999,6 +1030,11 @@ mg_pool_open_frontend(mg_pool_t *p)
     }
     if (zmq_bind(p->frontend, p->cfg->bind) != 0) {
         mg_log_error("broker: cannot bind %s: %s", p->cfg->bind, zmq_strerror(errno));
+        return -1;
+    }
+    p->flow = mg_flow_new(p->frontend, mg_pool_on_flow, p);
+    if (p->flow == NULL) {
+        mg_log_error("broker: out of memory");
         return -1;
     }
     return 0;
@@ -1164,6 +1200,7 @@ done:
     if (engine) {
         mg_streams_quit();
     }
+    mg_flow_free(p->flow);
     if (p->frontend != NULL) {
         zmq_close(p->frontend);
     }

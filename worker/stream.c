@@ -15,6 +15,13 @@
  * Frames to the client leave through the engine's own DEALER to the
  * broker (["F"][peer][msg...]), in order with the stream's "P", so the
  * finishing thread's done event always comes last.
+ *
+ * Flow control (flow.h): while the broker holds messages for a peer, that
+ * peer's streams are parked as they next produce: a transfer is paused
+ * (CURL_WRITEFUNC_PAUSE: libcurl keeps the bytes and stops reading, so
+ * the provider's own connection carries the back-pressure), a
+ * timer-driven stream skips its turn.  Events that are not the model's
+ * output (tool progress, keep-alives) still go: they are few.
  */
 #include "stream.h"
 
@@ -56,6 +63,7 @@ typedef enum {
     MG_INBOX_CANCEL,
     MG_INBOX_TOOL_DONE,
     MG_INBOX_RELAY,
+    MG_INBOX_FLOW,
     MG_INBOX_STOP,
     MG_INBOX_QUIT
 } mg_inbox_kind_t;
@@ -66,6 +74,7 @@ struct mg_inbox_item_s {
     mg_inbox_kind_t   kind;
     mg_stream_t      *stream;                   /* SUBMIT */
     mg_tool_job_t    *job;                      /* TOOL_DONE */
+    mg_flow_event_t   flow;                     /* FLOW, about peer */
     char             *event;                    /* RELAY: a whole SSE event, owned */
     size_t            event_len;
     char              rid[MG_RID_LEN];          /* CANCEL */
@@ -73,6 +82,11 @@ struct mg_inbox_item_s {
     size_t            peer_len;
     mg_inbox_item_t  *next;
 };
+
+typedef struct {
+    unsigned char   id[MG_PEER_MAX];
+    size_t          len;
+} mg_peer_id_t;
 
 typedef struct {
     mg_streams_config_t   cfg;
@@ -91,6 +105,9 @@ typedef struct {
     mg_stream_t         **heap;                 /* streams with a timer */
     size_t                heap_n, heap_cap;
     mg_stream_t          *reap;                 /* ended or retrying: handle outside callbacks */
+    mg_stream_t          *parked;               /* streams of blocked peers */
+    mg_peer_id_t         *blocked;              /* peers out of credit */
+    size_t                blocked_n, blocked_cap;
 
     pthread_mutex_t       lock;                 /* guards the inbox and stopping */
     mg_inbox_item_t      *inbox_head, *inbox_tail;
@@ -580,6 +597,128 @@ mg_stream_timer(mg_stream_t *s, long delay_ms)
     }
 }
 
+/* ---- flow control ------------------------------------------------------------ */
+
+static int
+mg_engine_peer_is(const mg_stream_t *s, const void *peer, size_t peer_len)
+{
+    return s->peer_len == peer_len && memcmp(s->peer, peer, peer_len) == 0;
+}
+
+/* 1 when s's peer is out of credit; cheap while no peer is. */
+static int
+mg_engine_blocked(const mg_engine_t *e, const mg_stream_t *s)
+{
+    for (size_t i = 0; i < e->blocked_n; i++) {
+        if (mg_engine_peer_is(s, e->blocked[i].id, e->blocked[i].len)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+mg_engine_park(mg_engine_t *e, mg_stream_t *s)
+{
+    if (s->parked) {
+        return;
+    }
+    s->parked = 1;
+    s->park_prev = NULL;
+    s->park_next = e->parked;
+    if (e->parked != NULL) {
+        e->parked->park_prev = s;
+    }
+    e->parked = s;
+}
+
+static void
+mg_engine_unpark(mg_engine_t *e, mg_stream_t *s)
+{
+    if (!s->parked) {
+        return;
+    }
+    if (s->park_prev != NULL) {
+        s->park_prev->park_next = s->park_next;
+    } else {
+        e->parked = s->park_next;
+    }
+    if (s->park_next != NULL) {
+        s->park_next->park_prev = s->park_prev;
+    }
+    s->parked = 0;
+    s->park_prev = s->park_next = NULL;
+}
+
+static void
+mg_engine_on_flow(mg_engine_t *e, const unsigned char *peer, size_t peer_len,
+                  mg_flow_event_t event)
+{
+    size_t       i;
+    mg_stream_t *s, *next;
+
+    for (i = 0; i < e->blocked_n; i++) {
+        if (e->blocked[i].len == peer_len && memcmp(e->blocked[i].id, peer, peer_len) == 0) {
+            break;
+        }
+    }
+    if (event == MG_FLOW_BLOCKED) {
+        if (i < e->blocked_n) {
+            return;
+        }
+        if (e->blocked_n == e->blocked_cap) {
+            size_t         cap = e->blocked_cap ? e->blocked_cap * 2 : 4;
+            mg_peer_id_t  *b = realloc(e->blocked, cap * sizeof(*b));
+
+            if (b == NULL) {
+                /* its streams go on unparked: the broker still holds their frames */
+                mg_log_error("engine: out of memory to park a peer's streams");
+                return;
+            }
+            e->blocked = b;
+            e->blocked_cap = cap;
+        }
+        memcpy(e->blocked[e->blocked_n].id, peer, peer_len);
+        e->blocked[e->blocked_n++].len = peer_len;
+        return;
+    }
+    if (i < e->blocked_n) {
+        e->blocked[i] = e->blocked[--e->blocked_n];
+    }
+    for (s = e->parked; s != NULL; s = next) {
+        next = s->park_next;
+        if (!mg_engine_peer_is(s, peer, peer_len)) {
+            continue;
+        }
+        mg_engine_unpark(e, s);
+        s->activity_ms = mg_now_ms();
+        if (s->ended) {
+            continue;
+        }
+        if (s->easy != NULL) {
+            /* may deliver the kept bytes at once, through on_write */
+            curl_easy_pause(s->easy, CURLPAUSE_CONT);
+        } else {
+            mg_stream_timer(s, 0);
+        }
+    }
+    if (event != MG_FLOW_GONE) {
+        return;
+    }
+    /* nobody is left to read these answers: stop them as a client that left */
+    for (size_t b = 0; b < MG_ENGINE_BUCKETS; b++) {
+        for (s = e->buckets[b]; s != NULL; s = s->hnext) {
+            if (!s->ended && mg_engine_peer_is(s, peer, peer_len)) {
+                s->ended = 1;
+                s->status = MG_STREAM_CANCELLED;
+                mg_log_info("stream rid=%s: its nginx process is gone after %zu bytes; stopped",
+                            s->rid, s->text_len);
+                mg_engine_queue_reap(s);
+            }
+        }
+    }
+}
+
 /* ---- transfers -------------------------------------------------------------- */
 
 static size_t
@@ -590,6 +729,10 @@ mg_engine_on_write(char *data, size_t size, size_t n, void *ud)
 
     if (s->ended || s->retry_wait || s->tool_wait) {
         return 0;                           /* aborts the transfer */
+    }
+    if (mg_engine.blocked_n > 0 && mg_engine_blocked(&mg_engine, s)) {
+        mg_engine_park(&mg_engine, s);
+        return CURL_WRITEFUNC_PAUSE;        /* the same bytes come again on CONT */
     }
     s->activity_ms = mg_now_ms();
     if (s->http_status == 0) {
@@ -737,6 +880,7 @@ mg_engine_reap(mg_engine_t *e)
         }
         mg_heap_remove(e, s);
         mg_engine_hash_remove(s);
+        mg_engine_unpark(e, s);
         s->in_engine = 0;
         if (s->tool_wait) {
             /* the turn ended while tools ran: sub-agents stop too */
@@ -861,6 +1005,30 @@ mg_streams_cancel(const char *rid, const void *peer, size_t peer_len)
     }
     item->kind = MG_INBOX_CANCEL;
     memcpy(item->rid, rid, MG_RID_LEN);
+    memcpy(item->peer, peer, peer_len);
+    item->peer_len = peer_len;
+    pthread_mutex_lock(&e->lock);
+    (void) mg_engine_push(item);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void
+mg_streams_peer_flow(const void *peer, size_t peer_len, mg_flow_event_t event)
+{
+    mg_engine_t      *e = &mg_engine;
+    mg_inbox_item_t  *item;
+
+    if (!e->started || peer_len > MG_PEER_MAX) {
+        return;
+    }
+    item = calloc(1, sizeof(*item));
+    if (item == NULL) {
+        mg_log_error("engine: out of memory for a flow message; streams not %s",
+                     event == MG_FLOW_BLOCKED ? "parked" : "resumed");
+        return;
+    }
+    item->kind = MG_INBOX_FLOW;
+    item->flow = event;
     memcpy(item->peer, peer, peer_len);
     item->peer_len = peer_len;
     pthread_mutex_lock(&e->lock);
@@ -1007,6 +1175,9 @@ mg_engine_drain_inbox(mg_engine_t *e)
             free(item->event);
             break;
         }
+        case MG_INBOX_FLOW:
+            mg_engine_on_flow(e, item->peer, item->peer_len, item->flow);
+            break;
         case MG_INBOX_STOP: {
             mg_str_t d = { "D", 1 };
 
@@ -1047,7 +1218,11 @@ mg_engine_run_timers(mg_engine_t *e, long long now)
                 mg_stream_timer(s, mg_agent_tools_due(s->run) - now);
             }
         } else if (s->provider->on_timer != NULL) {
-            s->provider->on_timer(s);
+            if (e->blocked_n > 0 && mg_engine_blocked(e, s)) {
+                mg_engine_park(e, s);       /* its turn comes again on RESUMED */
+            } else {
+                s->provider->on_timer(s);
+            }
         }
     }
     if (e->curl_due != 0 && e->curl_due <= now) {
@@ -1070,7 +1245,7 @@ mg_engine_run_timers(mg_engine_t *e, long long now)
                     s->output_started = 1;      /* final: no retry */
                     mg_stream_fail(s, 0, "agent_time_limit",
                                    "the agent ran out of its time for one turn");
-                } else if (s->easy != NULL && !s->ended
+                } else if (s->easy != NULL && !s->ended && !s->parked
                            && now - s->activity_ms > e->cfg.idle_timeout_ms)
                 {
                     s->output_started = 1;      /* a silent provider: no retry */
@@ -1235,6 +1410,10 @@ mg_streams_quit(void)
     free(e->heap);
     e->heap = NULL;
     e->heap_n = e->heap_cap = 0;
+    free(e->blocked);
+    e->blocked = NULL;
+    e->blocked_n = e->blocked_cap = 0;
+    e->parked = NULL;
 }
 
 void

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "mg_protocol.h"
+#include "flow.h"
 #include "util/uuid.h"
 
 #define MG_PEER_MAX 255       /* ZeroMQ routing ids are at most 255 bytes */
@@ -86,6 +87,8 @@ struct mg_stream_s {
     int                   step_sep;     /* a new step: separate its text from the last */
     mg_stream_t          *hnext;        /* rid hash chain */
     mg_stream_t          *next;         /* inbox, finish queue */
+    int                   parked;       /* its peer is out of credit (flow.h): not read */
+    mg_stream_t          *park_prev, *park_next;
 
     /* the outcome, complete once the engine hands the stream on */
     char                 *text;         /* the answer so far, owned */
@@ -129,6 +132,10 @@ void         mg_stream_free(mg_stream_t *s);
 int  mg_streams_submit(mg_stream_t *s);
 /* The client of rid went away (from the broker); unknown rids are ignored. */
 void mg_streams_cancel(const char *rid, const void *peer, size_t peer_len);
+/* Flow control about a peer (from the broker): BLOCKED parks its streams
+ * as they next produce (their providers are not read), RESUMED lets them
+ * go on, GONE ends them as cancelled. */
+void mg_streams_peer_flow(const void *peer, size_t peer_len, mg_flow_event_t event);
 int  mg_streams_open(void);
 
 /* Provider side, on the engine thread. */

@@ -53,6 +53,48 @@ class Response:
         return "<%d %r>" % (self.status, self.body[:300])
 
 
+class NginxInstance:
+    def __init__(self, stack, name, nginx_workers):
+        self.state = os.path.join(stack.state, "nginx-" + name)
+        os.makedirs(self.state, exist_ok=True)
+        self.port = _free_ports(1)
+        self.env = dict(stack.env, MANGOO_STATE=self.state, MANGOO_PORT=str(self.port),
+                        MANGOO_NGINX_WORKERS=str(nginx_workers),
+                        MANGOO_JWKS=os.path.join(stack.key_dir, "jwks.json"))
+
+    def _ab(self, *args):
+        return subprocess.run([os.path.join(TOP, "auto-build.sh"), *args],
+                              env=self.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+
+    def start(self):
+        r = self._ab("start-nginx")
+        if r.returncode != 0:
+            raise RuntimeError("nginx instance failed to start:\n" + r.stdout)
+
+    def stop(self):
+        # a stopped process would never take QUIT
+        for pid in self.worker_pids():
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self._ab("stop-nginx")
+
+    def master_pid(self):
+        with open(os.path.join(self.state, "nginx.pid")) as f:
+            return int(f.read())
+
+    def worker_pids(self):
+        """nginx's worker processes (the master's children)."""
+        try:
+            out = subprocess.run(["pgrep", "-P", str(self.master_pid())],
+                                 stdout=subprocess.PIPE, text=True).stdout
+        except FileNotFoundError:
+            return []
+        return [int(p) for p in out.split()]
+
+
 class Stack:
     def __init__(self, workers=2, threads=4, timeout="5s", extra_locations="",
                  env=None, spare_workers=0):
@@ -81,6 +123,7 @@ class Stack:
         )
         self.env.update(env or {})
         self.key_dir = os.path.join(self.state, "keys")
+        self.instances = []
 
     # -- lifecycle -----------------------------------------------------
     def _ab(self, *args, check=True):
@@ -100,6 +143,8 @@ class Stack:
         return self
 
     def stop(self):
+        for inst in self.instances:
+            inst.stop()
         self._ab("stop", check=False)
         reports = self.sanitizer_reports() + self.nginx_alerts()
         if os.environ.get("MANGOO_KEEP_STATE"):
@@ -110,28 +155,53 @@ class Stack:
             raise AssertionError("sanitizer reports or nginx alerts:\n"
                                  + "\n".join(reports))
 
+    def _instance_folders(self):
+        """The stack's folder and those of the nginx instances it started
+        (start_nginx)."""
+        return [self.state] + sorted(
+            os.path.join(self.state, n) for n in os.listdir(self.state)
+            if n.startswith("nginx-") and os.path.isdir(os.path.join(self.state, n)))
+
     def nginx_alerts(self):
         """nginx's own alarms (a worker process that crashed logs "exited
         on signal"): any of them fails the stack's suite."""
-        try:
-            log = self.log_text("nginx-error.log")
-        except FileNotFoundError:
-            return []
-        bad = [ln for ln in log.splitlines()
-               if re.search(r"\[(alert|crit|emerg)\]", ln)]
-        return ["==== nginx-error.log alerts ====\n" + "\n".join(bad[:20])] if bad else []
+        reports = []
+        for folder in self._instance_folders():
+            try:
+                with open(os.path.join(folder, "nginx-error.log"), errors="replace") as f:
+                    log = f.read()
+            except FileNotFoundError:
+                continue
+            bad = [ln for ln in log.splitlines()
+                   if re.search(r"\[(alert|crit|emerg)\]", ln)]
+            if bad:
+                reports.append("==== %s/nginx-error.log alerts ====\n%s"
+                               % (folder, "\n".join(bad[:20])))
+        return reports
 
     def sanitizer_reports(self):
         """What ASan/UBSan wrote while this stack ran (empty when clean)."""
-        folder = os.path.join(self.state, "asan")
         reports = []
-        if os.path.isdir(folder):
+        for top in self._instance_folders():
+            folder = os.path.join(top, "asan")
+            if not os.path.isdir(folder):
+                continue
             for name in sorted(os.listdir(folder)):
                 with open(os.path.join(folder, name), errors="replace") as f:
                     text = f.read()
                 if text.strip():
                     reports.append("==== %s ====\n%s" % (name, text[:20000]))
         return reports
+
+    def start_nginx(self, name, nginx_workers=1):
+        """Another nginx instance in front of the same worker processes, as
+        a second host's would be: its own folder (nginx-<name> in the
+        stack's), port and processes.  Stopped with the stack, or by its
+        stop()."""
+        inst = NginxInstance(self, name, nginx_workers)
+        inst.start()
+        self.instances.append(inst)
+        return inst
 
     def dump_logs(self):
         for name in sorted(os.listdir(self.state)):

@@ -160,6 +160,72 @@ START_TEST(test_rejects_malformed)
 }
 END_TEST
 
+START_TEST(test_credit)
+{
+    mg_msg_t in, out;
+    mg_str_t frames[MG_PROTO_MAX_FRAMES];
+    char status[4];
+    const char *bad[] = { "", "0", "-1", "12a", "1234567890", " 5" };
+
+    memset(&in, 0, sizeof(in));
+    in.type = MG_MSG_CREDIT;
+    in.body = S("512");
+    ck_assert_int_eq(mg_proto_frames(&in, frames, status), 2);
+    ck_assert(eq(frames[0], "CREDIT"));
+    ck_assert_int_eq(mg_proto_parse(frames, 2, &out), 0);
+    ck_assert_int_eq(out.type, MG_MSG_CREDIT);
+    ck_assert_int_eq(out.credit, 512);
+    ck_assert_uint_eq(out.rid.len, 0);
+
+    /* a count needs no rid, and a rid is no count */
+    frames[1] = S(RID);
+    ck_assert_int_eq(mg_proto_parse(frames, 2, &out), -1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        frames[1] = S(bad[i]);
+        ck_assert_int_eq(mg_proto_parse(frames, 2, &out), -1);
+        in.body = S(bad[i]);
+        ck_assert_int_eq(mg_proto_frames(&in, frames, status), -1);
+    }
+    frames[1] = S("7");
+    frames[2] = S("extra");
+    ck_assert_int_eq(mg_proto_parse(frames, 3, &out), -1);
+}
+END_TEST
+
+START_TEST(test_pack_round_trip)
+{
+    mg_str_t  a[3] = { S("DATA"), S(RID), S("") };
+    mg_str_t  b[2] = { S("END"), S(RID) };
+    mg_str_t  out[MG_PROTO_MAX_FRAMES];
+    char      buf[256];
+    size_t    la = mg_proto_packed_size(a, 3), lb = mg_proto_packed_size(b, 2), off = 0;
+
+    ck_assert_uint_eq(la, 1 + 3 * 4 + 4 + 32);
+    mg_proto_pack(a, 3, buf);
+    mg_proto_pack(b, 2, buf + la);
+
+    ck_assert_int_eq(mg_proto_unpack(buf, la + lb, &off, out), 3);
+    ck_assert(eq(out[0], "DATA") && eq(out[1], RID) && out[2].len == 0);
+    ck_assert_uint_eq(off, la);
+    ck_assert_int_eq(mg_proto_unpack(buf, la + lb, &off, out), 2);
+    ck_assert(eq(out[0], "END") && eq(out[1], RID));
+    ck_assert_int_eq(mg_proto_unpack(buf, la + lb, &off, out), 0);
+
+    /* cut anywhere inside a message: malformed, never read past the end */
+    for (size_t cut = 1; cut < la; cut++) {
+        off = 0;
+        ck_assert_int_eq(mg_proto_unpack(buf, cut, &off, out), -1);
+        ck_assert_uint_eq(off, 0);
+    }
+    /* no frames, or more than a message has */
+    buf[0] = 0;
+    off = 0;
+    ck_assert_int_eq(mg_proto_unpack(buf, la, &off, out), -1);
+    buf[0] = MG_PROTO_MAX_FRAMES + 1;
+    ck_assert_int_eq(mg_proto_unpack(buf, la, &off, out), -1);
+}
+END_TEST
+
 START_TEST(test_frames_rejects_invalid)
 {
     mg_msg_t in;
@@ -193,6 +259,8 @@ main(void)
     tcase_add_test(tc, test_stream_messages);
     tcase_add_test(tc, test_rejects_malformed);
     tcase_add_test(tc, test_frames_rejects_invalid);
+    tcase_add_test(tc, test_credit);
+    tcase_add_test(tc, test_pack_round_trip);
     suite_add_tcase(s, tc);
 
     SRunner *sr = srunner_create(s);

@@ -43,6 +43,7 @@
 #define MG_SUB_HEARTBEAT_TTL  3000      /* silent this long: gone */
 #define MG_SUB_ENDPOINT_MAX   256
 #define MG_SUB_EVENT_MAX      (1024 * 1024)
+#define MG_SUB_CREDIT_EVERY   512       /* well under MG_FLOW_WINDOW */
 
 typedef struct {
     char   key[256];                    /* an agent's name or id */
@@ -202,20 +203,15 @@ parsed:
     json_decref(v);
 }
 
-/* A whole ZeroMQ message from the serving worker.  1 when the call is
- * over, 0 to read on. */
+/* One message from the serving worker.  1 when the call is over, 0 to
+ * read on. */
 static int
-mg_sub_message(mg_sub_read_t *r, zmq_msg_t *parts, int n)
+mg_sub_message(mg_sub_read_t *r, const mg_str_t *frames, int n)
 {
-    mg_str_t  frames[MG_PROTO_MAX_FRAMES];
     mg_msg_t  msg;
     json_t   *v;
 
-    for (int i = 0; i < n; i++) {
-        frames[i].data = zmq_msg_data(&parts[i]);
-        frames[i].len = zmq_msg_size(&parts[i]);
-    }
-    if (mg_proto_parse(frames, (size_t) n, &msg) != 0) {
+    if (n <= 0 || mg_proto_parse(frames, (size_t) n, &msg) != 0) {
         snprintf(r->err, r->errlen, "the worker running agent %s sent a malformed message",
                  r->job->agent_name);
         return 1;
@@ -250,17 +246,38 @@ mg_sub_message(mg_sub_read_t *r, zmq_msg_t *parts, int n)
     }
 }
 
+/* One message, packed into one frame (mg_protocol.h). */
 static int
 mg_sub_send(void *sock, const mg_str_t *frames, int n)
 {
-    for (int i = 0; i < n; i++) {
-        if (zmq_send(sock, frames[i].data, frames[i].len,
-                     (i + 1 < n ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
-        {
-            return -1;
-        }
+    zmq_msg_t packed;
+
+    if (zmq_msg_init_size(&packed, mg_proto_packed_size(frames, n)) != 0) {
+        return -1;
+    }
+    mg_proto_pack(frames, n, zmq_msg_data(&packed));
+    if (zmq_msg_send(&packed, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&packed);
+        return -1;
     }
     return 0;
+}
+
+/* Room for more: the serving worker sends no more than its window of
+ * messages ahead of what was taken (flow.h). */
+static void
+mg_sub_credit(void *sock, long *taken)
+{
+    char      digits[16];
+    mg_str_t  credit[2] = { { "CREDIT", 6 }, { digits, 0 } };
+
+    if (*taken < MG_SUB_CREDIT_EVERY) {
+        return;
+    }
+    credit[1].len = (size_t) snprintf(digits, sizeof(digits), "%ld", *taken);
+    if (mg_sub_send(sock, credit, 2) == 0) {
+        *taken = 0;
+    }
 }
 
 /* The request: [REQ][rid][agent.run][{}][claims][body]. */
@@ -319,6 +336,7 @@ mg_tool_subagent(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out, char *er
     char            uuid[MG_UUID_LEN + 1], rid[MG_RID_LEN + 1], addr[64];
     int             zero = 0, hb = MG_SUB_HEARTBEAT_MS, ttl = MG_SUB_HEARTBEAT_TTL;
     int             connected = 0, over = 0, started = 0;
+    long            taken = 0;      /* messages not yet credited */
     long long       start = mg_now_ms(), deadline = start + job->timeout_ms;
     mg_sub_read_t   r = { job, out, 0, 0, err, errlen };
 
@@ -395,27 +413,25 @@ mg_tool_subagent(const mg_tool_ctx_t *ctx, json_t *input, mg_sb_t *out, char *er
             }
         }
         while (!over && (items[0].revents & ZMQ_POLLIN)) {
-            zmq_msg_t  parts[MG_PROTO_MAX_FRAMES];
-            int        n = 0, more = 1;
+            zmq_msg_t  packed;
+            mg_str_t   frames[MG_PROTO_MAX_FRAMES];
+            size_t     off = 0;
+            int        n;
 
-            while (more && n < MG_PROTO_MAX_FRAMES) {
-                zmq_msg_init(&parts[n]);
-                if (zmq_msg_recv(&parts[n], sock, ZMQ_DONTWAIT) < 0) {
-                    zmq_msg_close(&parts[n]);
-                    break;
-                }
-                more = zmq_msg_more(&parts[n]);
-                n++;
-            }
-            if (n == 0) {
+            zmq_msg_init(&packed);
+            if (zmq_msg_recv(&packed, sock, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&packed);
                 break;                      /* nothing more for now */
             }
-            over = more ? (snprintf(err, errlen, "the worker running agent %s sent too many "
-                                    "frames", job->agent_name), 1)
-                        : mg_sub_message(&r, parts, n);
-            for (int i = 0; i < n; i++) {
-                zmq_msg_close(&parts[i]);
+            /* a frame holds one or more whole messages */
+            while (!over && (n = mg_proto_unpack(zmq_msg_data(&packed), zmq_msg_size(&packed),
+                                                 &off, frames)) != 0)
+            {
+                taken++;
+                over = mg_sub_message(&r, frames, n);
             }
+            zmq_msg_close(&packed);
+            mg_sub_credit(sock, &taken);
         }
     }
 
