@@ -305,19 +305,31 @@ mg_flow_release(mg_flow_t *f, mg_flow_peer_t *peer, int probe)
     return 0;
 }
 
-static int
-mg_flow_hold(mg_flow_t *f, mg_flow_peer_t *peer, const mg_str_t *frames, int n)
+/* Where a message of len packed bytes goes for the peer: its pack, when
+ * it has credit and holds nothing (the credit is spent), else a new held
+ * record behind the others.  NULL when out of memory. */
+static char *
+mg_flow_place(mg_flow_t *f, mg_flow_peer_t *peer, size_t len)
 {
-    size_t           len = mg_proto_packed_size(frames, n);
-    mg_flow_held_t  *h = malloc(sizeof(*h) + len);
+    mg_flow_held_t  *h;
     char             name[2 * MG_PEER_MAX + 1];
+    char            *at;
 
+    if (peer->head == NULL && peer->credit > 0) {
+        if (mg_flow_pack_room(peer, len) != 0) {
+            return NULL;
+        }
+        at = peer->pack + peer->pack_len;
+        peer->pack_len += len;
+        peer->credit--;
+        return at;
+    }
+    h = malloc(sizeof(*h) + len);
     if (h == NULL) {
-        return -1;
+        return NULL;
     }
     h->next = NULL;
     h->len = len;
-    mg_proto_pack(frames, n, h->bytes);
     if (peer->tail != NULL) {
         peer->tail->next = h;
     } else {
@@ -332,7 +344,7 @@ mg_flow_hold(mg_flow_t *f, mg_flow_peer_t *peer, const mg_str_t *frames, int n)
     peer->tail = h;
     peer->held_n++;
     f->held++;
-    return 0;
+    return h->bytes;
 }
 
 int
@@ -341,6 +353,7 @@ mg_flow_send(mg_flow_t *f, zmq_msg_t *parts, int n)
     mg_flow_peer_t  *peer;
     mg_str_t         frames[MG_PROTO_MAX_FRAMES];
     size_t           len;
+    char            *at;
     int              rc = -1;
 
     if (mg_flow_frames(parts + 1, n - 1, frames) != 0) {
@@ -353,21 +366,13 @@ mg_flow_send(mg_flow_t *f, zmq_msg_t *parts, int n)
         goto done;
     }
     peer->seen_ms = mg_now_ms();
-    if (peer->head != NULL || peer->credit <= 0) {
-        rc = mg_flow_hold(f, peer, frames, n - 1);
-        if (rc != 0) {
-            mg_log_error("flow: a message dropped: out of memory");
-        }
-        goto done;
-    }
     len = mg_proto_packed_size(frames, n - 1);
-    if (mg_flow_pack_room(peer, len) != 0) {
+    at = mg_flow_place(f, peer, len);
+    if (at == NULL) {
         mg_log_error("flow: a message dropped: out of memory");
         goto done;
     }
-    mg_proto_pack(frames, n - 1, peer->pack + peer->pack_len);
-    peer->pack_len += len;
-    peer->credit--;
+    mg_proto_pack(frames, n - 1, at);
     rc = 0;
     if (peer->pack_len >= MG_FLOW_PACK_MAX && mg_flow_send_pack(f, peer) != 0) {
         rc = -1;
@@ -378,6 +383,43 @@ done:
         zmq_msg_close(&parts[i]);
     }
     return rc;
+}
+
+int
+mg_flow_send_packed(mg_flow_t *f, const void *id, size_t id_len, const char *bytes,
+                    size_t len)
+{
+    mg_flow_peer_t  *peer = mg_flow_find(f, id, id_len, 1);
+    mg_str_t         frames[MG_PROTO_MAX_FRAMES];
+    size_t           off = 0, from = 0, lost = 0;
+    char            *at;
+    int              k;
+
+    if (peer == NULL) {
+        mg_log_error("flow: messages dropped: out of memory (or a bad peer id)");
+        return -1;
+    }
+    peer->seen_ms = mg_now_ms();
+    /* each message spends its own credit, and may be held on its own */
+    while ((k = mg_proto_unpack(bytes, len, &off, frames)) > 0) {
+        at = mg_flow_place(f, peer, off - from);
+        if (at != NULL) {
+            memcpy(at, bytes + from, off - from);
+        } else {
+            lost++;
+        }
+        from = off;
+    }
+    if (k < 0) {
+        mg_log_error("flow: a malformed pack from the engine; its rest dropped");
+    }
+    if (lost > 0) {
+        mg_log_error("flow: %zu message(s) dropped: out of memory", lost);
+    }
+    if (peer->pack_len >= MG_FLOW_PACK_MAX && mg_flow_send_pack(f, peer) != 0) {
+        return -1;
+    }
+    return k < 0 || lost > 0 ? -1 : 0;
 }
 
 void

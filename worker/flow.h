@@ -57,6 +57,11 @@ void       mg_flow_free(mg_flow_t *f);
  * is dropped and logged). */
 int  mg_flow_send(mg_flow_t *f, zmq_msg_t *parts, int n);
 
+/* The same for messages packed already (mg_protocol.h), as the stream
+ * engine sends them: each spends its own credit, or is held on its own. */
+int  mg_flow_send_packed(mg_flow_t *f, const void *peer, size_t peer_len, const char *bytes,
+                         size_t len);
+
 /* Send what is packed, one frame per peer. */
 void mg_flow_flush(mg_flow_t *f);
 

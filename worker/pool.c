@@ -14,7 +14,7 @@
  * Broker <-> thread messages (after the routing id the ROUTER adds/strips):
  *   thread -> broker  ["R"]                    idle, give me a job
  *                     ["F"][peer][msg...]      forward msg to peer
- *   engine -> broker  ["F"][peer][msg...]      a stream's frames (stream.c)
+ *   engine -> broker  ["B"][peer][packed]      a round's messages for peer (stream.c)
  *                     ["P"][stream pointer]    a stream ended: finish it
  *                     ["D"]                    drained after a stop
  *   broker -> thread  ["J"][peer][REQ...]      run this job
@@ -770,8 +770,10 @@ mg_pool_on_engine(mg_pool_t *p, zmq_msg_t *parts, int n)
 {
     const char *kind = zmq_msg_data(&parts[1]);
 
-    if (*kind == 'F' && n >= 5) {
-        mg_pool_forward(p, parts, n);
+    if (*kind == 'B' && n == 4) {
+        (void) mg_flow_send_packed(p->flow, zmq_msg_data(&parts[2]), zmq_msg_size(&parts[2]),
+                                   zmq_msg_data(&parts[3]), zmq_msg_size(&parts[3]));
+        mg_parts_close(parts, n);
         return;
     }
     if (*kind == 'P' && n == 3 && zmq_msg_size(&parts[2]) == sizeof(mg_stream_t *)) {

@@ -13,8 +13,10 @@
  * transfer, forget the stream, send "P" so a pool thread finishes it.
  *
  * Frames to the client leave through the engine's own DEALER to the
- * broker (["F"][peer][msg...]), in order with the stream's "P", so the
- * finishing thread's done event always comes last.
+ * broker, packed (mg_protocol.h) per peer for a round of the loop:
+ * ["B"][peer][packed messages], flushed before the round waits again and
+ * before a stream's "P", so the finishing thread's done event always
+ * comes last.
  *
  * Flow control (flow.h): while the broker holds messages for a peer, that
  * peer's streams are parked as they next produce: a transfer is paused
@@ -88,6 +90,14 @@ typedef struct {
     size_t          len;
 } mg_peer_id_t;
 
+/* messages for one peer, packed, until the round's flush */
+typedef struct {
+    unsigned char   peer[MG_PEER_MAX];
+    size_t          peer_len;
+    char           *buf;                        /* owned until sent */
+    size_t          len, cap;
+} mg_engine_pack_t;
+
 typedef struct {
     mg_streams_config_t   cfg;
     pthread_t             tid;
@@ -108,6 +118,8 @@ typedef struct {
     mg_stream_t          *parked;               /* streams of blocked peers */
     mg_peer_id_t         *blocked;              /* peers out of credit */
     size_t                blocked_n, blocked_cap;
+    mg_engine_pack_t     *packs;                /* one per peer written to */
+    size_t                packs_n, packs_cap;
 
     pthread_mutex_t       lock;                 /* guards the inbox and stopping */
     mg_inbox_item_t      *inbox_head, *inbox_tail;
@@ -139,13 +151,96 @@ mg_engine_send_frames(const mg_str_t *frames, int n)
     return 0;
 }
 
-/* ["F"][peer][msg...] */
+static void
+mg_engine_pack_free(void *data, void *hint)
+{
+    (void) hint;
+    free(data);
+}
+
+/* ["B"][peer][packed]: the pack's buffer goes with it. */
+static int
+mg_engine_flush_pack(mg_engine_t *e, mg_engine_pack_t *pk)
+{
+    zmq_msg_t  body;
+    int        rc = 0;
+
+    if (pk->len == 0) {
+        return 0;
+    }
+    if (zmq_send(e->sock, "B", 1, ZMQ_SNDMORE) < 0
+        || zmq_send(e->sock, pk->peer, pk->peer_len, ZMQ_SNDMORE) < 0
+        || zmq_msg_init_data(&body, pk->buf, pk->len, mg_engine_pack_free, NULL) != 0)
+    {
+        rc = -1;
+    } else {
+        pk->buf = NULL;
+        if (zmq_msg_send(&body, e->sock, 0) < 0) {
+            zmq_msg_close(&body);
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        mg_log_error("engine: cannot reach the broker: %s", zmq_strerror(errno));
+    }
+    free(pk->buf);
+    pk->buf = NULL;
+    pk->len = pk->cap = 0;
+    return rc;
+}
+
+/* Every peer's pack to the broker: a round of the loop is over. */
+static int
+mg_engine_flush(mg_engine_t *e)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < e->packs_n; i++) {
+        rc |= mg_engine_flush_pack(e, &e->packs[i]);
+    }
+    e->packs_n = 0;                 /* the next round finds its peers again */
+    return rc;
+}
+
+static mg_engine_pack_t *
+mg_engine_pack_for(mg_engine_t *e, const mg_stream_t *s)
+{
+    mg_engine_pack_t *pk;
+
+    for (size_t i = 0; i < e->packs_n; i++) {
+        pk = &e->packs[i];
+        if (pk->peer_len == s->peer_len && memcmp(pk->peer, s->peer, s->peer_len) == 0) {
+            return pk;
+        }
+    }
+    if (e->packs_n == e->packs_cap) {
+        size_t             cap = e->packs_cap ? e->packs_cap * 2 : 4;
+        mg_engine_pack_t  *p = realloc(e->packs, cap * sizeof(*p));
+
+        if (p == NULL) {
+            return NULL;
+        }
+        e->packs = p;
+        e->packs_cap = cap;
+    }
+    pk = &e->packs[e->packs_n++];
+    memcpy(pk->peer, s->peer, s->peer_len);
+    pk->peer_len = s->peer_len;
+    pk->buf = NULL;
+    pk->len = pk->cap = 0;
+    return pk;
+}
+
+/* A message of s's to its client: packed with the round's others. */
 static int
 mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
 {
-    mg_str_t  frames[2 + MG_PROTO_MAX_FRAMES];
-    char      status[4];
-    int       n;
+    mg_engine_t       *e = &mg_engine;
+    mg_str_t           frames[2 + MG_PROTO_MAX_FRAMES];
+    char               status[4];
+    mg_engine_pack_t  *pk;
+    size_t             len;
+    int                n;
 
     msg->rid.data = s->rid;
     msg->rid.len = MG_RID_LEN;
@@ -153,11 +248,36 @@ mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
     if (n < 0) {
         return -1;
     }
-    frames[0].data = "F";
-    frames[0].len = 1;
-    frames[1].data = (const char *) s->peer;
-    frames[1].len = s->peer_len;
-    return mg_engine_send_frames(frames, n + 2);
+    if (e->sink != NULL) {
+        /* unit tests read each message as ["F"][peer][msg...] */
+        frames[0].data = "F";
+        frames[0].len = 1;
+        frames[1].data = (const char *) s->peer;
+        frames[1].len = s->peer_len;
+        return mg_engine_send_frames(frames, n + 2);
+    }
+    pk = mg_engine_pack_for(e, s);
+    len = mg_proto_packed_size(frames + 2, n);
+    if (pk == NULL) {
+        return -1;
+    }
+    if (pk->len + len > pk->cap) {
+        size_t  cap = pk->cap ? pk->cap : 4096;
+        char   *b;
+
+        while (cap < pk->len + len) {
+            cap *= 2;
+        }
+        b = realloc(pk->buf, cap);
+        if (b == NULL) {
+            return -1;
+        }
+        pk->buf = b;
+        pk->cap = cap;
+    }
+    mg_proto_pack(frames + 2, n, pk->buf + pk->len);
+    pk->len += len;
+    return pk->len >= MG_FLOW_PACK_MAX ? mg_engine_flush_pack(e, pk) : 0;
 }
 
 static int
@@ -204,6 +324,10 @@ mg_engine_hand_on(mg_stream_t *s)
     frames[0].len = 1;
     frames[1].data = (const char *) &s;
     frames[1].len = sizeof(s);
+    /* after its messages: the finishing thread's done event comes last */
+    if (mg_engine.sink == NULL && mg_engine_flush(&mg_engine) != 0) {
+        return -1;
+    }
     return mg_engine_send_frames(frames, 2);
 }
 
@@ -1183,6 +1307,7 @@ mg_engine_drain_inbox(mg_engine_t *e)
 
             mg_engine_end_all(e, "unavailable", "the worker is shutting down");
             mg_engine_reap(e);
+            (void) mg_engine_flush(e);
             (void) mg_engine_send_frames(&d, 1);
             break;
         }
@@ -1313,6 +1438,7 @@ mg_engine_main(void *arg)
         mg_engine_check_multi(e);
         mg_engine_run_timers(e, mg_now_ms());
         mg_engine_reap(e);
+        (void) mg_engine_flush(e);
     }
 
     /* quit comes after stop, so nothing is left; free what a failed start left */
@@ -1413,6 +1539,12 @@ mg_streams_quit(void)
     free(e->blocked);
     e->blocked = NULL;
     e->blocked_n = e->blocked_cap = 0;
+    for (size_t i = 0; i < e->packs_n; i++) {
+        free(e->packs[i].buf);
+    }
+    free(e->packs);
+    e->packs = NULL;
+    e->packs_n = e->packs_cap = 0;
     e->parked = NULL;
 }
 

@@ -215,6 +215,41 @@ START_TEST(test_big_messages_go_at_the_pack_limit)
 }
 END_TEST
 
+START_TEST(test_packed_input_spends_credit_per_message)
+{
+    mg_flow_t *f = mg_flow_new(router, on_flow, NULL);
+    char       bytes[32 * 64];
+    size_t     len = 0;
+
+    /* the engine's form: 20 messages packed already */
+    for (int i = 0; i < 20; i++) {
+        char      num[16];
+        mg_str_t  fr[2] = { { "m", 1 }, { num, 0 } };
+
+        fr[1].len = (size_t) snprintf(num, sizeof(num), "%d", MG_FLOW_WINDOW - 10 + i);
+        mg_proto_pack(fr, 2, bytes + len);
+        len += mg_proto_packed_size(fr, 2);
+    }
+    for (int i = 0; i < MG_FLOW_WINDOW - 10; i++) {
+        ck_assert_int_eq(send_seq(f, "n1", i), 0);
+    }
+    /* ten fit the window, ten are held, each on its own */
+    ck_assert_int_eq(mg_flow_send_packed(f, "n1", 2, bytes, len), 0);
+    mg_flow_flush(f);
+    ck_assert_uint_eq(mg_flow_held(f), 10);
+    ck_assert_int_eq(read_seq(dealer, 0), MG_FLOW_WINDOW);
+    mg_flow_credit(f, "n1", 2, 3);
+    ck_assert_uint_eq(mg_flow_held(f), 7);
+    ck_assert_int_eq(read_seq(dealer, MG_FLOW_WINDOW), 3);
+
+    /* a pack cut short: what came whole before the cut still counts */
+    ck_assert_int_eq(mg_flow_send_packed(f, "n2", 2, bytes, len - 1), -1);
+    mg_flow_flush(f);
+    ck_assert_int_eq(read_seq(dealer2, MG_FLOW_WINDOW - 10), 19);
+    mg_flow_free(f);
+}
+END_TEST
+
 START_TEST(test_held_in_order_then_released)
 {
     mg_flow_t *f = mg_flow_new(router, on_flow, NULL);
@@ -376,6 +411,7 @@ flow_suite(void)
     tcase_add_test(tc, test_within_window);
     tcase_add_test(tc, test_packed_per_flush);
     tcase_add_test(tc, test_big_messages_go_at_the_pack_limit);
+    tcase_add_test(tc, test_packed_input_spends_credit_per_message);
     tcase_add_test(tc, test_held_in_order_then_released);
     tcase_add_test(tc, test_window_capped);
     tcase_add_test(tc, test_peers_independent);
