@@ -62,6 +62,7 @@ static const char mg_usage[] =
 "      $MANGOO_PROVIDER_ATTEMPTS before the first token (3), $MANGOO_PROVIDER_BACKOFF_MS\n"
 "      (250), $MANGOO_HISTORY_TOKENS (8000), $MANGOO_DAILY_TOKEN_QUOTA per user (0: none),\n"
 "      $MANGOO_MESSAGE_MAX characters (32000), $MANGOO_LOCAL_DELAY_MS (10),\n"
+"      $MANGOO_STREAM_BATCH_MS a later event may wait to travel with others (2),\n"
 "      $MANGOO_OPENAI_BASE_URL, $MANGOO_OPENAI_API_KEY, $MANGOO_OPENAI_MODELS,\n"
 "      $MANGOO_BEDROCK_MODELS (what GET /models lists), $MANGOO_CA_FILE; Bedrock: the\n"
 "      AWS SDKs' variables (AWS_REGION, AWS_ACCESS_KEY_ID, ..., AWS_BEARER_TOKEN_BEDROCK,\n"
@@ -379,6 +380,7 @@ mg_chat_env(mg_cli_t *cli)
 {
     mg_streams_config_t  *st = &cli->pool.streams;
     long long             timeout, attempts, backoff, history, quota, msg_max, turn_tokens;
+    long long             batch;
     int                   max_streams;
 
     if (mg_parse_int(mg_env("MANGOO_MAX_STREAMS", "20000"), 1, 1000000, "MANGOO_MAX_STREAMS",
@@ -396,7 +398,9 @@ mg_chat_env(mg_cli_t *cli)
         || mg_parse_ll(mg_env("MANGOO_MESSAGE_MAX", "32000"), 1, 1000000,
                        "MANGOO_MESSAGE_MAX", &msg_max) != 0
         || mg_parse_ll(mg_env("MANGOO_AGENT_TURN_TOKENS", "200000"), 1, 100000000,
-                       "MANGOO_AGENT_TURN_TOKENS", &turn_tokens) != 0)
+                       "MANGOO_AGENT_TURN_TOKENS", &turn_tokens) != 0
+        || mg_parse_ll(mg_env("MANGOO_STREAM_BATCH_MS", "2"), 0, 1000,
+                       "MANGOO_STREAM_BATCH_MS", &batch) != 0)
     {
         return -1;
     }
@@ -406,6 +410,7 @@ mg_chat_env(mg_cli_t *cli)
     st->max_attempts = (int) attempts;
     st->backoff_ms = (long) backoff;
     st->ca_file = mg_env("MANGOO_CA_FILE", NULL);
+    st->batch_ms = (long) batch;
     mg_chat_cfg.max_streams = max_streams;
     mg_chat_cfg.history_tokens = (long) history;
     mg_chat_cfg.daily_token_quota = quota;

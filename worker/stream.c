@@ -13,8 +13,11 @@
  * transfer, forget the stream, send "P" so a pool thread finishes it.
  *
  * Frames to the client leave through the engine's own DEALER to the
- * broker, packed (mg_protocol.h) per peer for a round of the loop:
- * ["B"][peer][packed messages], flushed before the round waits again and
+ * broker, packed (mg_protocol.h) per peer: ["B"][peer][packed messages].
+ * A stream's head and its events up to its first delta go at the end of
+ * the round (time to first token); later events may wait up to
+ * cfg.batch_ms for others to travel with, since every frame costs nginx a
+ * wake-up of its ZeroMQ thread and of its event loop.  Everything goes
  * before a stream's "P", so the finishing thread's done event always
  * comes last.
  *
@@ -120,6 +123,8 @@ typedef struct {
     size_t                blocked_n, blocked_cap;
     mg_engine_pack_t     *packs;                /* one per peer written to */
     size_t                packs_n, packs_cap;
+    long long             flush_due;            /* 0: nothing packed */
+    int                   flush_now;            /* a message that must not wait */
 
     pthread_mutex_t       lock;                 /* guards the inbox and stopping */
     mg_inbox_item_t      *inbox_head, *inbox_tail;
@@ -199,6 +204,8 @@ mg_engine_flush(mg_engine_t *e)
         rc |= mg_engine_flush_pack(e, &e->packs[i]);
     }
     e->packs_n = 0;                 /* the next round finds its peers again */
+    e->flush_due = 0;
+    e->flush_now = 0;
     return rc;
 }
 
@@ -277,6 +284,12 @@ mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
     }
     mg_proto_pack(frames + 2, n, pk->buf + pk->len);
     pk->len += len;
+    if (e->flush_due == 0) {
+        e->flush_due = mg_now_ms() + e->cfg.batch_ms;
+    }
+    if (msg->type != MG_MSG_DATA || !s->answer_flowing) {
+        e->flush_now = 1;
+    }
     return pk->len >= MG_FLOW_PACK_MAX ? mg_engine_flush_pack(e, pk) : 0;
 }
 
@@ -614,6 +627,7 @@ mg_stream_delta(mg_stream_t *s, const char *text, size_t len)
     memcpy(ev + evlen, MG_SSE_DELTA_TAIL, sizeof(MG_SSE_DELTA_TAIL) - 1);
     evlen += sizeof(MG_SSE_DELTA_TAIL) - 1;
     rc = mg_engine_send_data(s, ev, evlen);
+    s->answer_flowing = 1;
     free(ev);
     return rc;
 }
@@ -1393,6 +1407,9 @@ mg_engine_wait_ms(mg_engine_t *e, long long now)
     if (e->curl_due != 0 && e->curl_due < due) {
         due = e->curl_due;
     }
+    if (e->flush_due != 0 && e->flush_due < due) {
+        due = e->flush_due;
+    }
     return due <= now ? 0 : (int) (due - now);
 }
 
@@ -1438,7 +1455,9 @@ mg_engine_main(void *arg)
         mg_engine_check_multi(e);
         mg_engine_run_timers(e, mg_now_ms());
         mg_engine_reap(e);
-        (void) mg_engine_flush(e);
+        if (e->flush_due != 0 && (e->flush_now || mg_now_ms() >= e->flush_due)) {
+            (void) mg_engine_flush(e);
+        }
     }
 
     /* quit comes after stop, so nothing is left; free what a failed start left */

@@ -95,6 +95,7 @@ struct mg_stream_s {
     size_t                text_len, text_cap;
     mg_stream_status_t    status;
     int                   output_started;   /* a delta went out: no retry */
+    int                   answer_flowing;   /* its first delta is on its way */
     char                  stop_reason[32];
     long long             input_tokens, output_tokens;
     long long             usage_base_in, usage_base_out;   /* an agent's earlier steps */
@@ -110,6 +111,8 @@ typedef struct {
     int        max_attempts;       /* before the first token, for retryable errors */
     long       backoff_ms;         /* first retry's base delay, doubled each time */
     const char *ca_file;           /* NULL: the system's */
+    long       batch_ms;           /* a stream's later events may wait this long to
+                                    * travel with others; 0: every round */
 } mg_streams_config_t;
 
 /* Engine lifecycle, called by the pool.  start: 0 or -1.  stop: end every

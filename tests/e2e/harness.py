@@ -54,13 +54,14 @@ class Response:
 
 
 class NginxInstance:
-    def __init__(self, stack, name, nginx_workers):
+    def __init__(self, stack, name, nginx_workers, env=None):
         self.state = os.path.join(stack.state, "nginx-" + name)
         os.makedirs(self.state, exist_ok=True)
         self.port = _free_ports(1)
         self.env = dict(stack.env, MANGOO_STATE=self.state, MANGOO_PORT=str(self.port),
                         MANGOO_NGINX_WORKERS=str(nginx_workers),
                         MANGOO_JWKS=os.path.join(stack.key_dir, "jwks.json"))
+        self.env.update(env or {})
 
     def _ab(self, *args):
         return subprocess.run([os.path.join(TOP, "auto-build.sh"), *args],
@@ -193,14 +194,15 @@ class Stack:
                     reports.append("==== %s ====\n%s" % (name, text[:20000]))
         return reports
 
-    def start_nginx(self, name, nginx_workers=1):
+    def start_nginx(self, name, nginx_workers=1, env=None):
         """Another nginx instance in front of the same worker processes, as
         a second host's would be: its own folder (nginx-<name> in the
-        stack's), port and processes.  Stopped with the stack, or by its
-        stop()."""
-        inst = NginxInstance(self, name, nginx_workers)
+        stack's), port and processes; env added to the stack's (e.g.
+        MANGOO_WORKER_PORT and MANGOO_WORKERS for other worker processes).
+        Stopped with the stack, or by its stop()."""
+        inst = NginxInstance(self, name, nginx_workers, env)
+        self.instances.append(inst)     # stopped with the stack even if unhealthy
         inst.start()
-        self.instances.append(inst)
         return inst
 
     def dump_logs(self):

@@ -1,4 +1,5 @@
-"""Flow control between the nginx processes and a worker (worker/flow.h):
+"""Flow control between the nginx processes and a worker (worker/flow.h),
+and the batching of answers' events on the way (MANGOO_STREAM_BATCH_MS):
 an nginx process that stops reading (SIGSTOP) holds up its own answers
 only.  Two nginx instances of one process each stand in front of one
 worker process; answers streamed through the first are frozen mid-way by
@@ -6,11 +7,13 @@ stopping its process while the second keeps streaming.  Nothing meant for
 the stopped process is dropped: once it goes on, each of its answers
 arrives whole and in order, and is stored whole.  One stopped for longer
 than ZeroMQ's heartbeat allows is given up on: its answers end with a
-clear error and the worker serves on.
+clear error and the worker serves on.  With batching, an answer's first
+token goes at once and its later events travel in groups.
 """
 
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -18,7 +21,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakes import (FakeBedrock, Reply, DEFAULT_ACCESS_KEY_ID,  # noqa: E402
                    DEFAULT_SECRET_ACCESS_KEY)
-from harness import Stack  # noqa: E402
+from harness import Stack, WORKER_BIN  # noqa: E402
 from sse_client import SseStream, text_of  # noqa: E402
 
 CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -35,7 +38,7 @@ def setUpModule():
     global stack, bedrock, first, second
     bedrock = FakeBedrock().start()
     bedrock.default = Reply(pieces=SHORT_PIECES)
-    stack = Stack(workers=1, threads=4, timeout="20s", env={
+    stack = Stack(workers=1, spare_workers=1, threads=4, timeout="20s", env={
         "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY,
         "AWS_REGION": "us-east-1",
@@ -165,6 +168,47 @@ class StoppedProcess(unittest.TestCase):
             events = s.events()
             self.assertEqual(events[-1].type, "done", events[-1:])
             self.assertEqual(text_of(events), "".join(SHORT_PIECES))
+
+
+class Batching(unittest.TestCase):
+    BATCH_MS = 300
+    PACE_MS = 40
+
+    @classmethod
+    def setUpClass(cls):
+        # a worker process of its own that batches for long, and an nginx
+        # instance in front of it alone
+        stack.start_worker(1, env={"MANGOO_STREAM_BATCH_MS": str(cls.BATCH_MS),
+                                   "MANGOO_LOCAL_DELAY_MS": str(cls.PACE_MS)})
+        cls.nginx = stack.start_nginx("batching", env={
+            "MANGOO_WORKER_PORT": str(stack.worker_port + 1), "MANGOO_WORKERS": "1"})
+
+    def test_the_first_token_goes_at_once_the_rest_in_groups(self):
+        token = stack.token(sub="flow-batching")
+        r = stack.request("POST", "/api/v1/bots", token=token,
+                          body={"name": "paced", "model_id": "local"})
+        self.assertEqual(r.status, 201, r)
+        s = open_stream(self.nginx, token, r.json()["id"], "tell me something rather long")
+        events = s.events()
+        self.assertEqual(events[0].type, "start")
+        self.assertEqual(events[-1].type, "done", events[-1:])
+        times = [e.at for e in events if e.type == "message"]
+        self.assertGreater(len(times), 20)
+        # the first token does not wait for company (a wait would be 300 ms)
+        self.assertLess(times[0] - events[0].at, 0.2)
+        # the others, paced 40 ms apart by the model, come in groups: far
+        # fewer arrivals than events, none closer than the pace apart
+        arrivals = 1 + sum(1 for a, b in zip(times[1:], times[2:]) if b - a > 0.02)
+        self.assertLess(arrivals, len(times) / 3, times)
+
+    def test_a_bad_setting_refuses_to_start(self):
+        for value in ("-1", "soon", "1001"):
+            r = subprocess.run([WORKER_BIN, "serve", "--no-migrate", "--bind", "tcp://127.0.0.1:1"],
+                               env=dict(os.environ, MANGOO_STREAM_BATCH_MS=value),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=10)
+            self.assertEqual(r.returncode, 2, (value, r.stderr))
+            self.assertIn("MANGOO_STREAM_BATCH_MS", r.stderr)
 
 
 if __name__ == "__main__":
