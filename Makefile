@@ -7,7 +7,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += $(EXTRA_CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -Ishared -Iworker \
            $(shell pkg-config --cflags jansson libzmq 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null) \
            $(shell pkg-config --cflags libxml-2.0 poppler-glib)
-LIBS    := -lzmq -lpq -ljansson -lcurl -lcrypto -lpthread -lm \
+LIBS    := -lzmq -lpq -ljansson -lcurl -lssl -lcrypto -lpthread -lm \
            $(shell pkg-config --libs libxml-2.0 poppler-glib)
 B       ?= build
 

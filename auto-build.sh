@@ -11,7 +11,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 DEB_PACKAGES=(
     build-essential pkg-config ca-certificates curl
     nginx nginx-dev libpcre3-dev zlib1g-dev
-    libzmq3-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev check
+    libzmq3-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev libnghttp2-dev check
     postgresql-15 postgresql-server-dev-15
     libxml2-dev libpoppler-glib-dev tzdata
     python3 valgrind wrk dpkg-dev
