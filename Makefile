@@ -36,10 +36,10 @@ $(B)/tests/%: tests/unit/%.c $(WORKER_LIB_OBJ) $(B)/libmgshared.a $(wildcard tes
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS) $(shell pkg-config --libs check)
 
-# the benchmark's fake model server: standalone, libc only
+# the benchmark's fake model server: standalone, libc, OpenSSL and nghttp2
 $(B)/fake-stream: tests/bench/fake_stream.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) -o $@ $< -lssl -lcrypto -lnghttp2
 
 # the knowledge benchmark's corpus generator: libc, libm and the workers'
 # own local embedder
