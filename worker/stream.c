@@ -658,6 +658,11 @@ mg_engine_transfer_done(mg_stream_t *s, CURLcode result)
     }
     if (result == CURLE_OPERATION_TIMEDOUT) {
         mg_stream_fail(s, 1, "provider_timeout", "the model provider did not answer in time");
+    } else if (result == CURLE_PEER_FAILED_VERIFICATION || result == CURLE_SSL_CACERT_BADFILE) {
+        /* not retried: a certificate will not be trusted a moment later */
+        mg_stream_fail(s, 0, "provider_unavailable",
+                       "the model provider's TLS certificate is not trusted: %s",
+                       curl_easy_strerror(result));
     } else if (result != CURLE_OK) {
         mg_stream_fail(s, 1, "provider_unavailable", "cannot reach the model provider: %s",
                        curl_easy_strerror(result));

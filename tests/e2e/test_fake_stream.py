@@ -11,66 +11,25 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
-import ssl
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import certs  # noqa: E402
+from fake_stream_proc import Fake  # noqa: E402
 from fakes import EventStreamDecoder  # noqa: E402
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SOURCE = os.path.join(TOP, "tests", "bench", "fake_stream.c")
 MODEL = "anthropic.claude-3-5-sonnet-20241022-v2:0"
 STREAM_PATH = "/model/%s/converse-stream" % MODEL
 PIECES = 7
-SANITIZE = os.environ.get("MANGOO_SANITIZE") == "1"
 
 fake = None
-
-
-class Fake:
-    def __init__(self, *args):
-        self.tmp = tempfile.mkdtemp(prefix="fake-stream-test.")
-        self.binary = self._binary()
-        self.stderr = open(os.path.join(self.tmp, "stderr"), "w+")
-        self.proc = subprocess.Popen([self.binary, "--port", "0"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.kill()
-            raise RuntimeError("fake-stream did not start: %r" % line)
-        self.port = int(line.split()[3].rsplit(":", 1)[1])
-
-    def _binary(self):
-        built = os.path.join(TOP, "build", "fake-stream")
-        if not SANITIZE and os.path.exists(built) \
-                and os.path.getmtime(built) >= os.path.getmtime(SOURCE):
-            return built
-        out = os.path.join(self.tmp, "fake-stream")
-        flags = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer"] \
-            if SANITIZE else ["-O2"]
-        subprocess.run(["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"]
-                       + flags + ["-o", out, SOURCE, "-lssl", "-lcrypto", "-lnghttp2"], check=True)
-        return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            rc = self.proc.wait(5)
-        else:
-            rc = self.proc.returncode
-        self.stderr.seek(0)
-        log = self.stderr.read()
-        self.stderr.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        return rc, log
 
 
 def setUpModule():

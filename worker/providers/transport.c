@@ -21,6 +21,12 @@
  *     stream's handle is new, and without it every connection would do a
  *     full handshake.  (The multi handle already shares connections and
  *     DNS among its transfers.)
+ *   - The receive buffer: over HTTP/1.1 libcurl's smallest (1 KiB), as an
+ *     event is a few hundred bytes and every open stream holds one.  Where
+ *     HTTP/2 may be spoken, 16 KiB, the largest DATA frame a server may
+ *     send us: libcurl 7.88 keeps the rest of a frame that did not fit and
+ *     delivers it only on the connection's next read, so the end of an
+ *     answer could wait for the idle timeout (seen with the bench's fake).
  *   - SSL_MODE_RELEASE_BUFFERS: an HTTP/1.1 connection is idle between a
  *     model's pieces, and OpenSSL's read and write buffers (about 34 KiB)
  *     would otherwise stay with each.
@@ -164,18 +170,20 @@ mg_transport_easy(mg_transport_t *t, CURL *easy, const char *ca_file,
                   long connect_timeout_ms, long long now_ms)
 {
     char     *url = NULL;
+    int       h2;
     CURLcode  rc;
 
-    if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_SHARE, t->share) != CURLE_OK
+    if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK) {
+        return -1;
+    }
+    h2 = mg_transport_wait(t, url, now_ms);
+    if (curl_easy_setopt(easy, CURLOPT_SHARE, t->share) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_PIPEWAIT, (long) mg_transport_wait(t, url, now_ms))
-           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_PIPEWAIT, (long) h2) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms) != CURLE_OK
-        /* libcurl's smallest receive buffer: an event is a few hundred
-         * bytes, and every open stream holds one */
-        || curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 1024L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_BUFFERSIZE,
+                            h2 ? MG_TRANSPORT_H2_BUFFER : MG_TRANSPORT_H1_BUFFER) != CURLE_OK
         || (ca_file != NULL && curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file) != CURLE_OK))
     {
         return -1;

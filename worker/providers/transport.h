@@ -16,6 +16,9 @@
 
 /* HTTP/2 streams one connection carries at most (why: transport.c). */
 #define MG_TRANSPORT_STREAMS_PER_CONN 100L
+/* receive buffers (why: transport.c) */
+#define MG_TRANSPORT_H1_BUFFER        1024L
+#define MG_TRANSPORT_H2_BUFFER        16384L
 /* origins remembered as HTTP/1.1 only, and for how long */
 #define MG_TRANSPORT_H1_ORIGINS       16
 #define MG_TRANSPORT_H1_FORGET_MS     600000LL
