@@ -11,12 +11,17 @@
  *     would queue every stream behind the handshakes of the others; so an
  *     origin seen answering in HTTP/1.1 is remembered for a while and its
  *     streams do not wait.
- *   - At most MG_TRANSPORT_STREAMS_PER_CONN streams a connection (the
- *     server's SETTINGS may say fewer): past a hundred, a connection's
- *     share of TLS memory per stream is already under a KiB, while one
- *     lost packet would stall every answer on it.  No cap on connections
- *     per host: a cap would queue answers behind others; the engine's
- *     max_streams already bounds the whole.
+ *   - At most MG_TRANSPORT_STREAMS_PER_CONN (20) streams a connection (the
+ *     server's SETTINGS may say fewer).  libcurl 7.88 runs every transfer
+ *     of a connection on each of its socket events, so the worker's CPU per
+ *     event grows with the streams a connection carries (bench hold of
+ *     2,000 Bedrock streams: 45 us over HTTP/1.1 in the clear, 83 at 20 a
+ *     connection, 157 at 100), while a TLS connection's memory shared by
+ *     20 streams is about 4 KiB a stream.  No cap on connections per host:
+ *     libcurl would queue the streams over it until another transfer ends;
+ *     the engine's max_streams bounds the whole.  (PIPEWAIT covers a
+ *     connection's first setup only: in a burst past a full connection,
+ *     libcurl 7.88 opens one for each new stream until one is up.)
  *   - A share handle keeps TLS sessions across easy handles: each
  *     stream's handle is new, and without it every connection would do a
  *     full handshake.  (The multi handle already shares connections and
@@ -27,9 +32,9 @@
  *     send us: libcurl 7.88 keeps the rest of a frame that did not fit and
  *     delivers it only on the connection's next read, so the end of an
  *     answer could wait for the idle timeout (seen with the bench's fake).
- *   - SSL_MODE_RELEASE_BUFFERS: an HTTP/1.1 connection is idle between a
- *     model's pieces, and OpenSSL's read and write buffers (about 34 KiB)
- *     would otherwise stay with each.
+ *   - SSL_MODE_RELEASE_BUFFERS: an idle TLS connection gives OpenSSL's
+ *     record buffers back (a KiB or so a connection in the bench; most of
+ *     a TLS connection's memory is the SSL_CTX libcurl makes for each).
  */
 #include "providers/transport.h"
 

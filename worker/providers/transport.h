@@ -15,7 +15,7 @@
 #include <curl/curl.h>
 
 /* HTTP/2 streams one connection carries at most (why: transport.c). */
-#define MG_TRANSPORT_STREAMS_PER_CONN 100L
+#define MG_TRANSPORT_STREAMS_PER_CONN 20L
 /* receive buffers (why: transport.c) */
 #define MG_TRANSPORT_H1_BUFFER        1024L
 #define MG_TRANSPORT_H2_BUFFER        16384L
