@@ -559,10 +559,12 @@ bench_fresh_processes() {
 }
 
 bench_streams_stop() {
-    local pid
-    pid=$(cat "$STATE/fake-stream.pid" 2>/dev/null) || return 0
-    kill "$pid" 2>/dev/null && wait_gone "$pid"
-    rm -f "$STATE/fake-stream.pid"
+    local pid f
+    for f in fake-stream fake-stream-tls; do        # the TLS one if a hold over TLS failed
+        pid=$(cat "$STATE/$f.pid" 2>/dev/null) || continue
+        kill "$pid" 2>/dev/null && wait_gone "$pid"
+        rm -f "$STATE/$f.pid"
+    done
 }
 
 # The Bedrock hold again with the provider over TLS: a second fake-stream
