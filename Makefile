@@ -7,7 +7,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += $(EXTRA_CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -Ishared -Iworker \
            $(shell pkg-config --cflags jansson libzmq 2>/dev/null) -I$(shell pg_config --includedir 2>/dev/null) \
            $(shell pkg-config --cflags libxml-2.0 poppler-glib)
-LIBS    := -lzmq -lpq -ljansson -lcurl -lcrypto -lpthread -lm \
+LIBS    := -lzmq -lpq -ljansson -lcurl -lssl -lcrypto -lpthread -lm \
            $(shell pkg-config --libs libxml-2.0 poppler-glib)
 B       ?= build
 
@@ -36,10 +36,10 @@ $(B)/tests/%: tests/unit/%.c $(WORKER_LIB_OBJ) $(B)/libmgshared.a $(wildcard tes
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS) $(shell pkg-config --libs check)
 
-# the benchmark's fake model server: standalone, libc only
+# the benchmark's fake model server: standalone, libc, OpenSSL and nghttp2
 $(B)/fake-stream: tests/bench/fake_stream.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) -o $@ $< -lssl -lcrypto -lnghttp2
 
 # the knowledge benchmark's corpus generator: libc, libm and the workers'
 # own local embedder

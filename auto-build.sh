@@ -11,7 +11,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 DEB_PACKAGES=(
     build-essential pkg-config ca-certificates curl
     nginx nginx-dev libpcre3-dev zlib1g-dev
-    libzmq3-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev check
+    libzmq3-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev libnghttp2-dev check
     postgresql-15 postgresql-server-dev-15
     libxml2-dev libpoppler-glib-dev tzdata
     python3 valgrind wrk dpkg-dev
@@ -559,10 +559,52 @@ bench_fresh_processes() {
 }
 
 bench_streams_stop() {
-    local pid
-    pid=$(cat "$STATE/fake-stream.pid" 2>/dev/null) || return 0
-    kill "$pid" 2>/dev/null && wait_gone "$pid"
-    rm -f "$STATE/fake-stream.pid"
+    local pid f
+    for f in fake-stream fake-stream-tls; do        # the TLS one if a hold over TLS failed
+        pid=$(cat "$STATE/$f.pid" 2>/dev/null) || continue
+        kill "$pid" 2>/dev/null && wait_gone "$pid"
+        rm -f "$STATE/$f.pid"
+    done
+}
+
+# The Bedrock hold again with the provider over TLS: a second fake-stream
+# with a certificate from a CA made now for the bench ($STATE/tls, never
+# kept), offering h2 then only http/1.1; the workers trust the CA through
+# MANGOO_CA_FILE.  The fake's /stats after each hold says how many TCP
+# connections and TLS handshakes (resumed) the workers used.
+bench_streams_tls() {  # out-dir mangoo-request-args...
+    local out=$1 plain=$AWS_ENDPOINT_URL_BEDROCK_RUNTIME alpn name port pem
+    shift
+    mapfile -t pem < <(python3 "$TOP/tests/e2e/certs.py" "$STATE/tls")
+    for alpn in h2,http/1.1 http/1.1; do
+        name=tls-h2
+        [ "$alpn" = http/1.1 ] && name=tls-http1.1
+        "$BUILD/fake-stream" --port 0 --pieces "$BENCH_HOLD_PIECES" --delay-ms "$BENCH_HOLD_DELAY_MS" \
+            --tls-cert "${pem[1]}" --tls-key "${pem[2]}" --alpn "$alpn" \
+            >"$STATE/fake-stream-tls.out" 2>"$STATE/fake-stream-tls.log" &
+        echo $! >"$STATE/fake-stream-tls.pid"
+        port=""
+        for _ in $(seq 50); do
+            port=$(sed -nE 's/^fake-stream listening on [0-9.]+:([0-9]+) .*/\1/p' "$STATE/fake-stream-tls.out")
+            [ -n "$port" ] && break
+            sleep 0.1
+        done
+        [ -n "$port" ] || { log "fake-stream over TLS did not start: see $STATE/fake-stream-tls.log"; return 1; }
+        export AWS_ENDPOINT_URL_BEDROCK_RUNTIME="https://127.0.0.1:$port" MANGOO_CA_FILE="${pem[0]}"
+        log "streaming: $BENCH_HOLD open streams at once, Bedrock over TLS ($alpn offered)"
+        bench_fresh_processes
+        python3 "$TOP/tests/bench/stream_bench.py" hold "http://127.0.0.1:$PORT/api/v1/chat/stream" "$@" \
+            -k "$BENCH_HOLD" --first-event start --procs "nginx=$(cat "$STATE/nginx.pid")" \
+            --procs "workers=$(cat "$STATE"/worker-*.pid | paste -sd,)" \
+            --procs "fake=$(cat "$STATE/fake-stream-tls.pid")" \
+            --out "$out/hold-mangoo-bedrock-$name.json" >&2
+        curl -fsS --cacert "${pem[0]}" "https://127.0.0.1:$port/stats" >"$out/fake-stats-$name.json"
+        kill "$(cat "$STATE/fake-stream-tls.pid")" 2>/dev/null && wait_gone "$(cat "$STATE/fake-stream-tls.pid")"
+        rm -f "$STATE/fake-stream-tls.pid"
+    done
+    export AWS_ENDPOINT_URL_BEDROCK_RUNTIME=$plain
+    unset MANGOO_CA_FILE
+    bench_fresh_processes
 }
 
 bench_chat_body() {  # bot id
@@ -624,6 +666,7 @@ bench_streams() {  # token
     bench_fresh_processes
     "${sb[@]}" hold "$base/api/v1/chat/stream" -H "$auth" --body "$(bench_chat_body "$local_bot")" \
         -k "$BENCH_HOLD" --first-event start "${BENCH_HOLD_PROCS[@]}" --out "$out/hold-mangoo-local.json" >&2
+    bench_streams_tls "$out" "${mangoo[@]}"
     curl -fsS -o /dev/null "$fake/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
 
     echo

@@ -50,6 +50,7 @@
 #include "util/log.h"
 #include "mg_json.h"
 #include "providers/provider.h"
+#include "providers/transport.h"
 
 #define MG_ENGINE_BUCKETS    16384      /* rid hash; a power of two */
 #define MG_ENGINE_SWEEP_MS   250
@@ -111,6 +112,7 @@ typedef struct {
     int                   epfd;
     int                   evfd;
     CURLM                *multi;
+    mg_transport_t       *transport;            /* the multi's connection policy */
     long long             curl_due;             /* 0: no curl timer */
     long long             sweep_due;
 
@@ -875,6 +877,7 @@ mg_engine_on_write(char *data, size_t size, size_t n, void *ud)
     s->activity_ms = mg_now_ms();
     if (s->http_status == 0) {
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->http_status);
+        mg_transport_learn(mg_engine.transport, s->easy, s->activity_ms);
     }
     if (s->http_status < 200 || s->http_status > 299) {
         size_t room = MG_ERRBODY_MAX - s->errbody_len;
@@ -920,15 +923,10 @@ mg_engine_start_attempt(mg_stream_t *s)
     curl_easy_setopt(easy, CURLOPT_PRIVATE, s);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, mg_engine_on_write);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, e->cfg.connect_timeout_ms);
-    /* libcurl's smallest receive buffer: an event is a few hundred bytes,
-     * and every open stream holds one */
-    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 1024L);
-    if (e->cfg.ca_file != NULL) {
-        curl_easy_setopt(easy, CURLOPT_CAINFO, e->cfg.ca_file);
-    }
-    if (curl_multi_add_handle(e->multi, easy) != CURLM_OK) {
+    if (mg_transport_easy(e->transport, easy, e->cfg.ca_file, e->cfg.connect_timeout_ms,
+                          s->activity_ms) != 0
+        || curl_multi_add_handle(e->multi, easy) != CURLM_OK)
+    {
         mg_stream_fail(s, 0, "internal", "cannot start the provider request");
     }
 }
@@ -941,6 +939,11 @@ mg_engine_transfer_done(mg_stream_t *s, CURLcode result)
     }
     if (result == CURLE_OPERATION_TIMEDOUT) {
         mg_stream_fail(s, 1, "provider_timeout", "the model provider did not answer in time");
+    } else if (result == CURLE_PEER_FAILED_VERIFICATION || result == CURLE_SSL_CACERT_BADFILE) {
+        /* not retried: a certificate will not be trusted a moment later */
+        mg_stream_fail(s, 0, "provider_unavailable",
+                       "the model provider's TLS certificate is not trusted: %s",
+                       curl_easy_strerror(result));
     } else if (result != CURLE_OK) {
         mg_stream_fail(s, 1, "provider_unavailable", "cannot reach the model provider: %s",
                        curl_easy_strerror(result));
@@ -1473,6 +1476,7 @@ mg_streams_start(const mg_streams_config_t *cfg, void *zctx, const char *backend
 {
     mg_engine_t *e = &mg_engine;
     struct epoll_event ev = { .events = EPOLLIN };
+    char why[128];
     int err;
 
     e->cfg = *cfg;
@@ -1483,6 +1487,11 @@ mg_streams_start(const mg_streams_config_t *cfg, void *zctx, const char *backend
     e->multi = curl_multi_init();
     if (e->epfd < 0 || e->evfd < 0 || e->multi == NULL) {
         mg_log_error("engine: cannot set up its loop: %s", strerror(errno));
+        return -1;
+    }
+    e->transport = mg_transport_new(e->multi, why, sizeof(why));
+    if (e->transport == NULL) {
+        mg_log_error("engine: cannot set up provider connections: %s", why);
         return -1;
     }
     ev.data.fd = e->evfd;
@@ -1544,6 +1553,8 @@ mg_streams_quit(void)
         curl_multi_cleanup(e->multi);
         e->multi = NULL;
     }
+    mg_transport_free(e->transport);        /* after every handle that used its share */
+    e->transport = NULL;
     if (e->epfd >= 0) {
         close(e->epfd);
         e->epfd = -1;

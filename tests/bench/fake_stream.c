@@ -2,9 +2,15 @@
  * fake-stream: the benchmark's fast fake model server.
  *
  *   fake-stream [--bind ADDR] [--port P] [--pieces N] [--delay-ms D]
- *               [--first-delay-ms F]
+ *               [--first-delay-ms F] [--tls-cert FILE --tls-key FILE]
+ *               [--alpn h2,http/1.1 | --alpn http/1.1] [--h2-max-streams M]
  *
- * It answers, over HTTP/1.1 with keep-alive and chunked responses:
+ * It answers, over HTTP/1.1 with keep-alive and chunked responses, or with
+ * --tls-cert/--tls-key over TLS (OpenSSL, non-blocking): HTTP/2 when the
+ * client offers "h2" by ALPN and --alpn lists it (the default), else
+ * HTTP/1.1 as in the clear.  Over HTTP/2 (libnghttp2's server session) a
+ * connection carries up to M streams at once (SETTINGS, default 128), each
+ * answered as an HTTP/1.1 request would be, without chunked framing:
  *
  *   POST /model/{modelId}/converse-stream   Bedrock Runtime ConverseStream:
  *        200 application/vnd.amazon.eventstream with the real framing
@@ -24,6 +30,10 @@
  *        `event: message` / `data: {"content":"w1 "}`, then `event: done`;
  *        the yardstick nginx proxies with proxy_pass.
  *   GET /health                             200 "ok".
+ *   GET /stats                              the transport counters, as JSON:
+ *        {"connections":accepted,"open_connections":N,"tls_handshakes":H,
+ *        "tls_resumed":R (SSL_session_reused),"h2_connections":C,
+ *        "streams":answers started,"open_streams":O}.
  *   GET /tool-gaps                          the tool round trips measured
  *        since the last call, and forgets them: {"gaps":[[n,ns],...],
  *        "tool_steps":T,"results":R,"unmatched":U}.  A round trip is from
@@ -60,6 +70,14 @@
  *     events, which may still name it;
  *   - a client that shuts down its sending side while it is answered is
  *     taken as gone (EPOLLRDHUP), as nginx and libcurl never do that.
+ *   - over TLS, bytes go through SSL_read/SSL_write (partial writes on,
+ *     so c->out keeps what OpenSSL did not take, as with send); OpenSSL's
+ *     buffers are released while a connection is idle;
+ *   - an HTTP/2 stream is an fs_conn_t of its own (fd -1, parent its
+ *     connection) that runs the same answer code: its output waits in its
+ *     c->out until nghttp2 asks for DATA, and connections with something
+ *     to send are flushed once after each batch of events and timers (never
+ *     from inside an nghttp2 callback), many frames to one SSL_write.
  * RLIMIT_NOFILE is raised to its hard limit at start.  SIGTERM and SIGINT
  * close everything and exit 0.
  */
@@ -86,6 +104,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define FS_HEAD_MAX     65536           /* request line + headers */
 #define FS_PIECES_MAX   100000
 #define FS_DELAY_MAX_MS 3600000
@@ -94,6 +116,7 @@
 #define FS_BODY_KEEP    (8 << 20)       /* converse-stream bodies looked into */
 #define FS_TURNS        65536           /* toolUse steps awaiting their result */
 #define FS_TOOL_NAME    64
+#define FS_H2_WRITE     65536           /* HTTP/2 output gathered for one SSL_write */
 
 typedef enum { FS_READ, FS_BODY, FS_ANSWER } fs_state_e;
 
@@ -132,6 +155,18 @@ struct fs_conn_s {
     char        *tool;          /* FS_TOOLUSE: the tool called */
     int64_t      turn;          /* FS_TOOLUSE: bench-<n> of its request, -1 if none */
     fs_conn_t   *next_dead;
+    /* TLS and HTTP/2 */
+    SSL         *ssl;           /* NULL: plain TCP */
+    uint8_t      handshake;     /* the TLS handshake is not done yet */
+    uint8_t      want_out;      /* OpenSSL must write before it can read on */
+    uint8_t      dirty;         /* on fs_dirty: HTTP/2 output to flush */
+    uint8_t      broken;        /* HTTP/2: close at the next flush */
+    nghttp2_session *h2;        /* an HTTP/2 connection's session */
+    fs_conn_t   *parent;        /* an HTTP/2 stream: its connection */
+    fs_conn_t   *kids;          /* an HTTP/2 connection: its streams */
+    fs_conn_t   *kid_prev, *kid_next;
+    fs_conn_t   *next_dirty;
+    int32_t      sid;           /* an HTTP/2 stream's id */
 };
 
 typedef struct {
@@ -161,6 +196,14 @@ static fs_buf_t    fs_scratch;
 static char        fs_rbuf[65536];
 static uint64_t    fs_request_id;
 static uint64_t    fs_stat_conns, fs_stat_streams, fs_stat_open;
+static uint64_t    fs_stat_conns_open, fs_stat_tls, fs_stat_resumed, fs_stat_h2;
+
+/* TLS: NULL when serving in the clear */
+static SSL_CTX    *fs_tls;
+static int         fs_offer_h2 = 1;
+static uint32_t    fs_h2_max_streams = 128;
+static fs_conn_t  *fs_dirty;            /* HTTP/2 connections with output to flush */
+static fs_buf_t    fs_h2out;
 
 /* tool round trips: when each turn's toolUse step went out (by n modulo
  * FS_TURNS, n kept to check), and the gaps measured since /tool-gaps */
@@ -186,6 +229,11 @@ static void fs_close(fs_conn_t *c);
 static void fs_emit(fs_conn_t *c, uint64_t now);
 static void fs_parse(fs_conn_t *c);
 static void fs_pending_free(struct fs_pending_s *pd);
+static void fs_h2_close(fs_conn_t *c);
+static void fs_h2_send(fs_conn_t *c, const char *p, size_t n);
+static void fs_h2_head(fs_conn_t *c, int status, const char *type, long length,
+                       const char *extra);
+static void fs_readable(fs_conn_t *c);
 
 static void
 fs_die(const char *fmt, ...)
@@ -483,14 +531,85 @@ fs_timer_run(void)
 
 /* ---- connections -------------------------------------------------------- */
 
+/* Bytes the socket (or OpenSSL) took, 0 when it would block, -1 when the
+ * connection is broken. */
+static ssize_t
+fs_io_write(fs_conn_t *c, const char *p, size_t n)
+{
+    ssize_t w;
+    int     rc;
+
+    if (c->ssl == NULL) {
+        w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+        }
+        return w;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    ERR_clear_error();
+    rc = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int) n);
+    if (rc > 0) {
+        return rc;
+    }
+    switch (SSL_get_error(c->ssl, rc)) {
+    case SSL_ERROR_WANT_WRITE:
+    case SSL_ERROR_WANT_READ:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Bytes read, 0 at the end of the stream, -1 broken, -2 nothing yet. */
+static ssize_t
+fs_io_read(fs_conn_t *c, char *p, size_t n)
+{
+    ssize_t r;
+    int     rc;
+
+    if (c->ssl == NULL) {
+        r = recv(c->fd, p, n, 0);
+        if (r < 0) {
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+        }
+        return r;
+    }
+    ERR_clear_error();
+    rc = SSL_read(c->ssl, p, (int) n);
+    if (rc > 0) {
+        return rc;
+    }
+    switch (SSL_get_error(c->ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        return -2;
+    case SSL_ERROR_WANT_WRITE:
+        c->want_out = 1;
+        return -2;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
 static void
 fs_watch(fs_conn_t *c)
 {
     struct epoll_event ev;
     uint32_t           want;
 
-    if (c->state != FS_ANSWER) {
-        want = EPOLLIN | EPOLLRDHUP;
+    if (c->parent != NULL) {
+        return;                 /* an HTTP/2 stream: its connection is watched */
+    }
+    if (c->handshake) {
+        want = c->want_out ? EPOLLOUT : EPOLLIN;
+    } else if (c->h2 != NULL) {
+        want = EPOLLIN | EPOLLRDHUP | (c->out_len > c->out_off || c->want_out ? EPOLLOUT : 0);
+    } else if (c->state != FS_ANSWER) {
+        want = EPOLLIN | EPOLLRDHUP | (c->want_out ? EPOLLOUT : 0);
     } else {
         want = EPOLLRDHUP | (c->out_len > c->out_off ? EPOLLOUT : 0);
     }
@@ -516,8 +635,16 @@ fs_close(fs_conn_t *c)
         fs_stat_open--;
     }
     fs_timer_remove(c);
-    fs_conns[c->fd] = NULL;
-    close(c->fd);
+    if (c->parent != NULL || c->h2 != NULL) {
+        fs_h2_close(c);         /* a stream leaves its connection; a connection its streams */
+    }
+    if (c->parent == NULL) {
+        fs_conns[c->fd] = NULL;
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        close(c->fd);
+        fs_stat_conns_open--;
+    }
     free(c->in);
     free(c->out);
     free(c->tool);
@@ -578,14 +705,15 @@ fs_send(fs_conn_t *c, const char *p, size_t n)
 {
     ssize_t w = 0;
 
+    if (c->parent != NULL) {
+        fs_h2_send(c, p, n);
+        return;
+    }
     if (c->out_len == c->out_off) {
-        w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        w = fs_io_write(c, p, n);
         if (w < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                fs_close(c);
-                return;
-            }
-            w = 0;
+            fs_close(c);
+            return;
         }
         if ((size_t) w == n) {
             return;
@@ -610,6 +738,8 @@ fs_send(fs_conn_t *c, const char *p, size_t n)
 static void
 fs_answer_done(fs_conn_t *c)
 {
+    /* (for an HTTP/2 stream: once its last DATA went to nghttp2, maybe again
+     * after; only the bookkeeping here, nghttp2 closes the stream) */
     if (c->counted) {
         fs_stat_open--;
         c->counted = 0;
@@ -625,6 +755,9 @@ fs_answer_done(fs_conn_t *c)
         free(c->tool);
         c->tool = NULL;
         c->turn = -1;
+    }
+    if (c->parent != NULL) {
+        return;
     }
     if (c->close_after) {
         fs_close(c);
@@ -642,13 +775,13 @@ fs_flush(fs_conn_t *c)
     ssize_t w;
 
     while (c->out_off < c->out_len) {
-        w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        w = fs_io_write(c, c->out + c->out_off, c->out_len - c->out_off);
         if (w < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-                return;
-            }
             fs_close(c);
+            return;
+        }
+        if (w == 0) {
+            fs_watch(c);
             return;
         }
         c->out_off += (uint32_t) w;
@@ -688,6 +821,10 @@ fs_head(fs_conn_t *c, fs_buf_t *b, int status, const char *type, long length,
         [404] = "Not Found", [411] = "Length Required",
         [431] = "Request Header Fields Too Large" };
 
+    if (c->parent != NULL) {
+        fs_h2_head(c, status, type, length, extra);
+        return;
+    }
     fs_buf_printf(b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status,
                   status < 432 && reason[status] ? reason[status] : "Error", type);
     if (length >= 0) {
@@ -851,7 +988,7 @@ fs_emit(fs_conn_t *c, uint64_t now)
         fs_step(c, &fs_scratch, now);
         c->step++;
     }
-    if (fs_scratch.len) {
+    if (fs_scratch.len || c->parent != NULL) {    /* HTTP/2: a head alone is news too */
         fs_send(c, fs_scratch.p, fs_scratch.len);
         if (c->dead) {
             return;
@@ -1225,6 +1362,16 @@ fs_route(fs_conn_t *c, const fs_request_t *r, const char *body)
         fs_start(c, FS_SSE, r, fs_now());
     } else if (fs_is(r, "GET") && fs_path_is(r, "/health")) {
         fs_fixed(c, 200, "text/plain", "ok\n");
+    } else if (fs_is(r, "GET") && fs_path_is(r, "/stats")) {
+        char body[320];
+
+        snprintf(body, sizeof(body),
+                 "{\"connections\":%" PRIu64 ",\"open_connections\":%" PRIu64
+                 ",\"tls_handshakes\":%" PRIu64 ",\"tls_resumed\":%" PRIu64
+                 ",\"h2_connections\":%" PRIu64 ",\"streams\":%" PRIu64
+                 ",\"open_streams\":%" PRIu64 "}\n", fs_stat_conns, fs_stat_conns_open,
+                 fs_stat_tls, fs_stat_resumed, fs_stat_h2, fs_stat_streams, fs_stat_open);
+        fs_fixed(c, 200, "application/json", body);
     } else if (fs_path_is(r, "/config")) {
         uint32_t pieces = fs_conf.pieces;
         uint64_t delay = fs_conf.delay_ms, first = fs_conf.first_delay_ms;
@@ -1361,15 +1508,13 @@ fs_readable(fs_conn_t *c)
     if (c->state == FS_ANSWER) {
         return;
     }
-    n = recv(c->fd, fs_rbuf, sizeof(fs_rbuf), 0);
-    if (n == 0) {
+    n = fs_io_read(c, fs_rbuf, sizeof(fs_rbuf));
+    if (n == 0 || n == -1) {
         fs_close(c);
         return;
     }
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            fs_close(c);
-        }
+    if (n == -2) {
+        fs_watch(c);            /* OpenSSL may want the socket writable */
         return;
     }
     if (c->state == FS_BODY && c->in_len == 0) {
@@ -1388,6 +1533,484 @@ fs_readable(fs_conn_t *c)
     if (!c->dead) {
         fs_parse(c);
     }
+}
+
+/* ---- HTTP/2 ---------------------------------------------------------------- */
+
+static void
+fs_h2_dirty(fs_conn_t *c)
+{
+    if (!c->dirty) {
+        c->dirty = 1;
+        c->next_dirty = fs_dirty;
+        fs_dirty = c;
+    }
+}
+
+/* A stream's bytes wait in its c->out until nghttp2 asks for them. */
+static void
+fs_h2_send(fs_conn_t *c, const char *p, size_t n)
+{
+    int rc;
+
+    if (n) {
+        if (c->out_off > 0) {
+            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+            c->out_len -= c->out_off;
+            c->out_off = 0;
+        }
+        c->out = fs_xrealloc(c->out, c->out_len + n);
+        memcpy(c->out + c->out_len, p, n);
+        c->out_len += (uint32_t) n;
+    }
+    rc = nghttp2_session_resume_data(c->parent->h2, c->sid);
+    if (rc != 0 && rc != NGHTTP2_ERR_INVALID_ARGUMENT) {   /* not deferred: nothing to resume */
+        c->parent->broken = 1;  /* closed at the flush, outside nghttp2's callbacks */
+    }
+    fs_h2_dirty(c->parent);
+}
+
+static ssize_t
+fs_h2_read(nghttp2_session *h2, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
+           nghttp2_data_source *src, void *ud)
+{
+    fs_conn_t *c = src->ptr;
+    size_t     n = c->out_len - c->out_off;
+
+    if (n > len) {
+        n = len;
+    }
+    if (n) {
+        memcpy(buf, c->out + c->out_off, n);
+        c->out_off += (uint32_t) n;
+    }
+    if (c->out_off == c->out_len) {
+        free(c->out);
+        c->out = NULL;
+        c->out_len = c->out_off = 0;
+        if (c->finished) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            fs_answer_done(c);
+        } else if (n == 0) {
+            return NGHTTP2_ERR_DEFERRED;
+        }
+    }
+    return (ssize_t) n;
+}
+
+static void
+fs_h2_nv(nghttp2_nv *nv, const char *name, size_t nl, const char *value, size_t vl)
+{
+    nv->name = (uint8_t *) name;
+    nv->namelen = nl;
+    nv->value = (uint8_t *) value;
+    nv->valuelen = vl;
+    nv->flags = NGHTTP2_NV_FLAG_NONE;
+}
+
+/* The response's HEADERS: what fs_head writes for HTTP/1.1, names in
+ * lower case, no framing headers. */
+static void
+fs_h2_head(fs_conn_t *c, int status, const char *type, long length, const char *extra)
+{
+    nghttp2_nv             nv[8];
+    nghttp2_data_provider  prd;
+    char                   st[8], len[24], names[256];
+    size_t                 n = 0, used = 0;
+
+    snprintf(st, sizeof(st), "%d", status);
+    fs_h2_nv(&nv[n++], ":status", 7, st, strlen(st));
+    fs_h2_nv(&nv[n++], "content-type", 12, type, strlen(type));
+    if (length >= 0) {
+        snprintf(len, sizeof(len), "%ld", length);
+        fs_h2_nv(&nv[n++], "content-length", 14, len, strlen(len));
+    }
+    for (const char *p = extra; p != NULL && *p != '\0' && n < 8; ) {
+        const char *colon = strchr(p, ':'), *eol = strstr(p, "\r\n"), *v;
+        size_t      nl;
+
+        if (colon == NULL || eol == NULL || colon > eol) {
+            break;
+        }
+        nl = (size_t) (colon - p);
+        if (used + nl > sizeof(names)) {
+            break;
+        }
+        for (size_t i = 0; i < nl; i++) {
+            names[used + i] = (char) (p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+        }
+        for (v = colon + 1; *v == ' '; v++) {
+        }
+        fs_h2_nv(&nv[n++], names + used, nl, v, (size_t) (eol - v));
+        used += nl;
+        p = eol + 2;
+    }
+    prd.source.ptr = c;
+    prd.read_callback = fs_h2_read;
+    /* nghttp2 copies the names and values */
+    if (nghttp2_submit_response(c->parent->h2, c->sid, nv, n, &prd) != 0) {
+        c->parent->broken = 1;  /* closed at the flush, outside nghttp2's callbacks */
+    }
+    fs_h2_dirty(c->parent);
+}
+
+static int
+fs_h2_on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+    fs_conn_t *conn = ud, *c;
+
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        return 0;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->pending = calloc(1, sizeof(*c->pending))) == NULL) {
+        free(c);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    c->fd = -1;
+    c->heap = -1;
+    c->turn = -1;
+    c->raw = 1;                 /* HTTP/2 frames the body itself */
+    c->state = FS_BODY;
+    c->parent = conn;
+    c->sid = f->hd.stream_id;
+    c->kid_next = conn->kids;
+    if (conn->kids != NULL) {
+        conn->kids->kid_prev = c;
+    }
+    conn->kids = c;
+    return nghttp2_session_set_stream_user_data(h2, c->sid, c) == 0
+           ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int
+fs_h2_on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+                const uint8_t *value, size_t vl, uint8_t flags, void *ud)
+{
+    fs_conn_t    *c = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+    fs_pending_t *pd;
+
+    if (c == NULL || c->pending == NULL || f->hd.type != NGHTTP2_HEADERS) {
+        return 0;
+    }
+    pd = c->pending;
+    if (nl == 7 && memcmp(name, ":method", 7) == 0) {
+        if (vl >= sizeof(pd->method)) {
+            pd->r.bad = 1;
+            return 0;
+        }
+        memcpy(pd->method, value, vl);
+        pd->r.method = pd->method;
+        pd->r.method_len = vl;
+    } else if (nl == 5 && memcmp(name, ":path", 5) == 0) {
+        const uint8_t *q = memchr(value, '?', vl);
+        size_t         pl = q ? (size_t) (q - value) : vl, ql = q ? vl - pl - 1 : 0;
+
+        if (pl >= sizeof(pd->path) || ql >= sizeof(pd->query)) {
+            pd->r.bad = 1;
+            return 0;
+        }
+        memcpy(pd->path, value, pl);
+        pd->r.path = pd->path;
+        pd->r.path_len = pl;
+        if (q != NULL) {
+            memcpy(pd->query, q + 1, ql);
+            pd->r.query = pd->query;
+            pd->r.query_len = ql;
+        }
+    }
+    return 0;
+}
+
+static int
+fs_h2_on_data(nghttp2_session *h2, uint8_t flags, int32_t sid, const uint8_t *data,
+              size_t len, void *ud)
+{
+    fs_conn_t *c = nghttp2_session_get_stream_user_data(h2, sid);
+
+    if (c != NULL && c->pending != NULL && c->pending->keep) {
+        if (c->pending->body.len + len > FS_BODY_KEEP) {
+            c->pending->keep = 0;       /* too big to look into, as in HTTP/1.1 */
+        } else {
+            fs_buf_put(&c->pending->body, data, len);
+        }
+    }
+    return 0;
+}
+
+static int
+fs_h2_on_frame(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+    fs_conn_t    *c;
+    fs_pending_t *pd;
+
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) {
+        return 0;
+    }
+    c = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+    if (c == NULL || c->pending == NULL) {
+        return 0;
+    }
+    pd = c->pending;
+    if (f->hd.type == NGHTTP2_HEADERS) {
+        if (pd->r.method == NULL || pd->r.path == NULL) {
+            pd->r.bad = 1;
+        }
+        pd->keep = (uint8_t) (!pd->r.bad && fs_is(&pd->r, "POST")
+                              && fs_path_ends(&pd->r, "/converse-stream"));
+    }
+    if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        return 0;
+    }
+    c->pending = NULL;
+    if (pd->r.bad) {
+        fs_fixed(c, 400, "application/json", "{\"message\":\"Bad request\"}");
+    } else {
+        if (pd->keep) {
+            fs_buf_put(&pd->body, "", 1);
+        }
+        fs_route(c, &pd->r, pd->keep ? pd->body.p : NULL);
+    }
+    fs_pending_free(pd);
+    return 0;
+}
+
+static int
+fs_h2_on_close(nghttp2_session *h2, int32_t sid, uint32_t error, void *ud)
+{
+    fs_conn_t *c = nghttp2_session_get_stream_user_data(h2, sid);
+
+    if (c != NULL) {
+        fs_close(c);
+    }
+    return 0;
+}
+
+/* ALPN chose h2: a server session, our SETTINGS queued. */
+static int
+fs_h2_start(fs_conn_t *c)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_settings_entry     iv[] = {
+        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, fs_h2_max_streams },
+    };
+    int                        rc;
+
+    if (nghttp2_session_callbacks_new(&cb) != 0) {
+        return -1;
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, fs_h2_on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, fs_h2_on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, fs_h2_on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, fs_h2_on_frame);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, fs_h2_on_close);
+    rc = nghttp2_session_server_new(&c->h2, cb, c);
+    nghttp2_session_callbacks_del(cb);
+    if (rc != 0 || nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 1) != 0) {
+        return -1;
+    }
+    fs_stat_h2++;
+    fs_h2_dirty(c);
+    return 0;
+}
+
+/* A stream leaves its connection, or a connection closes its streams. */
+static void
+fs_h2_close(fs_conn_t *c)
+{
+    nghttp2_session *h2;
+
+    if (c->parent != NULL) {
+        fs_conn_t *conn = c->parent;
+
+        if (conn->h2 != NULL) {
+            /* nghttp2 may still name the stream (a reset): no dangling pointer */
+            (void) nghttp2_session_set_stream_user_data(conn->h2, c->sid, NULL);
+        }
+        if (c->kid_prev != NULL) {
+            c->kid_prev->kid_next = c->kid_next;
+        } else {
+            conn->kids = c->kid_next;
+        }
+        if (c->kid_next != NULL) {
+            c->kid_next->kid_prev = c->kid_prev;
+        }
+        c->kid_prev = c->kid_next = NULL;
+        return;
+    }
+    h2 = c->h2;
+    c->h2 = NULL;               /* its streams see a connection going away */
+    while (c->kids != NULL) {
+        fs_close(c->kids);      /* unlinks it */
+    }
+    nghttp2_session_del(h2);
+}
+
+/* Write what nghttp2 has for the connection: what OpenSSL did not take
+ * last time first, then frames gathered FS_H2_WRITE bytes at a time. */
+static void
+fs_h2_flush(fs_conn_t *c)
+{
+    ssize_t w;
+
+    if (c->broken) {
+        fs_close(c);
+        return;
+    }
+    while (c->out_off < c->out_len) {
+        w = fs_io_write(c, c->out + c->out_off, c->out_len - c->out_off);
+        if (w < 0) {
+            fs_close(c);
+            return;
+        }
+        if (w == 0) {
+            fs_watch(c);
+            return;
+        }
+        c->out_off += (uint32_t) w;
+    }
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+    for (;;) {
+        const uint8_t *data;
+        ssize_t        n = 0;
+
+        fs_h2out.len = 0;
+        while (fs_h2out.len < FS_H2_WRITE && (n = nghttp2_session_mem_send(c->h2, &data)) > 0) {
+            fs_buf_put(&fs_h2out, data, (size_t) n);
+        }
+        if (n < 0 || c->broken) {
+            fs_close(c);
+            return;
+        }
+        if (fs_h2out.len == 0) {
+            break;
+        }
+        w = fs_io_write(c, fs_h2out.p, fs_h2out.len);
+        if (w < 0) {
+            fs_close(c);
+            return;
+        }
+        if ((size_t) w < fs_h2out.len) {
+            c->out = fs_xrealloc(NULL, fs_h2out.len - (size_t) w);
+            memcpy(c->out, fs_h2out.p + w, fs_h2out.len - (size_t) w);
+            c->out_len = (uint32_t) (fs_h2out.len - (size_t) w);
+            break;
+        }
+    }
+    if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2)
+        && c->out_len == c->out_off) {
+        fs_close(c);            /* GOAWAY both ways */
+        return;
+    }
+    fs_watch(c);
+}
+
+static void
+fs_h2_flush_all(void)
+{
+    while (fs_dirty != NULL) {
+        fs_conn_t *c = fs_dirty;
+
+        fs_dirty = c->next_dirty;
+        c->dirty = 0;
+        if (!c->dead) {
+            fs_h2_flush(c);
+        }
+    }
+}
+
+static void
+fs_h2_readable(fs_conn_t *c)
+{
+    ssize_t n = fs_io_read(c, fs_rbuf, sizeof(fs_rbuf));
+
+    if (n == 0 || n == -1) {
+        fs_close(c);
+        return;
+    }
+    if (n == -2) {
+        fs_watch(c);
+        return;
+    }
+    if (nghttp2_session_mem_recv(c->h2, (const uint8_t *) fs_rbuf, (size_t) n) < 0) {
+        fs_close(c);
+        return;
+    }
+    fs_h2_dirty(c);             /* SETTINGS acks, WINDOW_UPDATEs, answers begun */
+}
+
+/* ---- TLS ------------------------------------------------------------------- */
+
+static int
+fs_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+               const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char both[] = "\x02h2\x08http/1.1", h1[] = "\x08http/1.1";
+
+    if (SSL_select_next_proto((unsigned char **) out, outlen,
+                              fs_offer_h2 ? both : h1,
+                              fs_offer_h2 ? sizeof(both) - 1 : sizeof(h1) - 1,
+                              in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_NOACK;        /* no ALPN: HTTP/1.1 */
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static void
+fs_tls_setup(const char *cert, const char *key)
+{
+    fs_tls = SSL_CTX_new(TLS_server_method());
+    if (fs_tls == NULL
+        || !SSL_CTX_set_min_proto_version(fs_tls, TLS1_2_VERSION)
+        || SSL_CTX_use_certificate_chain_file(fs_tls, cert) != 1
+        || SSL_CTX_use_PrivateKey_file(fs_tls, key, SSL_FILETYPE_PEM) != 1
+        || SSL_CTX_check_private_key(fs_tls) != 1
+        || !SSL_CTX_set_session_id_context(fs_tls, (const unsigned char *) "fake-stream", 11)) {
+        fs_die("TLS with %s and %s: %s", cert, key, ERR_error_string(ERR_get_error(), NULL));
+    }
+    /* writes as send() does; buffers given back while a connection idles */
+    SSL_CTX_set_mode(fs_tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                             | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(fs_tls, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_alpn_select_cb(fs_tls, fs_alpn_select, NULL);
+}
+
+static void
+fs_tls_handshake(fs_conn_t *c)
+{
+    const unsigned char *alpn = NULL;
+    unsigned int         alen = 0;
+    int                  rc;
+
+    ERR_clear_error();
+    rc = SSL_do_handshake(c->ssl);
+    if (rc != 1) {
+        switch (SSL_get_error(c->ssl, rc)) {
+        case SSL_ERROR_WANT_READ:
+            c->want_out = 0;
+            fs_watch(c);
+            return;
+        case SSL_ERROR_WANT_WRITE:
+            c->want_out = 1;
+            fs_watch(c);
+            return;
+        default:
+            fs_close(c);        /* e.g. the client does not trust our certificate */
+            return;
+        }
+    }
+    c->handshake = 0;
+    c->want_out = 0;
+    fs_stat_tls++;
+    fs_stat_resumed += SSL_session_reused(c->ssl) ? 1 : 0;
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+    if (alen == 2 && memcmp(alpn, "h2", 2) == 0 && fs_h2_start(c) != 0) {
+        fs_close(c);
+        return;
+    }
+    fs_watch(c);
 }
 
 static void
@@ -1428,15 +2051,29 @@ fs_accept(void)
         c->turn = -1;
         c->state = FS_READ;
         c->mask = EPOLLIN | EPOLLRDHUP;
+        if (fs_tls != NULL) {
+            c->ssl = SSL_new(fs_tls);
+            if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+                SSL_free(c->ssl);
+                close(fd);
+                free(c);
+                continue;
+            }
+            SSL_set_accept_state(c->ssl);
+            c->handshake = 1;
+            c->mask = EPOLLIN;
+        }
         ev.events = c->mask;
         ev.data.ptr = c;
         if (epoll_ctl(fs_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            SSL_free(c->ssl);
             close(fd);
             free(c);
             continue;
         }
         fs_conns[fd] = c;
         fs_stat_conns++;
+        fs_stat_conns_open++;
     }
 }
 
@@ -1479,11 +2116,15 @@ fs_usage_exit(int code)
 {
     fprintf(code ? stderr : stdout,
             "usage: fake-stream [--bind ADDR] [--port P] [--pieces N] [--delay-ms D]\n"
-            "                   [--first-delay-ms F]\n"
+            "                   [--first-delay-ms F] [--tls-cert FILE --tls-key FILE]\n"
+            "                   [--alpn h2,http/1.1|http/1.1] [--h2-max-streams M]\n"
             "  Bedrock ConverseStream (POST /model/ID/converse-stream) and plain SSE\n"
             "  (GET|POST /sse) with N pieces, D ms apart, the first after F ms;\n"
             "  a converse-stream request offering tools gets a toolUse of its first\n"
             "  tool, and GET /tool-gaps the tool round trips measured (see the source).\n"
+            "  With a certificate and its key it speaks TLS: HTTP/2 when the client\n"
+            "  offers h2 and --alpn lists it (M streams a connection), else HTTP/1.1.\n"
+            "  GET /stats counts connections, TLS handshakes (resumed) and streams.\n"
             "  Port 0 picks a free port; the first line on stdout names it.\n");
     exit(code);
 }
@@ -1497,18 +2138,22 @@ main(int argc, char **argv)
         { "pieces", required_argument, NULL, 'n' },
         { "delay-ms", required_argument, NULL, 'd' },
         { "first-delay-ms", required_argument, NULL, 'f' },
+        { "tls-cert", required_argument, NULL, 'c' },
+        { "tls-key", required_argument, NULL, 'k' },
+        { "alpn", required_argument, NULL, 'a' },
+        { "h2-max-streams", required_argument, NULL, 'm' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     struct sockaddr_in  sa = { .sin_family = AF_INET };
     socklen_t           salen = sizeof(sa);
     struct epoll_event  ev, events[FS_EVENTS];
-    const char         *bind_addr = "127.0.0.1";
+    const char         *bind_addr = "127.0.0.1", *cert = NULL, *key = NULL;
     long                port = 0;
     sigset_t            sigs;
     int                 one = 1, o, running = 1;
 
-    while ((o = getopt_long(argc, argv, "b:p:n:d:f:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "b:p:n:d:f:c:k:a:m:h", opts, NULL)) != -1) {
         switch (o) {
         case 'b': bind_addr = optarg; break;
         case 'p': port = fs_opt_num("port", optarg, 65535); break;
@@ -1516,12 +2161,28 @@ main(int argc, char **argv)
         case 'd': fs_conf.delay_ms = (uint64_t) fs_opt_num("delay-ms", optarg, FS_DELAY_MAX_MS); break;
         case 'f': fs_conf.first_delay_ms = (uint64_t) fs_opt_num("first-delay-ms", optarg,
                                                                  FS_DELAY_MAX_MS); break;
+        case 'c': cert = optarg; break;
+        case 'k': key = optarg; break;
+        case 'a':
+            if (strcmp(optarg, "h2,http/1.1") == 0) {
+                fs_offer_h2 = 1;
+            } else if (strcmp(optarg, "http/1.1") == 0) {
+                fs_offer_h2 = 0;
+            } else {
+                fs_die("--alpn takes h2,http/1.1 or http/1.1 (got \"%s\")", optarg);
+            }
+            break;
+        case 'm': fs_h2_max_streams = (uint32_t) fs_opt_num("h2-max-streams", optarg, 1000000);
+            break;
         case 'h': fs_usage_exit(0); break;
         default: fs_usage_exit(2);
         }
     }
-    if (optind != argc) {
+    if (optind != argc || (cert == NULL) != (key == NULL) || fs_h2_max_streams == 0) {
         fs_usage_exit(2);
+    }
+    if (cert != NULL) {
+        fs_tls_setup(cert, key);
     }
 
     fs_crc_init();
@@ -1572,8 +2233,9 @@ main(int argc, char **argv)
     epoll_ctl(fs_ep, EPOLL_CTL_ADD, fs_sfd, &ev);
 
     printf("fake-stream listening on %s:%d (pieces %u, delay %" PRIu64 " ms, first delay %"
-           PRIu64 " ms, up to %d descriptors)\n", bind_addr, ntohs(sa.sin_port), fs_conf.pieces,
-           fs_conf.delay_ms, fs_conf.first_delay_ms, fs_conns_max);
+           PRIu64 " ms, up to %d descriptors; %s)\n", bind_addr, ntohs(sa.sin_port),
+           fs_conf.pieces, fs_conf.delay_ms, fs_conf.first_delay_ms, fs_conns_max,
+           fs_tls == NULL ? "HTTP/1.1" : fs_offer_h2 ? "TLS, h2 and http/1.1" : "TLS, http/1.1");
     fflush(stdout);
 
     while (running) {
@@ -1605,6 +2267,21 @@ main(int argc, char **argv)
                 }
                 if (e & (EPOLLERR | EPOLLHUP)) {
                     fs_close(c);
+                } else if (c->handshake) {
+                    fs_tls_handshake(c);
+                } else if (c->h2 != NULL) {
+                    if (e & EPOLLOUT) {
+                        fs_h2_dirty(c);
+                    }
+                    if (e & EPOLLIN || (e & EPOLLOUT && c->want_out)) {
+                        c->want_out = 0;
+                        fs_h2_readable(c);
+                    } else if (e & EPOLLRDHUP) {
+                        fs_close(c);
+                    }
+                } else if (e & EPOLLOUT && c->want_out) {
+                    c->want_out = 0;
+                    fs_readable(c);   /* OpenSSL wrote what it needed to read on */
                 } else if (e & EPOLLOUT) {
                     fs_flush(c);
                 } else if (e & EPOLLIN) {
@@ -1615,6 +2292,7 @@ main(int argc, char **argv)
             }
         }
         fs_timer_run();
+        fs_h2_flush_all();
         fs_timer_arm();
         fs_reap();
     }
@@ -1625,6 +2303,8 @@ main(int argc, char **argv)
         }
     }
     fs_reap();
+    SSL_CTX_free(fs_tls);
+    free(fs_h2out.p);
     fprintf(stderr, "fake-stream: stopped after %" PRIu64 " connections, %" PRIu64 " answers\n",
             fs_stat_conns, fs_stat_streams);
     return 0;

@@ -1025,7 +1025,7 @@ def cmd_report(args):
     if holds:
         print("\nopen streams at once, fresh processes each (target: 10,000 on 2 cores, "
               "nginx + workers < 16 KiB a stream)")
-        print("  %-16s %9s %7s %7s %10s %12s %10s %8s  %s" % (
+        print("  %-26s %9s %7s %7s %10s %12s %10s %8s  %s" % (
             "", "requested", "open", "failed", "nginx KiB", "workers KiB", "total KiB", "ramp s",
             "CPU us/event held: nginx / workers"))
         for h in holds:
@@ -1033,7 +1033,7 @@ def cmd_report(args):
             g = r["groups"]
             total = sum((g.get(n) or {}).get("hold_kib", 0) - (g.get(n) or {}).get("idle_kib", 0)
                         for n in ("nginx", "workers"))
-            print("  %-16s %9d %7d %7d %10s %12s %10s %8.1f  %s / %s%s" % (
+            print("  %-26s %9d %7d %7d %10s %12s %10s %8.1f  %s / %s%s" % (
                 h, r["requested"], r["open"], sum(r["failures"].values()),
                 _f((g.get("nginx") or {}).get("per_stream_kib"), 2),
                 _f((g.get("workers") or {}).get("per_stream_kib"), 2),
@@ -1044,6 +1044,16 @@ def cmd_report(args):
         print("  (KiB per open stream: (VmRSS holding - VmRSS idle) / open streams, nginx master and"
               " workers summed; kernel socket buffers not included.  CPU: over %s s of holding,"
               " each stream sending its events as the model makes them)" % r.get("hold_s"))
+        for h in holds:
+            # the TLS holds (bench_streams_tls): what the fake provider saw
+            stats = os.path.join(d, "fake-stats-tls-%s.json" % h.split("-tls-", 1)[-1])
+            if "-tls-" in h and os.path.exists(stats):
+                with open(stats) as f:
+                    s = json.load(f)
+                print("  %s: the provider saw %d TCP connections (%d HTTP/2), %d TLS handshakes"
+                      " (%d resumed) for %d streams" % (h, s["connections"] - 1, s["h2_connections"],
+                                                        s["tls_handshakes"] - 1, s["tls_resumed"],
+                                                        s["streams"]))
 
 
 def _ms(us):

@@ -38,6 +38,7 @@ class FakeCognito:
         self.delay = 0.0        # seconds before answering
         self.fetches = 0
         self.served = 0         # fetches answered with the keys
+        self.resumed = 0        # fetches over a resumed TLS session
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -46,6 +47,7 @@ class FakeCognito:
                     self.send_error(404)
                     return
                 fake.fetches += 1
+                fake.resumed += self.connection.session_reused
                 time.sleep(fake.delay)
                 if not fake.up:
                     self.send_error(503)
@@ -167,6 +169,9 @@ class CognitoTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         self.assertGreater(idp.fetches, before)
         self.assertEqual(self.bots(self.token("cog-4", key_dir=idp.key1)).status, 200)
+        # a worker's fetches, each a new handle, share TLS sessions (util/http_get.c)
+        self.assertGreater(idp.resumed, 0)
+        self.assertLess(idp.resumed, idp.fetches)   # the first was a full handshake
 
     def test_5_unknown_kids_cannot_make_us_fetch_per_request(self):
         time.sleep(2.1)

@@ -1,7 +1,9 @@
 """The benchmark's C fake model server (tests/bench/fake_stream.c) on its
 own: real Bedrock event-stream frames (checked with fakes.py's decoder,
 CRCs included), the plain SSE stream, chunked keep-alive HTTP/1.1
-(pipelined too), delays, 200 concurrent streams, clean shutdown.  No Mangoo
+(pipelined too), delays, 200 concurrent streams, clean shutdown; over TLS
+(certificates made by certs.py): HTTP/1.1, HTTP/2 multiplexed (curl's CLI
+as the client), ALPN without h2, resumed sessions, /stats.  No Mangoo
 stack is started.  Under MANGOO_SANITIZE=1 the fake is built with
 ASan/UBSan and any report fails the suite."""
 
@@ -9,8 +11,8 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -19,54 +21,15 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import certs  # noqa: E402
+from fake_stream_proc import Fake  # noqa: E402
 from fakes import EventStreamDecoder  # noqa: E402
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SOURCE = os.path.join(TOP, "tests", "bench", "fake_stream.c")
 MODEL = "anthropic.claude-3-5-sonnet-20241022-v2:0"
 STREAM_PATH = "/model/%s/converse-stream" % MODEL
 PIECES = 7
-SANITIZE = os.environ.get("MANGOO_SANITIZE") == "1"
 
 fake = None
-
-
-class Fake:
-    def __init__(self, *args):
-        self.tmp = tempfile.mkdtemp(prefix="fake-stream-test.")
-        self.binary = self._binary()
-        self.stderr = open(os.path.join(self.tmp, "stderr"), "w+")
-        self.proc = subprocess.Popen([self.binary, "--port", "0"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.kill()
-            raise RuntimeError("fake-stream did not start: %r" % line)
-        self.port = int(line.split()[3].rsplit(":", 1)[1])
-
-    def _binary(self):
-        built = os.path.join(TOP, "build", "fake-stream")
-        if not SANITIZE and os.path.exists(built) \
-                and os.path.getmtime(built) >= os.path.getmtime(SOURCE):
-            return built
-        out = os.path.join(self.tmp, "fake-stream")
-        flags = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer"] \
-            if SANITIZE else ["-O2"]
-        subprocess.run(["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"]
-                       + flags + ["-o", out, SOURCE], check=True)
-        return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            rc = self.proc.wait(5)
-        else:
-            rc = self.proc.returncode
-        self.stderr.seek(0)
-        log = self.stderr.read()
-        self.stderr.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        return rc, log
 
 
 def setUpModule():
@@ -332,6 +295,163 @@ class ServerTest(unittest.TestCase):
         rest = s.makefile("rb").read()                  # its streams were closed
         self.assertNotIn(b"0\r\n\r\n", rest)
         s.close()
+
+
+class TlsTest(unittest.TestCase):
+    """Two TLS fakes: one offering h2 (and http/1.1), one http/1.1 only."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="fake-stream-tls.")
+        cls.ca, cert, key = certs.make(cls.dir)
+        cls.h2 = Fake("--pieces", str(PIECES), "--tls-cert", cert, "--tls-key", key,
+                      "--h2-max-streams", "50")
+        cls.h1 = Fake("--pieces", str(PIECES), "--tls-cert", cert, "--tls-key", key,
+                      "--alpn", "http/1.1")
+
+    @classmethod
+    def tearDownClass(cls):
+        bad = []
+        for f in (cls.h2, cls.h1):
+            rc, log = f.stop()
+            if rc != 0 or "runtime error" in log or "Sanitizer" in log:
+                bad.append("fake-stream exited %s: %s" % (rc, log[-3000:]))
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        if bad:
+            raise AssertionError("\n".join(bad))
+
+    def context(self):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+    def stats(self, f):
+        c = http.client.HTTPSConnection("127.0.0.1", f.port, timeout=5, context=self.context())
+        c.request("GET", "/stats")
+        v = json.loads(c.getresponse().read())
+        c.close()
+        return v
+
+    def curl(self, f, *args):
+        r = subprocess.run(["curl", "-sS", "--cacert", self.ca, "--max-time", "20", *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_http11_over_tls_frames_and_keep_alive(self):
+        for f in (self.h2, self.h1):        # a client offering only http/1.1 gets it from both
+            c = http.client.HTTPSConnection("127.0.0.1", f.port, timeout=5, context=self.context())
+            c.request("POST", STREAM_PATH, body='{"messages":[]}')
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.getheader("Transfer-Encoding"), "chunked")
+            msgs = EventStreamDecoder().feed(r.read())
+            self.assertEqual([m.header(":event-type") for m in msgs],
+                             ["messageStart"] + ["contentBlockDelta"] * PIECES
+                             + ["contentBlockStop", "messageStop", "metadata"])
+            sock = c.sock
+            c.request("GET", "/sse?pieces=2")
+            self.assertEqual(c.getresponse().read().decode(), sse_text(2))
+            self.assertIs(c.sock, sock)
+            c.close()
+
+    def test_h2_streams_share_one_connection(self):
+        n = 20
+        before = self.stats(self.h2)
+        out = os.path.join(self.dir, "h2")
+        os.makedirs(out, exist_ok=True)
+        args = ["--http2", "-Z", "--parallel-max", str(n), "-w", "%{http_version}\n"]
+        for i in range(n):
+            args += ["-o", os.path.join(out, "%d" % i),
+                     "https://127.0.0.1:%d/sse?pieces=3&delay_ms=200" % self.h2.port]
+        t0 = time.monotonic()
+        versions = self.curl(self.h2, *args).decode().split()
+        elapsed = time.monotonic() - t0
+        after = self.stats(self.h2)
+        self.assertEqual(versions, ["2"] * n)
+        for i in range(n):
+            with open(os.path.join(out, "%d" % i)) as f:
+                self.assertEqual(f.read(), sse_text(3))
+        # the curl run's connection and our second /stats connection
+        self.assertEqual(after["connections"] - before["connections"], 2)
+        self.assertEqual(after["h2_connections"] - before["h2_connections"], 1)
+        self.assertEqual(after["streams"] - before["streams"], n)
+        self.assertEqual(after["open_streams"], 0)
+        self.assertLess(elapsed, 3.0)               # side by side: 0.6 s, not 20 x 0.6
+
+    def test_h2_event_stream_and_errors(self):
+        out = os.path.join(self.dir, "es")
+        body = json.dumps({"messages": [{"role": "user", "content": [{"text": "x" * 100000}]}]})
+        head = self.curl(self.h2, "--http2", "-D", "-", "-o", out, "-H", "Content-Type: application/json",
+                         "--data-binary", body,
+                         "https://127.0.0.1:%d%s?pieces=4" % (self.h2.port, STREAM_PATH)).decode()
+        self.assertTrue(head.startswith("HTTP/2 200"), head)
+        self.assertIn("content-type: application/vnd.amazon.eventstream", head)
+        self.assertIn("x-amzn-requestid: ", head)
+        with open(out, "rb") as f:
+            msgs = EventStreamDecoder().feed(f.read())
+        self.assertEqual([m.json() for m in msgs[1:5]],
+                         [{"contentBlockIndex": 0, "delta": {"text": "w%d " % i}} for i in range(1, 5)])
+        self.assertEqual(msgs[-1].json()["usage"]["outputTokens"], 4)
+        # a tool offered: one toolUse step, as over HTTP/1.1
+        tools = json.dumps({"messages": [{"role": "user", "content": [{"text": "bench-7"}]}],
+                            "toolConfig": {"tools": [{"toolSpec": {"name": "calculator"}}]}},
+                           separators=(",", ":"))          # compact, as the worker sends it
+        self.curl(self.h2, "--http2", "-o", out, "--data-binary", tools,
+                  "https://127.0.0.1:%d%s" % (self.h2.port, STREAM_PATH))
+        with open(out, "rb") as f:
+            msgs = EventStreamDecoder().feed(f.read())
+        self.assertEqual(msgs[1].json()["start"]["toolUse"]["name"], "calculator")
+        self.assertEqual(msgs[-2].json(), {"stopReason": "tool_use"})
+        code = self.curl(self.h2, "--http2", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
+                         "https://127.0.0.1:%d/nope" % self.h2.port)
+        self.assertEqual(code, b"404 2")
+        code = self.curl(self.h2, "--http2", "-o", "/dev/null", "-w", "%{http_code}",
+                         "https://127.0.0.1:%d/sse?pieces=x" % self.h2.port)
+        self.assertEqual(code, b"400")
+
+    def test_alpn_http11_only(self):
+        before = self.stats(self.h1)
+        out = os.path.join(self.dir, "h1")
+        os.makedirs(out, exist_ok=True)
+        args = ["--http2", "-Z", "--parallel-immediate", "-w", "%{http_version}\n"]
+        for i in range(4):
+            args += ["-o", os.path.join(out, "%d" % i),
+                     "https://127.0.0.1:%d/sse?pieces=2&delay_ms=100" % self.h1.port]
+        versions = self.curl(self.h1, *args).decode().split()
+        after = self.stats(self.h1)
+        self.assertEqual(versions, ["1.1"] * 4)
+        for i in range(4):
+            with open(os.path.join(out, "%d" % i)) as f:
+                self.assertEqual(f.read(), sse_text(2))
+        self.assertEqual(after["h2_connections"], 0)
+        self.assertEqual(after["connections"] - before["connections"], 5)   # 4 + our /stats
+
+    def test_session_resumed(self):
+        ctx = self.context()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        before = self.stats(self.h1)
+        session = None
+        for i in range(2):
+            raw = socket.create_connection(("127.0.0.1", self.h1.port), timeout=5)
+            s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = s.makefile("rb").read()      # TLS 1.3 tickets come with it
+            self.assertTrue(data.endswith(b"ok\n"), data)
+            self.assertEqual(s.session_reused, i == 1)
+            session = s.session
+            s.close()
+        after = self.stats(self.h1)
+        self.assertEqual(after["tls_handshakes"] - before["tls_handshakes"], 3)
+        self.assertEqual(after["tls_resumed"] - before["tls_resumed"], 1)
+
+    def test_untrusted_client_leaves_the_fake_serving(self):
+        raw = socket.create_connection(("127.0.0.1", self.h2.port), timeout=5)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")
+        raw.close()
+        self.assertEqual(self.curl(self.h2, "--http2", "https://127.0.0.1:%d/health" % self.h2.port),
+                         b"ok\n")
 
 
 if __name__ == "__main__":

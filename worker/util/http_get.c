@@ -3,6 +3,12 @@
  * one buffer through the write callback, which aborts the transfer past
  * the cap.  libcurl's global setup is done once here too, for callers
  * (the unit tests) that run without main's.
+ *
+ * Every call has a new easy handle, from any pool or ingest thread, so TLS
+ * sessions and DNS answers live in one share handle for the process
+ * (made with the global setup, kept until exit like it), its data guarded
+ * by a mutex a kind: a second call to the same host (the embeddings of a
+ * document, a token endpoint) resumes its TLS session.
  */
 #include "util/http_get.h"
 
@@ -20,14 +26,46 @@ typedef struct {
     int      too_big;
 } mg_http_body_t;
 
-static pthread_once_t  mg_http_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode        mg_http_curl_rc;
+static pthread_once_t   mg_http_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode         mg_http_curl_rc;
+static CURLSH          *mg_http_share;          /* NULL: each call on its own */
+static pthread_mutex_t  mg_http_share_locks[CURL_LOCK_DATA_LAST];
+
+static void
+mg_http_share_lock(CURL *curl, curl_lock_data data, curl_lock_access access, void *ud)
+{
+    pthread_mutex_lock(&mg_http_share_locks[data]);
+}
+
+static void
+mg_http_share_unlock(CURL *curl, curl_lock_data data, void *ud)
+{
+    pthread_mutex_unlock(&mg_http_share_locks[data]);
+}
 
 static void
 mg_http_curl_init(void)
 {
     /* reference-counted: harmless after main's own call */
     mg_http_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (mg_http_curl_rc != CURLE_OK) {
+        return;
+    }
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) {
+        pthread_mutex_init(&mg_http_share_locks[i], NULL);
+    }
+    mg_http_share = curl_share_init();
+    if (mg_http_share != NULL
+        && (curl_share_setopt(mg_http_share, CURLSHOPT_LOCKFUNC, mg_http_share_lock) != CURLSHE_OK
+            || curl_share_setopt(mg_http_share, CURLSHOPT_UNLOCKFUNC, mg_http_share_unlock)
+               != CURLSHE_OK
+            || curl_share_setopt(mg_http_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION)
+               != CURLSHE_OK
+            || curl_share_setopt(mg_http_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK))
+    {
+        curl_share_cleanup(mg_http_share);      /* calls still work, without resumption */
+        mg_http_share = NULL;
+    }
 }
 
 static size_t
@@ -77,6 +115,8 @@ mg_http_get(const char *url, const mg_http_get_opts_t *o, char **body, size_t *l
     if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK
         || curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK
         || curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
+        || (mg_http_share != NULL
+            && curl_easy_setopt(curl, CURLOPT_SHARE, mg_http_share) != CURLE_OK)
         || (o->connect_ms > 0
             && curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o->connect_ms) != CURLE_OK)
         || curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, o->total_ms) != CURLE_OK
