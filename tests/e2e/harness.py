@@ -89,10 +89,11 @@ class NginxInstance:
     def worker_pids(self):
         """nginx's worker processes (the master's children)."""
         try:
-            out = subprocess.run(["pgrep", "-P", str(self.master_pid())],
-                                 stdout=subprocess.PIPE, text=True).stdout
-        except FileNotFoundError:
-            return []
+            master = self.master_pid()
+        except (FileNotFoundError, ValueError):
+            return []                   # stopped already
+        out = subprocess.run(["pgrep", "-P", str(master)],
+                             stdout=subprocess.PIPE, text=True).stdout
         return [int(p) for p in out.split()]
 
 

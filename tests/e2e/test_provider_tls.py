@@ -10,6 +10,7 @@ process, restarted with the endpoint of each fake."""
 import json
 import os
 import shutil
+import signal
 import ssl
 import sys
 import tempfile
@@ -22,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import certs  # noqa: E402
 from fake_stream_proc import Fake  # noqa: E402
 from harness import Stack  # noqa: E402
-from sse_client import chat_stream as stream, text_of  # noqa: E402
+from sse_client import SseStream, chat_stream as stream, text_of  # noqa: E402
 
 CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
 PIECES = 5
@@ -190,6 +191,35 @@ class ProviderTls(unittest.TestCase):
         resumed = after["tls_resumed"] - before["tls_resumed"]
         self.assertGreaterEqual(resumed, 1, (before, after))
         self.assertLessEqual(resumed, opened)
+
+    def test_h2_streams_paused_by_flow_control_come_back_whole(self):
+        # streams multiplexed on one connection, paused one by one when
+        # their nginx process stops reading (worker/flow.h), each resumes
+        # where it stood when it reads again
+        use("h2")
+        token, bot = new_bot()
+        long_pieces, n = 1000, 8                # more than the worker's window
+        fake_get("h2", "/config?pieces=%d&delay_ms=0&first_delay_ms=400" % long_pieces)
+        inst = stack.start_nginx("flow-h2")
+        log_from = len(stack.log_text("worker-0.log"))
+        streams = [SseStream(inst.port, "/api/v1/chat/stream",
+                             {"bot_id": bot, "message": "long %d" % i}, token=token, timeout=60)
+                   for i in range(n)]
+        starts = [s.next() for s in streams]
+        [pid] = inst.worker_pids()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            self.assertTrue(stack.wait_for(
+                lambda: "is out of credit" in stack.log_text("worker-0.log")[log_from:],
+                timeout=2.0), "the worker never ran out of credit for the stopped process")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for s, start in zip(streams, starts):
+            events = s.events()
+            self.assertEqual(events[-1].type, "done", events[-3:])
+            self.assertEqual(text_of(events), answer(long_pieces))
+            self.assertEqual(stored(start.json()["chat_id"]), "complete||" + answer(long_pieces))
+        inst.stop()
 
     def test_untrusted_certificate_is_a_prompt_provider_error(self):
         use("rogue")
