@@ -1130,51 +1130,50 @@ mg_engine_push_simple(mg_inbox_kind_t kind)
     pthread_mutex_unlock(&e->lock);
 }
 
-void
-mg_streams_cancel(const char *rid, const void *peer, size_t peer_len)
+/* An inbox item about one stream (rid) or peer; flow counts for FLOW only.
+ * -1 when out of memory. */
+static int
+mg_engine_push_about(mg_inbox_kind_t kind, const char *rid, const void *peer, size_t peer_len,
+                     mg_flow_event_t flow)
 {
     mg_engine_t      *e = &mg_engine;
-    mg_inbox_item_t  *item;
+    mg_inbox_item_t  *item = calloc(1, sizeof(*item));
 
-    if (!e->started || peer_len > MG_PEER_MAX) {
-        return;
-    }
-    item = calloc(1, sizeof(*item));
     if (item == NULL) {
-        mg_log_error("engine: out of memory for a cancel; rid=%.*s streams on", MG_RID_LEN, rid);
-        return;
+        return -1;
     }
-    item->kind = MG_INBOX_CANCEL;
-    memcpy(item->rid, rid, MG_RID_LEN);
+    item->kind = kind;
+    item->flow = flow;
+    if (rid != NULL) {
+        memcpy(item->rid, rid, MG_RID_LEN);
+    }
     memcpy(item->peer, peer, peer_len);
     item->peer_len = peer_len;
     pthread_mutex_lock(&e->lock);
     (void) mg_engine_push(item);
     pthread_mutex_unlock(&e->lock);
+    return 0;
+}
+
+void
+mg_streams_cancel(const char *rid, const void *peer, size_t peer_len)
+{
+    if (mg_engine.started && peer_len <= MG_PEER_MAX
+        && mg_engine_push_about(MG_INBOX_CANCEL, rid, peer, peer_len, MG_FLOW_GONE) != 0)
+    {
+        mg_log_error("engine: out of memory for a cancel; rid=%.*s streams on", MG_RID_LEN, rid);
+    }
 }
 
 void
 mg_streams_peer_flow(const void *peer, size_t peer_len, mg_flow_event_t event)
 {
-    mg_engine_t      *e = &mg_engine;
-    mg_inbox_item_t  *item;
-
-    if (!e->started || peer_len > MG_PEER_MAX) {
-        return;
-    }
-    item = calloc(1, sizeof(*item));
-    if (item == NULL) {
+    if (mg_engine.started && peer_len <= MG_PEER_MAX
+        && mg_engine_push_about(MG_INBOX_FLOW, NULL, peer, peer_len, event) != 0)
+    {
         mg_log_error("engine: out of memory for a flow message; streams not %s",
                      event == MG_FLOW_BLOCKED ? "parked" : "resumed");
-        return;
     }
-    item->kind = MG_INBOX_FLOW;
-    item->flow = event;
-    memcpy(item->peer, peer, peer_len);
-    item->peer_len = peer_len;
-    pthread_mutex_lock(&e->lock);
-    (void) mg_engine_push(item);
-    pthread_mutex_unlock(&e->lock);
 }
 
 void

@@ -769,8 +769,10 @@ fs_answer_done(fs_conn_t *c)
     fs_watch(c);
 }
 
-static void
-fs_flush(fs_conn_t *c)
+/* Write what c->out holds.  1 when all of it went (c->out freed); 0 when
+ * the socket would not take the rest (watched for it) or c was closed. */
+static int
+fs_write_out(fs_conn_t *c)
 {
     ssize_t w;
 
@@ -778,17 +780,26 @@ fs_flush(fs_conn_t *c)
         w = fs_io_write(c, c->out + c->out_off, c->out_len - c->out_off);
         if (w < 0) {
             fs_close(c);
-            return;
+            return 0;
         }
         if (w == 0) {
             fs_watch(c);
-            return;
+            return 0;
         }
         c->out_off += (uint32_t) w;
     }
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = 0;
+    return 1;
+}
+
+static void
+fs_flush(fs_conn_t *c)
+{
+    if (!fs_write_out(c)) {
+        return;
+    }
     if (c->finished) {
         fs_answer_done(c);
         if (!c->dead && c->in_len) {
@@ -1857,21 +1868,9 @@ fs_h2_flush(fs_conn_t *c)
         fs_close(c);
         return;
     }
-    while (c->out_off < c->out_len) {
-        w = fs_io_write(c, c->out + c->out_off, c->out_len - c->out_off);
-        if (w < 0) {
-            fs_close(c);
-            return;
-        }
-        if (w == 0) {
-            fs_watch(c);
-            return;
-        }
-        c->out_off += (uint32_t) w;
+    if (!fs_write_out(c)) {
+        return;
     }
-    free(c->out);
-    c->out = NULL;
-    c->out_len = c->out_off = 0;
     for (;;) {
         const uint8_t *data;
         ssize_t        n = 0;
