@@ -825,6 +825,19 @@ mg_engine_on_flow(mg_engine_t *e, const unsigned char *peer, size_t peer_len,
     if (i < e->blocked_n) {
         e->blocked[i] = e->blocked[--e->blocked_n];
     }
+    /* nobody is left to read these answers: stop them as a client that
+     * left (before unparking: an ended stream is only unlinked) */
+    for (size_t b = 0; event == MG_FLOW_GONE && b < MG_ENGINE_BUCKETS; b++) {
+        for (s = e->buckets[b]; s != NULL; s = s->hnext) {
+            if (!s->ended && mg_engine_peer_is(s, peer, peer_len)) {
+                s->ended = 1;
+                s->status = MG_STREAM_CANCELLED;
+                mg_log_info("stream rid=%s: its nginx process is gone after %zu bytes; stopped",
+                            s->rid, s->text_len);
+                mg_engine_queue_reap(s);
+            }
+        }
+    }
     for (s = e->parked; s != NULL; s = next) {
         next = s->park_next;
         if (!mg_engine_peer_is(s, peer, peer_len)) {
@@ -840,21 +853,6 @@ mg_engine_on_flow(mg_engine_t *e, const unsigned char *peer, size_t peer_len,
             curl_easy_pause(s->easy, CURLPAUSE_CONT);
         } else {
             mg_stream_timer(s, 0);
-        }
-    }
-    if (event != MG_FLOW_GONE) {
-        return;
-    }
-    /* nobody is left to read these answers: stop them as a client that left */
-    for (size_t b = 0; b < MG_ENGINE_BUCKETS; b++) {
-        for (s = e->buckets[b]; s != NULL; s = s->hnext) {
-            if (!s->ended && mg_engine_peer_is(s, peer, peer_len)) {
-                s->ended = 1;
-                s->status = MG_STREAM_CANCELLED;
-                mg_log_info("stream rid=%s: its nginx process is gone after %zu bytes; stopped",
-                            s->rid, s->text_len);
-                mg_engine_queue_reap(s);
-            }
         }
     }
 }
