@@ -18,8 +18,7 @@
 #include "stream.h"
 #include "util/clock.h"
 #include "util/log.h"
-
-#define MG_FLOW_PACK_MIN 4096       /* first allocation of a pack */
+#include "util/sb.h"
 
 typedef struct mg_flow_held_s mg_flow_held_t;
 
@@ -37,8 +36,7 @@ struct mg_flow_peer_s {
     unsigned char    id[MG_PEER_MAX];
     size_t           id_len;
     long             credit;
-    char            *pack;          /* messages for the next frame, owned */
-    size_t           pack_len, pack_cap;
+    mg_sb_t          pack;          /* messages for the next frame */
     mg_flow_held_t  *head, *tail;
     size_t           held_n;
     int              reached;       /* a frame went out to it */
@@ -77,7 +75,7 @@ mg_flow_peer_free(mg_flow_t *f, mg_flow_peer_t *peer)
         free(h);
     }
     f->held -= peer->held_n;
-    free(peer->pack);
+    free(mg_sb_done(&peer->pack));
     free(peer);
 }
 
@@ -168,8 +166,8 @@ mg_flow_gone(mg_flow_t *f, mg_flow_peer_t *peer)
     mg_flow_peer_free(f, peer);
 }
 
-static void
-mg_flow_pack_free(void *data, void *hint)
+void
+mg_flow_free_data(void *data, void *hint)
 {
     (void) hint;
     free(data);
@@ -185,7 +183,7 @@ mg_flow_send_pack(mg_flow_t *f, mg_flow_peer_t *peer)
     char       name[2 * MG_PEER_MAX + 1];
     int        err = 0;
 
-    if (peer->pack_len == 0) {
+    if (peer->pack.len == 0) {
         return 0;
     }
     if (zmq_msg_init_size(&id, peer->id_len) != 0) {
@@ -195,7 +193,7 @@ mg_flow_send_pack(mg_flow_t *f, mg_flow_peer_t *peer)
     if (zmq_msg_send(&id, f->sock, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0) {
         err = errno;
         zmq_msg_close(&id);
-    } else if (zmq_msg_init_data(&body, peer->pack, peer->pack_len, mg_flow_pack_free,
+    } else if (zmq_msg_init_data(&body, peer->pack.p, peer->pack.len, mg_flow_free_data,
                                  NULL) != 0)
     {
         /* the routing id went alone: ROUTER drops the message it began */
@@ -204,8 +202,7 @@ mg_flow_send_pack(mg_flow_t *f, mg_flow_peer_t *peer)
     } else {
         /* a multipart message is queued whole or not at all: after the
          * first part, the second cannot fail */
-        peer->pack = NULL;
-        peer->pack_len = peer->pack_cap = 0;
+        (void) mg_sb_done(&peer->pack);         /* its bytes went with body */
         if (zmq_msg_send(&body, f->sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&body);
         }
@@ -220,28 +217,6 @@ mg_flow_send_pack(mg_flow_t *f, mg_flow_peer_t *peer)
         mg_log_warn("flow: a frame to peer %s not sent: %s",
                     mg_flow_peer_name(peer, name, sizeof(name)), zmq_strerror(err));
     }
-    return 0;
-}
-
-/* Room for len more bytes in the peer's pack; -1 when out of memory. */
-static int
-mg_flow_pack_room(mg_flow_peer_t *peer, size_t len)
-{
-    size_t  cap = peer->pack_cap ? peer->pack_cap : MG_FLOW_PACK_MIN;
-    char   *p;
-
-    if (peer->pack_len + len <= peer->pack_cap) {
-        return 0;
-    }
-    while (cap < peer->pack_len + len) {
-        cap *= 2;
-    }
-    p = realloc(peer->pack, cap);
-    if (p == NULL) {
-        return -1;
-    }
-    peer->pack = p;
-    peer->pack_cap = cap;
     return 0;
 }
 
@@ -268,13 +243,13 @@ mg_flow_release(mg_flow_t *f, mg_flow_peer_t *peer, int probe)
     size_t  moved = 0;
 
     while (peer->head != NULL && (peer->credit > 0 || probe)) {
-        mg_flow_held_t *h = peer->head;
+        mg_flow_held_t  *h = peer->head;
+        char            *at = mg_sb_reserve(&peer->pack, h->len);
 
-        if (mg_flow_pack_room(peer, h->len) != 0) {
+        if (at == NULL) {
             break;                  /* out of memory: it waits on */
         }
-        memcpy(peer->pack + peer->pack_len, h->bytes, h->len);
-        peer->pack_len += h->len;
+        memcpy(at, h->bytes, h->len);
         peer->head = h->next;
         if (peer->head == NULL) {
             peer->tail = NULL;
@@ -288,7 +263,7 @@ mg_flow_release(mg_flow_t *f, mg_flow_peer_t *peer, int probe)
             probe = 0;              /* a probe is one message */
         }
         moved++;
-        if (peer->pack_len >= MG_FLOW_PACK_MAX && mg_flow_send_pack(f, peer) != 0) {
+        if (peer->pack.len >= MG_FLOW_PACK_MAX && mg_flow_send_pack(f, peer) != 0) {
             return -1;
         }
     }
@@ -316,12 +291,10 @@ mg_flow_place(mg_flow_t *f, mg_flow_peer_t *peer, size_t len)
     char            *at;
 
     if (peer->head == NULL && peer->credit > 0) {
-        if (mg_flow_pack_room(peer, len) != 0) {
-            return NULL;
+        at = mg_sb_reserve(&peer->pack, len);
+        if (at != NULL) {
+            peer->credit--;
         }
-        at = peer->pack + peer->pack_len;
-        peer->pack_len += len;
-        peer->credit--;
         return at;
     }
     h = malloc(sizeof(*h) + len);
@@ -374,7 +347,7 @@ mg_flow_send(mg_flow_t *f, zmq_msg_t *parts, int n)
     }
     mg_proto_pack(frames, n - 1, at);
     rc = 0;
-    if (peer->pack_len >= MG_FLOW_PACK_MAX && mg_flow_send_pack(f, peer) != 0) {
+    if (peer->pack.len >= MG_FLOW_PACK_MAX && mg_flow_send_pack(f, peer) != 0) {
         rc = -1;
     }
 
@@ -416,7 +389,7 @@ mg_flow_send_packed(mg_flow_t *f, const void *id, size_t id_len, const char *byt
     if (lost > 0) {
         mg_log_error("flow: %zu message(s) dropped: out of memory", lost);
     }
-    if (peer->pack_len >= MG_FLOW_PACK_MAX && mg_flow_send_pack(f, peer) != 0) {
+    if (peer->pack.len >= MG_FLOW_PACK_MAX && mg_flow_send_pack(f, peer) != 0) {
         return -1;
     }
     return k < 0 || lost > 0 ? -1 : 0;
@@ -461,7 +434,7 @@ mg_flow_tick(mg_flow_t *f, long long now)
                 peer->probe_ms = now;
                 (void) mg_flow_release(f, peer, 1);
             }
-        } else if (peer->pack_len == 0 && now - peer->seen_ms >= MG_FLOW_FORGET_MS) {
+        } else if (peer->pack.len == 0 && now - peer->seen_ms >= MG_FLOW_FORGET_MS) {
             /* back with full credit if it speaks again: the cap holds */
             mg_flow_unlink(f, peer);
             mg_flow_peer_free(f, peer);

@@ -72,6 +72,9 @@ void mg_flow_credit(mg_flow_t *f, const void *peer, size_t peer_len, long n);
  * second. */
 void mg_flow_tick(mg_flow_t *f, long long now_ms);
 
+/* A zmq_msg_init_data free function for malloc'd bytes (packs given away). */
+void mg_flow_free_data(void *data, void *hint);
+
 /* Messages held for every peer (for logs and tests). */
 size_t mg_flow_held(const mg_flow_t *f);
 

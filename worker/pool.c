@@ -177,18 +177,17 @@ mg_recv_parts(void *sock, zmq_msg_t *parts, int max, int flags)
     return n;
 }
 
-/* Send parts[0..n) as the rest of a message, without waiting (wait: up
- * to the socket's ZMQ_SNDTIMEO).  The parts are consumed either way.  0
- * or -1. */
+/* Send parts[0..n) as the rest of a message, without waiting.  The parts
+ * are consumed either way.  0 or -1. */
 static int
-mg_send_parts(void *sock, zmq_msg_t *parts, int n, int wait)
+mg_send_parts(void *sock, zmq_msg_t *parts, int n)
 {
     int rc = 0;
 
     for (int i = 0; i < n && rc == 0; i++) {
         int flags = i + 1 < n ? ZMQ_SNDMORE : 0;
 
-        if (zmq_msg_send(&parts[i], sock, flags | (wait ? 0 : ZMQ_DONTWAIT)) < 0) {
+        if (zmq_msg_send(&parts[i], sock, flags | ZMQ_DONTWAIT) < 0) {
             rc = -1;
         }
     }
@@ -470,7 +469,7 @@ mg_pool_dispatch(mg_pool_t *p, mg_pool_thread_t *t, zmq_msg_t *parts, const char
 
     if (mg_pool_send_thread(p, t, "J", 1) != 0) {
         mg_parts_close(parts, MG_JOB_PARTS);
-    } else if (mg_send_parts(p->backend, parts, MG_JOB_PARTS, 0) == 0) {
+    } else if (mg_send_parts(p->backend, parts, MG_JOB_PARTS) == 0) {
         return;                     /* mg_send_parts consumed parts either way */
     }
 

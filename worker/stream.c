@@ -48,6 +48,7 @@
 #include "agents/toolrun.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/sb.h"
 #include "mg_json.h"
 #include "providers/provider.h"
 #include "providers/transport.h"
@@ -98,8 +99,7 @@ typedef struct {
 typedef struct {
     unsigned char   peer[MG_PEER_MAX];
     size_t          peer_len;
-    char           *buf;                        /* owned until sent */
-    size_t          len, cap;
+    mg_sb_t         out;                        /* packed messages */
 } mg_engine_pack_t;
 
 typedef struct {
@@ -158,41 +158,32 @@ mg_engine_send_frames(const mg_str_t *frames, int n)
     return 0;
 }
 
-static void
-mg_engine_pack_free(void *data, void *hint)
-{
-    (void) hint;
-    free(data);
-}
-
 /* ["B"][peer][packed]: the pack's buffer goes with it. */
 static int
 mg_engine_flush_pack(mg_engine_t *e, mg_engine_pack_t *pk)
 {
     zmq_msg_t  body;
+    size_t     len = pk->out.len;
+    char      *bytes;
     int        rc = 0;
 
-    if (pk->len == 0) {
+    if (len == 0) {
         return 0;
     }
+    bytes = mg_sb_done(&pk->out);
     if (zmq_send(e->sock, "B", 1, ZMQ_SNDMORE) < 0
         || zmq_send(e->sock, pk->peer, pk->peer_len, ZMQ_SNDMORE) < 0
-        || zmq_msg_init_data(&body, pk->buf, pk->len, mg_engine_pack_free, NULL) != 0)
+        || zmq_msg_init_data(&body, bytes, len, mg_flow_free_data, NULL) != 0)
     {
+        free(bytes);
         rc = -1;
-    } else {
-        pk->buf = NULL;
-        if (zmq_msg_send(&body, e->sock, 0) < 0) {
-            zmq_msg_close(&body);
-            rc = -1;
-        }
+    } else if (zmq_msg_send(&body, e->sock, 0) < 0) {
+        zmq_msg_close(&body);
+        rc = -1;
     }
     if (rc != 0) {
         mg_log_error("engine: cannot reach the broker: %s", zmq_strerror(errno));
     }
-    free(pk->buf);
-    pk->buf = NULL;
-    pk->len = pk->cap = 0;
     return rc;
 }
 
@@ -235,8 +226,7 @@ mg_engine_pack_for(mg_engine_t *e, const mg_stream_t *s)
     pk = &e->packs[e->packs_n++];
     memcpy(pk->peer, s->peer, s->peer_len);
     pk->peer_len = s->peer_len;
-    pk->buf = NULL;
-    pk->len = pk->cap = 0;
+    memset(&pk->out, 0, sizeof(pk->out));
     return pk;
 }
 
@@ -248,7 +238,7 @@ mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
     mg_str_t           frames[2 + MG_PROTO_MAX_FRAMES];
     char               status[4];
     mg_engine_pack_t  *pk;
-    size_t             len;
+    char              *at;
     int                n;
 
     msg->rid.data = s->rid;
@@ -266,33 +256,18 @@ mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
         return mg_engine_send_frames(frames, n + 2);
     }
     pk = mg_engine_pack_for(e, s);
-    len = mg_proto_packed_size(frames + 2, n);
-    if (pk == NULL) {
+    at = pk != NULL ? mg_sb_reserve(&pk->out, mg_proto_packed_size(frames + 2, n)) : NULL;
+    if (at == NULL) {
         return -1;
     }
-    if (pk->len + len > pk->cap) {
-        size_t  cap = pk->cap ? pk->cap : 4096;
-        char   *b;
-
-        while (cap < pk->len + len) {
-            cap *= 2;
-        }
-        b = realloc(pk->buf, cap);
-        if (b == NULL) {
-            return -1;
-        }
-        pk->buf = b;
-        pk->cap = cap;
-    }
-    mg_proto_pack(frames + 2, n, pk->buf + pk->len);
-    pk->len += len;
+    mg_proto_pack(frames + 2, n, at);
     if (e->flush_due == 0) {
         e->flush_due = mg_now_ms() + e->cfg.batch_ms;
     }
     if (msg->type != MG_MSG_DATA || !s->answer_flowing) {
         e->flush_now = 1;
     }
-    return pk->len >= MG_FLOW_PACK_MAX ? mg_engine_flush_pack(e, pk) : 0;
+    return pk->out.len >= MG_FLOW_PACK_MAX ? mg_engine_flush_pack(e, pk) : 0;
 }
 
 static int
@@ -1567,7 +1542,7 @@ mg_streams_quit(void)
     e->blocked = NULL;
     e->blocked_n = e->blocked_cap = 0;
     for (size_t i = 0; i < e->packs_n; i++) {
-        free(e->packs[i].buf);
+        free(mg_sb_done(&e->packs[i].out));
     }
     free(e->packs);
     e->packs = NULL;

@@ -699,6 +699,20 @@ fs_stash(fs_conn_t *c, const char *p, size_t n)
     c->in_len += (uint32_t) n;
 }
 
+/* Keep p[0..n) after what c->out holds, the part already written dropped. */
+static void
+fs_keep_out(fs_conn_t *c, const char *p, size_t n)
+{
+    if (c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    c->out = fs_xrealloc(c->out, c->out_len + n);
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += (uint32_t) n;
+}
+
 /* Write now what the socket takes, keep the rest (after anything already kept). */
 static void
 fs_send(fs_conn_t *c, const char *p, size_t n)
@@ -724,14 +738,7 @@ fs_send(fs_conn_t *c, const char *p, size_t n)
     }
     p += w;
     n -= (size_t) w;
-    if (c->out_off > 0) {
-        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-        c->out_len -= c->out_off;
-        c->out_off = 0;
-    }
-    c->out = fs_xrealloc(c->out, c->out_len + n);
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += (uint32_t) n;
+    fs_keep_out(c, p, n);
 }
 
 /* The answer is out: next request on this connection, or close. */
@@ -1565,14 +1572,7 @@ fs_h2_send(fs_conn_t *c, const char *p, size_t n)
     int rc;
 
     if (n) {
-        if (c->out_off > 0) {
-            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-            c->out_len -= c->out_off;
-            c->out_off = 0;
-        }
-        c->out = fs_xrealloc(c->out, c->out_len + n);
-        memcpy(c->out + c->out_len, p, n);
-        c->out_len += (uint32_t) n;
+        fs_keep_out(c, p, n);
     }
     rc = nghttp2_session_resume_data(c->parent->h2, c->sid);
     if (rc != 0 && rc != NGHTTP2_ERR_INVALID_ARGUMENT) {   /* not deferred: nothing to resume */

@@ -3,15 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-mg_sb_add(mg_sb_t *b, const char *s, size_t n)
+char *
+mg_sb_reserve(mg_sb_t *b, size_t n)
 {
-    char    *grown;
+    char    *grown, *at;
     size_t   cap;
 
-    if (b->oom) {
-        return;
-    }
     if (b->len + n + 1 > b->cap) {
         cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1) {
@@ -19,15 +16,31 @@ mg_sb_add(mg_sb_t *b, const char *s, size_t n)
         }
         grown = realloc(b->p, cap);
         if (grown == NULL) {
-            b->oom = 1;
-            return;
+            return NULL;
         }
         b->p = grown;
         b->cap = cap;
     }
-    memcpy(b->p + b->len, s, n);
+    at = b->p + b->len;
     b->len += n;
     b->p[b->len] = '\0';
+    return at;
+}
+
+void
+mg_sb_add(mg_sb_t *b, const char *s, size_t n)
+{
+    char *at;
+
+    if (b->oom) {
+        return;
+    }
+    at = mg_sb_reserve(b, n);
+    if (at == NULL) {
+        b->oom = 1;
+        return;
+    }
+    memcpy(at, s, n);
 }
 
 void

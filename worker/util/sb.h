@@ -15,6 +15,9 @@ typedef struct {
 } mg_sb_t;
 
 void  mg_sb_add(mg_sb_t *b, const char *s, size_t n);
+/* n more bytes at the end, for the caller to write (a NUL after them);
+ * NULL when out of memory, b unchanged (oom not set). */
+char *mg_sb_reserve(mg_sb_t *b, size_t n);
 void  mg_sb_adds(mg_sb_t *b, const char *s);
 /* The string (the caller owns it), or NULL after an allocation failed (or
  * nothing was ever added); either way b holds nothing afterwards. */
