@@ -15,6 +15,7 @@ DEB_PACKAGES=(
     postgresql-15 postgresql-server-dev-15
     libxml2-dev libpoppler-glib-dev tzdata
     python3 valgrind wrk dpkg-dev
+    prometheus
 )
 
 log() { printf '[auto-build] %s\n' "$*" >&2; }
@@ -34,10 +35,12 @@ deps_debian() {
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-        # Debian starts a system nginx/postgres on install; Mangoo runs its own.
-        systemctl disable --now nginx postgresql >/dev/null 2>&1 || true
+        # Debian starts a system nginx/postgres (and a Prometheus server,
+        # whose promtool the tests use) on install; Mangoo runs its own.
+        systemctl disable --now nginx postgresql prometheus >/dev/null 2>&1 || true
         service nginx stop >/dev/null 2>&1 || true
         service postgresql stop >/dev/null 2>&1 || true
+        service prometheus stop >/dev/null 2>&1 || true
     fi
 }
 
@@ -611,6 +614,24 @@ bench_chat_body() {  # bot id
     echo "{\"bot_id\":\"$1\",\"message\":\"Say hello to the benchmark.\"}"
 }
 
+# Time to first message alone, the first part of bench_streams: quick to
+# repeat while working on the turn's path.  BENCH_TTFB_N streams.
+bench_ttft() {  # token
+    local token=$1 base="http://127.0.0.1:$PORT" out="$STATE/streams" bot
+    mkdir -p "$out"
+    bench_streams_setup
+    bot=$(curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"bench ttft\",\"model_id\":\"$BENCH_CLAUDE\"}" "$base/api/v1/bots" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    curl -fsS -o /dev/null "http://127.0.0.1:$BENCH_FAKE_PORT/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
+    python3 "$TOP/tests/bench/stream_bench.py" ttfb "http://127.0.0.1:$BENCH_FAKE_PORT/sse" \
+        "$base/__proxy_sse" "$base/api/v1/chat/stream" --names direct,proxy,mangoo \
+        -H "Authorization: Bearer $token" --body "$(bench_chat_body "$bot")" \
+        -n "$BENCH_TTFB_N" --out "$out/ttfb-no-delay.json"
+    [ -z "${BENCH_TTFT_HOLD:-}" ] || { log "holding the stack for $BENCH_TTFT_HOLD s (state $STATE)"; sleep "$BENCH_TTFT_HOLD"; }
+    bench_streams_stop
+}
+
 bench_streams() {  # token
     local token=$1 base="http://127.0.0.1:$PORT" out="$STATE/streams" fake bedrock_bot local_bot
     local sb=(python3 "$TOP/tests/bench/stream_bench.py") case pieces delay conn engine auth mangoo
@@ -943,6 +964,7 @@ case "${1:-}" in
     bench-read) bench_only read bench-user ;;
     bench-scaling) bench_only scaling bench-scaling-user ;;
     bench-streams) bench_only streams bench-stream-user ;;
+    bench-ttft) bench_only ttft bench-ttft-user ;;
     bench-knowledge) bench_only knowledge bench-knowledge-user ;;
     bench-agents) bench_only agents bench-agents-user ;;
     start) cmd_start ;;
