@@ -230,6 +230,13 @@ nofile_limit() {
     if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then echo 65536; else echo "$hard"; fi
 }
 
+# "allow a; allow b;" for each address or CIDR of MANGOO_METRICS_ALLOW.
+metrics_allow() {
+    local a out=""
+    for a in ${MANGOO_METRICS_ALLOW:-127.0.0.1 ::1}; do out+="allow $a; "; done
+    echo "$out"
+}
+
 render_conf() {
     local endpoints="" i
     for ((i = 0; i < WORKER_PROCS; i++)); do endpoints+=" tcp://127.0.0.1:$((WORKER_PORT + i))"; done
@@ -250,6 +257,8 @@ render_conf() {
         -e "s|@AUDIENCE@|$CLIENT_ID|" \
         -e "s|@TIMEOUT@|$TIMEOUT|" \
         -e "s|@JWT_CACHE@|${MANGOO_JWT_CACHE:-10000}|" \
+        -e "s|@METRICS@|${MANGOO_METRICS:-on}|" \
+        -e "s|@METRICS_ALLOW@|$(metrics_allow)|" \
         -e "s|@SSE_KEEPALIVE@|${MANGOO_SSE_KEEPALIVE:-15s}|" \
         -e "s|@SSE_MAX_BUFFERED@|${MANGOO_SSE_MAX_BUFFERED:-256k}|" \
         -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \

@@ -277,6 +277,8 @@ ngx_http_mangoo_jwks_refresh(ngx_log_t *log)
     }
 
     jwks = ngx_http_mangoo_jwks_load(&a->mcf->jwks, log, &fi);
+    ngx_http_mangoo_metrics_jwks(jwks != NULL);
+
     if (jwks == NULL) {
         return;
     }
@@ -309,6 +311,7 @@ ngx_http_mangoo_jwks_fetched(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
 
     if (msg->type == MG_MSG_RES && msg->status == NGX_HTTP_OK) {
         jwks = mg_jwks_parse(msg->body.data, msg->body.len, err, sizeof(err));
+        ngx_http_mangoo_metrics_jwks(jwks != NULL);
 
         if (jwks) {
             ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
@@ -328,6 +331,7 @@ ngx_http_mangoo_jwks_fetched(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
         }
 
     } else {
+        ngx_http_mangoo_metrics_jwks(0);
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "mangoo: fetching \"%V\" failed: %d %*s",
                       &a->mcf->jwks, msg->status,
@@ -581,6 +585,7 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mangoo: no JWKS loaded, request %*s refused",
                       (size_t) MG_RID_LEN, ctx->rid);
+        ngx_http_mangoo_metrics_failure("auth_unavailable");
         return ngx_http_mangoo_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "auth_unavailable",
                                           "token keys are not available");
@@ -590,6 +595,8 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
 
     if (ngx_http_mangoo_token_cache_get(digest, &sub, &text, &admin) == NGX_OK)
     {
+        ngx_http_mangoo_metrics_jwt(NGX_HTTP_MANGOO_JWT_CACHE_HIT);
+
         /* cache memory: copy before anything else touches the cache */
         ctx->user_id.data = ngx_pstrdup(r->pool, &sub);
         ctx->claims.data = ngx_pstrdup(r->pool, &text);
@@ -621,6 +628,10 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
     {
         return NGX_AGAIN;
     }
+
+    ngx_http_mangoo_metrics_jwt(status == MG_JWT_OK
+                                ? NGX_HTTP_MANGOO_JWT_VERIFIED
+                                : NGX_HTTP_MANGOO_JWT_REJECTED);
 
     if (status != MG_JWT_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,

@@ -49,6 +49,7 @@ struct ngx_http_mangoo_peer_s {
     ngx_queue_t                  inflight;
     ngx_uint_t                   ninflight;
     ngx_uint_t                   taken;      /* messages not yet credited */
+    ngx_uint_t                   index;      /* in mangoo_workers' order */
     unsigned                     connected:1;
 };
 
@@ -336,6 +337,7 @@ ngx_http_mangoo_dispatch_init_process(ngx_cycle_t *cycle,
 
     for (i = 0; i < d->npeers; i++) {
         d->peers[i].endpoint = ep[i];
+        d->peers[i].index = i;
 
         if (ngx_http_mangoo_peer_open(&d->peers[i], i, cycle) != NGX_OK) {
             return NGX_ERROR;
@@ -367,6 +369,11 @@ ngx_http_mangoo_dispatch_exit_process(ngx_cycle_t *cycle)
 
     for (i = 0; i < d->npeers; i++) {
         peer = &d->peers[i];
+
+        if (peer->connected) {
+            peer->connected = 0;
+            ngx_http_mangoo_metrics_endpoint(peer->index, 0);
+        }
 
         ngx_http_mangoo_unwatch(peer->conn);
         ngx_http_mangoo_unwatch(peer->monitor_conn);
@@ -459,13 +466,20 @@ ngx_http_mangoo_try_send(ngx_http_mangoo_ctx_t *ctx)
 
     for (i = 0; i < d->npeers; i++) {
         peer = &d->peers[(d->next_peer + i) % d->npeers];
+
+        if (ctx->target != NULL && peer != ctx->target) {
+            continue;
+        }
+
         connected |= peer->connected;
 
         if (ngx_http_mangoo_send_frames(peer->sock, frames, n) != NGX_OK) {
             continue;
         }
 
-        d->next_peer = (d->next_peer + i + 1) % d->npeers;
+        if (ctx->target == NULL) {
+            d->next_peer = (d->next_peer + i + 1) % d->npeers;
+        }
 
         ctx->peer = peer;
         ngx_queue_insert_tail(&peer->inflight, &ctx->queue);
@@ -532,6 +546,19 @@ ngx_http_mangoo_fail(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t status,
 }
 
 
+/* A failure nginx decides itself (no worker answer): counted by cause. */
+static void
+ngx_http_mangoo_give_up(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t status,
+    const char *code, const char *message, ngx_uint_t cancel)
+{
+    if (ctx->request != NULL) {
+        ngx_http_mangoo_metrics_failure(code);
+    }
+
+    ngx_http_mangoo_fail(ctx, status, code, message, cancel);
+}
+
+
 void
 ngx_http_mangoo_dispatch(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
 {
@@ -569,6 +596,42 @@ ngx_http_mangoo_dispatch_system(ngx_http_mangoo_ctx_t *ctx,
 }
 
 
+ngx_uint_t
+ngx_http_mangoo_dispatch_npeers(void)
+{
+    return ngx_http_mangoo_dispatcher.ready
+           ? ngx_http_mangoo_dispatcher.npeers : 0;
+}
+
+
+ngx_str_t *
+ngx_http_mangoo_dispatch_endpoint(ngx_uint_t peer)
+{
+    return &ngx_http_mangoo_dispatcher.peers[peer].endpoint;
+}
+
+
+/*
+ * A job of the module's own for one worker endpoint alone (peer: an index
+ * below ngx_http_mangoo_dispatch_npeers()).  It is never parked: when that
+ * worker cannot take it now, ctx->on_reply gets the error before this
+ * returns.
+ */
+void
+ngx_http_mangoo_dispatch_system_to(ngx_http_mangoo_ctx_t *ctx,
+    ngx_uint_t peer, ngx_msec_t timeout)
+{
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    ngx_http_mangoo_new_rid(ctx);
+    ctx->target = &d->peers[peer];
+    ctx->timeout = timeout;
+    ctx->timer.log = ngx_cycle->log;
+
+    ngx_http_mangoo_send_job(ctx);
+}
+
+
 /* Send ctx's job, park it, or fail it; ctx->timeout is set. */
 static void
 ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx)
@@ -591,14 +654,17 @@ ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx)
     if (rc == NGX_AGAIN) {
         ngx_log_error(NGX_LOG_WARN, ctx->timer.log, 0,
                       "mangoo: every worker queue is full");
-        ngx_http_mangoo_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, "overloaded",
-                             "all workers are busy, retry shortly", 0);
+        ngx_http_mangoo_give_up(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "overloaded",
+                                "all workers are busy, retry shortly", 0);
         return;
     }
 
-    if (rc == NGX_ERROR || d->nparked >= NGX_HTTP_MANGOO_MAX_PARKED) {
-        ngx_http_mangoo_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, "no_workers",
-                             "no worker is reachable", 0);
+    if (rc == NGX_ERROR || ctx->target != NULL
+        || d->nparked >= NGX_HTTP_MANGOO_MAX_PARKED)
+    {
+        ngx_http_mangoo_give_up(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "no_workers", "no worker is reachable", 0);
         return;
     }
 
@@ -682,8 +748,9 @@ ngx_http_mangoo_timeout_handler(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_WARN, ev->log, 0,
                       "mangoo: no worker reachable for request %*s",
                       (size_t) MG_RID_LEN, ctx->rid);
-        ngx_http_mangoo_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, "no_workers",
-                             "no worker is reachable, retry shortly", 0);
+        ngx_http_mangoo_give_up(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "no_workers",
+                                "no worker is reachable, retry shortly", 0);
         return;
     }
 
@@ -691,9 +758,9 @@ ngx_http_mangoo_timeout_handler(ngx_event_t *ev)
                   "mangoo: request %*s timed out waiting for job \"%V\"",
                   (size_t) MG_RID_LEN, ctx->rid, &ctx->job);
 
-    ngx_http_mangoo_fail(ctx, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
-                         ctx->streaming ? "the answer stopped arriving"
-                                        : "the request took too long", 1);
+    ngx_http_mangoo_give_up(ctx, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
+                            ctx->streaming ? "the answer stopped arriving"
+                                           : "the request took too long", 1);
 }
 
 
@@ -735,9 +802,9 @@ ngx_http_mangoo_retry_handler(ngx_event_t *ev)
         }
 
         if (rc == NGX_AGAIN) {
-            ngx_http_mangoo_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "overloaded",
-                                 "all workers are busy, retry shortly", 0);
+            ngx_http_mangoo_give_up(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "overloaded",
+                                    "all workers are busy, retry shortly", 0);
             continue;
         }
 
@@ -768,8 +835,9 @@ ngx_http_mangoo_peer_lost(ngx_http_mangoo_peer_t *peer)
                       "mangoo: worker \"%V\" lost during request %*s",
                       &peer->endpoint, (size_t) MG_RID_LEN, ctx->rid);
 
-        ngx_http_mangoo_fail(ctx, NGX_HTTP_BAD_GATEWAY, "worker_lost",
-                             "the worker handling this request went away", 0);
+        ngx_http_mangoo_give_up(ctx, NGX_HTTP_BAD_GATEWAY, "worker_lost",
+                                "the worker handling this request went away",
+                                0);
     }
 }
 
@@ -815,6 +883,10 @@ ngx_http_mangoo_monitor_handler(ngx_event_t *rev)
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             ngx_log_error(NGX_LOG_INFO, rev->log, 0,
                           "mangoo: worker \"%V\" connected", &peer->endpoint);
+            if (!peer->connected) {
+                ngx_http_mangoo_metrics_endpoint(peer->index, 1);
+            }
+
             peer->connected = 1;
 
             /* a new connection: the worker counts a new window */
@@ -824,6 +896,11 @@ ngx_http_mangoo_monitor_handler(ngx_event_t *rev)
             ngx_log_error(NGX_LOG_WARN, rev->log, 0,
                           "mangoo: worker \"%V\" disconnected",
                           &peer->endpoint);
+
+            if (peer->connected) {
+                ngx_http_mangoo_metrics_endpoint(peer->index, 0);
+            }
+
             peer->connected = 0;
             ngx_http_mangoo_peer_lost(peer);
         }
@@ -987,6 +1064,7 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
          */
         ctx->streaming = 1;
         ngx_add_timer(&ctx->timer, ctx->timeout);
+        ngx_http_mangoo_metrics_stream_open(ctx);
         ngx_http_mangoo_sse_start(ctx, msg);
         return;
 
@@ -996,6 +1074,8 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
         }
 
         ngx_add_timer(&ctx->timer, ctx->timeout);
+        ngx_http_mangoo_metrics_stream(ctx, (u_char *) msg->body.data,
+                                       msg->body.len);
         ngx_http_mangoo_sse_data(ctx, (u_char *) msg->body.data,
                                  msg->body.len);
         return;

@@ -38,6 +38,7 @@ static ngx_int_t ngx_http_mangoo_user_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_mangoo_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_mangoo_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_mangoo_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_mangoo_create_loc_conf(ngx_conf_t *cf);
@@ -109,6 +110,13 @@ static ngx_command_t  ngx_http_mangoo_commands[] = {
       offsetof(ngx_http_mangoo_main_conf_t, unavailable_wait),
       NULL },
 
+    { ngx_string("mangoo_metrics_collect"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, metrics),
+      NULL },
+
     { ngx_string("mangoo_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -151,13 +159,20 @@ static ngx_command_t  ngx_http_mangoo_commands[] = {
       NGX_HTTP_MANGOO_ERROR,
       NULL },
 
+    { ngx_string("mangoo_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mangoo_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MANGOO_METRICS,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_mangoo_module_ctx = {
     ngx_http_mangoo_add_variables,         /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_mangoo_postconfiguration,     /* postconfiguration */
 
     ngx_http_mangoo_create_main_conf,      /* create main configuration */
     ngx_http_mangoo_init_main_conf,        /* init main configuration */
@@ -215,6 +230,8 @@ ngx_http_mangoo_handler(ngx_http_request_t *r)
     }
 
     ctx->request = r;
+    ctx->route = NGX_HTTP_MANGOO_ROUTE_UNMATCHED;
+    ctx->start_us = ngx_http_mangoo_now_us();
     ngx_http_mangoo_new_rid(ctx);
     ngx_http_set_ctx(r, ctx, ngx_http_mangoo_module);
 
@@ -229,12 +246,14 @@ ngx_http_mangoo_handler(ngx_http_request_t *r)
     if (!ngx_http_mangoo_dispatch_ready()) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mangoo: no \"mangoo_workers\" configured");
+        ngx_http_mangoo_metrics_failure("no_workers");
         return ngx_http_mangoo_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "no_workers",
                                           "no workers are configured");
     }
 
     if (mlcf->kind == NGX_HTTP_MANGOO_ERROR) {
+        ctx->route = NGX_HTTP_MANGOO_ROUTE_ERROR;
         return ngx_http_mangoo_error_page(r);
     }
 
@@ -245,6 +264,7 @@ ngx_http_mangoo_handler(ngx_http_request_t *r)
                                               "method not allowed");
         }
 
+        ctx->route = NGX_HTTP_MANGOO_ROUTE_HEALTH;
         ngx_str_set(&ctx->job, "health");
         ngx_str_set(&ctx->params, "{}");
         flags = MG_ROUTE_PUBLIC;
@@ -350,6 +370,7 @@ ngx_http_mangoo_route(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
                                           "method not allowed");
     }
 
+    ctx->route = m.route - mg_routes;
     ctx->job.data = (u_char *) m.route->job;
     ctx->job.len = ngx_strlen(m.route->job);
     *flags = m.route->flags;
@@ -403,6 +424,10 @@ ngx_http_mangoo_error_page(ngx_http_request_t *r)
     case NGX_HTTP_REQUEST_TIME_OUT:
         return ngx_http_mangoo_send_error(r, status, "request_timeout",
                                           "the request was not sent in time");
+
+    case NGX_HTTP_FORBIDDEN:
+        return ngx_http_mangoo_send_error(r, status, "forbidden",
+                                          "access to this resource is denied");
 
     case NGX_HTTP_NOT_FOUND:
         return ngx_http_mangoo_send_error(r, status, "not_found",
@@ -714,6 +739,7 @@ ngx_http_mangoo_cleanup(void *data)
     ngx_http_mangoo_ctx_t  *ctx = data;
 
     ngx_http_mangoo_auth_cleanup(ctx);
+    ngx_http_mangoo_metrics_stream_done(ctx);
     ngx_http_mangoo_sse_cleanup(ctx);
     ngx_http_mangoo_dispatch_cleanup(ctx);
 }
@@ -784,6 +810,21 @@ ngx_http_mangoo_add_variables(ngx_conf_t *cf)
 }
 
 
+static ngx_int_t
+ngx_http_mangoo_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_mangoo_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mangoo_module);
+
+    if (mcf->endpoints == NULL || !mcf->metrics) {
+        return NGX_OK;
+    }
+
+    return ngx_http_mangoo_metrics_add_log_handler(cf);
+}
+
+
 static void *
 ngx_http_mangoo_create_main_conf(ngx_conf_t *cf)
 {
@@ -807,6 +848,7 @@ ngx_http_mangoo_create_main_conf(ngx_conf_t *cf)
     mcf->jwks_min_refresh = NGX_CONF_UNSET;
     mcf->token_cache = NGX_CONF_UNSET_UINT;
     mcf->unavailable_wait = NGX_CONF_UNSET_MSEC;
+    mcf->metrics = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -821,6 +863,7 @@ ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->jwks_min_refresh, 60);
     ngx_conf_init_uint_value(mcf->token_cache, 10000);
     ngx_conf_init_msec_value(mcf->unavailable_wait, 1000);
+    ngx_conf_init_value(mcf->metrics, 1);
 
     if (mcf->endpoints == NULL) {
         return NGX_CONF_OK;
@@ -837,6 +880,10 @@ ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (ngx_http_mangoo_auth_check_conf(cf, mcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->metrics && ngx_http_mangoo_metrics_add_zone(cf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -980,7 +1027,9 @@ ngx_http_mangoo_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mlcf->kind = cmd->offset;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_mangoo_handler;
+    clcf->handler = (mlcf->kind == NGX_HTTP_MANGOO_METRICS)
+                    ? ngx_http_mangoo_metrics_handler
+                    : ngx_http_mangoo_handler;
 
     return NGX_CONF_OK;
 }
@@ -1002,7 +1051,10 @@ ngx_http_mangoo_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_mangoo_auth_init_process(cycle, mcf) != NGX_OK) {
+    if (ngx_http_mangoo_auth_init_process(cycle, mcf) != NGX_OK
+        || ngx_http_mangoo_metrics_init_process(cycle, mcf->endpoints)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -8,6 +8,9 @@
  *   ngx_http_mangoo_response.c  replies and errors written to the client
  *   ngx_http_mangoo_sse.c       streamed replies: buffers, back-pressure,
  *                               keepalives, the closing error event
+ *   ngx_http_mangoo_metrics.c   Prometheus metrics: shared counters and
+ *                               the mangoo_metrics location, with the
+ *                               workers' own metrics merged in
  */
 
 
@@ -28,6 +31,18 @@
 #define NGX_HTTP_MANGOO_API     1
 #define NGX_HTTP_MANGOO_HEALTH  2
 #define NGX_HTTP_MANGOO_ERROR   3
+#define NGX_HTTP_MANGOO_METRICS 4
+
+/* ctx->route for requests no route of the table names (metrics label) */
+#define NGX_HTTP_MANGOO_ROUTE_UNMATCHED  -2
+#define NGX_HTTP_MANGOO_ROUTE_HEALTH     -3
+#define NGX_HTTP_MANGOO_ROUTE_ERROR      -4
+
+/* ngx_http_mangoo_metrics_jwt() outcomes */
+#define NGX_HTTP_MANGOO_JWT_VERIFIED     0
+#define NGX_HTTP_MANGOO_JWT_REJECTED     1
+#define NGX_HTTP_MANGOO_JWT_CACHE_HIT    2
+#define NGX_HTTP_MANGOO_JWT_OUTCOMES     3
 
 
 typedef struct {
@@ -39,6 +54,7 @@ typedef struct {
     time_t                      jwks_min_refresh;
     ngx_uint_t                  token_cache;
     ngx_msec_t                  unavailable_wait;
+    ngx_flag_t                  metrics;        /* mangoo_metrics_collect */
 } ngx_http_mangoo_main_conf_t;
 
 
@@ -65,9 +81,12 @@ struct ngx_http_mangoo_ctx_s {
     ngx_rbtree_node_t           node;       /* key: the request counter */
     ngx_queue_t                 queue;      /* peer's in-flight or parked */
     ngx_http_mangoo_peer_t     *peer;
+    ngx_http_mangoo_peer_t     *target;     /* only this peer (metrics) */
     ngx_event_t                 timer;
     ngx_msec_t                  timeout;
     ngx_uint_t                  flags;      /* the route's MG_ROUTE_* */
+    ngx_int_t                   route;      /* mg_routes index, or _ROUTE_* */
+    uint64_t                    start_us;   /* the handler began (metrics) */
 
     u_char                      rid[MG_RID_LEN];
     ngx_str_t                   user_id;
@@ -82,6 +101,8 @@ struct ngx_http_mangoo_ctx_s {
     unsigned                    parked:1;   /* no worker reachable yet */
     unsigned                    streaming:1;
     unsigned                    awaiting_keys:1;    /* queued in auth */
+    unsigned                    counted_open:1;     /* in streams_open */
+    unsigned                    counted_first:1;    /* first event timed */
 };
 
 
@@ -118,6 +139,10 @@ void ngx_http_mangoo_dispatch(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx);
 ngx_int_t ngx_http_mangoo_dispatch_system(ngx_http_mangoo_ctx_t *ctx,
     ngx_msec_t timeout);
+ngx_uint_t ngx_http_mangoo_dispatch_npeers(void);
+ngx_str_t *ngx_http_mangoo_dispatch_endpoint(ngx_uint_t peer);
+void ngx_http_mangoo_dispatch_system_to(ngx_http_mangoo_ctx_t *ctx,
+    ngx_uint_t peer, ngx_msec_t timeout);
 void ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t cancel);
 void ngx_http_mangoo_dispatch_cleanup(ngx_http_mangoo_ctx_t *ctx);
 
@@ -135,6 +160,25 @@ void ngx_http_mangoo_sse_data(ngx_http_mangoo_ctx_t *ctx, const u_char *data,
 void ngx_http_mangoo_sse_end(ngx_http_mangoo_ctx_t *ctx, const char *code,
     const char *message);
 void ngx_http_mangoo_sse_cleanup(ngx_http_mangoo_ctx_t *ctx);
+
+/*
+ * Metrics (ngx_http_mangoo_metrics.c).  Every update is an atomic add in
+ * the shared zone; all of them are no-ops without "mangoo_workers".
+ */
+ngx_int_t ngx_http_mangoo_metrics_add_zone(ngx_conf_t *cf);
+ngx_int_t ngx_http_mangoo_metrics_add_log_handler(ngx_conf_t *cf);
+ngx_int_t ngx_http_mangoo_metrics_init_process(ngx_cycle_t *cycle,
+    ngx_array_t *endpoints);
+ngx_int_t ngx_http_mangoo_metrics_handler(ngx_http_request_t *r);
+uint64_t ngx_http_mangoo_now_us(void);
+void ngx_http_mangoo_metrics_stream_open(ngx_http_mangoo_ctx_t *ctx);
+void ngx_http_mangoo_metrics_stream(ngx_http_mangoo_ctx_t *ctx,
+    const u_char *data, size_t len);
+void ngx_http_mangoo_metrics_stream_done(ngx_http_mangoo_ctx_t *ctx);
+void ngx_http_mangoo_metrics_failure(const char *code);
+void ngx_http_mangoo_metrics_jwt(ngx_uint_t outcome);
+void ngx_http_mangoo_metrics_jwks(ngx_uint_t ok);
+void ngx_http_mangoo_metrics_endpoint(ngx_uint_t index, ngx_uint_t connected);
 
 ngx_int_t ngx_http_mangoo_json_to_pool(ngx_pool_t *pool, json_t *value,
     ngx_str_t *out);
