@@ -249,7 +249,7 @@ render_conf() {
         -e "s|@WORKER_RLIMIT_NOFILE@|${MANGOO_WORKER_RLIMIT_NOFILE:-$(nofile_limit)}|" \
         -e "s|@STATE@|$STATE|g" \
         -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
-        -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-$STATE/nginx-access.log mangoo}|" \
+        -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-$STATE/nginx-access.log mangoo_json}|" \
         -e "s|@WORKER_ENDPOINTS@|${endpoints# }|" \
         -e "s|@JWKS@|${MANGOO_JWKS:-$STATE/keys/jwks.json}|" \
         -e "s|@JWKS_MIN_REFRESH@|${MANGOO_JWKS_MIN_REFRESH:-60s}|" \
@@ -262,6 +262,8 @@ render_conf() {
         -e "s|@SSE_KEEPALIVE@|${MANGOO_SSE_KEEPALIVE:-15s}|" \
         -e "s|@SSE_MAX_BUFFERED@|${MANGOO_SSE_MAX_BUFFERED:-256k}|" \
         -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \
+        -e "s|@USER_RATE@|${MANGOO_USER_RATE:-20r/s}|" \
+        -e "s|@USER_BURST@|${MANGOO_USER_BURST:-100}|" \
         -e "s|@LISTEN@|${MANGOO_LISTEN:-127.0.0.1:$PORT}|" \
         -e "s|@WEB_ROOT@|$web|" \
         -e "s|@UPLOAD_BODY_MAX@|$(( ${MANGOO_UPLOAD_MAX:-20971520} + 65536 ))|g" \
@@ -426,7 +428,7 @@ bench_stack_start() {
     cmd_build
     STATE=$(mktemp -d /tmp/mangoo-bench.XXXXXX); chmod 755 "$STATE"
     PG_SOCK="$STATE/pg/run"; DB_CONNINFO="host=$PG_SOCK port=$PG_PORT dbname=mangoo user=postgres"
-    export MANGOO_ACCESS_LOG=off MANGOO_AUTH_RATE=1000000r/s
+    export MANGOO_ACCESS_LOG=off MANGOO_AUTH_RATE=1000000r/s MANGOO_USER_RATE=1000000r/s
     export MANGOO_EXTRA_LOCATIONS='        location = /__baseline { return 200 "ok"; }'
     trap 'bench_streams_stop; cmd_stop; rm -rf "$STATE"' EXIT
     cmd_start

@@ -15,7 +15,7 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@WORKER_RLIMIT_NOFILE@|${MANGOO_WORKER_RLIMIT_NOFILE:-$NOFILE}|" \
     -e "s|@STATE@|$STATE|g" \
     -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
-    -e "s|@ACCESS_LOG@|/dev/stdout mangoo|" \
+    -e "s|@ACCESS_LOG@|/dev/stdout mangoo_json|" \
     -e "s|@WORKER_ENDPOINTS@|${MANGOO_WORKER_ENDPOINTS:-tcp://worker:5555}|" \
     -e "s|@JWKS@|${MANGOO_JWKS:-/var/lib/mangoo-keys/jwks.json}|" \
     -e "s|@JWKS_MIN_REFRESH@|${MANGOO_JWKS_MIN_REFRESH:-60s}|" \
@@ -28,6 +28,8 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@SSE_KEEPALIVE@|${MANGOO_SSE_KEEPALIVE:-15s}|" \
     -e "s|@SSE_MAX_BUFFERED@|${MANGOO_SSE_MAX_BUFFERED:-256k}|" \
     -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \
+    -e "s|@USER_RATE@|${MANGOO_USER_RATE:-20r/s}|" \
+    -e "s|@USER_BURST@|${MANGOO_USER_BURST:-100}|" \
     -e "s|@LISTEN@|${MANGOO_LISTEN:-0.0.0.0:8080}|" \
     -e "s|@WEB_ROOT@|/usr/share/mangoo/web|" \
     -e "s|@UPLOAD_BODY_MAX@|$(( ${MANGOO_UPLOAD_MAX:-20971520} + 65536 ))|g" \

@@ -537,40 +537,190 @@ ngx_http_mangoo_authorize(ngx_http_request_t *r, ngx_uint_t flags,
 }
 
 
+/* The bearer token of r (NGX_OK), or why there is none (NGX_DECLINED). */
+static ngx_int_t
+ngx_http_mangoo_bearer(ngx_http_request_t *r, ngx_str_t *token,
+    const char **why)
+{
+    if (r->headers_in.authorization == NULL) {
+        *why = "missing bearer token";
+        return NGX_DECLINED;
+    }
+
+    *token = r->headers_in.authorization->value;
+
+    if (token->len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(token->data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1) != 0)
+    {
+        *why = "expected a bearer token";
+        return NGX_DECLINED;
+    }
+
+    token->data += sizeof("Bearer ") - 1;
+    token->len -= sizeof("Bearer ") - 1;
+
+    while (token->len && token->data[0] == ' ') {
+        token->data++;
+        token->len--;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The token from the cache, or verified with the keys in hand (and then
+ * cached).  NGX_OK: ctx->user_id and ctx->claims are the request's copies
+ * and *admin is set; NGX_DECLINED: *status says why, *kid names the key
+ * asked for; NGX_ERROR: no memory.  count: add the outcome to the metrics
+ * (the content handler's check, not the peek's).
+ */
+static ngx_int_t
+ngx_http_mangoo_verify(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
+    ngx_str_t *token, ngx_uint_t *admin, char *kid, mg_jwt_status_t *status,
+    ngx_uint_t count)
+{
+    u_char                   digest[SHA256_DIGEST_LENGTH];
+    time_t                   exp;
+    json_t                  *claims;
+    ngx_str_t                sub, text;
+    mg_jwt_policy_t          policy;
+    ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
+
+    kid[0] = '\0';
+
+    ngx_http_mangoo_token_digest(token, digest);
+
+    ctx->from_cache = 0;
+
+    if (ngx_http_mangoo_token_cache_get(digest, &sub, &text, admin) == NGX_OK)
+    {
+        ctx->from_cache = 1;
+
+        /* a token the peek verified for this request counts as verified */
+        if (count) {
+            ngx_http_mangoo_metrics_jwt(ctx->peek_verified
+                                        ? NGX_HTTP_MANGOO_JWT_VERIFIED
+                                        : NGX_HTTP_MANGOO_JWT_CACHE_HIT);
+        }
+
+        /* cache memory: copy before anything else touches the cache */
+        ctx->user_id.data = ngx_pstrdup(r->pool, &sub);
+        ctx->claims.data = ngx_pstrdup(r->pool, &text);
+        if (ctx->user_id.data == NULL || ctx->claims.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->user_id.len = sub.len;
+        ctx->claims.len = text.len;
+
+        return NGX_OK;
+    }
+
+    policy.issuer = a->issuer;
+    policy.audience = a->audience;
+    policy.token_use = "access";
+    policy.now = (long long) ngx_time();
+    policy.leeway = (int) a->mcf->leeway;
+
+    claims = NULL;
+
+    *status = mg_jwt_verify((char *) token->data, token->len, a->jwks,
+                            &policy, &claims, kid);
+
+    if (count) {
+        ngx_http_mangoo_metrics_jwt(*status == MG_JWT_OK
+                                    ? NGX_HTTP_MANGOO_JWT_VERIFIED
+                                    : NGX_HTTP_MANGOO_JWT_REJECTED);
+    }
+
+    if (*status != MG_JWT_OK) {
+        return NGX_DECLINED;
+    }
+
+    /* mg_jwt_verify vouches for a non-empty string sub and a numeric exp */
+    sub.data = (u_char *) json_string_value(json_object_get(claims, "sub"));
+    sub.len = ngx_strlen(sub.data);
+    exp = (time_t) json_number_value(json_object_get(claims, "exp"));
+    *admin = ngx_http_mangoo_in_group(claims, "admin");
+
+    ctx->user_id.data = ngx_pstrdup(r->pool, &sub);
+    if (ctx->user_id.data == NULL
+        || ngx_http_mangoo_json_to_pool(r->pool, claims, &ctx->claims)
+           != NGX_OK)
+    {
+        json_decref(claims);
+        return NGX_ERROR;
+    }
+
+    json_decref(claims);
+
+    ctx->user_id.len = sub.len;
+
+    ngx_http_mangoo_token_cache_put(digest, exp + a->mcf->leeway,
+                                    &ctx->user_id, &ctx->claims, *admin,
+                                    r->connection->log);
+
+    return NGX_OK;
+}
+
+
+/*
+ * $mangoo_user_id before the content handler (limit_req's key, in the
+ * preaccess phase): the bearer token's sub when it verifies with the keys
+ * in hand.  Nothing is fetched and nothing answered; the content handler
+ * still decides, and finds the token cached.
+ */
+void
+ngx_http_mangoo_auth_peek(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
+{
+    char                     kid[MG_JWK_KID_MAX + 1];
+    ngx_str_t                token;
+    ngx_uint_t               admin;
+    const char              *why;
+    mg_jwt_status_t          status;
+    ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
+
+    if (ctx->peeked || a->mcf == NULL) {
+        return;
+    }
+
+    ctx->peeked = 1;
+
+    if (ngx_http_mangoo_bearer(r, &token, &why) != NGX_OK) {
+        return;
+    }
+
+    ngx_http_mangoo_jwks_refresh(r->connection->log);
+
+    if (a->jwks == NULL) {
+        return;
+    }
+
+    if (ngx_http_mangoo_verify(r, ctx, &token, &admin, kid, &status, 0)
+        == NGX_OK)
+    {
+        /* the signature was checked here unless the cache had it */
+        ctx->peek_verified = !ctx->from_cache;
+    }
+}
+
+
 ngx_int_t
 ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
     ngx_uint_t flags)
 {
     char                     kid[MG_JWK_KID_MAX + 1];
-    u_char                   digest[SHA256_DIGEST_LENGTH];
-    time_t                   exp;
-    json_t                  *claims;
     ngx_int_t                rc;
-    ngx_str_t                token, sub, text;
+    ngx_str_t                token;
     ngx_uint_t               admin;
-    mg_jwt_policy_t          policy;
+    const char              *why;
     mg_jwt_status_t          status;
     ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
 
-    if (r->headers_in.authorization == NULL) {
-        return ngx_http_mangoo_unauthorized(r, "missing bearer token");
-    }
-
-    token = r->headers_in.authorization->value;
-
-    if (token.len < sizeof("Bearer ") - 1
-        || ngx_strncasecmp(token.data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1) != 0)
-    {
-        return ngx_http_mangoo_unauthorized(r, "expected a bearer token");
-    }
-
-    token.data += sizeof("Bearer ") - 1;
-    token.len -= sizeof("Bearer ") - 1;
-
-    while (token.len && token.data[0] == ' ') {
-        token.data++;
-        token.len--;
+    if (ngx_http_mangoo_bearer(r, &token, &why) != NGX_OK) {
+        return ngx_http_mangoo_unauthorized(r, why);
     }
 
     ngx_http_mangoo_jwks_refresh(r->connection->log);
@@ -591,36 +741,15 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
                                           "token keys are not available");
     }
 
-    ngx_http_mangoo_token_digest(&token, digest);
+    rc = ngx_http_mangoo_verify(r, ctx, &token, &admin, kid, &status, 1);
 
-    if (ngx_http_mangoo_token_cache_get(digest, &sub, &text, &admin) == NGX_OK)
-    {
-        ngx_http_mangoo_metrics_jwt(NGX_HTTP_MANGOO_JWT_CACHE_HIT);
-
-        /* cache memory: copy before anything else touches the cache */
-        ctx->user_id.data = ngx_pstrdup(r->pool, &sub);
-        ctx->claims.data = ngx_pstrdup(r->pool, &text);
-        if (ctx->user_id.data == NULL || ctx->claims.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ctx->user_id.len = sub.len;
-        ctx->claims.len = text.len;
-
-        return ngx_http_mangoo_authorize(r, flags, admin);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    policy.issuer = a->issuer;
-    policy.audience = a->audience;
-    policy.token_use = "access";
-    policy.now = (long long) ngx_time();
-    policy.leeway = (int) a->mcf->leeway;
-
-    claims = NULL;
-    kid[0] = '\0';
-
-    status = mg_jwt_verify((char *) token.data, token.len, a->jwks, &policy,
-                           &claims, kid);
+    if (rc == NGX_OK) {
+        return ngx_http_mangoo_authorize(r, flags, admin);
+    }
 
     /* perhaps the identity provider rotated its keys */
     if (status == MG_JWT_UNKNOWN_KID && a->url
@@ -629,45 +758,10 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
         return NGX_AGAIN;
     }
 
-    ngx_http_mangoo_metrics_jwt(status == MG_JWT_OK
-                                ? NGX_HTTP_MANGOO_JWT_VERIFIED
-                                : NGX_HTTP_MANGOO_JWT_REJECTED);
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "mangoo: token rejected: %s, kid \"%s\", request %*s",
+                  mg_jwt_status_str(status), kid,
+                  (size_t) MG_RID_LEN, ctx->rid);
 
-    if (status != MG_JWT_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "mangoo: token rejected: %s, kid \"%s\", request %*s",
-                      mg_jwt_status_str(status), kid,
-                      (size_t) MG_RID_LEN, ctx->rid);
-        return ngx_http_mangoo_unauthorized(r, mg_jwt_status_str(status));
-    }
-
-    rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    /* mg_jwt_verify vouches for a non-empty string sub and a numeric exp */
-    sub.data = (u_char *) json_string_value(json_object_get(claims, "sub"));
-    sub.len = ngx_strlen(sub.data);
-    exp = (time_t) json_number_value(json_object_get(claims, "exp"));
-    admin = ngx_http_mangoo_in_group(claims, "admin");
-
-    ctx->user_id.data = ngx_pstrdup(r->pool, &sub);
-    if (ctx->user_id.data == NULL
-        || ngx_http_mangoo_json_to_pool(r->pool, claims, &ctx->claims)
-           != NGX_OK)
-    {
-        goto done;
-    }
-
-    ctx->user_id.len = sub.len;
-
-    ngx_http_mangoo_token_cache_put(digest, exp + a->mcf->leeway,
-                                    &ctx->user_id, &ctx->claims, admin,
-                                    r->connection->log);
-
-    rc = ngx_http_mangoo_authorize(r, flags, admin);
-
-done:
-
-    json_decref(claims);
-
-    return rc;
+    return ngx_http_mangoo_unauthorized(r, mg_jwt_status_str(status));
 }

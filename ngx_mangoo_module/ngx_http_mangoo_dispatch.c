@@ -482,6 +482,7 @@ ngx_http_mangoo_try_send(ngx_http_mangoo_ctx_t *ctx)
         }
 
         ctx->peer = peer;
+        ctx->sent_us = ngx_http_mangoo_now_us();
         ngx_queue_insert_tail(&peer->inflight, &ctx->queue);
         peer->ninflight++;
 
@@ -608,6 +609,13 @@ ngx_str_t *
 ngx_http_mangoo_dispatch_endpoint(ngx_uint_t peer)
 {
     return &ngx_http_mangoo_dispatcher.peers[peer].endpoint;
+}
+
+
+ngx_str_t *
+ngx_http_mangoo_peer_endpoint(ngx_http_mangoo_peer_t *peer)
+{
+    return &peer->endpoint;
 }
 
 
@@ -1022,6 +1030,10 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
 {
     char                *code, *message;
     ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->replied_us == 0) {
+        ctx->replied_us = ngx_http_mangoo_now_us();
+    }
 
     if (r == NULL) {
         /* the module's own jobs answer in one message */

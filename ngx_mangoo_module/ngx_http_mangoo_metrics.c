@@ -670,22 +670,16 @@ ngx_http_mangoo_m_histogram(ngx_http_mangoo_m_out_t *out, const char *name,
 static size_t
 ngx_http_mangoo_m_route_labels(ngx_uint_t slot, u_char *buf, size_t size)
 {
-    u_char  *p;
+    const char  *pattern, *method;
 
-    static const char  *special[NGX_HTTP_MANGOO_M_SPECIAL] = {
-        "unmatched", "/health", "error_page"
-    };
+    ngx_http_mangoo_route_name(slot < NGX_HTTP_MANGOO_M_ROUTES
+                               ? (ngx_int_t) slot
+                               : -(ngx_int_t) (slot - NGX_HTTP_MANGOO_M_ROUTES)
+                                 - 2,
+                               &pattern, &method);
 
-    if (slot < mg_routes_count) {
-        p = ngx_snprintf(buf, size, "route=\"%s\",method=\"%s\"",
-                         mg_routes[slot].pattern, mg_routes[slot].method);
-
-    } else {
-        p = ngx_snprintf(buf, size, "route=\"%s\",method=\"\"",
-                         special[slot - NGX_HTTP_MANGOO_M_ROUTES]);
-    }
-
-    return p - buf;
+    return ngx_snprintf(buf, size, "route=\"%s\",method=\"%s\"", pattern,
+                        method) - buf;
 }
 
 

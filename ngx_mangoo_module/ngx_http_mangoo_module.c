@@ -1,7 +1,7 @@
 
 /*
- * ngx_http_mangoo_module: directives, configuration, the content handlers
- * for mangoo_api and mangoo_health, and the $mangoo_* variables.
+ * ngx_http_mangoo_module: directives, configuration, and the content
+ * handlers for mangoo_api, mangoo_health and mangoo_error.
  *
  * A request is routed with the shared route table, authenticated, its body
  * read asynchronously, then handed to ngx_http_mangoo_dispatch(), which
@@ -32,12 +32,6 @@ static ngx_int_t ngx_http_mangoo_error_page(ngx_http_request_t *r);
 static void ngx_http_mangoo_body_handler(ngx_http_request_t *r);
 static void ngx_http_mangoo_cleanup(void *data);
 
-static ngx_int_t ngx_http_mangoo_request_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_mangoo_user_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-
-static ngx_int_t ngx_http_mangoo_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_mangoo_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_mangoo_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -201,32 +195,30 @@ ngx_module_t  ngx_http_mangoo_module = {
 };
 
 
-static ngx_http_variable_t  ngx_http_mangoo_vars[] = {
-
-    { ngx_string("mangoo_request_id"), NULL,
-      ngx_http_mangoo_request_id_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("mangoo_user_id"), NULL,
-      ngx_http_mangoo_user_id_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
-};
-
-
-static ngx_int_t
-ngx_http_mangoo_handler(ngx_http_request_t *r)
+/*
+ * The request's ctx, made on first use: by the content handler, or earlier
+ * by a variable ($mangoo_user_id as limit_req's key).  Its cleanup runs
+ * when the request's pool goes.
+ */
+ngx_http_mangoo_ctx_t *
+ngx_http_mangoo_request_ctx(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    ngx_uint_t                   flags = 0;
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_mangoo_ctx_t       *ctx;
-    ngx_http_mangoo_loc_conf_t  *mlcf;
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_mangoo_ctx_t  *ctx;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mangoo_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mangoo_module);
+    if (ctx != NULL) {
+        return ctx;
+    }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mangoo_ctx_t));
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
     }
 
     ctx->request = r;
@@ -235,13 +227,27 @@ ngx_http_mangoo_handler(ngx_http_request_t *r)
     ngx_http_mangoo_new_rid(ctx);
     ngx_http_set_ctx(r, ctx, ngx_http_mangoo_module);
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     cln->handler = ngx_http_mangoo_cleanup;
     cln->data = ctx;
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_uint_t                   flags = 0;
+    ngx_http_mangoo_ctx_t       *ctx;
+    ngx_http_mangoo_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mangoo_module);
+
+    ctx = ngx_http_mangoo_request_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (!ngx_http_mangoo_dispatch_ready()) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -254,6 +260,11 @@ ngx_http_mangoo_handler(ngx_http_request_t *r)
 
     if (mlcf->kind == NGX_HTTP_MANGOO_ERROR) {
         ctx->route = NGX_HTTP_MANGOO_ROUTE_ERROR;
+
+        /* the redirect here dropped the first ctx: whose request was it
+         * (a limit_req refusal is logged with its user) */
+        ngx_http_mangoo_auth_peek(r, ctx);
+
         return ngx_http_mangoo_error_page(r);
     }
 
@@ -742,71 +753,6 @@ ngx_http_mangoo_cleanup(void *data)
     ngx_http_mangoo_metrics_stream_done(ctx);
     ngx_http_mangoo_sse_cleanup(ctx);
     ngx_http_mangoo_dispatch_cleanup(ctx);
-}
-
-
-static ngx_int_t
-ngx_http_mangoo_request_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_mangoo_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mangoo_module);
-
-    if (ctx == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = MG_RID_LEN;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = ctx->rid;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_mangoo_user_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_mangoo_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mangoo_module);
-
-    if (ctx == NULL || ctx->user_id.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = ctx->user_id.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = ctx->user_id.data;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_mangoo_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_mangoo_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
 }
 
 

@@ -2,7 +2,8 @@
 /*
  * Mangoo's nginx module: types shared by its files.
  *
- *   ngx_http_mangoo_module.c    directives, conf, handlers, variables
+ *   ngx_http_mangoo_module.c    directives, conf, the content handlers
+ *   ngx_http_mangoo_variables.c the $mangoo_* variables
  *   ngx_http_mangoo_auth.c      JWKS and bearer token verification
  *   ngx_http_mangoo_dispatch.c  ZeroMQ sockets driven by the event loop
  *   ngx_http_mangoo_response.c  replies and errors written to the client
@@ -86,7 +87,9 @@ struct ngx_http_mangoo_ctx_s {
     ngx_msec_t                  timeout;
     ngx_uint_t                  flags;      /* the route's MG_ROUTE_* */
     ngx_int_t                   route;      /* mg_routes index, or _ROUTE_* */
-    uint64_t                    start_us;   /* the handler began (metrics) */
+    uint64_t                    start_us;   /* the ctx was made (metrics) */
+    uint64_t                    sent_us;    /* the job went to a worker */
+    uint64_t                    replied_us; /* its first reply came */
 
     u_char                      rid[MG_RID_LEN];
     ngx_str_t                   user_id;
@@ -103,6 +106,9 @@ struct ngx_http_mangoo_ctx_s {
     unsigned                    awaiting_keys:1;    /* queued in auth */
     unsigned                    counted_open:1;     /* in streams_open */
     unsigned                    counted_first:1;    /* first event timed */
+    unsigned                    peeked:1;           /* auth_peek ran */
+    unsigned                    peek_verified:1;    /* ... and verified */
+    unsigned                    from_cache:1;       /* last check: cached */
 };
 
 
@@ -111,6 +117,11 @@ struct ngx_http_mangoo_ctx_s {
  * go on, NGX_AGAIN when it waits for the key set (it is resumed later), and
  * anything else is final (an error was sent) and is the handler's rc.
  */
+ngx_http_mangoo_ctx_t *ngx_http_mangoo_request_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_mangoo_add_variables(ngx_conf_t *cf);
+void ngx_http_mangoo_route_name(ngx_int_t route, const char **pattern,
+    const char **method);
+
 ngx_int_t ngx_http_mangoo_auth_check_conf(ngx_conf_t *cf,
     ngx_http_mangoo_main_conf_t *mcf);
 ngx_int_t ngx_http_mangoo_auth_init_process(ngx_cycle_t *cycle,
@@ -119,6 +130,8 @@ void ngx_http_mangoo_auth_exit_process(void);
 ngx_int_t ngx_http_mangoo_authenticate(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx, ngx_uint_t flags);
 void ngx_http_mangoo_auth_cleanup(ngx_http_mangoo_ctx_t *ctx);
+void ngx_http_mangoo_auth_peek(ngx_http_request_t *r,
+    ngx_http_mangoo_ctx_t *ctx);
 ngx_int_t ngx_http_mangoo_proceed(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx);
 
@@ -141,6 +154,7 @@ ngx_int_t ngx_http_mangoo_dispatch_system(ngx_http_mangoo_ctx_t *ctx,
     ngx_msec_t timeout);
 ngx_uint_t ngx_http_mangoo_dispatch_npeers(void);
 ngx_str_t *ngx_http_mangoo_dispatch_endpoint(ngx_uint_t peer);
+ngx_str_t *ngx_http_mangoo_peer_endpoint(ngx_http_mangoo_peer_t *peer);
 void ngx_http_mangoo_dispatch_system_to(ngx_http_mangoo_ctx_t *ctx,
     ngx_uint_t peer, ngx_msec_t timeout);
 void ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t cancel);

@@ -73,6 +73,7 @@ export class Stack {
             MANGOO_TIMEOUT: '10s',
             MANGOO_NGINX_WORKERS: '2',
             MANGOO_AUTH_RATE: '200r/s',
+            MANGOO_USER_RATE: '100000r/s',
             ...this.extraEnv,
         };
         const r = this.ab('start');

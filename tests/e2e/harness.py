@@ -122,6 +122,8 @@ class Stack:
             # tests sign in far faster than people do; test_ratelimit
             # checks the shipped limit with its own rate
             MANGOO_AUTH_RATE="200r/s",
+            # likewise per user; test_ratelimit checks a low one
+            MANGOO_USER_RATE="100000r/s",
         )
         self.env.update(env or {})
         self.key_dir = os.path.join(self.state, "keys")
@@ -218,6 +220,10 @@ class Stack:
             return f.read()
 
     # -- processes -----------------------------------------------------
+    def access_log(self):
+        """nginx's access log: one JSON object a line (log_format mangoo_json)."""
+        return [json.loads(l) for l in self.log_text("nginx-access.log").splitlines() if l]
+
     def worker_pid(self, i):
         with open(os.path.join(self.state, "worker-%d.pid" % i)) as f:
             return int(f.read())

@@ -463,10 +463,15 @@ class OperationsTest(ApiTestCase):
         self.assertEqual(r.status, 200, r)
         rid = r.header("x-request-id")
         line = stack.wait_for(
-            lambda: [l for l in stack.log_text("nginx-access.log").splitlines()
-                     if rid in l], timeout=5)
+            lambda: [l for l in stack.access_log() if l["request_id"] == rid], timeout=5)
         self.assertTrue(line, "no access log line for " + rid)
-        self.assertIn("user=ops-logger rid=" + rid, line[0])
+        self.assertEqual(line[0]["user_id"], "ops-logger")
+        self.assertEqual(line[0]["route"], "/api/v1/bots")
+        self.assertEqual(line[0]["job"], "bots.list")
+        self.assertEqual(line[0]["status"], 200)
+        self.assertIn(line[0]["worker"], [stack.worker_endpoint(i) for i in range(stack.workers)])
+        self.assertGreater(float(line[0]["worker_time"]), 0)
+        self.assertLessEqual(float(line[0]["worker_time"]), line[0]["request_time"] + 0.001)
 
     def test_migrations_are_idempotent(self):
         import subprocess

@@ -60,8 +60,9 @@ class CancelTest(unittest.TestCase):
         self.assertEqual(r.json()["items"], [])
         self.assertEqual(stack.psql("select count(*) from bots where name = 'never'"), "0")
         log = stack.wait_for(
-            lambda: [l for l in stack.log_text("nginx-access.log").splitlines()
-                     if '"POST /api/v1/bots HTTP/1.1" 499' in l], timeout=5)
+            lambda: [l for l in stack.access_log()
+                     if l["method"] == "POST" and l["uri"] == "/api/v1/bots"
+                     and l["status"] == 499], timeout=5)
         self.assertTrue(log, "no 499 logged for the abandoned request")
 
 
