@@ -264,6 +264,7 @@ render_conf() {
         -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \
         -e "s|@USER_RATE@|${MANGOO_USER_RATE:-20r/s}|" \
         -e "s|@USER_BURST@|${MANGOO_USER_BURST:-100}|" \
+        -e "s|@CORS_ORIGINS@|${MANGOO_CORS_ORIGINS:-off}|" \
         -e "s|@LISTEN@|${MANGOO_LISTEN:-127.0.0.1:$PORT}|" \
         -e "s|@WEB_ROOT@|$web|" \
         -e "s|@UPLOAD_BODY_MAX@|$(( ${MANGOO_UPLOAD_MAX:-20971520} + 65536 ))|g" \

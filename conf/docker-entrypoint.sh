@@ -30,6 +30,7 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \
     -e "s|@USER_RATE@|${MANGOO_USER_RATE:-20r/s}|" \
     -e "s|@USER_BURST@|${MANGOO_USER_BURST:-100}|" \
+    -e "s|@CORS_ORIGINS@|${MANGOO_CORS_ORIGINS:-off}|" \
     -e "s|@LISTEN@|${MANGOO_LISTEN:-0.0.0.0:8080}|" \
     -e "s|@WEB_ROOT@|/usr/share/mangoo/web|" \
     -e "s|@UPLOAD_BODY_MAX@|$(( ${MANGOO_UPLOAD_MAX:-20971520} + 65536 ))|g" \

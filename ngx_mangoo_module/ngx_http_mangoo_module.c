@@ -132,6 +132,13 @@ static ngx_command_t  ngx_http_mangoo_commands[] = {
       offsetof(ngx_http_mangoo_loc_conf_t, sse_max_buffered),
       NULL },
 
+    { ngx_string("mangoo_cors_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mangoo_cors_origins,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("mangoo_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_mangoo_location,
@@ -349,6 +356,7 @@ static ngx_int_t
 ngx_http_mangoo_route(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
     ngx_uint_t *flags)
 {
+    ngx_int_t          rc;
     ngx_table_elt_t   *h;
     mg_route_match_t   m;
 
@@ -357,6 +365,12 @@ ngx_http_mangoo_route(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
                        r->uri.len, &m)
         != 0)
     {
+        /* no route takes OPTIONS: a browser's preflight, if CORS is on */
+        rc = ngx_http_mangoo_cors_preflight(r, m.allow);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
         if (m.allow[0] == '\0') {
             return ngx_http_mangoo_send_error(r, NGX_HTTP_NOT_FOUND,
                                               "not_found", "no such endpoint");
@@ -763,6 +777,10 @@ ngx_http_mangoo_postconfiguration(ngx_conf_t *cf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mangoo_module);
 
+    if (ngx_http_mangoo_cors_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (mcf->endpoints == NULL || !mcf->metrics) {
         return NGX_OK;
     }
@@ -850,6 +868,7 @@ ngx_http_mangoo_create_loc_conf(ngx_conf_t *cf)
     mlcf->timeout = NGX_CONF_UNSET_MSEC;
     mlcf->sse_keepalive = NGX_CONF_UNSET_MSEC;
     mlcf->sse_max_buffered = NGX_CONF_UNSET_SIZE;
+    mlcf->cors_origins = NGX_CONF_UNSET_PTR;
 
     return mlcf;
 }
@@ -865,6 +884,7 @@ ngx_http_mangoo_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->sse_keepalive, prev->sse_keepalive, 15000);
     ngx_conf_merge_size_value(conf->sse_max_buffered, prev->sse_max_buffered,
                               256 * 1024);
+    ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
 
     return NGX_CONF_OK;
 }

@@ -4,6 +4,7 @@
  *
  *   ngx_http_mangoo_module.c    directives, conf, the content handlers
  *   ngx_http_mangoo_variables.c the $mangoo_* variables
+ *   ngx_http_mangoo_cors.c      cross-origin requests (mangoo_cors_origins)
  *   ngx_http_mangoo_auth.c      JWKS and bearer token verification
  *   ngx_http_mangoo_dispatch.c  ZeroMQ sockets driven by the event loop
  *   ngx_http_mangoo_response.c  replies and errors written to the client
@@ -64,6 +65,7 @@ typedef struct {
     ngx_msec_t                  timeout;
     ngx_msec_t                  sse_keepalive;
     size_t                      sse_max_buffered;
+    ngx_array_t                *cors_origins;   /* ngx_str_t; NULL: off */
 } ngx_http_mangoo_loc_conf_t;
 
 
@@ -121,6 +123,12 @@ ngx_http_mangoo_ctx_t *ngx_http_mangoo_request_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_mangoo_add_variables(ngx_conf_t *cf);
 void ngx_http_mangoo_route_name(ngx_int_t route, const char **pattern,
     const char **method);
+
+ngx_int_t ngx_http_mangoo_cors_init(ngx_conf_t *cf);
+char *ngx_http_mangoo_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_mangoo_cors_preflight(ngx_http_request_t *r,
+    const char *allow);
 
 ngx_int_t ngx_http_mangoo_auth_check_conf(ngx_conf_t *cf,
     ngx_http_mangoo_main_conf_t *mcf);

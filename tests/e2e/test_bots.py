@@ -473,6 +473,17 @@ class OperationsTest(ApiTestCase):
         self.assertGreater(float(line[0]["worker_time"]), 0)
         self.assertLessEqual(float(line[0]["worker_time"]), line[0]["request_time"] + 0.001)
 
+    def test_cross_origin_requests_are_off_by_default(self):
+        token = stack.token("ops-cors")
+        r = stack.request("GET", "/api/v1/bots", token=token,
+                          headers={"Origin": "https://elsewhere.example"})
+        self.assertEqual(r.status, 200)
+        self.assertIsNone(r.header("access-control-allow-origin"))
+        r = stack.request("OPTIONS", "/api/v1/bots", headers={
+            "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"})
+        self.assertEqual(r.status, 405)
+        self.assertIsNone(r.header("access-control-allow-origin"))
+
     def test_migrations_are_idempotent(self):
         import subprocess
         from harness import WORKER_BIN, TOP
