@@ -18,6 +18,10 @@
  * that finds no reachable worker is parked and retried until
  * mangoo_unavailable_wait runs out (503 with Retry-After).
  *
+ * A worker that says it is STOPPING gets no new jobs until its endpoint
+ * connects again (a new process); jobs it refused unstarted go once to
+ * another worker (ngx_http_mangoo_resend).
+ *
  * Flow control: a worker sends each nginx process no more than its window
  * of messages ahead of what this event loop has taken off the socket
  * (worker/flow.h); a CREDIT after every NGX_HTTP_MANGOO_CREDIT_EVERY
@@ -50,6 +54,7 @@ struct ngx_http_mangoo_peer_s {
     ngx_uint_t                   ninflight;
     ngx_uint_t                   taken;      /* messages not yet credited */
     ngx_uint_t                   index;      /* in mangoo_workers' order */
+    unsigned                     stopping:1; /* said so: no new jobs */
     unsigned                     connected:1;
 };
 
@@ -87,6 +92,8 @@ static ngx_int_t ngx_http_mangoo_send_frames(void *sock, mg_str_t *frames,
     int n);
 static void ngx_http_mangoo_credit(ngx_http_mangoo_peer_t *peer);
 static void ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx);
+static ngx_uint_t ngx_http_mangoo_resend(ngx_http_mangoo_ctx_t *ctx,
+    mg_msg_t *msg);
 
 
 ngx_int_t
@@ -467,7 +474,9 @@ ngx_http_mangoo_try_send(ngx_http_mangoo_ctx_t *ctx)
     for (i = 0; i < d->npeers; i++) {
         peer = &d->peers[(d->next_peer + i) % d->npeers];
 
-        if (ctx->target != NULL && peer != ctx->target) {
+        if ((ctx->target != NULL && peer != ctx->target)
+            || peer == ctx->avoid || peer->stopping)
+        {
             continue;
         }
 
@@ -896,6 +905,7 @@ ngx_http_mangoo_monitor_handler(ngx_event_t *rev)
             }
 
             peer->connected = 1;
+            peer->stopping = 0;     /* a new connection: a new process */
 
             /* a new connection: the worker counts a new window */
             peer->taken = 0;
@@ -952,6 +962,14 @@ ngx_http_mangoo_read_handler(ngx_event_t *rev)
                 ngx_log_error(NGX_LOG_ERR, rev->log, 0,
                               "mangoo: malformed message from worker \"%V\"",
                               &peer->endpoint);
+                continue;
+            }
+
+            if (msg.type == MG_MSG_STOPPING) {
+                ngx_log_error(NGX_LOG_INFO, rev->log, 0,
+                              "mangoo: worker \"%V\" is stopping: no new "
+                              "jobs for it", &peer->endpoint);
+                peer->stopping = 1;
                 continue;
             }
 
@@ -1025,6 +1043,61 @@ ngx_http_mangoo_pstrdup(ngx_pool_t *pool, const mg_str_t *s)
 }
 
 
+/*
+ * A worker that is stopping refuses jobs it has not started
+ * ("worker_stopping"): such a job goes once to another connected worker,
+ * so a rolling restart fails no request that was not running on the
+ * worker that stops.  Returns 1 when ctx was sent again.
+ */
+static ngx_uint_t
+ngx_http_mangoo_resend(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
+{
+    ngx_uint_t                   i;
+    ngx_rbtree_key_t             key;
+    ngx_http_mangoo_peer_t      *peer;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    if (ctx->avoid != NULL || ctx->target != NULL || ctx->streaming
+        || msg->code.len != sizeof("worker_stopping") - 1
+        || ngx_strncmp(msg->code.data, "worker_stopping", msg->code.len) != 0)
+    {
+        return 0;
+    }
+
+    /* it says so in its reply too: no more jobs for it */
+    ctx->peer->stopping = 1;
+
+    for (i = 0; i < d->npeers; i++) {
+        peer = &d->peers[i];
+
+        if (peer != ctx->peer && peer->connected && !peer->stopping) {
+            break;
+        }
+    }
+
+    if (i == d->npeers) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ctx->timer.log, 0,
+                  "mangoo: worker \"%V\" is stopping, request %*s goes "
+                  "to another", &ctx->peer->endpoint, (size_t) MG_RID_LEN,
+                  ctx->rid);
+
+    ctx->avoid = ctx->peer;
+
+    /* ngx_rbtree_delete() zeroes the key: the rid stays the same */
+    key = ctx->node.key;
+    ngx_http_mangoo_detach(ctx, 0);
+    ctx->node.key = key;
+    ctx->replied_us = 0;
+
+    ngx_http_mangoo_send_job(ctx);
+
+    return 1;
+}
+
+
 static void
 ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
 {
@@ -1052,6 +1125,10 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
         return;
 
     case MG_MSG_ERR:
+        if (ngx_http_mangoo_resend(ctx, msg)) {
+            return;
+        }
+
         code = ngx_http_mangoo_pstrdup(r->pool, &msg->code);
         message = ngx_http_mangoo_pstrdup(r->pool, &msg->message);
 

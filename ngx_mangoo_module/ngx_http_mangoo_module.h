@@ -85,6 +85,7 @@ struct ngx_http_mangoo_ctx_s {
     ngx_queue_t                 queue;      /* peer's in-flight or parked */
     ngx_http_mangoo_peer_t     *peer;
     ngx_http_mangoo_peer_t     *target;     /* only this peer (metrics) */
+    ngx_http_mangoo_peer_t     *avoid;      /* not this one (it is stopping) */
     ngx_event_t                 timer;
     ngx_msec_t                  timeout;
     ngx_uint_t                  flags;      /* the route's MG_ROUTE_* */

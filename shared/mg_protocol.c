@@ -22,6 +22,7 @@ static const mg_msg_kind_t mg_msg_kinds[] = {
     { "END",    MG_MSG_END,    2 },
     { "ERR",    MG_MSG_ERR,    5 },
     { "CREDIT", MG_MSG_CREDIT, 2 },
+    { "STOPPING", MG_MSG_STOPPING, 1 },
 };
 
 #define MG_MSG_KINDS (sizeof(mg_msg_kinds) / sizeof(mg_msg_kinds[0]))
@@ -189,6 +190,10 @@ mg_proto_parse(const mg_str_t *frames, size_t n, mg_msg_t *msg)
     if (kind == NULL || n != kind->nframes) {
         return -1;
     }
+    if (kind->type == MG_MSG_STOPPING) {
+        msg->type = MG_MSG_STOPPING;
+        return 0;
+    }
     if (kind->type == MG_MSG_CREDIT) {
         msg->credit = mg_proto_parse_count(frames[1]);
         if (msg->credit <= 0) {
@@ -254,6 +259,11 @@ mg_proto_frames(const mg_msg_t *msg, mg_str_t *frames, char *status_buf)
 
     if (kind == NULL) {
         return -1;
+    }
+    if (msg->type == MG_MSG_STOPPING) {
+        frames[0].data = kind->name;
+        frames[0].len = strlen(kind->name);
+        return 1;
     }
     if (msg->type == MG_MSG_CREDIT) {
         if (mg_proto_parse_count(msg->body) <= 0) {

@@ -26,6 +26,9 @@
  *   ERR     [ "ERR" ][ rid ][ status ][ code ][ message ]
  *           the job failed; before HEAD it becomes a JSON error response,
  *           after HEAD (a stream) the module ends the stream.
+ *   STOPPING [ "STOPPING" ]   the worker is shutting down: send it no
+ *           more jobs (those it has not started come back as ERR 503
+ *           "worker_stopping", for another worker); no rid.
  *
  * status is 3 ASCII digits; headers-json is "" or a JSON object of extra
  * response header name -> string value.
@@ -63,7 +66,8 @@ typedef enum {
     MG_MSG_DATA,
     MG_MSG_END,
     MG_MSG_ERR,
-    MG_MSG_CREDIT
+    MG_MSG_CREDIT,
+    MG_MSG_STOPPING
 } mg_msg_type_t;
 
 typedef struct {

@@ -395,6 +395,18 @@ mg_flow_send_packed(mg_flow_t *f, const void *id, size_t id_len, const char *byt
     return k < 0 || lost > 0 ? -1 : 0;
 }
 
+/* One packed message (mg_proto_pack) to every nginx process known: the
+ * ones sent to or credited by lately. */
+void
+mg_flow_send_all(mg_flow_t *f, const char *bytes, size_t len)
+{
+    for (mg_flow_peer_t *peer = f->peers; peer != NULL; peer = peer->next) {
+        if (mg_flow_send_packed(f, peer->id, peer->id_len, bytes, len) != 0) {
+            mg_log_warn("flow: a message to every peer missed one");
+        }
+    }
+}
+
 void
 mg_flow_flush(mg_flow_t *f)
 {

@@ -62,6 +62,10 @@ int  mg_flow_send(mg_flow_t *f, zmq_msg_t *parts, int n);
 int  mg_flow_send_packed(mg_flow_t *f, const void *peer, size_t peer_len, const char *bytes,
                          size_t len);
 
+/* One packed message to every nginx process known (sent to or credited by
+ * lately), each within its own window. */
+void mg_flow_send_all(mg_flow_t *f, const char *bytes, size_t len);
+
 /* Send what is packed, one frame per peer. */
 void mg_flow_flush(mg_flow_t *f);
 

@@ -113,6 +113,7 @@ struct mg_pool_s {
     size_t                   fin_n;
     int                      engine_drained;
     int                      stopping;
+    long long                last_req_ms;   /* stopping: the last job refused */
     long long                deadline_ms;
     unsigned long            rejected;      /* overloaded answers not yet logged */
     long long                rejected_log_ms;
@@ -690,7 +691,8 @@ mg_pool_on_frontend(mg_pool_t *p, zmq_msg_t *parts, int n)
     }
 
     if (p->stopping) {
-        mg_pool_reply_err(p, &parts[0], rid, 503, "unavailable", "worker is shutting down");
+        p->last_req_ms = mg_now_ms();
+        mg_pool_reply_err(p, &parts[0], rid, 503, "worker_stopping", "worker is shutting down");
         goto done;
     }
 
@@ -855,6 +857,24 @@ bad:
 
 /* Stop taking jobs: queued ones are answered 503 now, idle threads told
  * to stop, busy ones when they report ready. */
+/* Tell every nginx process to send no more jobs, so that none is in
+ * flight when the socket closes. */
+static void
+mg_pool_say_stopping(mg_pool_t *p)
+{
+    mg_msg_t  msg = { .type = MG_MSG_STOPPING };
+    mg_str_t  frames[MG_PROTO_MAX_FRAMES];
+    char      status[4], packed[32];
+    int       n = mg_proto_frames(&msg, frames, status);
+
+    if (n < 0 || mg_proto_packed_size(frames, n) > sizeof(packed)) {
+        mg_log_error("broker: STOPPING could not be made");
+        return;
+    }
+    mg_proto_pack(frames, n, packed);
+    mg_flow_send_all(p->flow, packed, mg_proto_packed_size(frames, n));
+}
+
 static void
 mg_pool_begin_stop(mg_pool_t *p)
 {
@@ -873,12 +893,16 @@ mg_pool_begin_stop(mg_pool_t *p)
     while (p->q_n > 0) {
         mg_pending_t *e = mg_pool_queue_take(p, 0);
 
-        mg_pool_reply_err(p, &e->parts[0], e->rid, 503, "unavailable", "worker is shutting down");
+        /* never started: the module may give it to another worker */
+        mg_pool_reply_err(p, &e->parts[0], e->rid, 503, "worker_stopping",
+                          "worker is shutting down");
         mg_pool_slot_free(p, e);
     }
     /* open streams end now and come back as finishes for the threads */
     mg_streams_stop();
     mg_pool_stop_idle(p);
+    mg_pool_say_stopping(p);
+    p->last_req_ms = mg_now_ms();
 }
 
 /* The drain deadline passed: answer the jobs still running so the module
@@ -974,10 +998,11 @@ mg_pool_loop(mg_pool_t *p)
         }
         timeout = mg_flow_held(p->flow) > 0 ? MG_FLOW_PROBE_MS / 4 : 1000;
         if (p->stopping) {
-            if (mg_pool_all_stopped(p)) {
+            now = mg_now_ms();
+            /* and no job came for a while: no nginx process still sends */
+            if (mg_pool_all_stopped(p) && now - p->last_req_ms >= MG_POOL_QUIET_MS) {
                 return 0;
             }
-            now = mg_now_ms();
             if (now >= p->deadline_ms) {
                 return 1;
             }

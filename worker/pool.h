@@ -17,6 +17,7 @@ typedef struct {
 } mg_pool_config_t;
 
 #define MG_POOL_DRAIN_MS 5000  /* running jobs get this long after SIGTERM */
+#define MG_POOL_QUIET_MS 250   /* ... and it exits once no job came this long */
 
 /* Serve until SIGTERM or SIGINT.  Returns 0 after a clean stop, 1 when
  * jobs were still running at the drain deadline (the caller should _exit

@@ -192,6 +192,27 @@ START_TEST(test_credit)
 }
 END_TEST
 
+START_TEST(test_stopping)
+{
+    mg_msg_t in, out;
+    mg_str_t frames[MG_PROTO_MAX_FRAMES];
+    char status[4];
+
+    memset(&in, 0, sizeof(in));
+    in.type = MG_MSG_STOPPING;
+    ck_assert_int_eq(mg_proto_frames(&in, frames, status), 1);
+    ck_assert(eq(frames[0], "STOPPING"));
+    ck_assert_int_eq(mg_proto_parse(frames, 1, &out), 0);
+    ck_assert_int_eq(out.type, MG_MSG_STOPPING);
+    ck_assert_uint_eq(out.rid.len, 0);
+    ck_assert_str_eq(mg_proto_type_name(MG_MSG_STOPPING), "STOPPING");
+
+    /* nothing may follow it */
+    frames[1] = S(RID);
+    ck_assert_int_eq(mg_proto_parse(frames, 2, &out), -1);
+}
+END_TEST
+
 START_TEST(test_pack_round_trip)
 {
     mg_str_t  a[3] = { S("DATA"), S(RID), S("") };
@@ -260,6 +281,7 @@ main(void)
     tcase_add_test(tc, test_rejects_malformed);
     tcase_add_test(tc, test_frames_rejects_invalid);
     tcase_add_test(tc, test_credit);
+    tcase_add_test(tc, test_stopping);
     tcase_add_test(tc, test_pack_round_trip);
     suite_add_tcase(s, tc);
 
