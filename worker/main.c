@@ -29,6 +29,7 @@
 #include "mcp/check.h"
 #include "mcp/registry.h"
 #include "read_cache.h"
+#include "metrics.h"
 
 /* The signer looks at KEY_DIR/current at most this often (rotation). */
 #define MG_SIGNER_CHECK_MS   1000
@@ -449,9 +450,14 @@ mg_cmd_serve(mg_cli_t *cli)
         mg_log_error("serve: cannot initialise libcurl");
         return 1;
     }
+    /* before any thread that updates it; the broker renders it */
+    if (mg_wm_init() != 0) {
+        return 1;
+    }
 
     if (!cli->no_migrate && mg_migrate(cli->pool.conninfo, cli->sql_dir) != 0) {
         mg_log_error("serve: migrations failed, not starting");
+        mg_wm_free();
         return 1;
     }
 
@@ -464,6 +470,7 @@ mg_cmd_serve(mg_cli_t *cli)
     signer = mg_signer_new(cli->key_dir, MG_SIGNER_CHECK_MS);
     if (signer == NULL) {
         mg_log_error("serve: out of memory");
+        mg_wm_free();
         return 1;
     }
     auth.signer = signer;
@@ -481,6 +488,7 @@ mg_cmd_serve(mg_cli_t *cli)
     {
         mg_auth_configure(NULL);
         mg_signer_free(signer);
+        mg_wm_free();
         return 2;
     }
     mg_rcache_configure((size_t) read_cache_mb * 1024 * 1024);
@@ -513,6 +521,7 @@ mg_cmd_serve(mg_cli_t *cli)
     mg_rcache_clear();
     mg_auth_configure(NULL);
     mg_signer_free(signer);
+    mg_wm_free();                           /* every thread that counted is joined */
     return rc == 0 ? 0 : 1;
 }
 
