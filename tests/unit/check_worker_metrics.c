@@ -5,7 +5,7 @@
  * once, an empty registry, bad definitions, the series cap, updates from
  * several threads summing exactly; the worker's own families (names,
  * and Prometheus' linter, promtool, when it is installed); a job's
- * outcome label (worker/job.c).
+ * outcome label (worker/job.c); the job "metrics" outside the routes.
  */
 #include <check.h>
 #include <pthread.h>
@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "jobs/dispatch.h"
 #include "metrics.h"
+#include "mg_routes.h"
 
 #define PROMTOOL "/usr/bin/promtool"
 
@@ -460,6 +462,17 @@ START_TEST(job_outcome)
 }
 END_TEST
 
+/* Only the module's own metrics location asks for it: no API route names
+ * the job, and no pool thread would run it (the broker answers it). */
+START_TEST(job_outside_the_routes)
+{
+    for (size_t i = 0; i < mg_routes_count; i++) {
+        ck_assert_str_ne(mg_routes[i].job, MG_METRICS_JOB);
+    }
+    ck_assert_ptr_null(mg_dispatch_find(MG_METRICS_JOB, sizeof(MG_METRICS_JOB) - 1));
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -477,6 +490,7 @@ metrics_suite(void)
     tcase_add_test(tc, concurrent_updates);
     tcase_add_test(tc, worker_families);
     tcase_add_test(tc, job_outcome);
+    tcase_add_test(tc, job_outside_the_routes);
     suite_add_tcase(s, tc);
     return s;
 }
