@@ -107,11 +107,4 @@ mg_metrics_clock(void)
     return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-/* Seconds between two mg_now_ms() readings. */
-static inline double
-mg_metrics_seconds(long long from_ms, long long to_ms)
-{
-    return to_ms > from_ms ? (double) (to_ms - from_ms) / 1000.0 : 0.0;
-}
-
 #endif

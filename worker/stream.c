@@ -587,7 +587,7 @@ mg_engine_count_end(mg_stream_t *s)
     mg_engine_count_request(s, outcome);
     mg_mhist_observe(mg_wm.provider_seconds,
                      (const char *[]) { mg_engine_provider_name(s), mg_engine_model(s) },
-                     mg_metrics_seconds(s->started_ms, mg_now_ms()));
+                     mg_metrics_clock() - s->metric_start);
 }
 
 void
@@ -651,7 +651,7 @@ mg_stream_delta(mg_stream_t *s, const char *text, size_t len)
         s->first_token = 1;
         mg_mhist_observe(mg_wm.provider_first_token,
                          (const char *[]) { mg_engine_provider_name(s), mg_engine_model(s) },
-                         mg_metrics_seconds(s->started_ms, s->activity_ms));
+                         mg_metrics_clock() - s->metric_start);
     }
 
     if (!s->sse) {
@@ -1287,6 +1287,7 @@ mg_engine_register(mg_engine_t *e, mg_stream_t *s)
 {
     s->in_engine = 1;
     s->started_ms = mg_now_ms();
+    s->metric_start = mg_metrics_clock();   /* to the microsecond: a first token is quick */
     /* a bot's model id is free text: only a listed one becomes a label */
     s->metric_model = s->provider == &mg_provider_local ? "local"
                       : s->model_id != NULL && mg_models_listed(s->model_id) ? s->model_id

@@ -91,6 +91,7 @@ struct mg_stream_s {
     mg_stream_t          *park_prev, *park_next;
     const char           *metric_model; /* the model label (metrics.h): model_id,
                                          * "local" or "other"; borrowed */
+    double                metric_start; /* mg_metrics_clock() on entering the engine */
     int                   attempt_open; /* a provider request not yet counted */
     int                   first_token;  /* its first text was timed */
 
