@@ -17,6 +17,7 @@
 
 #include "stream.h"
 #include "util/clock.h"
+#include "metrics.h"
 #include "util/log.h"
 #include "util/sb.h"
 
@@ -98,6 +99,18 @@ size_t
 mg_flow_held(const mg_flow_t *f)
 {
     return f->held;
+}
+
+size_t
+mg_flow_blocked(const mg_flow_t *f)
+{
+    size_t n = 0;
+
+    /* a walk, not a count kept in step: it runs once per scrape */
+    for (const mg_flow_peer_t *peer = f->peers; peer != NULL; peer = peer->next) {
+        n += peer->head != NULL;
+    }
+    return n;
 }
 
 /* A routing id for a log line: hex, as ZeroMQ's own are binary. */
@@ -427,6 +440,9 @@ mg_flow_credit(mg_flow_t *f, const void *id, size_t len, long n)
         return;
     }
     peer->seen_ms = mg_now_ms();
+    if (n > 0) {
+        mg_mcounter_add(mg_wm.flow_credit, NULL, (double) n);
+    }
     peer->credit = n >= MG_FLOW_WINDOW - peer->credit ? MG_FLOW_WINDOW : peer->credit + n;
     (void) mg_flow_release(f, peer, 0);
 }

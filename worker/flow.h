@@ -79,7 +79,9 @@ void mg_flow_tick(mg_flow_t *f, long long now_ms);
 /* A zmq_msg_init_data free function for malloc'd bytes (packs given away). */
 void mg_flow_free_data(void *data, void *hint);
 
-/* Messages held for every peer (for logs and tests). */
+/* Messages held for every peer (for logs, metrics and tests). */
 size_t mg_flow_held(const mg_flow_t *f);
+/* Peers holding messages, i.e. reported blocked (for metrics). */
+size_t mg_flow_blocked(const mg_flow_t *f);
 
 #endif

@@ -72,6 +72,33 @@ mg_job_cancelled(const mg_job_t *job)
     return job->cancel != NULL && atomic_load(job->cancel) != 0;
 }
 
+/* Error codes are fixed strings in the code, so the label stays bounded;
+ * anything else (too long, odd bytes) counts as "other". */
+static void
+mg_job_set_outcome(mg_job_t *job, const char *code, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = code[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+            len = 0;
+            break;
+        }
+    }
+    if (len == 0 || len >= sizeof(job->outcome)) {
+        code = "other";
+        len = sizeof("other") - 1;
+    }
+    memcpy(job->outcome, code, len);
+    job->outcome[len] = '\0';
+}
+
+const char *
+mg_job_outcome(const mg_job_t *job)
+{
+    return job->outcome[0] != '\0' ? job->outcome : "ok";
+}
+
 const char *
 mg_job_param(const mg_job_t *job, const char *name, size_t *len)
 {
@@ -107,7 +134,11 @@ mg_job_send(mg_job_t *job, mg_msg_t *msg)
         return -1;
     }
     job->replied = 1;
+    if (msg->type == MG_MSG_ERR) {
+        mg_job_set_outcome(job, msg->code.data, msg->code.len);
+    }
     if (mg_job_cancelled(job)) {
+        mg_job_set_outcome(job, "cancelled", sizeof("cancelled") - 1);
         mg_log_debug("job %.*s rid=%s: cancelled, reply dropped",
                      (int) job->name_len, job->name, job->rid);
         return 0;
@@ -231,6 +262,9 @@ mg_job_reply_error_with(mg_job_t *job, int status, const char *code, const char 
     }
     mg_log_debug("job %.*s rid=%s: %d %s", (int) job->name_len, job->name,
                  job->rid, status, code);
+    if (!job->replied) {
+        mg_job_set_outcome(job, code, strlen(code));
+    }
     sent = mg_job_reply_raw(job, status, body, strlen(body), headers);
     free(body);
     return sent;

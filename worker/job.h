@@ -38,6 +38,7 @@ typedef struct {
     const void      *peer;          /* the module peer's routing id, borrowed */
     size_t           peer_len;
     int              replied;
+    char             outcome[48];   /* the error code answered, "" for ok (metrics) */
 } mg_job_t;
 
 /* Fill job from a parsed REQ (frames must outlive the job).  params and
@@ -47,6 +48,10 @@ int  mg_job_init(mg_job_t *job, const mg_msg_t *req, char *err, size_t errlen);
 void mg_job_free(mg_job_t *job);
 
 int  mg_job_cancelled(const mg_job_t *job);
+
+/* How the job was answered, for metrics: "ok", "cancelled" when its
+ * answer was dropped, or the error code it answered with. */
+const char *mg_job_outcome(const mg_job_t *job);
 
 /* A string path parameter ("id"), or NULL; *len gets its length. */
 const char *mg_job_param(const mg_job_t *job, const char *name, size_t *len);

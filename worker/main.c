@@ -1,5 +1,5 @@
 /*
- * main: owns mangoo-worker's command line: the subcommands (serve,
+ * main: owns mangoo-worker's command line: the subcommands (serve, metrics,
  * migrate, keygen, token, fetch), their flags, environment defaults, and exit
  * codes (0 done, 1 failed, 2 bad usage).  Everything else lives in the
  * units it calls.
@@ -29,6 +29,8 @@
 #include "mcp/check.h"
 #include "mcp/registry.h"
 #include "read_cache.h"
+#include "metrics.h"
+#include "scrape.h"
 
 /* The signer looks at KEY_DIR/current at most this often (rotation). */
 #define MG_SIGNER_CHECK_MS   1000
@@ -77,6 +79,9 @@ static const char mg_usage[] =
 "  migrate   apply pending migrations and exit (--db, --sql-dir)\n"
 "  mcp-check [--timeout MS] URL | -- COMMAND [ARG...]\n"
 "            try an MCP server: initialise, list its tools, call each once\n"
+"  metrics   ENDPOINT [--timeout MS]\n"
+"            print a worker's metrics (Prometheus text), asked for as the\n"
+"            nginx module does (job \"metrics\"); 5000 ms by default\n"
 "  keygen    --dir DIR [--rotate | --retire KID]\n"
 "            ensure DIR holds an RSA signing key; print its kid\n"
 "            --rotate: add a new key, publish it in jwks.json, wait 2 s\n"
@@ -449,9 +454,14 @@ mg_cmd_serve(mg_cli_t *cli)
         mg_log_error("serve: cannot initialise libcurl");
         return 1;
     }
+    /* before any thread that updates it; the broker renders it */
+    if (mg_wm_init() != 0) {
+        return 1;
+    }
 
     if (!cli->no_migrate && mg_migrate(cli->pool.conninfo, cli->sql_dir) != 0) {
         mg_log_error("serve: migrations failed, not starting");
+        mg_wm_free();
         return 1;
     }
 
@@ -464,6 +474,7 @@ mg_cmd_serve(mg_cli_t *cli)
     signer = mg_signer_new(cli->key_dir, MG_SIGNER_CHECK_MS);
     if (signer == NULL) {
         mg_log_error("serve: out of memory");
+        mg_wm_free();
         return 1;
     }
     auth.signer = signer;
@@ -481,6 +492,7 @@ mg_cmd_serve(mg_cli_t *cli)
     {
         mg_auth_configure(NULL);
         mg_signer_free(signer);
+        mg_wm_free();
         return 2;
     }
     mg_rcache_configure((size_t) read_cache_mb * 1024 * 1024);
@@ -513,6 +525,7 @@ mg_cmd_serve(mg_cli_t *cli)
     mg_rcache_clear();
     mg_auth_configure(NULL);
     mg_signer_free(signer);
+    mg_wm_free();                           /* every thread that counted is joined */
     return rc == 0 ? 0 : 1;
 }
 
@@ -611,6 +624,9 @@ main(int argc, char **argv)
     if (strcmp(argv[1], "mcp-check") == 0) {
         signal(SIGPIPE, SIG_IGN);
         return mg_mcp_check_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "metrics") == 0) {
+        return mg_scrape_main(argc - 1, argv + 1);
     }
     for (size_t i = 0; i < sizeof(mg_commands) / sizeof(mg_commands[0]); i++) {
         if (strcmp(argv[1], mg_commands[i].name) == 0) {

@@ -29,7 +29,11 @@
  * atomic cancel flag (broker writes, thread reads), the user status
  * cache (user_status.c) and the read cache (read_cache.c, from which the
  * broker answers kept reads itself), each with its own lock, which the
- * listener thread (user_listener.c) keeps in step with the database.
+ * listener thread (user_listener.c) keeps in step with the database, and
+ * the metrics registry (metrics.c, a lock per family).  The module's
+ * scrape (job "metrics") is answered by the broker too, never queued: it
+ * reads the queue, the threads' states and flow control into their gauges
+ * here, on the thread that owns them.
  */
 #include "pool.h"
 
@@ -55,6 +59,7 @@
 #include "mcp/registry.h"
 #include "read_cache.h"
 #include "flow.h"
+#include "metrics.h"
 
 #define MG_POOL_BACKEND     "inproc://mg-pool"
 #define MG_REQ_FRAMES       6               /* REQ rid job params claims body */
@@ -254,6 +259,21 @@ mg_pool_to_peer(mg_pool_t *p, const zmq_msg_t *peer, const mg_msg_t *msg)
     return mg_flow_send(p->flow, parts, n + 1);
 }
 
+/* A job answered, for metrics: its name only when the dispatch table
+ * knows it (the label stays bounded whatever a peer sends); seconds < 0
+ * when it never ran (refused by the broker). */
+static void
+mg_pool_count_job(const char *name, size_t len, const char *outcome, double seconds)
+{
+    const mg_job_def_t  *def = mg_dispatch_find(name, len);
+    const char          *job = def != NULL ? def->name : "unknown";
+
+    mg_mcounter_add(mg_wm.jobs, (const char *[]) { job, outcome }, 1);
+    if (seconds >= 0) {
+        mg_mhist_observe(mg_wm.job_seconds, (const char *[]) { job }, seconds);
+    }
+}
+
 /* ---- pool threads ------------------------------------------------------ */
 
 typedef struct {
@@ -286,6 +306,7 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
     mg_thread_send_t  sctx = { sock, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]) };
     char              err[96];
     long long         start = mg_now_ms();
+    double            started = mg_metrics_clock();
     size_t            off = 0;
     int               n = mg_proto_unpack(zmq_msg_data(&parts[2]), zmq_msg_size(&parts[2]),
                                           &off, f);
@@ -302,6 +323,8 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
         job.send_ctx = &sctx;
         mg_log_error("job %.*s rid=%s: %s", (int) job.name_len, job.name, job.rid, err);
         (void) mg_job_reply_error(&job, 500, "internal", "internal error");
+        mg_pool_count_job(job.name, job.name_len, mg_job_outcome(&job),
+                          mg_metrics_clock() - started);
         mg_job_free(&job);
         return;
     }
@@ -314,6 +337,7 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
     job.peer_len = sctx.peer_len;
 
     if (mg_job_cancelled(&job)) {
+        snprintf(job.outcome, sizeof(job.outcome), "cancelled");
         mg_log_debug("job %.*s rid=%s: cancelled before it started",
                      (int) job.name_len, job.name, job.rid);
     } else if (mg_dispatch_run(&job) != 0) {
@@ -321,6 +345,7 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
     }
     mg_log_debug("job %.*s rid=%s: done in %lld ms on thread %d",
                  (int) job.name_len, job.name, job.rid, mg_now_ms() - start, t->index);
+    mg_pool_count_job(job.name, job.name_len, mg_job_outcome(&job), mg_metrics_clock() - started);
     mg_job_free(&job);
 }
 
@@ -639,6 +664,7 @@ static int
 mg_pool_from_cache(mg_pool_t *p, zmq_msg_t *peer, const mg_msg_t *req)
 {
     mg_msg_t   msg = { .type = MG_MSG_RES, .status = 200 };
+    double     started = mg_metrics_clock();
     char      *body;
     size_t     len;
 
@@ -652,6 +678,59 @@ mg_pool_from_cache(mg_pool_t *p, zmq_msg_t *peer, const mg_msg_t *req)
     msg.body.len = len;
     if (mg_pool_to_peer(p, peer, &msg) != 0) {
         mg_log_warn("broker: reply for rid=%.*s not delivered", MG_RID_LEN, req->rid.data);
+    }
+    free(body);
+    mg_pool_count_job(req->job.data, req->job.len, "ok", mg_metrics_clock() - started);
+    return 1;
+}
+
+/* What lives on the broker's side (the queue, the threads' states, flow
+ * control) and the engine's open count, into their gauges: read here, on
+ * the thread that owns them, just before a render. */
+static void
+mg_pool_metrics_gauges(mg_pool_t *p)
+{
+    int busy = 0, idle = 0;
+
+    for (int i = 0; i < p->cfg->threads; i++) {
+        busy += p->threads[i].state == MG_T_BUSY;
+        idle += p->threads[i].state == MG_T_IDLE;
+    }
+    mg_mgauge_set(mg_wm.queue_depth, NULL, (double) p->q_n);
+    mg_mgauge_set(mg_wm.pool_threads, (const char *[]) { "busy" }, busy);
+    mg_mgauge_set(mg_wm.pool_threads, (const char *[]) { "idle" }, idle);
+    mg_mgauge_set(mg_wm.flow_held, NULL, (double) mg_flow_held(p->flow));
+    mg_mgauge_set(mg_wm.flow_blocked, NULL, (double) mg_flow_blocked(p->flow));
+    mg_mgauge_set(mg_wm.streams_open, NULL, mg_streams_open());
+}
+
+/* The module's scrape (job "metrics", outside the route table): answered
+ * here, so a pool busy with long jobs never delays it.  1 when it was. */
+static int
+mg_pool_metrics(mg_pool_t *p, zmq_msg_t *peer, const mg_msg_t *req)
+{
+    mg_msg_t   msg = { .type = MG_MSG_RES, .status = 200 };
+    char      *body;
+    size_t     len;
+
+    if (req->job.len != sizeof(MG_METRICS_JOB) - 1
+        || memcmp(req->job.data, MG_METRICS_JOB, req->job.len) != 0)
+    {
+        return 0;
+    }
+    mg_pool_metrics_gauges(p);
+    if (mg_metrics_render(mg_wm.reg, &body, &len) != 0) {
+        mg_log_error("broker: metrics: out of memory");
+        mg_pool_reply_err(p, peer, req->rid.data, 500, "internal", "internal error");
+        return 1;
+    }
+    msg.rid = req->rid;
+    msg.content_type.data = MG_METRICS_CONTENT_TYPE;
+    msg.content_type.len = sizeof(MG_METRICS_CONTENT_TYPE) - 1;
+    msg.body.data = body;
+    msg.body.len = len;
+    if (mg_pool_to_peer(p, peer, &msg) != 0) {
+        mg_log_warn("broker: metrics for rid=%.*s not delivered", MG_RID_LEN, req->rid.data);
     }
     free(body);
     return 1;
@@ -690,9 +769,13 @@ mg_pool_on_frontend(mg_pool_t *p, zmq_msg_t *parts, int n)
         goto done;
     }
 
+    if (mg_pool_metrics(p, &parts[0], &msg)) {
+        goto done;                  /* answered even while stopping */
+    }
     if (p->stopping) {
         p->last_req_ms = mg_now_ms();
         mg_pool_reply_err(p, &parts[0], rid, 503, "worker_stopping", "worker is shutting down");
+        mg_pool_count_job(msg.job.data, msg.job.len, "worker_stopping", -1);
         goto done;
     }
 
@@ -725,6 +808,7 @@ mg_pool_on_frontend(mg_pool_t *p, zmq_msg_t *parts, int n)
     p->rejected++;
     mg_pool_log_rejected(p);
     mg_pool_reply_err(p, &parts[0], rid, 503, "overloaded", "all workers are busy");
+    mg_pool_count_job(msg.job.data, msg.job.len, "overloaded", -1);
 
 done:
     mg_parts_close(parts, n);
@@ -855,8 +939,6 @@ bad:
     mg_parts_close(parts, n);
 }
 
-/* Stop taking jobs: queued ones are answered 503 now, idle threads told
- * to stop, busy ones when they report ready. */
 /* Tell every nginx process to send no more jobs, so that none is in
  * flight when the socket closes. */
 static void
@@ -875,6 +957,9 @@ mg_pool_say_stopping(mg_pool_t *p)
     mg_flow_send_all(p->flow, packed, mg_proto_packed_size(frames, n));
 }
 
+/* Stop taking jobs: queued ones are answered 503 now (worker_stopping:
+ * nginx gives them to another worker), idle threads told to stop, busy
+ * ones when they report ready; nginx processes told to send no more. */
 static void
 mg_pool_begin_stop(mg_pool_t *p)
 {

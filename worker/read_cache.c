@@ -18,6 +18,7 @@
 #include "identity/user_status.h"
 #include "jobs/dispatch.h"
 #include "jobs/jobs.h"
+#include "metrics.h"
 #include "util/log.h"
 
 #define MG_RC_BUCKETS    4096           /* a power of two */
@@ -217,6 +218,15 @@ mg_rc_key(const char *user, const char *name, size_t name_len, const char *param
     return key;
 }
 
+/* Each request is counted once, where its answer is decided: the broker's
+ * peek counts only its hits, since a miss there is looked up again (and
+ * counted) by the thread that runs the job. */
+static void
+mg_rc_count(int hit)
+{
+    mg_mcounter_add(mg_wm.rcache_requests, (const char *[]) { hit ? "hit" : "miss" }, 1);
+}
+
 /* A copy of the answer kept under key (1, *body malloc'd), else 0; *gen
  * gets the generation to store a fresh answer with. */
 static int
@@ -258,6 +268,7 @@ mg_rcache_find(const char *user, const char *space, const char *key, char **body
     }
     hit = mg_rc_get(k, key_len, mg_rc_hash(k, key_len), gen, body, len);
     free(k);
+    mg_rc_count(hit);
     return hit;
 }
 
@@ -308,6 +319,9 @@ mg_rcache_peek(const mg_msg_t *req, char **body, size_t *len)
     }
     free(key);
     json_decref(claims);
+    if (hit) {
+        mg_rc_count(1);
+    }
     return hit;
 }
 
@@ -330,12 +344,14 @@ mg_rcache_serve(mg_job_t *job, int (*handler)(mg_job_t *job))
     }
     hash = mg_rc_hash(key, key_len);
     if (mg_rc_get(key, key_len, hash, &gen, &body, &body_len)) {
+        mg_rc_count(1);
         free(key);
         rc = mg_job_reply_raw(job, 200, body, body_len, NULL);
         free(body);
         return rc < 0 ? -1 : 0;
     }
 
+    mg_rc_count(0);
     cap.send = job->send;
     cap.ctx = job->send_ctx;
     job->send = mg_rc_capture;

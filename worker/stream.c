@@ -46,6 +46,8 @@
 
 #include "agents/loop.h"
 #include "agents/toolrun.h"
+#include "jobs/jobs.h"
+#include "metrics.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/sb.h"
@@ -253,6 +255,7 @@ mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
         frames[0].len = 1;
         frames[1].data = (const char *) s->peer;
         frames[1].len = s->peer_len;
+        mg_mcounter_add(mg_wm.stream_events, NULL, 1);
         return mg_engine_send_frames(frames, n + 2);
     }
     pk = mg_engine_pack_for(e, s);
@@ -261,6 +264,7 @@ mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
         return -1;
     }
     mg_proto_pack(frames + 2, n, at);
+    mg_mcounter_add(mg_wm.stream_events, NULL, 1);
     if (e->flush_due == 0) {
         e->flush_due = mg_now_ms() + e->cfg.batch_ms;
     }
@@ -545,6 +549,60 @@ mg_engine_queue_reap(mg_stream_t *s)
     }
 }
 
+/* ---- metrics (metrics.h): the provider side of a stream ------------------ */
+
+static const char *
+mg_engine_provider_name(const mg_stream_t *s)
+{
+    return s->provider != NULL ? s->provider->name : "unknown";
+}
+
+static const char *
+mg_engine_model(const mg_stream_t *s)
+{
+    return s->metric_model != NULL ? s->metric_model : "other";
+}
+
+/* The provider request in flight ended (ok, or an error code): counted
+ * once, whichever way it ended. */
+static void
+mg_engine_count_request(mg_stream_t *s, const char *outcome)
+{
+    if (!s->attempt_open) {
+        return;                             /* none was made, or it was counted */
+    }
+    s->attempt_open = 0;
+    mg_mcounter_add(mg_wm.provider_requests,
+                    (const char *[]) { mg_engine_provider_name(s), mg_engine_model(s), outcome }, 1);
+}
+
+/* The stream ended, however: its last request and its whole time. */
+static void
+mg_engine_count_end(mg_stream_t *s)
+{
+    const char *outcome = s->status == MG_STREAM_COMPLETE ? "ok"
+                          : s->status == MG_STREAM_CANCELLED ? "cancelled"
+                          : s->error_code[0] != '\0' ? s->error_code : "provider_error";
+
+    mg_engine_count_request(s, outcome);
+    mg_mhist_observe(mg_wm.provider_seconds,
+                     (const char *[]) { mg_engine_provider_name(s), mg_engine_model(s) },
+                     mg_metrics_clock() - s->metric_start);
+}
+
+void
+mg_stream_count_tokens(const mg_stream_t *s)
+{
+    long long  in = s->input_tokens - s->sub_in, out = s->output_tokens - s->sub_out;
+
+    mg_mcounter_add(mg_wm.provider_tokens,
+                    (const char *[]) { mg_engine_provider_name(s), mg_engine_model(s), "input" },
+                    in > 0 ? (double) in : 0);
+    mg_mcounter_add(mg_wm.provider_tokens,
+                    (const char *[]) { mg_engine_provider_name(s), mg_engine_model(s), "output" },
+                    out > 0 ? (double) out : 0);
+}
+
 /* A delta's SSE event around its escaped text. */
 #define MG_SSE_DELTA_HEAD  "event: message\ndata: {\"content\":\""
 #define MG_SSE_DELTA_TAIL  "\"}\n\n"
@@ -588,6 +646,13 @@ mg_stream_delta(mg_stream_t *s, const char *text, size_t len)
     s->text[s->text_len] = '\0';
     s->output_started = 1;
     s->activity_ms = mg_now_ms();
+    if (!s->first_token && s->in_engine) {
+        /* the turn's first text, retries and their back-off included */
+        s->first_token = 1;
+        mg_mhist_observe(mg_wm.provider_first_token,
+                         (const char *[]) { mg_engine_provider_name(s), mg_engine_model(s) },
+                         mg_metrics_clock() - s->metric_start);
+    }
 
     if (!s->sse) {
         return 0;
@@ -656,6 +721,7 @@ mg_stream_complete(mg_stream_t *s)
     if (s->run != NULL && mg_agent_step_end(s) != 0) {
         if (!s->ended) {
             /* the step's tools run: the transfer goes, the stream waits */
+            mg_engine_count_request(s, "ok");
             s->tool_wait = 1;
             mg_stream_timer(s, mg_agent_tools_due(s->run) - mg_now_ms());
             mg_engine_queue_reap(s);
@@ -692,6 +758,9 @@ mg_stream_fail(mg_stream_t *s, int retryable, const char *code, const char *fmt,
         delay = (long) (cap / 2 + random() % (cap / 2 + 1));
         mg_log_info("stream rid=%s: attempt %d failed (%s: %s), retrying in %ld ms",
                     s->rid, s->attempt, code, s->error_message, delay);
+        mg_engine_count_request(s, s->error_code);
+        mg_mcounter_add(mg_wm.provider_retries, (const char *[]) { mg_engine_provider_name(s) },
+                        1);
         s->retry_wait = 1;
         mg_stream_timer(s, delay);
         mg_engine_queue_reap(s);            /* drops the failed transfer */
@@ -880,6 +949,7 @@ mg_engine_start_attempt(mg_stream_t *s)
     char          err[256];
 
     s->attempt++;
+    s->attempt_open = 1;
     s->retry_wait = 0;
     s->http_status = 0;
     s->errbody_len = 0;
@@ -995,6 +1065,7 @@ mg_engine_reap(mg_engine_t *e)
         mg_heap_remove(e, s);
         mg_engine_hash_remove(s);
         mg_engine_unpark(e, s);
+        mg_engine_count_end(s);
         s->in_engine = 0;
         if (s->tool_wait) {
             /* the turn ended while tools ran: sub-agents stop too */
@@ -1216,6 +1287,11 @@ mg_engine_register(mg_engine_t *e, mg_stream_t *s)
 {
     s->in_engine = 1;
     s->started_ms = mg_now_ms();
+    s->metric_start = mg_metrics_clock();   /* to the microsecond: a first token is quick */
+    /* a bot's model id is free text: only a listed one becomes a label */
+    s->metric_model = s->provider == &mg_provider_local ? "local"
+                      : s->model_id != NULL && mg_models_listed(s->model_id) ? s->model_id
+                      : "other";
     mg_engine_hash_add(s);
     if (s->sse && mg_engine_send_head(s) != 0) {
         mg_stream_fail(s, 0, "internal", "cannot reach the broker");

@@ -89,6 +89,11 @@ struct mg_stream_s {
     mg_stream_t          *next;         /* inbox, finish queue */
     int                   parked;       /* its peer is out of credit (flow.h): not read */
     mg_stream_t          *park_prev, *park_next;
+    const char           *metric_model; /* the model label (metrics.h): model_id,
+                                         * "local" or "other"; borrowed */
+    double                metric_start; /* mg_metrics_clock() on entering the engine */
+    int                   attempt_open; /* a provider request not yet counted */
+    int                   first_token;  /* its first text was timed */
 
     /* the outcome, complete once the engine hands the stream on */
     char                 *text;         /* the answer so far, owned */
@@ -99,6 +104,8 @@ struct mg_stream_s {
     char                  stop_reason[32];
     long long             input_tokens, output_tokens;
     long long             usage_base_in, usage_base_out;   /* an agent's earlier steps */
+    long long             sub_in, sub_out;  /* of those, sub-agents' turns (their own
+                                             * workers count them in metrics) */
     int                   usage_known;
     char                  error_code[40];
     char                  error_message[256];
@@ -158,6 +165,11 @@ void mg_stream_timer(mg_stream_t *s, long delay_ms);
 /* An SSE event to s's client, on the engine thread (nothing for a JSON
  * answer).  0, or -1 when the broker cannot be reached. */
 int  mg_stream_event(mg_stream_t *s, const char *name, json_t *v);
+
+/* Metrics: the tokens of an ended stream's answer, as stored for usage
+ * (the finishing pool thread calls it once the estimate is filled in);
+ * sub-agents' tokens are left to the workers that ran them. */
+void mg_stream_count_tokens(const mg_stream_t *s);
 
 /* A tool thread's job is done (agents/toolrun.h): the engine takes it. */
 void mg_streams_tool_done(mg_tool_job_t *job);

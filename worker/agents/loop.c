@@ -602,6 +602,8 @@ mg_agent_tool_done(mg_stream_t *s, const mg_tool_job_t *job)
     /* a sub-agent's tokens are the turn's too */
     s->usage_base_in += job->usage_in;
     s->usage_base_out += job->usage_out;
+    s->sub_in += job->usage_in;
+    s->sub_out += job->usage_out;
     s->input_tokens += job->usage_in;
     s->output_tokens += job->usage_out;
     mg_agent_result(s, job->index, job->ok, job->output ? job->output : "", job->ms);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -226,6 +227,7 @@ mg_db_exec_binary(mg_db_t *db, mg_query_t q, const char *const *values, const in
     const mg_query_def_t  *def = &mg_queries[q];
     PGresult              *r;
     ExecStatusType         st;
+    double                 started;
 
     *res = NULL;
 
@@ -234,7 +236,11 @@ mg_db_exec_binary(mg_db_t *db, mg_query_t q, const char *const *values, const in
             return MG_DB_UNAVAILABLE;
         }
 
+        started = mg_metrics_clock();
         r = PQexecPrepared(db->conn, def->name, def->nparams, values, lengths, binary, 0);
+        /* by the prepared statement's name: a fixed set, never values */
+        mg_mhist_observe(mg_wm.pg_seconds, (const char *[]) { def->name },
+                         mg_metrics_clock() - started);
         st = PQresultStatus(r);
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             *res = r;

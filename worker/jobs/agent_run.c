@@ -220,12 +220,14 @@ mg_agent_run_finish(mg_stream_t *s, mg_job_send_fn send, void *send_ctx)
     size_t     len;
     int        rc = -1;
 
-    if (s->status == MG_STREAM_CANCELLED) {
-        return 0;                           /* nobody is listening */
-    }
     if (!s->usage_known) {
         s->input_tokens = s->input_estimate;
         s->output_tokens = mg_tokens_estimate(s->text_len);
+    }
+    /* spent even when the caller went away, as a bot's cancelled answer */
+    mg_stream_count_tokens(s);
+    if (s->status == MG_STREAM_CANCELLED) {
+        return 0;                           /* nobody is listening */
     }
     memset(&job, 0, sizeof(job));
     memcpy(job.rid, s->rid, sizeof(job.rid));

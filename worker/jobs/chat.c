@@ -844,6 +844,7 @@ mg_chat_finish(mg_stream_t *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx)
         s->input_tokens = s->input_estimate;
         s->output_tokens = mg_tokens_estimate(s->text_len);
     }
+    mg_stream_count_tokens(s);
     stored = mg_chat_store(s, db) == 0;
 
     if (s->status == MG_STREAM_CANCELLED) {

@@ -280,6 +280,10 @@ typedef struct {
 json_t *mg_models_build(const mg_models_input_t *in);
 /* A readable name for a known model id ("Claude 3.5 Sonnet v2"), or NULL. */
 const char *mg_model_name(const char *id);
+/* 1 when GET /api/v1/models lists model_id with this process's
+ * configuration (metrics label a bot's model by it only then: a bot's
+ * model id is free text). */
+int mg_models_listed(const char *model_id);
 
 /* auth.c's pure helpers (exported for the unit tests). */
 #define MG_REFRESH_TOKEN_PREFIX  "mgr_"

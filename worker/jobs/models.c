@@ -155,6 +155,22 @@ mg_models_build(const mg_models_input_t *in)
 }
 
 int
+mg_models_listed(const char *model_id)
+{
+    mg_models_input_t  in = {
+        mg_providers_cfg.bedrock, mg_providers_cfg.bedrock_models,
+        mg_providers_cfg.openai_base_url != NULL, mg_providers_cfg.openai_models
+    };
+    json_t            *v = mg_models_build(&in);
+    int                listed;
+
+    /* out of memory: not listed, the label says "other" */
+    listed = v != NULL && mg_models_has(json_object_get(v, "items"), model_id);
+    json_decref(v);
+    return listed;
+}
+
+int
 mg_job_models_list(mg_job_t *job)
 {
     mg_models_input_t  in = {

@@ -36,6 +36,7 @@
 #include "knowledge/chunk.h"
 #include "knowledge/embed.h"
 #include "knowledge/extract.h"
+#include "metrics.h"
 #include "util/log.h"
 
 #if defined(__has_include)
@@ -68,6 +69,7 @@ struct mg_ingest_thread_s {
     pthread_t     tid;
     PGconn       *conn;
     char          holder[160];      /* leased_by */
+    int           doc_failed;       /* the document in hand was marked failed */
 };
 
 /* What ingesting one document ended in. */
@@ -121,9 +123,12 @@ mg_ingest_exec(mg_ingest_thread_t *t, mg_query_t q, const char *const *values, i
 {
     PGresult        *res;
     ExecStatusType   st;
+    double           started = mg_metrics_clock();
 
     res = PQexecParams(t->conn, mg_queries[q].sql, mg_queries[q].nparams, NULL, values,
                        NULL, NULL, binary);
+    mg_mhist_observe(mg_wm.pg_seconds, (const char *[]) { mg_queries[q].name },
+                     mg_metrics_clock() - started);
     st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         return res;
@@ -217,6 +222,7 @@ mg_ingest_fail(mg_ingest_thread_t *t, const mg_ingest_doc_t *d, const char *reas
     PGresult    *res;
 
     mg_log_info("ingest %d: document %s failed: %s", t->index, d->id, reason);
+    t->doc_failed = 1;
     res = mg_ingest_exec(t, MG_Q_INGEST_FAIL, values, 0);
     if (res == NULL) {
         return mg_ingest_conn_bad(t) ? MG_INGEST_DB : MG_INGEST_DONE;
@@ -558,6 +564,20 @@ done:
     return rc;
 }
 
+/* What one claimed document came to, for metrics: ready, failed (the
+ * reason stored), lost (deleted or taken over), database (the connection
+ * failed; it is claimed again), stopped (left to its lease). */
+static void
+mg_ingest_count(const mg_ingest_thread_t *t, mg_ingest_rc_t rc)
+{
+    const char *outcome = rc == MG_INGEST_LOST ? "lost"
+                          : rc == MG_INGEST_DB ? "database_unavailable"
+                          : rc == MG_INGEST_STOPPING ? "stopped"
+                          : t->doc_failed ? "failed" : "ready";
+
+    mg_mcounter_add(mg_wm.ingest_jobs, (const char *[]) { outcome }, 1);
+}
+
 /* Claim one document and ingest it.  1 when one was claimed, 0 when the
  * queue is empty, -1 when the connection failed. */
 static int
@@ -589,7 +609,9 @@ mg_ingest_one(mg_ingest_thread_t *t)
     d.attempts = atoi(PQgetvalue(res, 0, MG_CLAIM_COL_ATTEMPTS));
     mg_log_info("ingest %d: document %s claimed (attempt %d)", t->index, d.id, d.attempts);
 
+    t->doc_failed = 0;
     rc = mg_ingest_document(t, &d);
+    mg_ingest_count(t, rc);
     free(d.data);
     PQclear(res);
     return rc == MG_INGEST_DB ? -1 : 1;
