@@ -65,6 +65,7 @@ static const char mg_usage[] =
 "      (250), $MANGOO_HISTORY_TOKENS (8000), $MANGOO_DAILY_TOKEN_QUOTA per user (0: none),\n"
 "      $MANGOO_MESSAGE_MAX characters (32000), $MANGOO_LOCAL_DELAY_MS (10),\n"
 "      $MANGOO_STREAM_BATCH_MS a later event may wait to travel with others (2),\n"
+"      metrics: $MANGOO_METRICS (on; off: nothing counted, the scrape is empty)\n"
 "      $MANGOO_OPENAI_BASE_URL, $MANGOO_OPENAI_API_KEY, $MANGOO_OPENAI_MODELS,\n"
 "      $MANGOO_BEDROCK_MODELS (what GET /models lists), $MANGOO_CA_FILE; Bedrock: the\n"
 "      AWS SDKs' variables (AWS_REGION, AWS_ACCESS_KEY_ID, ..., AWS_BEARER_TOKEN_BEDROCK,\n"
@@ -437,6 +438,7 @@ mg_cmd_serve(mg_cli_t *cli)
     sigset_t           block, old;
     char               kid[MG_JWK_KID_MAX + 1];
     char               err[256];
+    const char        *metrics;
     int                rc;
 
     if (mg_auth_env(&auth) != 0 || mg_chat_env(cli) != 0) {
@@ -454,8 +456,14 @@ mg_cmd_serve(mg_cli_t *cli)
         mg_log_error("serve: cannot initialise libcurl");
         return 1;
     }
-    /* before any thread that updates it; the broker renders it */
-    if (mg_wm_init() != 0) {
+    /* before any thread that updates it; the broker renders it.  Off, the
+     * families stay NULL: every update is a no-op, the scrape empty. */
+    metrics = mg_env("MANGOO_METRICS", "on");
+    if (strcmp(metrics, "on") != 0 && strcmp(metrics, "off") != 0) {
+        mg_log_error("serve: MANGOO_METRICS must be on or off, not \"%s\"", metrics);
+        return 2;
+    }
+    if (strcmp(metrics, "on") == 0 && mg_wm_init() != 0) {
         return 1;
     }
 

@@ -19,7 +19,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Stack  # noqa: E402
+from harness import Stack, WORKER_BIN  # noqa: E402
 from prometheus import parse, value, samples  # noqa: E402
 from sse_client import SseStream  # noqa: E402
 
@@ -222,13 +222,40 @@ class CollectOff(unittest.TestCase):
             inst.stop()
 
 
+    def test_a_worker_that_counts_nothing_answers_an_empty_scrape(self):
+        ep = stack.worker_endpoint(1)
+        stack._ab("stop-worker", "1")
+        stack.start_worker(1, env={"MANGOO_METRICS": "off"})
+        try:
+            m = stack.wait_for(lambda: (lambda m: m if value(
+                m, "mangoo_endpoint_scrape_success", worker=ep) == 1 else None)(scrape()))
+            self.assertIsNotNone(m)
+            self.assertEqual([n for n in m for _, l, _ in m[n]["samples"]
+                              if l.get("worker") == ep and n.startswith("mangoo_worker_")], [])
+            self.assertGreater(value(m, "mangoo_worker_start_time_seconds",
+                                     worker=stack.worker_endpoint(0)), 0)
+        finally:
+            stack._ab("stop-worker", "1")
+            stack.start_worker(1)
+
+    def test_a_bad_setting_refuses_to_start(self):
+        r = subprocess.run([WORKER_BIN, "serve", "--no-migrate", "--bind", "tcp://127.0.0.1:1"],
+                           env=dict(os.environ, MANGOO_METRICS="maybe"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("MANGOO_METRICS", r.stderr)
+
+
 class Workers(unittest.TestCase):
     """Last (unittest runs classes by name): stops a worker and reloads."""
 
     def test_z1_a_stopped_worker_shows_and_fails_as_no_workers(self):
         ep = stack.worker_endpoint(1)
-        before = scrape()
-        self.assertEqual(value(before, "mangoo_endpoint_connections", worker=ep), 2)
+        # both nginx processes connected (a worker restarted before may be
+        # reconnecting still)
+        before = stack.wait_for(lambda: (lambda m: m if value(
+            m, "mangoo_endpoint_connections", worker=ep) == 2 else None)(scrape()))
+        self.assertIsNotNone(before)
         stack.kill_worker(0)
         stack.kill_worker(1)
         try:
