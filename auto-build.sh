@@ -429,7 +429,7 @@ bench_stack_start() {
     cmd_build
     STATE=$(mktemp -d /tmp/mangoo-bench.XXXXXX); chmod 755 "$STATE"
     PG_SOCK="$STATE/pg/run"; DB_CONNINFO="host=$PG_SOCK port=$PG_PORT dbname=mangoo user=postgres"
-    export MANGOO_ACCESS_LOG=off MANGOO_AUTH_RATE=1000000r/s MANGOO_USER_RATE=1000000r/s
+    export MANGOO_ACCESS_LOG=off MANGOO_LOG_JOBS=off MANGOO_AUTH_RATE=1000000r/s MANGOO_USER_RATE=1000000r/s
     export MANGOO_EXTRA_LOCATIONS='        location = /__baseline { return 200 "ok"; }'
     trap 'bench_streams_stop; cmd_stop; rm -rf "$STATE"' EXIT
     cmd_start

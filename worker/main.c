@@ -100,7 +100,10 @@ static const char mg_usage[] =
 "            limits and $MANGOO_FETCH_* settings); print its content type and\n"
 "            size in bytes, or why it was refused\n"
 "\n"
-"every command: --log-level debug|info|warn|error ($MANGOO_LOG_LEVEL, info)\n";
+"every command: --log-level debug|info|warn|error ($MANGOO_LOG_LEVEL, info);\n"
+"  $MANGOO_LOG_FORMAT json (serve's default: one object a line) or text (the\n"
+"  others'); serve: $MANGOO_LOG_JOBS on (a line per job: request id, job,\n"
+"  user, outcome, duration) or off\n";
 
 enum {
     OPT_BIND = 256, OPT_THREADS, OPT_DB, OPT_SQL_DIR, OPT_QUEUE, OPT_NO_MIGRATE,
@@ -438,7 +441,7 @@ mg_cmd_serve(mg_cli_t *cli)
     sigset_t           block, old;
     char               kid[MG_JWK_KID_MAX + 1];
     char               err[256];
-    const char        *metrics;
+    const char        *metrics, *jobs;
     int                rc;
 
     if (mg_auth_env(&auth) != 0 || mg_chat_env(cli) != 0) {
@@ -458,6 +461,12 @@ mg_cmd_serve(mg_cli_t *cli)
     }
     /* before any thread that updates it; the broker renders it.  Off, the
      * families stay NULL: every update is a no-op, the scrape empty. */
+    jobs = mg_env("MANGOO_LOG_JOBS", "on");
+    if (strcmp(jobs, "on") != 0 && strcmp(jobs, "off") != 0) {
+        mg_log_error("serve: MANGOO_LOG_JOBS must be on or off, not \"%s\"", jobs);
+        return 2;
+    }
+    mg_log_set_jobs(strcmp(jobs, "on") == 0);
     metrics = mg_env("MANGOO_METRICS", "on");
     if (strcmp(metrics, "on") != 0 && strcmp(metrics, "off") != 0) {
         mg_log_error("serve: MANGOO_METRICS must be on or off, not \"%s\"", metrics);
@@ -653,6 +662,15 @@ main(int argc, char **argv)
         }
         free(cli.groups);
         return rc > 0 ? 0 : 2;
+    }
+
+    /* a service's log is read by machines, a command's by people */
+    if (mg_log_set_format(mg_env("MANGOO_LOG_FORMAT",
+                                 strcmp(cmd->name, "serve") == 0 ? "json" : "text")) != 0)
+    {
+        fprintf(stderr, "mangoo-worker: MANGOO_LOG_FORMAT must be json or text\n");
+        free(cli.groups);
+        return 2;
     }
 
     if (strcmp(cmd->name, "serve") == 0) {

@@ -328,6 +328,8 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
         mg_job_free(&job);
         return;
     }
+    mg_log_job_begin(job.rid, job.name, job.name_len,
+                     json_string_value(json_object_get(job.claims, "sub")));
     job.db = db;
     job.nthreads = t->pool->cfg->threads;
     job.cancel = &t->cancel;
@@ -346,6 +348,8 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
     mg_log_debug("job %.*s rid=%s: done in %lld ms on thread %d",
                  (int) job.name_len, job.name, job.rid, mg_now_ms() - start, t->index);
     mg_pool_count_job(job.name, job.name_len, mg_job_outcome(&job), mg_metrics_clock() - started);
+    mg_log_job_done(mg_job_outcome(&job), mg_metrics_clock() - started);
+    mg_log_job_end();
     mg_job_free(&job);
 }
 

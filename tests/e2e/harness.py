@@ -97,6 +97,51 @@ class NginxInstance:
         return [int(p) for p in out.split()]
 
 
+# What must never reach a log line: every token, password, key and chat
+# message a test sends or receives through this harness (and sse_client),
+# and secret-named settings.  Stack.stop() looks for each in the logs of
+# the stack, so every suite checks it (test_logs says more).
+SECRET_FIELDS = {"password", "new_password", "current_password", "old_password",
+                 "api_key", "secret", "client_secret", "access_token", "refresh_token",
+                 "id_token", "code_verifier", "token"}
+SECRET_ENV = re.compile(r"SECRET|PASSWORD|API_KEY|TOKEN|CLIENT_SECRET")
+SECRET_MIN = 8              # shorter values would match by chance
+MESSAGE_MIN = 24            # chat messages: long enough to be the message
+SECRETS = set()
+
+
+def note_secret(value, minimum=SECRET_MIN):
+    if isinstance(value, str) and len(value) >= minimum:
+        SECRETS.add(value)
+
+
+def note_body(body):
+    """The secret fields of a JSON body sent or received, at any depth."""
+    if isinstance(body, dict):
+        for k, v in body.items():
+            if k in SECRET_FIELDS:
+                note_secret(v)
+            elif k in ("message", "content") and isinstance(v, str):
+                note_secret(v, MESSAGE_MIN)
+            else:
+                note_body(v)
+    elif isinstance(body, list):
+        for v in body:
+            note_body(v)
+
+
+def _note_response(resp, payload):
+    """Session cookies and tokens handed out are secrets too."""
+    for k, v in resp.getheaders():
+        if k.lower() == "set-cookie":
+            note_secret(v.split(";", 1)[0].partition("=")[2])
+    if (resp.getheader("content-type") or "").startswith("application/json"):
+        try:
+            note_body(json.loads(payload))
+        except ValueError:
+            pass
+
+
 class Stack:
     def __init__(self, workers=2, threads=4, timeout="5s", extra_locations="",
                  env=None, spare_workers=0):
@@ -150,7 +195,7 @@ class Stack:
         for inst in self.instances:
             inst.stop()
         self._ab("stop", check=False)
-        reports = self.sanitizer_reports() + self.nginx_alerts()
+        reports = self.sanitizer_reports() + self.nginx_alerts() + self.leaked_secrets()
         if os.environ.get("MANGOO_KEEP_STATE"):
             print("state kept in", self.state)
         else:
@@ -182,6 +227,28 @@ class Stack:
                 reports.append("==== %s/nginx-error.log alerts ====\n%s"
                                % (folder, "\n".join(bad[:20])))
         return reports
+
+    def leaked_secrets(self):
+        """Tokens, passwords, keys or messages found in nginx's or the
+        workers' logs (the secret itself is not repeated in the report)."""
+        for k, v in self.env.items():
+            if SECRET_ENV.search(k):
+                note_secret(v)
+        secrets = sorted(SECRETS)
+        reports = []
+        for folder in self._instance_folders():
+            for name in sorted(os.listdir(folder)):
+                if not (name.startswith("nginx-") and name.endswith(".log")
+                        or name.startswith("worker-") and name.endswith(".log")):
+                    continue
+                with open(os.path.join(folder, name), errors="replace") as f:
+                    lines = f.read().splitlines()
+                for no, line in enumerate(lines, 1):
+                    for secret in secrets:
+                        if secret in line:
+                            reports.append("==== a secret (%s..., %d chars) in %s line %d ===="
+                                           % (secret[:4], len(secret), name, no))
+        return reports[:20]
 
     def sanitizer_reports(self):
         """What ASan/UBSan wrote while this stack ran (empty when clean)."""
@@ -297,6 +364,7 @@ class Stack:
             args += ["--" + k.replace("_", "-"), str(v)]
         out = subprocess.run(args, check=True, stdout=subprocess.PIPE,
                              env=self.env, text=True)
+        note_secret(out.stdout.strip())
         return out.stdout.strip()
 
     # -- HTTP ----------------------------------------------------------
@@ -305,10 +373,12 @@ class Stack:
         hdrs = {}
         if token:
             hdrs["Authorization"] = "Bearer " + token
+            note_secret(token)
         data = raw
         if body is not None:
             data = json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
+            note_body(body)
         if headers:
             hdrs.update(headers)
         conn = http.client.HTTPConnection("127.0.0.1", self.port,
@@ -317,6 +387,7 @@ class Stack:
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()
             payload = resp.read()
+            _note_response(resp, payload)
             return Response(resp.status,
                             {k.lower(): v for k, v in resp.getheaders()},
                             payload)

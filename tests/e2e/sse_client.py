@@ -8,6 +8,15 @@ import json
 import socket
 import time
 
+try:                    # what a stream's request carries must never be logged
+    from harness import note_secret, note_body
+except ImportError:     # used without the harness
+    def note_secret(*_):
+        pass
+
+    def note_body(*_):
+        pass
+
 
 class Event:
     def __init__(self, type, data, id, at):
@@ -45,6 +54,8 @@ class SseStream:
         self.sock.settimeout(timeout)
         self.sock.connect(("127.0.0.1", port))
         payload = json.dumps(body).encode() if body is not None else b""
+        note_body(body)
+        note_secret(token)
         if raw_body is not None:
             payload = raw_body
         lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1",

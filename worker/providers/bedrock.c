@@ -224,7 +224,7 @@ mg_bedrock_prepare(mg_stream_t *s, const mg_chat_request_t *req, char *err, size
 
 /* Headers for one attempt: signed afresh, x-amz-date being part of it. */
 static int
-mg_bedrock_headers(mg_bedrock_t *b, char *err, size_t errlen)
+mg_bedrock_headers(mg_bedrock_t *b, const char *rid, char *err, size_t errlen)
 {
     mg_sigv4_header_t   sh[2] = { { "host", b->host }, { "content-type", "application/json" } };
     mg_sigv4_request_t  req;
@@ -241,6 +241,9 @@ mg_bedrock_headers(mg_bedrock_t *b, char *err, size_t errlen)
     l = curl_slist_append(l, "Content-Type: application/json");
     l = curl_slist_append(l, "Accept: application/vnd.amazon.eventstream");
     l = curl_slist_append(l, "Expect:");
+    /* one id follows the request everywhere (not signed: only logged) */
+    snprintf(line, sizeof(line), "X-Request-Id: %s", rid);
+    l = curl_slist_append(l, line);
 
     if (b->bearer != NULL) {
         snprintf(line, sizeof(line), "Authorization: Bearer %s", b->bearer);
@@ -289,7 +292,7 @@ mg_bedrock_start(mg_stream_t *s, CURL **easy, char *err, size_t errlen)
     mg_bedrock_t  *b = s->pdata;
     CURL          *h;
 
-    if (mg_bedrock_headers(b, err, errlen) != 0) {
+    if (mg_bedrock_headers(b, s->rid, err, errlen) != 0) {
         return -1;
     }
     h = curl_easy_init();

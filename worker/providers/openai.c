@@ -160,6 +160,9 @@ mg_openai_prepare(mg_stream_t *s, const mg_chat_request_t *req, char *err, size_
     o->headers = curl_slist_append(NULL, "Content-Type: application/json");
     o->headers = curl_slist_append(o->headers, "Accept: text/event-stream");
     o->headers = curl_slist_append(o->headers, "Expect:");
+    /* one id follows the request everywhere: the provider may log it */
+    snprintf(auth, sizeof(auth), "X-Request-Id: %s", s->rid);
+    o->headers = curl_slist_append(o->headers, auth);
     if (c->openai_api_key != NULL) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->openai_api_key);
         o->headers = curl_slist_append(o->headers, auth);
