@@ -4,7 +4,8 @@ that operation documents, and a JSON body that validates against that
 status's schema; every event of a documented stream must be one of the
 stream's `x-mangoo-events` and its data must validate against that event's
 schema.  A mismatch raises AssertionError naming the route, the status and
-the schema's complaint.
+the schema's complaint.  harness.Stack.request() checks every response,
+sse_client.SseStream every event and every whole (error) body.
 
 Schemas are JSON Schema draft 2020-12 (OpenAPI 3.1's dialect), checked with
 python3-jsonschema (4.10 on Debian bookworm).  Their "#/components/schemas/X"
@@ -153,3 +154,19 @@ def contract():
     if _contract is None:
         _contract = Contract()
     return _contract
+
+
+def enabled():
+    """MANGOO_E2E_OPENAPI=0 turns the checks off (to see a test's own
+    failure behind a contract one)."""
+    return os.environ.get("MANGOO_E2E_OPENAPI", "1") != "0"
+
+
+def check_response(method, path, status, content_type, body):
+    if enabled():
+        contract().check_response(method, path, status, content_type, body)
+
+
+def check_event(method, path, status, event_type, data):
+    if enabled():
+        contract().check_event(method, path, status, event_type, data)
