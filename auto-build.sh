@@ -14,7 +14,7 @@ DEB_PACKAGES=(
     libzmq3-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev libnghttp2-dev check
     postgresql-15 postgresql-server-dev-15
     libxml2-dev libpoppler-glib-dev tzdata
-    python3 valgrind wrk dpkg-dev
+    python3 python3-jsonschema valgrind wrk dpkg-dev
     prometheus
 )
 
@@ -380,6 +380,16 @@ cmd_test() {
     f=$(printf '%s' "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || true)
     passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
     if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "vitest failed (exit $rc)"; failed=$((failed + 1)); fi
+    # the API's document (shared/openapi.json) against OpenAPI 3.1 and the
+    # rules in tests/openapi/redocly.yaml, with the Redocly CLI pinned in
+    # tests/openapi's lock; the route table is checked against it by
+    # check_worker_openapi above, real responses by the end-to-end tests
+    log "OpenAPI document lint (Redocly CLI)"
+    npm_ci "$TOP/tests/openapi"
+    rc=0
+    out=$(cd "$TOP/tests/openapi" && npm run --silent lint 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    if [ "$rc" = 0 ]; then passed=$((passed + 1)); else log "OpenAPI lint failed (exit $rc)"; failed=$((failed + 1)); fi
     build_sanitized
     # the MCP servers the end-to-end tests use: the project's reference
     # server (and its conformance suite), pinned in tests/mcp's lock

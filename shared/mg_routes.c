@@ -30,6 +30,9 @@ const mg_route_t mg_routes[] = {
     { "POST",   "/api/v1/auth/cognito",  "auth.cognito",  MG_ROUTE_PUBLIC|MG_ROUTE_COOKIE },
 
     { "GET",    "/api/v1/config",        "config.get",    MG_ROUTE_PUBLIC },
+    /* the API's OpenAPI document (shared/openapi.json), which must name
+     * every route here (tests/unit/check_worker_openapi.c) */
+    { "GET",    "/api/v1/openapi.json",  "openapi.get",   MG_ROUTE_PUBLIC },
     { "GET",    "/api/v1/models",        "models.list",   0 },
 
     { "GET",    "/api/v1/users/me",        "users.me",        0 },

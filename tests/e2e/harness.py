@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import time
 
+import openapi_check
+
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(TOP, "build")
 WORKER_BIN = os.path.join(BUILD, "mangoo-worker")
@@ -388,9 +390,11 @@ class Stack:
             resp = conn.getresponse()
             payload = resp.read()
             _note_response(resp, payload)
-            return Response(resp.status,
-                            {k.lower(): v for k, v in resp.getheaders()},
-                            payload)
+            headers = {k.lower(): v for k, v in resp.getheaders()}
+            # the contract: a documented route's answer is documented
+            openapi_check.check_response(method, path, resp.status,
+                                         headers.get("content-type"), payload)
+            return Response(resp.status, headers, payload)
         finally:
             conn.close()
 

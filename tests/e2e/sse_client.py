@@ -8,6 +8,8 @@ import json
 import socket
 import time
 
+import openapi_check
+
 try:                    # what a stream's request carries must never be logged
     from harness import note_secret, note_body
 except ImportError:     # used without the harness
@@ -47,6 +49,7 @@ class SseStream:
 
     def __init__(self, port, path, body=None, token=None, method="POST",
                  timeout=30, rcvbuf=None, headers=None, raw_body=None):
+        self.method, self.path = method, path
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             # before connect, so the window is small from the start
@@ -165,6 +168,9 @@ class SseStream:
                 text = text[i + (2 if text[i:i + 2] == b"\r\n" else 1):]
                 if line == "":
                     if data:
+                        # the contract: each event documented, its data too
+                        openapi_check.check_event(self.method, self.path, self.status,
+                                                  etype or "message", "\n".join(data))
                         yield Event(etype or "message", "\n".join(data), eid, now)
                     etype, data = "", []
                     continue
@@ -205,7 +211,11 @@ class SseStream:
 
     def body(self):
         """A whole (non-streamed) body, e.g. a JSON error."""
-        return b"".join(self._body_pieces())
+        body = b"".join(self._body_pieces())
+        if self.ended:
+            openapi_check.check_response(self.method, self.path, self.status,
+                                         self.headers.get("content-type"), body)
+        return body
 
     def json(self):
         return json.loads(self.body())

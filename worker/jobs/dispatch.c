@@ -67,6 +67,7 @@ const mg_job_def_t mg_job_defs[] = {
     { "auth.logout",   mg_job_auth_logout,   0 },
     { "auth.cognito",  mg_job_auth_cognito,  0 },
     { "config.get",    mg_job_config_get,    0 },
+    { "openapi.get",   mg_job_openapi_get,   0 },
 };
 
 const size_t mg_job_defs_count = sizeof(mg_job_defs) / sizeof(mg_job_defs[0]);

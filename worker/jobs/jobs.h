@@ -261,6 +261,13 @@ int mg_cognito_url(char *out, size_t cap, const char *domain, const char *what);
 /* config.c: GET /api/v1/config, public: how the web app signs people in. */
 int mg_job_config_get(mg_job_t *job);
 
+/* openapi.c: GET /api/v1/openapi.json, public: the API's OpenAPI 3.1
+ * document, shared/openapi.json as compiled into the binary (the Makefile
+ * generates mg_openapi_json from it; NUL-terminated, len without the NUL). */
+extern const char   mg_openapi_json[];
+extern const size_t mg_openapi_json_len;
+int mg_job_openapi_get(mg_job_t *job);
+
 /* models.c: GET /api/v1/models, what this server can answer with. */
 int mg_job_models_list(mg_job_t *job);
 
