@@ -117,19 +117,21 @@ def note_secret(value, minimum=SECRET_MIN):
         SECRETS.add(value)
 
 
-def note_body(body):
-    """The secret fields of a JSON body sent or received, at any depth."""
+def note_body(body, messages=True):
+    """The secret fields of a JSON body sent (or, messages False, received:
+    an error's "message" is no one's secret), at any depth."""
     if isinstance(body, dict):
         for k, v in body.items():
             if k in SECRET_FIELDS:
                 note_secret(v)
             elif k in ("message", "content") and isinstance(v, str):
-                note_secret(v, MESSAGE_MIN)
+                if messages:
+                    note_secret(v, MESSAGE_MIN)
             else:
-                note_body(v)
+                note_body(v, messages)
     elif isinstance(body, list):
         for v in body:
-            note_body(v)
+            note_body(v, messages)
 
 
 def _note_response(resp, payload):
@@ -139,7 +141,7 @@ def _note_response(resp, payload):
             note_secret(v.split(";", 1)[0].partition("=")[2])
     if (resp.getheader("content-type") or "").startswith("application/json"):
         try:
-            note_body(json.loads(payload))
+            note_body(json.loads(payload), messages=False)
         except ValueError:
             pass
 
