@@ -200,7 +200,7 @@ fuzz_opts() {  # name
 cmd_fuzz() {
     cmd_deps
     build_fuzz
-    local secs=${FUZZ_SECONDS:-60} name out rc runs execs cov ft corp crashes=0 rows=()
+    local secs=${FUZZ_SECONDS:-60} name out rc runs execs cov ft corp crashes=0 rows=() opts=()
     for name in $(fuzz_names); do
         mkdir -p "$BUILD/fuzz/corpus/$name" "$BUILD/fuzz/logs"
         log "fuzzing $name for ${secs}s"
@@ -232,7 +232,7 @@ cmd_fuzz() {
 # corpus (the seeds and the regression inputs of fixed bugs), under
 # ASan/UBSan; one test a harness.  Adds to the caller's passed/failed.
 fuzz_regress() {
-    local name rc out
+    local name rc out opts=()
     build_fuzz
     for name in $(fuzz_names); do
         rc=0
