@@ -64,7 +64,19 @@ $(B)/kb-gen: tests/bench/kb_gen.c worker/knowledge/embed_local.c worker/knowledg
 
 unit: $(UNIT_BIN)
 
+# libFuzzer harnesses (tests/fuzz/): `auto-build.sh fuzz` builds them with
+# B=build/fuzz CC=clang and the sanitizers in EXTRA_CFLAGS, so the project
+# objects they link are instrumented too
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
+
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(WORKER_LIB_OBJ) $(B)/libmgshared.a $(wildcard tests/fuzz/*.h)
+	$(CC) $(CFLAGS) -DMG_FUZZ_DIR='"$(CURDIR)/tests/fuzz"' -fsanitize=fuzzer -o $@ \
+		$(filter-out %.h,$^) $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+
 clean:
 	rm -rf $(B)/gen $(B)/shared $(B)/worker $(B)/tests $(B)/mangoo-worker $(B)/libmgshared.a $(B)/fake-stream $(B)/kb-gen
 
-.PHONY: all unit clean
+.PHONY: all unit fuzz clean

@@ -16,6 +16,7 @@ DEB_PACKAGES=(
     libxml2-dev libpoppler-glib-dev tzdata
     python3 python3-jsonschema valgrind wrk dpkg-dev
     prometheus
+    clang libclang-rt-14-dev llvm-14
 )
 
 log() { printf '[auto-build] %s\n' "$*" >&2; }
@@ -137,6 +138,123 @@ SAN_FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer"
 build_sanitized() {
     make -s -C "$TOP" -j"$(nproc)" B=build/asan EXTRA_CFLAGS="$SAN_FLAGS" build/asan/mangoo-worker
     build_module "$BUILD/asan" "$SAN_FLAGS"
+}
+
+# ---- fuzzing: libFuzzer harnesses over the parsers of untrusted input ----
+# tests/fuzz/fuzz_<name>.c, built with Debian's clang (libFuzzer and the
+# sanitizer runtimes are libclang-rt-14-dev, which clang only recommends;
+# llvm-14 brings llvm-symbolizer for readable reports) against the
+# project's own objects, compiled again under ASan/UBSan into build/fuzz.
+FUZZ_DIR="$TOP/tests/fuzz"
+FUZZ_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
+
+build_fuzz() {
+    CFLAGS="-O1 -g" make -s -C "$TOP" -j"$(nproc)" B=build/fuzz CC=clang EXTRA_CFLAGS="$FUZZ_FLAGS" fuzz
+}
+
+# The harnesses to run: FUZZ_ONLY="jwt routes" picks some, default all.
+fuzz_names() {
+    if [ -n "${FUZZ_ONLY:-}" ]; then
+        printf '%s\n' $FUZZ_ONLY
+    else
+        ls "$FUZZ_DIR"/fuzz_*.c | sed -E 's:.*/fuzz_(.*)\.c$:\1:'
+    fi
+}
+
+# A harness's dictionary (the ones of tests/fuzz/dict it uses, joined
+# into build/fuzz/dict/<name>.dict); prints its path, or nothing.
+fuzz_dict() {  # name
+    local dicts
+    case "$1" in
+        jwt|jwks|json_validate) dicts="json" ;;
+        routes|cookie) dicts="http" ;;
+        protocol) dicts="protocol json" ;;
+        eventstream) dicts="json" ;;
+        openai_sse) dicts="sse json" ;;
+        mcp_sse) dicts="sse" ;;
+        multipart) dicts="multipart http" ;;
+        extract_html) dicts="html" ;;
+        extract_pdf) dicts="pdf" ;;
+        extract_text) dicts="markdown" ;;
+        *) return 0 ;;
+    esac
+    mkdir -p "$BUILD/fuzz/dict"
+    for d in $dicts; do cat "$FUZZ_DIR/dict/$d.dict"; done > "$BUILD/fuzz/dict/$1.dict"
+    echo "$BUILD/fuzz/dict/$1.dict"
+}
+
+# Options every run shares: a slow input (poppler on a hostile PDF) is a
+# finding after 10 s, memory is bounded, crashes land in build/fuzz/artifacts.
+fuzz_opts() {  # name
+    local dict
+    dict=$(fuzz_dict "$1")
+    mkdir -p "$BUILD/fuzz/artifacts/$1"
+    printf '%s\n' -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        "-artifact_prefix=$BUILD/fuzz/artifacts/$1/" ${dict:+"-dict=$dict"}
+}
+
+# Each harness for FUZZ_SECONDS (60): new inputs go to build/fuzz/corpus/
+# <name> (scratch), never into the committed corpus, which is read only.
+cmd_fuzz() {
+    cmd_deps
+    build_fuzz
+    local secs=${FUZZ_SECONDS:-60} name out rc runs execs cov ft corp crashes=0 rows=() opts=()
+    for name in $(fuzz_names); do
+        mkdir -p "$BUILD/fuzz/corpus/$name" "$BUILD/fuzz/logs"
+        log "fuzzing $name for ${secs}s"
+        rc=0
+        mapfile -t opts < <(fuzz_opts "$name")
+        (cd "$TOP" && "$BUILD/fuzz/fuzz_$name" "${opts[@]}" -max_total_time="$secs" \
+            "$BUILD/fuzz/corpus/$name" "$FUZZ_DIR/corpus/$name") \
+            >"$BUILD/fuzz/logs/$name.log" 2>&1 || rc=$?
+        out=$(grep -E '^#[0-9]+' "$BUILD/fuzz/logs/$name.log" | tail -n1)
+        runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$BUILD/fuzz/logs/$name.log")
+        execs=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+)/\1/p' "$BUILD/fuzz/logs/$name.log")
+        cov=$(printf '%s' "$out" | sed -nE 's/.*cov: ([0-9]+).*/\1/p')
+        ft=$(printf '%s' "$out" | sed -nE 's/.*ft: ([0-9]+).*/\1/p')
+        corp=$(printf '%s' "$out" | sed -nE 's/.*corp: ([0-9]+)\/.*/\1/p')
+        if [ "$rc" != 0 ]; then
+            crashes=$((crashes + 1))
+            grep -E 'ERROR: |runtime error|SUMMARY|Test unit written' "$BUILD/fuzz/logs/$name.log" | head -n5 >&2
+        fi
+        rows+=("$name ${runs:-?} ${execs:-?} ${cov:-?} ${ft:-?} ${corp:-?} $([ "$rc" = 0 ] && echo none || echo "exit-$rc")")
+    done
+    echo
+    echo "fuzz: ${secs}s a harness, logs in build/fuzz/logs, new inputs in build/fuzz/corpus, crashes in build/fuzz/artifacts"
+    printf '%-14s %12s %8s %6s %6s %6s  %s\n' harness executions exec/s cov ft corpus crash
+    printf '%-14s %12s %8s %6s %6s %6s  %s\n' ${rows[@]}
+    [ "$crashes" = 0 ]
+}
+
+# For cmd_test: each harness once over every input of its committed
+# corpus (the seeds and the regression inputs of fixed bugs), under
+# ASan/UBSan; one test a harness.  Adds to the caller's passed/failed.
+fuzz_regress() {
+    local name rc out opts=()
+    build_fuzz
+    for name in $(fuzz_names); do
+        rc=0
+        mapfile -t opts < <(fuzz_opts "$name")
+        out=$(cd "$TOP" && "$BUILD/fuzz/fuzz_$name" "${opts[@]}" -runs=0 "$FUZZ_DIR/corpus/$name" 2>&1) || rc=$?
+        if [ "$rc" = 0 ]; then
+            passed=$((passed + 1))
+            log "fuzz_$name: $(ls "$FUZZ_DIR/corpus/$name" | wc -l) inputs, no crash or sanitizer report"
+        else
+            failed=$((failed + 1))
+            printf '%s\n' "$out" | tail -n 40
+            log "fuzz_$name failed (exit $rc) on its committed corpus"
+        fi
+    done
+}
+
+# The fuzz part of cmd_test alone.
+cmd_test_fuzz() {
+    local passed=0 failed=0
+    fuzz_regress
+    echo "$passed passed, $failed failed"
+    [ "$failed" = 0 ]
 }
 
 cmd_build() {
@@ -350,7 +468,8 @@ MSG
 
 # ---- tests ---------------------------------------------------------------
 # Check unit tests run under valgrind (leaks and memory errors fail them),
-# then the end-to-end suites start real stacks.  The last line counts all.
+# the fuzz harnesses replay their committed corpora under ASan/UBSan, then
+# the end-to-end suites start real stacks.  The last line counts all.
 cmd_test() {
     need_root
     cmd_build
@@ -370,6 +489,8 @@ cmd_test() {
             failed=$((failed + 1))
         fi
     done
+    log "fuzz harnesses over their committed corpora (libFuzzer, ASan/UBSan)"
+    fuzz_regress
     log "web app unit tests (Vitest)"
     rc=0
     out=$(cd "$TOP/web" && npx vitest run 2>&1) || rc=$?
@@ -983,6 +1104,9 @@ case "${1:-}" in
     run) cmd_run ;;
     test) cmd_test ;;
     bench) cmd_bench ;;
+    fuzz) cmd_fuzz ;;
+    build-fuzz) build_fuzz ;;
+    test-fuzz) cmd_test_fuzz ;;
     bench-read) bench_only read bench-user ;;
     bench-scaling) bench_only scaling bench-scaling-user ;;
     bench-streams) bench_only streams bench-stream-user ;;
@@ -996,5 +1120,5 @@ case "${1:-}" in
     start-worker) worker_start "$2" ;;
     stop-worker) worker_stop "$2" ;;
     restart-db) pg_stop; pg_start ;;
-    *) echo "usage: $0 deps|build|run|stop|test|bench|bench-streams|bench-knowledge|bench-agents" >&2; exit 2 ;;
+    *) echo "usage: $0 deps|build|run|stop|test|fuzz|bench|bench-streams|bench-knowledge|bench-agents" >&2; exit 2 ;;
 esac
