@@ -757,6 +757,45 @@ bench_chat_body() {  # bot id
     echo "{\"bot_id\":\"$1\",\"message\":\"Say hello to the benchmark.\"}"
 }
 
+# What metrics cost: the authenticated GET /api/v1/bots and chat streams/s
+# (fake-stream as Bedrock, no delay) with MANGOO_METRICS on and off, in
+# turn, each next to nginx's return 200 measured in the same round.
+bench_metrics() {  # token
+    local token=$1 base="http://127.0.0.1:$PORT" out="$STATE/metrics" bot mode round
+    local rows=() baseline bots streams
+    mkdir -p "$out"
+    bench_streams_setup
+    bot=$(curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"bench metrics\",\"model_id\":\"$BENCH_CLAUDE\"}" "$base/api/v1/bots" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    curl -fsS -o /dev/null "http://127.0.0.1:$BENCH_FAKE_PORT/config?pieces=$BENCH_STREAM_PIECES&delay_ms=0"
+    # on, off, on, off: the machine's drift falls on both alike
+    for round in 1 2; do
+        for mode in on off; do
+            export MANGOO_METRICS=$mode
+            render_conf
+            bench_fresh_processes
+            log "metrics $mode (round $round)"
+            BENCH_SECONDS=2 wrk_run warm "$base/api/v1/bots" "Authorization: Bearer $token" >/dev/null
+            baseline=$(wrk_run return-200 "$base/__baseline" | cut -d' ' -f2)
+            bots=$(wrk_run bots "$base/api/v1/bots" "Authorization: Bearer $token" | cut -d' ' -f2)
+            python3 "$TOP/tests/bench/stream_bench.py" rate "$base/api/v1/chat/stream" \
+                -H "Authorization: Bearer $token" --body "$(bench_chat_body "$bot")" --engine wrk \
+                -c "$BENCH_STREAM_CONN" -d "$BENCH_STREAM_SECONDS" \
+                --out "$out/rate-$mode-$round.json" >&2
+            streams=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["streams_per_s"])' \
+                      "$out/rate-$mode-$round.json")
+            rows+=("$mode $round $baseline $bots $streams")
+        done
+    done
+    export MANGOO_METRICS=on
+    echo
+    echo "Mangoo metrics bench: $(nproc) cores, GET /api/v1/bots (wrk -c${BENCH_CONN:-64} ${BENCH_SECONDS:-10}s) and chat streams/s ($BENCH_STREAM_PIECES pieces, no delay), metrics on and off in turn"
+    printf '%-8s %5s %12s %12s %8s %12s\n' metrics round "return 200/s" "GET bots/s" share "streams/s"
+    printf '%s\n' "${rows[@]}" | awk '{ printf "%-8s %5s %12.0f %12.0f %7.1f%% %12.1f\n", $1, $2, $3, $4, 100 * $4 / $3, $5 }'
+    bench_streams_stop
+}
+
 # Time to first message alone, the first part of bench_streams: quick to
 # repeat while working on the turn's path.  BENCH_TTFB_N streams.
 bench_ttft() {  # token
@@ -1111,6 +1150,7 @@ case "${1:-}" in
     bench-scaling) bench_only scaling bench-scaling-user ;;
     bench-streams) bench_only streams bench-stream-user ;;
     bench-ttft) bench_only ttft bench-ttft-user ;;
+    bench-metrics) bench_only metrics bench-metrics-user ;;
     bench-knowledge) bench_only knowledge bench-knowledge-user ;;
     bench-agents) bench_only agents bench-agents-user ;;
     start) cmd_start ;;
