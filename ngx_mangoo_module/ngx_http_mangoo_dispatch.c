@@ -966,7 +966,7 @@ ngx_http_mangoo_read_handler(ngx_event_t *rev)
             }
 
             if (msg.type == MG_MSG_STOPPING) {
-                ngx_log_error(NGX_LOG_INFO, rev->log, 0,
+                ngx_log_error(NGX_LOG_NOTICE, rev->log, 0,
                               "mangoo: worker \"%V\" is stopping: no new "
                               "jobs for it", &peer->endpoint);
                 peer->stopping = 1;

@@ -177,7 +177,7 @@ mg_proto_parse(const mg_str_t *frames, size_t n, mg_msg_t *msg)
     memset(msg, 0, sizeof(*msg));
     msg->type = MG_MSG_INVALID;
 
-    if (n < 2) {
+    if (n < 1) {
         return -1;
     }
     for (size_t i = 0; i < MG_MSG_KINDS; i++) {

@@ -142,6 +142,11 @@ class Operations(unittest.TestCase):
             time.sleep(1)
         self.assertEqual(load.failures(), [])
         self.assertGreater(len(load.results), 30)
+        # every nginx process heard it was stopping, and understood it
+        log = stack.log_text("nginx-error.log")
+        self.assertEqual(log.count('worker "%s" is stopping: no new jobs for it'
+                                   % stack.worker_endpoint(0)), 2, log[-2000:])
+        self.assertNotIn("malformed", log)
         # the restarted worker serves again
         self.assertTrue(stack.wait_for(lambda: any(
             l["worker"] == stack.worker_endpoint(0) and l["status"] == 200
