@@ -699,7 +699,7 @@ START_TEST(test_stale_kept_when_refresh_fails)
     ck_assert_str_eq(c.access_key_id, "AKIDSTALE");
     ck_assert_str_eq(c.secret_access_key, "secret-AKIDSTALE");
     ck_assert_int_eq(fake_requests(), 2);
-    ck_assert_msg(strstr(log, "WARN") != NULL && strstr(log, "agent restarting") != NULL
+    ck_assert_msg(strstr(log, "\"level\":\"warn\"") != NULL && strstr(log, "agent restarting") != NULL
                   && strstr(log, "cached") != NULL, "log: %s", log);
     ck_assert_ptr_null(strstr(log, "secret-AKIDSTALE"));
 
