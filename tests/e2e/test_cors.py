@@ -104,7 +104,13 @@ class Configuration(unittest.TestCase):
         bad = os.path.join(stack.state, "nginx-bad.conf")
         with open(bad, "w") as f:
             f.write(text.replace("mangoo_cors_origins  " + APP, "mangoo_cors_origins  app.example.com/"))
-        out = subprocess.run(["nginx", "-t", "-p", stack.state, "-c", bad],
+        env = dict(os.environ)
+        if env.get("MANGOO_SANITIZE") == "1":
+            # the module is built with ASan: its runtime must load first
+            env["LD_PRELOAD"] = subprocess.run(["gcc", "-print-file-name=libasan.so"],
+                                               stdout=subprocess.PIPE, text=True).stdout.strip()
+            env["ASAN_OPTIONS"] = "detect_leaks=0"
+        out = subprocess.run(["nginx", "-t", "-p", stack.state, "-c", bad], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn('invalid origin "app.example.com/"', out.stdout)

@@ -277,10 +277,11 @@ class Workers(unittest.TestCase):
         finally:
             stack.start_worker(0)
             stack.start_worker(1)
+        # back: answering, and both nginx processes connected again
         up = stack.wait_for(lambda: (lambda m: m if value(
-            m, "mangoo_endpoint_scrape_success", worker=ep) == 1 else None)(scrape()))
-        self.assertIsNotNone(up)
-        self.assertEqual(value(up, "mangoo_endpoint_connections", worker=ep), 2)
+            m, "mangoo_endpoint_scrape_success", worker=ep) == 1 and value(
+            m, "mangoo_endpoint_connections", worker=ep) == 2 else None)(scrape()))
+        self.assertIsNotNone(up, "the restarted worker is not back in both nginx processes")
         self.assertEqual(stack.request("GET", "/api/v1/users/me", token=token).status, 200)
 
     def test_z2_a_reload_keeps_the_counters(self):
