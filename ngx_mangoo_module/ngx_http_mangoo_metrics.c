@@ -211,7 +211,6 @@ ngx_http_mangoo_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a reload: the previous cycle's counters go on */
     if (m != NULL && m->layout == sizeof(ngx_http_mangoo_metrics_t)) {
         shm_zone->data = m;
-        ngx_http_mangoo_m = m;
         return NGX_OK;
     }
 
@@ -225,13 +224,16 @@ ngx_http_mangoo_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     m->layout = sizeof(ngx_http_mangoo_metrics_t);
     sp->data = m;
     shm_zone->data = m;
-    ngx_http_mangoo_m = m;
 
     return NGX_OK;
 }
 
 
-/* Each endpoint of this process gets its slot, found by name. */
+/*
+ * The zone of this process's cycle, if it has one: a reload that turned
+ * metrics off has none, and the previous cycle's zone may be gone.  Then
+ * each endpoint of this process gets its slot, found by name.
+ */
 ngx_int_t
 ngx_http_mangoo_metrics_init_process(ngx_cycle_t *cycle, ngx_array_t *eps)
 {
@@ -242,10 +244,7 @@ ngx_http_mangoo_metrics_init_process(ngx_cycle_t *cycle, ngx_array_t *eps)
     ngx_list_part_t               *part;
     ngx_http_mangoo_m_endpoint_t  *slot, *free_slot;
 
-    if (ngx_http_mangoo_m == NULL) {
-        return NGX_OK;
-    }
-
+    ngx_http_mangoo_m = NULL;
     sp = NULL;
     part = &cycle->shared_memory.part;
     zone = part->elts;
@@ -260,14 +259,18 @@ ngx_http_mangoo_metrics_init_process(ngx_cycle_t *cycle, ngx_array_t *eps)
             i = 0;
         }
 
-        if (zone[i].data == ngx_http_mangoo_m) {
+        if (zone[i].shm.name.len == sizeof("mangoo_metrics") - 1
+            && ngx_strncmp(zone[i].shm.name.data, "mangoo_metrics",
+                           zone[i].shm.name.len) == 0)
+        {
             sp = (ngx_slab_pool_t *) zone[i].shm.addr;
+            ngx_http_mangoo_m = zone[i].data;
             break;
         }
     }
 
-    if (sp == NULL) {
-        return NGX_ERROR;
+    if (ngx_http_mangoo_m == NULL) {
+        return NGX_OK;
     }
 
     ep = eps->elts;

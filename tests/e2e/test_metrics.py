@@ -302,5 +302,39 @@ class Workers(unittest.TestCase):
                            value(before, "mangoo_endpoint_connects_total"))
 
 
+    def test_z3_reloads_that_turn_metrics_off_and_on_keep_serving(self):
+        token = user("toggle")
+
+        def reload_with(mode):
+            stack.env["MANGOO_METRICS"] = mode
+            stack._ab("render-conf")
+            before = nginx_children()
+            with open(os.path.join(stack.state, "nginx.pid")) as f:
+                os.kill(int(f.read()), signal.SIGHUP)
+            # new processes serve (none died at start), the old ones leave
+            self.assertTrue(stack.wait_for(lambda: len(nginx_children() - before) == 2
+                                           and not (nginx_children() & before), timeout=15))
+
+        try:
+            reload_with("off")
+            self.assertEqual(stack.request("GET", "/api/v1/bots", token=token).status, 200)
+            self.assertEqual(stack.request("GET", "/metrics").status, 404)
+        finally:
+            reload_with("on")
+        self.assertEqual(stack.request("GET", "/api/v1/bots", token=token).status, 200)
+        m = stack.wait_for(lambda: (lambda m: m if value(
+            m, "mangoo_endpoint_connections", worker=stack.worker_endpoint(0)) == 2
+            else None)(scrape()), timeout=10)
+        self.assertIsNotNone(m)
+        self.assertNotIn("exited with fatal code", stack.log_text("nginx-error.log"))
+
+
+def nginx_children():
+    with open(os.path.join(stack.state, "nginx.pid")) as f:
+        master = int(f.read())
+    out = subprocess.run(["pgrep", "-P", str(master)], stdout=subprocess.PIPE, text=True)
+    return set(int(p) for p in out.stdout.split())
+
+
 if __name__ == "__main__":
     unittest.main()
