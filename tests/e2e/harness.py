@@ -55,6 +55,22 @@ class Response:
         return "<%d %r>" % (self.status, self.body[:300])
 
 
+def _nginx_master(state):
+    with open(os.path.join(state, "nginx.pid")) as f:
+        return int(f.read())
+
+
+def _nginx_children(state):
+    """The worker processes of the nginx whose folder is state."""
+    try:
+        master = _nginx_master(state)
+    except (FileNotFoundError, ValueError):
+        return []                   # stopped already
+    out = subprocess.run(["pgrep", "-P", str(master)],
+                         stdout=subprocess.PIPE, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 class NginxInstance:
     def __init__(self, stack, name, nginx_workers, env=None):
         self.state = os.path.join(stack.state, "nginx-" + name)
@@ -85,18 +101,11 @@ class NginxInstance:
         self._ab("stop-nginx")
 
     def master_pid(self):
-        with open(os.path.join(self.state, "nginx.pid")) as f:
-            return int(f.read())
+        return _nginx_master(self.state)
 
     def worker_pids(self):
         """nginx's worker processes (the master's children)."""
-        try:
-            master = self.master_pid()
-        except (FileNotFoundError, ValueError):
-            return []                   # stopped already
-        out = subprocess.run(["pgrep", "-P", str(master)],
-                             stdout=subprocess.PIPE, text=True).stdout
-        return [int(p) for p in out.split()]
+        return _nginx_children(self.state)
 
 
 # What must never reach a log line: every token, password, key and chat
@@ -291,6 +300,13 @@ class Stack:
             return f.read()
 
     # -- processes -----------------------------------------------------
+    def nginx_worker_pids(self):
+        return set(_nginx_children(self.state))
+
+    def reload_nginx(self):
+        """nginx -s reload (SIGHUP to the master), with the conf as rendered."""
+        os.kill(_nginx_master(self.state), signal.SIGHUP)
+
     def access_log(self):
         """nginx's access log: one JSON object a line (log_format mangoo_json)."""
         return [json.loads(l) for l in self.log_text("nginx-access.log").splitlines() if l]

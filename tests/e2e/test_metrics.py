@@ -10,7 +10,6 @@ Run: python3 tests/e2e/run.py test_metrics.py
 
 import http.client
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -288,8 +287,7 @@ class Workers(unittest.TestCase):
         token = user("reload")
         stack.request("GET", "/api/v1/bots", token=token)
         before = scrape()
-        with open(os.path.join(stack.state, "nginx.pid")) as f:
-            os.kill(int(f.read()), signal.SIGHUP)
+        stack.reload_nginx()
         # the old processes leave, the new ones connect: still two each
         time.sleep(1)
         after = stack.wait_for(lambda: (lambda m: m if all(
@@ -308,12 +306,11 @@ class Workers(unittest.TestCase):
         def reload_with(mode):
             stack.env["MANGOO_METRICS"] = mode
             stack._ab("render-conf")
-            before = nginx_children()
-            with open(os.path.join(stack.state, "nginx.pid")) as f:
-                os.kill(int(f.read()), signal.SIGHUP)
+            before = stack.nginx_worker_pids()
+            stack.reload_nginx()
             # new processes serve (none died at start), the old ones leave
-            self.assertTrue(stack.wait_for(lambda: len(nginx_children() - before) == 2
-                                           and not (nginx_children() & before), timeout=15))
+            self.assertTrue(stack.wait_for(lambda: len(stack.nginx_worker_pids() - before) == 2
+                                           and not (stack.nginx_worker_pids() & before), timeout=15))
 
         try:
             reload_with("off")
@@ -328,12 +325,6 @@ class Workers(unittest.TestCase):
         self.assertIsNotNone(m)
         self.assertNotIn("exited with fatal code", stack.log_text("nginx-error.log"))
 
-
-def nginx_children():
-    with open(os.path.join(stack.state, "nginx.pid")) as f:
-        master = int(f.read())
-    out = subprocess.run(["pgrep", "-P", str(master)], stdout=subprocess.PIPE, text=True)
-    return set(int(p) for p in out.stdout.split())
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Run: python3 tests/e2e/run.py test_operations.py
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -94,12 +93,6 @@ def users(n, prefix):
     return tokens
 
 
-def nginx_children():
-    with open(os.path.join(stack.state, "nginx.pid")) as f:
-        master = int(f.read())
-    out = subprocess.run(["pgrep", "-P", str(master)], stdout=subprocess.PIPE, text=True)
-    return set(int(p) for p in out.stdout.split())
-
 
 class Operations(unittest.TestCase):
 
@@ -107,7 +100,7 @@ class Operations(unittest.TestCase):
         tokens = users(4, "reload")
         bot = stack.request("POST", "/api/v1/bots", {"name": "r", "model_id": "local"},
                             token=tokens[0]).json()["id"]
-        before = nginx_children()
+        before = stack.nginx_worker_pids()
         with Load(tokens) as load:
             streams = [SseStream(stack.port, "/api/v1/chat/stream",
                                  {"bot_id": bot, "message": "a long enough question %d" % i},
@@ -115,10 +108,9 @@ class Operations(unittest.TestCase):
             for s in streams:
                 self.assertEqual(s.status, 200)
                 self.assertEqual(s.next().type, "start")
-            with open(os.path.join(stack.state, "nginx.pid")) as f:
-                os.kill(int(f.read()), signal.SIGHUP)
+            stack.reload_nginx()
             # the new processes come, and serve while the old ones finish
-            self.assertTrue(stack.wait_for(lambda: nginx_children() - before, timeout=10))
+            self.assertTrue(stack.wait_for(lambda: stack.nginx_worker_pids() - before, timeout=10))
             time.sleep(1)
             answers = [s.events() for s in streams]
             for s in streams:
@@ -129,7 +121,7 @@ class Operations(unittest.TestCase):
             self.assertEqual(events[-1].type, "done", events[-3:])
             self.assertGreater(len([e for e in events if e.type == "message"]), 5)
         # the old processes are gone once their streams ended
-        self.assertTrue(stack.wait_for(lambda: not (before & nginx_children()), timeout=10))
+        self.assertTrue(stack.wait_for(lambda: not (before & stack.nginx_worker_pids()), timeout=10))
 
     def test_a_worker_restarted_under_load_fails_nothing(self):
         tokens = users(4, "restart")
