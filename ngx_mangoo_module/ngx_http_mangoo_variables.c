@@ -125,9 +125,10 @@ ngx_http_mangoo_variable_set(ngx_http_variable_value_t *v, u_char *data,
 }
 
 
-static ngx_int_t
-ngx_http_mangoo_request_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
+/* The request's ctx, or NULL with v marked not found. */
+static ngx_http_mangoo_ctx_t *
+ngx_http_mangoo_variable_ctx(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v)
 {
     ngx_http_mangoo_ctx_t  *ctx;
 
@@ -135,6 +136,20 @@ ngx_http_mangoo_request_id_variable(ngx_http_request_t *r,
 
     if (ctx == NULL) {
         v->not_found = 1;
+    }
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_mangoo_ctx_t  *ctx;
+
+    ctx = ngx_http_mangoo_variable_ctx(r, v);
+    if (ctx == NULL) {
         return NGX_OK;
     }
 
@@ -184,10 +199,8 @@ ngx_http_mangoo_route_variable(ngx_http_request_t *r,
     const char             *pattern, *method;
     ngx_http_mangoo_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mangoo_module);
-
+    ctx = ngx_http_mangoo_variable_ctx(r, v);
     if (ctx == NULL) {
-        v->not_found = 1;
         return NGX_OK;
     }
 
@@ -204,10 +217,8 @@ ngx_http_mangoo_job_variable(ngx_http_request_t *r,
 {
     ngx_http_mangoo_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mangoo_module);
-
+    ctx = ngx_http_mangoo_variable_ctx(r, v);
     if (ctx == NULL) {
-        v->not_found = 1;
         return NGX_OK;
     }
 
