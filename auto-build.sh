@@ -1134,6 +1134,97 @@ bench_only() {
     "bench_$1" "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub "$2")"
 }
 
+# ---- container images ----------------------------------------------------
+# The three images of docker-compose.yml, built and run with Debian's
+# buildah, from a base made of Debian's packages, since no registry of
+# images is needed or reached: mmdebstrap makes a bookworm root filesystem
+# from apt's own sources once (kept in $BUILD/images and in buildah's
+# storage), and every Dockerfile's BASE points at it.  Elsewhere the same
+# Dockerfiles build on debian:bookworm-slim, their default BASE.
+IMAGE_BASE=localhost/mangoo-base:bookworm
+IMAGES=(postgres:sql/Dockerfile worker:worker/Dockerfile nginx:ngx_mangoo_module/Dockerfile)
+
+deps_images() {
+    # deps_debian, over these packages only
+    local DEB_PACKAGES=(mmdebstrap buildah dnsmasq-base python3 python3-jsonschema)
+    deps_debian
+}
+
+# "deb URI SUITE main" for bookworm, bookworm-updates and bookworm-security
+# as apt's sources name them (one-line or deb822).
+image_apt_sources() {
+    {
+        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+            | awk '$1 == "deb" && $3 ~ /^bookworm(-updates|-security)?$/ { print $2, $3 }'
+        cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+            function flush(i) { if (deb) for (i = 0; i < n; i++) print uri, suite[i]; uri = ""; n = 0; deb = 0 }
+            /^Types:/  { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+            /^URIs:/   { uri = $2 }
+            /^Suites:/ { for (i = 2; i <= NF; i++) if ($i ~ /^bookworm(-updates|-security)?$/) suite[n++] = $i }
+            /^$/       { flush() }
+            END        { flush() }'
+    } | awk '{ sub(/\/+$/, "", $1); print "deb " $1 " " $2 " main" }' | sort -u
+}
+
+# The base: Debian's Essential packages and apt, merged /usr, no manuals,
+# docs (but their copyright) or translations, like debian:bookworm-slim.
+image_base() {
+    buildah inspect --type image "$IMAGE_BASE" >/dev/null 2>&1 && return 0
+    local dir="$BUILD/images" sources=() c
+    mkdir -p "$dir"
+    if [ ! -f "$dir/bookworm-rootfs.tar" ]; then
+        mapfile -t sources < <(image_apt_sources)
+        [ ${#sources[@]} -gt 0 ] || { log "no bookworm sources in apt's lists"; exit 1; }
+        log "making the base image's root filesystem from Debian's packages (mmdebstrap)"
+        rm -f "$dir/bookworm-rootfs.tmp.tar"
+        mmdebstrap --variant=apt --quiet --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+            --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+            --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+            --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+            bookworm "$dir/bookworm-rootfs.tmp.tar" "${sources[@]}" </dev/null >"$dir/mmdebstrap.log" 2>&1 \
+            || { tail -n 30 "$dir/mmdebstrap.log" >&2; log "mmdebstrap failed"; exit 1; }
+        mv "$dir/bookworm-rootfs.tmp.tar" "$dir/bookworm-rootfs.tar"
+    fi
+    c=$(buildah from scratch)
+    buildah add --quiet "$c" "$dir/bookworm-rootfs.tar" / >/dev/null
+    buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd bash "$c"
+    buildah commit --quiet --rm "$c" "$IMAGE_BASE" >/dev/null
+    log "base image $IMAGE_BASE"
+}
+
+# localhost/mangoo-{postgres,worker,nginx}:latest; cached layers make a
+# second build fast.  Ends with each image's size.
+cmd_images() {
+    need_root
+    deps_images
+    mkdir -p "$BUILD/images"
+    image_base
+    local spec name t0 ca=() args
+    # npm, in the nginx image's build, trusts what this machine trusts
+    [ -f /etc/ssl/certs/ca-certificates.crt ] && ca=(--volume /etc/ssl/certs/ca-certificates.crt:/run/mangoo-build-ca.crt:ro
+                                                    --build-arg NODE_EXTRA_CA_CERTS=/run/mangoo-build-ca.crt)
+    for spec in "${IMAGES[@]}"; do
+        name=${spec%%:*}
+        args=(--build-arg BASE="$IMAGE_BASE" -f "$TOP/${spec#*:}" -t "localhost/mangoo-$name:latest")
+        [ "$name" = nginx ] && args+=("${ca[@]}")
+        log "building localhost/mangoo-$name from ${spec#*:}"
+        t0=$SECONDS
+        buildah bud --isolation chroot --network host --layers --pull=never "${args[@]}" "$TOP" \
+            >"$BUILD/images/$name.log" 2>&1 \
+            || { tail -n 40 "$BUILD/images/$name.log" >&2; log "building $name failed: $BUILD/images/$name.log"; exit 1; }
+        log "built localhost/mangoo-$name in $((SECONDS - t0)) s"
+    done
+    for spec in "${IMAGES[@]}"; do
+        buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' "localhost/mangoo-${spec%%:*}:latest"
+    done
+}
+
+# The images brought up in compose's shape and exercised (tests/images).
+cmd_test_images() {
+    cmd_images
+    python3 "$TOP/tests/images/run.py"
+}
+
 case "${1:-}" in
     deps) cmd_deps ;;
     build) cmd_build ;;
@@ -1146,6 +1237,8 @@ case "${1:-}" in
     fuzz) cmd_fuzz ;;
     build-fuzz) build_fuzz ;;
     test-fuzz) cmd_test_fuzz ;;
+    images) cmd_images ;;
+    test-images) cmd_test_images ;;
     bench-read) bench_only read bench-user ;;
     bench-scaling) bench_only scaling bench-scaling-user ;;
     bench-streams) bench_only streams bench-stream-user ;;

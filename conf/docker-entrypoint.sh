@@ -1,6 +1,10 @@
 #!/bin/sh
 # The nginx container: render conf/nginx.conf.in from the environment, as
-# auto-build.sh does locally, then run nginx in the foreground.
+# auto-build.sh does locally, then run nginx in the foreground, unprivileged
+# (the master too), its error log on stderr and its access log on stdout
+# (or in the file MANGOO_ACCESS_LOG names: a runtime that does not hand its
+# stdout to the container's user, as buildah's chroot isolation does not,
+# leaves nginx unable to open /dev/stdout).
 set -eu
 STATE=/var/lib/mangoo
 mkdir -p "$STATE/nginx-body"
@@ -13,9 +17,10 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@NGINX_WORKERS@|${MANGOO_NGINX_WORKERS:-auto}|" \
     -e "s|@WORKER_CONNECTIONS@|${MANGOO_WORKER_CONNECTIONS:-16384}|" \
     -e "s|@WORKER_RLIMIT_NOFILE@|${MANGOO_WORKER_RLIMIT_NOFILE:-$NOFILE}|" \
+    -e "s|@STATE@/nginx-error.log|stderr|" \
     -e "s|@STATE@|$STATE|g" \
     -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
-    -e "s|@ACCESS_LOG@|/dev/stdout mangoo_json|" \
+    -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-/dev/stdout} mangoo_json|" \
     -e "s|@WORKER_ENDPOINTS@|${MANGOO_WORKER_ENDPOINTS:-tcp://worker:5555}|" \
     -e "s|@JWKS@|${MANGOO_JWKS:-/var/lib/mangoo-keys/jwks.json}|" \
     -e "s|@JWKS_MIN_REFRESH@|${MANGOO_JWKS_MIN_REFRESH:-60s}|" \
@@ -37,4 +42,4 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@EXTRA_LOCATIONS@||" \
     -e "s|@EXTRA_HTTP@||" \
     /etc/mangoo/nginx.conf.in >"$STATE/nginx.conf"
-exec nginx -p "$STATE" -c "$STATE/nginx.conf"
+exec nginx -e stderr -p "$STATE" -c "$STATE/nginx.conf"
