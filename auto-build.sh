@@ -1209,7 +1209,7 @@ cmd_images() {
         [ "$name" = nginx ] && args+=("${ca[@]}")
         log "building localhost/mangoo-$name from ${spec#*:}"
         t0=$SECONDS
-        buildah bud --isolation chroot --network host --layers --pull=never "${args[@]}" "$TOP" \
+        buildah bud --isolation chroot --network host --layers --force-rm --pull=never "${args[@]}" "$TOP" \
             >"$BUILD/images/$name.log" 2>&1 \
             || { tail -n 40 "$BUILD/images/$name.log" >&2; log "building $name failed: $BUILD/images/$name.log"; exit 1; }
         log "built localhost/mangoo-$name in $((SECONDS - t0)) s"
