@@ -1155,14 +1155,14 @@ deps_images() {
 image_apt_sources() {
     {
         cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-            | awk '$1 == "deb" && $3 ~ /^bookworm(-updates|-security)?$/ { print $2, $3 }'
+            | awk '$1 == "deb" && $3 ~ /^bookworm(-updates|-security)?$/ { print $2, $3 }' || true
         cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
             function flush(i) { if (deb) for (i = 0; i < n; i++) print uri, suite[i]; uri = ""; n = 0; deb = 0 }
             /^Types:/  { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
             /^URIs:/   { uri = $2 }
             /^Suites:/ { for (i = 2; i <= NF; i++) if ($i ~ /^bookworm(-updates|-security)?$/) suite[n++] = $i }
             /^$/       { flush() }
-            END        { flush() }'
+            END        { flush() }' || true
     } | awk '{ sub(/\/+$/, "", $1); print "deb " $1 " " $2 " main" }' | sort -u
 }
 
