@@ -1146,7 +1146,7 @@ IMAGES=(postgres:sql/Dockerfile worker:worker/Dockerfile nginx:ngx_mangoo_module
 
 deps_images() {
     # deps_debian, over these packages only
-    local DEB_PACKAGES=(mmdebstrap buildah dnsmasq-base python3 python3-jsonschema)
+    local DEB_PACKAGES=(mmdebstrap buildah dnsmasq-base python3 python3-jsonschema python3-yaml)
     deps_debian
 }
 

@@ -47,12 +47,20 @@ sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
 import harness  # noqa: E402
 import prometheus  # noqa: E402
 from sse_client import SseStream, text_of  # noqa: E402
+try:
+    import yaml
+except ImportError:
+    # Debian's python3-yaml (auto-build.sh installs it) when python3 is
+    # another interpreter of the same version, as openapi_check does
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import yaml
 
 IMAGES = {
     "postgres": "localhost/mangoo-postgres:latest",
     "worker": "localhost/mangoo-worker:latest",
     "nginx": "localhost/mangoo-nginx:latest",
 }
+COMPOSE = os.path.join(TOP, "docker-compose.yml")
 # Uncompressed sizes no image may grow past (MB, as buildah counts them):
 # about a quarter above what they are, so build tools or caches left in a
 # runtime stage fail the run.
@@ -155,6 +163,20 @@ def _free_port_on(hosts):
         if all(_port_free(h, port) for h in hosts + ("127.0.0.1",)):
             return port
     raise RuntimeError("no free port")
+
+
+def _interpolate(value):
+    """Compose's ${NAME:-default} and ${NAME}, with the defaults: the run
+    is the compose file as shipped, whatever this shell's environment."""
+    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: m.group(2) or "", str(value))
+
+
+def load_compose():
+    with open(COMPOSE) as f:
+        services = yaml.safe_load(f)["services"]
+    for name, svc in services.items():
+        svc["environment"] = {k: _interpolate(v) for k, v in (svc.get("environment") or {}).items()}
+    return services
 
 
 class Container:
@@ -270,12 +292,11 @@ class Run:
         self.endpoints = ["tcp://%s:%d" % (h, self.worker_port) for h in WORKER_HOSTS]
         self.db = "host=127.0.0.1 port=%d dbname=postgres user=postgres password=%s" % (
             self.pg_port, self.pg_password)
+        self.compose = load_compose()
         self.worker_env = {
-            # compose's x-worker-env, the database on the host's loopback
+            # over compose's: the database on the host's loopback, fewer
+            # threads on a shared machine
             "MANGOO_DB": self.db,
-            "MANGOO_ISSUER": "mangoo-local",
-            "MANGOO_CLIENT_ID": "mangoo-web",
-            "MANGOO_REGISTRATION": "open",
             "MANGOO_THREADS": "4",
             # answers that last about a second: streams are open whenever
             # a worker is stopped
@@ -289,11 +310,42 @@ class Run:
         os.chown(path, IMAGE_UID, IMAGE_UID)
         return path
 
-    def container(self, name, image, **kw):
-        return Container(self, name, IMAGES[image], **kw).start()
+    def service(self, name, service, env=None, args=(), volumes=()):
+        """A container of compose's service: its image, command (else the
+        image's), environment and volumes (the named ones are folders of
+        the run's), then what host networking needs: env set over
+        compose's, args after its command, more volumes."""
+        svc = self.compose[service]
+        assert svc["image"] in IMAGES.values(), svc["image"]
+        argv = svc.get("command")
+        if args:
+            argv = (argv or []) + list(args)
+        named = {"pgdata": self.pgdata, "keys": self.keys}
+        vols = []
+        for v in svc.get("volumes") or []:
+            source, rest = v.split(":", 1)
+            vols.append("%s:%s" % (named[source], rest))
+        return Container(self, name, svc["image"], argv=argv,
+                         env=dict(svc["environment"], **(env or {})),
+                         volumes=vols + list(volumes)).start()
 
-    def one_shot(self, name, image, timeout=60, **kw):
-        c = self.container(name, image, **kw)
+    def healthcheck(self, c, service, env=None, replace=None):
+        """compose's healthcheck of service, run in c's container (a second
+        process beside the service's own): True when it passes."""
+        test = list(self.compose[service]["healthcheck"]["test"])
+        assert test[0] == "CMD", test
+        argv = test[1:]
+        if replace:
+            old, new = replace
+            assert sum(a.count(old) for a in argv) == 1, (argv, old)
+            argv = [a.replace(old, new) for a in argv]
+        cmd = ["run", "--isolation", "chroot", "--network", "host"]
+        for k, v in (env or {}).items():
+            cmd += ["--env", "%s=%s" % (k, v)]
+        return _buildah(*cmd, c.cname, "--", *argv, check=False).returncode == 0
+
+    def one_shot(self, name, service, timeout=60, **kw):
+        c = self.service(name, service, **kw)
         try:
             rc = c.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -303,32 +355,28 @@ class Run:
         return c
 
     def start_postgres(self):
-        self.postgres = self.container(
+        self.postgres = self.service(
             "postgres", "postgres",
-            argv=["-p", str(self.pg_port), "-c", "listen_addresses=127.0.0.1"],
-            env={"POSTGRES_PASSWORD": self.pg_password},
-            volumes=["%s:/var/lib/postgresql/data" % self.pgdata])
-        ok = wait_for(lambda: "ready to accept connections" in self.postgres.log_text()
-                      or not self.postgres.running(), 90)
+            args=["-p", str(self.pg_port), "-c", "listen_addresses=127.0.0.1"],
+            env={"POSTGRES_PASSWORD": self.pg_password})
+        # compose's healthcheck (pg_isready) decides, as depends_on would
+        ok = wait_for(lambda: not self.postgres.running() or self.healthcheck(
+            self.postgres, "postgres", env={"PGPORT": str(self.pg_port)}), 90, 0.2)
         assert ok and self.postgres.running(), "postgres:\n" + self.postgres.log_tail()
 
     def start_worker(self, i):
         env = dict(self.worker_env, MANGOO_BIND=self.endpoints[i])
-        self.workers[i] = self.container(
-            "worker-%d" % (i + 1), "worker", argv=["serve", "--no-migrate"], env=env,
-            volumes=["%s:/var/lib/mangoo-keys:ro" % self.keys])
+        self.workers[i] = self.service("worker-%d" % (i + 1), "worker", env=env)
         self.workers[i].main_pid()
         return self.workers[i]
 
     def start_nginx(self, endpoints):
-        self.nginx = self.container(
+        self.nginx = self.service(
             "nginx", "nginx",
             env={
                 "MANGOO_WORKER_ENDPOINTS": " ".join(endpoints),
                 "MANGOO_LISTEN": "127.0.0.1:%d" % self.port,
                 "MANGOO_NGINX_WORKERS": "2",
-                "MANGOO_ISSUER": "mangoo-local",
-                "MANGOO_CLIENT_ID": "mangoo-web",
                 # the load below signs in and asks far faster than people
                 "MANGOO_AUTH_RATE": "200r/s",
                 "MANGOO_USER_RATE": "100000r/s",
@@ -338,8 +386,7 @@ class Run:
                 # access log goes to a folder of the host's instead
                 "MANGOO_ACCESS_LOG": "/var/log/mangoo/access.log",
             },
-            volumes=["%s:/var/lib/mangoo-keys:ro" % self.keys,
-                     "%s:/var/log/mangoo" % self.logs])
+            volumes=["%s:/var/log/mangoo" % self.logs])
 
     def containers(self):
         return [c for c in [self.postgres, self.nginx] + list(self.workers.values()) if c]
@@ -509,8 +556,7 @@ def step_images(run, figures):
 def step_up(run, figures):
     t0 = time.monotonic()
     run.start_postgres()
-    run.one_shot("keys", "worker", argv=["keygen", "--dir", "/var/lib/mangoo-keys"],
-                 volumes=["%s:/var/lib/mangoo-keys" % run.keys])
+    run.one_shot("keys", "keys")
     names = os.listdir(run.keys)
     assert "jwks.json" in names and any(n.endswith(".pem") for n in names), names
     for n in names:
@@ -520,7 +566,7 @@ def step_up(run, figures):
             assert st.st_mode & 0o077 == 0, "%s is mode %o" % (n, st.st_mode)
             with open(os.path.join(run.keys, n)) as f:
                 harness.note_secret(f.read().strip())
-    run.one_shot("migrate", "worker", argv=["migrate"], env=run.worker_env)
+    run.one_shot("migrate", "migrate", env=run.worker_env)
     t_workers = time.monotonic()
     for i in (0, 1):
         run.start_worker(i)
@@ -532,6 +578,8 @@ def step_up(run, figures):
     t_health = time.monotonic()
     assert ok and run.nginx.running(), "nginx:\n" + run.nginx.log_tail()
     assert run.health() == 200
+    # and compose's healthcheck says so too, from inside the container
+    assert run.healthcheck(run.nginx, "nginx", replace=("/8080", "/%d" % run.port))
     figures["start_to_health_s"] = round(t_health - t0, 2)
     figures["workers_start_to_health_s"] = round(t_health - t_workers, 2)
     figures["nginx_start_to_health_s"] = round(t_health - t_nginx, 2)
