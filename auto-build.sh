@@ -14,7 +14,7 @@ DEB_PACKAGES=(
     libzmq3-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev libnghttp2-dev check
     postgresql-15 postgresql-server-dev-15
     libxml2-dev libpoppler-glib-dev tzdata
-    python3 python3-jsonschema valgrind wrk dpkg-dev
+    python3 python3-jsonschema valgrind wrk dpkg-dev dnsmasq-base
     prometheus
     clang libclang-rt-14-dev llvm-14
 )
@@ -322,7 +322,8 @@ san_env() {  # who
 
 worker_start() {  # i [host]
     local i=$1 host=${2:-127.0.0.1}
-    env $(san_env worker 1) MANGOO_KEY_DIR="$STATE/keys" "$BIN/mangoo-worker" serve --bind "tcp://$host:$((WORKER_PORT + i))" \
+    env $(san_env worker 1) MANGOO_KEY_DIR="$STATE/keys" "$BIN/mangoo-worker" serve \
+        --bind "${MANGOO_WORKER_BIND:-tcp://$host:$((WORKER_PORT + i))}" \
         --threads "$WORKER_THREADS" --db "$DB_CONNINFO" --sql-dir "$TOP/sql" --no-migrate \
         >>"$STATE/worker-$i.log" 2>&1 &
     echo $! >"$STATE/worker-$i.pid"
@@ -360,6 +361,8 @@ render_conf() {
     for ((i = 0; i < WORKER_PROCS; i++)); do endpoints+=" tcp://127.0.0.1:$((WORKER_PORT + i))"; done
     # the scaling bench points nginx at other sets of worker processes
     [ -n "${BENCH_ENDPOINTS:-}" ] && endpoints=" $BENCH_ENDPOINTS"
+    # workers elsewhere, or a DNS name with "resolve" (MANGOO_RESOLVER)
+    [ -n "${MANGOO_WORKER_ENDPOINTS:-}" ] && endpoints=" $MANGOO_WORKER_ENDPOINTS"
     local web="$TOP/web/dist"
     sed -e "s|@MODULE@|$BIN/ngx_http_mangoo_module.so|" \
         -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|" \
@@ -369,6 +372,8 @@ render_conf() {
         -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
         -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-$STATE/nginx-access.log mangoo_json}|" \
         -e "s|@WORKER_ENDPOINTS@|${endpoints# }|" \
+        -e "s|@RESOLVER@|${MANGOO_RESOLVER:+resolver $MANGOO_RESOLVER; resolver_timeout ${MANGOO_RESOLVER_TIMEOUT:-5s};}|" \
+        -e "s|@RESOLVE_INTERVAL@|${MANGOO_RESOLVE_INTERVAL:-5s}|" \
         -e "s|@JWKS@|${MANGOO_JWKS:-$STATE/keys/jwks.json}|" \
         -e "s|@JWKS_MIN_REFRESH@|${MANGOO_JWKS_MIN_REFRESH:-60s}|" \
         -e "s|@ISSUER@|$ISSUER|" \
