@@ -39,6 +39,7 @@ typedef struct {
     ngx_event_t                  timer;
     ngx_resolver_ctx_t          *rctx;      /* a lookup in progress */
     ngx_array_t                  peers;     /* ngx_http_mangoo_peer_t * */
+    unsigned                     lost:1;    /* ... and a connection lost */
 } ngx_http_mangoo_group_t;
 
 
@@ -167,7 +168,13 @@ ngx_http_mangoo_discovery_lost(void *group)
     ngx_msec_t                delay;
     ngx_http_mangoo_group_t  *g = group;
 
-    if (g->rctx || ngx_exiting || ngx_quit || ngx_terminate) {
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    /* its answer may be from before the loss: look again after it */
+    if (g->rctx) {
+        g->lost = 1;
         return;
     }
 
@@ -311,6 +318,11 @@ done:
 
     if (!ngx_exiting) {
         ngx_add_timer(&g->timer, mcf->resolve_interval);
+    }
+
+    if (g->lost) {
+        g->lost = 0;
+        ngx_http_mangoo_discovery_lost(g);
     }
 }
 
