@@ -17,6 +17,8 @@ export interface MangooConfig {
 
   /** NAT gateways: 0 puts the tasks in public subnets with public addresses (no NAT cost). */
   readonly natGateways: number;
+  /** The VPC's range, /16 to /18 (two /20 task subnets and four /24). */
+  readonly vpcCidr: string;
 
   /** Public host name the app is reached at (a CNAME or alias to the ALB); empty: the ALB's own name. */
   readonly domainName: string;
@@ -67,6 +69,8 @@ export interface MangooConfig {
   readonly waf: boolean;
   /** Requests per 5 minutes from one address before WAF blocks it. */
   readonly wafRateLimit: number;
+  /** Rules of the common rule set that only count, never block. */
+  readonly wafCountRules: string[];
 
   readonly logRetentionDays: number;
   readonly containerInsights: boolean;
@@ -86,6 +90,7 @@ export const DEFAULTS: MangooConfig = {
   workerImage: '',
   buildImages: false,
   natGateways: 1,
+  vpcCidr: '10.40.0.0/16',
   domainName: '',
   certificateArn: '',
   idleTimeout: 300,
@@ -120,6 +125,7 @@ export const DEFAULTS: MangooConfig = {
   selfSignUp: false,
   waf: true,
   wafRateLimit: 2000,
+  wafCountRules: ['SizeRestrictions_BODY'],
   logRetentionDays: 30,
   containerInsights: false,
   emfInterval: 60,
@@ -225,6 +231,7 @@ export function readConfig(node: Node): MangooConfig {
     workerImage: str(raw, 'workerImage', /^[^\s]+$/),
     buildImages: bool(raw, 'buildImages'),
     natGateways: num(raw, 'natGateways', 0, 3),
+    vpcCidr: str(raw, 'vpcCidr', /^(\d{1,3}\.){3}\d{1,3}\/1[6-8]$/),
     domainName: str(raw, 'domainName', /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/),
     certificateArn: str(raw, 'certificateArn', /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/),
     idleTimeout: num(raw, 'idleTimeout', 120, 4000),
@@ -255,6 +262,7 @@ export function readConfig(node: Node): MangooConfig {
     selfSignUp: bool(raw, 'selfSignUp'),
     waf: bool(raw, 'waf'),
     wafRateLimit: num(raw, 'wafRateLimit', 100, 2000000000),
+    wafCountRules: list(raw, 'wafCountRules', /^[A-Za-z0-9_]{1,128}$/),
     logRetentionDays: num(raw, 'logRetentionDays', 1, 3653),
     containerInsights: bool(raw, 'containerInsights'),
     emfInterval: num(raw, 'emfInterval', 10, 3600),

@@ -27,6 +27,8 @@ export interface EdgeProps {
   readonly deregistrationDelay: number;
   readonly waf: boolean;
   readonly wafRateLimit: number;
+  /** Rules of the common rule set that count instead of blocking. */
+  readonly wafCountRules: string[];
 }
 
 export class Edge extends Construct {
@@ -89,7 +91,7 @@ export class Edge extends Construct {
     });
 
     if (props.waf) {
-      this.webAcl = this.webAclFor(props.wafRateLimit);
+      this.webAcl = this.webAclFor(props.wafRateLimit, props.wafCountRules);
       new wafv2.CfnWebACLAssociation(this, 'WafAlb', {
         resourceArn: this.alb.loadBalancerArn,
         webAclArn: this.webAcl.attrArn,
@@ -97,7 +99,7 @@ export class Edge extends Construct {
     }
   }
 
-  private webAclFor(rateLimit: number): wafv2.CfnWebACL {
+  private webAclFor(rateLimit: number, countRules: string[]): wafv2.CfnWebACL {
     const visibility = (name: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
       cloudWatchMetricsEnabled: true,
       metricName: name,
@@ -122,10 +124,11 @@ export class Edge extends Construct {
             vendorName: 'AWS',
             name,
             // document uploads are bodies of up to 20 MiB: the common
-            // rule set's 8 KiB body limit only counts
+            // rule set's 8 KiB body limit (SizeRestrictions_BODY) only
+            // counts, and so does any rule named in wafCountRules
             ruleActionOverrides:
-              name === 'AWSManagedRulesCommonRuleSet'
-                ? [{ name: 'SizeRestrictions_BODY', actionToUse: { count: {} } }]
+              name === 'AWSManagedRulesCommonRuleSet' && countRules.length > 0
+                ? countRules.map((rule) => ({ name: rule, actionToUse: { count: {} } }))
                 : undefined,
           },
         },

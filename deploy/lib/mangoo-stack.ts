@@ -27,7 +27,7 @@ export class MangooStack extends Stack {
     this.config = cfg;
     Tags.of(this).add('project', 'mangoo');
 
-    this.network = new Network(this, 'Network', { natGateways: cfg.natGateways });
+    this.network = new Network(this, 'Network', { natGateways: cfg.natGateways, cidr: cfg.vpcCidr });
     this.database = new Database(this, 'Database', {
       vpc: this.network.vpc,
       engineVersion: cfg.dbEngineVersion,
@@ -44,6 +44,7 @@ export class MangooStack extends Stack {
       deregistrationDelay: cfg.stopTimeout,
       waf: cfg.waf,
       wafRateLimit: cfg.wafRateLimit,
+      wafCountRules: cfg.wafCountRules,
     });
     // Cognito only sends codes back to HTTPS origins: the domain name
     // (with a certificate for it), else the balancer's own name

@@ -6,6 +6,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 
 export interface NetworkProps {
   readonly natGateways: number;
+  readonly cidr: string;
 }
 
 export class Network extends Construct {
@@ -25,7 +26,7 @@ export class Network extends Construct {
       subnets.splice(1, 0, { name: 'tasks', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 });
     }
     this.vpc = new ec2.Vpc(this, 'Vpc', {
-      ipAddresses: ec2.IpAddresses.cidr('10.40.0.0/16'),
+      ipAddresses: ec2.IpAddresses.cidr(props.cidr),
       maxAzs: 2,
       natGateways: props.natGateways,
       subnetConfiguration: subnets,

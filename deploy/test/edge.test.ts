@@ -118,6 +118,14 @@ describe('WAF', () => {
     expect(common.Statement.ManagedRuleGroupStatement.RuleActionOverrides).toEqual([
       { Name: 'SizeRestrictions_BODY', ActionToUse: { Count: {} } },
     ]);
+    const t = synth({ wafCountRules: 'SizeRestrictions_BODY,CrossSiteScripting_BODY' });
+    const tc = (only(t, 'AWS::WAFv2::WebACL')[1].Properties.Rules as any[]).find(
+      (r) => r.Name === 'AWSManagedRulesCommonRuleSet',
+    );
+    expect(tc.Statement.ManagedRuleGroupStatement.RuleActionOverrides).toEqual([
+      { Name: 'SizeRestrictions_BODY', ActionToUse: { Count: {} } },
+      { Name: 'CrossSiteScripting_BODY', ActionToUse: { Count: {} } },
+    ]);
     // every rule has its own priority
     const priorities = rules.map((r) => r.Priority);
     expect(new Set(priorities).size).toBe(priorities.length);

@@ -227,7 +227,10 @@ describe('containers', () => {
         expect(tags).toContainEqual({ Key: 'aws-cdk:subnet-type', Value: 'Public' });
       }
     }
-    expect(resources(synth({ natGateways: 2 }), 'AWS::EC2::NatGateway')).toHaveLength(2);
+    const u = synth({ natGateways: 2, vpcCidr: '10.9.0.0/16' });
+    expect(resources(u, 'AWS::EC2::NatGateway')).toHaveLength(2);
+    expect(only(u, 'AWS::EC2::VPC')[1].Properties.CidrBlock).toBe('10.9.0.0/16');
+    expect(only(s, 'AWS::EC2::VPC')[1].Properties.CidrBlock).toBe('10.40.0.0/16');
   });
 });
 
