@@ -21,7 +21,6 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import { bedrockStatements } from './bedrock';
 import { MangooConfig, workerDrainSeconds } from './config';
-import { DB_NAME } from './database';
 import { NGINX_PORT } from './edge';
 import { Identity } from './identity';
 
@@ -89,7 +88,12 @@ export class Services extends Construct {
     for (const st of bedrockStatements([...cfg.bedrockModels, ...cfg.bedrockEmbeddingModels])) {
       this.workerTask.addToTaskRolePolicy(st);
     }
+    // libpq reads the connection's settings from PG* variables: all of
+    // them from the database's secret (its JSON fields), none written here
     const workerSecrets: Record<string, ecs.Secret> = {
+      PGHOST: ecs.Secret.fromSecretsManager(props.databaseSecret, 'host'),
+      PGPORT: ecs.Secret.fromSecretsManager(props.databaseSecret, 'port'),
+      PGDATABASE: ecs.Secret.fromSecretsManager(props.databaseSecret, 'dbname'),
       PGUSER: ecs.Secret.fromSecretsManager(props.databaseSecret, 'username'),
       PGPASSWORD: ecs.Secret.fromSecretsManager(props.databaseSecret, 'password'),
     };
@@ -104,11 +108,8 @@ export class Services extends Construct {
       command: ['serve'],
       environment: {
         MANGOO_BIND: `tcp://0.0.0.0:${WORKER_PORT}`,
-        // libpq takes the host, user and password from PG* variables: the
-        // password comes from Secrets Manager, never from this list
-        MANGOO_DB: `dbname=${DB_NAME} sslmode=require`,
-        PGHOST: props.database.clusterEndpoint.hostname,
-        PGPORT: props.database.clusterEndpoint.port.toString(),
+        // the rest of the connection comes from the secret (PG* above)
+        MANGOO_DB: 'sslmode=require',
         MANGOO_THREADS: String(cfg.workerThreads),
         MANGOO_ISSUER: props.identity.issuer,
         MANGOO_CLIENT_ID: props.identity.client.userPoolClientId,

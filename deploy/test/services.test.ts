@@ -135,11 +135,16 @@ describe('containers', () => {
     }
     const w = container(s, 'worker');
     const secrets = Object.fromEntries((w.Secrets ?? []).map((x) => [x.Name, render(x.ValueFrom)]));
-    expect(secrets.PGPASSWORD).toBe(`\${${secretId}}:password::`);
-    expect(secrets.PGUSER).toBe(`\${${secretId}}:username::`);
+    expect(secrets).toEqual({
+      PGHOST: `\${${secretId}}:host::`,
+      PGPORT: `\${${secretId}}:port::`,
+      PGDATABASE: `\${${secretId}}:dbname::`,
+      PGUSER: `\${${secretId}}:username::`,
+      PGPASSWORD: `\${${secretId}}:password::`,
+    });
     const e = env(w);
-    expect(e.MANGOO_DB).toBe('dbname=mangoo sslmode=require');
-    expect(e.MANGOO_DB).not.toMatch(/password/i);
+    expect(e.MANGOO_DB).toBe('sslmode=require');
+    for (const name of Object.keys(e)) expect(name).not.toMatch(/^PG/);
     expect(container(s, 'nginx').Secrets).toBeUndefined();
   });
 
@@ -193,14 +198,13 @@ describe('containers', () => {
     expect(() => synth({ emfInterval: 45 })).toThrow(/emfInterval/);
   });
 
-  it('gives the workers Cognito, the models and the database host', () => {
+  it('gives the workers Cognito and the models, and starts them after the database', () => {
     const e = env(container(s, 'worker'));
     expect(e.MANGOO_COGNITO_DOMAIN).toMatch(/^https:\/\/\$\{.+\}\.auth\.\$\{AWS::Region\}\.amazoncognito\.com$/);
     expect(e.MANGOO_BEDROCK_MODELS).toBe(
       'anthropic.claude-3-5-sonnet-20241022-v2:0,anthropic.claude-3-5-haiku-20241022-v1:0,anthropic.claude-3-haiku-20240307-v1:0',
     );
     const [dbId] = only(s, 'AWS::RDS::DBCluster');
-    expect(e.PGHOST).toBe(`\${${dbId}.Endpoint.Address}`);
     expect(e.MANGOO_BIND).toBe('tcp://0.0.0.0:5555');
     // the database exists before the first worker migrates it
     const [, svc] = serviceOf(s, 'worker');
