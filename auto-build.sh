@@ -257,6 +257,66 @@ cmd_test_fuzz() {
     [ "$failed" = 0 ]
 }
 
+# ---- the AWS stack: deploy/, AWS CDK v2 in TypeScript -------------------------
+# Synthesised with no account and no credentials: nothing is looked up,
+# the AWS credentials of this shell (if any) are not given to the CLI, the
+# instance metadata service is never asked, and the CLI's telemetry,
+# notices and version check are off.  Only npm ci reaches a registry.
+CDK_OUT="$BUILD/cdk.out"
+
+cdk_run() {  # args of the cdk CLI, run in deploy/
+    (cd "$TOP/deploy" && env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+        -u AWS_SESSION_TOKEN -u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+        -u AWS_CONTAINER_CREDENTIALS_FULL_URI -u AWS_WEB_IDENTITY_TOKEN_FILE \
+        AWS_EC2_METADATA_DISABLED=true CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1 \
+        npx cdk "$@")
+}
+
+# The CloudFormation template into build/cdk.out; context settings pass
+# through: ./auto-build.sh synth -c natGateways=0 -c certificateArn=...
+cmd_synth() {
+    deps_node
+    npm_ci "$TOP/deploy"
+    rm -rf "$CDK_OUT"
+    cdk_run synth --quiet --no-notices --output "$CDK_OUT" "$@" >&2 || return 1
+    log "synthesised: $(ls "$CDK_OUT"/*.template.json)"
+}
+
+# For cmd_test: the stack's tests (aws-cdk-lib assertions under Vitest,
+# each a test), the type check and a synth through the CLI (one test
+# each).  Adds to the caller's passed/failed.
+deploy_tests() {
+    local out rc line n f
+    deps_node
+    npm_ci "$TOP/deploy"
+    rc=0
+    out=$(cd "$TOP/deploy" && npx vitest run 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    line=$(printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^ *Tests +[0-9]' | tail -n1 || true)
+    n=$(printf '%s' "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+    f=$(printf '%s' "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || true)
+    passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
+    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "deploy/ tests failed (exit $rc)"; failed=$((failed + 1)); fi
+    rc=0
+    (cd "$TOP/deploy" && npx tsc --noEmit -p . >&2) || rc=$?
+    if [ "$rc" = 0 ]; then passed=$((passed + 1)); else log "deploy/ type check failed"; failed=$((failed + 1)); fi
+    rc=0
+    (cmd_synth) || rc=$?
+    if [ "$rc" = 0 ] && [ -s "$CDK_OUT/Mangoo.template.json" ]; then
+        passed=$((passed + 1))
+    else
+        log "cdk synth failed (exit $rc)"; failed=$((failed + 1))
+    fi
+}
+
+# The deploy part of cmd_test alone.
+cmd_test_deploy() {
+    local passed=0 failed=0
+    deploy_tests
+    echo "$passed passed, $failed failed"
+    [ "$failed" = 0 ]
+}
+
 cmd_build() {
     cmd_deps
     make -s -C "$TOP" -j"$(nproc)" all
@@ -516,6 +576,9 @@ cmd_test() {
     out=$(cd "$TOP/tests/openapi" && npm run --silent lint 2>&1) || rc=$?
     printf '%s\n' "$out"
     if [ "$rc" = 0 ]; then passed=$((passed + 1)); else log "OpenAPI lint failed (exit $rc)"; failed=$((failed + 1)); fi
+    # the AWS stack (deploy/): its assertions, its types, a synth with no account
+    log "AWS stack (AWS CDK: assertions under Vitest, type check, synth)"
+    deploy_tests
     build_sanitized
     # the MCP servers the end-to-end tests use: the project's reference
     # server (and its conformance suite), pinned in tests/mcp's lock
@@ -1151,6 +1214,8 @@ case "${1:-}" in
     fuzz) cmd_fuzz ;;
     build-fuzz) build_fuzz ;;
     test-fuzz) cmd_test_fuzz ;;
+    synth) shift; cmd_synth "$@" ;;
+    test-deploy) cmd_test_deploy ;;
     bench-read) bench_only read bench-user ;;
     bench-scaling) bench_only scaling bench-scaling-user ;;
     bench-streams) bench_only streams bench-stream-user ;;
@@ -1165,5 +1230,5 @@ case "${1:-}" in
     start-worker) worker_start "$2" ;;
     stop-worker) worker_stop "$2" ;;
     restart-db) pg_stop; pg_start ;;
-    *) echo "usage: $0 deps|build|run|stop|test|fuzz|bench|bench-streams|bench-knowledge|bench-agents" >&2; exit 2 ;;
+    *) echo "usage: $0 deps|build|run|stop|test|test-deploy|synth|fuzz|bench|bench-streams|bench-knowledge|bench-agents" >&2; exit 2 ;;
 esac
