@@ -693,6 +693,7 @@ cmd_bench() {
     bench_knowledge "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-knowledge-user)"
     bench_agents
     bench_scaling "$token"
+    bench_discovery
 }
 
 # ---- streaming benchmark ---------------------------------------------------
@@ -1197,6 +1198,13 @@ bench_scaling() {  # token
 }
 
 # One part of the bench alone, on a stack of its own: part, token subject.
+# Worker discovery through DNS: a stack of its own (the e2e harness) and
+# dnsmasq; how soon nginx uses a worker added to the name, and stops using
+# one removed (tests/bench/discovery_bench.py).
+bench_discovery() {
+    python3 "$TOP/tests/bench/discovery_bench.py" --trials "${BENCH_DISCOVERY_TRIALS:-5}"
+}
+
 bench_only() {
     bench_stack_start
     "bench_$1" "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub "$2")"
@@ -1223,6 +1231,7 @@ case "${1:-}" in
     bench-metrics) bench_only metrics bench-metrics-user ;;
     bench-knowledge) bench_only knowledge bench-knowledge-user ;;
     bench-agents) bench_only agents bench-agents-user ;;
+    bench-discovery) bench_discovery ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     start-nginx) nginx_start; wait_healthy ;;    # another instance: MANGOO_STATE of its own
