@@ -14,7 +14,7 @@ DEB_PACKAGES=(
     libzmq3-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev libnghttp2-dev check
     postgresql-15 postgresql-server-dev-15
     libxml2-dev libpoppler-glib-dev tzdata
-    python3 python3-jsonschema valgrind wrk dpkg-dev
+    python3 python3-jsonschema valgrind wrk dpkg-dev dnsmasq-base
     prometheus
     clang libclang-rt-14-dev llvm-14
 )
@@ -257,6 +257,66 @@ cmd_test_fuzz() {
     [ "$failed" = 0 ]
 }
 
+# ---- the AWS stack: deploy/, AWS CDK v2 in TypeScript -------------------------
+# Synthesised with no account and no credentials: nothing is looked up,
+# the AWS credentials of this shell (if any) are not given to the CLI, the
+# instance metadata service is never asked, and the CLI's telemetry,
+# notices and version check are off.  Only npm ci reaches a registry.
+CDK_OUT="$BUILD/cdk.out"
+
+cdk_run() {  # args of the cdk CLI, run in deploy/
+    (cd "$TOP/deploy" && env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+        -u AWS_SESSION_TOKEN -u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+        -u AWS_CONTAINER_CREDENTIALS_FULL_URI -u AWS_WEB_IDENTITY_TOKEN_FILE \
+        AWS_EC2_METADATA_DISABLED=true CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1 \
+        npx cdk "$@")
+}
+
+# The CloudFormation template into build/cdk.out; context settings pass
+# through: ./auto-build.sh synth -c natGateways=0 -c certificateArn=...
+cmd_synth() {
+    deps_node
+    npm_ci "$TOP/deploy"
+    rm -rf "$CDK_OUT"
+    cdk_run synth --quiet --no-notices --output "$CDK_OUT" "$@" >&2 || return 1
+    log "synthesised: $(ls "$CDK_OUT"/*.template.json)"
+}
+
+# For cmd_test: the stack's tests (aws-cdk-lib assertions under Vitest,
+# each a test), the type check and a synth through the CLI (one test
+# each).  Adds to the caller's passed/failed.
+deploy_tests() {
+    local out rc line n f
+    deps_node
+    npm_ci "$TOP/deploy"
+    rc=0
+    out=$(cd "$TOP/deploy" && npx vitest run 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    line=$(printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^ *Tests +[0-9]' | tail -n1 || true)
+    n=$(printf '%s' "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+    f=$(printf '%s' "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || true)
+    passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
+    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "deploy/ tests failed (exit $rc)"; failed=$((failed + 1)); fi
+    rc=0
+    (cd "$TOP/deploy" && npx tsc --noEmit -p . >&2) || rc=$?
+    if [ "$rc" = 0 ]; then passed=$((passed + 1)); else log "deploy/ type check failed"; failed=$((failed + 1)); fi
+    rc=0
+    (cmd_synth) || rc=$?
+    if [ "$rc" = 0 ] && [ -s "$CDK_OUT/Mangoo.template.json" ]; then
+        passed=$((passed + 1))
+    else
+        log "cdk synth failed (exit $rc)"; failed=$((failed + 1))
+    fi
+}
+
+# The deploy part of cmd_test alone.
+cmd_test_deploy() {
+    local passed=0 failed=0
+    deploy_tests
+    echo "$passed passed, $failed failed"
+    [ "$failed" = 0 ]
+}
+
 cmd_build() {
     cmd_deps
     make -s -C "$TOP" -j"$(nproc)" all
@@ -322,7 +382,8 @@ san_env() {  # who
 
 worker_start() {  # i [host]
     local i=$1 host=${2:-127.0.0.1}
-    env $(san_env worker 1) MANGOO_KEY_DIR="$STATE/keys" "$BIN/mangoo-worker" serve --bind "tcp://$host:$((WORKER_PORT + i))" \
+    env $(san_env worker 1) MANGOO_KEY_DIR="$STATE/keys" "$BIN/mangoo-worker" serve \
+        --bind "${MANGOO_WORKER_BIND:-tcp://$host:$((WORKER_PORT + i))}" \
         --threads "$WORKER_THREADS" --db "$DB_CONNINFO" --sql-dir "$TOP/sql" --no-migrate \
         >>"$STATE/worker-$i.log" 2>&1 &
     echo $! >"$STATE/worker-$i.pid"
@@ -360,6 +421,8 @@ render_conf() {
     for ((i = 0; i < WORKER_PROCS; i++)); do endpoints+=" tcp://127.0.0.1:$((WORKER_PORT + i))"; done
     # the scaling bench points nginx at other sets of worker processes
     [ -n "${BENCH_ENDPOINTS:-}" ] && endpoints=" $BENCH_ENDPOINTS"
+    # workers elsewhere, or a DNS name with "resolve" (MANGOO_RESOLVER)
+    [ -n "${MANGOO_WORKER_ENDPOINTS:-}" ] && endpoints=" $MANGOO_WORKER_ENDPOINTS"
     local web="$TOP/web/dist"
     sed -e "s|@MODULE@|$BIN/ngx_http_mangoo_module.so|" \
         -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|" \
@@ -369,6 +432,8 @@ render_conf() {
         -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
         -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-$STATE/nginx-access.log mangoo_json}|" \
         -e "s|@WORKER_ENDPOINTS@|${endpoints# }|" \
+        -e "s|@RESOLVER@|${MANGOO_RESOLVER:+resolver $MANGOO_RESOLVER; resolver_timeout ${MANGOO_RESOLVER_TIMEOUT:-5s};}|" \
+        -e "s|@RESOLVE_INTERVAL@|${MANGOO_RESOLVE_INTERVAL:-5s}|" \
         -e "s|@JWKS@|${MANGOO_JWKS:-$STATE/keys/jwks.json}|" \
         -e "s|@JWKS_MIN_REFRESH@|${MANGOO_JWKS_MIN_REFRESH:-60s}|" \
         -e "s|@ISSUER@|$ISSUER|" \
@@ -511,6 +576,9 @@ cmd_test() {
     out=$(cd "$TOP/tests/openapi" && npm run --silent lint 2>&1) || rc=$?
     printf '%s\n' "$out"
     if [ "$rc" = 0 ]; then passed=$((passed + 1)); else log "OpenAPI lint failed (exit $rc)"; failed=$((failed + 1)); fi
+    # the AWS stack (deploy/): its assertions, its types, a synth with no account
+    log "AWS stack (AWS CDK: assertions under Vitest, type check, synth)"
+    deploy_tests
     build_sanitized
     # the MCP servers the end-to-end tests use: the project's reference
     # server (and its conformance suite), pinned in tests/mcp's lock
@@ -625,6 +693,7 @@ cmd_bench() {
     bench_knowledge "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub bench-knowledge-user)"
     bench_agents
     bench_scaling "$token"
+    bench_discovery
 }
 
 # ---- streaming benchmark ---------------------------------------------------
@@ -1129,6 +1198,13 @@ bench_scaling() {  # token
 }
 
 # One part of the bench alone, on a stack of its own: part, token subject.
+# Worker discovery through DNS: a stack of its own (the e2e harness) and
+# dnsmasq; how soon nginx uses a worker added to the name, and stops using
+# one removed (tests/bench/discovery_bench.py).
+bench_discovery() {
+    python3 "$TOP/tests/bench/discovery_bench.py" --trials "${BENCH_DISCOVERY_TRIALS:-5}"
+}
+
 bench_only() {
     bench_stack_start
     "bench_$1" "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub "$2")"
@@ -1237,6 +1313,8 @@ case "${1:-}" in
     fuzz) cmd_fuzz ;;
     build-fuzz) build_fuzz ;;
     test-fuzz) cmd_test_fuzz ;;
+    synth) shift; cmd_synth "$@" ;;
+    test-deploy) cmd_test_deploy ;;
     images) cmd_images ;;
     test-images) cmd_test_images ;;
     bench-read) bench_only read bench-user ;;
@@ -1246,6 +1324,7 @@ case "${1:-}" in
     bench-metrics) bench_only metrics bench-metrics-user ;;
     bench-knowledge) bench_only knowledge bench-knowledge-user ;;
     bench-agents) bench_only agents bench-agents-user ;;
+    bench-discovery) bench_discovery ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     start-nginx) nginx_start; wait_healthy ;;    # another instance: MANGOO_STATE of its own
@@ -1253,5 +1332,5 @@ case "${1:-}" in
     start-worker) worker_start "$2" ;;
     stop-worker) worker_stop "$2" ;;
     restart-db) pg_stop; pg_start ;;
-    *) echo "usage: $0 deps|build|run|stop|test|fuzz|bench|bench-streams|bench-knowledge|bench-agents" >&2; exit 2 ;;
+    *) echo "usage: $0 deps|build|run|stop|test|test-deploy|synth|fuzz|bench|bench-streams|bench-knowledge|bench-agents" >&2; exit 2 ;;
 esac

@@ -22,6 +22,8 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
     -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-/dev/stdout} mangoo_json|" \
     -e "s|@WORKER_ENDPOINTS@|${MANGOO_WORKER_ENDPOINTS:-tcp://worker:5555}|" \
+    -e "s|@RESOLVER@|${MANGOO_RESOLVER:+resolver $MANGOO_RESOLVER; resolver_timeout ${MANGOO_RESOLVER_TIMEOUT:-5s};}|" \
+    -e "s|@RESOLVE_INTERVAL@|${MANGOO_RESOLVE_INTERVAL:-5s}|" \
     -e "s|@JWKS@|${MANGOO_JWKS:-/var/lib/mangoo-keys/jwks.json}|" \
     -e "s|@JWKS_MIN_REFRESH@|${MANGOO_JWKS_MIN_REFRESH:-60s}|" \
     -e "s|@ISSUER@|${MANGOO_ISSUER:-mangoo-local}|" \

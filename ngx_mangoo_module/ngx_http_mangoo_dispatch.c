@@ -22,6 +22,12 @@
  * connects again (a new process); jobs it refused unstarted go once to
  * another worker (ngx_http_mangoo_resend).
  *
+ * Peers are the configured endpoints plus, for names with "resolve", the
+ * addresses ngx_http_mangoo_discovery.c finds.  The live ones take jobs in
+ * turn; a drained one (its address left the name) takes none and is
+ * closed by a posted event once nothing waits on it, never from inside a
+ * handler that may still hold it.
+ *
  * Flow control: a worker sends each nginx process no more than its window
  * of messages ahead of what this event loop has taken off the socket
  * (worker/flow.h); a CREDIT after every NGX_HTTP_MANGOO_CREDIT_EVERY
@@ -45,7 +51,9 @@
 
 
 struct ngx_http_mangoo_peer_s {
-    ngx_str_t                    endpoint;
+    ngx_str_t                    endpoint;   /* NUL-terminated, after us */
+    void                        *group;      /* discovery's; NULL: static */
+    ngx_queue_t                  link;       /* in the draining list */
     void                        *sock;
     void                        *monitor;
     ngx_connection_t            *conn;
@@ -56,13 +64,16 @@ struct ngx_http_mangoo_peer_s {
     ngx_uint_t                   index;      /* in mangoo_workers' order */
     unsigned                     stopping:1; /* said so: no new jobs */
     unsigned                     connected:1;
+    unsigned                     draining:1; /* left DNS: closes when idle */
 };
 
 
 typedef struct {
     void                        *zctx;
-    ngx_http_mangoo_peer_t      *peers;
-    ngx_uint_t                   npeers;
+    ngx_array_t                  live;       /* ngx_http_mangoo_peer_t * */
+    ngx_queue_t                  draining;
+    ngx_event_t                  reap;
+    ngx_uint_t                   monitors;   /* inproc names made */
     ngx_uint_t                   next_peer;
     ngx_http_mangoo_main_conf_t *mcf;
 
@@ -94,6 +105,8 @@ static void ngx_http_mangoo_credit(ngx_http_mangoo_peer_t *peer);
 static void ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx);
 static ngx_uint_t ngx_http_mangoo_resend(ngx_http_mangoo_ctx_t *ctx,
     mg_msg_t *msg);
+static void ngx_http_mangoo_peer_close(ngx_http_mangoo_peer_t *peer);
+static void ngx_http_mangoo_reap_handler(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -207,6 +220,10 @@ ngx_http_mangoo_unwatch(ngx_connection_t *c)
         return;
     }
 
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
     /* the fd belongs to libzmq: never close it, only forget it */
     (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
     ngx_free_connection(c);
@@ -215,8 +232,7 @@ ngx_http_mangoo_unwatch(ngx_connection_t *c)
 
 
 static ngx_int_t
-ngx_http_mangoo_peer_open(ngx_http_mangoo_peer_t *peer, ngx_uint_t index,
-    ngx_cycle_t *cycle)
+ngx_http_mangoo_peer_open(ngx_http_mangoo_peer_t *peer, ngx_cycle_t *cycle)
 {
     int     one, zero, hwm, ivl, ivl_max, hb_ivl, hb_timeout;
     char    addr[64];
@@ -251,8 +267,15 @@ ngx_http_mangoo_peer_open(ngx_http_mangoo_peer_t *peer, ngx_uint_t index,
         goto failed;
     }
 
+    /* an address found by DNS may be IPv6: "tcp://[...]:port" */
+    if (ngx_strncmp(peer->endpoint.data, "tcp://[", 7) == 0
+        && zmq_setsockopt(peer->sock, ZMQ_IPV6, &one, sizeof(int)) != 0)
+    {
+        goto failed;
+    }
+
     ngx_snprintf((u_char *) addr, sizeof(addr), "inproc://mangoo-monitor-%ui%Z",
-                 index);
+                 ++ngx_http_mangoo_dispatcher.monitors);
 
     if (zmq_socket_monitor(peer->sock, addr,
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED|ZMQ_EVENT_DISCONNECTED)
@@ -283,8 +306,6 @@ ngx_http_mangoo_peer_open(ngx_http_mangoo_peer_t *peer, ngx_uint_t index,
     if (peer->conn == NULL || peer->monitor_conn == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_queue_init(&peer->inflight);
 
     return NGX_OK;
 
@@ -319,6 +340,18 @@ ngx_http_mangoo_dispatch_init_process(ngx_cycle_t *cycle,
 
     ngx_rbtree_init(&d->tree, &d->sentinel, ngx_rbtree_insert_value);
     ngx_queue_init(&d->parked);
+    ngx_queue_init(&d->draining);
+
+    if (ngx_array_init(&d->live, cycle->pool, 8,
+                       sizeof(ngx_http_mangoo_peer_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    d->reap.handler = ngx_http_mangoo_reap_handler;
+    d->reap.log = cycle->log;
+    d->reap.data = d;
 
     d->retry.handler = ngx_http_mangoo_retry_handler;
     d->retry.log = cycle->log;
@@ -333,20 +366,15 @@ ngx_http_mangoo_dispatch_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    d->npeers = mcf->endpoints->nelts;
-    d->peers = ngx_pcalloc(cycle->pool,
-                           d->npeers * sizeof(ngx_http_mangoo_peer_t));
-    if (d->peers == NULL) {
-        return NGX_ERROR;
-    }
-
     ep = mcf->endpoints->elts;
 
-    for (i = 0; i < d->npeers; i++) {
-        d->peers[i].endpoint = ep[i];
-        d->peers[i].index = i;
+    for (i = 0; i < mcf->endpoints->nelts; i++) {
+        /* a name with "resolve": its addresses come from discovery */
+        if (ngx_http_mangoo_discovery_owns(mcf, i)) {
+            continue;
+        }
 
-        if (ngx_http_mangoo_peer_open(&d->peers[i], i, cycle) != NGX_OK) {
+        if (ngx_http_mangoo_peer_add(&ep[i], i, NULL) == NULL) {
             return NGX_ERROR;
         }
     }
@@ -357,11 +385,132 @@ ngx_http_mangoo_dispatch_init_process(ngx_cycle_t *cycle,
 }
 
 
+ngx_http_mangoo_peer_t *
+ngx_http_mangoo_peer_add(ngx_str_t *endpoint, ngx_uint_t index, void *group)
+{
+    ngx_http_mangoo_peer_t      *peer, **pp;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    peer = ngx_calloc(sizeof(ngx_http_mangoo_peer_t) + endpoint->len + 1,
+                      ngx_cycle->log);
+    if (peer == NULL) {
+        return NULL;
+    }
+
+    peer->endpoint.data = (u_char *) (peer + 1);
+    peer->endpoint.len = endpoint->len;
+    ngx_memcpy(peer->endpoint.data, endpoint->data, endpoint->len);
+    peer->endpoint.data[endpoint->len] = '\0';
+    peer->index = index;
+    peer->group = group;
+    ngx_queue_init(&peer->inflight);
+
+    pp = ngx_array_push(&d->live);
+
+    if (pp == NULL
+        || ngx_http_mangoo_peer_open(peer, (ngx_cycle_t *) ngx_cycle)
+           != NGX_OK)
+    {
+        if (pp != NULL) {
+            d->live.nelts--;
+        }
+
+        ngx_http_mangoo_peer_close(peer);
+        return NULL;
+    }
+
+    *pp = peer;
+
+    return peer;
+}
+
+
+void
+ngx_http_mangoo_peer_drain(ngx_http_mangoo_peer_t *peer)
+{
+    ngx_uint_t                   i;
+    ngx_http_mangoo_peer_t     **live;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    live = d->live.elts;
+
+    for (i = 0; i < d->live.nelts; i++) {
+        if (live[i] == peer) {
+            ngx_memmove(&live[i], &live[i + 1],
+                        (d->live.nelts - i - 1) * sizeof(*live));
+            d->live.nelts--;
+            break;
+        }
+    }
+
+    peer->draining = 1;
+    ngx_queue_insert_tail(&d->draining, &peer->link);
+
+    if (peer->ninflight == 0 && !d->reap.posted) {
+        ngx_post_event(&d->reap, &ngx_posted_events);
+    }
+}
+
+
+/* Close the drained peers nothing waits on any more. */
+static void
+ngx_http_mangoo_reap_handler(ngx_event_t *ev)
+{
+    ngx_queue_t                 *q, *next;
+    ngx_http_mangoo_peer_t      *peer;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    for (q = ngx_queue_head(&d->draining);
+         q != ngx_queue_sentinel(&d->draining);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        peer = ngx_queue_data(q, ngx_http_mangoo_peer_t, link);
+
+        if (peer->ninflight) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                      "mangoo: worker \"%V\" drained, closing it",
+                      &peer->endpoint);
+
+        ngx_queue_remove(q);
+        ngx_http_mangoo_peer_close(peer);
+    }
+}
+
+
+static void
+ngx_http_mangoo_peer_close(ngx_http_mangoo_peer_t *peer)
+{
+    if (peer->connected) {
+        peer->connected = 0;
+        ngx_http_mangoo_metrics_endpoint(peer->index, 0);
+    }
+
+    ngx_http_mangoo_unwatch(peer->conn);
+    ngx_http_mangoo_unwatch(peer->monitor_conn);
+
+    if (peer->sock) {
+        zmq_socket_monitor(peer->sock, NULL, 0);
+        zmq_close(peer->sock);
+    }
+
+    if (peer->monitor) {
+        zmq_close(peer->monitor);
+    }
+
+    ngx_free(peer);
+}
+
+
 void
 ngx_http_mangoo_dispatch_exit_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                   i;
-    ngx_http_mangoo_peer_t      *peer;
+    ngx_queue_t                 *q;
+    ngx_http_mangoo_peer_t     **live;
     ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
 
     if (d->zctx == NULL) {
@@ -374,25 +523,23 @@ ngx_http_mangoo_dispatch_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&d->retry);
     }
 
-    for (i = 0; i < d->npeers; i++) {
-        peer = &d->peers[i];
+    if (d->reap.posted) {
+        ngx_delete_posted_event(&d->reap);
+    }
 
-        if (peer->connected) {
-            peer->connected = 0;
-            ngx_http_mangoo_metrics_endpoint(peer->index, 0);
-        }
+    live = d->live.elts;
 
-        ngx_http_mangoo_unwatch(peer->conn);
-        ngx_http_mangoo_unwatch(peer->monitor_conn);
+    for (i = 0; i < d->live.nelts; i++) {
+        ngx_http_mangoo_peer_close(live[i]);
+    }
 
-        if (peer->sock) {
-            zmq_socket_monitor(peer->sock, NULL, 0);
-            zmq_close(peer->sock);
-        }
+    d->live.nelts = 0;
 
-        if (peer->monitor) {
-            zmq_close(peer->monitor);
-        }
+    while (!ngx_queue_empty(&d->draining)) {
+        q = ngx_queue_head(&d->draining);
+        ngx_queue_remove(q);
+        ngx_http_mangoo_peer_close(ngx_queue_data(q, ngx_http_mangoo_peer_t,
+                                                  link));
     }
 
     zmq_ctx_term(d->zctx);
@@ -443,12 +590,12 @@ ngx_http_mangoo_send_frames(void *sock, mg_str_t *frames, int n)
 static ngx_int_t
 ngx_http_mangoo_try_send(ngx_http_mangoo_ctx_t *ctx)
 {
-    int                          n;
+    int                          nframes;
     char                         status[4];
     mg_msg_t                     msg;
     mg_str_t                     frames[MG_PROTO_MAX_FRAMES];
-    ngx_uint_t                   i, connected;
-    ngx_http_mangoo_peer_t      *peer;
+    ngx_uint_t                   i, n, connected;
+    ngx_http_mangoo_peer_t      *peer, **live;
     ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
 
     ngx_memzero(&msg, sizeof(mg_msg_t));
@@ -464,15 +611,17 @@ ngx_http_mangoo_try_send(ngx_http_mangoo_ctx_t *ctx)
     msg.body.data = (char *) ctx->body.data;
     msg.body.len = ctx->body.len;
 
-    n = mg_proto_frames(&msg, frames, status);
-    if (n < 0) {
+    nframes = mg_proto_frames(&msg, frames, status);
+    if (nframes < 0) {
         return NGX_ERROR;
     }
 
     connected = 0;
+    live = d->live.elts;
+    n = d->live.nelts;
 
-    for (i = 0; i < d->npeers; i++) {
-        peer = &d->peers[(d->next_peer + i) % d->npeers];
+    for (i = 0; i < n; i++) {
+        peer = live[(d->next_peer + i) % n];
 
         if ((ctx->target != NULL && peer != ctx->target)
             || peer == ctx->avoid || peer->stopping)
@@ -482,12 +631,14 @@ ngx_http_mangoo_try_send(ngx_http_mangoo_ctx_t *ctx)
 
         connected |= peer->connected;
 
-        if (ngx_http_mangoo_send_frames(peer->sock, frames, n) != NGX_OK) {
+        if (ngx_http_mangoo_send_frames(peer->sock, frames, nframes)
+            != NGX_OK)
+        {
             continue;
         }
 
         if (ctx->target == NULL) {
-            d->next_peer = (d->next_peer + i + 1) % d->npeers;
+            d->next_peer = (d->next_peer + i + 1) % n;
         }
 
         ctx->peer = peer;
@@ -606,18 +757,20 @@ ngx_http_mangoo_dispatch_system(ngx_http_mangoo_ctx_t *ctx,
 }
 
 
+/* the live peers, by index until the event loop goes on */
 ngx_uint_t
 ngx_http_mangoo_dispatch_npeers(void)
 {
     return ngx_http_mangoo_dispatcher.ready
-           ? ngx_http_mangoo_dispatcher.npeers : 0;
+           ? ngx_http_mangoo_dispatcher.live.nelts : 0;
 }
 
 
 ngx_str_t *
 ngx_http_mangoo_dispatch_endpoint(ngx_uint_t peer)
 {
-    return &ngx_http_mangoo_dispatcher.peers[peer].endpoint;
+    return &((ngx_http_mangoo_peer_t **)
+             ngx_http_mangoo_dispatcher.live.elts)[peer]->endpoint;
 }
 
 
@@ -641,7 +794,7 @@ ngx_http_mangoo_dispatch_system_to(ngx_http_mangoo_ctx_t *ctx,
     ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
 
     ngx_http_mangoo_new_rid(ctx);
-    ctx->target = &d->peers[peer];
+    ctx->target = ((ngx_http_mangoo_peer_t **) d->live.elts)[peer];
     ctx->timeout = timeout;
     ctx->timer.log = ngx_cycle->log;
 
@@ -729,6 +882,11 @@ ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t cancel)
     ngx_queue_remove(&ctx->queue);
     ctx->peer->ninflight--;
     ctx->waiting = 0;
+
+    if (ctx->peer->draining && ctx->peer->ninflight == 0 && !d->reap.posted)
+    {
+        ngx_post_event(&d->reap, &ngx_posted_events);
+    }
 
     if (!cancel || !ctx->peer->connected) {
         return;
@@ -921,6 +1079,11 @@ ngx_http_mangoo_monitor_handler(ngx_event_t *rev)
 
             peer->connected = 0;
             ngx_http_mangoo_peer_lost(peer);
+
+            /* the address may be gone for good: ask DNS now */
+            if (peer->group && !peer->draining) {
+                ngx_http_mangoo_discovery_lost(peer->group);
+            }
         }
     }
 }
@@ -1054,7 +1217,7 @@ ngx_http_mangoo_resend(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
 {
     ngx_uint_t                   i;
     ngx_rbtree_key_t             key;
-    ngx_http_mangoo_peer_t      *peer;
+    ngx_http_mangoo_peer_t      *peer, **live;
     ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
 
     if (ctx->avoid != NULL || ctx->target != NULL || ctx->streaming
@@ -1067,15 +1230,17 @@ ngx_http_mangoo_resend(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
     /* it says so in its reply too: no more jobs for it */
     ctx->peer->stopping = 1;
 
-    for (i = 0; i < d->npeers; i++) {
-        peer = &d->peers[i];
+    live = d->live.elts;
+
+    for (i = 0; i < d->live.nelts; i++) {
+        peer = live[i];
 
         if (peer != ctx->peer && peer->connected && !peer->stopping) {
             break;
         }
     }
 
-    if (i == d->npeers) {
+    if (i == d->live.nelts) {
         return 0;
     }
 

@@ -834,7 +834,8 @@ ngx_http_mangoo_m_render_nginx(ngx_http_mangoo_m_out_t *out)
     }
 
     if (ngx_http_mangoo_m_family(out, "mangoo_endpoint_connections", "gauge",
-            "nginx processes connected to each worker endpoint now.")
+            "Connections of nginx processes to each worker endpoint "
+            "now (a name with resolve: to all its addresses).")
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -1142,6 +1143,7 @@ ngx_int_t
 ngx_http_mangoo_metrics_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
+    ngx_str_t                 *ep;
     ngx_uint_t                 i, n;
     ngx_pool_cleanup_t        *cln;
     ngx_http_mangoo_scrape_t  *scrape;
@@ -1194,7 +1196,13 @@ ngx_http_mangoo_metrics_handler(ngx_http_request_t *r)
     for (i = 0; i < n; i++) {
         peer = &scrape->peers[i];
         peer->scrape = scrape;
-        peer->endpoint = *ngx_http_mangoo_dispatch_endpoint(i);
+        /* a copy: a peer that DNS drops may be closed before we answer */
+        ep = ngx_http_mangoo_dispatch_endpoint(i);
+        peer->endpoint.data = ngx_pstrdup(r->pool, ep);
+        if (peer->endpoint.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        peer->endpoint.len = ep->len;
 
         peer->ctx.on_reply = ngx_http_mangoo_metrics_reply;
         ngx_str_set(&peer->ctx.job, "metrics");

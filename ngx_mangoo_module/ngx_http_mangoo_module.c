@@ -97,6 +97,13 @@ static ngx_command_t  ngx_http_mangoo_commands[] = {
       offsetof(ngx_http_mangoo_main_conf_t, token_cache),
       NULL },
 
+    { ngx_string("mangoo_workers_resolve_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, resolve_interval),
+      NULL },
+
     { ngx_string("mangoo_unavailable_wait"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -803,6 +810,8 @@ ngx_http_mangoo_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     mcf->endpoints = NULL;
+     *     mcf->discover = NULL;
+     *     mcf->resolver = NULL;
      *     mcf->jwks = { 0, NULL };
      *     mcf->issuer = { 0, NULL };
      *     mcf->audience = { 0, NULL };
@@ -812,6 +821,7 @@ ngx_http_mangoo_create_main_conf(ngx_conf_t *cf)
     mcf->jwks_min_refresh = NGX_CONF_UNSET;
     mcf->token_cache = NGX_CONF_UNSET_UINT;
     mcf->unavailable_wait = NGX_CONF_UNSET_MSEC;
+    mcf->resolve_interval = NGX_CONF_UNSET_MSEC;
     mcf->metrics = NGX_CONF_UNSET;
 
     return mcf;
@@ -823,14 +833,42 @@ ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_mangoo_main_conf_t *mcf = conf;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_conf_init_value(mcf->leeway, 30);
     ngx_conf_init_value(mcf->jwks_min_refresh, 60);
     ngx_conf_init_uint_value(mcf->token_cache, 10000);
     ngx_conf_init_msec_value(mcf->unavailable_wait, 1000);
+    ngx_conf_init_msec_value(mcf->resolve_interval, 5000);
     ngx_conf_init_value(mcf->metrics, 1);
 
     if (mcf->endpoints == NULL) {
         return NGX_CONF_OK;
+    }
+
+    if (mcf->discover) {
+        /* http{}'s own; without a "resolver" the core module has given
+         * it a dummy one, with no server, by now */
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->resolver == NULL || clcf->resolver->connections.nelts == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"mangoo_workers ... resolve\" requires "
+                               "a \"resolver\" in the http block");
+            return NGX_CONF_ERROR;
+        }
+
+        mcf->resolver = clcf->resolver;
+        mcf->resolver_timeout = (clcf->resolver_timeout == NGX_CONF_UNSET_MSEC)
+                                ? 30000 : clcf->resolver_timeout;
+
+        if (mcf->resolve_interval == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"mangoo_workers_resolve_interval\" "
+                               "must be more than 0");
+            return NGX_CONF_ERROR;
+        }
     }
 
     /* a token from any issuer or for any app would be accepted otherwise */
@@ -893,17 +931,20 @@ ngx_http_mangoo_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 /*
  * "tcp://host:port" resolves here, at configuration time, to every address
  * of host, so "mangoo_workers tcp://worker:5555" reaches all the replicas a
- * DNS name has; a reload picks up new ones.  Other transports pass through.
+ * DNS name has; a reload picks up new ones.  With a last argument
+ * "resolve", a host that is a name is looked up again while nginx runs
+ * (ngx_http_mangoo_discovery.c) instead.  Other transports pass through.
  */
 static char *
 ngx_http_mangoo_workers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mangoo_main_conf_t *mcf = conf;
 
-    u_char      *p;
-    ngx_url_t    u;
-    ngx_str_t   *value, *ep;
-    ngx_uint_t   i, j;
+    u_char                      *p;
+    ngx_url_t                    u;
+    ngx_str_t                   *value, *ep;
+    ngx_uint_t                   i, j, n, resolve;
+    ngx_http_mangoo_discover_t  *dc;
 
     if (mcf->endpoints) {
         return "is duplicate";
@@ -915,8 +956,19 @@ ngx_http_mangoo_workers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+    n = cf->args->nelts;
+    resolve = 0;
 
-    for (i = 1; i < cf->args->nelts; i++) {
+    if (ngx_strcmp(value[n - 1].data, "resolve") == 0) {
+        resolve = 1;
+        n--;
+
+        if (n == 1) {
+            return "has no endpoint before \"resolve\"";
+        }
+    }
+
+    for (i = 1; i < n; i++) {
 
         if (ngx_strncmp(value[i].data, "ipc://", 6) == 0
             || ngx_strncmp(value[i].data, "inproc://", 9) == 0)
@@ -941,6 +993,7 @@ ngx_http_mangoo_workers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_memzero(&u, sizeof(ngx_url_t));
         u.url.data = value[i].data + 6;
         u.url.len = value[i].len - 6;
+        u.no_resolve = resolve;
 
         if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -954,6 +1007,29 @@ ngx_http_mangoo_workers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                "no port in worker endpoint \"%V\"",
                                &value[i]);
             return NGX_CONF_ERROR;
+        }
+
+        if (resolve && u.naddrs == 0) {
+            /* a name, not an address: followed through DNS at run time */
+            if (mcf->discover == NULL) {
+                mcf->discover = ngx_array_create(cf->pool, 2,
+                                    sizeof(ngx_http_mangoo_discover_t));
+                if (mcf->discover == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            dc = ngx_array_push(mcf->discover);
+            ep = ngx_array_push(mcf->endpoints);
+            if (dc == NULL || ep == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            dc->host = u.host;
+            dc->port = u.port;
+            dc->index = mcf->endpoints->nelts - 1;
+            *ep = value[i];
+            continue;
         }
 
         for (j = 0; j < u.naddrs; j++) {
@@ -1019,18 +1095,20 @@ ngx_http_mangoo_init_process(ngx_cycle_t *cycle)
 
     if (ngx_http_mangoo_auth_init_process(cycle, mcf) != NGX_OK
         || ngx_http_mangoo_metrics_init_process(cycle, mcf->endpoints)
-           != NGX_OK)
+           != NGX_OK
+        || ngx_http_mangoo_dispatch_init_process(cycle, mcf) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_mangoo_dispatch_init_process(cycle, mcf);
+    return ngx_http_mangoo_discovery_init_process(cycle, mcf);
 }
 
 
 static void
 ngx_http_mangoo_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_mangoo_discovery_exit_process();
     ngx_http_mangoo_dispatch_exit_process(cycle);
     ngx_http_mangoo_auth_exit_process();
 }

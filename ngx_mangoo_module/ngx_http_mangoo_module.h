@@ -7,6 +7,8 @@
  *   ngx_http_mangoo_cors.c      cross-origin requests (mangoo_cors_origins)
  *   ngx_http_mangoo_auth.c      JWKS and bearer token verification
  *   ngx_http_mangoo_dispatch.c  ZeroMQ sockets driven by the event loop
+ *   ngx_http_mangoo_discovery.c worker names looked up again and again
+ *                               through nginx's resolver ("resolve")
  *   ngx_http_mangoo_response.c  replies and errors written to the client
  *   ngx_http_mangoo_sse.c       streamed replies: buffers, back-pressure,
  *                               keepalives, the closing error event
@@ -47,8 +49,20 @@
 #define NGX_HTTP_MANGOO_JWT_OUTCOMES     3
 
 
+/* a worker name that follows DNS: mangoo_workers tcp://NAME:PORT resolve */
+typedef struct {
+    ngx_str_t                   host;
+    in_port_t                   port;
+    ngx_uint_t                  index;          /* in endpoints (metrics) */
+} ngx_http_mangoo_discover_t;
+
+
 typedef struct {
     ngx_array_t                *endpoints;      /* ngx_str_t, NUL-terminated */
+    ngx_array_t                *discover;       /* ngx_http_mangoo_discover_t */
+    ngx_msec_t                  resolve_interval;
+    ngx_resolver_t             *resolver;       /* http{}'s "resolver" */
+    ngx_msec_t                  resolver_timeout;
     ngx_str_t                   jwks;
     ngx_str_t                   issuer;
     ngx_str_t                   audience;
@@ -167,6 +181,22 @@ ngx_str_t *ngx_http_mangoo_peer_endpoint(ngx_http_mangoo_peer_t *peer);
 void ngx_http_mangoo_dispatch_system_to(ngx_http_mangoo_ctx_t *ctx,
     ngx_uint_t peer, ngx_msec_t timeout);
 void ngx_http_mangoo_detach(ngx_http_mangoo_ctx_t *ctx, ngx_uint_t cancel);
+
+/*
+ * Peers that come and go (ngx_http_mangoo_discovery.c): add() connects to
+ * endpoint (copied) and counts it under the configured endpoint index;
+ * drain() gives a peer no new jobs and closes it once nothing waits on it.
+ */
+ngx_http_mangoo_peer_t *ngx_http_mangoo_peer_add(ngx_str_t *endpoint,
+    ngx_uint_t index, void *group);
+void ngx_http_mangoo_peer_drain(ngx_http_mangoo_peer_t *peer);
+
+ngx_uint_t ngx_http_mangoo_discovery_owns(ngx_http_mangoo_main_conf_t *mcf,
+    ngx_uint_t index);
+ngx_int_t ngx_http_mangoo_discovery_init_process(ngx_cycle_t *cycle,
+    ngx_http_mangoo_main_conf_t *mcf);
+void ngx_http_mangoo_discovery_exit_process(void);
+void ngx_http_mangoo_discovery_lost(void *group);
 void ngx_http_mangoo_dispatch_cleanup(ngx_http_mangoo_ctx_t *ctx);
 
 /*

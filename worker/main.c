@@ -30,6 +30,7 @@
 #include "mcp/registry.h"
 #include "read_cache.h"
 #include "metrics.h"
+#include "emf.h"
 #include "scrape.h"
 
 /* The signer looks at KEY_DIR/current at most this often (rotation). */
@@ -66,6 +67,8 @@ static const char mg_usage[] =
 "      $MANGOO_MESSAGE_MAX characters (32000), $MANGOO_LOCAL_DELAY_MS (10),\n"
 "      $MANGOO_STREAM_BATCH_MS a later event may wait to travel with others (2),\n"
 "      metrics: $MANGOO_METRICS (on; off: nothing counted, the scrape is empty)\n"
+"      $MANGOO_EMF_INTERVAL seconds between CloudWatch metric lines in the log (0: none),\n"
+"      $MANGOO_EMF_SERVICE their Service dimension (mangoo-worker)\n"
 "      $MANGOO_OPENAI_BASE_URL, $MANGOO_OPENAI_API_KEY, $MANGOO_OPENAI_MODELS,\n"
 "      $MANGOO_BEDROCK_MODELS (what GET /models lists), $MANGOO_CA_FILE; Bedrock: the\n"
 "      AWS SDKs' variables (AWS_REGION, AWS_ACCESS_KEY_ID, ..., AWS_BEARER_TOKEN_BEDROCK,\n"
@@ -436,7 +439,7 @@ mg_cmd_serve(mg_cli_t *cli)
     mg_ingest_config_t ingest_cfg;
     mg_ingest_t       *ingest;
     mg_toolrun_config_t tool_cfg;
-    long long          tool_output_max, read_cache_mb;
+    long long          tool_output_max, read_cache_mb, emf_interval;
     int                tools;
     sigset_t           block, old;
     char               kid[MG_JWK_KID_MAX + 1];
@@ -474,6 +477,17 @@ mg_cmd_serve(mg_cli_t *cli)
     }
     if (strcmp(metrics, "on") == 0 && mg_wm_init() != 0) {
         return 1;
+    }
+    /* CloudWatch Embedded Metric Format lines (emf.h), read from the registry */
+    if (mg_parse_ll(mg_env("MANGOO_EMF_INTERVAL", "0"), 0, 86400, "MANGOO_EMF_INTERVAL",
+                    &emf_interval) != 0
+        || mg_emf_configure((long) emf_interval, mg_env("MANGOO_EMF_SERVICE", NULL)) != 0
+        || (emf_interval > 0 && strcmp(metrics, "on") != 0))
+    {
+        mg_log_error("serve: MANGOO_EMF_INTERVAL needs MANGOO_METRICS on and MANGOO_EMF_SERVICE "
+                     "of 1 to %d characters", MG_EMF_SERVICE_MAX);
+        mg_wm_free();
+        return 2;
     }
 
     if (!cli->no_migrate && mg_migrate(cli->pool.conninfo, cli->sql_dir) != 0) {

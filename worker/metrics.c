@@ -328,6 +328,67 @@ mg_mhist_observe(mg_mfamily_t *f, const char *const *values, double v)
     }
 }
 
+/* ---- reading --------------------------------------------------------------- */
+
+const double *
+mg_mfamily_bounds(const mg_mfamily_t *f, size_t *n)
+{
+    if (f == NULL || f->type != MG_MHISTOGRAM) {
+        *n = 0;
+        return NULL;
+    }
+    *n = f->nbounds;
+    return f->bounds;
+}
+
+/* 1 when s's label values are those match asks for. */
+static int
+mg_mseries_matches(const mg_mfamily_t *f, const mg_mseries_t *s, const char *const *match)
+{
+    for (size_t i = 0; match != NULL && i < f->nlabels; i++) {
+        if (match[i] != NULL && strcmp(s->values[i], match[i]) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+mg_mfamily_read(mg_mfamily_t *f, const char *const *match, double *value,
+                unsigned long long *count, unsigned long long *buckets, size_t nbuckets)
+{
+    double              v = 0;
+    unsigned long long  c = 0;
+
+    if (f == NULL || (buckets != NULL && nbuckets != (f->type == MG_MHISTOGRAM ? f->nbounds : 0))) {
+        return -1;
+    }
+    if (buckets != NULL) {
+        memset(buckets, 0, (nbuckets + 1) * sizeof(*buckets));
+    }
+    pthread_mutex_lock(&f->lock);
+    for (const mg_mseries_t *s = f->head; s != NULL; s = s->next) {
+        unsigned long long below = 0;
+
+        if (!mg_mseries_matches(f, s, match)) {
+            continue;
+        }
+        v += s->value;
+        c += s->count;
+        for (size_t b = 0; buckets != NULL && b < nbuckets; b++) {
+            buckets[b] += s->buckets[b];
+            below += s->buckets[b];
+        }
+        if (buckets != NULL) {
+            buckets[nbuckets] += s->count - below;
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
+    *value = v;
+    *count = c;
+    return 0;
+}
+
 /* ---- exposition ---------------------------------------------------------- */
 
 char *

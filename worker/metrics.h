@@ -56,6 +56,21 @@ void mg_mgauge_set(mg_mfamily_t *f, const char *const *values, double v);
 void mg_mgauge_add(mg_mfamily_t *f, const char *const *values, double v);
 void mg_mhist_observe(mg_mfamily_t *f, const char *const *values, double v);
 
+/* Read f's figures, summed over its series whose label values equal match
+ * (one entry per label name, a NULL entry matching any value; match NULL:
+ * every series): *value the counters' or gauges' values, or the
+ * histograms' sums; *count the histograms' observations (0 otherwise);
+ * when buckets is not NULL, buckets[i] for i < nbuckets the observations
+ * in the i-th bucket alone (not cumulative; bounds from mg_mfamily_bounds)
+ * and buckets[nbuckets] those past the last bound: nbuckets + 1 entries,
+ * nbuckets being the family's number of bounds.  0, or -1 for a NULL
+ * family or another nbuckets (then nothing is written). */
+int  mg_mfamily_read(mg_mfamily_t *f, const char *const *match, double *value,
+                     unsigned long long *count, unsigned long long *buckets, size_t nbuckets);
+/* A histogram's bucket bounds (borrowed) and their number in *n; NULL
+ * with *n 0 for another family or NULL. */
+const double *mg_mfamily_bounds(const mg_mfamily_t *f, size_t *n);
+
 /* The exposition text of every family into *out (malloc'd, NUL-terminated,
  * the caller frees it), its length in *len.  0, or -1 out of memory. */
 int  mg_metrics_render(mg_metrics_t *m, char **out, size_t *len);

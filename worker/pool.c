@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -60,6 +61,7 @@
 #include "read_cache.h"
 #include "flow.h"
 #include "metrics.h"
+#include "emf.h"
 
 #define MG_POOL_BACKEND     "inproc://mg-pool"
 #define MG_REQ_FRAMES       6               /* REQ rid job params claims body */
@@ -1119,6 +1121,14 @@ mg_pool_loop(mg_pool_t *p)
         if (now - p->flow_tick_ms >= MG_FLOW_PROBE_MS / 4) {
             p->flow_tick_ms = now;
             mg_flow_tick(p->flow, now);
+        }
+        /* CloudWatch's figures in the log (emf.h; MANGOO_EMF_INTERVAL):
+         * one line, one write(2), as the log's own lines */
+        if (mg_emf_due(now)) {
+            mg_pool_metrics_gauges(p);
+            if (mg_emf_emit(STDERR_FILENO, now) != 0) {
+                mg_log_warn("broker: the metrics line for CloudWatch was not written");
+            }
         }
     }
 }

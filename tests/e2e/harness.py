@@ -73,6 +73,7 @@ def _nginx_children(state):
 
 class NginxInstance:
     def __init__(self, stack, name, nginx_workers, env=None):
+        self.stack = stack
         self.state = os.path.join(stack.state, "nginx-" + name)
         os.makedirs(self.state, exist_ok=True)
         self.port = _free_ports(1)
@@ -102,6 +103,17 @@ class NginxInstance:
 
     def master_pid(self):
         return _nginx_master(self.state)
+
+    def request(self, *args, **kwargs):
+        """Stack.request, to this instance."""
+        return self.stack.request(*args, port=self.port, **kwargs)
+
+    def log_text(self, name):
+        with open(os.path.join(self.state, name), errors="replace") as f:
+            return f.read()
+
+    def access_log(self):
+        return [json.loads(l) for l in self.log_text("nginx-access.log").splitlines() if l]
 
     def worker_pids(self):
         """nginx's worker processes (the master's children)."""
@@ -389,7 +401,7 @@ class Stack:
 
     # -- HTTP ----------------------------------------------------------
     def request(self, method, path, body=None, token=None, headers=None,
-                raw=None, timeout=15):
+                raw=None, timeout=15, port=None):
         hdrs = {}
         if token:
             hdrs["Authorization"] = "Bearer " + token
@@ -401,7 +413,7 @@ class Stack:
             note_body(body)
         if headers:
             hdrs.update(headers)
-        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port,
                                           timeout=timeout)
         try:
             conn.request(method, path, body=data, headers=hdrs)

@@ -85,6 +85,28 @@ http {
         self.assertRejected(self.good(mangoo_workers="tcp://127.0.0.1"),
                             'no port in worker endpoint')
 
+    def test_resolve_needs_a_resolver(self):
+        # a name followed through DNS at run time is not looked up here:
+        # one that does not exist is no error at nginx -t
+        rc, out = self.nginx_t(self.good(
+            mangoo_workers="tcp://workers.mangoo.invalid:5555 tcp://127.0.0.1:5556 resolve",
+            resolver="127.0.0.1:53", mangoo_workers_resolve_interval="2s"))
+        self.assertEqual(rc, 0, out)
+        self.assertRejected(self.good(mangoo_workers="tcp://workers.mangoo.invalid:5555 resolve"),
+                            '"mangoo_workers ... resolve" requires a "resolver"')
+        self.assertRejected(self.good(mangoo_workers="resolve", resolver="127.0.0.1:53"),
+                            'has no endpoint before "resolve"')
+        self.assertRejected(self.good(mangoo_workers="tcp://workers.mangoo.invalid:5555 resolve",
+                                      resolver="127.0.0.1:53",
+                                      mangoo_workers_resolve_interval="0"),
+                            '"mangoo_workers_resolve_interval" must be more than 0')
+        self.assertRejected(self.good(mangoo_workers_resolve_interval="often"),
+                            '"mangoo_workers_resolve_interval" directive invalid value')
+        # without "resolve" a name is still looked up once, here
+        self.assertRejected(self.good(mangoo_workers="tcp://workers.mangoo.invalid:5555",
+                                      resolver="127.0.0.1:53"),
+                            "workers.mangoo.invalid")
+
     def test_duplicate_workers(self):
         self.assertRejected(self.good() + "\n    mangoo_workers tcp://127.0.0.1:6000;",
                             '"mangoo_workers" directive is duplicate')
