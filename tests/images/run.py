@@ -10,14 +10,19 @@ Debian's buildah (`buildah run --isolation chroot --network host`, since
    is reported) and every process runs unprivileged;
 3. sign up, log in, make a bot, a streamed answer (the offline model), the
    web app served;
-4. under a steady load of chats and lists from several users, a third
-   worker is started and serves, then one worker is stopped (SIGTERM):
-   no request may fail;
+4. under a steady load of chats and lists from several users, the workers
+   are scaled as an orchestrator does it, through DNS: nginx finds them by
+   a name (`mangoo_workers tcp://NAME:PORT resolve`, as compose's nginx
+   does) that Debian's dnsmasq answers.  A third worker is started and
+   added to the name, and serves; then one is removed from the name,
+   finishes the answers it streams, and is stopped (SIGTERM): no request
+   may fail;
 5. everything is stopped, and nothing of it is left running.
 
 On host networking each worker binds an address of its own (127.0.0.2,
-.3, .4), all on one free port; nginx and Postgres take free ports too, so
-the run does not collide with other suites on the machine.
+.3, .4), all on one free port, and the name resolves to those addresses;
+nginx, Postgres and dnsmasq take free ports too, so the run does not
+collide with other suites on the machine.
 
 Run: ./auto-build.sh test-images (builds the images first), or
 python3 tests/images/run.py once they are built.  Ends with one line,
@@ -46,6 +51,7 @@ TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
 import harness  # noqa: E402
 import prometheus  # noqa: E402
+from dns_server import DnsServer  # noqa: E402
 from sse_client import SseStream, text_of  # noqa: E402
 try:
     import yaml
@@ -67,6 +73,8 @@ COMPOSE = os.path.join(TOP, "docker-compose.yml")
 SIZE_BOUND_MB = {"postgres": 560, "worker": 240, "nginx": 120}
 IMAGE_UID = 999                 # every image's user (Dockerfiles)
 WORKER_HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+WORKERS_NAME = "workers.mangoo.test"       # the workers' name in DNS
+RESOLVE_INTERVAL = "1s"                    # the shipped 5s, shorter
 PASSWORD = "Correct-horse-%s" % uuid.uuid4().hex[:12]
 FIGURES_PATH = os.path.join(TOP, "build", "images", "figures.json")
 
@@ -290,6 +298,8 @@ class Run:
         self.postgres = self.nginx = None
         self.workers = {}       # index -> Container
         self.endpoints = ["tcp://%s:%d" % (h, self.worker_port) for h in WORKER_HOSTS]
+        self.dns = DnsServer(self.dir, WORKERS_NAME)
+        self.in_dns = []        # worker indexes the name answers with
         self.db = "host=127.0.0.1 port=%d dbname=postgres user=postgres password=%s" % (
             self.pg_port, self.pg_password)
         self.compose = load_compose()
@@ -370,11 +380,23 @@ class Run:
         self.workers[i].main_pid()
         return self.workers[i]
 
-    def start_nginx(self, endpoints):
+    def set_dns(self, workers):
+        """The name answers with these workers' addresses from now on."""
+        self.in_dns = list(workers)
+        self.dns.set([WORKER_HOSTS[i] for i in workers])
+
+    def start_nginx(self):
+        # compose's nginx finds the workers by name, and looks again
+        endpoints = self.compose["nginx"]["environment"]["MANGOO_WORKER_ENDPOINTS"]
+        assert endpoints.endswith(" resolve") and self.compose["nginx"]["environment"].get(
+            "MANGOO_RESOLVER"), "compose's nginx does not resolve its workers' name"
         self.nginx = self.service(
             "nginx", "nginx",
             env={
-                "MANGOO_WORKER_ENDPOINTS": " ".join(endpoints),
+                "MANGOO_WORKER_ENDPOINTS": "tcp://%s:%d resolve" % (WORKERS_NAME, self.worker_port),
+                "MANGOO_RESOLVER": "127.0.0.1:%d valid=1s ipv6=off" % self.dns.port,
+                "MANGOO_RESOLVER_TIMEOUT": "1s",
+                "MANGOO_RESOLVE_INTERVAL": RESOLVE_INTERVAL,
                 "MANGOO_LISTEN": "127.0.0.1:%d" % self.port,
                 "MANGOO_NGINX_WORKERS": "2",
                 # the load below signs in and asks far faster than people
@@ -570,10 +592,10 @@ def step_up(run, figures):
     t_workers = time.monotonic()
     for i in (0, 1):
         run.start_worker(i)
+    run.dns.start()
+    run.set_dns([0, 1])
     t_nginx = time.monotonic()
-    # the third endpoint is named now and listened on only once scaled up:
-    # nginx does not send to an endpoint it is not connected to
-    run.start_nginx(run.endpoints)
+    run.start_nginx()
     ok = wait_for(lambda: run.health() == 200 or not run.nginx.running(), 60, 0.05)
     t_health = time.monotonic()
     assert ok and run.nginx.running(), "nginx:\n" + run.nginx.log_tail()
@@ -641,53 +663,79 @@ def served_by(run, endpoint):
     return prometheus.value(run.metrics(), "mangoo_worker_jobs_total", worker=endpoint)
 
 
+def nginx_said(run, text):
+    """How many times nginx's error log says text (each nginx worker
+    process says what it finds in DNS)."""
+    return run.nginx.log_text().count(text)
+
+
+def name_connections(run):
+    """Connections of nginx's processes to the name's addresses."""
+    return prometheus.value(run.metrics(), "mangoo_endpoint_connections",
+                            worker="tcp://%s:%d" % (WORKERS_NAME, run.worker_port))
+
+
 def step_scale_up(run, figures, state):
     users = [sign_up(run, "load-%d" % i) for i in range(4)]
+    # both addresses of the name serve, each nginx process connected to both
+    assert wait_for(lambda: name_connections(run) == 4, 15), name_connections(run)
     state["load"] = load = Load(run, users, threads=6).start()
     time.sleep(2)
     assert load.count() > 10 and not load.failures(), load.failures()[:5]
+    for ep in run.endpoints[:2]:
+        assert served_by(run, ep) > 0, "%s served nothing" % ep
     third = run.endpoints[2]
-    before = served_by(run, third)
-    assert before == 0, before
-    t = time.monotonic()
+    assert served_by(run, third) == 0
+    # scaled out: the container starts, then the name answers with it too
     run.start_worker(2)
+    t = time.monotonic()
+    run.set_dns([0, 1, 2])
+    found = 'worker "%s" found in "%s"' % (third, WORKERS_NAME)
+    assert wait_for(lambda: nginx_said(run, found) == 2, 15), run.nginx.log_tail()
     ok = wait_for(lambda: served_by(run, third) > 0, 30, 0.2)
     assert ok, "the third worker served nothing:\n" + run.workers[2].log_tail()
     figures["scale_up_first_job_s"] = round(time.monotonic() - t, 2)
+    assert wait_for(lambda: name_connections(run) == 6, 15), name_connections(run)
     time.sleep(3)
     # nginx's access log names it too, for the load's requests
     mine = [e for e in run.access_log() if e.get("worker") == third
             and e.get("route", "").startswith("/api/")]
     assert mine, "no request in the access log went to %s" % third
-    state["after_up"] = load.count()
     figures["scale_up_requests_to_third"] = len(mine)
 
 
 def step_scale_down(run, figures, state):
+    """Scaled in as an orchestrator does it: the first worker leaves the
+    name while it streams answers, finishes them (nginx sends it nothing
+    new and closes its connections after the last), then gets SIGTERM."""
     load = state["load"]
     first = run.endpoints[0]
     w = run.workers[0]
-    # stopped while it streams answers: they must end whole
     streams = wait_for(lambda: prometheus.value(run.metrics(), "mangoo_worker_streams_open",
                                                 worker=first), 20, 0.02)
     assert streams, "no stream open on %s to drain" % first
     figures["scale_down_streams_open"] = int(streams)
     t = time.monotonic()
+    run.set_dns([1, 2])
+    gone = 'worker "%s" is no longer in "%s"' % (first, WORKERS_NAME)
+    assert wait_for(lambda: nginx_said(run, gone) == 2, 15), run.nginx.log_tail()
+    # its answers ended, nginx closed both processes' connections to it
+    assert wait_for(lambda: name_connections(run) == 4, 30), name_connections(run)
+    figures["scale_down_drain_s"] = round(time.monotonic() - t, 2)
     w.send(signal.SIGTERM)
     rc = w.wait(30)
     assert rc == 0, "worker-1 exited %s:\n%s" % (rc, w.log_tail())
-    figures["scale_down_drain_s"] = round(time.monotonic() - t, 2)
     n = load.count()
     assert wait_for(lambda: load.count() > n + 20, 30), "the load stalled"
     load.stop()
     failures = load.failures()
     figures["load_requests"] = load.count()
     figures["load_failed"] = len(failures)
-    # nginx knows it is gone, and the others carry on
-    conns = prometheus.samples(run.metrics(), "mangoo_endpoint_connections")
-    by = {labels["worker"]: v for labels, v in conns}
-    assert by.get(first, 0) == 0, by
-    assert by.get(run.endpoints[1]) and by.get(run.endpoints[2]), by
+    # nothing went to it since it left the name, the others carry on
+    late = [e for e in run.access_log()[-20:] if e.get("worker") == first]
+    assert not late, late
+    for ep in run.endpoints[1:]:
+        assert served_by(run, ep) > 0
     assert not failures, "%d of %d failed: %s" % (len(failures), load.count(), failures[:10])
 
 
@@ -707,6 +755,10 @@ def step_stop(run, figures):
         rc = c.stop(sig)
         if was_running and rc != 0:
             problems.append("%s exited %s on %s" % (c.name, rc, sig.name))
+    dns_pid = run.dns.proc.pid if run.dns.proc else None
+    run.dns.stop()
+    if dns_pid and _alive(dns_pid):
+        problems.append("dnsmasq still runs")
     for name in run.cnames:
         _buildah("rm", name, check=False)
     left = [p for c in run.containers() for p in sorted(c.seen) if _alive(p)]
@@ -716,7 +768,8 @@ def step_stop(run, figures):
     ours = [n for n in names if n.startswith(run.prefix)]
     if ours:
         problems.append("containers left: %s" % ours)
-    busy = [(h, p) for h, p in [("127.0.0.1", run.port), ("127.0.0.1", run.pg_port)]
+    busy = [(h, p) for h, p in [("127.0.0.1", run.port), ("127.0.0.1", run.pg_port),
+                                ("127.0.0.1", run.dns.port)]
             + [(h, run.worker_port) for h in WORKER_HOSTS] if _listening(h, p)]
     if busy:
         problems.append("still listened on: %s" % busy)
@@ -759,9 +812,9 @@ def main():
         ("images: non-root, no private key or secret, small", lambda: step_images(run, figures)),
         ("compose's shape up from the images, /health 200", lambda: step_up(run, figures)),
         ("sign up, log in, a bot, a streamed answer, the web app", lambda: step_chat(run, figures)),
-        ("scale 2 -> 3 under load: the third worker serves",
+        ("scale 2 -> 3 under load, through DNS: the third worker serves",
          lambda: step_scale_up(run, figures, state)),
-        ("scale 3 -> 2 under load: the stopped worker drains, nothing fails",
+        ("scale 3 -> 2 under load, through DNS: the worker drains, stops, nothing fails",
          lambda: step_scale_down(run, figures, state)),
     ]
     passed = failed = 0
