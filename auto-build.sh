@@ -602,6 +602,7 @@ cmd_test() {
     f=$(printf '%s\n' "$out" | sed -nE 's/^# fail ([0-9]+)$/\1/p' | tail -n1)
     passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
     if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "browser tests failed (exit $rc)"; failed=$((failed + 1)); fi
+    test_images_suite
     echo "$passed passed, $failed failed"
     [ "$failed" = 0 ]
 }
@@ -1299,6 +1300,19 @@ cmd_images() {
 cmd_test_images() {
     cmd_images
     python3 "$TOP/tests/images/run.py"
+}
+
+# test-images as one of cmd_test's suites: adds to its passed and failed
+# (bash gives a function its caller's locals).  A build that fails counts
+# as a failure and the other suites' line still comes.
+test_images_suite() {
+    local out rc=0 n f
+    log "container images: built, brought up in compose's shape, scaled (tests/images)"
+    out=$( (cmd_images && python3 "$TOP/tests/images/run.py") 2>&1 ) || rc=$?
+    printf '%s\n' "$out"
+    read -r n f < <(printf '%s\n' "$out" | sed -nE 's/^images: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' | tail -n1) || true
+    passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
+    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "images failed (exit $rc)"; failed=$((failed + 1)); fi
 }
 
 case "${1:-}" in
