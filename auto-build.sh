@@ -416,6 +416,15 @@ metrics_allow() {
     echo "$out"
 }
 
+# set_real_ip_from for each address or CIDR of MANGOO_REAL_IP_FROM (the load
+# balancer's subnets), with X-Forwarded-For; nothing when unset.
+real_ip() {
+    local a out=""
+    for a in ${MANGOO_REAL_IP_FROM:-}; do out+="set_real_ip_from $a; "; done
+    [ -n "$out" ] && out+="real_ip_header X-Forwarded-For; real_ip_recursive on;"
+    echo "$out"
+}
+
 render_conf() {
     local endpoints="" i
     for ((i = 0; i < WORKER_PROCS; i++)); do endpoints+=" tcp://127.0.0.1:$((WORKER_PORT + i))"; done
@@ -442,6 +451,7 @@ render_conf() {
         -e "s|@JWT_CACHE@|${MANGOO_JWT_CACHE:-10000}|" \
         -e "s|@METRICS@|${MANGOO_METRICS:-on}|" \
         -e "s|@METRICS_ALLOW@|$(metrics_allow)|" \
+        -e "s|@REAL_IP@|$(real_ip)|" \
         -e "s|@SSE_KEEPALIVE@|${MANGOO_SSE_KEEPALIVE:-15s}|" \
         -e "s|@SSE_MAX_BUFFERED@|${MANGOO_SSE_MAX_BUFFERED:-256k}|" \
         -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \

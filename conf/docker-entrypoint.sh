@@ -13,6 +13,10 @@ if [ "$NOFILE" = unlimited ] || [ "$NOFILE" -gt 65536 ]; then NOFILE=65536; fi
 # /metrics for the addresses (or CIDRs) that scrape, e.g. the VPC's
 allow=""
 for a in ${MANGOO_METRICS_ALLOW:-127.0.0.1 ::1}; do allow="${allow}allow $a; "; done
+# behind a load balancer: its subnets, whose X-Forwarded-For is believed
+realip=""
+for a in ${MANGOO_REAL_IP_FROM:-}; do realip="${realip}set_real_ip_from $a; "; done
+[ -n "$realip" ] && realip="${realip}real_ip_header X-Forwarded-For; real_ip_recursive on;"
 sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@NGINX_WORKERS@|${MANGOO_NGINX_WORKERS:-auto}|" \
     -e "s|@WORKER_CONNECTIONS@|${MANGOO_WORKER_CONNECTIONS:-16384}|" \
@@ -32,6 +36,7 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@JWT_CACHE@|${MANGOO_JWT_CACHE:-10000}|" \
     -e "s|@METRICS@|${MANGOO_METRICS:-on}|" \
     -e "s|@METRICS_ALLOW@|$allow|" \
+    -e "s|@REAL_IP@|$realip|" \
     -e "s|@SSE_KEEPALIVE@|${MANGOO_SSE_KEEPALIVE:-15s}|" \
     -e "s|@SSE_MAX_BUFFERED@|${MANGOO_SSE_MAX_BUFFERED:-256k}|" \
     -e "s|@AUTH_RATE@|${MANGOO_AUTH_RATE:-5r/s}|" \

@@ -164,6 +164,9 @@ export class Services extends Construct {
         // every worker task's address, looked up again as they come and go
         MANGOO_WORKER_ENDPOINTS: `tcp://${WORKER_DNS_NAME}.${cfg.namespace}:${WORKER_PORT} resolve`,
         MANGOO_RESOLVER: `${VPC_RESOLVER} valid=5s`,
+        // the load balancer is in the VPC: the client's address from its
+        // X-Forwarded-For, for the logs, the sign-in limit and /metrics
+        MANGOO_REAL_IP_FROM: cfg.vpcCidr,
         // Cognito's keys, fetched by a worker for nginx (README "Identity")
         MANGOO_JWKS: props.identity.jwksUrl,
         MANGOO_ISSUER: props.identity.issuer,

@@ -57,6 +57,12 @@ describe('worker discovery', () => {
     expect(env(container(t, 'nginx')).MANGOO_WORKER_ENDPOINTS).toBe('tcp://worker.svc.example:5555 resolve');
   });
 
+  it('believes X-Forwarded-For from the VPC alone (the load balancer)', () => {
+    expect(env(container(s, 'nginx')).MANGOO_REAL_IP_FROM).toBe('10.40.0.0/16');
+    const t = synth({ vpcCidr: '10.9.0.0/16' });
+    expect(env(container(t, 'nginx')).MANGOO_REAL_IP_FROM).toBe('10.9.0.0/16');
+  });
+
   it('lets only nginx reach the workers, on 5555', () => {
     const [workerSg] = serviceGroups(s, 'worker');
     const [nginxSg] = serviceGroups(s, 'nginx');

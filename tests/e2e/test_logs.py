@@ -54,6 +54,28 @@ def worker_lines():
 
 class Logs(unittest.TestCase):
 
+    def test_the_client_address_behind_a_trusted_proxy(self):
+        # the stack trusts no proxy: X-Forwarded-For is the client's say-so
+        r = stack.request("GET", "/health", headers={"X-Forwarded-For": "203.0.113.9"})
+        self.assertEqual(r.status, 200)
+        line = [l for l in stack.access_log() if l["request_id"] == r.header("x-request-id")]
+        self.assertEqual(line[0]["remote_addr"], "127.0.0.1")
+        # one that trusts the load balancer's addresses takes the client's
+        inst = stack.start_nginx("realip", env={"MANGOO_REAL_IP_FROM": "10.0.0.0/8 127.0.0.1"})
+        try:
+            r = inst.request("GET", "/health",
+                             headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9, 10.1.2.3"})
+            self.assertEqual(r.status, 200)
+            line = [l for l in inst.access_log() if l["request_id"] == r.header("x-request-id")]
+            # the first address from the right that is not a trusted proxy
+            self.assertEqual(line[0]["remote_addr"], "203.0.113.9")
+            # /metrics' allow list sees the client too: 403 for it
+            r = inst.request("GET", "/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+            self.assertEqual(r.status, 403)
+            self.assertEqual(r.json()["error"]["code"], "forbidden")
+        finally:
+            inst.stop()
+
     def test_one_request_id_from_nginx_to_the_worker(self):
         token = stack.token(sub="logs-user")
         r = stack.request("GET", "/api/v1/bots/nope", token=token)

@@ -26,10 +26,16 @@ class RateLimitTest(unittest.TestCase):
         results = []
         lock = threading.Lock()
 
+        # all at once, however slowly a loaded machine starts the threads:
+        # spread over seconds, 5r/s would let them all through
+        start = threading.Barrier(40)
+
         def attempt(i):
+            start.wait()
             # a different account each time: only the address is throttled
             r = stack.request("POST", "/api/v1/auth/login",
-                              {"username": "nobody%d" % i, "password": "Wrong-pass1!"})
+                              {"username": "nobody%d" % i, "password": "Wrong-pass1!"},
+                              timeout=60)
             with lock:
                 results.append(r)
 
