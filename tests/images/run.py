@@ -29,7 +29,6 @@ python3 tests/images/run.py once they are built.  Ends with one line,
 'images: N passed, N failed'; the figures go to build/images/figures.json.
 """
 
-import http.client
 import json
 import os
 import random
@@ -299,7 +298,6 @@ class Run:
         self.workers = {}       # index -> Container
         self.endpoints = ["tcp://%s:%d" % (h, self.worker_port) for h in WORKER_HOSTS]
         self.dns = DnsServer(self.dir, WORKERS_NAME)
-        self.in_dns = []        # worker indexes the name answers with
         self.db = "host=127.0.0.1 port=%d dbname=postgres user=postgres password=%s" % (
             self.pg_port, self.pg_password)
         self.compose = load_compose()
@@ -382,7 +380,6 @@ class Run:
 
     def set_dns(self, workers):
         """The name answers with these workers' addresses from now on."""
-        self.in_dns = list(workers)
         self.dns.set([WORKER_HOSTS[i] for i in workers])
 
     def start_nginx(self):
@@ -779,14 +776,14 @@ def step_stop(run, figures):
                   if re.search(r"\[(alert|crit|emerg)\]", ln)]
         if alerts:
             problems.append("nginx alerts:\n" + "\n".join(alerts[:10]))
-    for name in sorted(os.listdir(run.dir)):
-        if not name.endswith(".log"):
-            continue
-        with open(os.path.join(run.dir, name), errors="replace") as f:
-            text = f.read()
-        for secret in sorted(harness.SECRETS):
-            if secret in text:
-                problems.append("a secret (%s..., %d chars) in %s" % (secret[:4], len(secret), name))
+    for top, _, files in os.walk(run.dir):
+        for name in sorted(f for f in files if f.endswith(".log")):
+            with open(os.path.join(top, name), errors="replace") as f:
+                text = f.read()
+            for secret in sorted(harness.SECRETS):
+                if secret in text:
+                    problems.append("a secret (%s..., %d chars) in %s"
+                                    % (secret[:4], len(secret), os.path.join(top, name)))
     assert not problems, "\n".join(problems)
 
 
