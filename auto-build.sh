@@ -390,14 +390,17 @@ worker_start() {  # i [host]
 }
 
 worker_stop() {
-    local i=$1 pid
+    local i=$1 pid t=${MANGOO_STOP_TIMEOUT:-25}
     pid=$(cat "$STATE/worker-$i.pid" 2>/dev/null) || return 0
-    kill "$pid" 2>/dev/null && wait_gone "$pid"
+    # SIGTERM drains: its streams get MANGOO_STOP_TIMEOUT (25 s), their
+    # answers 3 s more to be stored
+    [[ $t =~ ^[0-9]+$ ]] || t=25
+    kill "$pid" 2>/dev/null && wait_gone "$pid" $(( (10#$t + 5) * 10 ))
     rm -f "$STATE/worker-$i.pid"
 }
 
-wait_gone() {
-    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+wait_gone() {  # pid [tenths of a second, 100]
+    for _ in $(seq "${2:-100}"); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
     kill -9 "$1" 2>/dev/null || true
 }
 

@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "db/migrate.h"
+#include "drain.h"
 #include "jobs/jobs.h"
 #include "util/log.h"
 #include "pool.h"
@@ -54,6 +55,9 @@ static const char mg_usage[] =
 "      --no-migrate      do not apply migrations at start\n"
 "      --key-dir DIR     signing keys for the local identity's access tokens\n"
 "                                              ($MANGOO_KEY_DIR, ./keys)\n"
+"      stopping (environment): $MANGOO_STOP_TIMEOUT seconds that running jobs and open\n"
+"      streams get after SIGTERM or SIGINT before streams are ended (25; 0: at once);\n"
+"      a second signal ends them at once\n"
 "      local identity (environment): $MANGOO_REGISTRATION open|first-admin|closed\n"
 "      (open), $MANGOO_ACCESS_TTL seconds (900), $MANGOO_REFRESH_TTL seconds\n"
 "      (2592000), $MANGOO_ISSUER (mangoo-local), $MANGOO_CLIENT_ID (mangoo-web)\n"
@@ -448,6 +452,12 @@ mg_cmd_serve(mg_cli_t *cli)
     int                rc;
 
     if (mg_auth_env(&auth) != 0 || mg_chat_env(cli) != 0) {
+        return 2;
+    }
+    if (mg_drain_parse_timeout(mg_env("MANGOO_STOP_TIMEOUT", MG_STOP_TIMEOUT_DEFAULT),
+                               &cli->pool.stop_timeout_ms, err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "mangoo-worker: %s\n", err);
         return 2;
     }
     if (mg_fetch_init(err, sizeof(err)) != 0) {

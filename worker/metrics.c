@@ -610,6 +610,9 @@ static const struct {
       "Credit received from nginx processes, in messages.", NULL, NULL, 0 },
     { &mg_wm.rcache_requests, MG_MCOUNTER, "mangoo_worker_read_cache_requests_total",
       "Lookups in the read cache, by result.", mg_wm_l_result, NULL, 0 },
+    { &mg_wm.stopping, MG_MGAUGE, "mangoo_worker_stopping",
+      "1 from SIGTERM or SIGINT until the process exits: it takes no new jobs and lets "
+      "running ones and open streams finish within its stop timeout.", NULL, NULL, 0 },
 };
 
 int

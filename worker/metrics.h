@@ -101,6 +101,7 @@ typedef struct {
     mg_mfamily_t  *flow_credit;
     mg_mfamily_t  *rcache_requests;      /* {result} */
     mg_mfamily_t  *start_time;
+    mg_mfamily_t  *stopping;             /* 1 while draining after SIGTERM */
 } mg_worker_metrics_t;
 
 /* The process's registry; all NULL until mg_wm_init. */

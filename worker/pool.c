@@ -16,7 +16,7 @@
  *                     ["F"][peer][msg...]      forward msg to peer
  *   engine -> broker  ["B"][peer][packed]      a round's messages for peer (stream.c)
  *                     ["P"][stream pointer]    a stream ended: finish it
- *                     ["D"]                    drained after a stop
+ *                     ["D"][n]                 stopped, after ending n streams
  *   broker -> thread  ["J"][peer][REQ...]      run this job
  *                     ["P"][stream pointer]    finish this stream (jobs/chat.c)
  *                     ["S"]                    stop
@@ -34,6 +34,13 @@
  * scrape (job "metrics") is answered by the broker too, never queued: it
  * reads the queue, the threads' states and flow control into their gauges
  * here, on the thread that owns them.
+ *
+ * Stopping (drain.h): the first SIGTERM or SIGINT stops the taking of
+ * jobs; running ones and open streams go on until the stop timeout, and
+ * the process leaves as soon as nothing runs.  Only then, or at the
+ * deadline, is the engine told to stop (mg_streams_stop: it ends what is
+ * still open), so a draining engine serves its streams as before:
+ * provider reads, CREDITs (the frontend is read as usual) and CANCELs.
  */
 #include "pool.h"
 
@@ -49,6 +56,7 @@
 
 #include <zmq.h>
 
+#include "drain.h"
 #include "job.h"
 #include "jobs/dispatch.h"
 #include "util/clock.h"
@@ -72,6 +80,9 @@
 #define MG_BURST            256             /* messages per socket per poll round */
 #define MG_FRONT_HWM        100000          /* streams send many small frames */
 #define MG_FRONT_MAXMSG     (64LL * 1024 * 1024)   /* an upload fits (documents.c) */
+/* A clean stop closes the frontend with this linger: the last answers
+ * queued for nginx still leave. */
+#define MG_FRONT_LINGER_MS  1000
 
 typedef enum {
     MG_T_STARTING = 0,      /* no READY yet */
@@ -119,19 +130,27 @@ struct mg_pool_s {
     mg_stream_t             *fin_tail;
     size_t                   fin_n;
     int                      engine_drained;
+    int                      engine_told;   /* mg_streams_stop called */
     int                      stopping;
-    long long                last_req_ms;   /* stopping: the last job refused */
-    long long                deadline_ms;
+    mg_drain_t               drain;         /* the stop sequence's phase and deadlines */
+    long long                last_req_ms;   /* stopping: the last job refused, or the
+                                             * moment nothing ran any more */
+    unsigned long            handed_on;     /* streams that ended while stopping */
+    long                     ended_by_stop; /* of those, ended by mg_streams_stop */
     unsigned long            rejected;      /* overloaded answers not yet logged */
     long long                rejected_log_ms;
 };
 
-static volatile sig_atomic_t mg_pool_stop_signal;
+/* SIGTERM and SIGINT so far, and the last one; handled on the broker
+ * thread only (the others block them), never nested (sa_mask). */
+static volatile sig_atomic_t mg_pool_signals;
+static volatile sig_atomic_t mg_pool_last_signal;
 
 static void
 mg_pool_on_signal(int sig)
 {
-    mg_pool_stop_signal = sig;
+    mg_pool_last_signal = sig;
+    mg_pool_signals++;
 }
 
 
@@ -708,6 +727,7 @@ mg_pool_metrics_gauges(mg_pool_t *p)
     mg_mgauge_set(mg_wm.flow_held, NULL, (double) mg_flow_held(p->flow));
     mg_mgauge_set(mg_wm.flow_blocked, NULL, (double) mg_flow_blocked(p->flow));
     mg_mgauge_set(mg_wm.streams_open, NULL, mg_streams_open());
+    mg_mgauge_set(mg_wm.stopping, NULL, p->stopping);
 }
 
 /* The module's scrape (job "metrics", outside the route table): answered
@@ -872,6 +892,7 @@ mg_pool_on_engine(mg_pool_t *p, zmq_msg_t *parts, int n)
 
         memcpy(&s, zmq_msg_data(&parts[2]), sizeof(s));
         mg_parts_close(parts, n);
+        p->handed_on += p->stopping;
         if (p->idle_n > 0) {
             int i = p->idle[p->idle_head];
 
@@ -890,7 +911,14 @@ mg_pool_on_engine(mg_pool_t *p, zmq_msg_t *parts, int n)
         p->fin_n++;
         return;
     }
-    if (*kind == 'D' && n == 2) {
+    if (*kind == 'D' && n == 3) {
+        char count[16];
+        size_t len = zmq_msg_size(&parts[2]);
+
+        len = len < sizeof(count) - 1 ? len : sizeof(count) - 1;
+        memcpy(count, zmq_msg_data(&parts[2]), len);
+        count[len] = '\0';
+        p->ended_by_stop = strtol(count, NULL, 10);
         p->engine_drained = 1;
         mg_parts_close(parts, n);
         mg_pool_stop_idle(p);
@@ -963,23 +991,36 @@ mg_pool_say_stopping(mg_pool_t *p)
     mg_flow_send_all(p->flow, packed, mg_proto_packed_size(frames, n));
 }
 
-/* Stop taking jobs: queued ones are answered 503 now (worker_stopping:
- * nginx gives them to another worker), idle threads told to stop, busy
- * ones when they report ready; nginx processes told to send no more. */
-static void
-mg_pool_begin_stop(mg_pool_t *p)
+static int
+mg_pool_busy(const mg_pool_t *p)
 {
     int busy = 0;
-
-    p->stopping = 1;
-    p->deadline_ms = mg_now_ms() + MG_POOL_DRAIN_MS;
 
     for (int i = 0; i < p->cfg->threads; i++) {
         busy += p->threads[i].state == MG_T_BUSY;
     }
-    mg_log_info("broker: %s received, stopping (%d running, %zu queued, %d streams)",
-                mg_pool_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", busy, p->q_n,
-                mg_streams_open());
+    return busy;
+}
+
+static const char *
+mg_pool_signal_name(void)
+{
+    return mg_pool_last_signal == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+/* Stop taking jobs: queued ones are answered 503 now (worker_stopping:
+ * nginx gives them to another worker), nginx processes told to send no
+ * more.  Running jobs and open streams go on (drain.h). */
+static void
+mg_pool_begin_stop(mg_pool_t *p)
+{
+    size_t queued = p->q_n;
+
+    p->stopping = 1;
+    mg_log_info("broker: %s received, draining: no new jobs; %d running, %zu queued "
+                "(sent back to nginx), %d stream(s) open; they get %lld s",
+                mg_pool_signal_name(), mg_pool_busy(p), queued, mg_streams_open(),
+                p->drain.timeout_ms / 1000);
 
     while (p->q_n > 0) {
         mg_pending_t *e = mg_pool_queue_take(p, 0);
@@ -989,16 +1030,59 @@ mg_pool_begin_stop(mg_pool_t *p)
                           "worker is shutting down");
         mg_pool_slot_free(p, e);
     }
-    /* open streams end now and come back as finishes for the threads */
-    mg_streams_stop();
-    mg_pool_stop_idle(p);
     mg_pool_say_stopping(p);
     p->last_req_ms = mg_now_ms();
 }
 
-/* The drain deadline passed: answer the jobs still running so the module
- * need not wait for its timeout, and give the I/O thread a moment to send
- * (the process is about to _exit without closing anything). */
+/* The engine stops: what is still open ends (its answers come back as
+ * finishes for the threads), then it reports "D" and threads may stop. */
+static void
+mg_pool_tell_engine(mg_pool_t *p)
+{
+    if (p->engine_told) {
+        return;
+    }
+    p->engine_told = 1;
+    mg_streams_stop();
+    /* the quiet period runs from here too: the last answers' bytes leave */
+    p->last_req_ms = mg_now_ms();
+}
+
+/* Nothing runs: no job or finish at a thread or waiting, no stream open
+ * (a stream is counted from its submit until its finish freed it, and a
+ * thread stays busy until then). */
+static int
+mg_pool_idle(const mg_pool_t *p)
+{
+    return p->q_n == 0 && p->fin_n == 0 && mg_streams_open() == 0 && mg_pool_busy(p) == 0;
+}
+
+/* The stop timeout ran out, or the operator asked again: open streams end
+ * now; running jobs get until the drain abandons them. */
+static void
+mg_pool_end_streams(mg_pool_t *p)
+{
+    mg_log_info("broker: %s after %lld ms: ending %d open stream(s) now; %d job(s) running",
+                p->drain.cause, mg_now_ms() - p->drain.begin_ms, mg_streams_open(),
+                mg_pool_busy(p));
+    mg_pool_tell_engine(p);
+}
+
+/* The drain is over and the process leaves. */
+static void
+mg_pool_log_drained(const mg_pool_t *p)
+{
+    long ended = p->ended_by_stop;
+    long on_own = (long) p->handed_on - ended;
+
+    mg_log_info("broker: drain over in %lld ms: %ld stream(s) ended on their own, "
+                "%ld ended by the stop (%s)", mg_now_ms() - p->drain.begin_ms,
+                on_own > 0 ? on_own : 0, ended, p->drain.cause != NULL ? p->drain.cause : "none");
+}
+
+/* What still runs is left: answer the jobs so the module need not wait
+ * for its timeout, and give the I/O thread a moment to send (the process
+ * is about to _exit without closing anything). */
 static void
 mg_pool_abandon(mg_pool_t *p)
 {
@@ -1020,8 +1104,11 @@ mg_pool_abandon(mg_pool_t *p)
             zmq_msg_close(&peer);
         }
     }
-    mg_log_warn("broker: %d job(s) still running after %d ms, exiting anyway",
-                busy, MG_POOL_DRAIN_MS);
+    for (mg_stream_t *s = p->fin_head; s != NULL; s = s->next) {
+        mg_log_error("broker: answer of stream rid=%s not stored (no thread left)", s->rid);
+    }
+    mg_log_warn("broker: %d job(s) still running %lld ms after %s, exiting anyway",
+                busy, mg_now_ms() - p->drain.begin_ms, mg_pool_signal_name());
     mg_flow_flush(p->flow);
     nanosleep(&pause, NULL);
 }
@@ -1082,22 +1169,36 @@ mg_pool_loop(mg_pool_t *p)
     };
     long long       now;
     long            timeout;
+    int             acts;
 
     for (;;) {
-        if (mg_pool_stop_signal && !p->stopping) {
+        now = mg_now_ms();
+        acts = mg_drain_step(&p->drain, mg_pool_signals, now);
+        if (acts & MG_DRAIN_BEGIN) {
             mg_pool_begin_stop(p);
+        }
+        if (acts & MG_DRAIN_END_STREAMS) {
+            mg_pool_end_streams(p);
+        }
+        if (acts & MG_DRAIN_ABANDON) {
+            return 1;
         }
         timeout = mg_flow_held(p->flow) > 0 ? MG_FLOW_PROBE_MS / 4 : 1000;
         if (p->stopping) {
-            now = mg_now_ms();
-            /* and no job came for a while: no nginx process still sends */
-            if (mg_pool_all_stopped(p) && now - p->last_req_ms >= MG_POOL_QUIET_MS) {
+            /* nothing left to wait for: the engine has nothing to end */
+            if (!p->engine_told && mg_pool_idle(p)) {
+                mg_pool_tell_engine(p);
+            }
+            /* and no job came for a while: no nginx process still sends;
+             * what is held for one out of credit is waited for while the
+             * stop timeout lasts */
+            if (mg_pool_all_stopped(p) && now - p->last_req_ms >= MG_POOL_QUIET_MS
+                && (mg_flow_held(p->flow) == 0 || p->drain.phase == MG_DRAIN_ENDING))
+            {
+                mg_pool_log_drained(p);
                 return 0;
             }
-            if (now >= p->deadline_ms) {
-                return 1;
-            }
-            timeout = p->deadline_ms - now < 100 ? (long) (p->deadline_ms - now) : 100;
+            timeout = mg_drain_wait_ms(&p->drain, now, 100);
         }
 
         if (zmq_poll(items, 2, timeout) < 0) {
@@ -1240,10 +1341,11 @@ mg_pool_run(const mg_pool_config_t *cfg)
     mg_ulistener_t   *listener = NULL;
     int               rc = -1, masked = 0, start_failed = 0, engine = 0;
 
-    if (cfg->threads < 1 || cfg->queue < 0) {
-        mg_log_error("pool: need at least one thread and a queue >= 0");
+    if (cfg->threads < 1 || cfg->queue < 0 || cfg->stop_timeout_ms < 0) {
+        mg_log_error("pool: need at least one thread, a queue >= 0 and a stop timeout >= 0");
         return -1;
     }
+    mg_drain_init(&p->drain, cfg->stop_timeout_ms);
     if (mg_pool_alloc(p) != 0) {
         mg_log_error("pool: out of memory");
         goto done;
@@ -1253,6 +1355,8 @@ mg_pool_run(const mg_pool_config_t *cfg)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = mg_pool_on_signal;
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGTERM);        /* one handler at a time: the count */
+    sigaddset(&sa.sa_mask, SIGINT);
     if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0) {
         mg_log_error("pool: cannot install signal handlers: %s", strerror(errno));
         goto done;
@@ -1283,7 +1387,7 @@ mg_pool_run(const mg_pool_config_t *cfg)
 
         if (e != 0) {
             mg_log_error("pool: cannot start thread %d: %s", i, strerror(e));
-            mg_pool_stop_signal = SIGTERM;      /* stop the ones already running */
+            mg_pool_signals = 1;                /* stop the ones already running */
             start_failed = 1;
             break;
         }
@@ -1297,8 +1401,9 @@ mg_pool_run(const mg_pool_config_t *cfg)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     masked = 0;
 
-    if (!mg_pool_stop_signal) {
-        mg_log_info("serving on %s with %d thread(s), queue %d", cfg->bind, cfg->threads, cfg->queue);
+    if (!mg_pool_signals) {
+        mg_log_info("serving on %s with %d thread(s), queue %d, stop timeout %lld s",
+                    cfg->bind, cfg->threads, cfg->queue, cfg->stop_timeout_ms / 1000);
     }
     rc = mg_pool_loop(p);
     if (rc == 0 && start_failed) {
@@ -1327,6 +1432,14 @@ done:
     }
     mg_flow_free(p->flow);
     if (p->frontend != NULL) {
+        int linger = MG_FRONT_LINGER_MS;
+
+        /* a clean stop: what is queued for nginx (the last events of the
+         * last answers) still goes, for a bounded time */
+        if (rc == 0 && zmq_setsockopt(p->frontend, ZMQ_LINGER, &linger, sizeof(linger)) != 0) {
+            mg_log_warn("broker: answers still queued for nginx may be lost: %s",
+                        zmq_strerror(errno));
+        }
         zmq_close(p->frontend);
     }
     if (p->backend != NULL) {

@@ -1133,17 +1133,19 @@ mg_streams_submit(mg_stream_t *s)
 {
     mg_engine_t      *e = &mg_engine;
     mg_inbox_item_t  *item;
-    int               rc = -1;
+    int               rc = MG_STREAMS_FULL;
 
     item = calloc(1, sizeof(*item));
     if (item == NULL) {
-        return -1;
+        return MG_STREAMS_FULL;
     }
     item->kind = MG_INBOX_SUBMIT;
     item->stream = s;
 
     pthread_mutex_lock(&e->lock);
-    if (e->started && !e->stopping && atomic_load(&e->open) < e->cfg.max_streams) {
+    if (!e->started || e->stopping) {
+        rc = MG_STREAMS_STOPPED;
+    } else if (atomic_load(&e->open) < e->cfg.max_streams) {
         atomic_fetch_add(&e->open, 1);
         s->counted = 1;
         (void) mg_engine_push(item);
@@ -1300,14 +1302,21 @@ mg_engine_register(mg_engine_t *e, mg_stream_t *s)
     mg_engine_start_attempt(s);
 }
 
-static void
+/* End every stream still open; returns how many it ended. */
+static int
 mg_engine_end_all(mg_engine_t *e, const char *code, const char *message)
 {
+    int n = 0;
+
     for (size_t b = 0; b < MG_ENGINE_BUCKETS; b++) {
         for (mg_stream_t *s = e->buckets[b]; s != NULL; s = s->hnext) {
-            mg_stream_fail(s, 0, code, "%s", message);
+            if (!s->ended) {
+                mg_stream_fail(s, 0, code, "%s", message);
+                n++;
+            }
         }
     }
+    return n;
 }
 
 /* Returns 1 when the thread should exit. */
@@ -1368,12 +1377,16 @@ mg_engine_drain_inbox(mg_engine_t *e)
             mg_engine_on_flow(e, item->peer, item->peer_len, item->flow);
             break;
         case MG_INBOX_STOP: {
-            mg_str_t d = { "D", 1 };
+            /* ["D"][how many it ended], after their "P"s (pool.c logs it) */
+            char      count[16];
+            mg_str_t  d[2] = { { "D", 1 }, { count, 0 } };
 
-            mg_engine_end_all(e, "unavailable", "the worker is shutting down");
+            d[1].len = (size_t) snprintf(count, sizeof(count), "%d",
+                                         mg_engine_end_all(e, MG_STREAMS_STOP_CODE,
+                                                           MG_STREAMS_STOP_MESSAGE));
             mg_engine_reap(e);
             (void) mg_engine_flush(e);
-            (void) mg_engine_send_frames(&d, 1);
+            (void) mg_engine_send_frames(d, 2);
             break;
         }
         case MG_INBOX_QUIT:
@@ -1512,7 +1525,7 @@ mg_engine_main(void *arg)
     }
 
     /* quit comes after stop, so nothing is left; free what a failed start left */
-    mg_engine_end_all(e, "unavailable", "the worker is shutting down");
+    (void) mg_engine_end_all(e, MG_STREAMS_STOP_CODE, MG_STREAMS_STOP_MESSAGE);
     mg_engine_reap(e);
     zmq_close(e->sock);
     e->sock = NULL;

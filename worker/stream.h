@@ -122,9 +122,16 @@ typedef struct {
                                     * travel with others; 0: every round */
 } mg_streams_config_t;
 
+/* How a stream ended by mg_streams_stop ends: its error event's code and
+ * message, and the answer's stored error (README, shared/openapi.json). */
+#define MG_STREAMS_STOP_CODE    "unavailable"
+#define MG_STREAMS_STOP_MESSAGE "the worker was shut down before the answer was finished"
+
 /* Engine lifecycle, called by the pool.  start: 0 or -1.  stop: end every
- * stream now (error "worker is shutting down"), hand them all on, then
- * report "D" to the broker.  quit: the thread exits and is joined. */
+ * stream still open now (MG_STREAMS_STOP_CODE), hand them all on, then
+ * report ["D"][how many it ended] to the broker; no stream is taken after
+ * it.  Until stop, open streams run normally while the worker drains
+ * (drain.h).  quit: the thread exits and is joined. */
 int  mg_streams_start(const mg_streams_config_t *cfg, void *zctx, const char *backend);
 void mg_streams_stop(void);
 void mg_streams_quit(void);
@@ -137,8 +144,11 @@ void mg_streams_set_sink(mg_stream_sink_fn sink);
 mg_stream_t *mg_stream_new(const char *rid, const void *peer, size_t peer_len);
 void         mg_stream_free(mg_stream_t *s);
 
-/* Hand s to the engine (from a pool thread).  0; -1 when the engine holds
- * max_streams already or is stopping (the caller still owns s). */
+/* Hand s to the engine (from a pool thread).  0; MG_STREAMS_FULL when the
+ * engine holds max_streams already, MG_STREAMS_STOPPED when it was
+ * stopped (the caller still owns s either way). */
+#define MG_STREAMS_FULL     (-1)
+#define MG_STREAMS_STOPPED  (-2)
 int  mg_streams_submit(mg_stream_t *s);
 /* The client of rid went away (from the broker); unknown rids are ignored. */
 void mg_streams_cancel(const char *rid, const void *peer, size_t peer_len);

@@ -476,7 +476,15 @@ class Faults(unittest.TestCase):
         self.assertEqual(s.next().type, "message")
         pids = [stack.worker_pid(i) for i in (0, 1)]
         try:
+            # the first SIGTERM drains (test_shutdown); a second one, once
+            # the first was taken (two pending at once are one), stops now
+            logs = ["worker-%d.log" % i for i in (0, 1)]
+            seen = [stack.log_text(n).count("draining: no new jobs") for n in logs]
             for i in (0, 1):
+                stack.signal_worker(i, signal.SIGTERM)
+            for i in (0, 1):
+                self.assertTrue(stack.wait_for(
+                    lambda: stack.log_text(logs[i]).count("draining: no new jobs") > seen[i]))
                 stack.signal_worker(i, signal.SIGTERM)
             rest = s.events()
             self.assertEqual(rest[-1].type, "error")

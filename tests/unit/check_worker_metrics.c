@@ -373,6 +373,7 @@ START_TEST(worker_families)
         "mangoo_worker_postgres_statement_seconds", "mangoo_worker_ingest_jobs_total",
         "mangoo_worker_flow_held_messages", "mangoo_worker_flow_blocked_peers",
         "mangoo_worker_flow_credit_total", "mangoo_worker_read_cache_requests_total",
+        "mangoo_worker_stopping",
     };
     char   *out, line[160], lint[4096];
     int     rc;
@@ -399,6 +400,7 @@ START_TEST(worker_families)
     mg_mgauge_set(mg_wm.flow_blocked, NULL, 0);
     mg_mcounter_add(mg_wm.flow_credit, NULL, 512);
     mg_mcounter_add(mg_wm.rcache_requests, (const char *[]) { "hit" }, 1);
+    mg_mgauge_set(mg_wm.stopping, NULL, 1);
 
     ck_assert_int_eq(mg_metrics_render(mg_wm.reg, &out, &(size_t) { 0 }), 0);
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -410,6 +412,7 @@ START_TEST(worker_families)
     ck_assert_ptr_nonnull(strstr(out, "mangoo_worker_jobs_total{job=\"bots.get\","
                                       "outcome=\"not_found\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(out, "mangoo_worker_pool_threads{state=\"busy\"} 3\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\nmangoo_worker_stopping 1\n"));
 
     rc = promtool_check(out, lint, sizeof(lint));
     if (rc >= 0) {

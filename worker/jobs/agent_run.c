@@ -101,7 +101,7 @@ mg_job_agent_run(mg_job_t *job)
     mg_chat_request_t     req;
     char                  err[256], parent[MG_AGENT_PATH_MAX];
     const char           *slash;
-    int                   sent;
+    int                   sent, submitted;
 
     agent_id = json_string_value(json_object_get(v, "agent_id"));
     task = json_string_value(json_object_get(v, "task"));
@@ -190,8 +190,11 @@ mg_job_agent_run(mg_job_t *job)
         sent = mg_job_reply_error(job, 500, "internal", "out of memory");
         goto done;
     }
-    if (mg_streams_submit(s) != 0) {
-        sent = mg_job_reply_error(job, 503, "overloaded", "too many open streams, retry shortly");
+    submitted = mg_streams_submit(s);
+    if (submitted != 0) {
+        sent = submitted == MG_STREAMS_STOPPED
+               ? mg_job_reply_error(job, 503, MG_STREAMS_STOP_CODE, "the worker is shutting down")
+               : mg_job_reply_error(job, 503, "overloaded", "too many open streams, retry shortly");
         goto done;
     }
     if (mg_job_cancelled(job)) {

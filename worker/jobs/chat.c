@@ -413,7 +413,7 @@ mg_chat_begin(mg_job_t *job, int sse)
     char                **joined = NULL, *grounded_system = NULL;
     size_t                nrows = 0, nhits = 0;
     mg_hit_t             *hits = NULL;
-    int                   sent, grounded = 0;
+    int                   sent, grounded = 0, submitted;
 
     v = mg_validate_body(job->body, job->body_len, mg_chat_turn_fields,
                          sizeof(mg_chat_turn_fields) / sizeof(mg_chat_turn_fields[0]),
@@ -615,8 +615,12 @@ mg_chat_begin(mg_job_t *job, int sse)
         }
     }
 
-    if (mg_streams_submit(s) != 0) {
-        sent = mg_job_reply_error(job, 503, "overloaded", "too many open chat streams, retry shortly");
+    submitted = mg_streams_submit(s);
+    if (submitted != 0) {
+        /* stopped: the stop timeout ran out while this turn was prepared */
+        sent = submitted == MG_STREAMS_STOPPED
+               ? mg_job_reply_error(job, 503, MG_STREAMS_STOP_CODE, "the worker is shutting down")
+               : mg_job_reply_error(job, 503, "overloaded", "too many open chat streams, retry shortly");
         goto done;
     }
     /* a CANCEL that reached this thread before the engine knew the
