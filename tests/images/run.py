@@ -14,9 +14,9 @@ Debian's buildah (`buildah run --isolation chroot --network host`, since
    are scaled as an orchestrator does it, through DNS: nginx finds them by
    a name (`mangoo_workers tcp://NAME:PORT resolve`, as compose's nginx
    does) that Debian's dnsmasq answers.  A third worker is started and
-   added to the name, and serves; then one is removed from the name,
-   finishes the answers it streams, and is stopped (SIGTERM): no request
-   may fail;
+   added to the name, and serves; then one is removed from the name and
+   stopped (SIGTERM) while it streams answers, finishes them and exits:
+   no request may fail;
 5. everything is stopped, and nothing of it is left running.
 
 On host networking each worker binds an address of its own (127.0.0.2,
@@ -703,8 +703,9 @@ def step_scale_up(run, figures, state):
 
 def step_scale_down(run, figures, state):
     """Scaled in as an orchestrator does it: the first worker leaves the
-    name while it streams answers, finishes them (nginx sends it nothing
-    new and closes its connections after the last), then gets SIGTERM."""
+    name and gets SIGTERM at once, while it streams answers.  It finishes
+    them (MANGOO_STOP_TIMEOUT), nginx sends it nothing new and closes its
+    connections after its last answer, and it exits 0."""
     load = state["load"]
     first = run.endpoints[0]
     w = run.workers[0]
@@ -714,21 +715,20 @@ def step_scale_down(run, figures, state):
     figures["scale_down_streams_open"] = int(streams)
     t = time.monotonic()
     run.set_dns([1, 2])
+    w.send(signal.SIGTERM)
+    rc = w.wait(40)
+    figures["scale_down_drain_s"] = round(time.monotonic() - t, 2)
+    assert rc == 0, "worker-1 exited %s:\n%s" % (rc, w.log_tail())
     gone = 'worker "%s" is no longer in "%s"' % (first, WORKERS_NAME)
     assert wait_for(lambda: nginx_said(run, gone) == 2, 15), run.nginx.log_tail()
-    # its answers ended, nginx closed both processes' connections to it
-    assert wait_for(lambda: name_connections(run) == 4, 30), name_connections(run)
-    figures["scale_down_drain_s"] = round(time.monotonic() - t, 2)
-    w.send(signal.SIGTERM)
-    rc = w.wait(30)
-    assert rc == 0, "worker-1 exited %s:\n%s" % (rc, w.log_tail())
+    assert wait_for(lambda: name_connections(run) == 4, 15), name_connections(run)
     n = load.count()
     assert wait_for(lambda: load.count() > n + 20, 30), "the load stalled"
     load.stop()
     failures = load.failures()
     figures["load_requests"] = load.count()
     figures["load_failed"] = len(failures)
-    # nothing went to it since it left the name, the others carry on
+    # nothing went to it since it left, the others carry on
     late = [e for e in run.access_log()[-20:] if e.get("worker") == first]
     assert not late, late
     for ep in run.endpoints[1:]:
