@@ -442,6 +442,7 @@ render_conf() {
         -e "s|@WORKER_RLIMIT_NOFILE@|${MANGOO_WORKER_RLIMIT_NOFILE:-$(nofile_limit)}|" \
         -e "s|@STATE@|$STATE|g" \
         -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
+        -e "s|@ERROR_LOG@|$STATE/nginx-error.log|" \
         -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-$STATE/nginx-access.log mangoo_json}|" \
         -e "s|@WORKER_ENDPOINTS@|${endpoints# }|" \
         -e "s|@RESOLVER@|${MANGOO_RESOLVER:+resolver $MANGOO_RESOLVER; resolver_timeout ${MANGOO_RESOLVER_TIMEOUT:-5s};}|" \

@@ -24,6 +24,7 @@ sed -e "s|@MODULE@|/usr/lib/nginx/modules/ngx_http_mangoo_module.so|" \
     -e "s|@STATE@/nginx-error.log|stderr|" \
     -e "s|@STATE@|$STATE|g" \
     -e "s|@LOG_LEVEL@|${MANGOO_NGINX_LOG_LEVEL:-notice}|" \
+    -e "s|@ERROR_LOG@|${MANGOO_ERROR_LOG:-stderr}|" \
     -e "s|@ACCESS_LOG@|${MANGOO_ACCESS_LOG:-/dev/stdout} mangoo_json|" \
     -e "s|@WORKER_ENDPOINTS@|${MANGOO_WORKER_ENDPOINTS:-tcp://worker:5555}|" \
     -e "s|@RESOLVER@|${MANGOO_RESOLVER:+resolver $MANGOO_RESOLVER; resolver_timeout ${MANGOO_RESOLVER_TIMEOUT:-5s};}|" \
