@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import openapi_check
@@ -436,3 +437,51 @@ class Stack:
                 return value
             time.sleep(interval)
         return predicate()
+
+
+class Load:
+    """Threads asking for lists and profiles through request (a Stack's or
+    an NginxInstance's) until the with block ends; every answer's status,
+    path, request id and (when not 200) body is kept.  tokens may be
+    replaced while it runs."""
+
+    PATHS = ("/api/v1/bots", "/api/v1/users/me", "/api/v1/chats")
+
+    def __init__(self, request, tokens, threads=4, paths=PATHS):
+        self.request = request
+        self.tokens = tokens
+        self.paths = paths
+        self.results = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
+
+    def run(self, i):
+        n = 0
+        while not self.stopping.is_set():
+            token = self.tokens[(i + n) % len(self.tokens)]
+            path = self.paths[n % len(self.paths)]
+            n += 1
+            try:
+                r = self.request("GET", path, token=token, timeout=20)
+                outcome = (r.status, path, r.header("x-request-id"),
+                           r.body[:200] if r.status != 200 else b"")
+            except Exception as e:          # a refused or cut connection
+                outcome = (0, path, None, repr(e).encode())
+            with self.lock:
+                self.results.append(outcome)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.5)
+        self.stopping.set()
+        for t in self.threads:
+            t.join()
+
+    def failures(self):
+        return [r for r in self.results if r[0] != 200]

@@ -19,13 +19,12 @@ Run: python3 tests/e2e/run.py test_discovery.py
 import os
 import signal
 import sys
-import threading
 import time
 import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Stack, _free_ports  # noqa: E402
+from harness import Load, Stack, _free_ports  # noqa: E402
 from dns_server import DnsServer  # noqa: E402
 from sse_client import SseStream  # noqa: E402
 import prometheus  # noqa: E402
@@ -119,47 +118,6 @@ def users(n, prefix):
     return tokens
 
 
-class Load:
-    """Threads asking the instance for lists until stopped; every
-    answer's status is kept."""
-
-    def __init__(self, tokens, threads=4):
-        self.tokens = tokens
-        self.results = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
-
-    def run(self, i):
-        n = 0
-        while not self.stopping.is_set():
-            path = ("/api/v1/bots", "/api/v1/chats")[n % 2]
-            n += 1
-            try:
-                r = inst.request("GET", path, token=self.tokens[(i + n) % len(self.tokens)],
-                                 timeout=20)
-                outcome = (r.status, path, r.body[:200] if r.status != 200 else b"")
-            except Exception as e:          # a refused or cut connection
-                outcome = (0, path, repr(e).encode())
-            with self.lock:
-                self.results.append(outcome)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        time.sleep(0.5)
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(0.5)
-        self.stopping.set()
-        for t in self.threads:
-            t.join()
-
-    def failures(self):
-        return [r for r in self.results if r[0] != 200]
-
-
 class Discovery(unittest.TestCase):
 
     def setUp(self):
@@ -187,7 +145,7 @@ class Discovery(unittest.TestCase):
         tokens = users(3, "scale-out")
         start_worker(C)
         errors = len(inst.log_text("nginx-error.log"))
-        with Load(tokens) as load:
+        with Load(inst.request, tokens) as load:
             since = len(inst.access_log())
             t0 = time.monotonic()
             dns.set([A, B, C])
@@ -243,7 +201,7 @@ class Discovery(unittest.TestCase):
 
     def test_scale_in_with_sigterm_under_load_fails_nothing(self):
         tokens = users(3, "scale-in")
-        with Load(tokens, threads=6) as load:
+        with Load(inst.request, tokens, threads=6) as load:
             dns.set([A])            # deregistered, then stopped, as ECS does
             stop_worker(B)
             time.sleep(1.5)
@@ -255,7 +213,7 @@ class Discovery(unittest.TestCase):
         tokens = users(2, "dns-down")
         dns.stop()
         try:
-            with Load(tokens) as load:
+            with Load(inst.request, tokens) as load:
                 # several lookups time out (resolver_timeout 1s)
                 self.assertTrue(stack.wait_for(
                     lambda: "keeping its 2 address(es)" in inst.log_text("nginx-error.log"),

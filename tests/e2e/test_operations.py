@@ -18,13 +18,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Stack, WORKER_BIN, TOP  # noqa: E402
+from harness import Load, Stack, WORKER_BIN, TOP  # noqa: E402
 from sse_client import SseStream  # noqa: E402
 
 stack = None
@@ -39,49 +38,6 @@ def setUpModule():
 def tearDownModule():
     if stack is not None:
         stack.stop()
-
-
-class Load:
-    """Threads asking for lists and profiles until stopped; every answer's
-    status (and request id) is kept."""
-
-    def __init__(self, tokens, threads=4):
-        self.tokens = tokens
-        self.results = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
-
-    def run(self, i):
-        paths = ("/api/v1/bots", "/api/v1/users/me", "/api/v1/chats")
-        n = 0
-        while not self.stopping.is_set():
-            token = self.tokens[(i + n) % len(self.tokens)]
-            path = paths[n % len(paths)]
-            n += 1
-            try:
-                r = stack.request("GET", path, token=token, timeout=20)
-                outcome = (r.status, path, r.header("x-request-id"),
-                           r.body[:200] if r.status != 200 else b"")
-            except Exception as e:          # a refused or cut connection
-                outcome = (0, path, None, repr(e).encode())
-            with self.lock:
-                self.results.append(outcome)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        time.sleep(0.5)
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(0.5)
-        self.stopping.set()
-        for t in self.threads:
-            t.join()
-
-    def failures(self):
-        return [r for r in self.results if r[0] != 200]
 
 
 def users(n, prefix):
@@ -101,7 +57,7 @@ class Operations(unittest.TestCase):
         bot = stack.request("POST", "/api/v1/bots", {"name": "r", "model_id": "local"},
                             token=tokens[0]).json()["id"]
         before = stack.nginx_worker_pids()
-        with Load(tokens) as load:
+        with Load(stack.request, tokens) as load:
             streams = [SseStream(stack.port, "/api/v1/chat/stream",
                                  {"bot_id": bot, "message": "a long enough question %d" % i},
                                  token=tokens[0]) for i in range(4)]
@@ -125,7 +81,7 @@ class Operations(unittest.TestCase):
 
     def test_a_worker_restarted_under_load_fails_nothing(self):
         tokens = users(4, "restart")
-        with Load(tokens, threads=6) as load:
+        with Load(stack.request, tokens, threads=6) as load:
             pid = stack.worker_pid(0)
             stack._ab("stop-worker", "0")
             self.assertFalse(os.path.exists("/proc/%d" % pid))
@@ -146,7 +102,7 @@ class Operations(unittest.TestCase):
 
     def test_the_signing_key_rotated_under_load_fails_nothing(self):
         old = users(3, "rotate-old")
-        with Load(old) as load:
+        with Load(stack.request, old) as load:
             out = subprocess.run([WORKER_BIN, "keygen", "--dir", stack.key_dir, "--rotate"],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                  env=stack.env)
@@ -171,7 +127,7 @@ class Operations(unittest.TestCase):
                         "CREATE INDEX bots_operations_test ON bots (operations_test);\n")
             db = "host=%s/pg/run port=%s dbname=mangoo user=postgres" % (
                 stack.state, stack.env["MANGOO_PG_PORT"])
-            with Load(tokens) as load:
+            with Load(stack.request, tokens) as load:
                 out = subprocess.run([WORKER_BIN, "migrate", "--db", db, "--sql-dir", sql],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)

@@ -24,14 +24,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakes import (FakeBedrock, Reply, DEFAULT_ACCESS_KEY_ID,  # noqa: E402
                    DEFAULT_SECRET_ACCESS_KEY)
-from harness import Stack, WORKER_BIN  # noqa: E402
+from harness import Load, Stack, WORKER_BIN  # noqa: E402
 from sse_client import SseStream, text_of  # noqa: E402
 
 CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -125,47 +124,6 @@ def scrape(endpoint):
                          text=True, timeout=20)
     assert out.returncode == 0, out.stderr
     return out.stdout
-
-
-class Load:
-    """Threads asking the stack's nginx for lists and profiles until
-    stopped; every answer's status is kept."""
-
-    def __init__(self, tokens, threads=4):
-        self.tokens = tokens
-        self.results = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
-
-    def run(self, i):
-        paths = ("/api/v1/bots", "/api/v1/users/me", "/api/v1/chats")
-        n = 0
-        while not self.stopping.is_set():
-            path = paths[n % len(paths)]
-            token = self.tokens[(i + n) % len(self.tokens)]
-            n += 1
-            try:
-                r = stack.request("GET", path, token=token, timeout=20)
-                outcome = (r.status, path, r.body[:200] if r.status != 200 else b"")
-            except Exception as e:          # a refused or cut connection
-                outcome = (0, path, repr(e).encode())
-            with self.lock:
-                self.results.append(outcome)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        time.sleep(0.5)
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        for t in self.threads:
-            t.join()
-
-    def failures(self):
-        return [r for r in self.results if r[0] != 200]
 
 
 class Shutdown(unittest.TestCase):
@@ -265,7 +223,7 @@ class Shutdown(unittest.TestCase):
             self.assertEqual(stack.request("GET", "/api/v1/users/me", token=t).status, 200)
         pieces = ["c%02d " % i for i in range(40)]            # 4 s of answer
         nginx_from = len(stack.log_text("nginx-error.log"))
-        with Load(tokens) as load:
+        with Load(stack.request, tokens) as load:
             s, head, chat_id = self.stream_on_worker0(pieces, "keep streaming while I drain")
             os.kill(pid, signal.SIGTERM)
             # the draining worker says so, and still answers its scrape
