@@ -282,21 +282,28 @@ cmd_synth() {
     log "synthesised: $(ls "$CDK_OUT"/*.template.json)"
 }
 
-# For cmd_test: the stack's tests (aws-cdk-lib assertions under Vitest,
-# each a test), the type check and a synth through the CLI (one test
-# each).  Adds to the caller's passed/failed.
-deploy_tests() {
-    local out rc line n f
-    deps_node
-    npm_ci "$TOP/deploy"
-    rc=0
-    out=$(cd "$TOP/deploy" && npx vitest run 2>&1) || rc=$?
+# Vitest in DIR, its "Tests  2 failed | 40 passed (42)" line (colours
+# stripped) added to the caller's passed/failed; a run that fails with no
+# failed test counts as one failure.
+vitest_counts() {  # dir what
+    local out rc=0 line n f
+    out=$(cd "$1" && npx vitest run 2>&1) || rc=$?
     printf '%s\n' "$out"
     line=$(printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^ *Tests +[0-9]' | tail -n1 || true)
     n=$(printf '%s' "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
     f=$(printf '%s' "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || true)
     passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
-    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "deploy/ tests failed (exit $rc)"; failed=$((failed + 1)); fi
+    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "$2 failed (exit $rc)"; failed=$((failed + 1)); fi
+}
+
+# For cmd_test: the stack's tests (aws-cdk-lib assertions under Vitest,
+# each a test), the type check and a synth through the CLI (one test
+# each).  Adds to the caller's passed/failed.
+deploy_tests() {
+    local rc
+    deps_node
+    npm_ci "$TOP/deploy"
+    vitest_counts "$TOP/deploy" "deploy/ tests"
     rc=0
     (cd "$TOP/deploy" && npx tsc --noEmit -p . >&2) || rc=$?
     if [ "$rc" = 0 ]; then passed=$((passed + 1)); else log "deploy/ type check failed"; failed=$((failed + 1)); fi
@@ -571,15 +578,7 @@ cmd_test() {
     log "fuzz harnesses over their committed corpora (libFuzzer, ASan/UBSan)"
     fuzz_regress
     log "web app unit tests (Vitest)"
-    rc=0
-    out=$(cd "$TOP/web" && npx vitest run 2>&1) || rc=$?
-    printf '%s\n' "$out"
-    # "Tests  2 failed | 40 passed (42)", colours stripped
-    line=$(printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^ *Tests +[0-9]' | tail -n1 || true)
-    n=$(printf '%s' "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
-    f=$(printf '%s' "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || true)
-    passed=$((passed + ${n:-0})); failed=$((failed + ${f:-0}))
-    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then log "vitest failed (exit $rc)"; failed=$((failed + 1)); fi
+    vitest_counts "$TOP/web" "vitest"
     # the API's document (shared/openapi.json) against OpenAPI 3.1 and the
     # rules in tests/openapi/redocly.yaml, with the Redocly CLI pinned in
     # tests/openapi's lock; the route table is checked against it by
