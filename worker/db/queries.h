@@ -37,7 +37,6 @@ typedef enum {
     MG_Q_USER_BARRIER_PENDING,
     /* chat streaming (jobs/chat.c) */
     MG_Q_CHAT_BEGIN,
-    MG_Q_CHAT_ABANDON,
     MG_Q_CHAT_HISTORY,
     MG_Q_CHAT_FINISH,
     /* chats (jobs/chats.c): read, rename, delete */
