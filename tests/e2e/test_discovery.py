@@ -189,10 +189,12 @@ class Discovery(unittest.TestCase):
         for events in answers:
             self.assertEqual(events[-1].type, "done", events[-3:])
             self.assertGreater(len([e for e in events if e.type == "message"]), 5)
-        # (the access log has a stream once it ended)
+        # (the access log has a request once it ended: just after its answer)
+        ids = {s.headers.get("x-request-id") for s in streams} | later
+        self.assertTrue(stack.wait_for(lambda: len({l["request_id"] for l in inst.access_log()}
+                                                   & ids) == len(ids), timeout=10))
         log = inst.access_log()
-        ids = {s.headers.get("x-request-id") for s in streams}
-        self.assertIn(endpoint(A), {l["worker"] for l in log if l["request_id"] in ids})
+        self.assertIn(endpoint(A), {l["worker"] for l in log if l["request_id"] in ids - later})
         self.assertEqual({l["worker"] for l in log if l["request_id"] in later}, {endpoint(B)},
                          "a drained worker got new jobs")
         # its streams done, nginx closed it, though the worker still runs

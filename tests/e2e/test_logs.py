@@ -55,10 +55,17 @@ def worker_lines():
 class Logs(unittest.TestCase):
 
     def test_the_client_address_behind_a_trusted_proxy(self):
+        def logged(instance, r):
+            """r's access log line (written just after the answer is sent)."""
+            rid = r.header("x-request-id")
+            return stack.wait_for(lambda: [l for l in instance.access_log()
+                                           if l["request_id"] == rid], timeout=10)
+
         # the stack trusts no proxy: X-Forwarded-For is the client's say-so
         r = stack.request("GET", "/health", headers={"X-Forwarded-For": "203.0.113.9"})
         self.assertEqual(r.status, 200)
-        line = [l for l in stack.access_log() if l["request_id"] == r.header("x-request-id")]
+        line = logged(stack, r)
+        self.assertTrue(line, "no access log line")
         self.assertEqual(line[0]["remote_addr"], "127.0.0.1")
         # one that trusts the load balancer's addresses takes the client's
         inst = stack.start_nginx("realip", env={"MANGOO_REAL_IP_FROM": "10.0.0.0/8 127.0.0.1"})
@@ -66,7 +73,8 @@ class Logs(unittest.TestCase):
             r = inst.request("GET", "/health",
                              headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9, 10.1.2.3"})
             self.assertEqual(r.status, 200)
-            line = [l for l in inst.access_log() if l["request_id"] == r.header("x-request-id")]
+            line = logged(inst, r)
+            self.assertTrue(line, "no access log line")
             # the first address from the right that is not a trusted proxy
             self.assertEqual(line[0]["remote_addr"], "203.0.113.9")
             # /metrics' allow list sees the client too: 403 for it
