@@ -13,6 +13,7 @@ a name that Debian's dnsmasq answers.  A client sends one request every
 """
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -38,7 +39,6 @@ class AccessLog:
         self.f.seek(0, os.SEEK_END)
 
     def workers(self):
-        import json
         return [json.loads(l).get("worker") for l in self.f.read().splitlines() if l]
 
 

@@ -40,6 +40,30 @@ def _free_ports(count):
     raise RuntimeError("no free ports")
 
 
+def wait_for(predicate, timeout=10.0, interval=0.1):
+    """predicate's first true value within timeout seconds, else its last."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def alive(pid):
+    """pid runs (a zombie, not yet reaped by its parent, has exited)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -430,13 +454,7 @@ class Stack:
             conn.close()
 
     def wait_for(self, predicate, timeout=10.0, interval=0.1):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
-        return predicate()
+        return wait_for(predicate, timeout, interval)
 
 
 class Load:

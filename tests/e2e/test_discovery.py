@@ -24,7 +24,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Load, Stack, _free_ports  # noqa: E402
+from harness import Load, Stack, _free_ports, alive  # noqa: E402
 from dns_server import DnsServer  # noqa: E402
 from sse_client import SseStream  # noqa: E402
 import prometheus  # noqa: E402
@@ -81,16 +81,13 @@ def start_worker(address):
 def stop_worker(address, sig=signal.SIGTERM):
     pid = stack.worker_pid(SLOT[address])
     os.kill(pid, sig)
-    for _ in range(200):
-        if not os.path.exists("/proc/%d" % pid):
-            break
-        time.sleep(0.05)
+    stack.wait_for(lambda: not alive(pid), timeout=10, interval=0.05)
     os.unlink(os.path.join(stack.state, "worker-%d.pid" % SLOT[address]))
 
 
 def worker_running(address):
     try:
-        return os.path.exists("/proc/%d" % stack.worker_pid(SLOT[address]))
+        return alive(stack.worker_pid(SLOT[address]))
     except FileNotFoundError:
         return False
 

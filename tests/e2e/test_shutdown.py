@@ -30,7 +30,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakes import (FakeBedrock, Reply, DEFAULT_ACCESS_KEY_ID,  # noqa: E402
                    DEFAULT_SECRET_ACCESS_KEY)
-from harness import Load, Stack, WORKER_BIN  # noqa: E402
+from harness import Load, Stack, WORKER_BIN, alive  # noqa: E402
 from sse_client import SseStream, text_of  # noqa: E402
 
 CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -96,19 +96,6 @@ def solo_healthy():
         return False
     finally:
         conn.close()
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (not yet reaped by its parent) has exited too
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def wait_exit(pid, timeout):

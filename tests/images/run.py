@@ -125,20 +125,6 @@ def _uids(pid):
     raise RuntimeError("no Uid line for %d" % pid)
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is gone for our purposes
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-        return stat[stat.rindex(")") + 2] != "Z"
-    except OSError:
-        return False
-
-
 def _buildah(*args, check=True):
     return subprocess.run(["buildah", *args], check=check, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -368,7 +354,7 @@ class Run:
             args=["-p", str(self.pg_port), "-c", "listen_addresses=127.0.0.1"],
             env={"POSTGRES_PASSWORD": self.pg_password})
         # compose's healthcheck (pg_isready) decides, as depends_on would
-        ok = wait_for(lambda: not self.postgres.running() or self.healthcheck(
+        ok = harness.wait_for(lambda: not self.postgres.running() or self.healthcheck(
             self.postgres, "postgres", env={"PGPORT": str(self.pg_port)}), 90, 0.2)
         assert ok and self.postgres.running(), "postgres:\n" + self.postgres.log_tail()
 
@@ -436,16 +422,6 @@ class Run:
                 except ValueError:
                     pass
         return out
-
-
-def wait_for(predicate, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(interval)
-    return predicate()
 
 
 # ---- the load ----------------------------------------------------------------
@@ -593,7 +569,7 @@ def step_up(run, figures):
     run.set_dns([0, 1])
     t_nginx = time.monotonic()
     run.start_nginx()
-    ok = wait_for(lambda: run.health() == 200 or not run.nginx.running(), 60, 0.05)
+    ok = harness.wait_for(lambda: run.health() == 200 or not run.nginx.running(), 60, 0.05)
     t_health = time.monotonic()
     assert ok and run.nginx.running(), "nginx:\n" + run.nginx.log_tail()
     assert run.health() == 200
@@ -675,7 +651,7 @@ def name_connections(run):
 def step_scale_up(run, figures, state):
     users = [sign_up(run, "load-%d" % i) for i in range(4)]
     # both addresses of the name serve, each nginx process connected to both
-    assert wait_for(lambda: name_connections(run) == 4, 15), name_connections(run)
+    assert harness.wait_for(lambda: name_connections(run) == 4, 15), name_connections(run)
     state["load"] = load = Load(run, users, threads=6).start()
     time.sleep(2)
     assert load.count() > 10 and not load.failures(), load.failures()[:5]
@@ -688,11 +664,11 @@ def step_scale_up(run, figures, state):
     t = time.monotonic()
     run.set_dns([0, 1, 2])
     found = 'worker "%s" found in "%s"' % (third, WORKERS_NAME)
-    assert wait_for(lambda: nginx_said(run, found) == 2, 15), run.nginx.log_tail()
-    ok = wait_for(lambda: served_by(run, third) > 0, 30, 0.2)
+    assert harness.wait_for(lambda: nginx_said(run, found) == 2, 15), run.nginx.log_tail()
+    ok = harness.wait_for(lambda: served_by(run, third) > 0, 30, 0.2)
     assert ok, "the third worker served nothing:\n" + run.workers[2].log_tail()
     figures["scale_up_first_job_s"] = round(time.monotonic() - t, 2)
-    assert wait_for(lambda: name_connections(run) == 6, 15), name_connections(run)
+    assert harness.wait_for(lambda: name_connections(run) == 6, 15), name_connections(run)
     time.sleep(3)
     # nginx's access log names it too, for the load's requests
     mine = [e for e in run.access_log() if e.get("worker") == third
@@ -709,7 +685,7 @@ def step_scale_down(run, figures, state):
     load = state["load"]
     first = run.endpoints[0]
     w = run.workers[0]
-    streams = wait_for(lambda: prometheus.value(run.metrics(), "mangoo_worker_streams_open",
+    streams = harness.wait_for(lambda: prometheus.value(run.metrics(), "mangoo_worker_streams_open",
                                                 worker=first), 20, 0.02)
     assert streams, "no stream open on %s to drain" % first
     figures["scale_down_streams_open"] = int(streams)
@@ -720,10 +696,10 @@ def step_scale_down(run, figures, state):
     figures["scale_down_drain_s"] = round(time.monotonic() - t, 2)
     assert rc == 0, "worker-1 exited %s:\n%s" % (rc, w.log_tail())
     gone = 'worker "%s" is no longer in "%s"' % (first, WORKERS_NAME)
-    assert wait_for(lambda: nginx_said(run, gone) == 2, 15), run.nginx.log_tail()
-    assert wait_for(lambda: name_connections(run) == 4, 15), name_connections(run)
+    assert harness.wait_for(lambda: nginx_said(run, gone) == 2, 15), run.nginx.log_tail()
+    assert harness.wait_for(lambda: name_connections(run) == 4, 15), name_connections(run)
     n = load.count()
-    assert wait_for(lambda: load.count() > n + 20, 30), "the load stalled"
+    assert harness.wait_for(lambda: load.count() > n + 20, 30), "the load stalled"
     load.stop()
     failures = load.failures()
     figures["load_requests"] = load.count()
@@ -754,11 +730,11 @@ def step_stop(run, figures):
             problems.append("%s exited %s on %s" % (c.name, rc, sig.name))
     dns_pid = run.dns.proc.pid if run.dns.proc else None
     run.dns.stop()
-    if dns_pid and _alive(dns_pid):
+    if dns_pid and harness.alive(dns_pid):
         problems.append("dnsmasq still runs")
     for name in run.cnames:
         _buildah("rm", name, check=False)
-    left = [p for c in run.containers() for p in sorted(c.seen) if _alive(p)]
+    left = [p for c in run.containers() for p in sorted(c.seen) if harness.alive(p)]
     if left:
         problems.append("still running: %s" % [(p, _comm(p)) for p in left])
     names = _buildah("containers", "--format", "{{.ContainerName}}").stdout.split()
@@ -792,7 +768,7 @@ def remove_stale_containers():
     names = _buildah("containers", "--format", "{{.ContainerName}}").stdout.split()
     for n in names:
         m = re.match(r"mangoo-it-(\d+)-", n)
-        if m and not _alive(int(m.group(1))):
+        if m and not harness.alive(int(m.group(1))):
             _buildah("rm", n, check=False)
 
 
