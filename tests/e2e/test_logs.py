@@ -10,6 +10,7 @@ Run: python3 tests/e2e/run.py test_logs.py
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import unittest
@@ -17,7 +18,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakes import (FakeBedrock, FakeOpenAI, DEFAULT_ACCESS_KEY_ID,  # noqa: E402
                    DEFAULT_SECRET_ACCESS_KEY, DEFAULT_API_KEY)
-from harness import Stack, WORKER_BIN  # noqa: E402
+from harness import Stack, WORKER_BIN, _free_ports  # noqa: E402
 from sse_client import chat_stream  # noqa: E402
 
 CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -156,6 +157,39 @@ class Logs(unittest.TestCase):
         # an error line of a serve that cannot start is JSON too
         self.assertTrue(r.stderr.startswith("{"), r.stderr)
         json.loads(r.stderr.splitlines()[0])
+
+
+    def test_cloudwatch_metric_lines_and_bad_settings_refused(self):
+        for env in ({"MANGOO_EMF_INTERVAL": "soon"}, {"MANGOO_EMF_INTERVAL": "-1"},
+                    {"MANGOO_EMF_INTERVAL": "86401"},
+                    {"MANGOO_EMF_INTERVAL": "5", "MANGOO_METRICS": "off"},
+                    {"MANGOO_EMF_INTERVAL": "5", "MANGOO_EMF_SERVICE": "x" * 300}):
+            r = subprocess.run([WORKER_BIN, "serve", "--no-migrate", "--bind", "tcp://127.0.0.1:1"],
+                               env=dict(os.environ, **env), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, timeout=10)
+            self.assertEqual(r.returncode, 2, env)
+            self.assertIn("MANGOO_EMF_INTERVAL", r.stderr, env)
+        # a worker with it on writes an EMF line a second to its log
+        i = stack.workers + 5
+        stack.start_worker(i, env={"MANGOO_EMF_INTERVAL": "1", "MANGOO_EMF_SERVICE": "logs-test",
+                                   "MANGOO_WORKER_BIND": "tcp://127.0.0.1:%d" % _free_ports(1)})
+        try:
+            lines = stack.wait_for(lambda: [json.loads(l) for l in
+                                            stack.log_text("worker-%d.log" % i).splitlines()
+                                            if '"_aws"' in l], timeout=10)
+            self.assertTrue(lines, "no EMF line")
+            emf = lines[0]
+            directive = emf["_aws"]["CloudWatchMetrics"][0]
+            self.assertEqual(directive["Namespace"], "Mangoo")
+            self.assertEqual(directive["Dimensions"], [["Service"]])
+            self.assertEqual(emf["Service"], "logs-test")
+            names = {m["Name"] for m in directive["Metrics"]}
+            self.assertTrue({"QueueDepth", "BusyThreads", "StreamsOpen"} <= names, names)
+            for name in names:                  # every metric's value is at the top
+                self.assertIsInstance(emf[name], (int, float), name)
+            self.assertEqual(emf["QueueDepth"], 0)
+        finally:
+            stack.signal_worker(i, signal.SIGTERM)
 
 
 if __name__ == "__main__":

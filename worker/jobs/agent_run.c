@@ -192,9 +192,7 @@ mg_job_agent_run(mg_job_t *job)
     }
     submitted = mg_streams_submit(s);
     if (submitted != 0) {
-        sent = submitted == MG_STREAMS_STOPPED
-               ? mg_job_reply_error(job, 503, MG_STREAMS_STOP_CODE, "the worker is shutting down")
-               : mg_job_reply_error(job, 503, "overloaded", "too many open streams, retry shortly");
+        sent = mg_chat_reply_refused(job, submitted);
         goto done;
     }
     if (mg_job_cancelled(job)) {

@@ -393,6 +393,16 @@ mg_chat_bot_settings(mg_job_t *job, const char *bot_id, mg_chat_bot_t *b)
     return 0;
 }
 
+int
+mg_chat_reply_refused(mg_job_t *job, int submitted)
+{
+    /* stopped: the stop timeout ran out while this turn was prepared */
+    if (submitted == MG_STREAMS_STOPPED) {
+        return mg_job_reply_error(job, 503, MG_STREAMS_STOP_CODE, "the worker is shutting down");
+    }
+    return mg_job_reply_error(job, 503, "overloaded", "too many open chat streams, retry shortly");
+}
+
 static int
 mg_chat_begin(mg_job_t *job, int sse)
 {
@@ -617,10 +627,7 @@ mg_chat_begin(mg_job_t *job, int sse)
 
     submitted = mg_streams_submit(s);
     if (submitted != 0) {
-        /* stopped: the stop timeout ran out while this turn was prepared */
-        sent = submitted == MG_STREAMS_STOPPED
-               ? mg_job_reply_error(job, 503, MG_STREAMS_STOP_CODE, "the worker is shutting down")
-               : mg_job_reply_error(job, 503, "overloaded", "too many open chat streams, retry shortly");
+        sent = mg_chat_reply_refused(job, submitted);
         goto done;
     }
     /* a CANCEL that reached this thread before the engine knew the

@@ -332,6 +332,9 @@ int mg_chat_agent_run(mg_job_t *job, const char *agent_id, const char *agent_jso
 
 int mg_job_chat_stream(mg_job_t *job);
 int mg_job_chat_complete(mg_job_t *job);
+/* The answer to a stream mg_streams_submit refused (its rc): 503, the
+ * engine full ("overloaded") or stopped by the drain. */
+int mg_chat_reply_refused(mg_job_t *job, int submitted);
 struct mg_stream_s;
 /* Store a stream's answer and close its client's stream; the caller frees
  * s.  0, or -1 when the client could not be told. */
