@@ -211,11 +211,7 @@ ngx_http_mangoo_discovery_timer(ngx_event_t *ev)
     rctx = ngx_resolve_start(mcf->resolver, NULL);
 
     if (rctx == NULL || rctx == NGX_NO_RESOLVER) {
-        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                      "mangoo: cannot look up worker name \"%V\"",
-                      &g->conf->host);
-        ngx_add_timer(&g->timer, mcf->resolve_interval);
-        return;
+        goto failed;
     }
 
     rctx->name = g->conf->host;
@@ -228,14 +224,19 @@ ngx_http_mangoo_discovery_timer(ngx_event_t *ev)
      * answer) and clears g->rctx itself */
     g->rctx = rctx;
 
-    if (ngx_resolve_name(rctx) != NGX_OK) {
-        /* rctx is freed by the resolver */
-        g->rctx = NULL;
-        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                      "mangoo: cannot look up worker name \"%V\"",
-                      &g->conf->host);
-        ngx_add_timer(&g->timer, mcf->resolve_interval);
+    if (ngx_resolve_name(rctx) == NGX_OK) {
+        return;
     }
+
+    /* rctx is freed by the resolver */
+    g->rctx = NULL;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                  "mangoo: cannot look up worker name \"%V\"",
+                  &g->conf->host);
+    ngx_add_timer(&g->timer, mcf->resolve_interval);
 }
 
 
