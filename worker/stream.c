@@ -1111,8 +1111,8 @@ mg_engine_on_flow(mg_engine_t *e, const unsigned char *peer, size_t peer_len,
     }
     for (s = e->parked; s != NULL; s = next) {
         next = s->park_next;
-        if (!mg_engine_peer_is(s, peer, peer_len)) {
-            continue;
+        if (mg_engine_blocked(e, s)) {
+            continue;                       /* another of its clients' peers still is */
         }
         mg_engine_unpark(e, s);
         s->activity_ms = mg_now_ms();
