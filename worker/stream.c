@@ -388,17 +388,27 @@ mg_engine_emit(mg_stream_t *s, const char *ev, size_t len)
     return s->handed ? 0 : mg_engine_emit_any(s, ev, len);
 }
 
-static int
-mg_engine_send_head_to(const char *rid, const unsigned char *peer, size_t peer_len)
+void
+mg_sse_head(mg_msg_t *msg)
 {
     static const char  ctype[] = "text/event-stream; charset=utf-8";
     static const char  headers[] = "{\"Cache-Control\":\"no-cache\"}";
-    mg_msg_t           msg = { .type = MG_MSG_HEAD, .status = 200 };
 
-    msg.content_type.data = ctype;
-    msg.content_type.len = sizeof(ctype) - 1;
-    msg.headers.data = headers;
-    msg.headers.len = sizeof(headers) - 1;
+    memset(msg, 0, sizeof(*msg));
+    msg->type = MG_MSG_HEAD;
+    msg->status = 200;
+    msg->content_type.data = ctype;
+    msg->content_type.len = sizeof(ctype) - 1;
+    msg->headers.data = headers;
+    msg->headers.len = sizeof(headers) - 1;
+}
+
+static int
+mg_engine_send_head_to(const char *rid, const unsigned char *peer, size_t peer_len)
+{
+    mg_msg_t msg;
+
+    mg_sse_head(&msg);
     return mg_engine_forward_to(rid, peer, peer_len, &msg, 0);
 }
 
@@ -554,19 +564,24 @@ mg_engine_hash_remove(mg_stream_t *s)
     }
 }
 
+/* 1 when (rid, peer) names the job (a_rid, a_peer). */
+static int
+mg_engine_same_job(const char *a_rid, const unsigned char *a_peer, size_t a_len,
+                   const char *rid, const void *peer, size_t peer_len)
+{
+    return memcmp(a_rid, rid, MG_RID_LEN) == 0 && a_len == peer_len
+           && memcmp(a_peer, peer, peer_len) == 0;
+}
+
 static mg_stream_t *
 mg_engine_hash_find(const char *rid, const void *peer, size_t peer_len)
 {
     mg_stream_t *s = mg_engine.buckets[mg_engine_bucket(rid)];
 
-    for (; s != NULL; s = s->hnext) {
-        if (memcmp(s->rid, rid, MG_RID_LEN) == 0 && s->peer_len == peer_len
-            && memcmp(s->peer, peer, peer_len) == 0)
-        {
-            return s;
-        }
+    while (s != NULL && !mg_engine_same_job(s->rid, s->peer, s->peer_len, rid, peer, peer_len)) {
+        s = s->hnext;
     }
-    return NULL;
+    return s;
 }
 
 /* Clients attached by resuming: their own hash, by the rid of their job. */
@@ -587,14 +602,10 @@ mg_engine_client_find(const char *rid, const void *peer, size_t peer_len)
 {
     mg_client_t *c = mg_engine.cbuckets[mg_engine_bucket(rid)];
 
-    for (; c != NULL; c = c->hnext) {
-        if (memcmp(c->rid, rid, MG_RID_LEN) == 0 && c->peer_len == peer_len
-            && memcmp(c->peer, peer, peer_len) == 0)
-        {
-            return c;
-        }
+    while (c != NULL && !mg_engine_same_job(c->rid, c->peer, c->peer_len, rid, peer, peer_len)) {
+        c = c->hnext;
     }
-    return NULL;
+    return c;
 }
 
 /* c leaves the hash and its stream, and is freed. */

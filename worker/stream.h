@@ -230,6 +230,9 @@ void mg_streams_tool_done(mg_tool_job_t *job);
 void mg_streams_relay(const char *rid, const void *peer, size_t peer_len, const char *name,
                       json_t *v);
 
+/* The HEAD of an SSE answer: 200, text/event-stream, never cached. */
+void  mg_sse_head(mg_msg_t *msg);
+
 /* One SSE event "event: NAME\ndata: JSON\n\n" into a new string. */
 char *mg_sse_event(const char *name, const char *json, size_t json_len, size_t *len);
 

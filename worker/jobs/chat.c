@@ -759,34 +759,46 @@ mg_chat_store(mg_stream_t *s, mg_db_t *db)
     return rc == MG_DB_OK ? 0 : -1;
 }
 
-/* The event that ends an SSE answer (without its id line), owned; NULL
- * when out of memory.  A stopped answer ends with `done` too: the user
- * asked for it. */
-static char *
-mg_chat_final_event(const mg_stream_t *s, int stored, size_t *len)
+char *
+mg_chat_end_event(const char *message_id, const char *stop_reason, long long input_tokens,
+                  long long output_tokens, const char *code, const char *message, int saved,
+                  size_t *len)
 {
     json_t  *v;
     char    *json, *ev;
-    int      done = stored && (s->status == MG_STREAM_COMPLETE || s->status == MG_STREAM_CANCELLED);
 
-    if (done) {
-        v = json_pack("{s:s, s:s, s:{s:I, s:I}}", "message_id", s->message_id,
-                      "stop_reason", s->status == MG_STREAM_CANCELLED ? "cancelled" : s->stop_reason,
-                      "usage", "input_tokens", (json_int_t) s->input_tokens,
-                      "output_tokens", (json_int_t) s->output_tokens);
+    if (stop_reason != NULL) {
+        v = json_pack("{s:s, s:s, s:{s:I, s:I}}", "message_id", message_id,
+                      "stop_reason", stop_reason, "usage", "input_tokens",
+                      (json_int_t) input_tokens, "output_tokens", (json_int_t) output_tokens);
     } else {
-        const char *code = s->status != MG_STREAM_ERROR ? "database_unavailable" : s->error_code;
-        const char *m = s->status != MG_STREAM_ERROR
-                        ? "the answer could not be saved" : s->error_message;
-
-        v = json_pack("{s:s, s:s, s:s, s:b}", "code", code, "message", m,
-                      "message_id", s->message_id, "saved", stored);
+        v = json_pack("{s:s, s:s, s:s, s:b}", "code", code, "message", message,
+                      "message_id", message_id, "saved", saved);
     }
     json = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
-    ev = json ? mg_sse_event(done ? "done" : "error", json, strlen(json), len) : NULL;
+    ev = json ? mg_sse_event(stop_reason != NULL ? "done" : "error", json, strlen(json), len)
+              : NULL;
     free(json);
     return ev;
+}
+
+/* s's last event.  A stopped answer ends with `done` too: the user asked
+ * for it. */
+static char *
+mg_chat_final_event(const mg_stream_t *s, int stored, size_t *len)
+{
+    if (stored && (s->status == MG_STREAM_COMPLETE || s->status == MG_STREAM_CANCELLED)) {
+        return mg_chat_end_event(s->message_id, s->status == MG_STREAM_CANCELLED
+                                                ? "cancelled" : s->stop_reason,
+                                 s->input_tokens, s->output_tokens, NULL, NULL, 1, len);
+    }
+    if (s->status != MG_STREAM_ERROR) {
+        return mg_chat_end_event(s->message_id, NULL, 0, 0, "database_unavailable",
+                                 "the answer could not be saved", stored, len);
+    }
+    return mg_chat_end_event(s->message_id, NULL, 0, 0, s->error_code, s->error_message,
+                             stored, len);
 }
 
 static int

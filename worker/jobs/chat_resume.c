@@ -115,33 +115,20 @@ static char *
 mg_resume_final_event(const PGresult *r, size_t *len)
 {
     const char  *status = PQgetvalue(r, 0, MG_SA_STATUS);
-    json_t      *v;
-    char        *json, *ev;
-    int          done = strcmp(status, "complete") == 0 || strcmp(status, "cancelled") == 0;
+    const char  *code = PQgetisnull(r, 0, MG_SA_ERROR) ? "internal" : PQgetvalue(r, 0, MG_SA_ERROR);
+    char         message[128];
 
-    if (done) {
-        v = json_pack("{s:s, s:s, s:{s:I, s:I}}", "message_id", PQgetvalue(r, 0, MG_SA_ID),
-                      "stop_reason", strcmp(status, "cancelled") == 0 ? "cancelled"
-                                     : PQgetisnull(r, 0, MG_SA_STOP_REASON) ? "end_turn"
-                                     : PQgetvalue(r, 0, MG_SA_STOP_REASON),
-                      "usage", "input_tokens",
-                      (json_int_t) strtoll(PQgetvalue(r, 0, MG_SA_INPUT), NULL, 10),
-                      "output_tokens",
-                      (json_int_t) strtoll(PQgetvalue(r, 0, MG_SA_OUTPUT), NULL, 10));
-    } else {
-        const char *code = PQgetisnull(r, 0, MG_SA_ERROR) ? "internal"
-                           : PQgetvalue(r, 0, MG_SA_ERROR);
-        char        message[128];
-
-        snprintf(message, sizeof(message), "the answer ended with an error (%s)", code);
-        v = json_pack("{s:s, s:s, s:s, s:b}", "code", code, "message", message,
-                      "message_id", PQgetvalue(r, 0, MG_SA_ID), "saved", 1);
+    if (strcmp(status, "complete") == 0 || strcmp(status, "cancelled") == 0) {
+        return mg_chat_end_event(PQgetvalue(r, 0, MG_SA_ID),
+                                 strcmp(status, "cancelled") == 0 ? "cancelled"
+                                 : PQgetisnull(r, 0, MG_SA_STOP_REASON) ? "end_turn"
+                                 : PQgetvalue(r, 0, MG_SA_STOP_REASON),
+                                 strtoll(PQgetvalue(r, 0, MG_SA_INPUT), NULL, 10),
+                                 strtoll(PQgetvalue(r, 0, MG_SA_OUTPUT), NULL, 10),
+                                 NULL, NULL, 1, len);
     }
-    json = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    ev = json ? mg_sse_event(done ? "done" : "error", json, strlen(json), len) : NULL;
-    free(json);
-    return ev;
+    snprintf(message, sizeof(message), "the answer ended with an error (%s)", code);
+    return mg_chat_end_event(PQgetvalue(r, 0, MG_SA_ID), NULL, 0, 0, code, message, 1, len);
 }
 
 /* The stored answer as a `snapshot` event; NULL when out of memory. */
@@ -184,12 +171,10 @@ mg_resume_add_event(mg_sb_t *out, uint32_t id, const char *ev, size_t len)
 static int
 mg_resume_stored(mg_job_t *job, const mg_resume_req_t *req)
 {
-    static const char  ctype[] = "text/event-stream; charset=utf-8";
-    static const char  headers[] = "{\"Cache-Control\":\"no-cache\"}";
     const char        *values[3];
     PGresult          *r = NULL;
     mg_db_rc_t         rc;
-    mg_msg_t           head = { .type = MG_MSG_HEAD, .status = 200 };
+    mg_msg_t           head;
     mg_msg_t           data = { .type = MG_MSG_DATA }, end = { .type = MG_MSG_END };
     mg_sb_t            out = { 0 };
     char              *final = NULL, *snap = NULL, *body = NULL;
@@ -246,10 +231,7 @@ mg_resume_stored(mg_job_t *job, const mg_resume_req_t *req)
         sent = mg_job_reply_error(job, 500, "internal", "out of memory");
         goto done;
     }
-    head.content_type.data = ctype;
-    head.content_type.len = sizeof(ctype) - 1;
-    head.headers.data = headers;
-    head.headers.len = sizeof(headers) - 1;
+    mg_sse_head(&head);
     data.body.data = body;
     data.body.len = body_len;
     sent = mg_job_send_part(job, &head) == 0 && mg_job_send_part(job, &data) == 0

@@ -93,6 +93,11 @@ int mg_job_chats_list(mg_job_t *job);
 int mg_job_chats_get(mg_job_t *job);
 int mg_job_chats_update(mg_job_t *job);
 int mg_job_chats_delete(mg_job_t *job);
+/* The `done` (stop_reason set) or `error` event that ends an answer,
+ * without its id line, owned; NULL when out of memory (jobs/chat.c). */
+char *mg_chat_end_event(const char *message_id, const char *stop_reason, long long input_tokens,
+                        long long output_tokens, const char *code, const char *message,
+                        int saved, size_t *len);
 /* jobs/chat_resume.c */
 int mg_job_chats_resume(mg_job_t *job);
 int mg_job_chats_cancel(mg_job_t *job);
