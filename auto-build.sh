@@ -387,8 +387,9 @@ san_env() {  # who
     echo "ASAN_OPTIONS=log_path=$STATE/asan/$1:detect_leaks=$2 UBSAN_OPTIONS=print_stacktrace=1:log_path=$STATE/asan/$1-ubsan"
 }
 
-worker_start() {  # i [host]
-    local i=$1 host=${2:-127.0.0.1}
+# One worker process in the background, its pid in worker-N.pid.
+worker_spawn() {  # i host
+    local i=$1 host=$2
     env $(san_env worker 1) MANGOO_KEY_DIR="$STATE/keys" "$BIN/mangoo-worker" serve \
         --bind "${MANGOO_WORKER_BIND:-tcp://$host:$((WORKER_PORT + i))}" \
         --threads "$WORKER_THREADS" --db "$DB_CONNINFO" --sql-dir "$TOP/sql" --no-migrate \
@@ -396,8 +397,83 @@ worker_start() {  # i [host]
     echo $! >"$STATE/worker-$i.pid"
 }
 
+# With MANGOO_SUPERVISE=1 (the default) each worker process has a
+# supervisor, a bash loop in the background (pid in worker-N.supervisor),
+# that starts it again whenever it exits, as ECS replaces a task that
+# stopped: after 0.5 s, doubled after each quick death up to 10 s, and
+# back to 0.5 s once it stayed up 30 s.  It says why in the worker's log.
+# stop and stop-worker end the supervisor before the worker, so nothing
+# starts again what the operator stopped.
+worker_start() {  # i [host]
+    local i=$1 host=${2:-127.0.0.1}
+    if [ "${MANGOO_SUPERVISE:-1}" = 1 ]; then
+        if kill -0 "$(cat "$STATE/worker-$i.supervisor" 2>/dev/null)" 2>/dev/null; then
+            log "worker $i is supervised already"; return 0
+        fi
+        rm -f "$STATE/worker-$i.pid"
+        worker_supervise "$i" "$host" </dev/null >/dev/null 2>&1 &
+        echo $! >"$STATE/worker-$i.supervisor"
+        # return once the first worker process is known, as without one
+        for _ in $(seq 50); do [ -s "$STATE/worker-$i.pid" ] && break; sleep 0.1; done
+    else
+        worker_spawn "$i" "$host"
+    fi
+}
+
+# A line in the worker's log format (JSON unless MANGOO_LOG_FORMAT=text).
+supervisor_log() {  # i level message
+    if [ "${MANGOO_LOG_FORMAT:-json}" = text ]; then
+        printf '%s [%s] supervisor: %s\n' "$(date -u +%FT%T.%3NZ)" "$2" "$3"
+    else
+        printf '{"time":"%s","level":"%s","msg":"supervisor: %s"}\n' "$(date -u +%FT%T.%3NZ)" "$2" "$3"
+    fi >>"$STATE/worker-$1.log"
+}
+
+# How a process ended, from its wait status: "killed by signal 9 (SIGKILL)".
+exit_reason() {  # status
+    if [ "$1" -gt 128 ] && [ "$1" -lt 160 ]; then
+        echo "killed by signal $(($1 - 128)) (SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo '?'))"
+    else
+        echo "exited with status $1"
+    fi
+}
+
+worker_supervise() {  # i host
+    local i=$1 host=$2 pid rc up delay_ms=500 stopping=0
+    # TERM (stop, stop-worker) ends the loop, never the worker: worker_stop
+    # drains that one itself.  wait returns early on a trapped signal.
+    trap 'stopping=1' TERM
+    trap '' INT                 # Ctrl-C is for run's trap, which stops us
+    while :; do
+        worker_spawn "$i" "$host"
+        pid=$!
+        up=$SECONDS
+        [ "$stopping" = 1 ] && exit 0
+        rc=0
+        wait "$pid" || rc=$?
+        [ "$stopping" = 1 ] && exit 0
+        if [ $((SECONDS - up)) -ge 30 ]; then delay_ms=500; fi
+        supervisor_log "$i" error "worker $i (pid $pid) died: $(exit_reason "$rc"); restarting in $((delay_ms / 1000)).$((delay_ms % 1000 / 100)) s"
+        # in the background: a wait is cut short by TERM, a sleep is not
+        sleep "$((delay_ms / 1000)).$(printf '%03d' $((delay_ms % 1000)))" &
+        wait $! || true
+        [ "$stopping" = 1 ] && exit 0
+        delay_ms=$((delay_ms * 2)); [ "$delay_ms" -gt 10000 ] && delay_ms=10000
+    done
+}
+
+# The supervisor of worker i, if any, ended (first, so it starts nothing
+# again); its worker keeps running.
+supervisor_stop() {  # i
+    local pid
+    pid=$(cat "$STATE/worker-$1.supervisor" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null && wait_gone "$pid" 50
+    rm -f "$STATE/worker-$1.supervisor"
+}
+
 worker_stop() {
     local i=$1 pid t=${MANGOO_STOP_TIMEOUT:-25}
+    supervisor_stop "$i"
     pid=$(cat "$STATE/worker-$i.pid" 2>/dev/null) || return 0
     # SIGTERM drains: its streams get MANGOO_STOP_TIMEOUT (25 s), their
     # answers 3 s more to be stored
@@ -516,6 +592,12 @@ cmd_start() {
 }
 
 cmd_stop() {
+    local f i
+    # the supervisors first: nothing restarts a worker from here on
+    for f in "$STATE"/worker-*.supervisor; do
+        [ -e "$f" ] || continue
+        i=${f##*/worker-}; supervisor_stop "${i%.supervisor}"
+    done
     nginx_stop
     for f in "$STATE"/worker-*.pid; do
         [ -e "$f" ] || continue

@@ -18,6 +18,7 @@
 
 #include "db/migrate.h"
 #include "drain.h"
+#include "instance.h"
 #include "jobs/jobs.h"
 #include "util/log.h"
 #include "pool.h"
@@ -451,6 +452,7 @@ mg_cmd_serve(mg_cli_t *cli)
     mg_signer_t       *signer;
     mg_ingest_config_t ingest_cfg;
     mg_ingest_t       *ingest;
+    mg_instance_t     *instance;
     mg_toolrun_config_t tool_cfg;
     long long          tool_output_max, read_cache_mb, emf_interval;
     int                tools;
@@ -552,6 +554,8 @@ mg_cmd_serve(mg_cli_t *cli)
     sigaddset(&block, SIGINT);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     ingest = mg_ingest_start(&ingest_cfg);
+    /* this process's instance lock and the sweep of dead ones' turns */
+    instance = mg_instance_init() == 0 ? mg_instance_start(cli->pool.conninfo) : NULL;
     /* the agents' tool threads; their results go to the stream engine */
     tool_cfg.conninfo = cli->pool.conninfo;
     tool_cfg.output_max = (size_t) tool_output_max;
@@ -561,6 +565,18 @@ mg_cmd_serve(mg_cli_t *cli)
     if (!tools) {
         mg_log_warn("serve: no tool threads: agents' tool calls fail");
     }
+    if (instance == NULL) {
+        /* without its lock, other processes would sweep this one's turns */
+        mg_log_error("serve: no instance id or lock thread, not starting");
+        mg_ingest_stop(ingest);
+        if (tools) {
+            mg_toolrun_stop();
+        }
+        mg_auth_configure(NULL);
+        mg_signer_free(signer);
+        mg_wm_free();
+        return 1;
+    }
 
     rc = mg_pool_run(&cli->pool);
     mg_ingest_stop(ingest);
@@ -569,9 +585,12 @@ mg_cmd_serve(mg_cli_t *cli)
         mg_mcp_registry_clear();            /* stdio servers' processes end with us */
     }
     if (rc == 1) {
-        /* jobs still running hold the pool's memory and sockets: leave now */
+        /* jobs still running hold the pool's memory and sockets: leave now
+         * (the lock goes with the process; their turns are swept) */
         _exit(0);
     }
+    /* last: every answer is stored, so none is left to sweep */
+    mg_instance_stop(instance);
     mg_rcache_clear();
     mg_auth_configure(NULL);
     mg_signer_free(signer);

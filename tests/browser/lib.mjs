@@ -74,6 +74,8 @@ export class Stack {
             MANGOO_NGINX_WORKERS: '2',
             MANGOO_AUTH_RATE: '200r/s',
             MANGOO_USER_RATE: '100000r/s',
+            // as the e2e harness: a test that kills workers restarts them
+            MANGOO_SUPERVISE: '0',
             ...this.extraEnv,
         };
         const r = this.ab('start');

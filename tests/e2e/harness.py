@@ -219,6 +219,10 @@ class Stack:
             MANGOO_AUTH_RATE="200r/s",
             # likewise per user; test_ratelimit checks a low one
             MANGOO_USER_RATE="100000r/s",
+            # a worker process that dies stays dead unless a test says
+            # otherwise: the fault tests kill and restart them themselves
+            # (test_supervision turns supervision on)
+            MANGOO_SUPERVISE="0",
         )
         self.env.update(env or {})
         self.key_dir = os.path.join(self.state, "keys")

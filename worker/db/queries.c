@@ -498,11 +498,14 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
 
     /* $1 user, $2 bot, $3 chat or NULL for a new one, $4 the new chat's
      * id, $5 its title, $6 the user message's id, $7 its text, $8 the
-     * daily token quota (0: none).  In one statement: check the bot and
-     * the chat are the user's and the quota is not used up; only then
-     * create the chat, store the user's message (before any generation,
-     * so it survives whatever happens next) and bump the chat's
-     * activity.  A re-run after a reconnect is a no-op (ids chosen in
+     * daily token quota (0: none), $9 the agent or NULL, $10 the answer's
+     * id, $11 this process's instance id (worker/instance.h), $12 the
+     * model.  In one statement: check the bot and the chat are the user's
+     * and the quota is not used up; only then create the chat, store the
+     * user's message (before any generation, so it survives whatever
+     * happens next), record the turn as in flight on this process (so
+     * that its answer is stored as worker_lost should the process die:
+     * sql/011_turns_in_flight.sql) and bump the chat's activity.  A re-run after a reconnect is a no-op (ids chosen in
      * C).  The request is counted in usage when the turn ends, with its
      * tokens: one write to the user's usage row per turn, which
      * concurrent turns of one user contend for. */
@@ -524,11 +527,20 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "msg AS (INSERT INTO messages (id, chat_id, bot_id, agent_id, user_id, role, content) "
         "  SELECT $6::uuid, COALESCE($3::uuid, $4::uuid), $2::uuid, $9::uuid, $1::text, 'user', "
         "  $7::text "
-        "  FROM go ON CONFLICT (id) DO NOTHING RETURNING id) "
+        "  FROM go ON CONFLICT (id) DO NOTHING RETURNING id), "
+        "turn AS (INSERT INTO turns_in_flight (message_id, chat_id, user_id, bot_id, agent_id, "
+        "  model_id, owner) "
+        "  SELECT $10::uuid, COALESCE($3::uuid, $4::uuid), $1::text, $2::uuid, $9::uuid, "
+        "  $12::text, $11::bigint FROM go ON CONFLICT (message_id) DO NOTHING) "
         "SELECT EXISTS (SELECT 1 FROM bot), ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM chat)), "
         "  (SELECT tokens FROM used), EXISTS (SELECT 1 FROM go), "
         "  b.model_id, b.instructions, b.temperature, b.max_tokens "
-        "FROM (SELECT 1) one LEFT JOIN bot b ON true", 9 },
+        "FROM (SELECT 1) one LEFT JOIN bot b ON true", 12 },
+
+    /* $1 the answer's id.  A turn that ended before its stream began (an
+     * error answered instead) is no longer in flight. */
+    [MG_Q_CHAT_ABANDON] = { "mg_chat_abandon",
+        "DELETE FROM turns_in_flight t WHERE t.message_id = $1::uuid", 1 },
 
     /* $1 chat, $2 the message being answered (left out), $3 limit.  Newest
      * first: the caller keeps what fits its token budget. */
@@ -542,13 +554,20 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * tokens, $8 output tokens, $9 stop reason or NULL, $10 error code or
      * NULL, $11 model id, $12 the citations (JSON array) or NULL for a turn
      * without retrieval, $13 the agent or NULL, $14 an agent's steps (JSON
-     * array) or NULL, $15 an SSE answer's count of events or NULL.  Stores the answer (unless the chat was deleted
-     * meanwhile), bumps the chat's activity, counts the request and its
-     * tokens in today's usage and writes each tool call to the audit.  The usage only counts when the answer
-     * was not stored yet, so a re-run after a reconnect counts nothing
-     * twice. */
+     * array) or NULL, $15 an SSE answer's count of events or NULL.  Stores
+     * the answer (unless the chat was deleted meanwhile), bumps the chat's
+     * activity, counts the request and its tokens in today's usage, writes
+     * each tool call to the audit and ends the turn's in-flight record.
+     * The usage only counts when the answer was not stored yet, so a re-run
+     * after a reconnect counts nothing twice.  An answer the sweep stored
+     * as worker_lost (worker/instance.c; a worker itself never stores that
+     * code) is replaced: its process was alive after all, its lock lost
+     * for a moment with its connection (a database restart), and this is
+     * the real outcome. */
     [MG_Q_CHAT_FINISH] = { "mg_chat_finish",
-        "WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1::uuid) AS yes), "
+        "WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1::uuid "
+        "  AND m.error IS DISTINCT FROM 'worker_lost') AS yes), "
+        "ended AS (DELETE FROM turns_in_flight t WHERE t.message_id = $1::uuid), "
         "ins AS (INSERT INTO messages (id, chat_id, bot_id, agent_id, user_id, role, content, "
         "  status, input_tokens, output_tokens, stop_reason, error, model_id, citations, steps, "
         "  stream_events) "
@@ -556,7 +575,13 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  (SELECT a.id FROM agents a WHERE a.id = $13::uuid), $4::text, "
         "  'assistant', $5::text, $6::text, $7::int, $8::int, $9::text, $10::text, $11::text, "
         "  $12::jsonb, $14::jsonb, $15::int "
-        "  FROM chats c WHERE c.id = $2::uuid ON CONFLICT (id) DO NOTHING RETURNING chat_id), "
+        "  FROM chats c WHERE c.id = $2::uuid ON CONFLICT (id) DO UPDATE SET "
+        "  content = EXCLUDED.content, status = EXCLUDED.status, "
+        "  input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens, "
+        "  stop_reason = EXCLUDED.stop_reason, error = EXCLUDED.error, "
+        "  model_id = EXCLUDED.model_id, citations = EXCLUDED.citations, steps = EXCLUDED.steps, "
+        "  stream_events = EXCLUDED.stream_events "
+        "  WHERE messages.status = 'error' AND messages.error = 'worker_lost' RETURNING chat_id), "
         "touch AS (UPDATE chats c SET updated_at = now() FROM ins WHERE c.id = ins.chat_id "
         "  RETURNING c.id), "
         "use AS (INSERT INTO usage (user_id, day, requests, input_tokens, output_tokens) "

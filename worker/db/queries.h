@@ -37,6 +37,7 @@ typedef enum {
     MG_Q_USER_BARRIER_PENDING,
     /* chat streaming (jobs/chat.c) */
     MG_Q_CHAT_BEGIN,
+    MG_Q_CHAT_ABANDON,
     MG_Q_CHAT_HISTORY,
     MG_Q_CHAT_FINISH,
     MG_Q_CHAT_STORED_ANSWER,

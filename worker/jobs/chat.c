@@ -20,6 +20,7 @@
  */
 #include "jobs/jobs.h"
 #include "read_cache.h"
+#include "instance.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,15 +406,35 @@ mg_chat_reply_refused(mg_job_t *job, int submitted)
     return mg_job_reply_error(job, 503, "overloaded", "too many open chat streams, retry shortly");
 }
 
+/* A turn recorded as in flight that ends before its stream began (an
+ * error was answered instead): its record goes, else this process's
+ * sweep-able turns would outlive it and be stored as worker_lost when it
+ * stops.  Should the database be unreachable, that is what happens. */
+static void
+mg_chat_abandon(mg_job_t *job, const char *answer_id)
+{
+    const char  *values[1] = { answer_id };
+    PGresult    *res = NULL;
+    mg_db_rc_t   rc;
+
+    rc = mg_db_exec(job->db, MG_Q_CHAT_ABANDON, values, &res);
+    if (rc != MG_DB_OK) {
+        mg_log_warn("chat rid=%s: turn %s not taken off the turns in flight: %s", job->rid,
+                    answer_id, res ? PQresultErrorMessage(res) : "database unavailable");
+    }
+    PQclear(res);
+}
+
 static int
 mg_chat_begin(mg_job_t *job, int sse)
 {
     json_t               *v = NULL;
     mg_verr_t             verr;
-    const char           *bot_id, *agent_id, *chat_id, *message, *model, *values[9];
+    const char           *bot_id, *agent_id, *chat_id, *message, *model, *values[12];
     const char           *t_model, *t_instructions, *t_temperature, *t_max_tokens;
     size_t                msg_len;
     char                  new_chat[MG_UUID_LEN + 1], user_msg[MG_UUID_LEN + 1];
+    char                  answer_msg[MG_UUID_LEN + 1];
     char                  title[MG_CHAT_TITLE_MAX * 4 + 8], quota[24], err[256];
     PGresult             *bot = NULL, *begin = NULL, *hist = NULL;
     mg_chat_bot_t         settings = { 0 };
@@ -425,7 +446,7 @@ mg_chat_begin(mg_job_t *job, int sse)
     char                **joined = NULL, *grounded_system = NULL;
     size_t                nrows = 0, nhits = 0;
     mg_hit_t             *hits = NULL;
-    int                   sent, grounded = 0, submitted;
+    int                   sent, grounded = 0, submitted, in_flight = 0;
 
     v = mg_validate_body(job->body, job->body_len, mg_chat_turn_fields,
                          sizeof(mg_chat_turn_fields) / sizeof(mg_chat_turn_fields[0]),
@@ -502,7 +523,7 @@ mg_chat_begin(mg_job_t *job, int sse)
         goto done;
     }
 
-    if (mg_uuid_v4(new_chat) != 0 || mg_uuid_v4(user_msg) != 0) {
+    if (mg_uuid_v4(new_chat) != 0 || mg_uuid_v4(user_msg) != 0 || mg_uuid_v4(answer_msg) != 0) {
         mg_log_error("chat rid=%s: no randomness for an id", job->rid);
         sent = mg_job_reply_error(job, 500, "internal", "internal error");
         goto done;
@@ -518,11 +539,17 @@ mg_chat_begin(mg_job_t *job, int sse)
     values[6] = message;
     values[7] = quota;
     values[8] = agent_id;
+    values[9] = answer_msg;
+    values[10] = mg_instance_id();
+    values[11] = t_model;
     rc = mg_db_exec(job->db, MG_Q_CHAT_BEGIN, values, &begin);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, begin, "chat.begin");
         goto done;
     }
+    /* recorded as in flight when allowed (below): from here until the
+     * engine owns the turn, a failure must end that record */
+    in_flight = *PQgetvalue(begin, 0, MG_BEGIN_COL_ALLOWED) == 't';
     if (*PQgetvalue(begin, 0, MG_BEGIN_COL_BOT_FOUND) != 't') {
         sent = bot_id ? mg_job_reply_error(job, 404, "bot_not_found", "bot not found")
                       : mg_job_reply_error(job, 404, "agent_not_found", "agent not found");
@@ -569,7 +596,8 @@ mg_chat_begin(mg_job_t *job, int sse)
     snprintf(s->user_message_id, sizeof(s->user_message_id), "%s", user_msg);
     s->user_id = strdup(job->user_id);
     s->model_id = strdup(t_model);
-    if (s->user_id == NULL || s->model_id == NULL || mg_uuid_v4(s->message_id) != 0) {
+    memcpy(s->message_id, answer_msg, sizeof(answer_msg));
+    if (s->user_id == NULL || s->model_id == NULL) {
         sent = mg_chat_reply_oom(job);
         goto done;
     }
@@ -638,10 +666,14 @@ mg_chat_begin(mg_job_t *job, int sse)
         mg_streams_cancel(s->rid, s->peer, s->peer_len);
     }
     s = NULL;
+    in_flight = 0;                          /* mg_chat_finish ends it */
     mg_job_handed_off(job);
     sent = 0;
 
 done:
+    if (in_flight) {
+        mg_chat_abandon(job, answer_msg);
+    }
     mg_stream_free(s);
     for (size_t i = 0; joined != NULL && i < nrows; i++) {
         free(joined[i]);
