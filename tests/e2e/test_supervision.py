@@ -99,13 +99,34 @@ def healthy(request):
         return False
 
 
+# What a read meets while workers die and come back: none reachable yet
+# (503 no_workers), or the one it went to died under it (502 worker_lost:
+# nginx ends every request in flight on a worker that goes away, and may
+# learn of the death only after it sent the read).  Such a read is made
+# again; it proves nothing about the stored outcome.
+TRANSIENT = {(503, "no_workers"), (502, "worker_lost")}
+
+
+def error_code(r):
+    try:
+        return r.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def messages(chat_id, token, waiting=False):
-    """The chat's messages; waiting, None while no worker answers."""
+    """The chat's messages; waiting, None for a TRANSIENT answer."""
     r = stack.request("GET", "/api/v1/chats/%s" % chat_id, token=token)
-    if waiting and r.status == 503 and r.json()["error"]["code"] == "no_workers":
+    if waiting and (r.status, error_code(r)) in TRANSIENT:
         return None
     assert r.status == 200, r
     return r.json()["messages"]
+
+
+def answered(chat_id, token):
+    """The chat's messages once an answer is stored, else None."""
+    msgs = messages(chat_id, token, waiting=True)
+    return msgs if msgs is not None and len(msgs) >= 2 else None
 
 
 class Supervision(unittest.TestCase):
@@ -132,10 +153,8 @@ class Supervision(unittest.TestCase):
     def wait_stored_lost(self, chat_id, token, start):
         """The history, once the answer is stored: the question, then the
         answer the stream announced, error / worker_lost, no text."""
-        got = wait_for(lambda: len(messages(chat_id, token, True) or []) >= 2 or None,
-                       timeout=STORED_WITHIN, interval=0.25)
-        self.assertTrue(got, "the lost answer was not stored within %d s" % STORED_WITHIN)
-        msgs = messages(chat_id, token)
+        msgs = wait_for(lambda: answered(chat_id, token), timeout=STORED_WITHIN, interval=0.25)
+        self.assertTrue(msgs, "the lost answer was not stored within %d s" % STORED_WITHIN)
         self.assertEqual([m["role"] for m in msgs], ["user", "assistant"], msgs)
         self.assertEqual(msgs[0]["id"], start["user_message_id"])
         answer = msgs[1]
