@@ -5,9 +5,11 @@
  * Each nginx worker process owns one ZeroMQ context and, per configured
  * endpoint, one DEALER socket (ZMQ_IMMEDIATE: a send succeeds only towards
  * a live connection) and one monitor socket that reports connects and
- * disconnects.  Their ZMQ_FDs are registered as edge-triggered read events;
- * a wake-up drains the socket until EAGAIN.  All of it runs on the event
- * loop's thread; libzmq's own I/O thread is the only other one.
+ * disconnects; a job goes only to a connection the monitor reported and
+ * has not reported lost.  Their ZMQ_FDs are registered as edge-triggered
+ * read events; a wake-up drains the socket until EAGAIN.  All of it runs
+ * on the event loop's thread; libzmq's own I/O thread is the only other
+ * one.
  *
  * A request waiting for its reply sits in a red-black tree keyed by its
  * per-process counter and in its peer's in-flight queue.  It leaves both
@@ -639,8 +641,16 @@ ngx_http_mangoo_try_send(ngx_http_mangoo_ctx_t *ctx)
 
         connected |= peer->connected;
 
-        if (ngx_http_mangoo_send_frames(peer->sock, frames, nframes)
-            != NGX_OK)
+        /*
+         * libzmq reports a lost connection to the monitor before the
+         * socket drops the connection's pipe: a send in between is taken,
+         * then lost with the pipe, and no event would ever end its
+         * request.  So only a connection the monitor vouches for takes a
+         * job; until then the job waits as if the worker were busy.
+         */
+        if (!peer->connected
+            || ngx_http_mangoo_send_frames(peer->sock, frames, nframes)
+               != NGX_OK)
         {
             continue;
         }

@@ -1,25 +1,39 @@
 """Faults: dead or frozen workers, a restarted database, a saturated pool.
 Each must give a prompt, clear JSON error and lose nothing already stored."""
 
+import os
 import signal
 import threading
 import time
 import unittest
 
-from harness import Stack
+from fakes import (FakeBedrock, Reply, DEFAULT_ACCESS_KEY_ID,
+                   DEFAULT_SECRET_ACCESS_KEY)
+from harness import Stack, alive, wait_for
+from sse_client import SseStream
 
-stack = None
+CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+
+stack = bedrock = None
 
 
 def setUpModule():
-    global stack
+    global stack, bedrock
+    bedrock = FakeBedrock().start()
     # timeout below the 3 s heartbeat so a frozen worker shows as a timeout
-    stack = Stack(workers=2, threads=2, timeout="2s",
-                  env={"MANGOO_QUEUE": "4"}).start()
+    stack = Stack(workers=2, threads=2, timeout="2s", env={
+        "MANGOO_QUEUE": "4",
+        "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock.url,
+    }).start()
 
 
 def tearDownModule():
-    stack.stop()
+    for s in (stack, bedrock):
+        if s is not None:
+            s.stop()
 
 
 def parallel(n, fn):
@@ -59,6 +73,16 @@ class FaultTests(unittest.TestCase):
                 stack.worker_pid(i)
             except FileNotFoundError:
                 stack.start_worker(i)
+
+    def revive(self, i):
+        """Start worker i again unless it runs."""
+        try:
+            if alive(stack.worker_pid(i)):
+                return
+            os.unlink(os.path.join(stack.state, "worker-%d.pid" % i))
+        except FileNotFoundError:
+            pass
+        stack.start_worker(i)
 
     def test_health_reports_database_and_workers(self):
         r = stack.request("GET", "/health")
@@ -123,6 +147,46 @@ class FaultTests(unittest.TestCase):
             self.wait_ok(token)
         finally:
             stack.start_worker(1)
+        self.wait_ok(token)
+
+    def test_a_request_as_its_worker_dies_is_not_lost(self):
+        """nginx hears of a lost connection from ZeroMQ's monitor a moment
+        before the socket lets go of it; a job sent in between was taken,
+        then lost with the connection, its request left to time out (504).
+        Here a request leaves right as nginx learns of the death: the end
+        of a stream on the dying worker marks that moment, and the nginx
+        ("solo", one process) reaches that worker alone, so the request
+        must wait for a worker and find none (503), every time.  The race
+        went the bad way about once in five tries: twelve of them."""
+        solo = stack.start_nginx("solo", env={"MANGOO_WORKERS": "1"})
+        token = stack.token("faults-dying")
+        r = stack.request("POST", "/api/v1/bots", {"name": "dies", "model_id": CLAUDE},
+                          token=token)
+        self.assertEqual(r.status, 201, r)
+        bot = r.json()["id"]
+        try:
+            for attempt in range(12):
+                bedrock.script(Reply(pieces=["one ", "two ", "three"], hang_after=2))
+                s = SseStream(solo.port, "/api/v1/chat/stream",
+                              {"bot_id": bot, "message": "a question whose worker dies"},
+                              token=token, timeout=30)
+                self.assertEqual(s.status, 200)
+                self.assertEqual([s.next().type, s.next().type], ["start", "message"])
+                pid = stack.worker_pid(0)
+                os.kill(pid, signal.SIGKILL)
+                rest = s.events()
+                s.close()
+                self.assertEqual(rest[-1].json()["code"], "worker_lost", rest[-3:])
+                r = solo.request("GET", "/api/v1/bots", token=token)
+                self.assertError(r, 503, "no_workers")
+
+                self.assertTrue(wait_for(lambda: not alive(pid), timeout=10))
+                self.revive(0)
+                self.assertTrue(wait_for(lambda: solo.request("GET", "/health").status == 200,
+                                         timeout=15), "worker 0 did not come back")
+        finally:
+            self.revive(0)
+            solo.stop()
         self.wait_ok(token)
 
     def test_frozen_workers_give_504_timeout(self):
