@@ -31,10 +31,25 @@ def _port_free(port):
     return True
 
 
+def _ephemeral_low():
+    """The lowest port the kernel gives outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768            # Linux's default
+
+
 def _free_ports(count):
-    """A run of `count` consecutive free loopback ports."""
+    """A run of `count` consecutive free loopback ports, below the ones the
+    kernel picks for outgoing connections: a port free now but in that
+    range can be taken by any connection on the machine before a worker
+    (re)binds it, and then that worker cannot start."""
+    high = min(60000, _ephemeral_low()) - count
+    if high < 21000:            # no room below that range: anywhere, then
+        high = 60000 - count
     for _ in range(200):
-        base = random.randint(20000, 60000 - count)
+        base = random.randint(20000, high)
         if all(_port_free(base + i) for i in range(count)):
             return base
     raise RuntimeError("no free ports")
