@@ -163,12 +163,14 @@ class Supervision(unittest.TestCase):
         return s, head[0].json()
 
     def assert_lost(self, s):
-        """The client's side: the stream ends with nginx's worker_lost."""
+        """The client's side: the stream ends with nginx's worker_lost (an
+        event with no id: it is not the answer's).  The events it had."""
         rest = s.events()
         s.close()
         self.assertTrue(rest, "the stream ended with no event")
         self.assertEqual(rest[-1].type, "error", rest[-3:])
         self.assertEqual(rest[-1].json()["code"], "worker_lost")
+        return rest
 
     def wait_stored_lost(self, chat_id, token, start):
         """The history, once the answer is stored: the question, then the
@@ -207,7 +209,7 @@ class Supervision(unittest.TestCase):
         old = [stack.worker_pid(i) for i in (0, 1)]
         for pid in old:
             os.kill(pid, signal.SIGKILL)
-        self.assert_lost(s)
+        seen = [e for e in self.assert_lost(s) if e.type != "error"]
 
         # stored as lost (by the restarted workers' first sweep: none lived)
         self.wait_stored_lost(chat_id, token, start)
@@ -216,6 +218,17 @@ class Supervision(unittest.TestCase):
             self.assert_death_logged(i, old[i], r"0\.5")
         self.assertTrue(wait_for(lambda: healthy(stack.request), timeout=BACK_WITHIN),
                         "/health did not come back")
+
+        # a client coming back to the lost answer reads how it ended
+        last = int(seen[-1].id)
+        r = SseStream(stack.port, "/api/v1/chats/%s/stream" % chat_id, token=token,
+                      method="GET", headers={"Last-Event-ID": str(last)})
+        back = r.events()
+        r.close()
+        self.assertEqual([(e.type, int(e.id)) for e in back],
+                         [("snapshot", last + 1), ("error", last + 2)])
+        self.assertEqual(back[1].json()["code"], "worker_lost")
+        self.assertEqual(back[1].json()["message_id"], start["message_id"])
 
         # the next turn of the same chat is answered, on each worker
         for inst in (w0, w1):

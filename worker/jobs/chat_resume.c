@@ -200,9 +200,12 @@ mg_resume_stored(mg_job_t *job, const mg_resume_req_t *req)
                                   "no answer of this chat is in progress or stored");
         goto done;
     }
-    /* not streamed: as if it had been, a snapshot and its end */
+    /* No count: the answer was not streamed, or its worker died and the
+     * sweep stored it (instance.c), so no client got its end.  Whatever
+     * the client saw, a snapshot and the end come after it. */
     events = PQgetisnull(r, 0, MG_SA_EVENTS)
-             ? 2 : (uint32_t) strtoul(PQgetvalue(r, 0, MG_SA_EVENTS), NULL, 10);
+             ? (req->seen > UINT32_MAX - 2 ? UINT32_MAX : req->seen + 2)
+             : (uint32_t) strtoul(PQgetvalue(r, 0, MG_SA_EVENTS), NULL, 10);
     if (events < 2) {
         events = 2;
     }
