@@ -65,10 +65,11 @@ const STREAM =
   'data: {"never":"dispatched"}\n';
 
 const EXPECTED: SseEvent[] = [
-  { event: 'start', data: '{"chat_id":"c1"}', id: '' },
-  { event: 'message', data: '{"content":"caf\u00e9 \u20ac \ud83d\ude00"}', id: '7' },
-  { event: 'message', data: 'line one\n line two\n', id: '7' },
-  { event: 'done', data: '{"ok":true}', id: '7' },
+  { event: 'start', data: '{"chat_id":"c1"}', id: '', ownId: false },
+  { event: 'message', data: '{"content":"caf\u00e9 \u20ac \ud83d\ude00"}', id: '7', ownId: true },
+  // the id goes on to the events after it, as theirs by inheritance
+  { event: 'message', data: 'line one\n line two\n', id: '7', ownId: false },
+  { event: 'done', data: '{"ok":true}', id: '7', ownId: false },
 ];
 
 describe('SseParser', () => {
@@ -101,7 +102,7 @@ describe('SseParser', () => {
     // and the next LF would dispatch nothing; one event total either way,
     // so check that the event is dispatched only at the real blank line
     expect(p.feed('\ndata: b\r')).toEqual([]);
-    expect(p.feed('\n\r')).toEqual([{ event: 'message', data: 'a\nb', id: '' }]);
+    expect(p.feed('\n\r')).toEqual([{ event: 'message', data: 'a\nb', id: '', ownId: false }]);
     expect(p.feed('\n')).toEqual([]);
   });
 
@@ -109,15 +110,15 @@ describe('SseParser', () => {
     for (const eol of ['\n', '\r', '\r\n']) {
       const s = ['event: x', 'data: 1', 'data: 2', '', 'data: 3', '', ''].join(eol);
       expect(parseChunks([enc.encode(s)]), JSON.stringify(eol)).toEqual([
-        { event: 'x', data: '1\n2', id: '' },
-        { event: 'message', data: '3', id: '' },
+        { event: 'x', data: '1\n2', id: '', ownId: false },
+        { event: 'message', data: '3', id: '', ownId: false },
       ]);
     }
   });
 
   it('strips exactly one leading space from values and ignores comments', () => {
     expect(parseChunks([enc.encode(':c\ndata:   x \n:comment: data: y\n\n')])).toEqual([
-      { event: 'message', data: '  x ', id: '' },
+      { event: 'message', data: '  x ', id: '', ownId: false },
     ]);
   });
 
@@ -125,7 +126,7 @@ describe('SseParser', () => {
     const bytes = enc.encode('data: \ud83d\ude00\u20ac\n\n'); // 4-byte + 3-byte chars
     for (let i = 6; i < 13; i++) {
       expect(parseChunks([bytes.slice(0, i), bytes.slice(i)])).toEqual([
-        { event: 'message', data: '\ud83d\ude00\u20ac', id: '' },
+        { event: 'message', data: '\ud83d\ude00\u20ac', id: '', ownId: false },
       ]);
     }
   });
@@ -137,7 +138,7 @@ describe('SseParser', () => {
 
   it('does not dispatch a blank line with no data, and resets the event type', () => {
     expect(parseChunks([enc.encode('event: a\n\ndata: x\n\n')])).toEqual([
-      { event: 'message', data: 'x', id: '' },
+      { event: 'message', data: 'x', id: '', ownId: false },
     ]);
   });
 });
@@ -446,6 +447,23 @@ describe('streamChat resuming a lost connection', () => {
     await streamChat({ bot_id: 'b1', message: 'Hi' }, { onEvent: (e) => events.push(e), reconnect: time.policy });
     expect(textOf(events)).toBe('Hello you');
     expect(events.filter((e) => e.type === 'message')).toHaveLength(3);
+  });
+
+  it('an event without an id of its own (nginx\'s closing error) is not taken for a replay', async () => {
+    const time = fakeTime();
+    scriptedFetch([
+      () =>
+        sseResponse([
+          START_ID,
+          word(2, 'partial'),
+          'event: error\ndata: {"code":"worker_lost","message":"the worker was lost","request_id":"r"}\n\n',
+        ]),
+    ]);
+    const events: ChatStreamEvent[] = [];
+    const last = await streamChat({ bot_id: 'b1', message: 'Hi' }, { onEvent: (e) => events.push(e), reconnect: time.policy });
+    expect(last).toEqual({ type: 'error', data: { code: 'worker_lost', message: 'the worker was lost', request_id: 'r' } });
+    expect(events.map((e) => e.type)).toEqual(['start', 'message', 'error']);
+    expect(time.waits).toEqual([]);
   });
 
   it('a snapshot replaces the text shown, and the live events follow it', async () => {

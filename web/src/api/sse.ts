@@ -19,6 +19,8 @@ export interface SseEvent {
   data: string;
   /** The last event id seen so far ("" when none). */
   id: string;
+  /** The event had an id line of its own (else `id` is an earlier one's). */
+  ownId: boolean;
 }
 
 export class SseParser {
@@ -30,6 +32,7 @@ export class SseParser {
   private eventType = '';
   private dataLines: string[] = [];
   private lastEventId = '';
+  private eventHasId = false;
 
   /** Feed bytes (or already decoded text); returns the events completed. */
   feed(chunk: Uint8Array | string): SseEvent[] {
@@ -47,6 +50,7 @@ export class SseParser {
     this.afterCR = false;
     this.eventType = '';
     this.dataLines = [];
+    this.eventHasId = false;
     return events;
   }
 
@@ -108,7 +112,10 @@ export class SseParser {
         this.dataLines.push(value);
         break;
       case 'id':
-        if (!value.includes('\0')) this.lastEventId = value;
+        if (!value.includes('\0')) {
+          this.lastEventId = value;
+          this.eventHasId = true;
+        }
         break;
       default:
         // "retry" and unknown fields: ignored
@@ -117,6 +124,8 @@ export class SseParser {
   }
 
   private dispatch(out: SseEvent[]): void {
+    const ownId = this.eventHasId;
+    this.eventHasId = false;
     if (this.dataLines.length === 0) {
       this.eventType = '';
       return;
@@ -125,6 +134,7 @@ export class SseParser {
       event: this.eventType || 'message',
       data: this.dataLines.join('\n'),
       id: this.lastEventId,
+      ownId,
     });
     this.eventType = '';
     this.dataLines = [];
@@ -249,7 +259,9 @@ class AnswerReader {
     if (this.terminal) return;
     const ev = toChatEvent(raw);
     if (!ev) return;
-    const id = /^\d+$/.test(raw.id) ? Number(raw.id) : null;
+    // only an event's own id counts: one without (e.g. the closing error
+    // nginx adds when the worker is lost) inherits the one before it
+    const id = raw.ownId && /^\d+$/.test(raw.id) ? Number(raw.id) : null;
     // an event already handled (a replay that overlaps) is not applied
     // twice; a snapshot replaces the text, so it always applies
     if (id !== null && this.lastId !== null && id <= this.lastId && ev.type !== 'snapshot') return;
