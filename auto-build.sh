@@ -708,6 +708,7 @@ cmd_bench() {
     bench_agents
     bench_scaling "$token"
     bench_discovery
+    bench_resume
 }
 
 # ---- streaming benchmark ---------------------------------------------------
@@ -1219,6 +1220,13 @@ bench_discovery() {
     python3 "$TOP/tests/bench/discovery_bench.py" --trials "${BENCH_DISCOVERY_TRIALS:-5}"
 }
 
+# resumable streams: a reconnect's wait for its first missed event, next
+# to a new turn's for its first event (tests/bench/resume_bench.py)
+bench_resume() {
+    python3 "$TOP/tests/bench/resume_bench.py" --clients "${BENCH_RESUME_CLIENTS:-16}" \
+        --rounds "${BENCH_RESUME_ROUNDS:-20}"
+}
+
 bench_only() {
     bench_stack_start
     "bench_$1" "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub "$2")"
@@ -1352,6 +1360,7 @@ case "${1:-}" in
     bench-knowledge) bench_only knowledge bench-knowledge-user ;;
     bench-agents) bench_only agents bench-agents-user ;;
     bench-discovery) bench_discovery ;;
+    bench-resume) bench_resume ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     start-nginx) nginx_start; wait_healthy ;;    # another instance: MANGOO_STATE of its own

@@ -22,6 +22,11 @@
  * connects again (a new process); jobs it refused unstarted go once to
  * another worker (ngx_http_mangoo_resend).
  *
+ * A job about what one worker holds (MG_ROUTE_FIND: an answer under way)
+ * goes to each connected worker in turn while they answer
+ * "stream_elsewhere", then once more, to any, with the params that say
+ * "stored" (ngx_http_mangoo_find_next).
+ *
  * Peers are the configured endpoints plus, for names with "resolve", the
  * addresses ngx_http_mangoo_discovery.c finds.  The live ones take jobs in
  * turn; a drained one (its address left the name) takes none and is
@@ -106,6 +111,9 @@ static void ngx_http_mangoo_send_job(ngx_http_mangoo_ctx_t *ctx);
 static ngx_uint_t ngx_http_mangoo_resend(ngx_http_mangoo_ctx_t *ctx,
     mg_msg_t *msg);
 static void ngx_http_mangoo_peer_close(ngx_http_mangoo_peer_t *peer);
+static void ngx_http_mangoo_find_next(ngx_http_mangoo_ctx_t *ctx);
+static ngx_uint_t ngx_http_mangoo_find_on(ngx_http_mangoo_ctx_t *ctx,
+    mg_msg_t *msg);
 static void ngx_http_mangoo_reap_handler(ngx_event_t *ev);
 
 
@@ -734,7 +742,70 @@ ngx_http_mangoo_dispatch(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx)
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
 
+    if (ctx->finding) {
+        ngx_http_mangoo_find_next(ctx);
+    }
+
     ngx_http_mangoo_send_job(ctx);
+}
+
+
+/* The next connected worker to ask, in live order; after the last, any
+ * worker, with the params of the last try. */
+static void
+ngx_http_mangoo_find_next(ngx_http_mangoo_ctx_t *ctx)
+{
+    ngx_uint_t                   i;
+    ngx_http_mangoo_peer_t      *peer, **live;
+    ngx_http_mangoo_dispatch_t  *d = &ngx_http_mangoo_dispatcher;
+
+    live = d->live.elts;
+
+    for (i = ctx->find_next; i < d->live.nelts; i++) {
+        peer = live[i];
+
+        if (peer->connected && !peer->stopping) {
+            ctx->target = peer;
+            ctx->find_next = i + 1;
+            return;
+        }
+    }
+
+    ctx->finding = 0;
+    ctx->target = NULL;
+    ctx->params = ctx->params_stored;
+}
+
+
+/* A worker does not hold what ctx asks about: ask the next.  Returns 1
+ * when ctx was sent again. */
+static ngx_uint_t
+ngx_http_mangoo_find_on(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
+{
+    ngx_rbtree_key_t  key;
+
+    if (!ctx->finding
+        || !((msg->code.len == sizeof("stream_elsewhere") - 1
+              && ngx_strncmp(msg->code.data, "stream_elsewhere",
+                             msg->code.len) == 0)
+             /* a draining worker takes no job, a resume neither */
+             || (msg->code.len == sizeof("worker_stopping") - 1
+                 && ngx_strncmp(msg->code.data, "worker_stopping",
+                                msg->code.len) == 0)))
+    {
+        return 0;
+    }
+
+    /* ngx_rbtree_delete() zeroes the key: the rid stays the same */
+    key = ctx->node.key;
+    ngx_http_mangoo_detach(ctx, 0);
+    ctx->node.key = key;
+    ctx->replied_us = 0;
+
+    ngx_http_mangoo_find_next(ctx);
+    ngx_http_mangoo_send_job(ctx);
+
+    return 1;
 }
 
 
@@ -1290,7 +1361,9 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
         return;
 
     case MG_MSG_ERR:
-        if (ngx_http_mangoo_resend(ctx, msg)) {
+        if (ngx_http_mangoo_find_on(ctx, msg)
+            || ngx_http_mangoo_resend(ctx, msg))
+        {
             return;
         }
 

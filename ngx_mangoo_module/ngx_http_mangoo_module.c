@@ -26,6 +26,8 @@ static ngx_int_t ngx_http_mangoo_build_params(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx, mg_route_match_t *m);
 static ngx_int_t ngx_http_mangoo_cookie_params(ngx_http_request_t *r,
     json_t *params);
+static ngx_int_t ngx_http_mangoo_find_params(ngx_http_request_t *r,
+    ngx_http_mangoo_ctx_t *ctx, json_t *params);
 static ngx_int_t ngx_http_mangoo_check_content_type(ngx_http_request_t *r,
     ngx_uint_t flags);
 static ngx_int_t ngx_http_mangoo_error_page(ngx_http_request_t *r);
@@ -545,6 +547,12 @@ ngx_http_mangoo_build_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
         goto done;
     }
 
+    if ((m->route->flags & MG_ROUTE_FIND)
+        && ngx_http_mangoo_find_params(r, ctx, params) != NGX_OK)
+    {
+        goto done;
+    }
+
     if (ngx_http_mangoo_json_to_pool(r->pool, params, &ctx->params)
         == NGX_OK)
     {
@@ -556,6 +564,66 @@ done:
     json_decref(params);
 
     return rc;
+}
+
+
+/*
+ * A route about what one worker holds: Last-Event-ID goes as
+ * "last_event_id" (the worker judges it), and the params of the last try,
+ * after every worker said it is elsewhere, get "stored": true.
+ */
+static ngx_int_t
+ngx_http_mangoo_find_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
+    json_t *params)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Last-Event-ID") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
+                               sizeof("Last-Event-ID") - 1) == 0)
+        {
+            if (json_object_set_new_nocheck(params, "last_event_id",
+                        json_stringn((char *) h[i].value.data,
+                                     h[i].value.len))
+                != 0)
+            {
+                /* not UTF-8: no id of ours */
+                json_object_set_new_nocheck(params, "last_event_id",
+                                            json_string("invalid"));
+            }
+
+            break;
+        }
+    }
+
+    if (json_object_set_new_nocheck(params, "stored", json_true()) != 0
+        || ngx_http_mangoo_json_to_pool(r->pool, params, &ctx->params_stored)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    json_object_del(params, "stored");
+    ctx->finding = 1;
+
+    return NGX_OK;
 }
 
 

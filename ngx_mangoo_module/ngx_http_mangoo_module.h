@@ -112,6 +112,8 @@ struct ngx_http_mangoo_ctx_s {
     ngx_str_t                   user_id;
     ngx_str_t                   job;
     ngx_str_t                   params;
+    ngx_str_t                   params_stored;  /* MG_ROUTE_FIND's last try */
+    ngx_uint_t                  find_next;      /* live peer it asks next */
     ngx_str_t                   claims;
     ngx_str_t                   body;
 
@@ -126,6 +128,7 @@ struct ngx_http_mangoo_ctx_s {
     unsigned                    peeked:1;           /* auth_peek ran */
     unsigned                    peek_verified:1;    /* ... and verified */
     unsigned                    from_cache:1;       /* last check: cached */
+    unsigned                    finding:1;  /* MG_ROUTE_FIND: asking in turn */
 };
 
 

@@ -20,6 +20,9 @@ const mg_route_t mg_routes[] = {
     { "GET",    "/api/v1/chats/{id}", "chats.get",    0 },
     { "PATCH",  "/api/v1/chats/{id}", "chats.update", 0 },
     { "DELETE", "/api/v1/chats/{id}", "chats.delete", 0 },
+    /* an answer under way, in whichever worker holds it (MG_ROUTE_FIND) */
+    { "GET",    "/api/v1/chats/{id}/stream", "chats.resume", MG_ROUTE_STREAM|MG_ROUTE_FIND },
+    { "POST",   "/api/v1/chats/{id}/cancel", "chats.cancel", MG_ROUTE_FIND },
 
     /* the only routes that see the session cookie (params
      * "refresh_cookie" and "cookie_secure") */

@@ -15,8 +15,14 @@ enum {
     MG_ROUTE_ADMIN  = 0x02,   /* token must carry group "admin" */
     MG_ROUTE_STREAM = 0x04,   /* answer is a text/event-stream */
     MG_ROUTE_COOKIE = 0x08,   /* the session cookie goes to the worker */
-    MG_ROUTE_UPLOAD = 0x10    /* any body type; its Content-Type goes to the
+    MG_ROUTE_UPLOAD = 0x10,   /* any body type; its Content-Type goes to the
                                  worker as params "content_type" */
+    MG_ROUTE_FIND   = 0x20    /* about what one worker holds (an answer under
+                               * way): each worker is asked in turn until one
+                               * does not say "stream_elsewhere", then one
+                               * more time with params "stored": true; the
+                               * Last-Event-ID header goes as
+                               * "last_event_id" */
 };
 
 #define MG_ROUTE_MAX_PARAMS 4

@@ -70,6 +70,9 @@ static const char mg_usage[] =
 "      (250), $MANGOO_HISTORY_TOKENS (8000), $MANGOO_DAILY_TOKEN_QUOTA per user (0: none),\n"
 "      $MANGOO_MESSAGE_MAX characters (32000), $MANGOO_LOCAL_DELAY_MS (10),\n"
 "      $MANGOO_STREAM_BATCH_MS a later event may wait to travel with others (2),\n"
+"      $MANGOO_STREAM_GRACE seconds an answer whose clients all left goes on for one\n"
+"      to resume it (30; 0: it stops), $MANGOO_STREAM_REPLAY bytes of recent events\n"
+"      kept per answer for resumes (16384)\n"
 "      metrics: $MANGOO_METRICS (on; off: nothing counted, the scrape is empty)\n"
 "      $MANGOO_EMF_INTERVAL seconds between CloudWatch metric lines in the log (0: none),\n"
 "      $MANGOO_EMF_SERVICE their Service dimension (mangoo-worker)\n"
@@ -396,7 +399,7 @@ mg_chat_env(mg_cli_t *cli)
 {
     mg_streams_config_t  *st = &cli->pool.streams;
     long long             timeout, attempts, backoff, history, quota, msg_max, turn_tokens;
-    long long             batch;
+    long long             batch, grace, replay;
     int                   max_streams;
 
     if (mg_parse_int(mg_env("MANGOO_MAX_STREAMS", "20000"), 1, 1000000, "MANGOO_MAX_STREAMS",
@@ -416,7 +419,11 @@ mg_chat_env(mg_cli_t *cli)
         || mg_parse_ll(mg_env("MANGOO_AGENT_TURN_TOKENS", "200000"), 1, 100000000,
                        "MANGOO_AGENT_TURN_TOKENS", &turn_tokens) != 0
         || mg_parse_ll(mg_env("MANGOO_STREAM_BATCH_MS", "2"), 0, 1000,
-                       "MANGOO_STREAM_BATCH_MS", &batch) != 0)
+                       "MANGOO_STREAM_BATCH_MS", &batch) != 0
+        || mg_parse_ll(mg_env("MANGOO_STREAM_GRACE", MG_STREAM_GRACE_DEFAULT), 0, 3600,
+                       "MANGOO_STREAM_GRACE", &grace) != 0
+        || mg_parse_ll(mg_env("MANGOO_STREAM_REPLAY", MG_STREAM_REPLAY_DEFAULT), 1024, 1048576,
+                       "MANGOO_STREAM_REPLAY", &replay) != 0)
     {
         return -1;
     }
@@ -427,6 +434,8 @@ mg_chat_env(mg_cli_t *cli)
     st->backoff_ms = (long) backoff;
     st->ca_file = mg_env("MANGOO_CA_FILE", NULL);
     st->batch_ms = (long) batch;
+    st->grace_ms = (long) grace * 1000;
+    st->replay_max = (size_t) replay;
     mg_chat_cfg.max_streams = max_streams;
     mg_chat_cfg.history_tokens = (long) history;
     mg_chat_cfg.daily_token_quota = quota;

@@ -374,21 +374,24 @@ mg_thread_run_job(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *parts
     mg_job_free(&job);
 }
 
-/* ["P"][pointer]: store an ended stream's answer, tell its client, free it. */
+/* ["P"][pointer]: store an ended stream's answer, tell its clients. */
 static void
 mg_thread_finish(mg_pool_thread_t *t, void *sock, mg_db_t *db, zmq_msg_t *ptr)
 {
     mg_stream_t       *s;
     mg_thread_send_t   sctx;
+    char              *final;
+    size_t             final_len;
 
     memcpy(&s, zmq_msg_data(ptr), sizeof(s));
     sctx.sock = sock;
     sctx.peer = s->peer;
     sctx.peer_len = s->peer_len;
-    if (mg_chat_finish(s, db, mg_thread_send, &sctx) != 0) {
+    if (mg_chat_finish(s, db, mg_thread_send, &sctx, &final, &final_len) != 0) {
         mg_log_warn("thread %d: end of stream rid=%s not delivered", t->index, s->rid);
     }
-    mg_stream_free(s);
+    /* the engine sends an SSE answer's last event to its clients, frees s */
+    mg_streams_finished(s, final, final_len);
 }
 
 static void *

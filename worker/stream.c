@@ -27,6 +27,16 @@
  * the provider's own connection carries the back-pressure), a
  * timer-driven stream skips its turn.  Events that are not the model's
  * output (tool progress, keep-alives) still go: they are few.
+ *
+ * Resumable answers: every event of an SSE answer gets an id and a place
+ * in the answer's replay buffer (replay.h), and goes to every client
+ * attached: the one that asked unless it went away, and those that came
+ * back or joined from another tab (mg_streams_find, each a client record
+ * in a second hash so its CANCEL finds it).  When the last one goes, the
+ * answer goes on for cfg.grace_ms; nobody back by then ends it as
+ * cancelled.  The stream stays here, hashed, until the pool thread that
+ * finishes it (mg_streams_finished) gives back its last event, so an
+ * answer being stored can still be joined and nobody misses its end.
  */
 #include "stream.h"
 
@@ -73,6 +83,8 @@ typedef enum {
     MG_INBOX_TOOL_DONE,
     MG_INBOX_RELAY,
     MG_INBOX_FLOW,
+    MG_INBOX_FIND,
+    MG_INBOX_FINISHED,
     MG_INBOX_STOP,
     MG_INBOX_QUIT
 } mg_inbox_kind_t;
@@ -81,12 +93,18 @@ typedef struct mg_inbox_item_s mg_inbox_item_t;
 
 struct mg_inbox_item_s {
     mg_inbox_kind_t   kind;
-    mg_stream_t      *stream;                   /* SUBMIT */
+    mg_stream_t      *stream;                   /* SUBMIT, FINISHED */
     mg_tool_job_t    *job;                      /* TOOL_DONE */
     mg_flow_event_t   flow;                     /* FLOW, about peer */
-    char             *event;                    /* RELAY: a whole SSE event, owned */
+    char             *event;                    /* RELAY: a whole SSE event; FINISHED:
+                                                 * the last, without its id; owned */
     size_t            event_len;
-    char              rid[MG_RID_LEN];          /* CANCEL */
+    mg_find_kind_t    find;                     /* FIND: for the job rid of peer */
+    char             *user_id;                  /* FIND, owned */
+    char              chat_id[MG_UUID_LEN + 1];
+    char              message_id[MG_UUID_LEN + 1];
+    uint32_t          seen;
+    char              rid[MG_RID_LEN];          /* CANCEL, FIND */
     unsigned char     peer[MG_PEER_MAX];
     size_t            peer_len;
     mg_inbox_item_t  *next;
@@ -96,6 +114,16 @@ typedef struct {
     unsigned char   id[MG_PEER_MAX];
     size_t          len;
 } mg_peer_id_t;
+
+/* A client attached to an answer by resuming it. */
+struct mg_client_s {
+    char            rid[MG_RID_LEN + 1];
+    unsigned char   peer[MG_PEER_MAX];
+    size_t          peer_len;
+    mg_stream_t    *stream;
+    mg_client_t    *hnext;                      /* the client hash */
+    mg_client_t    *next;                       /* the stream's clients */
+};
 
 /* messages for one peer, packed, until the round's flush */
 typedef struct {
@@ -119,6 +147,9 @@ typedef struct {
     long long             sweep_due;
 
     mg_stream_t          *buckets[MG_ENGINE_BUCKETS];
+    mg_client_t          *cbuckets[MG_ENGINE_BUCKETS];   /* attached clients by rid */
+    char                 *evbuf;                /* an event with its id line */
+    size_t                evcap;
     mg_stream_t         **heap;                 /* streams with a timer */
     size_t                heap_n, heap_cap;
     mg_stream_t          *reap;                 /* ended or retrying: handle outside callbacks */
@@ -205,13 +236,13 @@ mg_engine_flush(mg_engine_t *e)
 }
 
 static mg_engine_pack_t *
-mg_engine_pack_for(mg_engine_t *e, const mg_stream_t *s)
+mg_engine_pack_for(mg_engine_t *e, const unsigned char *peer, size_t peer_len)
 {
     mg_engine_pack_t *pk;
 
     for (size_t i = 0; i < e->packs_n; i++) {
         pk = &e->packs[i];
-        if (pk->peer_len == s->peer_len && memcmp(pk->peer, s->peer, s->peer_len) == 0) {
+        if (pk->peer_len == peer_len && memcmp(pk->peer, peer, peer_len) == 0) {
             return pk;
         }
     }
@@ -226,15 +257,17 @@ mg_engine_pack_for(mg_engine_t *e, const mg_stream_t *s)
         e->packs_cap = cap;
     }
     pk = &e->packs[e->packs_n++];
-    memcpy(pk->peer, s->peer, s->peer_len);
-    pk->peer_len = s->peer_len;
+    memcpy(pk->peer, peer, peer_len);
+    pk->peer_len = peer_len;
     memset(&pk->out, 0, sizeof(pk->out));
     return pk;
 }
 
-/* A message of s's to its client: packed with the round's others. */
+/* A message to the job rid of peer, packed with the round's others;
+ * may_wait: it may wait for the round's batch time (a flowing answer). */
 static int
-mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
+mg_engine_forward_to(const char *rid, const unsigned char *peer, size_t peer_len, mg_msg_t *msg,
+                     int may_wait)
 {
     mg_engine_t       *e = &mg_engine;
     mg_str_t           frames[2 + MG_PROTO_MAX_FRAMES];
@@ -243,7 +276,7 @@ mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
     char              *at;
     int                n;
 
-    msg->rid.data = s->rid;
+    msg->rid.data = rid;
     msg->rid.len = MG_RID_LEN;
     n = mg_proto_frames(msg, frames + 2, status);
     if (n < 0) {
@@ -253,12 +286,12 @@ mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
         /* unit tests read each message as ["F"][peer][msg...] */
         frames[0].data = "F";
         frames[0].len = 1;
-        frames[1].data = (const char *) s->peer;
-        frames[1].len = s->peer_len;
+        frames[1].data = (const char *) peer;
+        frames[1].len = peer_len;
         mg_mcounter_add(mg_wm.stream_events, NULL, 1);
         return mg_engine_send_frames(frames, n + 2);
     }
-    pk = mg_engine_pack_for(e, s);
+    pk = mg_engine_pack_for(e, peer, peer_len);
     at = pk != NULL ? mg_sb_reserve(&pk->out, mg_proto_packed_size(frames + 2, n)) : NULL;
     if (at == NULL) {
         return -1;
@@ -268,10 +301,25 @@ mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
     if (e->flush_due == 0) {
         e->flush_due = mg_now_ms() + e->cfg.batch_ms;
     }
-    if (msg->type != MG_MSG_DATA || !s->answer_flowing) {
+    if (msg->type != MG_MSG_DATA || !may_wait) {
         e->flush_now = 1;
     }
     return pk->out.len >= MG_FLOW_PACK_MAX ? mg_engine_flush_pack(e, pk) : 0;
+}
+
+/* A message of s's to every client attached to it. */
+static int
+mg_engine_forward(mg_stream_t *s, mg_msg_t *msg)
+{
+    int rc = 0;
+
+    if (!s->origin_gone) {
+        rc = mg_engine_forward_to(s->rid, s->peer, s->peer_len, msg, s->answer_flowing);
+    }
+    for (mg_client_t *c = s->clients; c != NULL && rc == 0; c = c->next) {
+        rc = mg_engine_forward_to(c->rid, c->peer, c->peer_len, msg, s->answer_flowing);
+    }
+    return rc;
 }
 
 static int
@@ -285,8 +333,47 @@ mg_engine_send_data(mg_stream_t *s, const char *data, size_t len)
     return mg_engine_forward(s, &msg);
 }
 
+/* An event of s's answer (ev: without its id line): numbered, kept for
+ * resumes, sent to whoever is attached. */
 static int
-mg_engine_send_head(mg_stream_t *s)
+mg_engine_emit_any(mg_stream_t *s, const char *ev, size_t len)
+{
+    mg_engine_t  *e = &mg_engine;
+    size_t        n;
+
+    if (MG_REPLAY_ID_MAX + len > e->evcap) {
+        size_t  cap = e->evcap ? e->evcap : 4096;
+        char   *b;
+
+        while (cap < MG_REPLAY_ID_MAX + len) {
+            cap *= 2;
+        }
+        b = realloc(e->evbuf, cap);
+        if (b == NULL) {
+            return -1;
+        }
+        e->evbuf = b;
+        e->evcap = cap;
+    }
+    n = mg_replay_id_line(&s->replay, e->evbuf);
+    memcpy(e->evbuf + n, ev, len);
+    n += len;
+    if (mg_replay_add(&s->replay, e->evbuf, n, e->cfg.replay_max) != 0) {
+        mg_log_warn("stream rid=%s: out of memory to keep event %u; a resume from before "
+                    "it gets a snapshot", s->rid, s->replay.last);
+    }
+    return mg_engine_send_data(s, e->evbuf, n);
+}
+
+static int
+mg_engine_emit(mg_stream_t *s, const char *ev, size_t len)
+{
+    /* at a pool thread, only its last event (mg_streams_finished) goes */
+    return s->handed ? 0 : mg_engine_emit_any(s, ev, len);
+}
+
+static int
+mg_engine_send_head_to(const char *rid, const unsigned char *peer, size_t peer_len)
 {
     static const char  ctype[] = "text/event-stream; charset=utf-8";
     static const char  headers[] = "{\"Cache-Control\":\"no-cache\"}";
@@ -296,14 +383,20 @@ mg_engine_send_head(mg_stream_t *s)
     msg.content_type.len = sizeof(ctype) - 1;
     msg.headers.data = headers;
     msg.headers.len = sizeof(headers) - 1;
-    if (mg_engine_forward(s, &msg) != 0
-        || mg_engine_send_data(s, s->start_event, strlen(s->start_event)) != 0)
+    return mg_engine_forward_to(rid, peer, peer_len, &msg, 0);
+}
+
+static int
+mg_engine_send_head(mg_stream_t *s)
+{
+    if (mg_engine_send_head_to(s->rid, s->peer, s->peer_len) != 0
+        || mg_engine_emit(s, s->start_event, strlen(s->start_event)) != 0)
     {
         return -1;
     }
     /* a grounded turn's sources, before any message delta */
     if (s->citations_event != NULL) {
-        return mg_engine_send_data(s, s->citations_event, strlen(s->citations_event));
+        return mg_engine_emit(s, s->citations_event, strlen(s->citations_event));
     }
     return 0;
 }
@@ -386,6 +479,13 @@ mg_stream_free(mg_stream_t *s)
         atomic_fetch_sub(&mg_engine.open, 1);
     }
     mg_agent_run_free(s->run);
+    while (s->clients != NULL) {
+        mg_client_t *c = s->clients;
+
+        s->clients = c->next;
+        free(c);
+    }
+    mg_replay_free(&s->replay);
     free(s->start_event);
     free(s->citations_event);
     free(s->citations);
@@ -451,6 +551,55 @@ mg_engine_hash_find(const char *rid, const void *peer, size_t peer_len)
         }
     }
     return NULL;
+}
+
+/* Clients attached by resuming: their own hash, by the rid of their job. */
+static void
+mg_engine_client_add(mg_stream_t *s, mg_client_t *c)
+{
+    size_t b = mg_engine_bucket(c->rid);
+
+    c->stream = s;
+    c->hnext = mg_engine.cbuckets[b];
+    mg_engine.cbuckets[b] = c;
+    c->next = s->clients;
+    s->clients = c;
+}
+
+static mg_client_t *
+mg_engine_client_find(const char *rid, const void *peer, size_t peer_len)
+{
+    mg_client_t *c = mg_engine.cbuckets[mg_engine_bucket(rid)];
+
+    for (; c != NULL; c = c->hnext) {
+        if (memcmp(c->rid, rid, MG_RID_LEN) == 0 && c->peer_len == peer_len
+            && memcmp(c->peer, peer, peer_len) == 0)
+        {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* c leaves the hash and its stream, and is freed. */
+static void
+mg_engine_client_drop(mg_client_t *c)
+{
+    mg_client_t **pp = &mg_engine.cbuckets[mg_engine_bucket(c->rid)];
+
+    for (; *pp != NULL; pp = &(*pp)->hnext) {
+        if (*pp == c) {
+            *pp = c->hnext;
+            break;
+        }
+    }
+    for (pp = &c->stream->clients; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    free(c);
 }
 
 /* ---- the timer heap (min-heap on timer_due; heap_index is 1-based, 0 = out) */
@@ -668,7 +817,7 @@ mg_stream_delta(mg_stream_t *s, const char *text, size_t len)
     evlen += mg_json_escape(ev + evlen, text, len);
     memcpy(ev + evlen, MG_SSE_DELTA_TAIL, sizeof(MG_SSE_DELTA_TAIL) - 1);
     evlen += sizeof(MG_SSE_DELTA_TAIL) - 1;
-    rc = mg_engine_send_data(s, ev, evlen);
+    rc = mg_engine_emit(s, ev, evlen);
     s->answer_flowing = 1;
     free(ev);
     return rc;
@@ -698,7 +847,7 @@ mg_stream_event(mg_stream_t *s, const char *name, json_t *v)
     if (ev == NULL) {
         return -1;
     }
-    rc = mg_engine_send_data(s, ev, len);
+    rc = mg_engine_emit(s, ev, len);
     free(ev);
     return rc;
 }
@@ -789,16 +938,81 @@ mg_engine_peer_is(const mg_stream_t *s, const void *peer, size_t peer_len)
     return s->peer_len == peer_len && memcmp(s->peer, peer, peer_len) == 0;
 }
 
-/* 1 when s's peer is out of credit; cheap while no peer is. */
+/* 1 when the peer of a client of s's is out of credit; cheap while no
+ * peer is. */
 static int
 mg_engine_blocked(const mg_engine_t *e, const mg_stream_t *s)
 {
     for (size_t i = 0; i < e->blocked_n; i++) {
-        if (mg_engine_peer_is(s, e->blocked[i].id, e->blocked[i].len)) {
+        const mg_peer_id_t *b = &e->blocked[i];
+
+        if (!s->origin_gone && mg_engine_peer_is(s, b->id, b->len)) {
             return 1;
+        }
+        for (const mg_client_t *c = s->clients; c != NULL; c = c->next) {
+            if (c->peer_len == b->len && memcmp(c->peer, b->id, b->len) == 0) {
+                return 1;
+            }
         }
     }
     return 0;
+}
+
+/* ---- clients that go and come back ------------------------------------------ */
+
+/* An SSE answer of a chat outlives its clients for a while; a JSON one,
+ * and a sub-agent's turn (its caller stops it on purpose), do not. */
+static int
+mg_engine_resumable(const mg_engine_t *e, const mg_stream_t *s)
+{
+    return s->sse && !s->subrun && e->cfg.grace_ms > 0;
+}
+
+static void
+mg_engine_end_cancelled(mg_stream_t *s, const char *why)
+{
+    if (s->ended) {
+        return;
+    }
+    s->ended = 1;
+    s->status = MG_STREAM_CANCELLED;
+    mg_log_info("stream rid=%s: %s after %zu bytes; stopped", s->rid, why, s->text_len);
+    mg_engine_queue_reap(s);
+}
+
+/* Nobody is attached to s any more: its grace period starts. */
+static void
+mg_engine_check_orphan(const mg_engine_t *e, mg_stream_t *s)
+{
+    if (s->origin_gone && s->clients == NULL && s->orphan_ms == 0 && !s->ended) {
+        s->orphan_ms = mg_now_ms();
+        mg_log_info("stream rid=%s: no client after %zu bytes; it goes on for %ld ms for "
+                    "one to come back", s->rid, s->text_len, e->cfg.grace_ms);
+    }
+}
+
+/* The job rid of peer went away: its client leaves the answer. */
+static void
+mg_engine_on_cancel(mg_engine_t *e, const char *rid, const unsigned char *peer, size_t peer_len)
+{
+    mg_stream_t  *s = mg_engine_hash_find(rid, peer, peer_len);
+    mg_client_t  *c;
+
+    if (s != NULL) {
+        if (!mg_engine_resumable(e, s)) {
+            mg_engine_end_cancelled(s, "client went away");
+        } else if (!s->origin_gone) {
+            s->origin_gone = 1;
+            mg_engine_check_orphan(e, s);
+        }
+        return;
+    }
+    c = mg_engine_client_find(rid, peer, peer_len);
+    if (c != NULL) {
+        s = c->stream;
+        mg_engine_client_drop(c);
+        mg_engine_check_orphan(e, s);
+    }
 }
 
 static void
@@ -869,16 +1083,29 @@ mg_engine_on_flow(mg_engine_t *e, const unsigned char *peer, size_t peer_len,
     if (i < e->blocked_n) {
         e->blocked[i] = e->blocked[--e->blocked_n];
     }
-    /* nobody is left to read these answers: stop them as a client that
-     * left (before unparking: an ended stream is only unlinked) */
+    /* nobody is left to read these answers there: their clients leave
+     * them, as clients that went away (before unparking: an ended stream
+     * is only unlinked) */
     for (size_t b = 0; event == MG_FLOW_GONE && b < MG_ENGINE_BUCKETS; b++) {
+        mg_client_t *c, *cnext;
+
         for (s = e->buckets[b]; s != NULL; s = s->hnext) {
-            if (!s->ended && mg_engine_peer_is(s, peer, peer_len)) {
-                s->ended = 1;
-                s->status = MG_STREAM_CANCELLED;
-                mg_log_info("stream rid=%s: its nginx process is gone after %zu bytes; stopped",
-                            s->rid, s->text_len);
-                mg_engine_queue_reap(s);
+            if (s->origin_gone || !mg_engine_peer_is(s, peer, peer_len)) {
+                continue;
+            }
+            if (!mg_engine_resumable(e, s)) {
+                mg_engine_end_cancelled(s, "its nginx process is gone");
+            } else {
+                s->origin_gone = 1;
+                mg_engine_check_orphan(e, s);
+            }
+        }
+        for (c = e->cbuckets[b]; c != NULL; c = cnext) {
+            cnext = c->hnext;
+            if (c->peer_len == peer_len && memcmp(c->peer, peer, peer_len) == 0) {
+                s = c->stream;
+                mg_engine_client_drop(c);
+                mg_engine_check_orphan(e, s);
             }
         }
     }
@@ -1059,14 +1286,14 @@ mg_engine_reap(mg_engine_t *e)
             curl_easy_cleanup(s->easy);
             s->easy = NULL;
         }
-        if (!s->ended) {
+        if (!s->ended || s->handed) {
             continue;                       /* waiting for its retry timer or its tools */
         }
         mg_heap_remove(e, s);
-        mg_engine_hash_remove(s);
         mg_engine_unpark(e, s);
         mg_engine_count_end(s);
         s->in_engine = 0;
+        s->handed = 1;                      /* still hashed: see mg_streams_finished */
         if (s->tool_wait) {
             /* the turn ended while tools ran: sub-agents stop too */
             mg_toolrun_cancel(s->rid, s->peer, s->peer_len, 0, -1);
@@ -1284,6 +1511,79 @@ mg_streams_relay(const char *rid, const void *peer, size_t peer_len, const char 
     }
 }
 
+int
+mg_streams_find(mg_find_kind_t kind, const char *rid, const void *peer, size_t peer_len,
+                const char *user_id, const char *chat_id, const char *message_id, uint32_t seen)
+{
+    mg_engine_t      *e = &mg_engine;
+    mg_inbox_item_t  *item;
+
+    if (peer_len > MG_PEER_MAX || strlen(chat_id) > MG_UUID_LEN
+        || strlen(message_id) > MG_UUID_LEN)
+    {
+        return -1;
+    }
+    item = calloc(1, sizeof(*item));
+    if (item == NULL || (item->user_id = strdup(user_id)) == NULL) {
+        free(item);
+        return -1;
+    }
+    item->kind = MG_INBOX_FIND;
+    item->find = kind;
+    memcpy(item->rid, rid, MG_RID_LEN);
+    memcpy(item->peer, peer, peer_len);
+    item->peer_len = peer_len;
+    strcpy(item->chat_id, chat_id);
+    strcpy(item->message_id, message_id);
+    item->seen = seen;
+    pthread_mutex_lock(&e->lock);
+    if (e->started) {
+        (void) mg_engine_push(item);
+        item = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (item != NULL) {
+        free(item->user_id);
+        free(item);
+        return -1;
+    }
+    return 0;
+}
+
+void
+mg_streams_finished(mg_stream_t *s, char *final, size_t final_len)
+{
+    mg_engine_t      *e = &mg_engine;
+    mg_inbox_item_t  *item = calloc(1, sizeof(*item));
+
+    pthread_mutex_lock(&e->lock);
+    if (item != NULL && e->started && e->sink == NULL) {
+        item->kind = MG_INBOX_FINISHED;
+        item->stream = s;
+        item->event = final;
+        item->event_len = final_len;
+        (void) mg_engine_push(item);
+        item = NULL;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (s != NULL) {
+        /* no engine to take it (stopped, or a unit test): nobody to tell */
+        if (item == NULL) {
+            mg_log_error("engine: out of memory for the end of stream rid=%s", s->rid);
+        }
+        free(final);
+        mg_stream_free(s);
+    }
+    free(item);
+}
+
+uint32_t
+mg_stream_final_id(const mg_stream_t *s)
+{
+    return s->replay.last + 1;
+}
+
 static void
 mg_engine_register(mg_engine_t *e, mg_stream_t *s)
 {
@@ -1319,6 +1619,185 @@ mg_engine_end_all(mg_engine_t *e, const char *code, const char *message)
     return n;
 }
 
+/* ---- resumes and stops (mg_streams_find) ------------------------------------- */
+
+/* The answer item asks for: the caller's, of its chat, the newest if it
+ * names no message.  A scan: resumes are rare, and every open stream is
+ * in the hash. */
+static mg_stream_t *
+mg_engine_find_answer(mg_engine_t *e, const mg_inbox_item_t *it)
+{
+    mg_stream_t *best = NULL;
+
+    for (size_t b = 0; b < MG_ENGINE_BUCKETS; b++) {
+        for (mg_stream_t *s = e->buckets[b]; s != NULL; s = s->hnext) {
+            if (!s->sse || s->subrun || strcmp(s->chat_id, it->chat_id) != 0
+                || (it->message_id[0] != '\0' && strcmp(s->message_id, it->message_id) != 0)
+                || s->user_id == NULL || strcmp(s->user_id, it->user_id) != 0)
+            {
+                continue;
+            }
+            if (best == NULL || s->started_ms > best->started_ms) {
+                best = s;
+            }
+        }
+    }
+    return best;
+}
+
+static void
+mg_engine_answer_error(const mg_inbox_item_t *it, int status, const char *code,
+                       const char *message)
+{
+    mg_msg_t msg = { .type = MG_MSG_ERR, .status = status };
+
+    msg.code.data = code;
+    msg.code.len = strlen(code);
+    msg.message.data = message;
+    msg.message.len = strlen(message);
+    if (mg_engine_forward_to(it->rid, it->peer, it->peer_len, &msg, 0) != 0) {
+        mg_log_error("engine: cannot answer job rid=%.*s", MG_RID_LEN, it->rid);
+    }
+}
+
+/* "id: <latest>\nevent: snapshot\ndata: {...}\n\n": the answer so far, for
+ * a client whose missed events are no longer held; NULL when out of memory. */
+static char *
+mg_engine_snapshot(const mg_stream_t *s, size_t *len)
+{
+    json_t  *v, *cites;
+    char    *json, *ev, *out = NULL;
+    char     idl[MG_REPLAY_ID_MAX];
+    size_t   evlen, idlen;
+
+    v = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s%}", "chat_id", s->chat_id,
+                  "message_id", s->message_id, "user_message_id", s->user_message_id,
+                  "bot_id", s->bot_id[0] ? s->bot_id : NULL,
+                  "agent_id", s->agent_id[0] ? s->agent_id : NULL, "model", s->model_id,
+                  "content", s->text ? s->text : "", s->text_len);
+    if (v != NULL && s->citations != NULL) {
+        cites = json_loads(s->citations, 0, NULL);
+        if (cites != NULL) {
+            json_object_set_new(v, "citations", cites);
+        }
+    }
+    json = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    ev = json ? mg_sse_event("snapshot", json, strlen(json), &evlen) : NULL;
+    free(json);
+    if (ev != NULL) {
+        idlen = (size_t) snprintf(idl, sizeof(idl), "id: %u\n", s->replay.last);
+        out = malloc(idlen + evlen + 1);
+        if (out != NULL) {
+            memcpy(out, idl, idlen);
+            memcpy(out + idlen, ev, evlen + 1);
+            *len = idlen + evlen;
+        }
+    }
+    free(ev);
+    return out;
+}
+
+/* A client joins s: the stream's head, what it missed, then it is sent
+ * what comes like every other client. */
+static void
+mg_engine_attach(mg_engine_t *e, const mg_inbox_item_t *it, mg_stream_t *s)
+{
+    mg_msg_t      data = { .type = MG_MSG_DATA };
+    mg_client_t  *c;
+    const char   *at;
+    char         *snap = NULL;
+    size_t        len;
+    int           held;
+
+    held = mg_replay_since(&s->replay, it->seen, &at, &len);
+    if (held == MG_REPLAY_AHEAD) {
+        mg_engine_answer_error(it, 400, "invalid_last_event_id",
+                               "Last-Event-ID is past this answer's latest event");
+        return;
+    }
+    if (held == MG_REPLAY_GONE) {
+        snap = mg_engine_snapshot(s, &len);
+        at = snap;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || (held == MG_REPLAY_GONE && snap == NULL)) {
+        free(c);
+        free(snap);
+        mg_engine_answer_error(it, 500, "internal", "out of memory");
+        return;
+    }
+    memcpy(c->rid, it->rid, MG_RID_LEN);
+    memcpy(c->peer, it->peer, it->peer_len);
+    c->peer_len = it->peer_len;
+    data.body.data = at;
+    data.body.len = len;
+    if (mg_engine_send_head_to(c->rid, c->peer, c->peer_len) != 0
+        || (len > 0 && mg_engine_forward_to(c->rid, c->peer, c->peer_len, &data, 0) != 0))
+    {
+        mg_log_error("engine: cannot reach the broker for job rid=%s", c->rid);
+        free(c);
+        free(snap);
+        return;
+    }
+    mg_engine_client_add(s, c);
+    s->orphan_ms = 0;
+    mg_log_info("stream rid=%s: job rid=%s attached after event %u of %u%s", s->rid, c->rid,
+                it->seen, s->replay.last, snap != NULL ? " (a snapshot: the rest is gone)" : "");
+    free(snap);
+}
+
+static void
+mg_engine_on_find(mg_engine_t *e, const mg_inbox_item_t *it)
+{
+    mg_stream_t  *s = mg_engine_find_answer(e, it);
+    mg_msg_t      res = { .type = MG_MSG_RES, .status = 200 };
+    char          body[128];
+
+    if (s == NULL) {
+        mg_engine_answer_error(it, 404, MG_STREAMS_ELSEWHERE, "no such answer in progress here");
+        return;
+    }
+    if (it->find == MG_FIND_ATTACH) {
+        mg_engine_attach(e, it, s);
+        return;
+    }
+    if (s->ended) {
+        mg_engine_answer_error(it, 409, "not_streaming", "the answer has already ended");
+        return;
+    }
+    s->stopped = 1;
+    mg_engine_end_cancelled(s, "stopped by its user");
+    res.content_type.data = "application/json";
+    res.content_type.len = sizeof("application/json") - 1;
+    res.body.data = body;
+    res.body.len = (size_t) snprintf(body, sizeof(body),
+                                     "{\"message_id\":\"%s\",\"status\":\"cancelled\"}",
+                                     s->message_id);
+    if (mg_engine_forward_to(it->rid, it->peer, it->peer_len, &res, 0) != 0) {
+        mg_log_error("engine: cannot answer job rid=%.*s", MG_RID_LEN, it->rid);
+    }
+}
+
+/* s's pool thread is done with it: its last event, END, and s is freed. */
+static void
+mg_engine_finished(mg_engine_t *e, mg_stream_t *s, char *final, size_t final_len)
+{
+    mg_msg_t end = { .type = MG_MSG_END };
+
+    if (final != NULL && (mg_engine_emit_any(s, final, final_len) != 0
+                          || mg_engine_forward(s, &end) != 0))
+    {
+        mg_log_error("stream rid=%s: its end cannot reach the broker", s->rid);
+    }
+    free(final);
+    mg_engine_hash_remove(s);
+    while (s->clients != NULL) {
+        mg_engine_client_drop(s->clients);
+    }
+    mg_stream_free(s);
+}
+
 /* Returns 1 when the thread should exit. */
 static int
 mg_engine_drain_inbox(mg_engine_t *e)
@@ -1339,18 +1818,16 @@ mg_engine_drain_inbox(mg_engine_t *e)
         case MG_INBOX_SUBMIT:
             mg_engine_register(e, item->stream);
             break;
-        case MG_INBOX_CANCEL: {
-            mg_stream_t *s = mg_engine_hash_find(item->rid, item->peer, item->peer_len);
-
-            if (s != NULL && !s->ended) {
-                s->ended = 1;
-                s->status = MG_STREAM_CANCELLED;
-                mg_log_info("stream rid=%s: client went away after %zu bytes; stopped",
-                            s->rid, s->text_len);
-                mg_engine_queue_reap(s);
-            }
+        case MG_INBOX_CANCEL:
+            mg_engine_on_cancel(e, item->rid, item->peer, item->peer_len);
             break;
-        }
+        case MG_INBOX_FIND:
+            mg_engine_on_find(e, item);
+            free(item->user_id);
+            break;
+        case MG_INBOX_FINISHED:
+            mg_engine_finished(e, item->stream, item->event, item->event_len);
+            break;
         case MG_INBOX_TOOL_DONE: {
             mg_tool_job_t  *job = item->job;
             mg_stream_t    *s = mg_engine_hash_find(job->rid, job->peer, job->peer_len);
@@ -1366,7 +1843,7 @@ mg_engine_drain_inbox(mg_engine_t *e)
             mg_stream_t *s = mg_engine_hash_find(item->rid, item->peer, item->peer_len);
 
             if (s != NULL && !s->ended && s->sse
-                && mg_engine_send_data(s, item->event, item->event_len) != 0)
+                && mg_engine_emit(s, item->event, item->event_len) != 0)
             {
                 mg_stream_fail(s, 0, "internal", "cannot reach the broker");
             }
@@ -1444,7 +1921,9 @@ mg_engine_run_timers(mg_engine_t *e, long long now)
                 {
                     mg_stream_fail(s, 0, "internal", "cannot reach the broker");
                 }
-                if (s->deadline_ms != 0 && !s->ended && now >= s->deadline_ms) {
+                if (s->orphan_ms != 0 && !s->ended && now - s->orphan_ms >= e->cfg.grace_ms) {
+                    mg_engine_end_cancelled(s, "no client came back in time");
+                } else if (s->deadline_ms != 0 && !s->ended && now >= s->deadline_ms) {
                     s->output_started = 1;      /* final: no retry */
                     mg_stream_fail(s, 0, "agent_time_limit",
                                    "the agent ran out of its time for one turn");
@@ -1605,6 +2084,10 @@ mg_streams_quit(void)
             if (left->kind == MG_INBOX_TOOL_DONE) {
                 mg_tool_job_free(left->job);
             }
+            if (left->kind == MG_INBOX_FINISHED) {
+                mg_stream_free(left->stream);
+            }
+            free(left->user_id);
             free(left->event);
             free(left);
             left = next;
@@ -1627,6 +2110,12 @@ mg_streams_quit(void)
     free(e->heap);
     e->heap = NULL;
     e->heap_n = e->heap_cap = 0;
+    /* streams still listed are their pool threads' (and so their clients) */
+    memset(e->buckets, 0, sizeof(e->buckets));
+    memset(e->cbuckets, 0, sizeof(e->cbuckets));
+    free(e->evbuf);
+    e->evbuf = NULL;
+    e->evcap = 0;
     free(e->blocked);
     e->blocked = NULL;
     e->blocked_n = e->blocked_cap = 0;

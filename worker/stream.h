@@ -18,12 +18,14 @@
 #define MG_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
 #include "mg_protocol.h"
 #include "flow.h"
+#include "replay.h"
 #include "util/uuid.h"
 
 #define MG_PEER_MAX 255       /* ZeroMQ routing ids are at most 255 bytes */
@@ -32,11 +34,12 @@ typedef struct mg_stream_s    mg_stream_t;
 typedef struct mg_provider_s  mg_provider_t;
 typedef struct mg_agent_run_s mg_agent_run_t;
 typedef struct mg_tool_job_s  mg_tool_job_t;
+typedef struct mg_client_s    mg_client_t;
 
 typedef enum {
     MG_STREAM_COMPLETE = 0,   /* the model finished (any stop reason) */
     MG_STREAM_ERROR,          /* the provider failed or timed out */
-    MG_STREAM_CANCELLED       /* the client went away */
+    MG_STREAM_CANCELLED       /* stopped (chats.cancel), or nobody came back in time */
 } mg_stream_status_t;
 
 /* Where the engine sends its frames (the broker's backend in production,
@@ -109,6 +112,15 @@ struct mg_stream_s {
     int                   usage_known;
     char                  error_code[40];
     char                  error_message[256];
+    int                   stopped;          /* CANCELLED by an explicit stop */
+
+    /* engine-owned for the stream's whole life, also while a pool thread
+     * finishes it (which reads none of these but replay.last) */
+    mg_replay_t           replay;       /* its latest events, for resumes */
+    mg_client_t          *clients;      /* attached by resuming (chats.resume), owned */
+    int                   origin_gone;  /* the client that asked went away */
+    long long             orphan_ms;    /* since then nobody is attached; 0: somebody is */
+    int                   handed;       /* at a pool thread: its events are over */
 };
 
 typedef struct {
@@ -120,7 +132,13 @@ typedef struct {
     const char *ca_file;           /* NULL: the system's */
     long       batch_ms;           /* a stream's later events may wait this long to
                                     * travel with others; 0: every round */
+    long       grace_ms;           /* an SSE answer whose clients all went away goes
+                                    * on this long for one to come back; 0: ends */
+    size_t     replay_max;         /* bytes of recent events kept per answer */
 } mg_streams_config_t;
+
+#define MG_STREAM_GRACE_DEFAULT      "30"       /* seconds */
+#define MG_STREAM_REPLAY_DEFAULT     "16384"    /* bytes */
 
 /* How a stream ended by mg_streams_stop ends: its error event's code and
  * message, and the answer's stored error (README, shared/openapi.json). */
@@ -150,8 +168,31 @@ void         mg_stream_free(mg_stream_t *s);
 #define MG_STREAMS_FULL     (-1)
 #define MG_STREAMS_STOPPED  (-2)
 int  mg_streams_submit(mg_stream_t *s);
-/* The client of rid went away (from the broker); unknown rids are ignored. */
+/* The client of rid went away (from the broker); unknown rids are ignored.
+ * An SSE chat answer goes on for grace_ms for a client to resume it; any
+ * other stream ends. */
 void mg_streams_cancel(const char *rid, const void *peer, size_t peer_len);
+
+/* The answer of a caller's chat that is in progress in this process
+ * (message_id "" = the chat's latest), asked for by the job rid of peer
+ * (jobs/chat_resume.c).  ATTACH: the job gets a stream of the events after
+ * `seen` (0: all), or a snapshot when those are gone, then the live rest;
+ * STOP: it ends as cancelled and the job gets {"message_id","status"}.
+ * The engine answers the job, with ERR 404 MG_STREAMS_ELSEWHERE when no
+ * such answer is here.  0, or -1 (no engine, out of memory: the caller
+ * answers). */
+typedef enum { MG_FIND_ATTACH = 0, MG_FIND_STOP } mg_find_kind_t;
+#define MG_STREAMS_ELSEWHERE "stream_elsewhere"
+int  mg_streams_find(mg_find_kind_t kind, const char *rid, const void *peer, size_t peer_len,
+                     const char *user_id, const char *chat_id, const char *message_id,
+                     uint32_t seen);
+
+/* A pool thread finished s (mg_chat_finish): final, its last SSE event
+ * without an id line (owned; NULL: none), goes to every client attached,
+ * with END, and the engine frees s.  Without an engine s is freed here. */
+void mg_streams_finished(mg_stream_t *s, char *final, size_t final_len);
+/* The id that last event carries (and the answer's count of events). */
+uint32_t mg_stream_final_id(const mg_stream_t *s);
 /* Flow control about a peer (from the broker): BLOCKED parks its streams
  * as they next produce (their providers are not read), RESUMED lets them
  * go on, GONE ends them as cancelled. */

@@ -75,6 +75,9 @@ def setUpModule():
     openai = FakeOpenAI().start()
     slow = SlowPage(0)
     stack = Stack(workers=2, env={
+        # a client that leaves stops its answer at once here (no grace to
+        # come back in: test_resume covers that)
+        "MANGOO_STREAM_GRACE": "0",
         "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY,
         "AWS_REGION": "us-east-1",

@@ -31,6 +31,9 @@ def setUpModule():
     bedrock = FakeBedrock().start()
     openai = FakeOpenAI().start()
     stack = Stack(workers=2, threads=4, timeout="5s", env={
+        # a client that leaves stops its answer at once here (no grace to
+        # come back in: test_resume covers that)
+        "MANGOO_STREAM_GRACE": "0",
         "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY,
         "AWS_REGION": "us-east-1",

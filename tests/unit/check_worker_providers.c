@@ -117,9 +117,9 @@ START_TEST(openai_any_split)
         ck_assert_int_eq(s->usage_known, 1);
         ck_assert_int_eq(s->input_tokens, 11);
         ck_assert_int_eq(s->output_tokens, 3);
-        /* each delta is one SSE event with one data line */
-        ck_assert_str_eq(sent, "event: message\ndata: {\"content\":\"Hel\"}\n\n"
-                               "event: message\ndata: {\"content\":\"lo \\\"w\xc3\xa9\\\"\\n\"}\n\n");
+        /* each delta is one SSE event with its id and one data line */
+        ck_assert_str_eq(sent, "id: 1\nevent: message\ndata: {\"content\":\"Hel\"}\n\n"
+                               "id: 2\nevent: message\ndata: {\"content\":\"lo \\\"w\xc3\xa9\\\"\\n\"}\n\n");
         mg_stream_free(s);
     }
 }

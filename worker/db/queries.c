@@ -542,7 +542,7 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * tokens, $8 output tokens, $9 stop reason or NULL, $10 error code or
      * NULL, $11 model id, $12 the citations (JSON array) or NULL for a turn
      * without retrieval, $13 the agent or NULL, $14 an agent's steps (JSON
-     * array) or NULL.  Stores the answer (unless the chat was deleted
+     * array) or NULL, $15 an SSE answer's count of events or NULL.  Stores the answer (unless the chat was deleted
      * meanwhile), bumps the chat's activity, counts the request and its
      * tokens in today's usage and writes each tool call to the audit.  The usage only counts when the answer
      * was not stored yet, so a re-run after a reconnect counts nothing
@@ -550,11 +550,12 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
     [MG_Q_CHAT_FINISH] = { "mg_chat_finish",
         "WITH fresh AS (SELECT NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1::uuid) AS yes), "
         "ins AS (INSERT INTO messages (id, chat_id, bot_id, agent_id, user_id, role, content, "
-        "  status, input_tokens, output_tokens, stop_reason, error, model_id, citations, steps) "
+        "  status, input_tokens, output_tokens, stop_reason, error, model_id, citations, steps, "
+        "  stream_events) "
         "  SELECT $1::uuid, c.id, (SELECT b.id FROM bots b WHERE b.id = $3::uuid), "
         "  (SELECT a.id FROM agents a WHERE a.id = $13::uuid), $4::text, "
         "  'assistant', $5::text, $6::text, $7::int, $8::int, $9::text, $10::text, $11::text, "
-        "  $12::jsonb, $14::jsonb "
+        "  $12::jsonb, $14::jsonb, $15::int "
         "  FROM chats c WHERE c.id = $2::uuid ON CONFLICT (id) DO NOTHING RETURNING chat_id), "
         "touch AS (UPDATE chats c SET updated_at = now() FROM ins WHERE c.id = ins.chat_id "
         "  RETURNING c.id), "
@@ -572,7 +573,22 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  left(COALESCE(c->>'output', ''), 2000), c->>'error', (c->>'ms')::int "
         "  FROM users u, fresh, jsonb_array_elements(COALESCE($14::jsonb, '[]')) st, "
         "  jsonb_array_elements(st->'tool_calls') c WHERE u.id = $4::text AND fresh.yes) "
-        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 14 },
+        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 15 },
+
+    /* $1 chat, $2 owner, $3 a message of it or NULL (its latest).  No row:
+     * not the owner's chat; a row with a NULL id: no such message.  The
+     * message as a resume from the database sends it (jobs/chat_resume.c),
+     * with the id of the user's message it answers. */
+    [MG_Q_CHAT_STORED_ANSWER] = { "mg_chat_stored_answer",
+        "SELECT m.id, m.role, m.content, m.status, m.stop_reason, m.error, m.input_tokens, "
+        "  m.output_tokens, m.stream_events, m.citations, m.bot_id, m.agent_id, m.model_id, "
+        "  (SELECT u.id FROM messages u WHERE u.chat_id = c.id AND u.role = 'user' "
+        "   AND (u.created_at, u.id) < (m.created_at, m.id) "
+        "   ORDER BY u.created_at DESC, u.id DESC LIMIT 1) "
+        "FROM chats c LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.chat_id = c.id "
+        "  AND ($3::uuid IS NULL OR x.id = $3::uuid) "
+        "  ORDER BY x.created_at DESC, x.id DESC LIMIT 1) m ON true "
+        "WHERE c.id = $1::uuid AND c.owner_id = $2::text", 3 },
 
     /* ---- chats (jobs/chats.c).  Chats are created and their messages
      * written by the chat turn (above); these read, rename and delete

@@ -39,6 +39,7 @@ typedef enum {
     MG_Q_CHAT_BEGIN,
     MG_Q_CHAT_HISTORY,
     MG_Q_CHAT_FINISH,
+    MG_Q_CHAT_STORED_ANSWER,
     /* chats (jobs/chats.c): read, rename, delete */
     MG_Q_CHAT_LIST_FIRST,
     MG_Q_CHAT_LIST_AFTER,

@@ -13,8 +13,10 @@
  *   2. the engine streams the model's answer to the client, holding no
  *      database connection;
  *   3. mg_chat_finish, on a pool thread again: store the answer (partial
- *      ones too, with their status), add the tokens to today's usage, and
- *      close the client's stream with `done` or `error`.
+ *      ones too, with their status, and for SSE how many events it had),
+ *      add the tokens to today's usage, and give the engine the `done` or
+ *      `error` event that ends the stream for every client attached to it
+ *      (a resumed answer may have several, or none).
  */
 #include "jobs/jobs.h"
 #include "read_cache.h"
@@ -698,8 +700,8 @@ mg_chat_error_status(const char *code)
 static int
 mg_chat_store(mg_stream_t *s, mg_db_t *db)
 {
-    char         in[24], out[24];
-    const char  *values[14];
+    char         in[24], out[24], events[16];
+    const char  *values[15];
     char        *steps = NULL;
     PGresult    *res = NULL;
     mg_db_rc_t   rc = MG_DB_UNAVAILABLE;
@@ -727,6 +729,9 @@ mg_chat_store(mg_stream_t *s, mg_db_t *db)
         }
     }
     values[13] = steps;
+    /* the events a resume from the database counts with (chat_resume.c) */
+    snprintf(events, sizeof(events), "%u", mg_stream_final_id(s));
+    values[14] = s->sse ? events : NULL;
 
     /* the answer exists nowhere else: ride out a short database outage */
     for (int attempt = 0; attempt < 4; attempt++) {
@@ -754,57 +759,34 @@ mg_chat_store(mg_stream_t *s, mg_db_t *db)
     return rc == MG_DB_OK ? 0 : -1;
 }
 
-static int
-mg_chat_send_event(mg_job_t *job, const char *name, json_t *v)
+/* The event that ends an SSE answer (without its id line), owned; NULL
+ * when out of memory.  A stopped answer ends with `done` too: the user
+ * asked for it. */
+static char *
+mg_chat_final_event(const mg_stream_t *s, int stored, size_t *len)
 {
-    mg_msg_t   msg = { .type = MG_MSG_DATA };
-    char      *json = json_dumps(v, JSON_COMPACT), *ev;
-    size_t     len;
-    int        rc;
+    json_t  *v;
+    char    *json, *ev;
+    int      done = stored && (s->status == MG_STREAM_COMPLETE || s->status == MG_STREAM_CANCELLED);
 
-    if (json == NULL) {
-        return -1;
-    }
-    ev = mg_sse_event(name, json, strlen(json), &len);
-    free(json);
-    if (ev == NULL) {
-        return -1;
-    }
-    msg.body.data = ev;
-    msg.body.len = len;
-    rc = mg_job_send_part(job, &msg);
-    free(ev);
-    return rc;
-}
-
-/* Close the client's SSE stream. */
-static int
-mg_chat_end_stream(mg_job_t *job, mg_stream_t *s, int stored)
-{
-    mg_msg_t   end = { .type = MG_MSG_END };
-    json_t    *v;
-    int        rc;
-
-    if (s->status == MG_STREAM_COMPLETE && stored) {
+    if (done) {
         v = json_pack("{s:s, s:s, s:{s:I, s:I}}", "message_id", s->message_id,
-                      "stop_reason", s->stop_reason, "usage",
-                      "input_tokens", (json_int_t) s->input_tokens,
+                      "stop_reason", s->status == MG_STREAM_CANCELLED ? "cancelled" : s->stop_reason,
+                      "usage", "input_tokens", (json_int_t) s->input_tokens,
                       "output_tokens", (json_int_t) s->output_tokens);
-        rc = v ? mg_chat_send_event(job, "done", v) : -1;
     } else {
-        const char *code = s->status == MG_STREAM_COMPLETE ? "database_unavailable" : s->error_code;
-        const char *m = s->status == MG_STREAM_COMPLETE
+        const char *code = s->status != MG_STREAM_ERROR ? "database_unavailable" : s->error_code;
+        const char *m = s->status != MG_STREAM_ERROR
                         ? "the answer could not be saved" : s->error_message;
 
         v = json_pack("{s:s, s:s, s:s, s:b}", "code", code, "message", m,
                       "message_id", s->message_id, "saved", stored);
-        rc = v ? mg_chat_send_event(job, "error", v) : -1;
     }
+    json = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
-    if (mg_job_send_part(job, &end) != 0) {
-        rc = -1;
-    }
-    return rc;
+    ev = json ? mg_sse_event(done ? "done" : "error", json, strlen(json), len) : NULL;
+    free(json);
+    return ev;
 }
 
 static int
@@ -843,11 +825,14 @@ mg_chat_reply_whole(mg_job_t *job, mg_stream_t *s, int stored)
 }
 
 int
-mg_chat_finish(mg_stream_t *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx)
+mg_chat_finish(mg_stream_t *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx, char **final,
+               size_t *final_len)
 {
     mg_job_t  job;
     int       stored, rc = 0;
 
+    *final = NULL;
+    *final_len = 0;
     if (s->subrun) {
         return mg_agent_run_finish(s, send, send_ctx);
     }
@@ -858,8 +843,18 @@ mg_chat_finish(mg_stream_t *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx)
     mg_stream_count_tokens(s);
     stored = mg_chat_store(s, db) == 0;
 
-    if (s->status == MG_STREAM_CANCELLED) {
+    if (s->sse) {
+        /* whoever is attached then gets it (none: it is dropped) */
+        *final = mg_chat_final_event(s, stored, final_len);
+        rc = *final != NULL ? 0 : -1;
+    } else if (s->status == MG_STREAM_CANCELLED) {
         return 0;                           /* nobody is listening */
+    }
+    mg_log_debug("chat rid=%s: %s, %zu bytes, %lld+%lld tokens, %lld ms", s->rid,
+                 mg_chat_status_name(s->status), s->text_len, s->input_tokens,
+                 s->output_tokens, mg_now_ms() - s->started_ms);
+    if (s->sse) {
+        return rc;
     }
     memset(&job, 0, sizeof(job));
     memcpy(job.rid, s->rid, sizeof(job.rid));
@@ -867,13 +862,5 @@ mg_chat_finish(mg_stream_t *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx)
     job.name_len = sizeof("chat.finish") - 1;
     job.send = send;
     job.send_ctx = send_ctx;
-    if (s->sse) {
-        rc = mg_chat_end_stream(&job, s, stored);
-    } else {
-        rc = mg_chat_reply_whole(&job, s, stored);
-    }
-    mg_log_debug("chat rid=%s: %s, %zu bytes, %lld+%lld tokens, %lld ms", s->rid,
-                 mg_chat_status_name(s->status), s->text_len, s->input_tokens,
-                 s->output_tokens, mg_now_ms() - s->started_ms);
-    return rc;
+    return mg_chat_reply_whole(&job, s, stored);
 }

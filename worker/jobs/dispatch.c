@@ -22,6 +22,8 @@ const mg_job_def_t mg_job_defs[] = {
     { "chat.complete", mg_job_chat_complete, MG_JOB_AS_USER },
     { "chats.list",   mg_job_chats_list,   MG_JOB_AS_USER },
     { "chats.get",    mg_job_chats_get,    MG_JOB_AS_USER },
+    { "chats.resume", mg_job_chats_resume, MG_JOB_AS_USER },
+    { "chats.cancel", mg_job_chats_cancel, MG_JOB_AS_USER },
     { "chats.update", mg_job_chats_update, MG_JOB_AS_USER },
     { "chats.delete", mg_job_chats_delete, MG_JOB_AS_USER },
     { "users.me",           mg_job_users_me,           MG_JOB_AS_USER },

@@ -93,6 +93,9 @@ int mg_job_chats_list(mg_job_t *job);
 int mg_job_chats_get(mg_job_t *job);
 int mg_job_chats_update(mg_job_t *job);
 int mg_job_chats_delete(mg_job_t *job);
+/* jobs/chat_resume.c */
+int mg_job_chats_resume(mg_job_t *job);
+int mg_job_chats_cancel(mg_job_t *job);
 
 /* users.c: make sure the caller's users row exists and set job->user_id.
  * 0, or -1 after replying with an error (401, 503, 500).  force skips the
@@ -336,8 +339,10 @@ int mg_job_chat_complete(mg_job_t *job);
  * engine full ("overloaded") or stopped by the drain. */
 int mg_chat_reply_refused(mg_job_t *job, int submitted);
 struct mg_stream_s;
-/* Store a stream's answer and close its client's stream; the caller frees
- * s.  0, or -1 when the client could not be told. */
-int mg_chat_finish(struct mg_stream_s *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx);
+/* Store a stream's answer; a JSON answer is sent here, an SSE answer's
+ * last event is left in *final (owned) for mg_streams_finished, which the
+ * caller calls next.  0, or -1 when the client could not be told. */
+int mg_chat_finish(struct mg_stream_s *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx,
+                   char **final, size_t *final_len);
 
 #endif
