@@ -6,7 +6,7 @@
 // while it is written.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, launch, openPage, signUp, uniqueName, relay, assistant, createBot, newChat, send } from './lib.mjs';
+import { Stack, launch, openPage, signUp, uniqueName, relay, shot, assistant, createBot, newChat, send } from './lib.mjs';
 
 let stack, browser;
 before(async () => {
@@ -164,6 +164,7 @@ test('a network that goes away for a while mid-answer: "Reconnecting…", then t
         await msg.waitFor({ timeout: 15000 });
         assert.match(await msg.innerText(), /Reconnecting/);
         assert.equal(await msg.getAttribute('data-status'), 'streaming');
+        await shot(page, 'chat-reconnecting');
         // the network stays away a while (several attempts fail), then is back
         await page.waitForTimeout(1500);
         r.up();
