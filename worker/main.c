@@ -422,7 +422,7 @@ mg_chat_env(mg_cli_t *cli)
                        "MANGOO_STREAM_BATCH_MS", &batch) != 0
         || mg_parse_ll(mg_env("MANGOO_STREAM_GRACE", MG_STREAM_GRACE_DEFAULT), 0, 3600,
                        "MANGOO_STREAM_GRACE", &grace) != 0
-        || mg_parse_ll(mg_env("MANGOO_STREAM_REPLAY", MG_STREAM_REPLAY_DEFAULT), 1024, 1048576,
+        || mg_parse_ll(mg_env("MANGOO_STREAM_REPLAY", MG_STREAM_REPLAY_DEFAULT), 512, 1048576,
                        "MANGOO_STREAM_REPLAY", &replay) != 0)
     {
         return -1;

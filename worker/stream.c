@@ -333,8 +333,28 @@ mg_engine_send_data(mg_stream_t *s, const char *data, size_t len)
     return mg_engine_forward(s, &msg);
 }
 
-/* An event of s's answer (ev: without its id line): numbered, kept for
- * resumes, sent to whoever is attached. */
+/* Log the event whose id was just written (a delta: its text ends where
+ * the answer's now does), for resumes.  A sub-agent's turn is never
+ * resumed: its events are numbered, not held. */
+static void
+mg_engine_log(mg_stream_t *s, const char *ev, size_t len, int delta)
+{
+    int rc;
+
+    if (s->subrun) {
+        mg_replay_skip(&s->replay);
+        return;
+    }
+    rc = delta ? mg_replay_add_delta(&s->replay, s->text_len, mg_engine.cfg.replay_max)
+               : mg_replay_add_event(&s->replay, ev, len, mg_engine.cfg.replay_max);
+    if (rc != 0) {
+        mg_log_warn("stream rid=%s: out of memory to keep event %u; a resume from before "
+                    "it gets a snapshot", s->rid, s->replay.last);
+    }
+}
+
+/* An event of s's answer that is not a delta (ev: without its id line):
+ * numbered, logged, sent to whoever is attached. */
 static int
 mg_engine_emit_any(mg_stream_t *s, const char *ev, size_t len)
 {
@@ -357,12 +377,8 @@ mg_engine_emit_any(mg_stream_t *s, const char *ev, size_t len)
     }
     n = mg_replay_id_line(&s->replay, e->evbuf);
     memcpy(e->evbuf + n, ev, len);
-    n += len;
-    if (mg_replay_add(&s->replay, e->evbuf, n, e->cfg.replay_max) != 0) {
-        mg_log_warn("stream rid=%s: out of memory to keep event %u; a resume from before "
-                    "it gets a snapshot", s->rid, s->replay.last);
-    }
-    return mg_engine_send_data(s, e->evbuf, n);
+    mg_engine_log(s, ev, len, 0);
+    return mg_engine_send_data(s, e->evbuf, n + len);
 }
 
 static int
@@ -752,10 +768,6 @@ mg_stream_count_tokens(const mg_stream_t *s)
                     out > 0 ? (double) out : 0);
 }
 
-/* A delta's SSE event around its escaped text. */
-#define MG_SSE_DELTA_HEAD  "event: message\ndata: {\"content\":\""
-#define MG_SSE_DELTA_TAIL  "\"}\n\n"
-
 int
 mg_stream_delta(mg_stream_t *s, const char *text, size_t len)
 {
@@ -806,18 +818,20 @@ mg_stream_delta(mg_stream_t *s, const char *text, size_t len)
     if (!s->sse) {
         return 0;
     }
-    /* the hot path: the whole event written in one buffer, one pass */
-    ev = malloc(sizeof(MG_SSE_DELTA_HEAD MG_SSE_DELTA_TAIL) + MG_JSON_ESCAPED_MAX(len));
+    if (s->handed) {
+        return 0;
+    }
+    /* the hot path: the whole event, id first, written in one buffer, one
+     * pass; the log keeps only where its text ends */
+    ev = malloc(MG_REPLAY_ID_MAX + MG_REPLAY_DELTA_MAX(len));
     if (ev == NULL) {
         mg_stream_fail(s, 0, "internal", "out of memory");
         return -1;
     }
-    memcpy(ev, MG_SSE_DELTA_HEAD, sizeof(MG_SSE_DELTA_HEAD) - 1);
-    evlen = sizeof(MG_SSE_DELTA_HEAD) - 1;
-    evlen += mg_json_escape(ev + evlen, text, len);
-    memcpy(ev + evlen, MG_SSE_DELTA_TAIL, sizeof(MG_SSE_DELTA_TAIL) - 1);
-    evlen += sizeof(MG_SSE_DELTA_TAIL) - 1;
-    rc = mg_engine_emit(s, ev, evlen);
+    evlen = mg_replay_id_line(&s->replay, ev);
+    evlen += mg_replay_delta_event(ev + evlen, text, len);
+    mg_engine_log(s, NULL, 0, 1);
+    rc = mg_engine_send_data(s, ev, evlen);
     s->answer_flowing = 1;
     free(ev);
     return rc;
@@ -1111,8 +1125,8 @@ mg_engine_on_flow(mg_engine_t *e, const unsigned char *peer, size_t peer_len,
     }
     for (s = e->parked; s != NULL; s = next) {
         next = s->park_next;
-        if (!mg_engine_peer_is(s, peer, peer_len)) {
-            continue;
+        if (mg_engine_blocked(e, s)) {
+            continue;                       /* another of its clients' peers still is */
         }
         mg_engine_unpark(e, s);
         s->activity_ms = mg_now_ms();
@@ -1705,23 +1719,27 @@ mg_engine_attach(mg_engine_t *e, const mg_inbox_item_t *it, mg_stream_t *s)
 {
     mg_msg_t      data = { .type = MG_MSG_DATA };
     mg_client_t  *c;
+    mg_sb_t       missed = { 0 };
     const char   *at;
     char         *snap = NULL;
     size_t        len;
     int           held;
 
-    held = mg_replay_since(&s->replay, it->seen, &at, &len);
+    held = mg_replay_since(&s->replay, it->seen, s->text, &missed);
     if (held == MG_REPLAY_AHEAD) {
         mg_engine_answer_error(it, 400, "invalid_last_event_id",
                                "Last-Event-ID is past this answer's latest event");
         return;
     }
+    len = missed.len;
+    snap = mg_sb_done(&missed);
     if (held == MG_REPLAY_GONE) {
+        free(snap);
         snap = mg_engine_snapshot(s, &len);
-        at = snap;
     }
+    at = snap;
     c = calloc(1, sizeof(*c));
-    if (c == NULL || (held == MG_REPLAY_GONE && snap == NULL)) {
+    if (c == NULL || (len > 0 && snap == NULL)) {
         free(c);
         free(snap);
         mg_engine_answer_error(it, 500, "internal", "out of memory");
@@ -1743,7 +1761,8 @@ mg_engine_attach(mg_engine_t *e, const mg_inbox_item_t *it, mg_stream_t *s)
     mg_engine_client_add(s, c);
     s->orphan_ms = 0;
     mg_log_info("stream rid=%s: job rid=%s attached after event %u of %u%s", s->rid, c->rid,
-                it->seen, s->replay.last, snap != NULL ? " (a snapshot: the rest is gone)" : "");
+                it->seen, s->replay.last,
+                held == MG_REPLAY_GONE ? " (a snapshot: the rest is gone)" : "");
     free(snap);
 }
 

@@ -169,7 +169,7 @@ class Streams(unittest.TestCase):
                          - value(before, "mangoo_worker_streams_open"), 1)
         body = s.body()
         s.close()
-        self.assertTrue(body.startswith(b"event: start"), body[:80])
+        self.assertTrue(body.startswith(b"id: 1\nevent: start"), body[:80])
         self.assertIn(b"event: done", body)
 
         def settled():

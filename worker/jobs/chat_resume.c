@@ -99,6 +99,11 @@ mg_resume_ask_engine(mg_job_t *job, mg_find_kind_t kind, const mg_resume_req_t *
     {
         return 0;
     }
+    /* a CANCEL the broker had before the engine knew the client must
+     * still detach it (as in chat.c) */
+    if (mg_job_cancelled(job)) {
+        mg_streams_cancel(job->rid, job->peer, job->peer_len);
+    }
     mg_job_handed_off(job);
     return 1;
 }
