@@ -218,9 +218,17 @@ export async function signIn(page, base, username, password = PASSWORD) {
 
 // A TCP relay to 127.0.0.1:port; drop() cuts every open connection, as a
 // network that goes away does (the browser sees a reset mid-stream).
+// down() also refuses every new connection (reset at once) until up(): a
+// network that stays away for a while.
 export async function relay(port) {
     const sockets = new Set();
+    let isDown = false;
     const server = net.createServer((client) => {
+        if (isDown) {
+            client.on('error', () => {});
+            client.resetAndDestroy ? client.resetAndDestroy() : client.destroy();
+            return;
+        }
         const upstream = net.connect(port, '127.0.0.1');
         sockets.add(client); sockets.add(upstream);
         client.pipe(upstream); upstream.pipe(client);
@@ -232,6 +240,8 @@ export async function relay(port) {
     return {
         port: server.address().port,
         drop() { for (const s of sockets) s.resetAndDestroy ? s.resetAndDestroy() : s.destroy(); },
+        down() { isDown = true; this.drop(); },
+        up() { isDown = false; },
         close() { this.drop(); return new Promise((resolve) => server.close(resolve)); },
     };
 }

@@ -83,6 +83,14 @@ export const ANSWER_ERROR_MESSAGES: Record<string, string> = {
   network_error: NETWORK_ERROR_MESSAGE,
 };
 
+/** The resume request's refusals (GET /chats/{id}/stream), said plainly:
+ * these end an answer that lost its connection. */
+export const RESUME_ERROR_MESSAGES: Record<string, string> = {
+  no_stream: 'The connection was lost and the answer could not be resumed: the server no longer has it.',
+  chat_not_found: 'The connection was lost and the answer could not be resumed: this chat was not found.',
+  invalid_last_event_id: 'The connection was lost and the server could not resume the answer from where it stopped.',
+};
+
 export function describeAnswerError(code: string | null | undefined, message?: string | null): string {
   if (message) return message;
   if (code && ANSWER_ERROR_MESSAGES[code]) return ANSWER_ERROR_MESSAGES[code];

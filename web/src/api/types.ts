@@ -202,7 +202,8 @@ export interface ChatTurnRequest {
   message: string;
 }
 
-// The events of POST /api/v1/chat/stream.
+// The events of POST /api/v1/chat/stream (and of its resumption, GET
+// /api/v1/chats/{id}/stream), each with an SSE id 1, 2, 3 ... in its answer.
 export interface StartEventData {
   chat_id: string;
   message_id: string;
@@ -225,6 +226,8 @@ export interface Usage {
 
 export interface DoneEventData {
   message_id: string;
+  /** "cancelled" when the answer was stopped (POST /chats/{id}/cancel,
+   * from this tab or another). */
   stop_reason: string | null;
   usage: Usage;
 }
@@ -283,8 +286,31 @@ export interface AgentEventData {
   ok?: boolean;
 }
 
+/** Sent by the resume request (GET /chats/{id}/stream) instead of the
+ * events a reader missed when they are too old to replay, and before the
+ * `done`/`error` of an answer replayed from the database: `content` is the
+ * whole answer so far and REPLACES the text shown.  Its id is the latest
+ * event's. */
+export interface SnapshotEventData {
+  chat_id: string;
+  message_id: string;
+  user_message_id: string;
+  bot_id?: string | null;
+  agent_id?: string | null;
+  model: string;
+  content: string;
+  citations?: Citation[] | null;
+}
+
+/** POST /chats/{id}/cancel */
+export interface CancelResult {
+  message_id: string;
+  status: 'cancelled';
+}
+
 export type ChatStreamEvent =
   | { type: 'start'; data: StartEventData }
+  | { type: 'snapshot'; data: SnapshotEventData }
   | { type: 'citations'; data: CitationsEventData }
   | { type: 'message'; data: MessageEventData }
   | { type: 'tool_call'; data: ToolCallEventData }

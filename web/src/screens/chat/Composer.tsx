@@ -15,7 +15,10 @@ interface Props {
 export function Composer({ conversationKey, botId, agentId = null, onCreated }: Props) {
   const [text, setText] = useState('');
   const [error, setError] = useState<ApiError | null>(null);
-  const streaming = useChat((s) => s.streaming !== null);
+  // the answer of this conversation: Send waits for it; Stop once it shows
+  const stream = useChat((s) => s.streams[conversationKey] ?? null);
+  const streaming = stream !== null;
+  const stoppable = stream !== null && !stream.attaching;
   const send = useChat((s) => s.send);
   const stop = useChat((s) => s.stop);
   const id = useId();
@@ -76,8 +79,8 @@ export function Composer({ conversationKey, botId, agentId = null, onCreated }: 
             aria-invalid={error ? true : undefined}
           />
           <div className="flex flex-col gap-2 sm:flex-row">
-            {streaming ? (
-              <button type="button" className="btn-secondary" onClick={stop}>
+            {stoppable ? (
+              <button type="button" className="btn-secondary" onClick={() => stop(conversationKey)}>
                 <StopIcon />
                 Stop
               </button>

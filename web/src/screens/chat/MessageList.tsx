@@ -68,6 +68,7 @@ function MessageItem({ message: m }: { message: UiMessage }) {
       data-role={m.role}
       data-status={m.status}
       data-message-id={m.id ?? undefined}
+      data-reconnecting={m.status === 'streaming' && m.reconnecting ? 'true' : undefined}
       className={isUser ? 'flex justify-end' : 'flex justify-start'}
     >
       <article
@@ -97,6 +98,12 @@ function MessageItem({ message: m }: { message: UiMessage }) {
             ) : null}
             {m.status === 'streaming' && m.content ? (
               <span className="ml-0.5 inline-block h-4 w-1.5 animate-pulse bg-gray-400 align-middle motion-reduce:animate-none" aria-hidden="true" />
+            ) : null}
+            {m.status === 'streaming' && m.reconnecting ? (
+              <p className="mt-2 flex items-center gap-2 text-xs text-gray-600" data-reconnecting-note>
+                <span aria-hidden="true" className="h-2 w-2 animate-pulse rounded-full bg-amber-500 motion-reduce:animate-none" />
+                Connection lost. Reconnecting…
+              </p>
             ) : null}
             {m.status === 'cancelled' ? (
               <p className="mt-2">

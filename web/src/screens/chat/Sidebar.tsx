@@ -3,7 +3,7 @@ import { NavLink, useNavigate } from 'react-router-dom';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { Spinner } from '../../components/Loading';
 import { CloseIcon, PlusIcon } from '../../components/Icons';
-import { useChat } from './chatStore';
+import { NEW_CHAT, useChat } from './chatStore';
 
 interface Props {
   id: string;
@@ -23,7 +23,7 @@ export function Sidebar({ id, open, currentId, onClose }: Props) {
   const loadMore = useChat((s) => s.loadMoreChats);
   const loadChats = useChat((s) => s.loadChats);
   const resetNew = useChat((s) => s.resetNew);
-  const streamingKey = useChat((s) => s.streaming?.key ?? null);
+  const newChatStreaming = useChat((s) => Boolean(s.streams[NEW_CHAT]));
   const navigate = useNavigate();
   const sentinel = useRef<HTMLDivElement>(null);
   const panel = useRef<HTMLElement>(null);
@@ -55,7 +55,7 @@ export function Sidebar({ id, open, currentId, onClose }: Props) {
   }, [open, onClose]);
 
   function newChat() {
-    if (streamingKey !== '__new__') resetNew();
+    if (!newChatStreaming) resetNew();
     navigate('/chat', { state: { compose: true } });
     onClose();
   }

@@ -48,7 +48,7 @@ describe('chat store turns', () => {
       ['assistant', 'complete', 'm2'],
     ]);
     expect(msgs[1].content).toBe('Hello **there**');
-    expect(s.streaming).toBeNull();
+    expect(s.streams).toEqual({});
   });
 
   it('a chat with an agent sends agent_id, never bot_id, and the new chat carries the agent', async () => {
@@ -79,7 +79,7 @@ describe('chat store turns', () => {
     expect(err?.code).toBe('quota_exceeded');
     expect(err?.message).toBe('the daily quota is used up');
     expect(useChat.getState().conversations[NEW_CHAT].messages).toEqual([]);
-    expect(useChat.getState().streaming).toBeNull();
+    expect(useChat.getState().streams).toEqual({});
   });
 
   it('an error event keeps the partial answer with the error', async () => {
@@ -102,21 +102,27 @@ describe('chat store turns', () => {
     expect(a.errorMessage).toBe('The connection was lost before the answer finished.');
   });
 
-  it('Stop aborts the request and marks the partial answer cancelled', async () => {
+  it('Stop asks the server to cancel the answer, stops reading, and marks the partial answer cancelled', async () => {
+    const calls: string[] = [];
     vi.stubGlobal(
       'fetch',
-      vi.fn(async (_u: string, init: RequestInit) => sse([START, delta('so far')], { hang: true, signal: init.signal })),
+      vi.fn(async (u: string, init: RequestInit) => {
+        calls.push(`${init.method} ${u}`);
+        if (u.endsWith('/cancel?message_id=m2')) return new Response(JSON.stringify({ message_id: 'm2', status: 'cancelled' }), { status: 200 });
+        return sse([START, delta('so far')], { hang: true, signal: init.signal });
+      }),
     );
     const p = useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'Hi' });
     await vi.waitFor(() => expect(useChat.getState().conversations['c-new']?.messages[1]?.content).toBe('so far'));
-    const { streaming } = useChat.getState();
-    expect(streaming?.key).toBe('c-new');
-    useChat.getState().stop();
+    const stream = useChat.getState().streams['c-new'];
+    expect(stream?.attaching).toBe(false);
+    useChat.getState().stop('c-new');
     await p;
-    expect(streaming?.controller.signal.aborted).toBe(true);
+    expect(stream?.ctl.controller.signal.aborted).toBe(true);
+    expect(calls).toEqual(['POST /api/v1/chat/stream', 'POST /api/v1/chats/c-new/cancel?message_id=m2']);
     const a = useChat.getState().conversations['c-new'].messages[1];
     expect(a).toMatchObject({ status: 'cancelled', content: 'so far' });
-    expect(useChat.getState().streaming).toBeNull();
+    expect(useChat.getState().streams).toEqual({});
   });
 
   it('a turn in an existing chat moves it to the top of the list', async () => {
@@ -413,5 +419,318 @@ describe('chat store tool calls', () => {
     expect(answer().toolCalls).toEqual(ms[1].toolCalls);
     // steps with only the final step are no tool calls
     expect(fromServer(msg('m5', 'assistant', { steps: [{ step: 1, text: 'hi', stop_reason: 'end_turn', ms: 5, tool_calls: [] }] }))?.toolCalls).toBeNull();
+  });
+});
+
+// ---- answers that survive: reconnecting, attaching, stopping ---------------
+
+const idEv = (id: number, type: string, data: unknown) => `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+const startFor = (chat: string, msg = 'm2', user = 'm1') =>
+  idEv(1, 'start', { chat_id: chat, message_id: msg, user_message_id: user, bot_id: 'b1', model: 'local', chat_created: false });
+const doneId = (id: number, stop_reason = 'end_turn') =>
+  idEv(id, 'done', { message_id: 'm2', stop_reason, usage: { input_tokens: 1, output_tokens: 2 } });
+const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status });
+const stored = (id: string, role: 'user' | 'assistant', content: string, status = 'complete'): Message => ({
+  id, role, content, status: status as Message['status'], stop_reason: null, error: null, model_id: null, bot_id: 'b1',
+  input_tokens: 0, output_tokens: 0, created_at: '2024-01-01T00:00:00Z',
+});
+const chatPage = (id: string, messages: Message[]) =>
+  json(200, { id, bot_id: 'b1', title: 'T', created_at: '2024-01-01T00:00:00Z', updated_at: '2024-01-01T00:00:00Z', messages, next_cursor: null });
+
+interface Req {
+  method: string;
+  url: string;
+  lastEventId?: string;
+}
+
+/** fetch routed by "METHOD path": each route answers its calls in turn
+ * (the last answer repeats); every call is recorded. */
+function routes(table: Record<string, Array<(init: RequestInit) => Response>>) {
+  const calls: Req[] = [];
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (url: string, init: RequestInit) => {
+      const method = init.method ?? 'GET';
+      const headers = (init.headers ?? {}) as Record<string, string>;
+      calls.push({ method, url, lastEventId: headers['Last-Event-ID'] });
+      const key = `${method} ${url}`;
+      const answers = table[key];
+      if (!answers || answers.length === 0) throw new Error(`unexpected fetch ${key}`);
+      const next = answers.length > 1 ? answers.shift()! : answers[0];
+      return next(init);
+    }),
+  );
+  return calls;
+}
+
+/** A sessionStorage for the node test environment. */
+function memoryStorage(): Storage {
+  const m = new Map<string, string>();
+  return {
+    get length() {
+      return m.size;
+    },
+    clear: () => m.clear(),
+    getItem: (k: string) => (m.has(k) ? m.get(k)! : null),
+    key: (i: number) => [...m.keys()][i] ?? null,
+    removeItem: (k: string) => void m.delete(k),
+    setItem: (k: string, v: string) => void m.set(k, String(v)),
+  };
+}
+
+describe('chat store: answers that survive', () => {
+  beforeEach(() => useChat.getState().reset());
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('a connection lost mid-answer is shown as reconnecting, resumed from the last event, and completes with no text twice', async () => {
+    const seen: boolean[] = [];
+    const calls = routes({
+      'POST /api/v1/chat/stream': [() => sse([startFor('c1'), idEv(2, 'message', { content: 'One ' }), idEv(3, 'message', { content: 'two ' })])],
+      'GET /api/v1/chats/c1/stream?message_id=m2': [
+        () => sse([idEv(4, 'message', { content: 'three.' }), doneId(5)]),
+      ],
+    });
+    const unsub = useChat.subscribe((s) => {
+      const r = Boolean(s.conversations.c1?.messages[1]?.reconnecting);
+      if (seen[seen.length - 1] !== r) seen.push(r);
+    });
+    useChat.setState((s) => ({ conversations: { ...s.conversations, c1: { chatId: 'c1', messages: [], nextCursor: null, loading: false, loaded: true, loadError: null } } }));
+    const err = await useChat.getState().send({ key: 'c1', botId: 'b1', text: 'Count' });
+    unsub();
+    expect(err).toBeNull();
+    expect(seen).toEqual([false, true, false]);
+    const a = useChat.getState().conversations.c1.messages[1];
+    expect(a).toMatchObject({ status: 'complete', content: 'One two three.', id: 'm2', reconnecting: false });
+    expect(calls.map((c) => `${c.method} ${c.url} ${c.lastEventId ?? '-'}`)).toEqual([
+      'POST /api/v1/chat/stream -',
+      'GET /api/v1/chats/c1/stream?message_id=m2 3',
+    ]);
+    expect(useChat.getState().streams).toEqual({});
+  });
+
+  it('a snapshot on reconnecting replaces the text shown with the whole answer so far', async () => {
+    routes({
+      'POST /api/v1/chat/stream': [() => sse([startFor('c1'), idEv(2, 'message', { content: 'One ' }), idEv(3, 'message', { content: 'two ' })])],
+      'GET /api/v1/chats/c1/stream?message_id=m2': [
+        () =>
+          sse([
+            idEv(30, 'snapshot', { chat_id: 'c1', message_id: 'm2', user_message_id: 'm1', bot_id: 'b1', model: 'local', content: 'One two three ' }),
+            idEv(31, 'message', { content: 'four.' }),
+            doneId(32),
+          ]),
+      ],
+    });
+    useChat.setState((s) => ({ conversations: { ...s.conversations, c1: { chatId: 'c1', messages: [], nextCursor: null, loading: false, loaded: true, loadError: null } } }));
+    await useChat.getState().send({ key: 'c1', botId: 'b1', text: 'Count' });
+    expect(useChat.getState().conversations.c1.messages[1]).toMatchObject({ status: 'complete', content: 'One two three four.' });
+  });
+
+  it('a resume refused with 404 no_stream ends the answer with the clear message, keeping its text', async () => {
+    routes({
+      'POST /api/v1/chat/stream': [() => sse([START.replace('event:', 'id: 1\nevent:'), idEv(2, 'message', { content: 'partial' })])],
+      'GET /api/v1/chats/c-new/stream?message_id=m2': [
+        () => json(404, { error: { code: 'no_stream', message: 'no stream', request_id: 'r' } }),
+      ],
+    });
+    await useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'Hi' });
+    const a = useChat.getState().conversations['c-new'].messages[1];
+    expect(a).toMatchObject({
+      status: 'error',
+      content: 'partial',
+      errorCode: 'no_stream',
+      errorMessage: 'The connection was lost and the answer could not be resumed: the server no longer has it.',
+      reconnecting: false,
+    });
+  });
+
+  it('a done with stop_reason "cancelled" (Stop in another tab) shows the answer stopped', async () => {
+    routes({
+      'POST /api/v1/chat/stream': [() => sse([START.replace('event:', 'id: 1\nevent:'), idEv(2, 'message', { content: 'cut ' }), doneId(3, 'cancelled')])],
+    });
+    await useChat.getState().send({ key: NEW_CHAT, botId: 'b1', text: 'Hi' });
+    expect(useChat.getState().conversations['c-new'].messages[1]).toMatchObject({ status: 'cancelled', content: 'cut ' });
+    expect(useChat.getState().liveStatus).toBe('Stopped. The partial answer is kept.');
+  });
+
+  it('Stop before the answer has an id waits for its start, then cancels it', async () => {
+    let release: (() => void) | null = null;
+    const calls = routes({
+      'POST /api/v1/chat/stream': [
+        (init) => {
+          // the start is held back until the test lets it go
+          const enc = new TextEncoder();
+          const body = new ReadableStream<Uint8Array>({
+            start(controller) {
+              init.signal?.addEventListener('abort', () => controller.error(new DOMException('aborted', 'AbortError')));
+              release = () => controller.enqueue(enc.encode(startFor('c1')));
+            },
+          });
+          return new Response(body, { status: 200 });
+        },
+      ],
+      'POST /api/v1/chats/c1/cancel?message_id=m2': [() => json(200, { message_id: 'm2', status: 'cancelled' })],
+    });
+    useChat.setState((s) => ({ conversations: { ...s.conversations, c1: { chatId: 'c1', messages: [], nextCursor: null, loading: false, loaded: true, loadError: null } } }));
+    const p = useChat.getState().send({ key: 'c1', botId: 'b1', text: 'Hi' });
+    await vi.waitFor(() => expect(release).not.toBeNull());
+    useChat.getState().stop('c1');
+    expect(useChat.getState().liveStatus).toBe('Stopping…');
+    expect(calls.map((c) => c.url)).toEqual(['/api/v1/chat/stream']);
+    release!();
+    await p;
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual(['POST /api/v1/chat/stream', 'POST /api/v1/chats/c1/cancel?message_id=m2']);
+    expect(useChat.getState().conversations.c1.messages[1]).toMatchObject({ status: 'cancelled', id: 'm2' });
+  });
+
+  it('Stop after the answer ended on the server (409 not_streaming) shows what was stored', async () => {
+    routes({
+      'POST /api/v1/chat/stream': [(init) => sse([startFor('c1'), idEv(2, 'message', { content: 'Almost' })], { hang: true, signal: init.signal })],
+      'POST /api/v1/chats/c1/cancel?message_id=m2': [() => json(409, { error: { code: 'not_streaming', message: 'nothing in progress', request_id: 'r' } })],
+      'GET /api/v1/chats/c1?limit=200': [() => chatPage('c1', [stored('m1', 'user', 'Hi'), stored('m2', 'assistant', 'Almost done, and finished.')])],
+    });
+    useChat.setState((s) => ({ conversations: { ...s.conversations, c1: { chatId: 'c1', messages: [], nextCursor: null, loading: false, loaded: true, loadError: null } } }));
+    const p = useChat.getState().send({ key: 'c1', botId: 'b1', text: 'Hi' });
+    await vi.waitFor(() => expect(useChat.getState().conversations.c1.messages[1]?.content).toBe('Almost'));
+    useChat.getState().stop('c1');
+    await p;
+    await vi.waitFor(() =>
+      expect(useChat.getState().conversations.c1.messages.map((m) => [m.id, m.status, m.content])).toEqual([
+        ['m1', 'complete', 'Hi'],
+        ['m2', 'complete', 'Almost done, and finished.'],
+      ]),
+    );
+  });
+
+  it('a chat opened while its answer is still written attaches to it from the start and shows it to its end', async () => {
+    const calls = routes({
+      'GET /api/v1/chats/c9?limit=200': [() => chatPage('c9', [stored('u0', 'user', 'Before'), stored('a0', 'assistant', 'Old answer'), stored('u1', 'user', 'Now?')])],
+      'GET /api/v1/chats/c9/stream': [
+        () => sse([startFor('c9', 'a1', 'u1'), idEv(2, 'message', { content: 'Still ' }), idEv(3, 'message', { content: 'going.' }), doneId(4)]),
+      ],
+    });
+    await useChat.getState().loadConversation('c9');
+    await vi.waitFor(() => expect(useChat.getState().streams.c9).toBeUndefined());
+    const ms = useChat.getState().conversations.c9.messages;
+    expect(ms.map((m) => [m.role, m.id, m.status, m.content])).toEqual([
+      ['user', 'u0', 'complete', 'Before'],
+      ['assistant', 'a0', 'complete', 'Old answer'],
+      ['user', 'u1', 'complete', 'Now?'],
+      ['assistant', 'a1', 'complete', 'Still going.'],
+    ]);
+    expect(calls[1]).toEqual({ method: 'GET', url: '/api/v1/chats/c9/stream', lastEventId: undefined });
+  });
+
+  it('attaching late: a snapshot shows the whole text so far, then the live rest', async () => {
+    routes({
+      'GET /api/v1/chats/c9?limit=200': [() => chatPage('c9', [stored('u1', 'user', 'Now?')])],
+      'GET /api/v1/chats/c9/stream': [
+        () =>
+          sse([
+            idEv(57, 'snapshot', { chat_id: 'c9', message_id: 'a1', user_message_id: 'u1', bot_id: 'b1', model: 'local', content: 'A long way in ' }),
+            idEv(58, 'message', { content: 'and on.' }),
+            doneId(59),
+          ]),
+      ],
+    });
+    await useChat.getState().loadConversation('c9');
+    await vi.waitFor(() => expect(useChat.getState().conversations.c9.messages[1]?.status).toBe('complete'));
+    expect(useChat.getState().conversations.c9.messages[1]).toMatchObject({ id: 'a1', content: 'A long way in and on.' });
+  });
+
+  it('nothing to attach to (404 no_stream, or another question\'s answer) shows nothing and holds nothing', async () => {
+    routes({
+      'GET /api/v1/chats/c9?limit=200': [() => chatPage('c9', [stored('u1', 'user', 'Lost question')])],
+      'GET /api/v1/chats/c9/stream': [() => json(404, { error: { code: 'no_stream', message: 'nothing', request_id: 'r' } })],
+    });
+    await useChat.getState().loadConversation('c9');
+    await vi.waitFor(() => expect(useChat.getState().streams.c9).toBeUndefined());
+    expect(useChat.getState().conversations.c9.messages.map((m) => m.id)).toEqual(['u1']);
+    expect(useChat.getState().conversations.c9.loadError).toBeNull();
+
+    useChat.getState().reset();
+    routes({
+      'GET /api/v1/chats/c8?limit=200': [() => chatPage('c8', [stored('u1', 'user', 'Mine')])],
+      // an answer to some other question
+      'GET /api/v1/chats/c8/stream': [(init) => sse([startFor('c8', 'a9', 'u-other'), idEv(2, 'message', { content: 'not this' })], { hang: true, signal: init.signal })],
+    });
+    await useChat.getState().loadConversation('c8');
+    await vi.waitFor(() => expect(useChat.getState().streams.c8).toBeUndefined());
+    expect(useChat.getState().conversations.c8.messages.map((m) => m.id)).toEqual(['u1']);
+  });
+
+  it('a chat whose last message is an answer does not ask to attach', async () => {
+    const calls = routes({
+      'GET /api/v1/chats/c9?limit=200': [() => chatPage('c9', [stored('u1', 'user', 'Q'), stored('a1', 'assistant', 'A')])],
+    });
+    await useChat.getState().loadConversation('c9');
+    expect(calls).toHaveLength(1);
+    expect(useChat.getState().streams).toEqual({});
+  });
+
+  it('while streaming, sessionStorage names the answer; a reload attaches to that answer by its id; the end forgets it', async () => {
+    const storage = memoryStorage();
+    vi.stubGlobal('sessionStorage', storage);
+    routes({
+      'POST /api/v1/chat/stream': [(init) => sse([startFor('c1', 'a7', 'u7'), idEv(2, 'message', { content: 'Hal' })], { hang: true, signal: init.signal })],
+    });
+    useChat.setState((s) => ({ conversations: { ...s.conversations, c1: { chatId: 'c1', messages: [], nextCursor: null, loading: false, loaded: true, loadError: null } } }));
+    const p = useChat.getState().send({ key: 'c1', botId: 'b1', text: 'Q' });
+    await vi.waitFor(() => expect(useChat.getState().conversations.c1.messages[1]?.content).toBe('Hal'));
+    expect(JSON.parse(storage.getItem('mangoo.answer.c1') ?? 'null')).toEqual({ messageId: 'a7', userMessageId: 'u7' });
+
+    // the page goes away (a reload): this tab's state is gone, sessionStorage stays
+    useChat.getState().streams.c1.ctl.controller.abort();
+    await p;
+    useChat.setState({ conversations: { [NEW_CHAT]: useChat.getState().conversations[NEW_CHAT] }, streams: {} });
+    storage.setItem('mangoo.answer.c1', JSON.stringify({ messageId: 'a7', userMessageId: 'u7' }));
+
+    const calls = routes({
+      'GET /api/v1/chats/c1?limit=200': [() => chatPage('c1', [stored('u7', 'user', 'Q')])],
+      'GET /api/v1/chats/c1/stream?message_id=a7': [
+        () => sse([startFor('c1', 'a7', 'u7'), idEv(2, 'message', { content: 'Hal' }), idEv(3, 'message', { content: 'lo!' }), doneId(4)]),
+      ],
+    });
+    await useChat.getState().loadConversation('c1');
+    await vi.waitFor(() => expect(useChat.getState().conversations.c1.messages[1]?.status).toBe('complete'));
+    expect(useChat.getState().conversations.c1.messages[1]).toMatchObject({ id: 'a7', content: 'Hallo!' });
+    expect(calls.map((c) => c.url)).toEqual(['/api/v1/chats/c1?limit=200', '/api/v1/chats/c1/stream?message_id=a7']);
+    expect(storage.getItem('mangoo.answer.c1')).toBeNull();
+  });
+
+  it('a reading aborted by the browser (the page going away), not by Stop, keeps the answer remembered', async () => {
+    const storage = memoryStorage();
+    vi.stubGlobal('sessionStorage', storage);
+    const enc = new TextEncoder();
+    const calls = routes({
+      'POST /api/v1/chat/stream': [
+        () => {
+          let n = 0;
+          const body = new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (n++ === 0) controller.enqueue(enc.encode(startFor('c1', 'a7', 'u7')));
+              else controller.error(new DOMException('The user aborted a request.', 'AbortError'));
+            },
+          });
+          return new Response(body, { status: 200 });
+        },
+      ],
+    });
+    useChat.setState((s) => ({ conversations: { ...s.conversations, c1: { chatId: 'c1', messages: [], nextCursor: null, loading: false, loaded: true, loadError: null } } }));
+    await useChat.getState().send({ key: 'c1', botId: 'b1', text: 'Q' });
+    expect(calls).toHaveLength(1); // no cancel: nobody pressed Stop
+    expect(useChat.getState().conversations.c1.messages[1]).toMatchObject({ status: 'error', errorCode: 'stream_interrupted' });
+    expect(JSON.parse(storage.getItem('mangoo.answer.c1') ?? 'null')).toEqual({ messageId: 'a7', userMessageId: 'u7' });
+  });
+
+  it('a remembered answer that is stored since is forgotten, not attached to', async () => {
+    const storage = memoryStorage();
+    vi.stubGlobal('sessionStorage', storage);
+    storage.setItem('mangoo.answer.c1', JSON.stringify({ messageId: 'a7', userMessageId: 'u7' }));
+    const calls = routes({
+      'GET /api/v1/chats/c1?limit=200': [() => chatPage('c1', [stored('u7', 'user', 'Q'), stored('a7', 'assistant', 'A')])],
+    });
+    await useChat.getState().loadConversation('c1');
+    expect(calls).toHaveLength(1);
+    expect(storage.getItem('mangoo.answer.c1')).toBeNull();
   });
 });
