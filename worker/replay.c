@@ -60,6 +60,9 @@ mg_replay_drop(mg_replay_t *r, size_t need, size_t max)
         }
         k++;
     }
+    if (k == 0) {
+        return;
+    }
     memmove(r->ends, r->ends + k, (r->n - k) * sizeof(uint32_t));
     r->n -= k;
     r->first += (uint32_t) k;
