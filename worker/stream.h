@@ -6,13 +6,15 @@
  * submits it; from then on no database connection is held until the
  * answer ends, so the number of open streams is bounded by memory, not by
  * the pool.  When a stream ends, its record goes back through the broker
- * to a pool thread (mg_chat_finish) that stores the answer and closes the
- * client's stream.
+ * to a pool thread (mg_chat_finish) that stores the answer, then to the
+ * engine (mg_streams_finished), which sends the last event to every
+ * client attached and frees it.
  *
  * Ownership: a stream belongs to the pool thread that creates it until
- * mg_streams_submit, then to the engine thread, then (after the engine's
- * "P" message) to the pool thread that finishes and frees it.  Only the
- * owner touches it.
+ * mg_streams_submit, then to the engine thread; after the engine's "P"
+ * message the finishing pool thread owns its outcome fields and the
+ * engine only its clients and replay log, until mg_streams_finished gives
+ * it all back to the engine.
  */
 #ifndef MG_STREAM_H
 #define MG_STREAM_H

@@ -298,6 +298,11 @@ class ResumeTest(unittest.TestCase):
                                   headers={"Last-Event-ID": bad})
                 self.assertEqual(r.status, 400, (bad, r))
                 self.assertEqual(r.json()["error"]["code"], "invalid_last_event_id")
+            for bad in ("abc", "%zz", "1" * 40):
+                r = stack.request("GET", "/api/v1/chats/%s/stream?last_event_id=%s"
+                                  % (chat, bad), token=self.token)
+                self.assertEqual(r.status, 400, (bad, r))
+                self.assertEqual(r.json()["error"]["code"], "invalid_last_event_id")
             # the stranger's tries changed nothing: the answer goes on to its end
             events = s.events()
         self.assertEqual(events[-1].type, "done")

@@ -75,14 +75,13 @@ mg_resume_parse(mg_job_t *job, mg_resume_req_t *req, int *sent)
         return -1;
     }
     id = mg_job_param(job, "last_event_id", &len);
+    found = 1;
     if (id == NULL) {
         found = mg_query_get(query, qlen, "last_event_id", value, sizeof(value), &len);
-        id = found == 1 ? value : NULL;
-        if (found < 0) {
-            len = 0, id = "";
-        }
+        id = value;
     }
-    if (id != NULL && mg_replay_parse_id(id, len, &req->seen) != 0) {
+    /* found < 0: a bad escape, or too long to be an id */
+    if (found != 0 && (found < 0 || mg_replay_parse_id(id, len, &req->seen) != 0)) {
         *sent = mg_job_reply_error(job, 400, "invalid_last_event_id",
                                    "Last-Event-ID must be the id of an event of this answer");
         return -1;
