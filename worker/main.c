@@ -20,6 +20,7 @@
 #include "drain.h"
 #include "instance.h"
 #include "jobs/jobs.h"
+#include "jobs/permissions.h"
 #include "util/log.h"
 #include "pool.h"
 #include "providers/provider.h"
@@ -531,6 +532,16 @@ mg_cmd_serve(mg_cli_t *cli)
     }
     auth.signer = signer;
     mg_auth_configure(&auth);
+    if (mg_perm_configure(mg_env("MANGOO_CREATE_GROUP", NULL),
+                          mg_env("MANGOO_PUBLISH_GROUP", NULL)) != 0)
+    {
+        fprintf(stderr, "mangoo-worker: MANGOO_CREATE_GROUP and MANGOO_PUBLISH_GROUP must be "
+                "1 to 128 printable characters without spaces\n");
+        mg_auth_configure(NULL);
+        mg_signer_free(signer);
+        mg_wm_free();
+        return 2;
+    }
 
     /* the ingest threads, created with the stop signals blocked so the
      * broker keeps them */
