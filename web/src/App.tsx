@@ -11,6 +11,9 @@ const SignInScreen = lazy(() => import('./screens/signin/SignInScreen'));
 const CallbackScreen = lazy(() => import('./screens/signin/CallbackScreen'));
 const ChatScreen = lazy(() => import('./screens/chat/ChatScreen'));
 const BotsScreen = lazy(() => import('./screens/bots/BotsScreen'));
+const BotPage = lazy(() => import('./screens/bots/BotPage'));
+const ApiKeysScreen = lazy(() => import('./screens/bots/ApiKeysScreen'));
+const StoreScreen = lazy(() => import('./screens/store/StoreScreen'));
 const AgentsScreen = lazy(() => import('./screens/agents/AgentsScreen'));
 const KnowledgeScreen = lazy(() => import('./screens/knowledge/KnowledgeScreen'));
 const AccountScreen = lazy(() => import('./screens/account/AccountScreen'));
@@ -21,6 +24,7 @@ const AgentEditScreen = lazy(() => import('./screens/admin/agents/AgentEditScree
 const McpServersScreen = lazy(() => import('./screens/admin/mcp/McpServersScreen'));
 const McpServerScreen = lazy(() => import('./screens/admin/mcp/McpServerScreen'));
 const ToolCallsScreen = lazy(() => import('./screens/admin/toolcalls/ToolCallsScreen'));
+const SignupRulesScreen = lazy(() => import('./screens/admin/SignupRulesScreen'));
 const NotFoundScreen = lazy(() => import('./screens/notfound/NotFoundScreen'));
 
 // Unknown addresses: the not-found page, inside the app's frame when
@@ -59,6 +63,9 @@ export default function App() {
           <Route path="/agents/:agentId" element={<AgentsScreen />} />
           <Route path="/bots" element={<BotsScreen />} />
           <Route path="/bots/new" element={<BotsScreen />} />
+          <Route path="/bots/:botId" element={<BotPage />} />
+          <Route path="/bots/:botId/api-keys" element={<ApiKeysScreen />} />
+          <Route path="/store" element={<StoreScreen />} />
           <Route path="/knowledge" element={<KnowledgeScreen />} />
           <Route path="/knowledge/:kbId" element={<KnowledgeScreen />} />
           <Route path="/account" element={<AccountScreen />} />
@@ -76,6 +83,7 @@ export default function App() {
             <Route path="agents/new" element={<AgentEditScreen />} />
             <Route path="agents/:agentId" element={<AgentEditScreen />} />
             <Route path="tool-calls" element={<ToolCallsScreen />} />
+            <Route path="signup" element={<SignupRulesScreen />} />
             <Route path="mcp-servers" element={<McpServersScreen />} />
             <Route path="mcp-servers/new" element={<McpServerScreen />} />
             <Route path="mcp-servers/:serverId" element={<McpServerScreen />} />

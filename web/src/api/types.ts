@@ -26,6 +26,10 @@ export interface ServerConfig {
   registration: RegistrationMode;
   can_register: boolean;
   cognito: CognitoConfig | null;
+  /** Sign-up needs an e-mail in one of these domains (empty: any). */
+  allowed_domains?: string[];
+  /** The server takes invitation codes at sign-up. */
+  invitations?: boolean;
 }
 
 /** Answer of /auth/login, /auth/register, /auth/refresh, /auth/cognito in
@@ -45,6 +49,8 @@ export interface LoginRequest {
 
 export interface RegisterRequest extends LoginRequest {
   email?: string | null;
+  /** An administrator's invitation code: valid in any registration mode. */
+  invitation?: string;
 }
 
 export interface CognitoExchangeRequest {
@@ -67,12 +73,24 @@ export interface AccessClaims {
 
 export type Role = 'user' | 'admin';
 
+/** What the caller may do (GET /users/me). */
+export interface Permissions {
+  admin: boolean;
+  create_bots: boolean;
+  publish_bots: boolean;
+}
+
 export interface User {
   id: string;
   username: string;
   email: string | null;
   role: Role;
   disabled: boolean;
+  /** Permission groups (admin users list: the stored ones; users/me: the
+   * token's). Absent from a server that predates groups. */
+  groups?: string[];
+  /** users/me only. */
+  permissions?: Permissions;
   created_at: string;
   updated_at: string;
 }
@@ -85,6 +103,46 @@ export interface UserPatch {
 export interface AdminUserPatch {
   role?: Role;
   disabled?: boolean;
+  /** Replaces the user's groups ("admin" is the role's, not allowed here). */
+  groups?: string[];
+}
+
+/** GET /admin/permissions: the configured group names (read-only). */
+export interface AdminPermissions {
+  admin_group: string;
+  /** null: every user may create bots. */
+  create_group: string | null;
+  publish_group: string;
+}
+
+/** GET/PATCH /admin/signup */
+export interface SignupRules {
+  registration: RegistrationMode;
+  allowed_domains: string[];
+}
+
+export interface Invitation {
+  id: string;
+  email: string;
+  role: Role;
+  groups: string[];
+  expires_at: string;
+  created_at: string;
+  used_at?: string | null;
+  revoked_at?: string | null;
+}
+
+/** The answer of POST /admin/invitations: the code, shown once. */
+export interface InvitationCreated extends Invitation {
+  code: string;
+}
+
+export interface InvitationInput {
+  email: string;
+  role?: Role;
+  groups?: string[];
+  /** 1 to 90, default 7 */
+  expires_in_days?: number;
 }
 
 // ---- models and bots --------------------------------------------------
@@ -101,9 +159,35 @@ export interface ModelList {
   default: string;
 }
 
+export type Visibility = 'private' | 'shared' | 'store';
+
+/** Another user's bot, as they may see it: never its instructions or
+ * knowledge bases. */
+export interface SharedBot {
+  id: string;
+  name: string;
+  description: string;
+  model_id: string;
+  visibility: Visibility;
+  owner: { username: string } | null;
+  use_count: number;
+  is_owner: false;
+  pinned: boolean;
+  rag_enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The owner's view of a bot. */
 export interface Bot {
   id: string;
   owner_id: string;
+  /** Absent from a server that predates sharing (then: private). */
+  visibility?: Visibility;
+  use_count?: number;
+  is_owner?: true;
+  pinned?: boolean;
+  owner?: { username: string } | null;
   name: string;
   description: string;
   model_id: string;
@@ -129,6 +213,68 @@ export interface BotInput {
   max_tokens?: number;
   rag_enabled?: boolean;
   knowledge_base_ids?: string[];
+  visibility?: Visibility;
+}
+
+/** Any bot the caller can see: theirs, or another's shared one. */
+export type AnyBot = Bot | SharedBot;
+
+/** GET /bots/{id}/shares: the named people a bot is shared with. */
+export interface BotShare {
+  user_id: string;
+  username: string;
+  email: string | null;
+  created_at: string;
+}
+
+/** GET /bots/{id}/usage */
+export interface BotUsage {
+  bot_id: string;
+  days: UsageDay[];
+}
+
+// ---- a bot published as an API ------------------------------------------
+
+export interface ApiKeyUsageToday {
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  /** The first 12 characters of the key. */
+  prefix: string;
+  rate_per_second: number;
+  burst: number;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  today?: ApiKeyUsageToday;
+}
+
+/** The answer of POST /bots/{id}/api-keys: the key itself, shown once. */
+export interface ApiKeyCreated extends ApiKey {
+  key: string;
+}
+
+export interface ApiKeyInput {
+  name: string;
+  rate_per_second?: number;
+  burst?: number;
+  /** RFC 3339, in the future; null: never expires. */
+  expires_at?: string | null;
+}
+
+/** GET/PATCH /bots/{id}/publication: the bot's daily quota over all its
+ * keys (null: unlimited) and where to call it. */
+export interface Publication {
+  quota_requests: number | null;
+  quota_tokens: number | null;
+  endpoint: string;
+  stream_endpoint: string;
 }
 
 // ---- chats ------------------------------------------------------------

@@ -53,6 +53,11 @@ export default function Layout({ children }: { children?: ReactNode }) {
                 </NavLink>
               </li>
               <li>
+                <NavLink to="/store" className={navClass}>
+                  Store
+                </NavLink>
+              </li>
+              <li>
                 <NavLink to="/knowledge" className={navClass}>
                   Knowledge
                 </NavLink>

@@ -15,7 +15,7 @@ import {
   ApiError,
   SESSION_ENDED_MESSAGE,
 } from '../api/errors';
-import type { AccessClaims, ServerConfig, TokenResponse, User } from '../api/types';
+import type { AccessClaims, RegisterRequest, ServerConfig, TokenResponse, User } from '../api/types';
 import { decodeJwt, groupsOf, usernameOf } from '../lib/jwt';
 import { cognitoLogoutUrl } from '../lib/pkce';
 
@@ -43,7 +43,7 @@ export interface AuthActions {
   init(): Promise<void>;
   loadConfig(): Promise<ServerConfig | null>;
   login(username: string, password: string): Promise<void>;
-  register(username: string, password: string, email?: string | null): Promise<void>;
+  register(username: string, password: string, email?: string | null, invitation?: string | null): Promise<void>;
   completeCognito(code: string, verifier: string, redirectUri: string): Promise<void>;
   /** A new access token now (shared with any refresh already running). */
   refresh(): Promise<RefreshOutcome>;
@@ -249,8 +249,10 @@ export const useAuth = create<AuthStore>()((set, get) => {
       void get().loadProfile();
     },
 
-    async register(username, password, email) {
-      const body = email ? { username, password, email, session: 'cookie' as const } : { username, password, session: 'cookie' as const };
+    async register(username, password, email, invitation) {
+      const body: RegisterRequest = { username, password, session: 'cookie' };
+      if (email) body.email = email;
+      if (invitation) body.invitation = invitation;
       const t = await api.register(body);
       epoch++;
       applyTokens(t);

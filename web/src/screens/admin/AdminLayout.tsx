@@ -41,6 +41,11 @@ export default function AdminLayout() {
                   Tool calls
                 </NavLink>
               </li>
+              <li>
+                <NavLink to="/admin/signup" className={tabClass}>
+                  Sign-up rules
+                </NavLink>
+              </li>
             </ul>
           </nav>
         </div>

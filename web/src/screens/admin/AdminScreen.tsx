@@ -6,6 +6,9 @@ import { Spinner } from '../../components/Loading';
 import { useTitle } from '../../lib/useTitle';
 import { useAuth } from '../../store/auth';
 import { n, plural } from '../../lib/format';
+import { groupsProblem, parseGroups } from '../../api/sharing';
+import { Dialog } from '../../components/Dialog';
+import { GroupsInfo } from './GroupsInfo';
 
 
 /** /admin: users and their usage (inside AdminLayout's heading and tabs). */
@@ -33,6 +36,7 @@ function Users() {
   const [error, setError] = useState<unknown>(null);
   const [rowError, setRowError] = useState<{ id: string; message: string } | null>(null);
   const [busyId, setBusyId] = useState<string | null>(null);
+  const [editingGroups, setEditingGroups] = useState<User | null>(null);
   const reqSeq = useRef(0);
 
   const load = useCallback(async (search: string, after: string | null) => {
@@ -109,12 +113,13 @@ function Users() {
       ) : null}
 
       <div className="relative mt-4 overflow-x-auto">
-        <table className="w-full min-w-[36rem] text-left text-sm">
+        <table className="w-full min-w-[44rem] text-left text-sm">
           <caption className="sr-only">Users</caption>
           <thead className="text-gray-700">
             <tr className="border-b border-gray-200">
               <th scope="col" className="py-2 pr-3 font-medium">User</th>
               <th scope="col" className="py-2 pr-3 font-medium">Role</th>
+              <th scope="col" className="py-2 pr-3 font-medium">Groups</th>
               <th scope="col" className="py-2 pr-3 font-medium">Status</th>
               <th scope="col" className="py-2 pr-3 font-medium">Joined</th>
               <th scope="col" className="py-2 font-medium">
@@ -148,6 +153,25 @@ function Users() {
                       <option value="user">User</option>
                       <option value="admin">Administrator</option>
                     </select>
+                  </td>
+                  <td className="py-2 pr-3" data-groups={(u.groups ?? []).join(',')}>
+                    <div className="flex flex-wrap items-center gap-1">
+                      {(u.groups ?? []).length === 0 ? <span className="text-xs text-gray-600">None</span> : null}
+                      {(u.groups ?? []).map((g) => (
+                        <span key={g} className="rounded-full bg-gray-100 px-2 py-0.5 text-xs text-gray-800 ring-1 ring-gray-300">
+                          {g}
+                        </span>
+                      ))}
+                      <button
+                        type="button"
+                        className="btn-ghost btn-sm"
+                        aria-label={`Edit groups of ${u.username}`}
+                        disabled={busyId === u.id}
+                        onClick={() => setEditingGroups(u)}
+                      >
+                        Edit
+                      </button>
+                    </div>
                   </td>
                   <td className="py-2 pr-3">
                     {u.disabled ? (
@@ -193,7 +217,83 @@ function Users() {
           </button>
         </div>
       ) : null}
+      <div className="mt-6">
+        <GroupsInfo />
+      </div>
+      {editingGroups ? (
+        <GroupsDialog
+          user={editingGroups}
+          onClose={() => setEditingGroups(null)}
+          onSaved={(updated) => setUsers((cur) => cur.map((x) => (x.id === updated.id ? updated : x)))}
+        />
+      ) : null}
     </section>
+  );
+}
+
+/** A user's permission groups ("admin" is the role, not a group here). */
+function GroupsDialog({ user, onClose, onSaved }: { user: User; onClose: () => void; onSaved: (u: User) => void }) {
+  const id = useId();
+  const inputRef = useRef<HTMLInputElement>(null);
+  const [text, setText] = useState((user.groups ?? []).join(', '));
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (busy) return;
+    const groups = parseGroups(text);
+    const problem = groupsProblem(groups);
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const updated = await api.adminUpdateUser(user.id, { groups });
+      onSaved({ ...updated, groups: updated.groups ?? groups });
+      onClose();
+    } catch (err) {
+      setError(errorMessage(err));
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Dialog title={`Groups of ${user.username}`} onClose={busy ? () => {} : onClose} initialFocus={inputRef}>
+      <form onSubmit={submit} className="space-y-4" noValidate>
+        <div>
+          <label htmlFor={`${id}-groups`} className="label">
+            Groups
+          </label>
+          <input
+            id={`${id}-groups`}
+            ref={inputRef}
+            className="input"
+            value={text}
+            autoCapitalize="off"
+            spellCheck={false}
+            aria-describedby={`${id}-hint`}
+            aria-invalid={error ? true : undefined}
+            onChange={(e) => setText(e.target.value)}
+          />
+          <p id={`${id}-hint`} className="hint">
+            Separated by commas, at most 20. Administrators get their rights from the role. The groups take effect at
+            the user’s next sign-in or token refresh.
+          </p>
+        </div>
+        {error ? <ErrorAlert>{error}</ErrorAlert> : null}
+        <div className="flex justify-end gap-2">
+          <button type="button" className="btn-secondary" onClick={onClose} disabled={busy}>
+            Cancel
+          </button>
+          <button type="submit" className="btn-primary" disabled={busy}>
+            Save groups
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }
 

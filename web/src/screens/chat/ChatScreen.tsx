@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
 import { Link, useLocation, useNavigate, useParams, useSearchParams } from 'react-router-dom';
 import { ApiError } from '../../api/errors';
-import type { Bot } from '../../api/types';
+import type { AnyBot } from '../../api/types';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { Dialog } from '../../components/Dialog';
 import { ErrorAlert, errorMessage } from '../../components/ErrorAlert';
@@ -110,7 +110,7 @@ function isNarrow(): boolean {
     : false;
 }
 
-function botLabel(bots: Bot[] | null, id: string | null): string | null {
+function botLabel(bots: AnyBot[] | null, id: string | null): string | null {
   if (!id) return null;
   return bots?.find((b) => b.id === id)?.name ?? null;
 }
@@ -179,12 +179,21 @@ function NewBotChat({ onCreated }: { onCreated: (id: string) => void }) {
   const conversation = useChat((s) => s.conversations[NEW_CHAT]);
   const [params] = useSearchParams();
   const wanted = params.get('bot');
+  const ensureBot = useChat((s) => s.ensureBot);
+  const wantedLookup = useChat((s) => (wanted ? s.botLookups[wanted] : undefined));
   const [botId, setBotId] = useState<string>('');
   const selectId = useId();
+
+  // a bot shared by its link: not in the list until looked up
+  const wantedMissing = Boolean(wanted && bots && !bots.some((b) => b.id === wanted));
+  useEffect(() => {
+    if (wanted && wantedMissing) void ensureBot(wanted);
+  }, [wanted, wantedMissing, ensureBot]);
 
   useEffect(() => {
     if (!bots || bots.length === 0) return;
     setBotId((cur) => {
+      if (wanted && bots.some((b) => b.id === wanted) && !cur) return wanted;
       if (cur && bots.some((b) => b.id === cur)) return cur;
       if (wanted && bots.some((b) => b.id === wanted)) return wanted;
       return bots[0].id;
@@ -200,16 +209,24 @@ function NewBotChat({ onCreated }: { onCreated: (id: string) => void }) {
       </div>
     );
   }
-  if (!bots) {
+  if (!bots || (wantedMissing && (wantedLookup === undefined || wantedLookup === 'loading'))) {
     return (
       <div className="p-6">
         <Spinner label="Loading your bots…" />
       </div>
     );
   }
+  const wantedError = wantedMissing && wantedLookup && wantedLookup !== 'loading' ? wantedLookup : null;
   if (bots.length === 0) {
     return (
       <div className="mx-auto max-w-md p-8 text-center">
+        {wantedError ? (
+          <ErrorAlert className="mb-4 text-left">
+            {wantedError instanceof ApiError && wantedError.status === 404
+              ? 'This bot was not found: it may be private now, or deleted.'
+              : errorMessage(wantedError)}
+          </ErrorAlert>
+        ) : null}
         <h1 className="text-xl font-semibold text-gray-900">Create a bot first</h1>
         <p className="mt-2 text-gray-700">
           A bot is a model with your instructions. You need at least one to start a conversation.
@@ -227,6 +244,13 @@ function NewBotChat({ onCreated }: { onCreated: (id: string) => void }) {
     <>
       <div className="border-b border-gray-200 px-4 py-3">
         <h1 className="text-base font-semibold text-gray-900">New chat</h1>
+        {wantedError ? (
+          <ErrorAlert className="mt-2">
+            {wantedError instanceof ApiError && wantedError.status === 404
+              ? 'The bot of this link was not found: it may be private now, or deleted.'
+              : errorMessage(wantedError)}
+          </ErrorAlert>
+        ) : null}
         <div className="mt-2 flex flex-wrap items-center gap-2">
           <label htmlFor={selectId} className="text-sm text-gray-700">
             Bot
@@ -238,11 +262,7 @@ function NewBotChat({ onCreated }: { onCreated: (id: string) => void }) {
             onChange={(e) => setBotId(e.target.value)}
             disabled={hasMessages}
           >
-            {bots.map((b) => (
-              <option key={b.id} value={b.id}>
-                {b.name}
-              </option>
-            ))}
+            <BotOptions bots={bots} />
           </select>
         </div>
       </div>
@@ -275,8 +295,17 @@ function ExistingChat({ chatId }: { chatId: string }) {
 
   const agentId = chat?.agent_id ?? null;
   const { agent, error: agentError } = useAgent(agentId);
+  const ensureBot = useChat((s) => s.ensureBot);
+  const chatBotId = chat && !agentId ? chat.bot_id : null;
+  const lookup = useChat((s) => (chatBotId ? s.botLookups[chatBotId] : undefined));
+  const notListed = Boolean(chatBotId && bots !== null && !bots.some((b) => b.id === chatBotId));
+  // another user's bot (shared by its link): look it up before calling it gone
+  useEffect(() => {
+    if (chatBotId && notListed) void ensureBot(chatBotId);
+  }, [chatBotId, notListed, ensureBot]);
+  const lookupDone = lookup !== undefined && lookup !== 'loading';
   const botMissing =
-    chat && !agentId ? chat.bot_id === null || (bots !== null && !bots.some((b) => b.id === chat.bot_id)) : false;
+    chat && !agentId ? chat.bot_id === null || (notListed && lookupDone) : false;
   const botId = agentId ? null : chat && !botMissing ? chat.bot_id : otherBot || bots?.[0]?.id || null;
   const botName = agentId ? (agent?.name ?? null) : botLabel(bots, chat?.bot_id ?? null);
 
@@ -356,7 +385,11 @@ function ExistingChat({ chatId }: { chatId: string }) {
 
       {botMissing && bots && bots.length > 0 ? (
         <div className="flex flex-wrap items-center gap-2 border-t border-gray-200 bg-gray-50 px-4 py-2 text-sm text-gray-700">
-          <span>This chat’s bot was deleted. Continue with:</span>
+          <span>
+            {lookup instanceof ApiError && lookup.status === 404
+              ? 'This chat’s bot was deleted or is no longer shared with you. Continue with:'
+              : 'This chat’s bot was deleted. Continue with:'}
+          </span>
           <label htmlFor={selectId} className="sr-only">
             Bot
           </label>
@@ -366,11 +399,7 @@ function ExistingChat({ chatId }: { chatId: string }) {
             value={botId ?? ''}
             onChange={(e) => setOtherBot(e.target.value)}
           >
-            {bots.map((b) => (
-              <option key={b.id} value={b.id}>
-                {b.name}
-              </option>
-            ))}
+            <BotOptions bots={bots} />
           </select>
         </div>
       ) : null}
@@ -402,6 +431,25 @@ function ExistingChat({ chatId }: { chatId: string }) {
           }}
         />
       ) : null}
+    </>
+  );
+}
+
+/** The bot picker's options: the caller's bots, then others' (shared). */
+function BotOptions({ bots }: { bots: AnyBot[] }) {
+  const mine = bots.filter((b) => b.is_owner !== false);
+  const others = bots.filter((b) => b.is_owner === false);
+  const opts = (list: AnyBot[]) =>
+    list.map((b) => (
+      <option key={b.id} value={b.id}>
+        {b.name}
+      </option>
+    ));
+  if (others.length === 0) return <>{opts(mine)}</>;
+  return (
+    <>
+      {mine.length > 0 ? <optgroup label="Your bots">{opts(mine)}</optgroup> : null}
+      <optgroup label="Shared with you">{opts(others)}</optgroup>
     </>
   );
 }

@@ -13,7 +13,8 @@ import { create } from 'zustand';
 import { api } from '../../api/client';
 import { ApiError, STREAM_INTERRUPTED_MESSAGE, describeAnswerError, isAbortError } from '../../api/errors';
 import { cancelAnswer, resumeChat, streamChat, type ConnectionState } from '../../api/sse';
-import type { Bot, Chat, ChatStreamEvent, Citation, Message } from '../../api/types';
+import type { AnyBot, Chat, ChatStreamEvent, Citation, Message } from '../../api/types';
+import { allSharedBots, sharingApi } from '../../api/sharing';
 import { useAuth } from '../../store/auth';
 import {
   NO_RESULT_ENDED,
@@ -107,8 +108,12 @@ interface ChatStore {
   /** Polite status text for screen readers. */
   liveStatus: string;
 
-  bots: Bot[] | null;
+  /** The caller's bots, then the bots shared with them (others' view). */
+  bots: AnyBot[] | null;
   botsError: ApiError | Error | null;
+  /** Bots looked up one by one (a shared bot's link, an old chat's bot
+   * that is not in the list): 'loading', or the error that refused it. */
+  botLookups: Record<string, 'loading' | ApiError | Error>;
 
   loadChats(): Promise<void>;
   loadMoreChats(): Promise<void>;
@@ -123,6 +128,9 @@ interface ChatStore {
   renameChat(chatId: string, title: string): Promise<void>;
   deleteChat(chatId: string): Promise<void>;
   loadBots(force?: boolean): Promise<void>;
+  /** Look up one bot the caller may chat with (another's shared bot) and
+   * add it to `bots`; true when it is there now. */
+  ensureBot(id: string): Promise<boolean>;
   resetNew(): void;
   reset(): void;
 }
@@ -282,8 +290,9 @@ const initial = {
   conversations: { [NEW_CHAT]: emptyConversation(null) } as Record<string, Conversation>,
   streams: {} as Record<string, StreamState>,
   liveStatus: '',
-  bots: null as Bot[] | null,
+  bots: null as AnyBot[] | null,
   botsError: null,
+  botLookups: {} as Record<string, 'loading' | ApiError | Error>,
 };
 
 export const useChat = create<ChatStore>()((set, get) => {
@@ -818,7 +827,7 @@ export const useChat = create<ChatStore>()((set, get) => {
     async loadBots(force = false) {
       if (get().bots && !force) return;
       try {
-        const all: Bot[] = [];
+        const all: AnyBot[] = [];
         let cursor: string | null = null;
         for (let i = 0; i < 10; i++) {
           const page = await api.bots({ limit: 100, cursor });
@@ -826,9 +835,41 @@ export const useChat = create<ChatStore>()((set, get) => {
           cursor = page.next_cursor;
           if (!cursor) break;
         }
-        set({ bots: all, botsError: null });
+        // the bots shared with the caller; a server without sharing (404)
+        // or a failure here leaves just the caller's own
+        let shared: AnyBot[] = [];
+        try {
+          shared = await allSharedBots();
+        } catch {
+          shared = [];
+        }
+        const have = new Set(all.map((b) => b.id));
+        // bots looked up one by one stay (a link's bot not pinned)
+        const extra = (get().bots ?? []).filter(
+          (b) => !have.has(b.id) && !shared.some((x) => x.id === b.id) && b.is_owner === false,
+        );
+        set({ bots: [...all, ...shared.filter((b) => !have.has(b.id)), ...extra], botsError: null });
       } catch (e) {
         set({ botsError: e as Error });
+      }
+    },
+
+    async ensureBot(id) {
+      if (get().bots?.some((b) => b.id === id)) return true;
+      if (get().botLookups[id] === 'loading') return false;
+      set((s) => ({ botLookups: { ...s.botLookups, [id]: 'loading' } }));
+      try {
+        const bot = await sharingApi.bot(id);
+        set((s) => {
+          const lookups = { ...s.botLookups };
+          delete lookups[id];
+          const bots = s.bots ?? [];
+          return { botLookups: lookups, bots: bots.some((b) => b.id === id) ? bots : [...bots, bot] };
+        });
+        return true;
+      } catch (e) {
+        set((s) => ({ botLookups: { ...s.botLookups, [id]: e as Error } }));
+        return false;
       }
     },
 

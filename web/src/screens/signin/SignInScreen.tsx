@@ -1,5 +1,6 @@
 import { useId, useState, type FormEvent } from 'react';
-import { Link, Navigate, useLocation } from 'react-router-dom';
+import { Link, Navigate, useLocation, useSearchParams } from 'react-router-dom';
+import { ApiError } from '../../api/errors';
 import type { ServerConfig } from '../../api/types';
 import { ErrorAlert, errorMessage } from '../../components/ErrorAlert';
 import { PageLoading } from '../../components/Loading';
@@ -175,6 +176,13 @@ function SignInForm({ config }: { config: ServerConfig }) {
               Create account
             </Link>
           </>
+        ) : config.invitations ? (
+          <>
+            Registration is closed on this server. Invited?{' '}
+            <Link to="/signup" className="link">
+              Create account
+            </Link>
+          </>
         ) : (
           'Registration is closed on this server.'
         )}
@@ -186,16 +194,31 @@ function SignInForm({ config }: { config: ServerConfig }) {
   );
 }
 
+/** "Sign-up needs an e-mail address at example.com or example.org." */
+export function domainsHint(domains: string[] | undefined): string | null {
+  if (!domains || domains.length === 0) return null;
+  const list = domains.map((d) => `@${d}`);
+  const words = list.length === 1 ? list[0] : `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}`;
+  return `Sign-up needs an e-mail address ending in ${words}, or an invitation.`;
+}
+
 function SignUpForm({ config }: { config: ServerConfig }) {
   const register = useAuth((s) => s.register);
   const id = useId();
+  const [params] = useSearchParams();
+  const invited = params.get('invitation') ?? '';
   const [username, setUsername] = useState('');
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
+  const [invitation, setInvitation] = useState(invited);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const domains = config.allowed_domains ?? [];
+  const takesInvitations = config.invitations === true || invited !== '';
+  const hasInvitation = invitation.trim() !== '';
+  const emailNeeded = hasInvitation || domains.length > 0;
 
-  if (!config.can_register) {
+  if (!config.can_register && !takesInvitations) {
     return (
       <div className="space-y-4">
         <p role="status" className="alert-info">
@@ -216,7 +239,7 @@ function SignUpForm({ config }: { config: ServerConfig }) {
     setBusy(true);
     setError(null);
     try {
-      await register(username.trim(), password, email.trim() || null);
+      await register(username.trim(), password, email.trim() || null, invitation.trim() || null);
     } catch (err) {
       setError(err);
       setBusy(false);
@@ -228,8 +251,17 @@ function SignUpForm({ config }: { config: ServerConfig }) {
 
   return (
     <form onSubmit={submit} className="space-y-4" noValidate>
-      {config.registration === 'first-admin' ? (
+      {!config.can_register ? (
+        <p className="alert-info">
+          Registration is closed on this server: you can create an account with an invitation code.
+        </p>
+      ) : config.registration === 'first-admin' ? (
         <p className="alert-info">Only the first account can be created; it becomes the administrator.</p>
+      ) : null}
+      {config.can_register && domainsHint(domains) ? (
+        <p className="alert-info" data-allowed-domains={domains.join(',')}>
+          {domainsHint(domains)}
+        </p>
       ) : null}
       <InputRow
         id={`${id}-username`}
@@ -252,7 +284,14 @@ function SignUpForm({ config }: { config: ServerConfig }) {
         autoComplete="email"
         value={email}
         error={fieldMsg('email')}
-        hint="Optional."
+        required={emailNeeded}
+        hint={
+          hasInvitation
+            ? 'The address the invitation was sent to.'
+            : domains.length > 0
+              ? `Required: an address at ${domains.join(', ')}.`
+              : 'Optional.'
+        }
         onChange={(e) => setEmail(e.target.value)}
       />
       <InputRow
@@ -267,8 +306,27 @@ function SignUpForm({ config }: { config: ServerConfig }) {
         hint="At least 8 characters, with a lowercase and an uppercase letter, a digit and a symbol."
         onChange={(e) => setPassword(e.target.value)}
       />
-      {error && !field ? <ErrorAlert>{errorMessage(error)}</ErrorAlert> : null}
-      <button type="submit" className="btn-primary w-full" disabled={busy || !username || !password}>
+      {takesInvitations ? (
+        <InputRow
+          id={`${id}-invitation`}
+          label="Invitation code"
+          name="invitation"
+          autoComplete="off"
+          autoCapitalize="off"
+          spellCheck={false}
+          required={!config.can_register}
+          value={invitation}
+          error={fieldMsg('invitation')}
+          hint={config.can_register ? 'Optional: if an administrator invited you.' : 'From your invitation.'}
+          onChange={(e) => setInvitation(e.target.value)}
+        />
+      ) : null}
+      {error && !field ? <ErrorAlert>{signUpErrorMessage(error)}</ErrorAlert> : null}
+      <button
+        type="submit"
+        className="btn-primary w-full"
+        disabled={busy || !username || !password || (!config.can_register && !hasInvitation)}
+      >
         Create account
       </button>
       <p className="text-center text-sm text-gray-700">
@@ -279,4 +337,16 @@ function SignUpForm({ config }: { config: ServerConfig }) {
       </p>
     </form>
   );
+}
+
+/** The API's message, with what to do for the sign-up rules' refusals. */
+function signUpErrorMessage(e: unknown): string {
+  const msg = errorMessage(e);
+  if (e instanceof ApiError && e.code === 'invitation_invalid') {
+    return `${msg} Check the code, or ask the administrator for a new invitation.`;
+  }
+  if (e instanceof ApiError && e.code === 'domain_not_allowed') {
+    return `${msg} Use an address in an allowed domain, or ask an administrator for an invitation.`;
+  }
+  return msg;
 }
