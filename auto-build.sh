@@ -791,6 +791,7 @@ cmd_bench() {
     bench_scaling "$token"
     bench_discovery
     bench_resume
+    bench_published
 }
 
 # ---- streaming benchmark ---------------------------------------------------
@@ -1309,6 +1310,13 @@ bench_resume() {
         --rounds "${BENCH_RESUME_ROUNDS:-20}"
 }
 
+# Published bots: a key's check against a user's token, and how long a
+# revoked key keeps working (tests/bench/published_bench.py).
+bench_published() {
+    python3 "$TOP/tests/bench/published_bench.py" --seconds "${BENCH_SECONDS:-10}" \
+        --rounds "${BENCH_REVOKE_ROUNDS:-20}"
+}
+
 bench_only() {
     bench_stack_start
     "bench_$1" "$("$BUILD/mangoo-worker" token --key-dir "$STATE/keys" --sub "$2")"
@@ -1443,6 +1451,7 @@ case "${1:-}" in
     bench-agents) bench_only agents bench-agents-user ;;
     bench-discovery) bench_discovery ;;
     bench-resume) bench_resume ;;
+    bench-published) bench_published ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     start-nginx) nginx_start; wait_healthy ;;    # another instance: MANGOO_STATE of its own

@@ -261,7 +261,8 @@ ngx_http_mangoo_cors_preflight(ngx_http_request_t *r, const char *allow)
                                        (u_char *) allow, ngx_strlen(allow))
            != NGX_OK
         || ngx_http_mangoo_cors_set(r, "Access-Control-Allow-Headers",
-               "Authorization, Content-Type, If-None-Match, Last-Event-ID")
+               "Authorization, Content-Type, If-None-Match, Last-Event-ID, "
+               "X-API-Key")
            != NGX_OK
         || ngx_http_mangoo_cors_set(r, "Access-Control-Max-Age", "600")
            != NGX_OK)

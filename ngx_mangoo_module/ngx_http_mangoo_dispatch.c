@@ -1367,10 +1367,19 @@ ngx_http_mangoo_deliver(ngx_http_mangoo_ctx_t *ctx, mg_msg_t *msg)
 
     case MG_MSG_RES:
         ngx_http_mangoo_detach(ctx, 0);
+
+        if (msg->status == NGX_HTTP_UNAUTHORIZED) {
+            ngx_http_mangoo_api_key_forget(ctx);
+        }
+
         ngx_http_mangoo_finish(r, ngx_http_mangoo_send_reply(r, msg));
         return;
 
     case MG_MSG_ERR:
+        if (msg->status == NGX_HTTP_UNAUTHORIZED) {
+            ngx_http_mangoo_api_key_forget(ctx);
+        }
+
         if (ngx_http_mangoo_find_on(ctx, msg)
             || ngx_http_mangoo_resend(ctx, msg))
         {

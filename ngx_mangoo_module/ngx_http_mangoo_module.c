@@ -99,6 +99,20 @@ static ngx_command_t  ngx_http_mangoo_commands[] = {
       offsetof(ngx_http_mangoo_main_conf_t, token_cache),
       NULL },
 
+    { ngx_string("mangoo_api_key_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, api_key_cache),
+      NULL },
+
+    { ngx_string("mangoo_api_key_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mangoo_main_conf_t, api_key_zone),
+      NULL },
+
     { ngx_string("mangoo_workers_resolve_interval"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -306,7 +320,21 @@ ngx_http_mangoo_handler(ngx_http_request_t *r)
     ngx_str_set(&ctx->claims, "{}");
     ctx->flags = flags;
 
-    if (!(flags & MG_ROUTE_PUBLIC)) {
+    if (flags & MG_ROUTE_APIKEY) {
+        rc = ngx_http_mangoo_api_key_check(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            /* a worker is asked about the key; api_key resumes us */
+            r->read_event_handler = ngx_http_test_reading;
+            r->main->count++;
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+    } else if (!(flags & MG_ROUTE_PUBLIC)) {
         rc = ngx_http_mangoo_authenticate(r, ctx, flags);
 
         if (rc == NGX_AGAIN) {
@@ -839,6 +867,7 @@ ngx_http_mangoo_cleanup(void *data)
     ngx_http_mangoo_ctx_t  *ctx = data;
 
     ngx_http_mangoo_auth_cleanup(ctx);
+    ngx_http_mangoo_api_key_cleanup(ctx);
     ngx_http_mangoo_metrics_stream_done(ctx);
     ngx_http_mangoo_sse_cleanup(ctx);
     ngx_http_mangoo_dispatch_cleanup(ctx);
@@ -888,6 +917,8 @@ ngx_http_mangoo_create_main_conf(ngx_conf_t *cf)
     mcf->leeway = NGX_CONF_UNSET;
     mcf->jwks_min_refresh = NGX_CONF_UNSET;
     mcf->token_cache = NGX_CONF_UNSET_UINT;
+    mcf->api_key_cache = NGX_CONF_UNSET_UINT;
+    mcf->api_key_zone = NGX_CONF_UNSET_SIZE;
     mcf->unavailable_wait = NGX_CONF_UNSET_MSEC;
     mcf->resolve_interval = NGX_CONF_UNSET_MSEC;
     mcf->metrics = NGX_CONF_UNSET;
@@ -906,6 +937,8 @@ ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->leeway, 30);
     ngx_conf_init_value(mcf->jwks_min_refresh, 60);
     ngx_conf_init_uint_value(mcf->token_cache, 10000);
+    ngx_conf_init_uint_value(mcf->api_key_cache, 10000);
+    ngx_conf_init_size_value(mcf->api_key_zone, 1024 * 1024);
     ngx_conf_init_msec_value(mcf->unavailable_wait, 1000);
     ngx_conf_init_msec_value(mcf->resolve_interval, 5000);
     ngx_conf_init_value(mcf->metrics, 1);
@@ -954,6 +987,17 @@ ngx_http_mangoo_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (mcf->metrics && ngx_http_mangoo_metrics_add_zone(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->api_key_zone < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mangoo_api_key_zone\" must be at least %uz",
+                           8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mangoo_key_limit_add_zone(cf, mcf->api_key_zone) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1161,6 +1205,8 @@ ngx_http_mangoo_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_mangoo_api_key_init_process(mcf->api_key_cache);
+
     if (ngx_http_mangoo_auth_init_process(cycle, mcf) != NGX_OK
         || ngx_http_mangoo_metrics_init_process(cycle, mcf->endpoints)
            != NGX_OK
@@ -1179,4 +1225,5 @@ ngx_http_mangoo_exit_process(ngx_cycle_t *cycle)
     ngx_http_mangoo_discovery_exit_process();
     ngx_http_mangoo_dispatch_exit_process(cycle);
     ngx_http_mangoo_auth_exit_process();
+    ngx_http_mangoo_api_key_exit_process();
 }

@@ -6,6 +6,8 @@
  *   ngx_http_mangoo_variables.c the $mangoo_* variables
  *   ngx_http_mangoo_cors.c      cross-origin requests (mangoo_cors_origins)
  *   ngx_http_mangoo_auth.c      JWKS and bearer token verification
+ *   ngx_http_mangoo_api_key.c   published bots' API keys: checked, cached
+ *   ngx_http_mangoo_key_limit.c each API key's rate limit (shared zone)
  *   ngx_http_mangoo_dispatch.c  ZeroMQ sockets driven by the event loop
  *   ngx_http_mangoo_discovery.c worker names looked up again and again
  *                               through nginx's resolver ("resolve")
@@ -69,6 +71,8 @@ typedef struct {
     time_t                      leeway;
     time_t                      jwks_min_refresh;
     ngx_uint_t                  token_cache;
+    ngx_uint_t                  api_key_cache;
+    size_t                      api_key_zone;
     ngx_msec_t                  unavailable_wait;
     ngx_flag_t                  metrics;        /* mangoo_metrics_collect */
 } ngx_http_mangoo_main_conf_t;
@@ -116,6 +120,7 @@ struct ngx_http_mangoo_ctx_s {
     ngx_uint_t                  find_next;      /* live peer it asks next */
     ngx_str_t                   claims;
     ngx_str_t                   body;
+    u_char                     *api_key_digest;     /* MG_ROUTE_APIKEY */
 
     ngx_http_mangoo_sse_t      *sse;        /* once HEAD came: the stream */
 
@@ -129,6 +134,7 @@ struct ngx_http_mangoo_ctx_s {
     unsigned                    peek_verified:1;    /* ... and verified */
     unsigned                    from_cache:1;       /* last check: cached */
     unsigned                    finding:1;  /* MG_ROUTE_FIND: asking in turn */
+    unsigned                    awaiting_api_key:1; /* queued in api_key */
 };
 
 
@@ -160,6 +166,21 @@ void ngx_http_mangoo_auth_peek(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx);
 ngx_int_t ngx_http_mangoo_proceed(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx);
+
+/*
+ * API keys (MG_ROUTE_APIKEY): check() is authenticate()'s counterpart,
+ * with the same return values; forget() drops the request's key from the
+ * cache after a worker refused it.
+ */
+void ngx_http_mangoo_api_key_init_process(ngx_uint_t max);
+void ngx_http_mangoo_api_key_exit_process(void);
+ngx_int_t ngx_http_mangoo_api_key_check(ngx_http_request_t *r,
+    ngx_http_mangoo_ctx_t *ctx);
+void ngx_http_mangoo_api_key_forget(ngx_http_mangoo_ctx_t *ctx);
+void ngx_http_mangoo_api_key_cleanup(ngx_http_mangoo_ctx_t *ctx);
+ngx_int_t ngx_http_mangoo_key_limit_add_zone(ngx_conf_t *cf, size_t size);
+ngx_int_t ngx_http_mangoo_key_limit_take(ngx_str_t *id, double rate,
+    ngx_uint_t burst, time_t *retry_after, ngx_log_t *log);
 
 void ngx_http_mangoo_token_cache_init(ngx_uint_t max);
 void ngx_http_mangoo_token_cache_flush(void);

@@ -164,7 +164,7 @@ class NginxInstance:
 # message a test sends or receives through this harness (and sse_client),
 # and secret-named settings.  Stack.stop() looks for each in the logs of
 # the stack, so every suite checks it (test_logs says more).
-SECRET_FIELDS = {"password", "new_password", "current_password", "old_password",
+SECRET_FIELDS = {"key", "password", "new_password", "current_password", "old_password",
                  "api_key", "secret", "client_secret", "access_token", "refresh_token",
                  "id_token", "code_verifier", "token"}
 SECRET_ENV = re.compile(r"SECRET|PASSWORD|API_KEY|TOKEN|CLIENT_SECRET")
@@ -457,6 +457,9 @@ class Stack:
             note_body(body)
         if headers:
             hdrs.update(headers)
+            for k, v in headers.items():
+                if k.lower() in ("x-api-key", "authorization"):
+                    note_secret(v.split(" ")[-1])
         conn = http.client.HTTPConnection("127.0.0.1", port or self.port,
                                           timeout=timeout)
         try:

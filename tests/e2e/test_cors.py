@@ -46,6 +46,8 @@ class Cors(unittest.TestCase):
         self.assertEqual(r.header("access-control-allow-methods"), "GET, PATCH, DELETE")
         self.assertIn("Authorization", r.header("access-control-allow-headers"))
         self.assertIn("Content-Type", r.header("access-control-allow-headers"))
+        # a published bot's key, from a page of another origin
+        self.assertIn("X-API-Key", r.header("access-control-allow-headers"))
         self.assertEqual(r.header("access-control-max-age"), "600")
         self.assertIn("Origin", r.header("vary"))
 
