@@ -58,16 +58,20 @@ export function CitationDialog({ citation: c, onClose }: { citation: Citation; o
             <dd className="break-words">{c.heading}</dd>
           </>
         ) : null}
-        {Number.isFinite(c.score) ? (
+        {typeof c.score === 'number' && Number.isFinite(c.score) ? (
           <>
             <dt className="text-gray-600">Relevance</dt>
             <dd>{c.score.toFixed(3)}</dd>
           </>
         ) : null}
       </dl>
-      <div className="prose-chat mt-4">
-        <blockquote className="whitespace-pre-wrap">{c.snippet}</blockquote>
-      </div>
+      {c.snippet ? (
+        <div className="prose-chat mt-4">
+          <blockquote className="whitespace-pre-wrap">{c.snippet}</blockquote>
+        </div>
+      ) : (
+        <p className="mt-4 text-sm text-gray-700">The passage itself is shown only to the bot’s owner.</p>
+      )}
       <div className="mt-4 flex justify-end">
         <button type="button" ref={closeRef} className="btn-secondary" onClick={onClose}>
           Close

@@ -170,7 +170,15 @@ export function fromServer(m: Message): UiMessage | null {
  * none (or they are not in the expected shape). */
 export function validCitations(raw: unknown): Citation[] | null {
   if (!Array.isArray(raw)) return null;
-  const out = raw.filter(
+  // another user's shared bot cites only a file's name (and chunk): take
+  // "filename" for "document"
+  const named = raw.map((c) =>
+    typeof c === 'object' && c !== null && typeof (c as Citation).document !== 'string' &&
+    typeof (c as { filename?: unknown }).filename === 'string'
+      ? { ...c, document: (c as { filename: string }).filename }
+      : c,
+  );
+  const out = named.filter(
     (c): c is Citation =>
       typeof c === 'object' && c !== null && typeof (c as Citation).n === 'number' && typeof (c as Citation).document === 'string',
   );
