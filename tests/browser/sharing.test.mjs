@@ -7,7 +7,7 @@
 // the reason; the owner sees the bot's usage per day.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, launch, openPage, signUp, uniqueName, axe, shot, createBot, send, watchAnswer } from './lib.mjs';
+import { Stack, launch, openPage, signUp, signIn, uniqueName, axe, shot, createBot, send, watchAnswer } from './lib.mjs';
 
 const SECRET = 'Speak like a lighthouse keeper; the password is TANGERINE-42.';
 
@@ -39,11 +39,7 @@ async function setVisibility(page, label) {
 
 async function signedIn(user) {
     const page = await openPage(browser);
-    await page.goto(`${stack.base}/signin`);
-    await page.getByLabel('Username').fill(user);
-    await page.getByLabel('Password', { exact: true }).fill('Correct-horse-1');
-    await page.getByRole('button', { name: 'Sign in' }).last().click();
-    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    await signIn(page, stack.base, user);
     return page;
 }
 

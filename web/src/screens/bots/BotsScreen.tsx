@@ -303,7 +303,7 @@ function SharedWithMe() {
       setLoaded(true);
     } catch (e) {
       // a server without sharing: no section
-      if (e instanceof ApiError && e.status === 404 && !after) setUnsupported(true);
+      if (e instanceof ApiError && (e.status === 404 || e.status === 400) && !after) setUnsupported(true);
       else setError(e);
     } finally {
       setLoading(false);
