@@ -7,6 +7,7 @@ import { Dialog } from '../../components/Dialog';
 import { ErrorAlert, errorMessage } from '../../components/ErrorAlert';
 import { MenuIcon } from '../../components/Icons';
 import { Spinner } from '../../components/Loading';
+import { CREATE_NOT_ALLOWED, usePermissions } from '../../lib/permissions';
 import { useTitle } from '../../lib/useTitle';
 import { useAgent } from '../agents/useAgent';
 import { Composer } from './Composer';
@@ -183,6 +184,7 @@ function NewBotChat({ onCreated }: { onCreated: (id: string) => void }) {
   const wantedLookup = useChat((s) => (wanted ? s.botLookups[wanted] : undefined));
   const [botId, setBotId] = useState<string>('');
   const selectId = useId();
+  const canCreate = usePermissions().create_bots;
 
   // a bot shared by its link: not in the list until looked up
   const wantedMissing = Boolean(wanted && bots && !bots.some((b) => b.id === wanted));
@@ -227,15 +229,29 @@ function NewBotChat({ onCreated }: { onCreated: (id: string) => void }) {
               : errorMessage(wantedError)}
           </ErrorAlert>
         ) : null}
-        <h1 className="text-xl font-semibold text-gray-900">Create a bot first</h1>
-        <p className="mt-2 text-gray-700">
-          A bot is a model with your instructions. You need at least one to start a conversation.
-        </p>
-        <p className="mt-6">
-          <Link to="/bots?new=1" className="btn-primary">
-            Create your first bot
-          </Link>
-        </p>
+        {canCreate ? (
+          <>
+            <h1 className="text-xl font-semibold text-gray-900">Create a bot first</h1>
+            <p className="mt-2 text-gray-700">
+              A bot is a model with your instructions. You need at least one to start a conversation.
+            </p>
+            <p className="mt-6">
+              <Link to="/bots?new=1" className="btn-primary">
+                Create your first bot
+              </Link>
+            </p>
+          </>
+        ) : (
+          <>
+            <h1 className="text-xl font-semibold text-gray-900">Pick a bot first</h1>
+            <p className="mt-2 text-gray-700">{CREATE_NOT_ALLOWED}</p>
+            <p className="mt-6">
+              <Link to="/store" className="btn-primary">
+                Browse the bot store
+              </Link>
+            </p>
+          </>
+        )}
       </div>
     );
   }
