@@ -17,12 +17,15 @@ enum {
     MG_ROUTE_COOKIE = 0x08,   /* the session cookie goes to the worker */
     MG_ROUTE_UPLOAD = 0x10,   /* any body type; its Content-Type goes to the
                                  worker as params "content_type" */
-    MG_ROUTE_FIND   = 0x20    /* about what one worker holds (an answer under
+    MG_ROUTE_FIND   = 0x20,   /* about what one worker holds (an answer under
                                * way): each worker is asked in turn until one
                                * does not say "stream_elsewhere", then one
                                * more time with params "stored": true; the
                                * Last-Event-ID header goes as
                                * "last_event_id" */
+    MG_ROUTE_APIKEY = 0x40    /* an API key, not a token: the module checks it
+                               * (X-API-Key or Bearer mgk_...) and sends
+                               * claims {api_key_id, api_key_hash} */
 };
 
 #define MG_ROUTE_MAX_PARAMS 4
