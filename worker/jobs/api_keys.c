@@ -70,9 +70,7 @@ mg_apikey_retry_after(void)
     return 86400L - (long) (time(NULL) % 86400);
 }
 
-/* RFC 3339 ("2030-01-02T03:04:05Z", fraction and offset allowed) into
- * epoch seconds.  0, or -1 when s is not one. */
-static int
+int
 mg_apikey_time_parse(const char *s, double *epoch)
 {
     struct tm   tm;
@@ -137,6 +135,24 @@ mg_apikey_time_parse(const char *s, double *epoch)
     *epoch = (double) timegm(&tm) - off + frac;
     /* timegm normalises 2030-02-31 into March: a date that moved is not one */
     if (tm.tm_mday != d || tm.tm_mon != mo - 1) {
+        return -1;
+    }
+    return 0;
+}
+
+int
+mg_apikey_new(char *key, char *hash)
+{
+    unsigned char raw[MG_APIKEY_RANDOM];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return -1;
+    }
+    memcpy(key, "mgk_", 4);
+    mg_b64url_encode(raw, sizeof(raw), key + 4);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (mg_auth_token_hash(key, MG_APIKEY_LEN, hash) != 0) {
+        OPENSSL_cleanse(key, MG_APIKEY_LEN + 1);
         return -1;
     }
     return 0;
@@ -259,14 +275,13 @@ mg_job_apikeys_create(mg_job_t *job)
     json_t          *v;
     mg_verr_t        verr;
     const char      *bot_id, *values[9], *expires;
-    unsigned char    raw[MG_APIKEY_RANDOM];
     char             key[MG_APIKEY_LEN + 1], prefix[MG_APIKEY_PREFIX + 1];
     char             hash[MG_SHA256_HEX_LEN + 1], id[MG_UUID_LEN + 1];
     char             rate[32], burst[24], exp_s[32], *body = NULL;
     double           exp_epoch = 0;
     PGresult        *res = NULL;
     mg_db_rc_t       rc;
-    size_t           len;
+    size_t           len = 0;
     int              sent;
 
     if (mg_apikey_owner(job, &bot_id, NULL) != 0) {
@@ -293,20 +308,13 @@ mg_job_apikeys_create(mg_job_t *job)
         }
     }
 
-    memcpy(key, "mgk_", 4);
-    if (RAND_bytes(raw, sizeof(raw)) != 1 || mg_uuid_v4(id) != 0) {
+    if (mg_uuid_v4(id) != 0 || mg_apikey_new(key, hash) != 0) {
         json_decref(v);
         mg_log_error("apikeys rid=%s: no randomness for a key", job->rid);
         return mg_job_reply_error(job, 500, "internal", "internal error");
     }
-    mg_b64url_encode(raw, sizeof(raw), key + 4);
-    OPENSSL_cleanse(raw, sizeof(raw));
     memcpy(prefix, key, MG_APIKEY_PREFIX);
     prefix[MG_APIKEY_PREFIX] = '\0';
-    if (mg_auth_token_hash(key, MG_APIKEY_LEN, hash) != 0) {
-        sent = mg_job_reply_error(job, 500, "internal", "internal error");
-        goto done;
-    }
     snprintf(rate, sizeof(rate), "%.17g", json_number_value(json_object_get(v, "rate_per_second")));
     snprintf(burst, sizeof(burst), "%lld",
              (long long) json_integer_value(json_object_get(v, "burst")));

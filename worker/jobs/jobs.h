@@ -380,6 +380,12 @@ int mg_job_publication_update(mg_job_t *job);
 int mg_apikey_hash_valid(const char *s, size_t len);
 /* Seconds from now to the next 00:00 UTC, when daily quotas reset (>= 1). */
 long mg_apikey_retry_after(void);
+/* A new key into key (MG_APIKEY_LEN + 1) and the lowercase hex SHA-256
+ * of it into hash (MG_SHA256_HEX_LEN + 1).  0, or -1 (no randomness). */
+int  mg_apikey_new(char *key, char *hash);
+/* RFC 3339 ("2030-01-02T03:04:05Z", a fraction and an offset allowed)
+ * into epoch seconds.  0, or -1 when s is not one. */
+int  mg_apikey_time_parse(const char *s, double *epoch);
 
 /* published.c: a published bot's chat, called with an API key */
 int mg_job_published_stream(mg_job_t *job);
