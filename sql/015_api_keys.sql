@@ -59,7 +59,8 @@ CREATE INDEX chats_api_key_idx ON chats (api_key_id) WHERE api_key_id IS NOT NUL
 -- slips past the quota (each statement below takes a fresh snapshot,
 -- after the lock).  p_bot is the path's text: anything but the key's bot
 -- (malformed included) is 'wrong_bot'.
---   outcome: 'ok' (key_id, owner_id, bot_id set), 'invalid' (no such key),
+--   outcome: 'ok' (key_id, owner_id, bot_id set), 'invalid' (no such key,
+--   or its owner is disabled),
 --   'revoked', 'expired', 'wrong_bot', 'quota_requests', 'quota_tokens'.
 CREATE FUNCTION mg_api_key_admit(p_key_hash bytea, p_bot text,
                                  OUT outcome text, OUT key_id uuid, OUT owner_id text,
@@ -95,8 +96,11 @@ BEGIN
 
     SELECT b.api_quota_requests, b.api_quota_tokens, b.owner_id INTO q_req, q_tok, owner_id
       FROM bots b WHERE b.id = k.bot_id FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
-        outcome := 'invalid';           -- the bot went since
+    -- the bot went since, or its owner is disabled: the key is no more
+    IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM users u WHERE u.id = owner_id AND NOT u.disabled)
+    THEN
+        outcome := 'invalid';
+        owner_id := NULL;
         RETURN;
     END IF;
     SELECT COALESCE(sum(u.requests), 0), COALESCE(sum(u.input_tokens + u.output_tokens), 0)

@@ -325,6 +325,15 @@ class PublishedJobs(unittest.TestCase):
         stack.request("DELETE", keys_path(bot, "/" + k["id"]), token=tok)
         r = self.verify(k["key"], bot)
         self.assertEqual((r.status, r.code), (401, "api_key_revoked"))
+        # so is a key whose owner is disabled, until enabled again
+        owner = stack.psql("select owner_id from api_keys where id = %s" % q(k2["id"]))
+        stack.psql("update users set disabled = true where id = %s" % q(owner))
+        r = self.verify(k2["key"], bot)
+        self.assertEqual((r.status, r.code), (401, "invalid_api_key"))
+        r = self.call(k2["key"], bot, {"message": "hi"})
+        self.assertEqual((r.status, r.code), (401, "invalid_api_key"))
+        stack.psql("update users set disabled = false where id = %s" % q(owner))
+        self.assertEqual(self.verify(k2["key"], bot).status, 200)
         # a key whose bot was deleted is simply invalid
         stack.request("DELETE", "/api/v1/bots/" + bot, token=tok)
         r = self.verify(k2["key"], bot)

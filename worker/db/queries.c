@@ -1258,12 +1258,14 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "WHERE k.id = $1::uuid AND k.bot_id = $2::uuid AND k.owner_id = $3::text", 4 },
 
     /* $1 hex SHA-256 of a key.  For the module's cache (apikeys.verify):
-     * what the key may do and until when. */
+     * what the key may do and until when.  No row: no such key, its bot
+     * is gone or its owner disabled (the key is simply invalid). */
     [MG_Q_APIKEY_VERIFY] = { "mg_apikey_verify",
         "SELECT k.id::text, k.bot_id::text, k.rate_per_second, k.burst, "
         "  floor(extract(epoch FROM k.expires_at))::bigint, k.revoked_at IS NOT NULL, "
         "  k.expires_at IS NOT NULL AND k.expires_at <= now() "
         "FROM api_keys k JOIN bots b ON b.id = k.bot_id "
+        "JOIN users u ON u.id = k.owner_id AND NOT u.disabled "
         "WHERE k.key_hash = decode($1::text, 'hex')", 1 },
 
     /* $1 hex SHA-256 of a key, $2 the path's bot.  sql/015. */
