@@ -452,6 +452,36 @@ class PublishedJobs(unittest.TestCase):
         self.assertEqual(self.call(k2["key"], bot, {"message": "hi"}).status, 200)
         self.assertEqual(self.call(k2["key"], bot, {"message": "hi"}).status, 429)
 
+    def test_quota_holds_under_concurrent_calls(self):
+        """Calls at once on both workers: exactly the quota gets through."""
+        import threading
+        _, tok = new_user()
+        bot = make_bot(tok)
+        k = create_key(tok, bot)
+        stack.request("PATCH", "/api/v1/bots/%s/publication" % bot,
+                      body={"quota_requests": 3}, token=tok)
+        statuses, lock = [], threading.Lock()
+
+        def one(i):
+            w = WorkerClient(stack.worker_endpoint(i % stack.workers))
+            try:
+                r = w.job("published.complete", params={"bot": bot},
+                          claims={"api_key_id": k["id"], "api_key_hash": key_hash(k["key"])},
+                          body={"message": "at once %d" % i})
+                with lock:
+                    statuses.append(r.status)
+            finally:
+                w.close()
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(sorted(statuses), [200] * 3 + [429] * 5)
+        self.assertEqual(stack.psql("select requests from api_key_usage where key_id = %s"
+                                    % q(k["id"])), "3")
+
     def test_quota_tokens_and_stream(self):
         _, tok = new_user()
         bot = make_bot(tok)
