@@ -13,6 +13,17 @@ const mg_route_t mg_routes[] = {
     { "GET",    "/api/v1/bots/{id}", "bots.get",    0 },
     { "PATCH",  "/api/v1/bots/{id}", "bots.update", 0 },
     { "DELETE", "/api/v1/bots/{id}", "bots.delete", 0 },
+    /* a bot published as an API: its keys and quotas, for its owner */
+    { "GET",    "/api/v1/bots/{id}/api-keys",             "apikeys.list",   0 },
+    { "POST",   "/api/v1/bots/{id}/api-keys",             "apikeys.create", 0 },
+    { "DELETE", "/api/v1/bots/{id}/api-keys/{key}",       "apikeys.revoke", 0 },
+    { "GET",    "/api/v1/bots/{id}/api-keys/{key}/usage", "apikeys.usage",  0 },
+    { "GET",    "/api/v1/bots/{id}/publication",          "publication.get",    0 },
+    { "PATCH",  "/api/v1/bots/{id}/publication",          "publication.update", 0 },
+    /* ... and called with one of those keys, not a token */
+    { "POST",   "/api/v1/published/{bot}/chat/stream", "published.stream",
+      MG_ROUTE_APIKEY|MG_ROUTE_STREAM },
+    { "POST",   "/api/v1/published/{bot}/chat",        "published.complete", MG_ROUTE_APIKEY },
 
     { "POST",   "/api/v1/chat/stream", "chat.stream",   MG_ROUTE_STREAM },
     { "POST",   "/api/v1/chat",        "chat.complete", 0 },

@@ -62,6 +62,9 @@ struct mg_stream_s {
     char                  chat_id[MG_UUID_LEN + 1];
     char                  bot_id[MG_UUID_LEN + 1];    /* "": a chat with an agent */
     char                  agent_id[MG_UUID_LEN + 1];  /* "": a chat with a bot */
+    /* a published call's key (jobs/published.c): its answer's tokens are
+     * counted on it; "": a user's turn */
+    char                  api_key_id[MG_UUID_LEN + 1];
     char                  message_id[MG_UUID_LEN + 1];        /* the answer's */
     char                  user_message_id[MG_UUID_LEN + 1];
     int                   chat_created;

@@ -131,12 +131,19 @@ START_TEST(test_every_route_is_documented)
         ck_assert_msg(have == want, "%s %s: %zu path parameters documented, the pattern has %zu",
                       r->method, r->pattern, have, want);
 
-        /* public: "security": [] overrides the document's bearer; the
-         * others inherit it and say nothing */
+        /* public: "security": [] overrides the document's bearer; an API
+         * key's routes name the apiKey schemes instead; the others
+         * inherit it and say nothing */
         sec = json_object_get(op, "security");
         if (r->flags & MG_ROUTE_PUBLIC) {
             ck_assert_msg(json_is_array(sec) && json_array_size(sec) == 0,
                           "%s %s is public: it needs \"security\": []", r->method, r->pattern);
+        } else if (r->flags & MG_ROUTE_APIKEY) {
+            ck_assert_msg(json_is_array(sec) && json_array_size(sec) == 2
+                          && json_object_get(json_array_get(sec, 0), "apiKey") != NULL
+                          && json_object_get(json_array_get(sec, 1), "apiKeyBearer") != NULL,
+                          "%s %s takes an API key: it needs \"security\": [{\"apiKey\": []}, "
+                          "{\"apiKeyBearer\": []}]", r->method, r->pattern);
         } else {
             ck_assert_msg(sec == NULL, "%s %s needs a token: it must not set \"security\"",
                           r->method, r->pattern);

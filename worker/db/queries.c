@@ -124,9 +124,23 @@
 
 /* Messages are read only through their chat's owner: the check is an
  * uncorrelated subquery, evaluated once per statement. */
+/* An API key as its owner sees it (one JSON text), with today's usage;
+ * never its hash. */
+#define MG_APIKEY_JSON                                                      \
+    "json_build_object('id', k.id, 'name', k.name, 'prefix', k.prefix, "   \
+    "'rate_per_second', k.rate_per_second, 'burst', k.burst, "             \
+    "'expires_at', " MG_TS("k.expires_at") ", "                            \
+    "'revoked_at', " MG_TS("k.revoked_at") ", "                            \
+    "'created_at', " MG_TS("k.created_at") ", "                            \
+    "'last_used_at', " MG_TS("k.last_used_at") ", "                        \
+    "'today', (SELECT json_build_object('requests', COALESCE(max(u.requests), 0), " \
+    "'input_tokens', COALESCE(max(u.input_tokens), 0), "                   \
+    "'output_tokens', COALESCE(max(u.output_tokens), 0)) FROM api_key_usage u " \
+    "WHERE u.key_id = k.id AND u.day = (now() AT TIME ZONE 'UTC')::date))::text"
+
 #define MG_CHAT_OWNED(chat, owner)                                          \
     "EXISTS (SELECT 1 FROM chats o WHERE o.id = " chat                    \
-    " AND o.owner_id = " owner ")"
+    " AND o.owner_id = " owner " AND o.api_key_id IS NULL)"
 
 
 /* Admin search: $1 is "%" q "%" with q's %, _ and backslash escaped by a
@@ -408,7 +422,7 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
                 "ORDER BY m.created_at, m.id)",
                 "FROM messages m WHERE m.chat_id = c.id") ") "
             "ORDER BY c.created_at, c.id)",
-            "FROM chats c WHERE c.owner_id = u.id") ", "
+            "FROM chats c WHERE c.owner_id = u.id AND c.api_key_id IS NULL") ", "
         "'knowledge_bases', " MG_JSON_LIST(
             "json_agg(json_build_object('id', k.id, 'name', k.name, "
             "'description', k.description, 'embedding_model', k.embedding_model, "
@@ -500,7 +514,9 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * id, $5 its title, $6 the user message's id, $7 its text, $8 the
      * daily token quota (0: none), $9 the agent or NULL, $10 the answer's
      * id, $11 this process's instance id (worker/instance.h), $12 the
-     * model.  In one statement: check the bot and the chat are the user's
+     * model, $13 the API key of a published call (jobs/published.c) or
+     * NULL: a chat is continued only by whoever began it, a user (NULL)
+     * or that key.  In one statement: check the bot and the chat are the user's
      * and the quota is not used up; only then create the chat, store the
      * user's message (before any generation, so it survives whatever
      * happens next), record the turn as in flight on this process (so
@@ -514,13 +530,15 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  FROM bots b WHERE b.id = $2::uuid AND b.owner_id = $1::text "
         "  UNION ALL SELECT a.id, a.model_id, a.instructions, a.temperature, a.max_tokens "
         "  FROM agents a WHERE a.id = $9::uuid AND a.status = 'published'), "
-        "chat AS (SELECT c.id FROM chats c WHERE c.id = $3::uuid AND c.owner_id = $1::text), "
+        "chat AS (SELECT c.id FROM chats c WHERE c.id = $3::uuid AND c.owner_id = $1::text "
+        "  AND c.api_key_id IS NOT DISTINCT FROM $13::uuid), "
         "used AS (SELECT COALESCE((SELECT u.input_tokens + u.output_tokens FROM usage u "
         "  WHERE u.user_id = $1::text AND u.day = (now() AT TIME ZONE 'UTC')::date), 0) AS tokens), "
         "go AS (SELECT 1 FROM bot, used WHERE ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM chat)) "
         "  AND ($8::bigint = 0 OR used.tokens < $8::bigint)), "
-        "new_chat AS (INSERT INTO chats (id, owner_id, bot_id, agent_id, title) "
-        "  SELECT $4::uuid, $1::text, $2::uuid, $9::uuid, $5::text FROM go WHERE $3::uuid IS NULL "
+        "new_chat AS (INSERT INTO chats (id, owner_id, bot_id, agent_id, title, api_key_id) "
+        "  SELECT $4::uuid, $1::text, $2::uuid, $9::uuid, $5::text, $13::uuid FROM go "
+        "  WHERE $3::uuid IS NULL "
         "  ON CONFLICT (id) DO NOTHING RETURNING id), "
         "touch AS (UPDATE chats c SET updated_at = now() FROM go "
         "  WHERE c.id = $3::uuid AND c.owner_id = $1::text RETURNING c.id), "
@@ -535,7 +553,7 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "SELECT EXISTS (SELECT 1 FROM bot), ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM chat)), "
         "  (SELECT tokens FROM used), EXISTS (SELECT 1 FROM go), "
         "  b.model_id, b.instructions, b.temperature, b.max_tokens "
-        "FROM (SELECT 1) one LEFT JOIN bot b ON true", 12 },
+        "FROM (SELECT 1) one LEFT JOIN bot b ON true", 13 },
 
     /* $1 the answer's id.  A turn that ended before its stream began (an
      * error answered instead) is no longer in flight. */
@@ -554,7 +572,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * tokens, $8 output tokens, $9 stop reason or NULL, $10 error code or
      * NULL, $11 model id, $12 the citations (JSON array) or NULL for a turn
      * without retrieval, $13 the agent or NULL, $14 an agent's steps (JSON
-     * array) or NULL, $15 an SSE answer's count of events or NULL.  Stores
+     * array) or NULL, $15 an SSE answer's count of events or NULL, $16 the
+     * API key of a published call or NULL.  Stores
      * the answer (unless the chat was deleted meanwhile), bumps the chat's
      * activity, counts the request and its tokens in today's usage, writes
      * each tool call to the audit and ends the turn's in-flight record.
@@ -590,6 +609,14 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  ON CONFLICT (user_id, day) DO UPDATE SET requests = usage.requests + 1, "
         "  input_tokens = usage.input_tokens + EXCLUDED.input_tokens, "
         "  output_tokens = usage.output_tokens + EXCLUDED.output_tokens RETURNING 1), "
+        /* a published call's tokens, on its key (its request was counted
+         * when it was admitted: mg_api_key_admit, sql/015) */
+        "key_use AS (INSERT INTO api_key_usage (key_id, day, input_tokens, output_tokens) "
+        "  SELECT k.id, (now() AT TIME ZONE 'UTC')::date, $7::bigint, $8::bigint "
+        "  FROM api_keys k, fresh WHERE k.id = $16::uuid AND fresh.yes "
+        "  ON CONFLICT (key_id, day) DO UPDATE SET "
+        "  input_tokens = api_key_usage.input_tokens + EXCLUDED.input_tokens, "
+        "  output_tokens = api_key_usage.output_tokens + EXCLUDED.output_tokens), "
         /* the audit, kept even when the chat went during the answer */
         "calls AS (INSERT INTO tool_calls (user_id, chat_id, message_id, agent_id, step, "
         "  call_id, tool, input, ok, output, error, duration_ms) "
@@ -598,7 +625,7 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  left(COALESCE(c->>'output', ''), 2000), c->>'error', (c->>'ms')::int "
         "  FROM users u, fresh, jsonb_array_elements(COALESCE($14::jsonb, '[]')) st, "
         "  jsonb_array_elements(st->'tool_calls') c WHERE u.id = $4::text AND fresh.yes) "
-        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 15 },
+        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM use)", 16 },
 
     /* $1 chat, $2 owner, $3 a message of it or NULL (its latest).  No row:
      * not the owner's chat; a row with a NULL id: no such message.  The
@@ -613,7 +640,7 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "FROM chats c LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.chat_id = c.id "
         "  AND ($3::uuid IS NULL OR x.id = $3::uuid) "
         "  ORDER BY x.created_at DESC, x.id DESC LIMIT 1) m ON true "
-        "WHERE c.id = $1::uuid AND c.owner_id = $2::text", 3 },
+        "WHERE c.id = $1::uuid AND c.owner_id = $2::text AND c.api_key_id IS NULL", 3 },
 
     /* ---- chats (jobs/chats.c).  Chats are created and their messages
      * written by the chat turn (above); these read, rename and delete
@@ -622,19 +649,20 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
     /* $1 owner, $2 limit.  Most recently active first. */
     [MG_Q_CHAT_LIST_FIRST] = { "mg_chat_list_first",
         "SELECT " MG_CHAT_SELECT " FROM chats c WHERE c.owner_id = $1::text "
+        "AND c.api_key_id IS NULL "
         "ORDER BY c.updated_at DESC, c.id DESC LIMIT $2::int", 2 },
 
     /* $1 owner, $2 cursor updated_at (µs), $3 cursor id, $4 limit */
     [MG_Q_CHAT_LIST_AFTER] = { "mg_chat_list_after",
         "SELECT " MG_CHAT_SELECT " FROM chats c WHERE c.owner_id = $1::text "
-        "AND (c.updated_at, c.id) < "
+        "AND c.api_key_id IS NULL AND (c.updated_at, c.id) < "
         "('epoch'::timestamptz + $2::bigint * interval '1 microsecond', $3::uuid) "
         "ORDER BY c.updated_at DESC, c.id DESC LIMIT $4::int", 4 },
 
     /* $1 id, $2 owner */
     [MG_Q_CHAT_GET] = { "mg_chat_get",
         "SELECT " MG_CHAT_SELECT " FROM chats c "
-        "WHERE c.id = $1::uuid AND c.owner_id = $2::text", 2 },
+        "WHERE c.id = $1::uuid AND c.owner_id = $2::text AND c.api_key_id IS NULL", 2 },
 
     /* $1 chat id, $2 owner, $3 limit.  Oldest first. */
     [MG_Q_CHAT_MESSAGES_FIRST] = { "mg_chat_messages_first",
@@ -656,13 +684,13 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * such chat of the owner. */
     [MG_Q_CHAT_RENAME] = { "mg_chat_rename",
         "UPDATE chats c SET title = $3::text "
-        "WHERE c.id = $1::uuid AND c.owner_id = $2::text "
+        "WHERE c.id = $1::uuid AND c.owner_id = $2::text AND c.api_key_id IS NULL "
         "RETURNING " MG_CHAT_SELECT, 3 },
 
     /* $1 id, $2 owner.  Its messages go with it (ON DELETE CASCADE). */
     [MG_Q_CHAT_DELETE] = { "mg_chat_delete",
         "DELETE FROM chats c WHERE c.id = $1::uuid AND c.owner_id = $2::text "
-        "RETURNING c.id::text", 2 },
+        "AND c.api_key_id IS NULL RETURNING c.id::text", 2 },
 
     /* ---- hybrid search (knowledge/search.c) and RAG turns (jobs/chat.c).
      * Knowledge base ids travel as one uuid[] literal ("{a,b}"): the
@@ -1180,4 +1208,78 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "CROSS JOIN LATERAL jsonb_array_elements(COALESCE(m.tools, '[]')) t "
         "WHERE a.id = $1::uuid AND t->>'name' = split_part(substr(r.ref, 5), '/', 2) "
         "  AND t->>'name' = ANY (m.allowed_tools) ORDER BY r.ord", 1 },
+    /* ---- API keys and the published bot (jobs/api_keys.c, published.c).
+     * Keys are matched by their SHA-256 as 64 hex digits; the key itself
+     * never reaches the database.  Every owner statement names the bot
+     * and its owner, so another's bot is simply not found. */
+
+    /* $1 bot, $2 owner.  No row: not the owner's bot.  Its quotas. */
+    [MG_Q_APIKEY_BOT] = { "mg_apikey_bot",
+        "SELECT b.api_quota_requests, b.api_quota_tokens FROM bots b "
+        "WHERE b.id = $1::uuid AND b.owner_id = $2::text", 2 },
+
+    /* $1 id, $2 bot, $3 owner, $4 name, $5 prefix, $6 hex SHA-256 of the
+     * key, $7 rate per second, $8 burst, $9 expiry (epoch seconds) or
+     * NULL.  No row: not the owner's bot. */
+    [MG_Q_APIKEY_INSERT] = { "mg_apikey_insert",
+        "INSERT INTO api_keys AS k (id, bot_id, owner_id, name, prefix, key_hash, "
+        "  rate_per_second, burst, expires_at) "
+        "SELECT $1::uuid, b.id, b.owner_id, $4::text, $5::text, decode($6::text, 'hex'), "
+        "  $7::float8, $8::int, to_timestamp($9::float8) "
+        "FROM bots b WHERE b.id = $2::uuid AND b.owner_id = $3::text "
+        "RETURNING " MG_APIKEY_JSON, 9 },
+
+    /* $1 bot, $2 owner.  Newest first; a bot has few keys. */
+    [MG_Q_APIKEY_LIST] = { "mg_apikey_list",
+        "SELECT " MG_APIKEY_JSON " FROM api_keys k "
+        "WHERE k.bot_id = $1::uuid AND k.owner_id = $2::text "
+        "ORDER BY k.created_at DESC, k.id DESC LIMIT 1000", 2 },
+
+    /* $1 key, $2 bot, $3 owner.  Revoked once: a second revoke keeps the
+     * first time.  No row: no such key of that bot of the owner. */
+    [MG_Q_APIKEY_REVOKE] = { "mg_apikey_revoke",
+        "UPDATE api_keys k SET revoked_at = COALESCE(k.revoked_at, now()) "
+        "WHERE k.id = $1::uuid AND k.bot_id = $2::uuid AND k.owner_id = $3::text "
+        "RETURNING " MG_APIKEY_JSON, 3 },
+
+    /* $1 key, $2 bot, $3 owner, $4 days (1..366).  No row: no such key.
+     * Every day of the range up to today (UTC), oldest first, zeros
+     * where nothing was used. */
+    [MG_Q_APIKEY_USAGE] = { "mg_apikey_usage",
+        "SELECT json_build_object('key_id', k.id, 'days', "
+        "  (SELECT json_agg(json_build_object('day', to_char(d.day, 'YYYY-MM-DD'), "
+        "   'requests', COALESCE(u.requests, 0), 'input_tokens', COALESCE(u.input_tokens, 0), "
+        "   'output_tokens', COALESCE(u.output_tokens, 0)) ORDER BY d.day) "
+        "   FROM (SELECT g::date AS day FROM generate_series("
+        "     (now() AT TIME ZONE 'UTC')::date - ($4::int - 1), "
+        "     (now() AT TIME ZONE 'UTC')::date, interval '1 day') g) d "
+        "   LEFT JOIN api_key_usage u ON u.key_id = k.id AND u.day = d.day))::text "
+        "FROM api_keys k "
+        "WHERE k.id = $1::uuid AND k.bot_id = $2::uuid AND k.owner_id = $3::text", 4 },
+
+    /* $1 hex SHA-256 of a key.  For the module's cache (apikeys.verify):
+     * what the key may do and until when.  No row: no such key, its bot
+     * is gone or its owner disabled (the key is simply invalid). */
+    [MG_Q_APIKEY_VERIFY] = { "mg_apikey_verify",
+        "SELECT k.id::text, k.bot_id::text, k.rate_per_second, k.burst, "
+        "  floor(extract(epoch FROM k.expires_at))::bigint, k.revoked_at IS NOT NULL, "
+        "  k.expires_at IS NOT NULL AND k.expires_at <= now() "
+        "FROM api_keys k JOIN bots b ON b.id = k.bot_id "
+        "JOIN users u ON u.id = k.owner_id AND NOT u.disabled "
+        "WHERE k.key_hash = decode($1::text, 'hex')", 1 },
+
+    /* $1 hex SHA-256 of a key, $2 the path's bot.  sql/015. */
+    [MG_Q_APIKEY_ADMIT] = { "mg_apikey_admit",
+        "SELECT outcome, key_id::text, owner_id, bot_id::text "
+        "FROM mg_api_key_admit(decode($1::text, 'hex'), $2::text)", 2 },
+
+    /* $1 bot, $2 owner, $3 whether quota_requests is set, $4 its value
+     * (NULL: unlimited), $5 and $6 the same for quota_tokens.  No row:
+     * not the owner's bot. */
+    [MG_Q_PUBLICATION_UPDATE] = { "mg_publication_update",
+        "UPDATE bots b SET "
+        "api_quota_requests = CASE WHEN $3::boolean THEN $4::bigint ELSE b.api_quota_requests END, "
+        "api_quota_tokens = CASE WHEN $5::boolean THEN $6::bigint ELSE b.api_quota_tokens END "
+        "WHERE b.id = $1::uuid AND b.owner_id = $2::text "
+        "RETURNING b.api_quota_requests, b.api_quota_tokens", 6 },
 };

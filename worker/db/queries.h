@@ -108,6 +108,15 @@ typedef enum {
     MG_Q_MCP_TOOLS_SET,
     MG_Q_MCP_FAILED,
     MG_Q_MCP_AGENT_TOOLS,
+    /* API keys and the published bot (jobs/api_keys.c, jobs/published.c) */
+    MG_Q_APIKEY_BOT,
+    MG_Q_APIKEY_INSERT,
+    MG_Q_APIKEY_LIST,
+    MG_Q_APIKEY_REVOKE,
+    MG_Q_APIKEY_USAGE,
+    MG_Q_APIKEY_VERIFY,
+    MG_Q_APIKEY_ADMIT,
+    MG_Q_PUBLICATION_UPDATE,
     MG_Q__COUNT
 } mg_query_t;
 
@@ -203,6 +212,28 @@ enum {
     MG_USER_COLS,
     MG_USER_COL_OLD_DISABLED = MG_USER_COLS,
     MG_USER_COL_OLD_ROLE
+};
+
+/* Column order of MG_Q_APIKEY_VERIFY's row (none: no such key, or its
+ * bot is gone). */
+enum {
+    MG_VERIFY_COL_KEY_ID = 0,
+    MG_VERIFY_COL_BOT_ID,
+    MG_VERIFY_COL_RATE,
+    MG_VERIFY_COL_BURST,
+    MG_VERIFY_COL_EXPIRES,      /* epoch seconds, NULL: never */
+    MG_VERIFY_COL_REVOKED,      /* 't' / 'f' */
+    MG_VERIFY_COL_EXPIRED,
+    MG_VERIFY_COLS
+};
+
+/* Column order of MG_Q_APIKEY_ADMIT's one row (sql/015 mg_api_key_admit). */
+enum {
+    MG_ADMIT_COL_OUTCOME = 0,
+    MG_ADMIT_COL_KEY_ID,
+    MG_ADMIT_COL_OWNER_ID,
+    MG_ADMIT_COL_BOT_ID,
+    MG_ADMIT_COLS
 };
 
 /* Column order of MG_Q_CHAT_BEGIN's one row. */

@@ -2,6 +2,9 @@
  * chat: owns the chat turn, POST /api/v1/chat/stream (chat.stream, SSE)
  * and POST /api/v1/chat (chat.complete, one JSON answer).
  *
+ * mg_chat_turn runs a turn for whoever job->user_id is; a published
+ * bot's call (published.c) runs one as the bot's owner, for an API key.
+ *
  * A turn has three parts:
  *   1. here, on a pool thread: validate, check the bot and chat belong to
  *      the caller, for a bot with rag_enabled retrieve the sources from
@@ -425,14 +428,14 @@ mg_chat_abandon(mg_job_t *job, const char *answer_id)
     PQclear(res);
 }
 
-static int
-mg_chat_begin(mg_job_t *job, int sse)
+int
+mg_chat_turn(mg_job_t *job, int sse, const mg_chat_turn_in_t *in)
 {
-    json_t               *v = NULL;
-    mg_verr_t             verr;
-    const char           *bot_id, *agent_id, *chat_id, *message, *model, *values[12];
+    const char           *bot_id = in->bot_id, *agent_id = in->agent_id;
+    const char           *chat_id = in->chat_id, *message = in->message;
+    const char           *model, *values[13];
     const char           *t_model, *t_instructions, *t_temperature, *t_max_tokens;
-    size_t                msg_len;
+    size_t                msg_len = in->msg_len;
     char                  new_chat[MG_UUID_LEN + 1], user_msg[MG_UUID_LEN + 1];
     char                  answer_msg[MG_UUID_LEN + 1];
     char                  title[MG_CHAT_TITLE_MAX * 4 + 8], quota[24], err[256];
@@ -447,18 +450,6 @@ mg_chat_begin(mg_job_t *job, int sse)
     size_t                nrows = 0, nhits = 0;
     mg_hit_t             *hits = NULL;
     int                   sent, grounded = 0, submitted, in_flight = 0;
-
-    v = mg_validate_body(job->body, job->body_len, mg_chat_turn_fields,
-                         sizeof(mg_chat_turn_fields) / sizeof(mg_chat_turn_fields[0]),
-                         MG_VALIDATE_CREATE, &verr);
-    if (v == NULL) {
-        return mg_job_reply_verr(job, &verr);
-    }
-    bot_id = json_string_value(json_object_get(v, "bot_id"));
-    agent_id = json_string_value(json_object_get(v, "agent_id"));
-    chat_id = json_string_value(json_object_get(v, "chat_id"));     /* NULL: new chat */
-    message = json_string_value(json_object_get(v, "message"));
-    msg_len = json_string_length(json_object_get(v, "message"));
 
     if (mg_utf8_chars(message, msg_len) > (size_t) mg_chat_cfg.message_max) {
         char m[96];
@@ -542,6 +533,7 @@ mg_chat_begin(mg_job_t *job, int sse)
     values[9] = answer_msg;
     values[10] = mg_instance_id();
     values[11] = t_model;
+    values[12] = in->api_key_id;
     rc = mg_db_exec(job->db, MG_Q_CHAT_BEGIN, values, &begin);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, begin, "chat.begin");
@@ -593,6 +585,7 @@ mg_chat_begin(mg_job_t *job, int sse)
     snprintf(s->chat_id, sizeof(s->chat_id), "%s", chat_id ? chat_id : new_chat);
     snprintf(s->bot_id, sizeof(s->bot_id), "%s", bot_id ? bot_id : "");
     snprintf(s->agent_id, sizeof(s->agent_id), "%s", agent_id ? agent_id : "");
+    snprintf(s->api_key_id, sizeof(s->api_key_id), "%s", in->api_key_id ? in->api_key_id : "");
     snprintf(s->user_message_id, sizeof(s->user_message_id), "%s", user_msg);
     s->user_id = strdup(job->user_id);
     s->model_id = strdup(t_model);
@@ -686,6 +679,30 @@ done:
     free(settings.record);
     PQclear(begin);
     PQclear(hist);
+    return sent;
+}
+
+/* A user's turn: the body names the bot (one of the caller's) or agent. */
+static int
+mg_chat_begin(mg_job_t *job, int sse)
+{
+    json_t             *v;
+    mg_verr_t           verr;
+    mg_chat_turn_in_t   in = { 0 };
+    int                 sent;
+
+    v = mg_validate_body(job->body, job->body_len, mg_chat_turn_fields,
+                         sizeof(mg_chat_turn_fields) / sizeof(mg_chat_turn_fields[0]),
+                         MG_VALIDATE_CREATE, &verr);
+    if (v == NULL) {
+        return mg_job_reply_verr(job, &verr);
+    }
+    in.bot_id = json_string_value(json_object_get(v, "bot_id"));
+    in.agent_id = json_string_value(json_object_get(v, "agent_id"));
+    in.chat_id = json_string_value(json_object_get(v, "chat_id"));     /* NULL: new chat */
+    in.message = json_string_value(json_object_get(v, "message"));
+    in.msg_len = json_string_length(json_object_get(v, "message"));
+    sent = mg_chat_turn(job, sse, &in);
     json_decref(v);
     return sent;
 }
@@ -733,7 +750,7 @@ static int
 mg_chat_store(mg_stream_t *s, mg_db_t *db)
 {
     char         in[24], out[24], events[16];
-    const char  *values[15];
+    const char  *values[16];
     char        *steps = NULL;
     PGresult    *res = NULL;
     mg_db_rc_t   rc = MG_DB_UNAVAILABLE;
@@ -764,6 +781,7 @@ mg_chat_store(mg_stream_t *s, mg_db_t *db)
     /* the events a resume from the database counts with (chat_resume.c) */
     snprintf(events, sizeof(events), "%u", mg_stream_final_id(s));
     values[14] = s->sse ? events : NULL;
+    values[15] = s->api_key_id[0] ? s->api_key_id : NULL;
 
     /* the answer exists nowhere else: ride out a short database outage */
     for (int attempt = 0; attempt < 4; attempt++) {

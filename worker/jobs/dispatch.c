@@ -18,6 +18,18 @@ const mg_job_def_t mg_job_defs[] = {
     { "bots.get",    mg_job_bots_get,    MG_JOB_AS_USER | MG_JOB_CACHED },
     { "bots.update", mg_job_bots_update, MG_JOB_AS_USER | MG_JOB_WRITES_CACHED },
     { "bots.delete", mg_job_bots_delete, MG_JOB_AS_USER | MG_JOB_WRITES_CACHED },
+    { "apikeys.list",       mg_job_apikeys_list,       MG_JOB_AS_USER },
+    { "apikeys.create",     mg_job_apikeys_create,     MG_JOB_AS_USER },
+    { "apikeys.revoke",     mg_job_apikeys_revoke,     MG_JOB_AS_USER },
+    { "apikeys.usage",      mg_job_apikeys_usage,      MG_JOB_AS_USER },
+    { "publication.get",    mg_job_publication_get,    MG_JOB_AS_USER },
+    { "publication.update", mg_job_publication_update, MG_JOB_AS_USER },
+    /* an API key's calls: claims {api_key_id, api_key_hash}, no user;
+     * the handler checks the key itself */
+    { "published.stream",   mg_job_published_stream,   0 },
+    { "published.complete", mg_job_published_complete, 0 },
+    /* the module's check of a key it has not cached (not a route) */
+    { "apikeys.verify",     mg_job_apikeys_verify,     0 },
     { "chat.stream",   mg_job_chat_stream,   MG_JOB_AS_USER },
     { "chat.complete", mg_job_chat_complete, MG_JOB_AS_USER },
     { "chats.list",   mg_job_chats_list,   MG_JOB_AS_USER },

@@ -340,6 +340,18 @@ int mg_chat_agent_run(mg_job_t *job, const char *agent_id, const char *agent_jso
 
 int mg_job_chat_stream(mg_job_t *job);
 int mg_job_chat_complete(mg_job_t *job);
+/* One turn, validated input (pointers borrowed for the call), for
+ * job->user_id: with bot_id (that user's bot) or agent_id, chat_id NULL
+ * for a new chat, api_key_id set for a published call (the chat is marked
+ * with it, only it continues the chat, its tokens are counted on it).
+ * Answers the job (or hands it to the stream engine); 0 or -1 as a
+ * handler. */
+typedef struct {
+    const char  *bot_id, *agent_id, *chat_id, *message;
+    size_t       msg_len;
+    const char  *api_key_id;
+} mg_chat_turn_in_t;
+int mg_chat_turn(mg_job_t *job, int sse, const mg_chat_turn_in_t *in);
 /* The answer to a stream mg_streams_submit refused (its rc): 503, the
  * engine full ("overloaded") or stopped by the drain. */
 int mg_chat_reply_refused(mg_job_t *job, int submitted);
@@ -349,5 +361,34 @@ struct mg_stream_s;
  * caller calls next.  0, or -1 when the client could not be told. */
 int mg_chat_finish(struct mg_stream_s *s, mg_db_t *db, mg_job_send_fn send, void *send_ctx,
                    char **final, size_t *final_len);
+
+/* api_keys.c: a bot's API keys and its publication, for its owner; the
+ * module's key check (apikeys.verify, not a route). */
+int mg_job_apikeys_list(mg_job_t *job);
+int mg_job_apikeys_create(mg_job_t *job);
+int mg_job_apikeys_revoke(mg_job_t *job);
+int mg_job_apikeys_usage(mg_job_t *job);
+int mg_job_apikeys_verify(mg_job_t *job);
+int mg_job_publication_get(mg_job_t *job);
+int mg_job_publication_update(mg_job_t *job);
+/* "mgk_" + base64url of MG_APIKEY_RANDOM bytes: MG_APIKEY_LEN characters */
+#define MG_APIKEY_RANDOM  32
+#define MG_APIKEY_LEN     47
+#define MG_APIKEY_PREFIX  12            /* characters shown in lists */
+/* 1 when s is 64 lowercase hex digits (a key's SHA-256 as the module
+ * sends it). */
+int mg_apikey_hash_valid(const char *s, size_t len);
+/* Seconds from now to the next 00:00 UTC, when daily quotas reset (>= 1). */
+long mg_apikey_retry_after(void);
+/* A new key into key (MG_APIKEY_LEN + 1) and the lowercase hex SHA-256
+ * of it into hash (MG_SHA256_HEX_LEN + 1).  0, or -1 (no randomness). */
+int  mg_apikey_new(char *key, char *hash);
+/* RFC 3339 ("2030-01-02T03:04:05Z", a fraction and an offset allowed)
+ * into epoch seconds.  0, or -1 when s is not one. */
+int  mg_apikey_time_parse(const char *s, double *epoch);
+
+/* published.c: a published bot's chat, called with an API key */
+int mg_job_published_stream(mg_job_t *job);
+int mg_job_published_complete(mg_job_t *job);
 
 #endif
