@@ -31,7 +31,7 @@ async function fillSignUp(p, username, email) {
 test('the administrator edits a user\'s groups, beside the configured group names', async () => {
     await page.goto(`${stack.base}/admin`);
     const groups = page.locator('[data-permission-groups]');
-    await groups.getByText('publishers').waitFor();
+    await groups.getByText('publishers').first().waitFor();
     await page.getByLabel('Search users').fill(member);
     await page.getByRole('button', { name: `Edit groups of ${member}` }).click();
     const dialog = page.getByRole('dialog');
