@@ -42,6 +42,12 @@ const screens = [
         await page.getByRole('button', { name: 'Create bot' }).first().click();
         await page.getByLabel('Instructions').waitFor();
     }],
+    ['bot-page', null, async (page) => {
+        await page.goto(`${stack.base}/bots`);
+        await page.getByRole('link', { name: 'Sharing and usage of Screens bot' }).click();
+        await page.getByRole('radio', { name: 'Private' }).waitFor();
+    }],
+    ['store', '/store', async (page) => { await page.getByRole('heading', { name: 'Bot store' }).waitFor(); }],
     ['account', '/account', async (page) => { await page.getByRole('button', { name: 'Export my data' }).waitFor(); }],
 ];
 
