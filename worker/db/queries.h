@@ -108,6 +108,13 @@ typedef enum {
     MG_Q_MCP_TOOLS_SET,
     MG_Q_MCP_FAILED,
     MG_Q_MCP_AGENT_TOOLS,
+    /* groups and sign-up (jobs/signup.c, jobs/auth.c, jobs/admin.c) */
+    MG_Q_SIGNUP_RULES,
+    MG_Q_SIGNUP_UPDATE,
+    MG_Q_AUTH_REGISTER_INVITED,
+    MG_Q_INVITE_INSERT,
+    MG_Q_INVITE_LIST,
+    MG_Q_INVITE_REVOKE,
     MG_Q__COUNT
 } mg_query_t;
 
@@ -200,9 +207,18 @@ enum {
     MG_USER_COL_DISABLED,
     MG_USER_COL_CREATED_US,     /* microseconds since the epoch (also the cursor) */
     MG_USER_COL_UPDATED_US,
+    MG_USER_COL_GROUPS,         /* a JSON array of strings (sql/014) */
     MG_USER_COLS,
     MG_USER_COL_OLD_DISABLED = MG_USER_COLS,
     MG_USER_COL_OLD_ROLE
+};
+
+/* Column order of MG_Q_SIGNUP_RULES's and MG_Q_SIGNUP_UPDATE's one row. */
+enum {
+    MG_SIGNUP_COL_REGISTRATION = 0, /* NULL: not set by an administrator */
+    MG_SIGNUP_COL_DOMAINS,          /* a JSON array of lowercase domains */
+    MG_SIGNUP_COL_ADMIN_EXISTS,
+    MG_SIGNUP_COLS
 };
 
 /* Column order of MG_Q_CHAT_BEGIN's one row. */
