@@ -390,7 +390,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "SELECT json_build_object("
         "'user', json_build_object('id', u.id, 'username', u.username, "
         "'email', u.email, 'role', u.role, 'disabled', u.disabled, "
-        "'created_at', " MG_TS("u.created_at") ", 'updated_at', " MG_TS("u.updated_at") "), "
+        "'created_at', " MG_TS("u.created_at") ", 'updated_at', " MG_TS("u.updated_at") ", "
+        "'groups', to_json(u.groups)), "
         "'bots', " MG_JSON_LIST(
             "json_agg(json_build_object('id', b.id, 'owner_id', b.owner_id, "
             "'name', b.name, 'description', b.description, 'model_id', b.model_id, "
