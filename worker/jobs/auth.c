@@ -21,7 +21,14 @@
  *    one revokes its whole family (a stolen token is useful once at most);
  *  - input is validated completely before any statement runs.
  * Access tokens are shaped like Cognito access tokens, so the module
- * verifies them exactly like Cognito's.
+ * verifies them exactly like Cognito's.  Their cognito:groups is "admin"
+ * for role admin, then the user's stored groups (sql/014), read at every
+ * sign-in and refresh: an administrator's change reaches the next token.
+ *
+ * Registration follows the sign-up rules (signup.c): the mode an
+ * administrator set, else MANGOO_REGISTRATION, and the allowed e-mail
+ * domains; an invitation opens every mode, once, and gives its role and
+ * groups (mg_local_register_invited, sql/014).
  */
 #include "jobs/jobs.h"
 
