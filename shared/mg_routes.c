@@ -88,6 +88,14 @@ const mg_route_t mg_routes[] = {
     { "GET",    "/api/v1/admin/users",      "admin.users.list",   MG_ROUTE_ADMIN },
     { "PATCH",  "/api/v1/admin/users/{id}", "admin.users.update", MG_ROUTE_ADMIN },
     { "GET",    "/api/v1/admin/usage",      "admin.usage",        MG_ROUTE_ADMIN },
+
+    /* groups and sign-up (worker/jobs/signup.c) */
+    { "GET",    "/api/v1/admin/permissions",      "admin.permissions",         MG_ROUTE_ADMIN },
+    { "GET",    "/api/v1/admin/signup",           "admin.signup.get",          MG_ROUTE_ADMIN },
+    { "PATCH",  "/api/v1/admin/signup",           "admin.signup.update",       MG_ROUTE_ADMIN },
+    { "GET",    "/api/v1/admin/invitations",      "admin.invitations.list",    MG_ROUTE_ADMIN },
+    { "POST",   "/api/v1/admin/invitations",      "admin.invitations.create",  MG_ROUTE_ADMIN },
+    { "DELETE", "/api/v1/admin/invitations/{id}", "admin.invitations.revoke",  MG_ROUTE_ADMIN },
 };
 
 const size_t mg_routes_count = sizeof(mg_routes) / sizeof(mg_routes[0]);

@@ -166,7 +166,7 @@ class NginxInstance:
 # the stack, so every suite checks it (test_logs says more).
 SECRET_FIELDS = {"key", "password", "new_password", "current_password", "old_password",
                  "api_key", "secret", "client_secret", "access_token", "refresh_token",
-                 "id_token", "code_verifier", "token"}
+                 "id_token", "code_verifier", "token", "invitation"}
 SECRET_ENV = re.compile(r"SECRET|PASSWORD|API_KEY|TOKEN|CLIENT_SECRET")
 SECRET_MIN = 8              # shorter values would match by chance
 MESSAGE_MIN = 24            # chat messages: long enough to be the message

@@ -112,7 +112,9 @@ class CognitoLoginTests(unittest.TestCase):
         self.assertEqual(r.json(), {
             "identity": "cognito", "registration": "open", "can_register": False,
             "cognito": {"domain": idp.url, "client_id": CLIENT,
-                        "scopes": "openid email profile"}})
+                        "scopes": "openid email profile"},
+            # sign-up rules and invitations are the local identity's
+            "allowed_domains": [], "invitations": False})
         self.assertNotIn(SECRET.encode(), r.body)
 
     def test_full_flow(self):

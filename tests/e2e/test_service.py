@@ -67,7 +67,8 @@ class ConfigTests(unittest.TestCase):
         self.assertEqual(stack.psql("SELECT count(*) FROM users WHERE role = 'admin'"), "0")
         # public: no token needed, and a token changes nothing
         self.assertEqual(self.config(), {"identity": "local", "registration": "first-admin",
-                                         "can_register": True, "cognito": None})
+                                         "can_register": True, "cognito": None,
+                                         "allowed_domains": [], "invitations": True})
         r = stack.request("GET", "/api/v1/config", token=stack.token("someone"))
         self.assertEqual(r.json()["can_register"], True)
         # a user who is not an administrator (from a token) does not close it
@@ -77,7 +78,8 @@ class ConfigTests(unittest.TestCase):
         self.assertEqual(self.register("first-one").status, 201)
         # the answer follows what registration now does
         self.assertEqual(self.config(), {"identity": "local", "registration": "first-admin",
-                                         "can_register": False, "cognito": None})
+                                         "can_register": False, "cognito": None,
+                                         "allowed_domains": [], "invitations": True})
         r = self.register("second-one")
         self.assertEqual(r.status, 403, r)
         self.assertEqual(r.json()["error"]["code"], "registration_closed")
@@ -85,14 +87,16 @@ class ConfigTests(unittest.TestCase):
     def test_2_open(self):
         restart_worker(MANGOO_REGISTRATION="open")
         self.assertEqual(self.config(), {"identity": "local", "registration": "open",
-                                         "can_register": True, "cognito": None})
+                                         "can_register": True, "cognito": None,
+                                         "allowed_domains": [], "invitations": True})
         self.assertEqual(self.register("open-one").status, 201)
         self.assertTrue(self.config()["can_register"])
 
     def test_3_closed(self):
         restart_worker(MANGOO_REGISTRATION="closed")
         self.assertEqual(self.config(), {"identity": "local", "registration": "closed",
-                                         "can_register": False, "cognito": None})
+                                         "can_register": False, "cognito": None,
+                                         "allowed_domains": [], "invitations": True})
         self.assertEqual(self.register("closed-one").status, 403)
 
     def test_4_only_get(self):

@@ -76,10 +76,10 @@ START_TEST(test_access_claims)
         .registration = MG_REGISTRATION_OPEN, .issuer = "iss-x", .client_id = "client-y",
         .access_ttl = 900, .refresh_ttl = 60
     };
-    json_t           *c, *g;
+    json_t           *c, *g, *extra;
 
     c = mg_auth_access_claims(&cfg, "0b7c8f1e-0000-4000-8000-000000000001", "Alice", 1,
-                              1700000000, 1699999000);
+                              NULL, 1700000000, 1699999000);
     ck_assert_ptr_nonnull(c);
     ck_assert_str_eq(json_string_value(json_object_get(c, "sub")),
                      "0b7c8f1e-0000-4000-8000-000000000001");
@@ -97,12 +97,31 @@ START_TEST(test_access_claims)
     ck_assert_str_eq(json_string_value(json_array_get(g, 0)), "admin");
     json_decref(c);
 
-    c = mg_auth_access_claims(&cfg, "s", "bob", 0, 1, 1);
+    c = mg_auth_access_claims(&cfg, "s", "bob", 0, NULL, 1, 1);
     ck_assert_ptr_nonnull(c);
     g = json_object_get(c, "cognito:groups");
     ck_assert(json_is_array(g));
     ck_assert_uint_eq(json_array_size(g), 0);
     json_decref(c);
+
+    /* stored groups follow "admin"; a stored "admin" (or a non-string)
+     * never makes one: only the role does */
+    extra = json_loads("[\"publishers\",\"admin\",5,\"team-a\"]", 0, NULL);
+    ck_assert_ptr_nonnull(extra);
+    c = mg_auth_access_claims(&cfg, "s", "bob", 0, extra, 1, 1);
+    ck_assert_ptr_nonnull(c);
+    g = json_object_get(c, "cognito:groups");
+    ck_assert_uint_eq(json_array_size(g), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(g, 0)), "publishers");
+    ck_assert_str_eq(json_string_value(json_array_get(g, 1)), "team-a");
+    json_decref(c);
+    c = mg_auth_access_claims(&cfg, "s", "root", 1, extra, 1, 1);
+    g = json_object_get(c, "cognito:groups");
+    ck_assert_uint_eq(json_array_size(g), 3);
+    ck_assert_str_eq(json_string_value(json_array_get(g, 0)), "admin");
+    ck_assert_str_eq(json_string_value(json_array_get(g, 1)), "publishers");
+    json_decref(c);
+    json_decref(extra);
 }
 END_TEST
 
@@ -297,8 +316,18 @@ START_TEST(test_register_closed)
     capture_t        cap;
 
     mg_auth_configure(&cfg);
+    /* the mode an administrator set lives in the database (signup.c),
+     * which may override MANGOO_REGISTRATION: here it is down */
     run(mg_job_auth_register, "{\"username\":\"abc\",\"password\":\"Abcdefg1!\"}", &cap);
-    expect_error(&cap, 403, "registration_closed");
+    expect_error(&cap, 503, "database_unavailable");
+    /* an invitation opens any mode; a code of the wrong shape is refused
+     * before any statement */
+    run(mg_job_auth_register, "{\"username\":\"abc\",\"password\":\"Abcdefg1!\","
+        "\"invitation\":\"mgi_short\"}", &cap);
+    expect_error(&cap, 403, "invitation_invalid");
+    run(mg_job_auth_register, "{\"username\":\"abc\",\"password\":\"Abcdefg1!\","
+        "\"invitation\":null}", &cap);
+    expect_error(&cap, 400, "invalid_field");
     mg_auth_configure(NULL);
 }
 END_TEST

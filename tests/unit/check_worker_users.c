@@ -264,6 +264,17 @@ START_TEST(test_admin_jobs_check_claims_too)
         run_expect("admin.users.list", claims[i], "{\"query\":\"\"}", "", 403, "forbidden", NULL);
         run_expect("admin.users.update", claims[i], "{\"id\":\"active\"}",
                    "{\"disabled\":true}", 403, "forbidden", NULL);
+        /* groups and sign-up (signup.c) */
+        run_expect("admin.permissions", claims[i], "{}", "", 403, "forbidden", NULL);
+        run_expect("admin.signup.get", claims[i], "{}", "", 403, "forbidden", NULL);
+        run_expect("admin.signup.update", claims[i], "{}", "{\"registration\":\"open\"}",
+                   403, "forbidden", NULL);
+        run_expect("admin.invitations.list", claims[i], "{}", "", 403, "forbidden", NULL);
+        run_expect("admin.invitations.create", claims[i], "{}", "{\"email\":\"a@b.c\"}",
+                   403, "forbidden", NULL);
+        run_expect("admin.invitations.revoke", claims[i],
+                   "{\"id\":\"0b7c8f1e-0000-4000-8000-000000000001\"}", "", 403, "forbidden",
+                   NULL);
     }
 }
 END_TEST
@@ -306,6 +317,79 @@ START_TEST(test_admin_update_bad_input)
                400, "invalid_json", NULL);
     run_expect("admin.users.update", ADMIN, "{\"id\":\"active\"}", "",
                400, "invalid_json", NULL);
+}
+END_TEST
+
+/* Every refusal below comes before any statement (the job has no
+ * database: one would crash the test), so a bad request changes nothing. */
+START_TEST(test_admin_update_bad_groups)
+{
+    const char *bodies[] = {
+        "{\"groups\":\"team\"}", "{\"groups\":null}", "{\"groups\":[\"\"]}",
+        "{\"groups\":[\"a b\"]}", "{\"groups\":[\"admin\"]}", "{\"groups\":[7]}",
+        "{\"groups\":[\"tab\\there\"]}", "{\"groups\":[\"ok\"],\"role\":\"root\"}",
+        "{\"groups\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\","
+        "\"n\",\"o\",\"p\",\"q\",\"r\",\"s\",\"t\",\"u\"]}",
+    };
+    char body[400];
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        run_expect("admin.users.update", ADMIN, "{\"id\":\"active\"}", bodies[i],
+                   400, "invalid_field", NULL);
+    }
+    /* 129 characters */
+    snprintf(body, sizeof(body), "{\"groups\":[\"");
+    for (int i = 0; i < 129; i++) {
+        strcat(body, "g");
+    }
+    strcat(body, "\"]}");
+    run_expect("admin.users.update", ADMIN, "{\"id\":\"active\"}", body, 400, "invalid_field",
+               "\"groups\"");
+    run_expect("admin.users.update", ADMIN, "{\"id\":\"active\"}",
+               "{\"groups\":[],\"x\":1}", 400, "unknown_field", NULL);
+}
+END_TEST
+
+START_TEST(test_signup_bad_input)
+{
+    const char *bodies[] = {
+        "{\"registration\":\"maybe\"}", "{\"registration\":null}", "{\"registration\":1}",
+        "{\"allowed_domains\":\"example.com\"}", "{\"allowed_domains\":null}",
+        "{\"allowed_domains\":[\"@example.com\"]}", "{\"allowed_domains\":[\"not a domain\"]}",
+        "{\"allowed_domains\":[\"\"]}", "{\"allowed_domains\":[\"a..b\"]}",
+        "{\"allowed_domains\":[\"-a.com\"]}", "{\"allowed_domains\":[3]}",
+        "{\"registration\":\"open\",\"allowed_domains\":[\"ok.com\",\"bad_one.com\"]}",
+        "{\"registration\":\"nope\",\"allowed_domains\":[\"ok.com\"]}",
+    };
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        run_expect("admin.signup.update", ADMIN, "{}", bodies[i], 400, "invalid_field", NULL);
+    }
+    run_expect("admin.signup.update", ADMIN, "{}", "{\"mode\":\"open\"}", 400,
+               "unknown_field", NULL);
+    run_expect("admin.signup.update", ADMIN, "{}", "[]", 400, "invalid_json", NULL);
+    run_expect("admin.signup.update", ADMIN, "{}", "", 400, "invalid_json", NULL);
+}
+END_TEST
+
+START_TEST(test_invitation_bad_input)
+{
+    const char *bodies[] = {
+        "{}", "{\"email\":\"nope\"}", "{\"email\":null}", "{\"email\":\"a@b.c\",\"role\":\"root\"}",
+        "{\"email\":\"a@b.c\",\"groups\":[\"admin\"]}", "{\"email\":\"a@b.c\",\"groups\":\"x\"}",
+        "{\"email\":\"a@b.c\",\"expires_in_days\":0}",
+        "{\"email\":\"a@b.c\",\"expires_in_days\":91}",
+        "{\"email\":\"a@b.c\",\"expires_in_days\":\"7\"}",
+    };
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        run_expect("admin.invitations.create", ADMIN, "{}", bodies[i], 400, "invalid_field",
+                   NULL);
+    }
+    run_expect("admin.invitations.create", ADMIN, "{}", "{\"email\":\"a@b.c\",\"code\":\"x\"}",
+               400, "unknown_field", NULL);
+    run_expect("admin.invitations.revoke", ADMIN, "{\"id\":\"nope\"}", "", 404, "not_found",
+               NULL);
 }
 END_TEST
 
@@ -378,6 +462,9 @@ users_suite(void)
     tcase_add_test(jobs, test_admin_jobs_check_claims_too);
     tcase_add_test(jobs, test_admin_list_bad_query);
     tcase_add_test(jobs, test_admin_update_bad_input);
+    tcase_add_test(jobs, test_admin_update_bad_groups);
+    tcase_add_test(jobs, test_signup_bad_input);
+    tcase_add_test(jobs, test_invitation_bad_input);
     tcase_add_test(jobs, test_admin_cannot_lock_themselves_out);
     tcase_add_test(jobs, test_update_me_bad_input);
     tcase_add_test(jobs, test_handlers_are_dispatched);

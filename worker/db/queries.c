@@ -38,12 +38,20 @@
 
 #define MG_USER_SELECT                                                      \
     "u.id, u.username, u.email, u.role, u.disabled, "                      \
-    MG_US("u.created_at") ", " MG_US("u.updated_at")
+    MG_US("u.created_at") ", " MG_US("u.updated_at") ", to_json(u.groups)::text"
 
 /* Export only (not a hot path): RFC 3339 UTC with microseconds, as the
  * C writers print them, done by Postgres inside the one JSON statement. */
 #define MG_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define MG_JSON_LIST(agg, from) "COALESCE((SELECT " agg " " from "), '[]'::json)"
+
+/* An invitation as the API shows it (never its code, which is not
+ * kept). */
+#define MG_INVITE_JSON                                                      \
+    "json_build_object('id', i.id, 'email', i.email, 'role', i.role, "     \
+    "'groups', to_json(i.groups), 'expires_at', " MG_TS("i.expires_at") ", " \
+    "'created_at', " MG_TS("i.created_at") ", 'used_at', " MG_TS("i.used_at") ", " \
+    "'revoked_at', " MG_TS("i.revoked_at") ")"
 
 /* An agent as the API shows it (one JSON text). */
 #define MG_AGENT_JSON(subs)                                                 \
@@ -271,13 +279,13 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "$3::text, $4::text, $5::boolean)", 5 },
 
     /* $1 username.  Always exactly one row, so an unknown user is just
-     * NULLs: user id, password hash, username, role, disabled, email, and
-     * the seconds the name stays locked (NULL: not locked). */
+     * NULLs: user id, password hash, username, role, disabled, email, the
+     * seconds the name stays locked (NULL: not locked), groups (JSON). */
     [MG_Q_AUTH_LOGIN_LOOKUP] = { "mg_auth_login_lookup",
         "SELECT c.user_id, c.password_hash, u.username, u.role, u.disabled, u.email, "
         "(SELECT ceil(extract(epoch FROM a.locked_until - now()))::bigint "
         "FROM login_attempts a WHERE a.username_key = lower($1::text) "
-        "AND a.locked_until > now()) "
+        "AND a.locked_until > now()), to_json(u.groups)::text "
         "FROM (SELECT 1) one "
         "LEFT JOIN local_credentials c ON lower(c.username) = lower($1::text) "
         "LEFT JOIN users u ON u.id = c.user_id", 1 },
@@ -322,7 +330,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * disabled) and insert its successor in the same family.  A re-run
      * with the same $2 finds the token replaced by $2 and succeeds again.
      * No row: see MG_Q_AUTH_REFRESH_REJECT.  Returns user id, username,
-     * role, auth_time (unix s). */
+     * role, auth_time (unix s), groups (JSON: read now, so an
+     * administrator's change reaches the next access token). */
     [MG_Q_AUTH_REFRESH_ROTATE] = { "mg_auth_refresh_rotate",
         "WITH old AS (UPDATE refresh_tokens t "
         "SET used_at = COALESCE(t.used_at, now()), replaced_by = $2::uuid "
@@ -335,8 +344,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "SELECT $2::uuid, o.user_id, decode($3::text, 'hex'), o.family_id, "
         "now() + $4::bigint * interval '1 second', o.auth_time FROM old o "
         "ON CONFLICT (id) DO NOTHING) "
-        "SELECT o.user_id, u.username, u.role, extract(epoch FROM o.auth_time)::bigint "
-        "FROM old o JOIN users u ON u.id = o.user_id", 4 },
+        "SELECT o.user_id, u.username, u.role, extract(epoch FROM o.auth_time)::bigint, "
+        "to_json(u.groups)::text FROM old o JOIN users u ON u.id = o.user_id", 4 },
 
     /* $1 presented token hash, after a rotation found nothing.  A token
      * already used or revoked is a reuse: its whole family is revoked.
@@ -395,7 +404,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "SELECT json_build_object("
         "'user', json_build_object('id', u.id, 'username', u.username, "
         "'email', u.email, 'role', u.role, 'disabled', u.disabled, "
-        "'created_at', " MG_TS("u.created_at") ", 'updated_at', " MG_TS("u.updated_at") "), "
+        "'created_at', " MG_TS("u.created_at") ", 'updated_at', " MG_TS("u.updated_at") ", "
+        "'groups', to_json(u.groups)), "
         "'bots', " MG_JSON_LIST(
             "json_agg(json_build_object('id', b.id, 'owner_id', b.owner_id, "
             "'name', b.name, 'description', b.description, 'model_id', b.model_id, "
@@ -482,17 +492,22 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "('epoch'::timestamptz + $2::bigint * interval '1 microsecond', $3::text) "
         "ORDER BY u.created_at DESC, u.id DESC LIMIT $4::int", 4 },
 
-    /* $1 id, $2 role or NULL to keep, $3 disabled or NULL to keep.  The
-     * row is locked first so the previous role and disabled come back
-     * too (MG_USER_COL_OLD_*): the caller learns whether anything the
-     * workers cache changed.  No row: no such user. */
+    /* $1 id, $2 role or NULL to keep, $3 disabled or NULL to keep, $4
+     * groups (a JSON array of valid names) or NULL to keep: stored
+     * without duplicates, sorted.  The row is locked first so the
+     * previous role and disabled come back too (MG_USER_COL_OLD_*): the
+     * caller learns whether anything the workers cache changed.  No row:
+     * no such user. */
     [MG_Q_ADMIN_USER_UPDATE] = { "mg_admin_user_update",
         "UPDATE users u SET role = COALESCE($2::text, u.role), "
-        "disabled = COALESCE($3::boolean, u.disabled), updated_at = now() "
+        "disabled = COALESCE($3::boolean, u.disabled), "
+        "groups = CASE WHEN $4::jsonb IS NULL THEN u.groups ELSE ARRAY("
+        "SELECT DISTINCT g FROM jsonb_array_elements_text($4::jsonb) g ORDER BY g) END, "
+        "updated_at = now() "
         "FROM (SELECT o.id, o.disabled, o.role FROM users o "
         "WHERE o.id = $1::text FOR UPDATE) old "
         "WHERE u.id = old.id "
-        "RETURNING " MG_USER_SELECT ", old.disabled, old.role", 3 },
+        "RETURNING " MG_USER_SELECT ", old.disabled, old.role", 4 },
 
     /* A barrier after a status change committed (sql/003): a new number,
      * notified to every listener in its own transaction, after the
@@ -1282,4 +1297,60 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "api_quota_tokens = CASE WHEN $5::boolean THEN $6::bigint ELSE b.api_quota_tokens END "
         "WHERE b.id = $1::uuid AND b.owner_id = $2::text "
         "RETURNING b.api_quota_requests, b.api_quota_tokens", 6 },
+
+    /* ---- groups and sign-up (jobs/signup.c).  The settings row may be
+     * missing: every setting then has its default. */
+
+    /* No parameters.  The registration mode set by an administrator
+     * (NULL: MANGOO_REGISTRATION's), the allowed domains (JSON), whether
+     * an administrator exists. */
+    [MG_Q_SIGNUP_RULES] = { "mg_signup_rules",
+        "SELECT s.registration, to_json(COALESCE(s.allowed_domains, '{}'))::text, "
+        "EXISTS (SELECT 1 FROM users u WHERE u.role = 'admin') "
+        "FROM (SELECT 1) one LEFT JOIN signup_settings s ON s.id", 0 },
+
+    /* $1 registration or NULL to keep, $2 allowed domains (a JSON array
+     * of valid lowercase domains) or NULL to keep, $3 the administrator.
+     * Same columns as MG_Q_SIGNUP_RULES. */
+    [MG_Q_SIGNUP_UPDATE] = { "mg_signup_update",
+        "WITH up AS (INSERT INTO signup_settings AS s (id, registration, allowed_domains, "
+        "updated_by) VALUES (true, $1::text, COALESCE(ARRAY("
+        "SELECT DISTINCT d FROM jsonb_array_elements_text($2::jsonb) d ORDER BY d), '{}'), "
+        "$3::text) "
+        "ON CONFLICT (id) DO UPDATE SET registration = COALESCE($1::text, s.registration), "
+        "allowed_domains = CASE WHEN $2::jsonb IS NULL THEN s.allowed_domains "
+        "ELSE EXCLUDED.allowed_domains END, updated_at = now(), updated_by = $3::text "
+        "RETURNING s.registration, s.allowed_domains) "
+        "SELECT up.registration, to_json(up.allowed_domains)::text, "
+        "EXISTS (SELECT 1 FROM users u WHERE u.role = 'admin') FROM up", 3 },
+
+    /* $1 new user id, $2 username, $3 email or NULL (the invitation's),
+     * $4 password hash, $5 the invitation code's SHA-256 (hex).  One
+     * row: outcome, role, groups (JSON), email (sql/014). */
+    [MG_Q_AUTH_REGISTER_INVITED] = { "mg_auth_register_invited",
+        "SELECT outcome, user_role, user_groups, user_email FROM mg_local_register_invited("
+        "$1::text, $2::text, $3::text, $4::text, decode($5::text, 'hex'))", 5 },
+
+    /* $1 id, $2 email, $3 role, $4 groups (JSON array), $5 code hash
+     * (hex), $6 days valid, $7 the administrator.  The invitation's
+     * JSON.  A re-run finds its own id and returns nothing: the caller
+     * treats that as done (its code was never shown). */
+    [MG_Q_INVITE_INSERT] = { "mg_invite_insert",
+        "INSERT INTO invitations AS i (id, email, role, groups, code_hash, expires_at, "
+        "created_by) VALUES ($1::uuid, $2::text, $3::text, ARRAY("
+        "SELECT DISTINCT g FROM jsonb_array_elements_text($4::jsonb) g ORDER BY g), "
+        "decode($5::text, 'hex'), now() + $6::int * interval '1 day', $7::text) "
+        "ON CONFLICT (id) DO NOTHING RETURNING " MG_INVITE_JSON "::text", 7 },
+
+    /* No parameters.  {"items":[...]} of the newest invitations. */
+    [MG_Q_INVITE_LIST] = { "mg_invite_list",
+        "SELECT json_build_object('items', COALESCE(json_agg(x.j ORDER BY x.c DESC, x.id DESC), "
+        "'[]'::json))::text FROM (SELECT " MG_INVITE_JSON " AS j, i.created_at AS c, i.id "
+        "FROM invitations i ORDER BY i.created_at DESC, i.id DESC LIMIT 1000) x", 0 },
+
+    /* $1 id: revoked from now on (an earlier revocation stays).  No row:
+     * no such invitation. */
+    [MG_Q_INVITE_REVOKE] = { "mg_invite_revoke",
+        "UPDATE invitations i SET revoked_at = COALESCE(i.revoked_at, now()) "
+        "WHERE i.id = $1::uuid RETURNING i.id::text", 1 },
 };

@@ -117,6 +117,13 @@ typedef enum {
     MG_Q_APIKEY_VERIFY,
     MG_Q_APIKEY_ADMIT,
     MG_Q_PUBLICATION_UPDATE,
+    /* groups and sign-up (jobs/signup.c, jobs/auth.c, jobs/admin.c) */
+    MG_Q_SIGNUP_RULES,
+    MG_Q_SIGNUP_UPDATE,
+    MG_Q_AUTH_REGISTER_INVITED,
+    MG_Q_INVITE_INSERT,
+    MG_Q_INVITE_LIST,
+    MG_Q_INVITE_REVOKE,
     MG_Q__COUNT
 } mg_query_t;
 
@@ -209,6 +216,7 @@ enum {
     MG_USER_COL_DISABLED,
     MG_USER_COL_CREATED_US,     /* microseconds since the epoch (also the cursor) */
     MG_USER_COL_UPDATED_US,
+    MG_USER_COL_GROUPS,         /* a JSON array of strings (sql/014) */
     MG_USER_COLS,
     MG_USER_COL_OLD_DISABLED = MG_USER_COLS,
     MG_USER_COL_OLD_ROLE
@@ -234,6 +242,14 @@ enum {
     MG_ADMIT_COL_OWNER_ID,
     MG_ADMIT_COL_BOT_ID,
     MG_ADMIT_COLS
+};
+
+/* Column order of MG_Q_SIGNUP_RULES's and MG_Q_SIGNUP_UPDATE's one row. */
+enum {
+    MG_SIGNUP_COL_REGISTRATION = 0, /* NULL: not set by an administrator */
+    MG_SIGNUP_COL_DOMAINS,          /* a JSON array of lowercase domains */
+    MG_SIGNUP_COL_ADMIN_EXISTS,
+    MG_SIGNUP_COLS
 };
 
 /* Column order of MG_Q_CHAT_BEGIN's one row. */

@@ -6,6 +6,11 @@
  *
  * An administrator cannot disable or demote themselves: there must always
  * be someone left who can undo a mistake.
+ *
+ * A user's groups (sql/014) go into the local identity's access tokens;
+ * a change reaches the user with their next token (a refresh or a
+ * sign-in, at most the access token's lifetime later), since the tokens
+ * already issued keep the groups they were signed with.
  */
 #include "jobs/jobs.h"
 
@@ -271,10 +276,11 @@ mg_admin_user_not_found(mg_job_t *job)
 int
 mg_job_admin_users_update(mg_job_t *job)
 {
-    json_t       *v = NULL, *f;
+    json_t       *v = NULL, *f, *groups = NULL;
     mg_verr_t     err;
-    const char   *id, *role = NULL, *disabled = NULL, *values[3];
-    size_t        idlen;
+    const char   *id, *role = NULL, *disabled = NULL, *values[4];
+    char         *rest = NULL, *gtext = NULL;
+    size_t        idlen, rest_len = 0;
     PGresult     *res = NULL;
     mg_db_rc_t    rc;
     int           sent;
@@ -288,11 +294,26 @@ mg_job_admin_users_update(mg_job_t *job)
         return mg_admin_user_not_found(job);
     }
 
-    v = mg_validate_body(job->body, job->body_len, mg_admin_user_fields, MG_ADMIN_USER_FIELDS,
+    /* "groups" is an array, which the field table cannot describe */
+    if (mg_body_take_array(job->body, job->body_len, "groups", &groups, &rest, &rest_len) != 0) {
+        return mg_job_reply_error(job, 500, "internal", "internal error");
+    }
+    v = mg_validate_body(rest, rest_len, mg_admin_user_fields, MG_ADMIN_USER_FIELDS,
                          MG_VALIDATE_PATCH, &err);
     if (v == NULL) {
         sent = mg_job_reply_verr(job, &err);
         goto done;
+    }
+    if (groups != NULL) {
+        if (!mg_signup_groups_valid(groups)) {
+            sent = mg_job_reply_error(job, 400, "invalid_field", MG_SIGNUP_GROUPS_RULE);
+            goto done;
+        }
+        gtext = json_dumps(groups, JSON_COMPACT);
+        if (gtext == NULL) {
+            sent = mg_job_reply_error(job, 500, "internal", "internal error");
+            goto done;
+        }
     }
     f = json_object_get(v, "role");
     if (f != NULL) {
@@ -324,7 +345,7 @@ mg_job_admin_users_update(mg_job_t *job)
     }
 
     values[0] = id;
-    if (role == NULL && disabled == NULL) {
+    if (role == NULL && disabled == NULL && gtext == NULL) {
         /* {} changes nothing: answer with the user as it is */
         rc = mg_db_exec(job->db, MG_Q_USER_GET, values, &res);
         if (rc != MG_DB_OK) {
@@ -339,6 +360,7 @@ mg_job_admin_users_update(mg_job_t *job)
 
     values[1] = role;
     values[2] = disabled;
+    values[3] = gtext;
     rc = mg_db_exec(job->db, MG_Q_ADMIN_USER_UPDATE, values, &res);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, res, "admin.users.update");
@@ -361,10 +383,18 @@ mg_job_admin_users_update(mg_job_t *job)
         mg_users_forget(id);
         mg_users_announce(job, id);
     }
+    if (gtext != NULL) {
+        /* nothing cached holds groups: tokens carry them (see the top) */
+        mg_log_info("user %s: groups set to %s by administrator %s", id,
+                    PQgetvalue(res, 0, MG_USER_COL_GROUPS), job->user_id);
+    }
     sent = mg_user_reply(job, 200, res);
 
 done:
     PQclear(res);
+    free(gtext);
+    json_decref(groups);
     json_decref(v);
+    free(rest);
     return sent;
 }

@@ -21,7 +21,14 @@
  *    one revokes its whole family (a stolen token is useful once at most);
  *  - input is validated completely before any statement runs.
  * Access tokens are shaped like Cognito access tokens, so the module
- * verifies them exactly like Cognito's.
+ * verifies them exactly like Cognito's.  Their cognito:groups is "admin"
+ * for role admin, then the user's stored groups (sql/014), read at every
+ * sign-in and refresh: an administrator's change reaches the next token.
+ *
+ * Registration follows the sign-up rules (signup.c): the mode an
+ * administrator set, else MANGOO_REGISTRATION, and the allowed e-mail
+ * domains; an invitation opens every mode, once, and gives its role and
+ * groups (mg_local_register_invited, sql/014).
  */
 #include "jobs/jobs.h"
 
@@ -174,10 +181,11 @@ mg_auth_token_hash(const char *s, size_t len, char *hex)
 
 json_t *
 mg_auth_access_claims(const mg_auth_config_t *cfg, const char *sub, const char *username,
-                      int admin, long long iat, long long auth_time)
+                      int admin, json_t *extra, long long iat, long long auth_time)
 {
     char     jti[MG_UUID_LEN + 1];
-    json_t  *groups;
+    json_t  *groups, *g;
+    size_t   i;
 
     if (mg_uuid_v4(jti) != 0) {
         return NULL;
@@ -185,6 +193,15 @@ mg_auth_access_claims(const mg_auth_config_t *cfg, const char *sub, const char *
     groups = admin ? json_pack("[s]", "admin") : json_array();
     if (groups == NULL) {
         return NULL;
+    }
+    /* "admin" only ever from the role: a stored group cannot make one */
+    json_array_foreach(extra, i, g) {
+        if (json_is_string(g) && strcmp(json_string_value(g), "admin") != 0
+            && json_array_append(groups, g) != 0)
+        {
+            json_decref(groups);
+            return NULL;
+        }
     }
     /* "o" takes groups over, even when packing fails */
     return json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:s}",
@@ -208,6 +225,7 @@ static const mg_field_t mg_register_fields[] = {
       MG_PASSWORD_MIN_CHARS, MG_PASSWORD_MAX_CHARS, NULL },
     { "email",    MG_FIELD_STRING, MG_FIELD_NULLABLE, 0, MG_EMAIL_MAX, NULL },
     { "session",  MG_FIELD_STRING, 0, 1, 16, NULL },
+    { "invitation", MG_FIELD_STRING, 0, 1, 128, NULL },
 };
 
 /* Login takes whatever a user may type: a name or password that could
@@ -279,6 +297,22 @@ static int
 mg_auth_closed(mg_job_t *job)
 {
     return mg_job_reply_error(job, 403, "registration_closed", "registration is closed");
+}
+
+static int
+mg_auth_invitation_invalid(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 403, "invitation_invalid",
+                              "this invitation is unknown, used, revoked or expired, "
+                              "or was made for another e-mail address");
+}
+
+static int
+mg_auth_domain_refused(mg_job_t *job)
+{
+    return mg_job_reply_error(job, 403, "domain_not_allowed",
+                              "registration needs an e-mail address in one of the allowed "
+                              "domains (GET /api/v1/config lists them)");
 }
 
 static int
@@ -440,12 +474,14 @@ mg_auth_session_field(mg_job_t *job, json_t *v, mg_session_t *s, int *sent)
 }
 
 /* {"access_token","refresh_token","token_type","expires_in"} for this
- * user, or NULL (logged) when no token could be signed. */
+ * user, or NULL (logged) when no token could be signed.  groups: the
+ * user's stored groups as JSON text (NULL: none). */
 static json_t *
 mg_auth_tokens_body(mg_job_t *job, const char *sub, const char *username,
-                    const char *role, long long auth_time, const char *refresh)
+                    const char *role, const char *groups, long long auth_time,
+                    const char *refresh)
 {
-    json_t     *claims = NULL, *body = NULL;
+    json_t     *claims = NULL, *body = NULL, *extra = NULL;
     char       *access = NULL;
     long long   now = (long long) time(NULL);
 
@@ -454,8 +490,13 @@ mg_auth_tokens_body(mg_job_t *job, const char *sub, const char *username,
                      job->name, job->rid);
         return NULL;
     }
+    if (groups != NULL && !json_is_array(extra = json_loads(groups, 0, NULL))) {
+        mg_log_error("job %.*s rid=%s: the user's groups are not a JSON array",
+                     (int) job->name_len, job->name, job->rid);
+        goto done;
+    }
     claims = mg_auth_access_claims(&mg_auth_cfg, sub, username, strcmp(role, "admin") == 0,
-                                   now, auth_time);
+                                   extra, now, auth_time);
     if (claims == NULL) {
         mg_log_error("job %.*s rid=%s: cannot build claims", (int) job->name_len,
                      job->name, job->rid);
@@ -476,6 +517,7 @@ mg_auth_tokens_body(mg_job_t *job, const char *sub, const char *username,
 done:
     free(access);
     json_decref(claims);
+    json_decref(extra);
     return body;
 }
 
@@ -573,27 +615,24 @@ invalid:
 int
 mg_job_auth_register(mg_job_t *job)
 {
-    json_t       *v = NULL, *body = NULL, *user;
-    const char   *username, *email, *password, *values[5], *role;
-    size_t        password_len;
-    char          id[MG_UUID_LEN + 1], stored[MG_PASSWORD_HASH_MAX];
-    char          refresh[MG_REFRESH_TOKEN_LEN + 1];
-    PGresult     *res = NULL;
-    mg_db_rc_t    rc;
-    mg_session_t  session;
-    int           sent, first_admin_only;
-    long long     now;
+    json_t             *v = NULL, *body = NULL, *user, *groups = NULL;
+    const char         *username, *email, *password, *values[5], *role, *gtext = NULL;
+    const char         *code;
+    size_t              password_len, code_len;
+    char                id[MG_UUID_LEN + 1], stored[MG_PASSWORD_HASH_MAX];
+    char                refresh[MG_REFRESH_TOKEN_LEN + 1], code_hash[MG_SHA256_HEX_LEN + 1];
+    PGresult           *res = NULL, *reg = NULL;
+    mg_db_rc_t          rc;
+    mg_session_t        session;
+    mg_signup_rules_t   rules = { .registration = MG_REGISTRATION_OPEN, .domains = NULL };
+    int                 sent, first_admin_only = 0, invited;
+    long long           now;
 
     stored[0] = '\0';
     /* a policy, not an input problem: no point reading the body */
     if (mg_auth_cfg.cognito_domain != NULL) {
         return mg_auth_local_disabled(job);
     }
-    if (mg_auth_cfg.registration == MG_REGISTRATION_CLOSED) {
-        return mg_auth_closed(job);
-    }
-    first_admin_only = mg_auth_cfg.registration == MG_REGISTRATION_FIRST_ADMIN;
-
     v = mg_register_input(job, &sent);
     if (v == NULL || mg_auth_session_field(job, v, &session, &sent) != 0) {
         goto done;
@@ -602,6 +641,38 @@ mg_job_auth_register(mg_job_t *job)
     email = json_string_value(json_object_get(v, "email"));     /* NULL when absent or null */
     password = json_string_value(json_object_get(v, "password"));
     password_len = json_string_length(json_object_get(v, "password"));
+
+    /* An invitation opens every mode and bypasses the domain list; only
+     * a registration without one is judged by the rules. */
+    invited = json_object_get(v, "invitation") != NULL;
+    if (!invited) {
+        if (mg_signup_rules_load(job, &rules, &sent) != 0) {
+            goto done;
+        }
+        first_admin_only = rules.registration == MG_REGISTRATION_FIRST_ADMIN;
+        if (rules.registration == MG_REGISTRATION_CLOSED
+            || (first_admin_only && rules.admin_exists))
+        {
+            sent = mg_auth_closed(job);
+            goto done;
+        }
+    }
+
+    if (invited) {
+        code = json_string_value(json_object_get(v, "invitation"));
+        code_len = json_string_length(json_object_get(v, "invitation"));
+        if (!mg_invite_code_wellformed(code, code_len)) {
+            sent = mg_auth_invitation_invalid(job);
+            goto done;
+        }
+        if (mg_auth_token_hash(code, code_len, code_hash) != 0) {
+            sent = mg_auth_internal(job);
+            goto done;
+        }
+    } else if (!mg_signup_email_allowed(email, rules.domains)) {
+        sent = mg_auth_domain_refused(job);
+        goto done;
+    }
 
     /* the cheap sure answers before the slow hash */
     values[0] = username;
@@ -632,37 +703,47 @@ mg_job_auth_register(mg_job_t *job)
     values[1] = username;
     values[2] = email;
     values[3] = stored;
-    values[4] = first_admin_only ? "true" : "false";
-    rc = mg_db_exec(job->db, MG_Q_AUTH_REGISTER, values, &res);
-    if (rc == MG_DB_FAILED && strcmp(mg_db_sqlstate(res), MG_SQLSTATE_UNIQUE) == 0) {
+    values[4] = invited ? code_hash : first_admin_only ? "true" : "false";
+    rc = mg_db_exec(job->db, invited ? MG_Q_AUTH_REGISTER_INVITED : MG_Q_AUTH_REGISTER,
+                    values, &reg);
+    if (rc == MG_DB_FAILED && strcmp(mg_db_sqlstate(reg), MG_SQLSTATE_UNIQUE) == 0) {
         sent = mg_auth_taken(job);  /* the index caught what the lock did not */
         goto done;
     }
     if (rc != MG_DB_OK) {
-        sent = mg_job_reply_db_error(job, rc, res, "auth.register");
+        sent = mg_job_reply_db_error(job, rc, reg, "auth.register");
         goto done;
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "closed") == 0) {
+    if (strcmp(PQgetvalue(reg, 0, 0), "closed") == 0) {
         sent = mg_auth_closed(job);
         goto done;
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "taken") == 0) {
+    if (strcmp(PQgetvalue(reg, 0, 0), "taken") == 0) {
         sent = mg_auth_taken(job);
         goto done;
     }
-    role = strcmp(PQgetvalue(res, 0, 1), "admin") == 0 ? "admin" : "user";
-    mg_log_info("auth.register rid=%s: user %s registered (%s)", job->rid, id, role);
-    PQclear(res);
-    res = NULL;
+    if (strcmp(PQgetvalue(reg, 0, 0), "invalid") == 0) {
+        mg_log_warn("auth.register rid=%s: refused: invitation invalid", job->rid);
+        sent = mg_auth_invitation_invalid(job);
+        goto done;
+    }
+    role = strcmp(PQgetvalue(reg, 0, 1), "admin") == 0 ? "admin" : "user";
+    if (invited) {
+        gtext = PQgetvalue(reg, 0, 2);
+        email = PQgetisnull(reg, 0, 3) ? NULL : PQgetvalue(reg, 0, 3);
+    }
+    mg_log_info("auth.register rid=%s: user %s registered (%s%s)", job->rid, id, role,
+                invited ? ", invited" : "");
 
     now = (long long) time(NULL);
     if (mg_auth_session_create(job, id, username, now, refresh, &sent) != 0) {
         goto done;                  /* registered, but no session: the client can log in */
     }
 
-    body = mg_auth_tokens_body(job, id, username, role, now, refresh);
-    user = json_pack("{s:s, s:s, s:s?, s:s}", "id", id, "username", username,
-                     "email", email, "role", role);
+    body = mg_auth_tokens_body(job, id, username, role, gtext, now, refresh);
+    groups = gtext != NULL ? json_loads(gtext, 0, NULL) : json_array();
+    user = json_pack("{s:s, s:s, s:s?, s:s, s:O}", "id", id, "username", username,
+                     "email", email, "role", role, "groups", groups);
     if (body == NULL || user == NULL || json_object_set_new(body, "user", user) != 0) {
         sent = mg_auth_internal(job);
         goto done;
@@ -670,9 +751,12 @@ mg_job_auth_register(mg_job_t *job)
     sent = mg_auth_reply_session(job, 201, body, &session, refresh);
 
 done:
+    json_decref(groups);
     json_decref(body);
+    PQclear(reg);
     PQclear(res);
     json_decref(v);
+    mg_signup_rules_free(&rules);
     return sent;
 }
 
@@ -685,7 +769,8 @@ enum {
     MG_LOGIN_COL_ROLE,
     MG_LOGIN_COL_DISABLED,
     MG_LOGIN_COL_EMAIL,
-    MG_LOGIN_COL_LOCKED_S
+    MG_LOGIN_COL_LOCKED_S,
+    MG_LOGIN_COL_GROUPS
 };
 
 /* Count a failed attempt against username, then answer 401. */
@@ -783,7 +868,8 @@ mg_job_auth_login(mg_job_t *job)
 
     body = mg_auth_tokens_body(job, PQgetvalue(res, 0, MG_LOGIN_COL_USER_ID),
                                PQgetvalue(res, 0, MG_LOGIN_COL_USERNAME),
-                               PQgetvalue(res, 0, MG_LOGIN_COL_ROLE), now, refresh);
+                               PQgetvalue(res, 0, MG_LOGIN_COL_ROLE),
+                               PQgetvalue(res, 0, MG_LOGIN_COL_GROUPS), now, refresh);
     sent = body != NULL ? mg_auth_reply_session(job, 200, body, &session, refresh)
                         : mg_auth_internal(job);
 
@@ -910,8 +996,8 @@ mg_job_auth_refresh(mg_job_t *job)
     }
 
     body = mg_auth_tokens_body(job, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-                               PQgetvalue(res, 0, 2), strtoll(PQgetvalue(res, 0, 3), NULL, 10),
-                               refresh);
+                               PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 4),
+                               strtoll(PQgetvalue(res, 0, 3), NULL, 10), refresh);
     sent = body != NULL ? mg_auth_reply_session(job, 200, body, &s, refresh)
                         : mg_auth_internal(job);
 

@@ -2,8 +2,9 @@
  * config: config.get, GET /api/v1/config, public: what the web app needs
  * before anyone signs in: which identity signs people in (local or
  * Cognito, with what the browser needs for the hosted UI: never a
- * secret), the registration policy, and whether a new account could be
- * created right now.  Never cached: can_register changes with the first
+ * secret), the registration policy (an administrator's, signup.c, else
+ * MANGOO_REGISTRATION), the allowed e-mail domains, whether invitations
+ * exist, and whether a new account could be created right now.  Never cached: can_register changes with the first
  * administrator.
  */
 #include "jobs/jobs.h"
@@ -16,9 +17,8 @@ int
 mg_job_config_get(mg_job_t *job)
 {
     const mg_auth_config_t  *cfg = mg_auth_config();
-    json_t                  *body, *cognito, *headers;
-    PGresult                *res = NULL;
-    mg_db_rc_t               rc;
+    json_t                  *body, *cognito, *headers, *domains;
+    mg_signup_rules_t        rules = { .registration = cfg->registration, .domains = NULL };
     char                     domain[1200];
     size_t                   n;
     int                      can_register, sent;
@@ -38,34 +38,37 @@ mg_job_config_get(mg_job_t *job)
                             "scopes", cfg->cognito_scopes != NULL ? cfg->cognito_scopes
                                                                   : "openid email profile");
         can_register = 0;       /* sign-up, if any, is Cognito's hosted UI */
+        domains = json_array();
     } else {
+        /* the rules an administrator set (signup.c), else the environment's */
+        if (mg_signup_rules_load(job, &rules, &sent) != 0) {
+            mg_signup_rules_free(&rules);
+            return sent;
+        }
         cognito = json_null();
-        switch (cfg->registration) {
+        switch (rules.registration) {
         case MG_REGISTRATION_OPEN:
             can_register = 1;
             break;
         case MG_REGISTRATION_FIRST_ADMIN:
-            rc = mg_db_exec(job->db, MG_Q_AUTH_ADMIN_EXISTS, NULL, &res);
-            if (rc != MG_DB_OK) {
-                sent = mg_job_reply_db_error(job, rc, res, "config.get");
-                PQclear(res);
-                json_decref(cognito);
-                return sent;
-            }
-            can_register = PQgetvalue(res, 0, 0)[0] != 't';
-            PQclear(res);
+            can_register = !rules.admin_exists;
             break;
         default:
             can_register = 0;
         }
+        domains = json_incref(rules.domains);
+        mg_signup_rules_free(&rules);
     }
 
-    /* "o" takes cognito over, even when packing fails */
-    body = json_pack("{s:s, s:s, s:b, s:o}",
+    /* "o" takes cognito and domains over, even when packing fails;
+     * invitations: only the local identity has them (signup.c) */
+    body = json_pack("{s:s, s:s, s:b, s:o, s:o, s:b}",
                      "identity", cfg->cognito_domain != NULL ? "cognito" : "local",
-                     "registration", mg_registration_name(cfg->registration),
+                     "registration", mg_registration_name(rules.registration),
                      "can_register", can_register,
-                     "cognito", cognito);
+                     "cognito", cognito,
+                     "allowed_domains", domains,
+                     "invitations", cfg->cognito_domain == NULL);
     headers = json_pack("{s:s}", "Cache-Control", "no-store");
     if (body == NULL || headers == NULL) {
         sent = mg_job_reply_error(job, 500, "internal", "internal error");

@@ -119,6 +119,9 @@ int      mg_job_users_export(mg_job_t *job);
 int      mg_job_users_delete_me(mg_job_t *job);
 /* 1 when the claims' cognito:groups holds "admin". */
 int      mg_users_claims_admin(json_t *claims);
+/* The string members of the claims' cognito:groups, a new array (NULL
+ * when out of memory). */
+json_t  *mg_users_claims_groups(json_t *claims);
 /* At most 254 characters, exactly one '@' with something on both sides,
  * no spaces or control characters. */
 int      mg_users_email_valid(const char *s, size_t len);
@@ -300,6 +303,55 @@ const char *mg_model_name(const char *id);
  * model id is free text). */
 int mg_models_listed(const char *model_id);
 
+/* signup.c: the local identity's sign-up rules (registration mode,
+ * allowed e-mail domains, invitations) and the permissions screen, for
+ * administrators. */
+int mg_job_admin_signup_get(mg_job_t *job);
+int mg_job_admin_signup_update(mg_job_t *job);
+int mg_job_admin_invitations_create(mg_job_t *job);
+int mg_job_admin_invitations_list(mg_job_t *job);
+int mg_job_admin_invitations_revoke(mg_job_t *job);
+int mg_job_admin_permissions(mg_job_t *job);
+
+/* The rules a registration is judged by, from the database. */
+typedef struct {
+    mg_registration_t   registration;   /* an administrator's, else MANGOO_REGISTRATION */
+    json_t             *domains;        /* owned: array of lowercase domains; [] = any */
+    int                 admin_exists;
+} mg_signup_rules_t;
+
+/* 0 with rules filled (free with mg_signup_rules_free, also after -1),
+ * or -1 after replying with an error (*sent: the reply's result). */
+int  mg_signup_rules_load(mg_job_t *job, mg_signup_rules_t *rules, int *sent);
+void mg_signup_rules_free(mg_signup_rules_t *rules);
+
+#define MG_INVITE_CODE_PREFIX  "mgi_"
+#define MG_INVITE_CODE_LEN     47           /* "mgi_" + 43 base64url (32 bytes) */
+#define MG_SIGNUP_GROUPS_RULE                                               \
+    "field \"groups\" must be an array of at most 20 group names, each 1 to 128 " \
+    "printable characters without spaces; \"admin\" is not one (the role says that)"
+
+/* signup.c's pure helpers (exported for the unit tests). */
+/* 1..128 characters of UTF-8, none a space or control; not "admin". */
+int mg_signup_group_valid(const char *s, size_t len);
+/* An array of at most 20 valid group names. */
+int mg_signup_groups_valid(json_t *groups);
+/* A DNS host name (LDH labels of 1..63, at most 253, no trailing dot). */
+int mg_signup_domain_valid(const char *s, size_t len);
+/* 1 when domains is empty, or email's part after its '@' equals one of
+ * them (any case; a subdomain does not count); 0 too for a NULL email. */
+int mg_signup_email_allowed(const char *email, json_t *domains);
+/* A fresh invitation code into out (MG_INVITE_CODE_LEN + 1).  0 or -1. */
+int mg_invite_code_new(char *out);
+/* 1 when s has the shape of an invitation code. */
+int mg_invite_code_wellformed(const char *s, size_t len);
+/* For bodies with an array member the field tables cannot describe: the
+ * member name taken out into *arr (a new reference; NULL when absent or
+ * when body is no JSON object), the rest as JSON text in *rest (malloc'd,
+ * *rest_len bytes) for mg_validate_body.  0, or -1 out of memory. */
+int mg_body_take_array(const char *body, size_t len, const char *name, json_t **arr,
+                       char **rest, size_t *rest_len);
+
 /* auth.c's pure helpers (exported for the unit tests). */
 #define MG_REFRESH_TOKEN_PREFIX  "mgr_"
 #define MG_REFRESH_TOKEN_LEN     47         /* "mgr_" + 43 base64url (32 bytes) */
@@ -314,10 +366,11 @@ int     mg_auth_refresh_token_wellformed(const char *s, size_t len);
 /* Lowercase hex SHA-256 of s into hex (MG_SHA256_HEX_LEN + 1).  0 or -1. */
 int     mg_auth_token_hash(const char *s, size_t len, char *hex);
 /* The claims of an access token (Cognito's shape), a new reference or
- * NULL. */
+ * NULL.  cognito:groups is ["admin"] for admin, then the strings of
+ * groups (borrowed; NULL: none) but "admin". */
 json_t *mg_auth_access_claims(const mg_auth_config_t *cfg, const char *sub,
-                              const char *username, int admin, long long iat,
-                              long long auth_time);
+                              const char *username, int admin, json_t *groups,
+                              long long iat, long long auth_time);
 
 /* chat.c: the chat turn (see there) and its settings, set at startup */
 typedef struct {

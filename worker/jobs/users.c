@@ -2,7 +2,8 @@
  * users: owns "who is calling, and may they": the users row created on
  * first sight of a token (sub -> id), the account status every
  * authenticated job is checked against, and the caller's own account API
- * (users.me, users.update_me, users.export, users.delete_me).
+ * (users.me, users.update_me, users.export, users.delete_me).  users.me
+ * shows the token's groups and what they permit (permissions.h).
  *
  * Status checks go through the process's user status cache
  * (user_status.c): a known user costs a mutex and a hash lookup, no
@@ -26,6 +27,7 @@
 #include "util/log.h"
 #include "mg_json.h"
 #include "identity/user_status.h"
+#include "jobs/permissions.h"
 #include "validate.h"
 
 /* How long a write that changes a user's status waits for every worker's
@@ -261,12 +263,15 @@ mg_users_announce(mg_job_t *job, const char *id)
 size_t
 mg_user_json_max(const PGresult *r, int row)
 {
-    /* keys and punctuation ~90, bool 5, two timestamps 58: under 256 */
-    return 256 + mg_jw_text_max(r, row, MG_USER_COL_ID, MG_USER_COL_ROLE);
+    /* keys and punctuation ~100, bool 5, two timestamps 58: under 256;
+     * groups come as JSON text already (to_json) */
+    return 256 + mg_jw_text_max(r, row, MG_USER_COL_ID, MG_USER_COL_ROLE)
+           + (size_t) PQgetlength(r, row, MG_USER_COL_GROUPS);
 }
 
-char *
-mg_user_write(char *p, const PGresult *r, int row)
+/* Every member but "groups", without the closing brace. */
+static char *
+mg_user_write_fields(char *p, const PGresult *r, int row)
 {
     *p++ = '{';
     p = mg_jw_str(p, "id", r, row, MG_USER_COL_ID);
@@ -282,6 +287,23 @@ mg_user_write(char *p, const PGresult *r, int row)
     p = mg_jw_ts(p, "created_at", r, row, MG_USER_COL_CREATED_US);
     *p++ = ',';
     p = mg_jw_ts(p, "updated_at", r, row, MG_USER_COL_UPDATED_US);
+    return p;
+}
+
+char *
+mg_user_write(char *p, const PGresult *r, int row)
+{
+    size_t  n = (size_t) PQgetlength(r, row, MG_USER_COL_GROUPS);
+
+    p = mg_user_write_fields(p, r, row);
+    /* the stored groups: what the local identity puts in the next token */
+    p += sprintf(p, ",\"groups\":");
+    if (n == 0) {
+        p += sprintf(p, "[]");
+    } else {
+        memcpy(p, PQgetvalue(r, row, MG_USER_COL_GROUPS), n);
+        p += n;
+    }
     *p++ = '}';
     return p;
 }
@@ -302,6 +324,58 @@ mg_user_reply(mg_job_t *job, int status, const PGresult *r)
     return sent;
 }
 
+json_t *
+mg_users_claims_groups(json_t *claims)
+{
+    json_t  *groups = json_object_get(claims, "cognito:groups"), *g, *out;
+    size_t   i;
+
+    out = json_array();
+    if (out == NULL) {
+        return NULL;
+    }
+    json_array_foreach(groups, i, g) {
+        if (json_is_string(g) && json_array_append(out, g) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* The caller's own user: the row, but the groups and permissions of the
+ * token the request carries (that is what every job decides by, and for
+ * Cognito users the only place their groups are). */
+static int
+mg_users_me_reply(mg_job_t *job, const PGresult *r)
+{
+    json_t  *groups = mg_users_claims_groups(job->claims);
+    char    *gtext = groups != NULL ? json_dumps(groups, JSON_COMPACT) : NULL;
+    char    *body = NULL, *p;
+    int      sent;
+
+    if (gtext != NULL) {
+        body = malloc(mg_user_json_max(r, 0) + strlen(gtext) + 128);
+    }
+    if (body == NULL) {
+        sent = mg_job_reply_error(job, 500, "internal", "internal error");
+        goto done;
+    }
+    p = mg_user_write_fields(body, r, 0);
+    p += sprintf(p, ",\"groups\":%s,\"permissions\":{\"admin\":%s,\"create_bots\":%s,"
+                 "\"publish_bots\":%s}}", gtext,
+                 mg_users_claims_admin(job->claims) ? "true" : "false",
+                 mg_perm_may_create(job->claims) ? "true" : "false",
+                 mg_perm_may_publish(job->claims) ? "true" : "false");
+    sent = mg_job_reply_raw(job, 200, body, (size_t) (p - body), NULL);
+
+done:
+    free(body);
+    free(gtext);
+    json_decref(groups);
+    return sent;
+}
+
 /* ---- the caller's own account ------------------------------------------ */
 
 int
@@ -318,7 +392,7 @@ mg_job_users_me(mg_job_t *job)
     } else if (PQntuples(res) == 0) {
         sent = mg_user_gone(job);           /* deleted since the status check */
     } else {
-        sent = mg_user_reply(job, 200, res);
+        sent = mg_users_me_reply(job, res);
     }
     PQclear(res);
     return sent;
@@ -365,7 +439,7 @@ mg_job_users_update_me(mg_job_t *job)
     } else if (PQntuples(res) == 0) {
         sent = mg_user_gone(job);
     } else {
-        sent = mg_user_reply(job, 200, res);
+        sent = mg_users_me_reply(job, res);
     }
 
 done:
