@@ -113,7 +113,14 @@ function RulesPanel() {
                       className="mt-0.5 h-4 w-4"
                       checked={mode === m.value}
                       aria-describedby={`${rid}-hint`}
-                      onChange={() => void save({ registration: m.value }, `Registration: ${m.label}.`)}
+                      onChange={() => {
+                        // shown at once; put back if the server refuses
+                        const before = mode;
+                        setMode(m.value);
+                        void save({ registration: m.value }, `Registration: ${m.label}.`).then((ok) => {
+                          if (!ok) setMode(before);
+                        });
+                      }}
                     />
                     <div>
                       <label htmlFor={rid} className="text-sm font-medium text-gray-900">
