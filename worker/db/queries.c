@@ -417,6 +417,9 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
             "'knowledge_base_id', b.knowledge_base_id, "
             "'knowledge_base_ids', ARRAY(SELECT x.knowledge_base_id FROM bot_knowledge_bases x "
             "WHERE x.bot_id = b.id ORDER BY x.knowledge_base_id), "
+            "'visibility', b.visibility, 'use_count', b.use_count, 'is_owner', true, "
+            "'pinned', EXISTS (SELECT 1 FROM bot_pins p WHERE p.bot_id = b.id "
+            "AND p.user_id = u.id), "
             "'created_at', " MG_TS("b.created_at") ", 'updated_at', " MG_TS("b.updated_at") ") "
             "ORDER BY b.created_at, b.id)",
             "FROM bots b WHERE b.owner_id = u.id") ", "
