@@ -469,6 +469,17 @@ class Shares(SharingTestCase):
         self.assertError(req("DELETE", "/api/v1/bots/%s/shares/sh-named" % bot, "owner"),
                          404, "not_found")
 
+    def test_by_email_in_any_case(self):
+        tok = stack.token(sub="sh-mailed", claims={"email": "Mailed.User@Example.com"})
+        self.assertEqual(stack.request("GET", "/api/v1/users/me", token=tok).status, 200)
+        bot = self.make_bot("shared")
+        r = self.share(bot, "mailed.user@EXAMPLE.com")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual((r.json()["user_id"], r.json()["email"]),
+                         ("sh-mailed", "Mailed.User@Example.com"))
+        r = stack.request("GET", "/api/v1/bots/shared", token=tok)
+        self.assertEqual([b["id"] for b in r.json()["items"]], [bot])
+
     def test_bad_input_changes_nothing(self):
         bot = self.make_bot("shared")
         self.assertEqual(self.share(bot, "sh-named").status, 201)
