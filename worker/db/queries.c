@@ -530,9 +530,10 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * id, $5 its title, $6 the user message's id, $7 its text, $8 the
      * daily token quota (0: none), $9 the agent or NULL, $10 the answer's
      * id, $11 this process's instance id (worker/instance.h), $12 the
-     * model.  In one statement: check the bot and the chat are the user's
-     * and the quota is not used up; only then create the chat, store the
-     * user's message (before any generation, so it survives whatever
+     * model.  In one statement: check the user may use the bot (theirs,
+     * or another's that is not private: sql/013), the chat is the user's
+     * and the quota is not used up; only then create the chat (counting it
+     * in the bot's use_count), store the user's message (before any generation, so it survives whatever
      * happens next), record the turn as in flight on this process (so
      * that its answer is stored as worker_lost should the process die:
      * sql/011_turns_in_flight.sql) and bump the chat's activity.  A re-run after a reconnect is a no-op (ids chosen in
@@ -589,7 +590,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * without retrieval, $13 the agent or NULL, $14 an agent's steps (JSON
      * array) or NULL, $15 an SSE answer's count of events or NULL.  Stores
      * the answer (unless the chat was deleted meanwhile), bumps the chat's
-     * activity, counts the request and its tokens in today's usage, writes
+     * activity, counts the request and its tokens in today's usage (the
+     * user's, and the bot's in bot_usage whoever asked: sql/013), writes
      * each tool call to the audit and ends the turn's in-flight record.
      * The usage only counts when the answer was not stored yet, so a re-run
      * after a reconnect counts nothing twice.  An answer the sweep stored
