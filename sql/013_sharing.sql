@@ -90,3 +90,20 @@ CREATE TRIGGER bot_pins_reads_notify
 CREATE TRIGGER bot_pins_reads_truncate_notify
     AFTER TRUNCATE ON bot_pins
     FOR EACH STATEMENT EXECUTE FUNCTION mg_reads_bot_pins_notify();
+
+-- Others' views name the owner (owner.username): a rename of someone
+-- whose bots others may see is announced to everyone.
+CREATE FUNCTION mg_reads_owner_rename_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM bots b WHERE b.owner_id = NEW.id AND b.visibility <> 'private') THEN
+        PERFORM mg_reads_notify_id('');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER users_owner_rename_reads_notify
+    AFTER UPDATE OF username ON users
+    FOR EACH ROW WHEN (OLD.username IS DISTINCT FROM NEW.username)
+    EXECUTE FUNCTION mg_reads_owner_rename_notify();
