@@ -336,14 +336,16 @@ class NoLeaks(SharingTestCase):
 class GoingPrivate(SharingTestCase):
     def test_private_mid_chat_ends_access_at_once(self):
         bot = self.make_bot("shared")
-        # read (and so kept in every worker's read cache) by the other user first
-        for _ in range(4):
-            self.assertEqual(req("GET", "/api/v1/bots/" + bot, "link").status, 200)
         r = self.complete("link", bot, "first question")
         self.assertEqual(r.status, 200, r)
         chat = r.json()["chat_id"]
         r = self.complete("link", bot, "second question", chat)
         self.assertEqual(r.status, 200, r)
+        # read (and so kept in every worker's read cache) by the other user
+        # just before: the change must reach those copies too
+        time.sleep(0.3)
+        for _ in range(4):
+            self.assertEqual(req("GET", "/api/v1/bots/" + bot, "link").status, 200)
 
         self.set_visibility(bot, "private")
         self.assertError(self.complete("link", bot, "third question", chat), 404,
