@@ -482,8 +482,15 @@ class Shares(SharingTestCase):
         self.assertEqual((share["user_id"], share["username"]), ("sh-named", "sh-named"))
         self.assertEqual(self.shares(bot), [share])
         self.assertIn(bot, self.listed("/api/v1/bots/shared", "named"))
+        r = self.share(bot, "sh-link")
+        self.assertEqual(r.status, 201, r)
+        second = r.json()
+        self.assertEqual(self.shares(bot), [share, second])      # oldest first
 
         r = req("DELETE", "/api/v1/bots/%s/shares/sh-named" % bot, "owner")
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(self.shares(bot), [second])
+        r = req("DELETE", "/api/v1/bots/%s/shares/sh-link" % bot, "owner")
         self.assertEqual(r.status, 204, r)
         self.assertEqual(self.shares(bot), [])
         self.assertNotIn(bot, self.listed("/api/v1/bots/shared", "named"))

@@ -49,22 +49,29 @@ mg_share_bot_id(mg_job_t *job)
 }
 
 /* A share as the API shows it, from row of res (user, username, email,
- * created µs at cols[0..3]). */
-static json_t *
-mg_share_json(const PGresult *res, int row, const int cols[4])
+ * created µs at cols[0..3]), written in one pass as bots.c writes bots. */
+static char *
+mg_share_write(char *p, const PGresult *res, int row, const int cols[4])
 {
-    char  ts[64], *p;
+    *p++ = '{';
+    p = mg_jw_str(p, "user_id", res, row, cols[0]);
+    *p++ = ',';
+    p = mg_jw_str(p, "username", res, row, cols[1]);
+    *p++ = ',';
+    p = mg_jw_str(p, "email", res, row, cols[2]);
+    *p++ = ',';
+    p = mg_jw_ts(p, "created_at", res, row, cols[3]);
+    *p++ = '}';
+    return p;
+}
 
-    p = mg_jw_ts(ts, "t", res, row, cols[3]);
-    *p = '\0';
-    /* mg_jw_ts wrote "t":"<time>": keep the time alone */
-    ts[strlen(ts) - 1] = '\0';
-    return json_pack("{s:s, s:s, s:o, s:s}",
-                     "user_id", PQgetvalue(res, row, cols[0]),
-                     "username", PQgetvalue(res, row, cols[1]),
-                     "email", PQgetisnull(res, row, cols[2])
-                              ? json_null() : json_string(PQgetvalue(res, row, cols[2])),
-                     "created_at", ts + 5);
+/* Bytes mg_share_write may use for row (keys, punctuation and the time
+ * take under 96). */
+static size_t
+mg_share_max(const PGresult *res, int row, const int cols[4])
+{
+    return 128 + mg_jw_text_max(res, row, cols[0], cols[0])
+           + mg_jw_text_max(res, row, cols[1], cols[2]);
 }
 
 int
@@ -132,7 +139,8 @@ mg_job_bots_shares_list(mg_job_t *job)
     const char       *id = mg_share_bot_id(job), *values[2];
     PGresult         *res = NULL;
     mg_db_rc_t        rc;
-    json_t           *items = NULL, *out = NULL;
+    char             *body = NULL, *p;
+    size_t            size = sizeof("{\"items\":[]}");
     int               sent;
 
     if (id == NULL) {
@@ -149,21 +157,28 @@ mg_job_bots_shares_list(mg_job_t *job)
         sent = mg_share_bot_not_found(job);
         goto done;
     }
-    items = json_array();
-    for (int i = 0; items != NULL && i < PQntuples(res); i++) {
+    for (int i = 0; i < PQntuples(res); i++) {
+        size += mg_share_max(res, i, cols) + 1;
+    }
+    body = malloc(size);
+    if (body == NULL) {
+        sent = mg_job_reply_error(job, 500, "internal", "internal error");
+        goto done;
+    }
+    p = body + sprintf(body, "{\"items\":[");
+    for (int i = 0, n = 0; i < PQntuples(res); i++) {
         if (PQgetisnull(res, i, MG_SHARE_COL_USER_ID)) {
             continue;                       /* the bot without shares */
         }
-        if (json_array_append_new(items, mg_share_json(res, i, cols)) != 0) {
-            json_decref(items);
-            items = NULL;
+        if (n++ > 0) {
+            *p++ = ',';
         }
+        p = mg_share_write(p, res, i, cols);
     }
-    out = items ? json_pack("{s:o}", "items", items) : NULL;
-    sent = out ? mg_job_reply_json(job, 200, out, NULL)
-               : mg_job_reply_error(job, 500, "internal", "internal error");
+    p += sprintf(p, "]}");
+    sent = mg_job_reply_raw(job, 200, body, (size_t) (p - body), NULL);
 done:
-    json_decref(out);
+    free(body);
     PQclear(res);
     return sent;
 }
@@ -174,7 +189,8 @@ mg_job_bots_shares_add(mg_job_t *job)
     static const int  cols[4] = { MG_SHARE_ADD_COL_USER_ID, MG_SHARE_ADD_COL_USERNAME,
                                   MG_SHARE_ADD_COL_EMAIL, MG_SHARE_ADD_COL_CREATED_US };
     const char       *id = mg_share_bot_id(job), *values[3];
-    json_t           *v = NULL, *out = NULL;
+    json_t           *v = NULL;
+    char             *body = NULL, *p;
     mg_verr_t         err;
     PGresult         *res = NULL;
     mg_db_rc_t        rc;
@@ -209,12 +225,16 @@ mg_job_bots_shares_add(mg_job_t *job)
         sent = mg_job_reply_error(job, 409, "already_shared", "the bot is already shared "
                                   "with that user");
     } else {
-        out = mg_share_json(res, 0, cols);
-        sent = out ? mg_job_reply_json(job, 201, out, NULL)
-                   : mg_job_reply_error(job, 500, "internal", "internal error");
+        body = malloc(mg_share_max(res, 0, cols));
+        if (body == NULL) {
+            sent = mg_job_reply_error(job, 500, "internal", "internal error");
+        } else {
+            p = mg_share_write(body, res, 0, cols);
+            sent = mg_job_reply_raw(job, 201, body, (size_t) (p - body), NULL);
+        }
     }
 done:
-    json_decref(out);
+    free(body);
     json_decref(v);
     PQclear(res);
     return sent;
