@@ -10,6 +10,9 @@
 const mg_route_t mg_routes[] = {
     { "GET",    "/api/v1/bots",      "bots.list",   0 },
     { "POST",   "/api/v1/bots",      "bots.create", 0 },
+    /* sharing (sql/013); "shared" before "{id}": the first match wins */
+    { "GET",    "/api/v1/bots/shared", "bots.shared", 0 },
+    { "GET",    "/api/v1/store/bots",  "store.bots",  0 },
     { "GET",    "/api/v1/bots/{id}", "bots.get",    0 },
     { "PATCH",  "/api/v1/bots/{id}", "bots.update", 0 },
     { "DELETE", "/api/v1/bots/{id}", "bots.delete", 0 },
@@ -24,6 +27,12 @@ const mg_route_t mg_routes[] = {
     { "POST",   "/api/v1/published/{bot}/chat/stream", "published.stream",
       MG_ROUTE_APIKEY|MG_ROUTE_STREAM },
     { "POST",   "/api/v1/published/{bot}/chat",        "published.complete", MG_ROUTE_APIKEY },
+    { "PUT",    "/api/v1/bots/{id}/pin",            "bots.pin",           0 },
+    { "DELETE", "/api/v1/bots/{id}/pin",            "bots.unpin",         0 },
+    { "GET",    "/api/v1/bots/{id}/shares",         "bots.shares.list",   0 },
+    { "POST",   "/api/v1/bots/{id}/shares",         "bots.shares.add",    0 },
+    { "DELETE", "/api/v1/bots/{id}/shares/{user}",  "bots.shares.remove", 0 },
+    { "GET",    "/api/v1/bots/{id}/usage",          "bots.usage",         0 },
 
     { "POST",   "/api/v1/chat/stream", "chat.stream",   MG_ROUTE_STREAM },
     { "POST",   "/api/v1/chat",        "chat.complete", 0 },

@@ -20,7 +20,8 @@ RID_RE = re.compile(r"^[0-9a-f]{32}$")
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 BOT_KEYS = {"id", "owner_id", "name", "description", "model_id", "instructions",
             "temperature", "max_tokens", "rag_enabled", "knowledge_base_id",
-            "knowledge_base_ids", "created_at", "updated_at"}
+            "knowledge_base_ids", "visibility", "use_count", "is_owner", "pinned",
+            "created_at", "updated_at"}
 
 
 def setUpModule():
@@ -83,6 +84,11 @@ class ApiTestCase(unittest.TestCase):
         self.assertIsInstance(bot["temperature"], (int, float))
         self.assertIsInstance(bot["max_tokens"], int)
         self.assertIsInstance(bot["rag_enabled"], bool)
+        # the owner's view (sharing: tests/e2e/test_sharing.py)
+        self.assertIs(bot["is_owner"], True)
+        self.assertIn(bot["visibility"], ("private", "shared", "store"))
+        self.assertIsInstance(bot["use_count"], int)
+        self.assertIsInstance(bot["pinned"], bool)
 
     def create(self, tok, owner, **fields):
         fields.setdefault("name", "bot")

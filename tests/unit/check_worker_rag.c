@@ -204,6 +204,44 @@ START_TEST(citations_json)
 }
 END_TEST
 
+/* Anyone but a shared bot's owner: which source, never its text or ids. */
+START_TEST(citations_for_others_name_the_source_only)
+{
+    mg_hit_t  h[2];
+    json_t   *a, *c;
+    char     *dump;
+
+    h[0] = hit("notes.md", "Intro", doc_text, 0, 0.61234, 1);
+    h[1] = hit("report.pdf", "Secret heading", "Beta fact.", 7, 0.4, 0);
+    a = mg_rag_citations_others(h, 2);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(json_array_size(a), 2);
+    for (size_t i = 0; i < 2; i++) {
+        c = json_array_get(a, i);
+        ck_assert_uint_eq(json_object_size(c), 2);
+        ck_assert_int_eq(json_integer_value(json_object_get(c, "n")), (json_int_t) i + 1);
+        ck_assert_str_eq(json_string_value(json_object_get(c, "document")), h[i].document);
+    }
+    dump = json_dumps(a, JSON_COMPACT);
+    ck_assert_ptr_nonnull(dump);
+    ck_assert_ptr_null(strstr(dump, "Zorbania"));
+    ck_assert_ptr_null(strstr(dump, "Beta fact"));
+    ck_assert_ptr_null(strstr(dump, "Secret heading"));
+    ck_assert_ptr_null(strstr(dump, h[0].chunk_id));
+    ck_assert_ptr_null(strstr(dump, h[0].document_id));
+    free(dump);
+    json_decref(a);
+    a = mg_rag_citations_others(h, 0);
+    ck_assert_uint_eq(json_array_size(a), 0);
+    json_decref(a);
+    for (int i = 0; i < 2; i++) {
+        free(h[i].document);
+        free(h[i].heading);
+        free(h[i].text);
+    }
+}
+END_TEST
+
 START_TEST(extractive_answer_quotes_with_numbers)
 {
     mg_hit_t  h[2];
@@ -287,6 +325,7 @@ rag_suite(void)
     tcase_add_test(tc, keep_relevant_filters_in_order_and_frees);
     tcase_add_test(tc, system_prompt_numbers_the_sources);
     tcase_add_test(tc, citations_json);
+    tcase_add_test(tc, citations_for_others_name_the_source_only);
     tcase_add_test(tc, extractive_answer_quotes_with_numbers);
     tcase_add_test(tc, local_provider_answers_grounded_turns);
     suite_add_tcase(s, tc);

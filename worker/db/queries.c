@@ -12,14 +12,33 @@
  * C: Postgres's to_char and row_to_json cost more than the query. */
 #define MG_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
-#define MG_BOT_SELECT                                                       \
+#define MG_BOT_SELECT_FOR(caller)                                           \
     "b.id::text, b.owner_id, b.name, b.description, b.model_id, "          \
     "b.instructions, b.temperature, b.max_tokens, b.rag_enabled, "         \
     "b.knowledge_base_id::text, " MG_US("b.created_at") ", "               \
     MG_US("b.updated_at") ", "                                              \
     "ARRAY(SELECT x.knowledge_base_id::text FROM bot_knowledge_bases x "   \
     "WHERE x.bot_id = b.id ORDER BY (x.knowledge_base_id IS NOT DISTINCT FROM " \
-    "b.knowledge_base_id) DESC, x.knowledge_base_id)"
+    "b.knowledge_base_id) DESC, x.knowledge_base_id), "                     \
+    "b.visibility, b.use_count, "                                           \
+    "(SELECT u.username FROM users u WHERE u.id = b.owner_id), "            \
+    "EXISTS (SELECT 1 FROM bot_pins p WHERE p.bot_id = b.id AND p.user_id = " caller "), " \
+    "(b.owner_id = " caller ")"
+
+/* "Shared with me": others' bots, not private, shared with caller by
+ * name or pinned by them. */
+#define MG_BOT_SHARED_WITH(caller)                                          \
+    "b.owner_id <> " caller " AND b.visibility IN ('shared', 'store') AND " \
+    "(EXISTS (SELECT 1 FROM bot_shares s WHERE s.bot_id = b.id AND s.user_id = " caller ") " \
+    "OR EXISTS (SELECT 1 FROM bot_pins p WHERE p.bot_id = b.id AND p.user_id = " caller "))"
+
+/* The store's search: $2 is a LIKE pattern (jobs/store.c) or NULL. */
+#define MG_STORE_SEARCH                                                     \
+    "($2::text IS NULL OR b.name ILIKE $2::text OR b.description ILIKE $2::text)"
+
+/* Who may use a bot (sql/013): its owner, or anyone when it is not private. */
+#define MG_BOT_VISIBLE(caller)                                              \
+    "(b.owner_id = " caller " OR b.visibility IN ('shared', 'store'))"
 
 /* A knowledge base may only be attached by its owner. */
 #define MG_KB_OWNED(kb, owner)                                              \
@@ -205,38 +224,45 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
 
     /* $1 id, $2 owner, $3 name, $4 description, $5 model_id,
      * $6 instructions, $7 temperature, $8 max_tokens, $9 rag_enabled,
-     * $10 knowledge_base_id or NULL.  No row: the knowledge base is not
-     * the owner's, or (after a retry) the first run already inserted id. */
+     * $10 knowledge_base_id or NULL, $11 visibility.  No row: the
+     * knowledge base is not the owner's, or (after a retry) the first run
+     * already inserted id. */
     [MG_Q_BOT_INSERT] = { "mg_bot_insert",
         "INSERT INTO bots AS b (id, owner_id, name, description, model_id, "
-        "instructions, temperature, max_tokens, rag_enabled, knowledge_base_id) "
+        "instructions, temperature, max_tokens, rag_enabled, knowledge_base_id, visibility) "
         "SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, "
-        "$7::float8, $8::int, $9::boolean, $10::uuid "
+        "$7::float8, $8::int, $9::boolean, $10::uuid, $11::text "
         "WHERE $10::uuid IS NULL OR " MG_KB_OWNED("$10::uuid", "$2::text") " "
         "ON CONFLICT (id) DO NOTHING "
-        "RETURNING " MG_BOT_SELECT, 10 },
+        "RETURNING " MG_BOT_SELECT_FOR("$2::text"), 11 },
 
     /* $1 id, $2 owner */
     [MG_Q_BOT_GET] = { "mg_bot_get",
-        "SELECT " MG_BOT_SELECT " FROM bots b "
+        "SELECT " MG_BOT_SELECT_FOR("$2::text") " FROM bots b "
         "WHERE b.id = $1::uuid AND b.owner_id = $2::text", 2 },
+
+    /* $1 id, $2 caller: the bot when the caller may use it (sql/013) */
+    [MG_Q_BOT_SEE] = { "mg_bot_see",
+        "SELECT " MG_BOT_SELECT_FOR("$2::text") " FROM bots b "
+        "WHERE b.id = $1::uuid AND " MG_BOT_VISIBLE("$2::text"), 2 },
 
     /* $1 owner, $2 limit */
     [MG_Q_BOT_LIST_FIRST] = { "mg_bot_list_first",
-        "SELECT " MG_BOT_SELECT " FROM bots b WHERE b.owner_id = $1::text "
+        "SELECT " MG_BOT_SELECT_FOR("$1::text") " FROM bots b WHERE b.owner_id = $1::text "
         "ORDER BY b.created_at DESC, b.id DESC LIMIT $2::int", 2 },
 
     /* $1 owner, $2 cursor created_at (µs), $3 cursor id, $4 limit */
     [MG_Q_BOT_LIST_AFTER] = { "mg_bot_list_after",
-        "SELECT " MG_BOT_SELECT " FROM bots b WHERE b.owner_id = $1::text "
+        "SELECT " MG_BOT_SELECT_FOR("$1::text") " FROM bots b WHERE b.owner_id = $1::text "
         "AND (b.created_at, b.id) < "
         "('epoch'::timestamptz + $2::bigint * interval '1 microsecond', $3::uuid) "
         "ORDER BY b.created_at DESC, b.id DESC LIMIT $4::int", 4 },
 
     /* $1 id, $2 owner, $3..$9 new values or NULL to keep (none of those
      * columns is nullable), $10 whether knowledge_base_id is being set,
-     * $11 its new value (NULL clears it).  No row: no such bot of the
-     * owner, or the knowledge base is not the owner's. */
+     * $11 its new value (NULL clears it), $12 visibility or NULL to keep.
+     * No row: no such bot of the owner, or the knowledge base is not the
+     * owner's. */
     [MG_Q_BOT_UPDATE] = { "mg_bot_update",
         "UPDATE bots AS b SET "
         "name = COALESCE($3::text, b.name), "
@@ -246,13 +272,14 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "temperature = COALESCE($7::float8, b.temperature), "
         "max_tokens = COALESCE($8::int, b.max_tokens), "
         "rag_enabled = COALESCE($9::boolean, b.rag_enabled), "
+        "visibility = COALESCE($12::text, b.visibility), "
         "knowledge_base_id = CASE WHEN $10::boolean THEN $11::uuid "
         "ELSE b.knowledge_base_id END, "
         "updated_at = now() "
         "WHERE b.id = $1::uuid AND b.owner_id = $2::text "
         "AND (NOT $10::boolean OR $11::uuid IS NULL OR "
         MG_KB_OWNED("$11::uuid", "$2::text") ") "
-        "RETURNING " MG_BOT_SELECT, 11 },
+        "RETURNING " MG_BOT_SELECT_FOR("$2::text"), 12 },
 
     /* $1 id, $2 owner */
     [MG_Q_BOT_DELETE] = { "mg_bot_delete",
@@ -414,6 +441,9 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
             "'knowledge_base_id', b.knowledge_base_id, "
             "'knowledge_base_ids', ARRAY(SELECT x.knowledge_base_id FROM bot_knowledge_bases x "
             "WHERE x.bot_id = b.id ORDER BY x.knowledge_base_id), "
+            "'visibility', b.visibility, 'use_count', b.use_count, 'is_owner', true, "
+            "'pinned', EXISTS (SELECT 1 FROM bot_pins p WHERE p.bot_id = b.id "
+            "AND p.user_id = u.id), "
             "'created_at', " MG_TS("b.created_at") ", 'updated_at', " MG_TS("b.updated_at") ") "
             "ORDER BY b.created_at, b.id)",
             "FROM bots b WHERE b.owner_id = u.id") ", "
@@ -531,8 +561,10 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * id, $11 this process's instance id (worker/instance.h), $12 the
      * model, $13 the API key of a published call (jobs/published.c) or
      * NULL: a chat is continued only by whoever began it, a user (NULL)
-     * or that key.  In one statement: check the bot and the chat are the user's
-     * and the quota is not used up; only then create the chat, store the
+     * or that key.  In one statement: check the user may use the bot
+     * (theirs, or another's that is not private: sql/013), the chat is
+     * the user's and the quota is not used up; only then create the chat
+     * (counting it in the bot's use_count), store the
      * user's message (before any generation, so it survives whatever
      * happens next), record the turn as in flight on this process (so
      * that its answer is stored as worker_lost should the process die:
@@ -542,7 +574,7 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * concurrent turns of one user contend for. */
     [MG_Q_CHAT_BEGIN] = { "mg_chat_begin",
         "WITH bot AS (SELECT b.id, b.model_id, b.instructions, b.temperature, b.max_tokens "
-        "  FROM bots b WHERE b.id = $2::uuid AND b.owner_id = $1::text "
+        "  FROM bots b WHERE b.id = $2::uuid AND " MG_BOT_VISIBLE("$1::text") " "
         "  UNION ALL SELECT a.id, a.model_id, a.instructions, a.temperature, a.max_tokens "
         "  FROM agents a WHERE a.id = $9::uuid AND a.status = 'published'), "
         "chat AS (SELECT c.id FROM chats c WHERE c.id = $3::uuid AND c.owner_id = $1::text "
@@ -555,6 +587,9 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  SELECT $4::uuid, $1::text, $2::uuid, $9::uuid, $5::text, $13::uuid FROM go "
         "  WHERE $3::uuid IS NULL "
         "  ON CONFLICT (id) DO NOTHING RETURNING id), "
+        /* the bot's use count: chats started with it, by anyone */
+        "bump AS (UPDATE bots x SET use_count = x.use_count + 1 FROM new_chat "
+        "  WHERE x.id = $2::uuid), "
         "touch AS (UPDATE chats c SET updated_at = now() FROM go "
         "  WHERE c.id = $3::uuid AND c.owner_id = $1::text RETURNING c.id), "
         "msg AS (INSERT INTO messages (id, chat_id, bot_id, agent_id, user_id, role, content) "
@@ -590,7 +625,8 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
      * array) or NULL, $15 an SSE answer's count of events or NULL, $16 the
      * API key of a published call or NULL.  Stores
      * the answer (unless the chat was deleted meanwhile), bumps the chat's
-     * activity, counts the request and its tokens in today's usage, writes
+     * activity, counts the request and its tokens in today's usage (the
+     * user's, and the bot's in bot_usage whoever asked: sql/013), writes
      * each tool call to the audit and ends the turn's in-flight record.
      * The usage only counts when the answer was not stored yet, so a re-run
      * after a reconnect counts nothing twice.  An answer the sweep stored
@@ -632,6 +668,13 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  ON CONFLICT (key_id, day) DO UPDATE SET "
         "  input_tokens = api_key_usage.input_tokens + EXCLUDED.input_tokens, "
         "  output_tokens = api_key_usage.output_tokens + EXCLUDED.output_tokens), "
+        /* the bot's own day, whoever asked (its owner's usage page) */
+        "buse AS (INSERT INTO bot_usage (bot_id, day, requests, input_tokens, output_tokens) "
+        "  SELECT b.id, (now() AT TIME ZONE 'UTC')::date, 1, $7::bigint, $8::bigint "
+        "  FROM bots b, fresh WHERE b.id = $3::uuid AND fresh.yes "
+        "  ON CONFLICT (bot_id, day) DO UPDATE SET requests = bot_usage.requests + 1, "
+        "  input_tokens = bot_usage.input_tokens + EXCLUDED.input_tokens, "
+        "  output_tokens = bot_usage.output_tokens + EXCLUDED.output_tokens), "
         /* the audit, kept even when the chat went during the answer */
         "calls AS (INSERT INTO tool_calls (user_id, chat_id, message_id, agent_id, step, "
         "  call_id, tool, input, ok, output, error, duration_ms) "
@@ -883,8 +926,9 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
         "  $2::uuid[] IS NULL OR v.subs_ok, $2::uuid[] IS NULL OR v.acyclic, "
         "  $2::uuid[] IS NULL OR v.shallow, (SELECT * FROM upd) FROM verdict v", 15 },
 
-    /* $1 bot, $2 owner.  The knowledge bases a RAG bot grounds its
-     * answers in (only the owner's). */
+    /* $1 bot, $2 the bot's owner.  The knowledge bases a RAG bot grounds
+     * its answers in (only its owner's: whoever chats reads them through
+     * the bot). */
     [MG_Q_BOT_RAG_KBS] = { "mg_bot_rag_kbs",
         "SELECT l.knowledge_base_id::text FROM bot_knowledge_bases l "
         "JOIN knowledge_bases k ON k.id = l.knowledge_base_id AND k.owner_id = $2::text "
@@ -1353,4 +1397,90 @@ const mg_query_def_t mg_queries[MG_Q__COUNT] = {
     [MG_Q_INVITE_REVOKE] = { "mg_invite_revoke",
         "UPDATE invitations i SET revoked_at = COALESCE(i.revoked_at, now()) "
         "WHERE i.id = $1::uuid RETURNING i.id::text", 1 },
+    /* ---- sharing, the store, pins, a bot's usage (jobs/bot_sharing.c,
+     * jobs/store.c; sql/013) */
+
+    /* $1 caller, $2 limit.  Others' bots shared with the caller by name or
+     * pinned by them, that are not private: newest first. */
+    [MG_Q_BOT_SHARED_FIRST] = { "mg_bot_shared_first",
+        "SELECT " MG_BOT_SELECT_FOR("$1::text") " FROM bots b "
+        "WHERE " MG_BOT_SHARED_WITH("$1::text") " "
+        "ORDER BY b.created_at DESC, b.id DESC LIMIT $2::int", 2 },
+
+    /* $1 caller, $2 cursor created_at (µs), $3 cursor id, $4 limit */
+    [MG_Q_BOT_SHARED_AFTER] = { "mg_bot_shared_after",
+        "SELECT " MG_BOT_SELECT_FOR("$1::text") " FROM bots b "
+        "WHERE " MG_BOT_SHARED_WITH("$1::text") " AND (b.created_at, b.id) < "
+        "('epoch'::timestamptz + $2::bigint * interval '1 microsecond', $3::uuid) "
+        "ORDER BY b.created_at DESC, b.id DESC LIMIT $4::int", 4 },
+
+    /* $1 caller, $2 LIKE pattern or NULL, $3 limit.  The store, most used
+     * first (the cursor's number is the use count). */
+    [MG_Q_STORE_FIRST] = { "mg_store_first",
+        "SELECT " MG_BOT_SELECT_FOR("$1::text") " FROM bots b "
+        "WHERE b.visibility = 'store' AND " MG_STORE_SEARCH " "
+        "ORDER BY b.use_count DESC, b.id DESC LIMIT $3::int", 3 },
+
+    /* $1 caller, $2 pattern or NULL, $3 cursor use count, $4 cursor id, $5 limit */
+    [MG_Q_STORE_AFTER] = { "mg_store_after",
+        "SELECT " MG_BOT_SELECT_FOR("$1::text") " FROM bots b "
+        "WHERE b.visibility = 'store' AND " MG_STORE_SEARCH " "
+        "AND (b.use_count, b.id) < ($3::bigint, $4::uuid) "
+        "ORDER BY b.use_count DESC, b.id DESC LIMIT $5::int", 5 },
+
+    /* $1 bot, $2 caller, $3 pin (true) or unpin.  One row: whether the
+     * caller may use the bot (nothing changes otherwise).  Idempotent. */
+    [MG_Q_BOT_PIN] = { "mg_bot_pin",
+        "WITH bot AS (SELECT b.id FROM bots b WHERE b.id = $1::uuid AND "
+        MG_BOT_VISIBLE("$2::text") "), "
+        "pin AS (INSERT INTO bot_pins (user_id, bot_id) SELECT $2::text, bot.id FROM bot "
+        "  WHERE $3::boolean ON CONFLICT DO NOTHING), "
+        "unpin AS (DELETE FROM bot_pins p USING bot WHERE NOT $3::boolean "
+        "  AND p.bot_id = bot.id AND p.user_id = $2::text) "
+        "SELECT EXISTS (SELECT 1 FROM bot)", 3 },
+
+    /* $1 bot, $2 owner.  No row: not the owner's bot; a row with a NULL
+     * user: no shares.  MG_SHARE_COL_*. */
+    [MG_Q_BOT_SHARES_LIST] = { "mg_bot_shares_list",
+        "SELECT s.user_id, u.username, u.email, " MG_US("s.created_at") " "
+        "FROM bots b LEFT JOIN bot_shares s ON s.bot_id = b.id "
+        "LEFT JOIN users u ON u.id = s.user_id "
+        "WHERE b.id = $1::uuid AND b.owner_id = $2::text "
+        "ORDER BY s.created_at, s.user_id", 2 },
+
+    /* $1 bot, $2 owner, $3 a username or e-mail (either case).  One row
+     * (MG_SHARE_ADD_COL_*): bot is the owner's, the user found (id,
+     * username, email; an exact username match is preferred, then the
+     * oldest), whether the share is new, its time. */
+    [MG_Q_BOT_SHARE_ADD] = { "mg_bot_share_add",
+        "WITH bot AS (SELECT b.id FROM bots b WHERE b.id = $1::uuid AND b.owner_id = $2::text), "
+        "who AS (SELECT u.id, u.username, u.email FROM users u "
+        "  WHERE lower(u.username) = lower($3::text) OR lower(u.email) = lower($3::text) "
+        "  ORDER BY (u.username = $3::text) DESC, u.created_at, u.id LIMIT 1), "
+        "ins AS (INSERT INTO bot_shares (bot_id, user_id) SELECT bot.id, who.id FROM bot, who "
+        "  WHERE who.id <> $2::text ON CONFLICT DO NOTHING RETURNING created_at) "
+        "SELECT EXISTS (SELECT 1 FROM bot), w.id, w.username, w.email, "
+        "  EXISTS (SELECT 1 FROM ins), "
+        "  " MG_US("COALESCE((SELECT i.created_at FROM ins i), now())") " "
+        "FROM (SELECT 1) one LEFT JOIN who w ON true", 3 },
+
+    /* $1 bot, $2 owner, $3 the user.  One row: the bot is the owner's,
+     * a share was removed. */
+    [MG_Q_BOT_SHARE_REMOVE] = { "mg_bot_share_remove",
+        "WITH bot AS (SELECT b.id FROM bots b WHERE b.id = $1::uuid AND b.owner_id = $2::text), "
+        "del AS (DELETE FROM bot_shares s USING bot WHERE s.bot_id = bot.id "
+        "  AND s.user_id = $3::text RETURNING 1) "
+        "SELECT EXISTS (SELECT 1 FROM bot), EXISTS (SELECT 1 FROM del)", 3 },
+
+    /* $1 bot, $2 owner, $3 days (1..366).  No row: not the owner's bot.
+     * Otherwise one row per UTC day, oldest first, up to today, zero when
+     * nothing was counted: day (YYYY-MM-DD), requests, tokens in, out. */
+    [MG_Q_BOT_USAGE] = { "mg_bot_usage",
+        "SELECT to_char(d.day, 'YYYY-MM-DD'), COALESCE(g.requests, 0), "
+        "  COALESCE(g.input_tokens, 0), COALESCE(g.output_tokens, 0) "
+        "FROM bots b CROSS JOIN LATERAL (SELECT s::date AS day FROM generate_series("
+        "  (now() AT TIME ZONE 'UTC')::date - ($3::int - 1), "
+        "  (now() AT TIME ZONE 'UTC')::date, interval '1 day') s) d "
+        "LEFT JOIN bot_usage g ON g.bot_id = b.id AND g.day = d.day "
+        "WHERE b.id = $1::uuid AND b.owner_id = $2::text ORDER BY d.day", 3 },
 };

@@ -124,6 +124,17 @@ typedef enum {
     MG_Q_INVITE_INSERT,
     MG_Q_INVITE_LIST,
     MG_Q_INVITE_REVOKE,
+    /* sharing, the store, pins, a bot's usage (jobs/bot_sharing.c, store.c) */
+    MG_Q_BOT_SEE,
+    MG_Q_BOT_SHARED_FIRST,
+    MG_Q_BOT_SHARED_AFTER,
+    MG_Q_STORE_FIRST,
+    MG_Q_STORE_AFTER,
+    MG_Q_BOT_PIN,
+    MG_Q_BOT_SHARES_LIST,
+    MG_Q_BOT_SHARE_ADD,
+    MG_Q_BOT_SHARE_REMOVE,
+    MG_Q_BOT_USAGE,
     MG_Q__COUNT
 } mg_query_t;
 
@@ -195,7 +206,30 @@ enum {
     MG_BOT_COL_CREATED_US,      /* microseconds since the epoch (also the cursor) */
     MG_BOT_COL_UPDATED_US,
     MG_BOT_COL_KB_IDS,          /* text[] of bot_knowledge_bases, the bot's knowledge_base_id first */
+    MG_BOT_COL_VISIBILITY,      /* private, shared, store (sql/013) */
+    MG_BOT_COL_USE_COUNT,
+    MG_BOT_COL_OWNER_NAME,      /* the owner's username */
+    MG_BOT_COL_PINNED,          /* by the caller of the statement */
+    MG_BOT_COL_IS_OWNER,        /* the caller owns it: else only the others' view */
     MG_BOT_COLS
+};
+
+/* Column order of MG_Q_BOT_SHARES_LIST's rows. */
+enum {
+    MG_SHARE_COL_USER_ID = 0,   /* NULL: the bot has no shares */
+    MG_SHARE_COL_USERNAME,
+    MG_SHARE_COL_EMAIL,
+    MG_SHARE_COL_CREATED_US
+};
+
+/* Column order of MG_Q_BOT_SHARE_ADD's one row. */
+enum {
+    MG_SHARE_ADD_COL_BOT_FOUND = 0,
+    MG_SHARE_ADD_COL_USER_ID,   /* NULL: no such user */
+    MG_SHARE_ADD_COL_USERNAME,
+    MG_SHARE_ADD_COL_EMAIL,
+    MG_SHARE_ADD_COL_ADDED,     /* false: already shared (or the owner) */
+    MG_SHARE_ADD_COL_CREATED_US
 };
 
 /* Column order of MG_Q_USER_ENSURE's one row. */

@@ -10,6 +10,13 @@
  * in bot_knowledge_bases, its first also as knowledge_base_id; setting
  * knowledge_base_id alone makes the list that one (or none).  Every id is
  * checked to be the caller's before anything is written.
+ *
+ * Sharing (sql/013): a bot that is not private may be read (GET) and used
+ * by anyone signed in, but only through the others' view, written by
+ * mg_bot_write for every row whose caller is not the owner, so no list or
+ * read can leak instructions or knowledge bases.  Changes stay the
+ * owner's.  Who may create, and who may put a bot in the store, is
+ * jobs/permissions.h's.
  */
 #include "jobs/jobs.h"
 
@@ -21,6 +28,7 @@
 
 #include "json_write.h"
 #include "jobs/page.h"
+#include "jobs/permissions.h"
 #include "util/log.h"
 #include "mg_json.h"
 #include "util/uuid.h"
@@ -44,6 +52,7 @@ const mg_field_t mg_bot_fields[] = {
     { "max_tokens",        MG_FIELD_INTEGER, 0,                 1, 65536, "4096" },
     { "rag_enabled",       MG_FIELD_BOOL,    0,                 0, 0,     "false" },
     { "knowledge_base_id", MG_FIELD_UUID,    MG_FIELD_NULLABLE, 0, 0,     "null" },
+    { "visibility",        MG_FIELD_STRING,  0,                 1, 16,    "\"private\"" },
 };
 
 const size_t mg_bot_fields_count = sizeof(mg_bot_fields) / sizeof(mg_bot_fields[0]);
@@ -51,7 +60,7 @@ const size_t mg_bot_fields_count = sizeof(mg_bot_fields) / sizeof(mg_bot_fields[
 /* Text parameters for the write statements, from validated values. */
 typedef struct {
     const char  *name, *description, *model_id, *instructions;
-    const char  *temperature, *max_tokens, *rag_enabled;
+    const char  *temperature, *max_tokens, *rag_enabled, *visibility;
     int          kb_given;              /* knowledge_base_id present in the body */
     const char  *kb;                    /* NULL: SQL NULL */
     char         temperature_buf[32];
@@ -76,6 +85,7 @@ mg_bot_values(json_t *v, mg_bot_values_t *out)
     out->description = mg_str_or_null(v, "description");
     out->model_id = mg_str_or_null(v, "model_id");
     out->instructions = mg_str_or_null(v, "instructions");
+    out->visibility = mg_str_or_null(v, "visibility");
 
     f = json_object_get(v, "temperature");
     if (f != NULL) {
@@ -105,17 +115,48 @@ mg_bot_values(json_t *v, mg_bot_values_t *out)
 static size_t
 mg_bot_json_max(const PGresult *r, int row)
 {
-    /* keys and punctuation ~190, two uuids 76, float8 text <= 24, int4
-     * text <= 11, two timestamps 58: under 360 whatever the row holds */
-    return 512 + mg_jw_text_max(r, row, MG_BOT_COL_OWNER_ID, MG_BOT_COL_INSTRUCTIONS)
+    /* keys and punctuation ~290, two uuids 76, float8 text <= 24, int4
+     * and int8 text <= 31, visibility 7, two timestamps 58: under 512
+     * whatever the row holds */
+    return 640 + mg_jw_text_max(r, row, MG_BOT_COL_OWNER_ID, MG_BOT_COL_INSTRUCTIONS)
+           + mg_jw_text_max(r, row, MG_BOT_COL_OWNER_NAME, MG_BOT_COL_OWNER_NAME)
            + 2 * (size_t) PQgetlength(r, row, MG_BOT_COL_KB_IDS) + 32;
 }
 
+/* The view of a bot for anyone but its owner: what it is and who made
+ * it, never how it works (instructions, knowledge bases, settings). */
+static char *
+mg_bot_write_others(char *p, const PGresult *r, int row)
+{
+    p += sprintf(p, "{\"id\":\"%s\",", PQgetvalue(r, row, MG_BOT_COL_ID));
+    p = mg_jw_str(p, "name", r, row, MG_BOT_COL_NAME);
+    *p++ = ',';
+    p = mg_jw_str(p, "description", r, row, MG_BOT_COL_DESCRIPTION);
+    *p++ = ',';
+    p = mg_jw_str(p, "model_id", r, row, MG_BOT_COL_MODEL_ID);
+    p += sprintf(p, ",\"visibility\":\"%s\",\"owner\":{",
+                 PQgetvalue(r, row, MG_BOT_COL_VISIBILITY));
+    p = mg_jw_str(p, "username", r, row, MG_BOT_COL_OWNER_NAME);
+    p += sprintf(p, "},\"use_count\":%s,\"is_owner\":false,\"pinned\":%s,\"rag_enabled\":%s,",
+                 PQgetvalue(r, row, MG_BOT_COL_USE_COUNT),
+                 PQgetvalue(r, row, MG_BOT_COL_PINNED)[0] == 't' ? "true" : "false",
+                 PQgetvalue(r, row, MG_BOT_COL_RAG_ENABLED)[0] == 't' ? "true" : "false");
+    p = mg_jw_ts(p, "created_at", r, row, MG_BOT_COL_CREATED_US);
+    *p++ = ',';
+    p = mg_jw_ts(p, "updated_at", r, row, MG_BOT_COL_UPDATED_US);
+    *p++ = '}';
+    return p;
+}
+
 /* The bot JSON of one result row, written in one pass: building a jansson
- * tree per row and dumping it cost more than the query (~70 µs a page). */
+ * tree per row and dumping it cost more than the query (~70 µs a page).
+ * Which view is decided here, per row, from the statement's caller. */
 static char *
 mg_bot_write(char *p, const PGresult *r, int row)
 {
+    if (PQgetvalue(r, row, MG_BOT_COL_IS_OWNER)[0] != 't') {
+        return mg_bot_write_others(p, r, row);
+    }
     p += sprintf(p, "{\"id\":\"%s\",", PQgetvalue(r, row, MG_BOT_COL_ID));
     p = mg_jw_str(p, "owner_id", r, row, MG_BOT_COL_OWNER_ID);
     *p++ = ',';
@@ -156,7 +197,10 @@ mg_bot_write(char *p, const PGresult *r, int row)
         }
         *p++ = ']';
     }
-    *p++ = ',';
+    p += sprintf(p, ",\"visibility\":\"%s\",\"use_count\":%s,\"is_owner\":true,\"pinned\":%s,",
+                 PQgetvalue(r, row, MG_BOT_COL_VISIBILITY),
+                 PQgetvalue(r, row, MG_BOT_COL_USE_COUNT),
+                 PQgetvalue(r, row, MG_BOT_COL_PINNED)[0] == 't' ? "true" : "false");
     p = mg_jw_ts(p, "created_at", r, row, MG_BOT_COL_CREATED_US);
     *p++ = ',';
     p = mg_jw_ts(p, "updated_at", r, row, MG_BOT_COL_UPDATED_US);
@@ -368,6 +412,32 @@ mg_bot_kbs_store_reply(mg_job_t *job, const char *id, const mg_bot_kbs_t *kbs, i
     return sent;
 }
 
+/* visibility, when given, is one of the three, and "store" is for those
+ * who may publish: 0, or -1 after a 400 or 403 reply (*sent). */
+static int
+mg_bot_visibility_check(mg_job_t *job, const char *visibility, int *sent)
+{
+    char  m[200];
+
+    if (visibility == NULL) {
+        return 0;
+    }
+    if (strcmp(visibility, "private") != 0 && strcmp(visibility, "shared") != 0
+        && strcmp(visibility, "store") != 0)
+    {
+        *sent = mg_job_reply_error(job, 400, "invalid_field",
+                                   "visibility must be \"private\", \"shared\" or \"store\"");
+        return -1;
+    }
+    if (strcmp(visibility, "store") == 0 && !mg_perm_may_publish(job->claims)) {
+        snprintf(m, sizeof(m), "listing a bot in the store needs membership of the group "
+                 "\"%s\"", mg_perm_publish_group());
+        *sent = mg_job_reply_error(job, 403, "publish_not_allowed", m);
+        return -1;
+    }
+    return 0;
+}
+
 int
 mg_job_bots_get(mg_job_t *job)
 {
@@ -376,12 +446,17 @@ mg_job_bots_get(mg_job_t *job)
     mg_db_rc_t   rc;
     int          sent;
 
+    const char  *values[2];
+
     id = mg_bot_path_id(job);
     if (id == NULL) {
         return mg_bot_not_found(job);
     }
 
-    rc = mg_bot_fetch(job, id, &res);
+    /* the owner's bot, or another's that is not private (others' view) */
+    values[0] = id;
+    values[1] = job->user_id;
+    rc = mg_db_exec(job->db, MG_Q_BOT_SEE, values, &res);
     if (rc != MG_DB_OK) {
         sent = mg_job_reply_db_error(job, rc, res, "bots.get");
     } else if (PQntuples(res) == 0) {
@@ -400,7 +475,7 @@ mg_job_bots_create(mg_job_t *job)
     mg_verr_t         err;
     mg_bot_values_t   b;
     char              id[MG_UUID_LEN + 1];
-    const char       *values[10], *body;
+    const char       *values[11], *body;
     char             *body_owned = NULL;
     size_t            body_len;
     mg_bot_kbs_t      kbs;
@@ -408,6 +483,13 @@ mg_job_bots_create(mg_job_t *job)
     mg_db_rc_t        rc;
     int               sent;
 
+    if (!mg_perm_may_create(job->claims)) {
+        char m[200];
+
+        snprintf(m, sizeof(m), "creating bots needs membership of the group \"%s\"",
+                 mg_perm_create_group() ? mg_perm_create_group() : "");
+        return mg_job_reply_error(job, 403, "create_not_allowed", m);
+    }
     if (mg_bot_kbs_take(job, &body, &body_len, &body_owned, &kbs, &sent) != 0) {
         goto done;
     }
@@ -418,6 +500,9 @@ mg_job_bots_create(mg_job_t *job)
         goto done;
     }
     mg_bot_values(v, &b);
+    if (mg_bot_visibility_check(job, b.visibility, &sent) != 0) {
+        goto done;
+    }
     if (!kbs.given && json_is_null(json_object_get(v, "knowledge_base_id"))) {
         b.kb_given = 0;             /* the default: no list to write */
     }
@@ -442,6 +527,7 @@ mg_job_bots_create(mg_job_t *job)
     values[7] = b.max_tokens;
     values[8] = b.rag_enabled;
     values[9] = b.kb;
+    values[10] = b.visibility ? b.visibility : "private";
 
     rc = mg_db_exec(job->db, MG_Q_BOT_INSERT, values, &res);
     if (mg_is_fk_violation(rc, res, MG_BOTS_FK_OWNER)) {
@@ -499,7 +585,7 @@ mg_job_bots_update(mg_job_t *job)
     json_t           *v = NULL;
     mg_verr_t         err;
     mg_bot_values_t   b;
-    const char       *id, *values[11], *body;
+    const char       *id, *values[12], *body;
     char             *body_owned = NULL;
     size_t            body_len;
     mg_bot_kbs_t      kbs;
@@ -523,10 +609,21 @@ mg_job_bots_update(mg_job_t *job)
         goto done;
     }
     if (json_object_size(v) == 0 && !kbs.given) {
-        sent = mg_job_bots_get(job);        /* {} changes nothing */
+        /* {} changes nothing: the owner's bot as it is */
+        rc = mg_bot_fetch(job, id, &res);
+        if (rc != MG_DB_OK) {
+            sent = mg_job_reply_db_error(job, rc, res, "bots.update");
+        } else if (PQntuples(res) == 0) {
+            sent = mg_bot_not_found(job);
+        } else {
+            sent = mg_bot_reply(job, 200, res, 0);
+        }
         goto done;
     }
     mg_bot_values(v, &b);
+    if (mg_bot_visibility_check(job, b.visibility, &sent) != 0) {
+        goto done;
+    }
     if (kbs.given || b.kb_given) {
         /* the bot's absence wins over a foreign knowledge base */
         rc = mg_bot_fetch(job, id, &res);
@@ -556,6 +653,7 @@ mg_job_bots_update(mg_job_t *job)
     values[8] = b.rag_enabled;
     values[9] = b.kb_given ? "true" : "false";
     values[10] = b.kb;
+    values[11] = b.visibility;
 
     rc = mg_db_exec(job->db, MG_Q_BOT_UPDATE, values, &res);
     if (mg_is_fk_violation(rc, res, MG_BOTS_FK_KB)) {
@@ -613,7 +711,9 @@ mg_job_bots_delete(mg_job_t *job)
     return mg_job_delete_owned(job, MG_Q_BOT_DELETE, values, mg_bot_not_found, "bots.delete");
 }
 
-static const mg_page_cols_t mg_bot_cols = {
+/* also the shared and store lists' (bot_sharing.c, store.c): one writer
+ * decides per row which view its caller gets */
+const mg_page_cols_t mg_bot_page_cols = {
     MG_BOT_COL_CREATED_US, MG_BOT_COL_ID, mg_bot_json_max, mg_bot_write
 };
 
@@ -629,5 +729,5 @@ mg_job_bots_list(mg_job_t *job)
     }
     values[0] = job->user_id;
     return mg_page_list(job, &req, MG_Q_BOT_LIST_FIRST, MG_Q_BOT_LIST_AFTER, values, 1,
-                        &mg_bot_cols, "bots.list");
+                        &mg_bot_page_cols, "bots.list");
 }

@@ -196,11 +196,13 @@ mg_chat_reply_oom(mg_job_t *job)
 
 /* Retrieval for a bot with rag_enabled: its knowledge bases, then the top
  * MG_RAG_TOP_K chunks for the message, keeping only relevant ones
- * (mg_rag_keep_relevant).  0 with *grounded set (0: the bot has no
- * knowledge bases, an ordinary turn) and *hits, *n; -1 after replying. */
+ * (mg_rag_keep_relevant).  The bases are the bot owner's, read through the
+ * bot whoever chats (a shared bot: the caller needs no access of their
+ * own).  0 with *grounded set (0: the bot has no knowledge bases, an
+ * ordinary turn) and *hits, *n; -1 after replying. */
 static int
-mg_chat_retrieve(mg_job_t *job, const char *bot_id, const char *message, int *grounded,
-                 mg_hit_t **hits, size_t *n)
+mg_chat_retrieve(mg_job_t *job, const char *bot_id, const char *owner, const char *message,
+                 int *grounded, mg_hit_t **hits, size_t *n)
 {
     const char  *values[2], *ids[10], *code = "";
     PGresult    *kbs = NULL;
@@ -210,7 +212,7 @@ mg_chat_retrieve(mg_job_t *job, const char *bot_id, const char *message, int *gr
 
     *grounded = 0;
     values[0] = bot_id;
-    values[1] = job->user_id;
+    values[1] = owner;
     rc = mg_db_exec(job->db, MG_Q_BOT_RAG_KBS, values, &kbs);
     if (rc != MG_DB_OK) {
         mg_job_reply_db_error(job, rc, kbs, "chat.retrieve");
@@ -221,7 +223,7 @@ mg_chat_retrieve(mg_job_t *job, const char *bot_id, const char *message, int *gr
         ids[i] = PQgetvalue(kbs, i, 0);
     }
     if (rows > 0) {
-        if (mg_search(job->db, job->user_id, ids, (size_t) (rows < 10 ? rows : 10), message,
+        if (mg_search(job->db, owner, ids, (size_t) (rows < 10 ? rows : 10), message,
                       MG_RAG_TOP_K, 0.0, hits, n, &status, NULL, &code, err, sizeof(err)) != 0
             && status != 404)               /* 404: the bases went since: nothing found */
         {
@@ -239,11 +241,15 @@ done:
 }
 
 /* The citations of a grounded turn on s: the JSON stored with the answer
- * and the SSE event sent after start.  0 or -1 (out of memory). */
+ * and the SSE event sent after start; for anyone but the bot's owner
+ * (owner 0) only which sources, never their text.  0 or -1 (out of
+ * memory). */
 static int
-mg_chat_cite(mg_stream_t *s, const mg_hit_t *hits, size_t n, const char *message, size_t msg_len)
+mg_chat_cite(mg_stream_t *s, const mg_hit_t *hits, size_t n, const char *message, size_t msg_len,
+             int owner)
 {
-    json_t  *arr = mg_rag_citations(hits, n, message, msg_len), *ev;
+    json_t  *arr = owner ? mg_rag_citations(hits, n, message, msg_len)
+                         : mg_rag_citations_others(hits, n), *ev;
     char    *json;
     size_t   len;
 
@@ -318,10 +324,11 @@ mg_chat_agent_run(mg_job_t *job, const char *agent_id, const char *agent_json,
 }
 
 /* What a turn needs of a bot: its record "model\0instructions\0
- * temperature\0max_tokens\0rag_enabled\0" (owned), and pointers into it. */
+ * temperature\0max_tokens\0rag_enabled\0owner_id\0" (owned), and
+ * pointers into it.  The owner may be another user (a shared bot). */
 typedef struct {
     char        *record;
-    const char  *model, *instructions, *temperature, *max_tokens;
+    const char  *model, *instructions, *temperature, *max_tokens, *owner;
     int          rag_enabled;
 } mg_chat_bot_t;
 
@@ -331,10 +338,10 @@ typedef struct {
 static int
 mg_chat_bot_parse(mg_chat_bot_t *b, size_t len)
 {
-    const char  *f[5];
+    const char  *f[6];
     size_t       off = 0;
 
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         const char *end = memchr(b->record + off, '\0', len - off);
 
         if (end == NULL) {
@@ -348,19 +355,23 @@ mg_chat_bot_parse(mg_chat_bot_t *b, size_t len)
     b->temperature = f[2];
     b->max_tokens = f[3];
     b->rag_enabled = f[4][0] == 't';
+    b->owner = f[5];
     return 0;
 }
 
-/* The caller's bot bot_id, from the read cache or the database (then kept:
- * bots' changes are announced, sql/010).  0; 1 when the caller has no such
- * bot (not answered yet); -1 answered (an error). */
+/* Bot bot_id when the caller may use it (theirs, or another's that is not
+ * private), from the read cache or the database (then kept: bots' changes
+ * are announced, sql/010, and a change to a bot others may use is
+ * announced to everyone, sql/013).  The chat's own statement checks the
+ * access again, so a stale entry grants nothing.  0; 1 when there is no
+ * such bot for the caller (not answered yet); -1 answered (an error). */
 static int
 mg_chat_bot_settings(mg_job_t *job, const char *bot_id, mg_chat_bot_t *b)
 {
     const char  *values[2] = { bot_id, job->user_id };
-    const int    cols[5] = { MG_BOT_COL_MODEL_ID, MG_BOT_COL_INSTRUCTIONS,
+    const int    cols[6] = { MG_BOT_COL_MODEL_ID, MG_BOT_COL_INSTRUCTIONS,
                              MG_BOT_COL_TEMPERATURE, MG_BOT_COL_MAX_TOKENS,
-                             MG_BOT_COL_RAG_ENABLED };
+                             MG_BOT_COL_RAG_ENABLED, MG_BOT_COL_OWNER_ID };
     PGresult    *res = NULL;
     mg_sb_t      rec = { 0 };
     size_t       len = 0;
@@ -374,7 +385,7 @@ mg_chat_bot_settings(mg_job_t *job, const char *bot_id, mg_chat_bot_t *b)
     }
     free(b->record);
     b->record = NULL;
-    rc = mg_db_exec(job->db, MG_Q_BOT_GET, values, &res);
+    rc = mg_db_exec(job->db, MG_Q_BOT_SEE, values, &res);
     if (rc != MG_DB_OK) {
         (void) mg_job_reply_db_error(job, rc, res, "chat.begin");
         PQclear(res);
@@ -384,7 +395,7 @@ mg_chat_bot_settings(mg_job_t *job, const char *bot_id, mg_chat_bot_t *b)
         PQclear(res);
         return 1;
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         mg_sb_add(&rec, PQgetvalue(res, 0, cols[i]), (size_t) PQgetlength(res, 0, cols[i]));
         mg_sb_add(&rec, "", 1);
     }
@@ -508,7 +519,7 @@ mg_chat_turn(mg_job_t *job, int sse, const mg_chat_turn_in_t *in)
     }
 
     if (bot_id != NULL && settings.rag_enabled
-        && mg_chat_retrieve(job, bot_id, message, &grounded, &hits, &nhits) != 0)
+        && mg_chat_retrieve(job, bot_id, settings.owner, message, &grounded, &hits, &nhits) != 0)
     {
         sent = 0;                           /* answered */
         goto done;
@@ -607,7 +618,8 @@ mg_chat_turn(mg_job_t *job, int sse, const mg_chat_turn_in_t *in)
     req.system = t_instructions;
     if (grounded) {
         grounded_system = mg_rag_system_prompt(req.system, hits, nhits);
-        if (grounded_system == NULL || mg_chat_cite(s, hits, nhits, message, msg_len) != 0) {
+        if (grounded_system == NULL || mg_chat_cite(s, hits, nhits, message, msg_len,
+                                                      strcmp(settings.owner, job->user_id) == 0) != 0) {
             sent = mg_chat_reply_oom(job);
             goto done;
         }

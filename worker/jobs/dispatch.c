@@ -30,6 +30,15 @@ const mg_job_def_t mg_job_defs[] = {
     { "published.complete", mg_job_published_complete, 0 },
     /* the module's check of a key it has not cached (not a route) */
     { "apikeys.verify",     mg_job_apikeys_verify,     0 },
+    /* sharing: a pin shows in the cached bots.get ("pinned") */
+    { "bots.shared",        mg_job_bots_shared,        MG_JOB_AS_USER },
+    { "store.bots",         mg_job_store_bots,         MG_JOB_AS_USER },
+    { "bots.pin",           mg_job_bots_pin,           MG_JOB_AS_USER | MG_JOB_WRITES_CACHED },
+    { "bots.unpin",         mg_job_bots_unpin,         MG_JOB_AS_USER | MG_JOB_WRITES_CACHED },
+    { "bots.shares.list",   mg_job_bots_shares_list,   MG_JOB_AS_USER },
+    { "bots.shares.add",    mg_job_bots_shares_add,    MG_JOB_AS_USER },
+    { "bots.shares.remove", mg_job_bots_shares_remove, MG_JOB_AS_USER },
+    { "bots.usage",         mg_job_bots_usage,         MG_JOB_AS_USER },
     { "chat.stream",   mg_job_chat_stream,   MG_JOB_AS_USER },
     { "chat.complete", mg_job_chat_complete, MG_JOB_AS_USER },
     { "chats.list",   mg_job_chats_list,   MG_JOB_AS_USER },

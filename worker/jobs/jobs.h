@@ -22,6 +22,23 @@ int mg_job_bots_create(mg_job_t *job);
 int mg_job_bots_get(mg_job_t *job);
 int mg_job_bots_update(mg_job_t *job);
 int mg_job_bots_delete(mg_job_t *job);
+/* How bot rows (MG_BOT_COL_*) are paged and written: the owner's view for
+ * the owner's rows, the others' view for the rest. */
+struct mg_page_cols_s;
+extern const struct mg_page_cols_s mg_bot_page_cols;
+
+/* bot_sharing.c: named shares, pins, "shared with me", a bot's usage;
+ * store.c: the bot store (sql/013) */
+int mg_job_bots_shared(mg_job_t *job);
+int mg_job_bots_pin(mg_job_t *job);
+int mg_job_bots_unpin(mg_job_t *job);
+int mg_job_bots_shares_list(mg_job_t *job);
+int mg_job_bots_shares_add(mg_job_t *job);
+int mg_job_bots_shares_remove(mg_job_t *job);
+int mg_job_bots_usage(mg_job_t *job);
+/* ?days= of bots.usage: absent 30, else 1..366.  0, or -1 when bad. */
+int mg_bot_usage_days(const char *query, size_t qlen, long *days);
+int mg_job_store_bots(mg_job_t *job);
 
 /* knowledge.c: knowledge bases (CRUD, counts); documents.c: their
  * documents (uploads, URLs, list, get, delete, retry) */

@@ -61,7 +61,7 @@ char *mg_page_write(char *p, const mg_page_t *pg);
 int mg_page_reply_items(mg_job_t *job, const mg_page_t *pg, const char *what);
 
 /* How a list's rows are keyed and written (see mg_page_t). */
-typedef struct {
+typedef struct mg_page_cols_s {
     int       ts_col, id_col;
     size_t  (*item_max)(const PGresult *r, int row);
     char   *(*item_write)(char *p, const PGresult *r, int row);

@@ -432,6 +432,23 @@ mg_rag_citations(const mg_hit_t *hits, size_t n, const char *query, size_t qlen)
     return arr;
 }
 
+json_t *
+mg_rag_citations_others(const mg_hit_t *hits, size_t n)
+{
+    json_t  *arr = json_array();
+
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        json_t *c = json_pack("{s:I, s:s}", "n", (json_int_t) (i + 1),
+                              "document", hits[i].document);
+
+        if (c == NULL || json_array_append_new(arr, c) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
 char *
 mg_rag_extractive(const char *question, size_t qlen, const mg_hit_t *hits, size_t n)
 {

@@ -47,6 +47,11 @@ char *mg_rag_system_prompt(const char *instructions, const mg_hit_t *hits, size_
  * "score"}] for hits (page null when 0).  NULL when out of memory. */
 json_t *mg_rag_citations(const mg_hit_t *hits, size_t n, const char *query, size_t qlen);
 
+/* The citations someone who is not the bot's owner sees (sql/013): which
+ * source, [{"n","document"}], never its text nor the ids of the owner's
+ * documents and knowledge bases.  NULL when out of memory. */
+json_t *mg_rag_citations_others(const mg_hit_t *hits, size_t n);
+
 /* The offline model's answer: it says it is the offline model, then
  * quotes the sentence(s) of each source that share the most words with
  * the question, each followed by its [n] (a source sharing no word is
