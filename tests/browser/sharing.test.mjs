@@ -33,7 +33,9 @@ async function openOwnBot(page, name) {
 }
 
 async function setVisibility(page, label) {
-    await page.getByRole('radio', { name: label }).check();
+    const radio = page.getByRole('radio', { name: label });
+    if (await radio.isChecked()) return;
+    await radio.check();
     await page.getByRole('status').filter({ hasText: `Saved: ${label}` }).waitFor();
 }
 
@@ -75,7 +77,7 @@ test('the owner shares a bot by its link; another user opens it and chats; priva
     await page.waitForURL(/\/chat\/[0-9a-f-]{36}$/);
     const chatId = page.url().split('/').pop();
     // the chat is the friend's own
-    assert.equal(stack.psql(`SELECT u.username FROM chats c JOIN users u ON u.id = c.user_id WHERE c.id = '${chatId}'`), friend);
+    assert.equal(stack.psql(`SELECT u.username FROM chats c JOIN users u ON u.id = c.owner_id WHERE c.id = '${chatId}'`), friend);
     assert.ok(!(await page.content()).includes('TANGERINE'));
 
     // private again: the friend's next message is refused
