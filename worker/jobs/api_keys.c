@@ -143,14 +143,9 @@ mg_apikey_time_parse(const char *s, double *epoch)
 int
 mg_apikey_new(char *key, char *hash)
 {
-    unsigned char raw[MG_APIKEY_RANDOM];
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    if (mg_auth_secret_new(MG_APIKEY_KEY_PREFIX, key) != 0) {
         return -1;
     }
-    memcpy(key, "mgk_", 4);
-    mg_b64url_encode(raw, sizeof(raw), key + 4);
-    OPENSSL_cleanse(raw, sizeof(raw));
     if (mg_auth_token_hash(key, MG_APIKEY_LEN, hash) != 0) {
         OPENSSL_cleanse(key, MG_APIKEY_LEN + 1);
         return -1;

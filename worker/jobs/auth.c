@@ -135,30 +135,41 @@ mg_auth_username_valid(const char *s, size_t len)
 }
 
 int
-mg_auth_refresh_token_new(char *out)
+mg_auth_secret_new(const char *prefix, char *out)
 {
-    unsigned char  raw[32];
-    size_t         plen = strlen(MG_REFRESH_TOKEN_PREFIX);
+    unsigned char  raw[MG_SECRET_RANDOM];
 
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
         return -1;
     }
-    memcpy(out, MG_REFRESH_TOKEN_PREFIX, plen);
-    mg_b64url_encode(raw, sizeof(raw), out + plen);
+    memcpy(out, prefix, MG_SECRET_PREFIX_LEN);
+    mg_b64url_encode(raw, sizeof(raw), out + MG_SECRET_PREFIX_LEN);
     OPENSSL_cleanse(raw, sizeof(raw));
     return 0;
 }
 
 int
-mg_auth_refresh_token_wellformed(const char *s, size_t len)
+mg_auth_secret_wellformed(const char *prefix, const char *s, size_t len)
 {
-    size_t         plen = strlen(MG_REFRESH_TOKEN_PREFIX);
-    unsigned char  raw[33];
+    unsigned char  raw[MG_SECRET_RANDOM + 1];
 
-    if (len != MG_REFRESH_TOKEN_LEN || memcmp(s, MG_REFRESH_TOKEN_PREFIX, plen) != 0) {
+    if (len != MG_SECRET_LEN || memcmp(s, prefix, MG_SECRET_PREFIX_LEN) != 0) {
         return 0;
     }
-    return mg_b64url_decode(s + plen, len - plen, raw, sizeof(raw)) == 32;
+    return mg_b64url_decode(s + MG_SECRET_PREFIX_LEN, len - MG_SECRET_PREFIX_LEN, raw,
+                            sizeof(raw)) == MG_SECRET_RANDOM;
+}
+
+int
+mg_auth_refresh_token_new(char *out)
+{
+    return mg_auth_secret_new(MG_REFRESH_TOKEN_PREFIX, out);
+}
+
+int
+mg_auth_refresh_token_wellformed(const char *s, size_t len)
+{
+    return mg_auth_secret_wellformed(MG_REFRESH_TOKEN_PREFIX, s, len);
 }
 
 int

@@ -342,8 +342,13 @@ typedef struct {
 int  mg_signup_rules_load(mg_job_t *job, mg_signup_rules_t *rules, int *sent);
 void mg_signup_rules_free(mg_signup_rules_t *rules);
 
+/* secrets handed out once: see mg_auth_secret_new() */
+#define MG_SECRET_PREFIX_LEN   4
+#define MG_SECRET_RANDOM       32
+#define MG_SECRET_LEN          47           /* prefix + 43 base64url (32 bytes) */
+
 #define MG_INVITE_CODE_PREFIX  "mgi_"
-#define MG_INVITE_CODE_LEN     47           /* "mgi_" + 43 base64url (32 bytes) */
+#define MG_INVITE_CODE_LEN     MG_SECRET_LEN
 #define MG_SIGNUP_GROUPS_RULE                                               \
     "field \"groups\" must be an array of at most 20 group names, each 1 to 128 " \
     "printable characters without spaces; \"admin\" is not one (the role says that)"
@@ -371,11 +376,17 @@ int mg_body_take_array(const char *body, size_t len, const char *name, json_t **
 
 /* auth.c's pure helpers (exported for the unit tests). */
 #define MG_REFRESH_TOKEN_PREFIX  "mgr_"
-#define MG_REFRESH_TOKEN_LEN     47         /* "mgr_" + 43 base64url (32 bytes) */
+#define MG_REFRESH_TOKEN_LEN     MG_SECRET_LEN
 #define MG_SHA256_HEX_LEN        64
 
 /* 3..64 characters of [A-Za-z0-9._-]. */
 int     mg_auth_username_valid(const char *s, size_t len);
+/* A secret handed out once (refresh token, invitation code, API key):
+ * a 4-character prefix naming its kind, then base64url of 32 random
+ * bytes.  Only its SHA-256 is ever stored.  new() writes one into out
+ * (MG_SECRET_LEN + 1), 0 or -1; wellformed() is 1 when s has its shape. */
+int     mg_auth_secret_new(const char *prefix, char *out);
+int     mg_auth_secret_wellformed(const char *prefix, const char *s, size_t len);
 /* A fresh refresh token into out (MG_REFRESH_TOKEN_LEN + 1).  0 or -1. */
 int     mg_auth_refresh_token_new(char *out);
 /* 1 when s has the shape of a refresh token this worker issues. */
@@ -441,9 +452,9 @@ int mg_job_apikeys_usage(mg_job_t *job);
 int mg_job_apikeys_verify(mg_job_t *job);
 int mg_job_publication_get(mg_job_t *job);
 int mg_job_publication_update(mg_job_t *job);
-/* "mgk_" + base64url of MG_APIKEY_RANDOM bytes: MG_APIKEY_LEN characters */
-#define MG_APIKEY_RANDOM  32
-#define MG_APIKEY_LEN     47
+/* API keys are secrets (mg_auth_secret_new) of this prefix */
+#define MG_APIKEY_KEY_PREFIX "mgk_"
+#define MG_APIKEY_LEN     MG_SECRET_LEN
 #define MG_APIKEY_PREFIX  12            /* characters shown in lists */
 /* 1 when s is 64 lowercase hex digits (a key's SHA-256 as the module
  * sends it). */

@@ -380,28 +380,13 @@ done:
 int
 mg_invite_code_new(char *out)
 {
-    unsigned char  raw[32];
-    size_t         plen = strlen(MG_INVITE_CODE_PREFIX);
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        return -1;
-    }
-    memcpy(out, MG_INVITE_CODE_PREFIX, plen);
-    mg_b64url_encode(raw, sizeof(raw), out + plen);
-    OPENSSL_cleanse(raw, sizeof(raw));
-    return 0;
+    return mg_auth_secret_new(MG_INVITE_CODE_PREFIX, out);
 }
 
 int
 mg_invite_code_wellformed(const char *s, size_t len)
 {
-    size_t         plen = strlen(MG_INVITE_CODE_PREFIX);
-    unsigned char  raw[33];
-
-    if (len != MG_INVITE_CODE_LEN || memcmp(s, MG_INVITE_CODE_PREFIX, plen) != 0) {
-        return 0;
-    }
-    return mg_b64url_decode(s + plen, len - plen, raw, sizeof(raw)) == 32;
+    return mg_auth_secret_wellformed(MG_INVITE_CODE_PREFIX, s, len);
 }
 
 int
