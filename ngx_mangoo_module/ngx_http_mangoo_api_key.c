@@ -247,31 +247,13 @@ ngx_http_mangoo_api_key_read(ngx_http_request_t *r, ngx_str_t *key,
     const char **why)
 {
     ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     key->len = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("X-API-Key") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-API-Key",
-                               sizeof("X-API-Key") - 1) == 0)
-        {
-            *key = h[i].value;
-            break;
-        }
+    h = ngx_http_mangoo_header_in(r, "X-API-Key", sizeof("X-API-Key") - 1);
+    if (h != NULL) {
+        *key = h->value;
     }
 
     if (key->len == 0 && r->headers_in.authorization != NULL) {
@@ -320,27 +302,6 @@ ngx_http_mangoo_api_key_read(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_mangoo_api_key_refuse(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *message)
-{
-    ngx_table_elt_t  *h;
-
-    if (status == NGX_HTTP_UNAUTHORIZED) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        ngx_str_set(&h->value, "Bearer error=\"invalid_token\"");
-    }
-
-    return ngx_http_mangoo_send_error(r, status, code, message);
 }
 
 
@@ -396,25 +357,21 @@ ngx_http_mangoo_api_key_decide(ngx_http_request_t *r,
     switch (key->state) {
 
     case NGX_HTTP_MANGOO_KEY_UNKNOWN:
-        return ngx_http_mangoo_api_key_refuse(r, NGX_HTTP_UNAUTHORIZED,
-                                              "invalid_api_key",
-                                              "unknown API key");
+        return ngx_http_mangoo_unauthorized(r, "invalid_api_key",
+                                            "unknown API key");
 
     case NGX_HTTP_MANGOO_KEY_REVOKED:
-        return ngx_http_mangoo_api_key_refuse(r, NGX_HTTP_UNAUTHORIZED,
-                                              "api_key_revoked",
-                                              "this API key was revoked");
+        return ngx_http_mangoo_unauthorized(r, "api_key_revoked",
+                                            "this API key was revoked");
 
     case NGX_HTTP_MANGOO_KEY_EXPIRED:
-        return ngx_http_mangoo_api_key_refuse(r, NGX_HTTP_UNAUTHORIZED,
-                                              "api_key_expired",
-                                              "this API key has expired");
+        return ngx_http_mangoo_unauthorized(r, "api_key_expired",
+                                            "this API key has expired");
     }
 
     if (key->expires && ngx_time() >= key->expires) {
-        return ngx_http_mangoo_api_key_refuse(r, NGX_HTTP_UNAUTHORIZED,
-                                              "api_key_expired",
-                                              "this API key has expired");
+        return ngx_http_mangoo_unauthorized(r, "api_key_expired",
+                                            "this API key has expired");
     }
 
     if (ngx_http_mangoo_api_key_bot(r, &bot) != NGX_OK
@@ -422,10 +379,9 @@ ngx_http_mangoo_api_key_decide(ngx_http_request_t *r,
         || ngx_strncasecmp(bot.data, key->bot_id, NGX_HTTP_MANGOO_UUID_LEN)
            != 0)
     {
-        return ngx_http_mangoo_api_key_refuse(r, NGX_HTTP_FORBIDDEN,
-                                              "api_key_wrong_bot",
-                                              "this API key is for "
-                                              "another bot");
+        return ngx_http_mangoo_send_error(r, NGX_HTTP_FORBIDDEN,
+                                          "api_key_wrong_bot",
+                                          "this API key is for another bot");
     }
 
     id.data = key->key_id;
@@ -751,8 +707,7 @@ ngx_http_mangoo_api_key_check(ngx_http_request_t *r,
     ngx_http_mangoo_key_entry_t  *e;
 
     if (ngx_http_mangoo_api_key_read(r, &key, &why) != NGX_OK) {
-        return ngx_http_mangoo_api_key_refuse(r, NGX_HTTP_UNAUTHORIZED,
-                                              "invalid_api_key", why);
+        return ngx_http_mangoo_unauthorized(r, "invalid_api_key", why);
     }
 
     ctx->api_key_digest = ngx_pnalloc(r->pool, SHA256_DIGEST_LENGTH);

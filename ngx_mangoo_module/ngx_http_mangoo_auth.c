@@ -485,8 +485,9 @@ ngx_http_mangoo_auth_cleanup(ngx_http_mangoo_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_mangoo_unauthorized(ngx_http_request_t *r, const char *message)
+ngx_int_t
+ngx_http_mangoo_unauthorized(ngx_http_request_t *r, const char *code,
+    const char *message)
 {
     ngx_table_elt_t  *h;
 
@@ -499,8 +500,8 @@ ngx_http_mangoo_unauthorized(ngx_http_request_t *r, const char *message)
     ngx_str_set(&h->key, "WWW-Authenticate");
     ngx_str_set(&h->value, "Bearer error=\"invalid_token\"");
 
-    return ngx_http_mangoo_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                      "unauthorized", message);
+    return ngx_http_mangoo_send_error(r, NGX_HTTP_UNAUTHORIZED, code,
+                                      message);
 }
 
 
@@ -720,7 +721,7 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
     ngx_http_mangoo_auth_t  *a = &ngx_http_mangoo_auth;
 
     if (ngx_http_mangoo_bearer(r, &token, &why) != NGX_OK) {
-        return ngx_http_mangoo_unauthorized(r, why);
+        return ngx_http_mangoo_unauthorized(r, "unauthorized", why);
     }
 
     ngx_http_mangoo_jwks_refresh(r->connection->log);
@@ -763,5 +764,6 @@ ngx_http_mangoo_authenticate(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
                   mg_jwt_status_str(status), kid,
                   (size_t) MG_RID_LEN, ctx->rid);
 
-    return ngx_http_mangoo_unauthorized(r, mg_jwt_status_str(status));
+    return ngx_http_mangoo_unauthorized(r, "unauthorized",
+                                        mg_jwt_status_str(status));
 }

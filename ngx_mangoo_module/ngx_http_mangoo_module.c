@@ -600,9 +600,9 @@ done:
  * "last_event_id" (the worker judges it), and the params of the last try,
  * after every worker said it is elsewhere, get "stored": true.
  */
-static ngx_int_t
-ngx_http_mangoo_find_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
-    json_t *params)
+/* The first request header called name (any case), or NULL. */
+ngx_table_elt_t *
+ngx_http_mangoo_header_in(ngx_http_request_t *r, const char *name, size_t len)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
@@ -615,7 +615,7 @@ ngx_http_mangoo_find_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                break;
+                return NULL;
             }
 
             part = part->next;
@@ -623,22 +623,32 @@ ngx_http_mangoo_find_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
             i = 0;
         }
 
-        if (h[i].key.len == sizeof("Last-Event-ID") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
-                               sizeof("Last-Event-ID") - 1) == 0)
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
         {
-            if (json_object_set_new_nocheck(params, "last_event_id",
-                        json_stringn((char *) h[i].value.data,
-                                     h[i].value.len))
-                != 0)
-            {
-                /* not UTF-8: no id of ours */
-                json_object_set_new_nocheck(params, "last_event_id",
-                                            json_string("invalid"));
-            }
-
-            break;
+            return &h[i];
         }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mangoo_find_params(ngx_http_request_t *r, ngx_http_mangoo_ctx_t *ctx,
+    json_t *params)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_mangoo_header_in(r, "Last-Event-ID",
+                                  sizeof("Last-Event-ID") - 1);
+
+    if (h != NULL
+        && json_object_set_new_nocheck(params, "last_event_id",
+                   json_stringn((char *) h->value.data, h->value.len))
+           != 0)
+    {
+        /* not UTF-8: no id of ours */
+        json_object_set_new_nocheck(params, "last_event_id",
+                                    json_string("invalid"));
     }
 
     if (json_object_set_new_nocheck(params, "stored", json_true()) != 0

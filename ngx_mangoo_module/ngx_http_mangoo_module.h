@@ -162,6 +162,11 @@ void ngx_http_mangoo_auth_exit_process(void);
 ngx_int_t ngx_http_mangoo_authenticate(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx, ngx_uint_t flags);
 void ngx_http_mangoo_auth_cleanup(ngx_http_mangoo_ctx_t *ctx);
+/* 401 with WWW-Authenticate: Bearer error="invalid_token" */
+ngx_int_t ngx_http_mangoo_unauthorized(ngx_http_request_t *r,
+    const char *code, const char *message);
+ngx_table_elt_t *ngx_http_mangoo_header_in(ngx_http_request_t *r,
+    const char *name, size_t len);
 void ngx_http_mangoo_auth_peek(ngx_http_request_t *r,
     ngx_http_mangoo_ctx_t *ctx);
 ngx_int_t ngx_http_mangoo_proceed(ngx_http_request_t *r,

@@ -501,7 +501,9 @@ mg_auth_tokens_body(mg_job_t *job, const char *sub, const char *username,
                      job->name, job->rid);
         return NULL;
     }
-    if (groups != NULL && !json_is_array(extra = json_loads(groups, 0, NULL))) {
+    /* json_is_array() is a macro that reads its argument twice */
+    extra = groups != NULL ? json_loads(groups, 0, NULL) : NULL;
+    if (groups != NULL && !json_is_array(extra)) {
         mg_log_error("job %.*s rid=%s: the user's groups are not a JSON array",
                      (int) job->name_len, job->name, job->rid);
         goto done;
