@@ -54,10 +54,8 @@ ALTER TABLE chats
 CREATE INDEX chats_api_key_idx ON chats (api_key_id) WHERE api_key_id IS NOT NULL;
 
 -- Admit one published call: the key by its hash, then the bot's quota and
--- the count of the request in one go.  The bot's row is locked first, so
--- concurrent calls of one bot are counted one after the other and none
--- slips past the quota (each statement below takes a fresh snapshot,
--- after the lock).  p_bot is the path's text: anything but the key's bot
+-- the count of the request in one go (with a quota, under the bot's row
+-- lock: each statement after it takes a fresh snapshot).  p_bot is the path's text: anything but the key's bot
 -- (malformed included) is 'wrong_bot'.
 --   outcome: 'ok' (key_id, owner_id, bot_id set), 'invalid' (no such key,
 --   or its owner is disabled),
@@ -95,7 +93,7 @@ BEGIN
     END IF;
 
     SELECT b.api_quota_requests, b.api_quota_tokens, b.owner_id INTO q_req, q_tok, owner_id
-      FROM bots b WHERE b.id = k.bot_id FOR NO KEY UPDATE;
+      FROM bots b WHERE b.id = k.bot_id;
     -- the bot went since, or its owner is disabled: the key is no more
     IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM users u WHERE u.id = owner_id AND NOT u.disabled)
     THEN
@@ -103,23 +101,33 @@ BEGIN
         owner_id := NULL;
         RETURN;
     END IF;
-    SELECT COALESCE(sum(u.requests), 0), COALESCE(sum(u.input_tokens + u.output_tokens), 0)
-      INTO used_req, used_tok
-      FROM api_key_usage u JOIN api_keys a ON a.id = u.key_id
-     WHERE a.bot_id = k.bot_id AND u.day = today;
-    IF q_req IS NOT NULL AND used_req >= q_req THEN
-        outcome := 'quota_requests';
-        RETURN;
-    END IF;
-    IF q_tok IS NOT NULL AND used_tok >= q_tok THEN
-        outcome := 'quota_tokens';
-        RETURN;
+    -- With a quota, the bot's row is locked and its quotas read again, so
+    -- concurrent calls of one bot are counted one after the other and none
+    -- slips past it.  Without one, calls need not wait for each other.
+    IF q_req IS NOT NULL OR q_tok IS NOT NULL THEN
+        SELECT b.api_quota_requests, b.api_quota_tokens INTO q_req, q_tok
+          FROM bots b WHERE b.id = k.bot_id FOR NO KEY UPDATE;
+        SELECT COALESCE(sum(u.requests), 0), COALESCE(sum(u.input_tokens + u.output_tokens), 0)
+          INTO used_req, used_tok
+          FROM api_key_usage u JOIN api_keys a ON a.id = u.key_id
+         WHERE a.bot_id = k.bot_id AND u.day = today;
+        IF q_req IS NOT NULL AND used_req >= q_req THEN
+            outcome := 'quota_requests';
+            RETURN;
+        END IF;
+        IF q_tok IS NOT NULL AND used_tok >= q_tok THEN
+            outcome := 'quota_tokens';
+            RETURN;
+        END IF;
     END IF;
 
     INSERT INTO api_key_usage (key_id, day, requests) VALUES (k.id, today, 1)
     ON CONFLICT ON CONSTRAINT api_key_usage_pkey
     DO UPDATE SET requests = api_key_usage.requests + 1;
-    UPDATE api_keys a SET last_used_at = now() WHERE a.id = k.id;
+    -- to the second: a busy key's row is not rewritten on every call
+    IF k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 second' THEN
+        UPDATE api_keys a SET last_used_at = now() WHERE a.id = k.id;
+    END IF;
     outcome := 'ok';
 END
 $$;
