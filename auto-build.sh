@@ -384,7 +384,7 @@ pg_stop() {
 san_env() {  # who
     [ "${MANGOO_SANITIZE:-0}" = 1 ] || return 0
     mkdir -p "$STATE/asan" && chmod 1777 "$STATE/asan"
-    echo "ASAN_OPTIONS=log_path=$STATE/asan/$1:detect_leaks=$2:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1:log_path=$STATE/asan/$1-ubsan"
+    echo "ASAN_OPTIONS=log_path=$STATE/asan/$1:detect_leaks=$2 UBSAN_OPTIONS=print_stacktrace=1:log_path=$STATE/asan/$1-ubsan"
 }
 
 # One worker process in the background, its pid in worker-N.pid.
