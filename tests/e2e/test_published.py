@@ -303,5 +303,27 @@ class PublishedTest(unittest.TestCase):
         self.assertNotIn(k1["key"], r.body.decode())
 
 
+class NoWorkerTest(unittest.TestCase):
+    """A key nginx has not seen while no worker can check it: a prompt,
+    clear 503 and nothing stored; once a worker is back, the key works."""
+
+    def test_unchecked_key_without_a_worker(self):
+        token = publisher()
+        bot = make_bot(token)
+        key = make_key(token, bot)["key"]
+        chats = count("SELECT count(*) FROM chats")
+        for i in range(stack.workers):
+            stack.kill_worker(i)
+        try:
+            r = call(bot, key)
+            self.assertEqual(r.status, 503, r)
+            self.assertIn("code", r.json()["error"])
+        finally:
+            for i in range(stack.workers):
+                stack.start_worker(i)
+        self.assertEqual(count("SELECT count(*) FROM chats"), chats)
+        self.assertTrue(stack.wait_for(lambda: call(bot, key).status == 200, timeout=15))
+
+
 if __name__ == "__main__":
     unittest.main()
